@@ -1,0 +1,298 @@
+"""The graph IR: variables, the nodes that apply an op to them, constants and shared state.
+
+A ``Variable`` is a typed value in the graph; its ``owner`` is the ``Node`` that
+computes it (``None`` for inputs, constants and shared variables). A ``Node``
+applies an op to input variables and owns its output variables, and remembers
+where the user built it so every later error can point at that line. This
+module knows nothing of particular ops, rewrites or backends; traversals are
+iterative so a 100,000-node chain does not hit Python's recursion limit.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .types import TensorType, safe_cast_allowed
+
+_PACKAGE_DIRS = tuple(
+    os.path.dirname(os.path.abspath(p)) + os.sep
+    for p in (__file__, os.path.join(os.path.dirname(__file__), "..", "codegen", "__init__.py"))
+)
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """Where the user built a node: the first frame outside symgraph's own packages."""
+    filename: str
+    lineno: int
+    function: str
+
+    def __str__(self):
+        return f"{self.filename}:{self.lineno} (in {self.function})"
+
+
+def user_source_location() -> SourceLocation | None:
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIRS):
+            return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
+# Rewrites set this so nodes they build inherit the location of the node they replace.
+_location_override = threading.local()
+
+
+class inherit_source:
+    """Context manager: nodes built inside carry ``sources`` instead of the current user line."""
+
+    def __init__(self, sources):
+        self.sources = tuple(s for s in sources if s is not None)
+
+    def __enter__(self):
+        self.previous = getattr(_location_override, "sources", None)
+        _location_override.sources = self.sources
+        return self
+
+    def __exit__(self, *exc):
+        _location_override.sources = self.previous
+
+
+class Variable:
+    """A typed symbolic value. Operators (``+``, ``@``, ``x[i]``, ``.sum()``...) are wired in ``symgraph.api``."""
+
+    __slots__ = ("type", "owner", "index", "name", "__weakref__")
+    # Keep NumPy from treating variables as array-likes in ``ndarray + Variable``.
+    __array_priority__ = 1000
+    __array_ufunc__ = None
+
+    def __init__(self, type: TensorType, owner: "Node | None" = None, index: int = 0, name: str | None = None):
+        self.type = type
+        self.owner = owner
+        self.index = index
+        self.name = name
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
+
+    @property
+    def static_shape(self) -> tuple:
+        return self.type.shape
+
+    def describe(self) -> str:
+        """A short human label: the name, or the op that built it, with the type."""
+        if self.name:
+            label = self.name
+        elif self.owner is not None:
+            label = f"output of {self.owner.op}"
+        else:
+            label = type(self).__name__.lower()
+        return f"'{label}' ({self.type})" if self.name else f"{label} ({self.type})"
+
+    def __repr__(self):
+        if self.name:
+            return f"{self.name}:{self.type}"
+        if self.owner is not None:
+            return f"{self.owner.op}(...):{self.type}"
+        return f"<{type(self).__name__} {self.type}>"
+
+    def __bool__(self):
+        raise TypeError(
+            f"the truth value of symbolic variable {self.describe()} is unknown until the function runs; "
+            "use sg.where(cond, a, b) instead of 'if' or 'and'/'or'")
+
+    def __iter__(self):
+        raise TypeError(f"symbolic variable {self.describe()} cannot be iterated; index it instead")
+
+
+class Constant(Variable):
+    """A value fixed when the graph is built. ``value`` is a read-only NumPy array."""
+
+    __slots__ = ("value", "_signature")
+
+    def __init__(self, value, name=None, dtype=None):
+        array = np.array(value, dtype=dtype)
+        array.setflags(write=False)
+        super().__init__(TensorType(array.dtype, array.shape), None, 0, name)
+        self.value = array
+        self._signature = None
+
+    def signature(self):
+        """Structural identity: equal constants (dtype, shape, bytes) have equal signatures."""
+        if self._signature is None:
+            data = np.ascontiguousarray(self.value).tobytes()
+            digest = data if len(data) <= 64 else hashlib.sha1(data).digest()
+            self._signature = (self.type.dtype, self.type.shape, digest)
+        return self._signature
+
+    def __repr__(self):
+        if self.value.size <= 6:
+            text = np.array2string(self.value, separator=", ")
+            return f"{text}:{self.type}" if self.ndim else f"{self.value.item()!r}:{self.type}"
+        return f"<Constant {self.type}>"
+
+
+class SharedVariable(Variable):
+    """State that lives between calls of compiled functions (model parameters, counters).
+
+    ``get_value`` returns a copy; ``set_value`` replaces the value after checking
+    ndim and casting the dtype. Backends may keep the value elsewhere (a GPU)
+    through ``storage``; the NumPy value is then fetched on demand.
+    """
+
+    __slots__ = ("_value", "_lock", "device_copies")
+
+    def __init__(self, value, name=None, dtype=None, shape=None):
+        array = np.array(value, dtype=dtype)
+        static = tuple(shape) if shape is not None else (None,) * array.ndim
+        super().__init__(TensorType(array.dtype, static), None, 0, name)
+        if not self.type.accepts_shape(array.shape):
+            raise ValueError(f"shared variable {self.describe()}: value of shape {array.shape} "
+                             f"does not fit static shape {static}")
+        self._value = array
+        self._lock = threading.RLock()
+        # Backend name -> object holding a device copy; invalidated when the host value changes.
+        self.device_copies = {}
+
+    def get_value(self, borrow=False):
+        with self._lock:
+            for holder in self.device_copies.values():
+                holder.sync_to_host(self)
+            return self._value if borrow else self._value.copy()
+
+    def set_value(self, value, borrow=False):
+        array = self.checked_value(value)
+        if not borrow or array is value:
+            array = np.array(array, copy=True) if not borrow else array
+        with self._lock:
+            self._value = array
+            for holder in self.device_copies.values():
+                holder.invalidate(self)
+
+    def checked_value(self, value) -> np.ndarray:
+        array = np.asarray(value)
+        if array.ndim != self.ndim:
+            raise ValueError(f"shared variable {self.describe()}: expected a {self.ndim}-d value, "
+                             f"got shape {array.shape}")
+        if not self.type.accepts_shape(array.shape):
+            raise ValueError(f"shared variable {self.describe()}: value of shape {array.shape} "
+                             f"does not fit static shape {self.type.shape}")
+        if array.dtype.name != self.dtype:
+            if not safe_cast_allowed(array.dtype, self.dtype):
+                raise TypeError(f"shared variable {self.describe()}: cannot cast a {array.dtype} value "
+                                f"to {self.dtype} without losing information")
+            array = array.astype(self.dtype)
+        return array
+
+    # Backends call these: the host value without a device sync, and a raw replace.
+    def _host_value(self):
+        return self._value
+
+    def _replace_host_value(self, array):
+        self._value = array
+
+
+class Node:
+    """An op applied to input variables; owns its outputs and the user's source locations."""
+
+    __slots__ = ("op", "inputs", "outputs", "sources", "__weakref__")
+
+    def __init__(self, op, inputs, output_types, sources=None):
+        self.op = op
+        self.inputs = list(inputs)
+        self.outputs = [Variable(t, self, i) for i, t in enumerate(output_types)]
+        if sources is None:
+            sources = getattr(_location_override, "sources", None)
+            if sources is None:
+                location = user_source_location()
+                sources = (location,) if location else ()
+        self.sources = tuple(sources)
+
+    @property
+    def source(self) -> SourceLocation | None:
+        return self.sources[0] if self.sources else None
+
+    def where(self) -> str:
+        """' (built at file:line)' for messages, or '' when unknown."""
+        if not self.sources:
+            return ""
+        shown = ", ".join(str(s) for s in self.sources[:3])
+        more = f" and {len(self.sources) - 3} more" if len(self.sources) > 3 else ""
+        return f" (built at {shown}{more})"
+
+    def signature(self):
+        """Structural identity used for merging: same op, same input variables."""
+        return (self.op, tuple(id(v) for v in self.inputs))
+
+    def __repr__(self):
+        return f"Node({self.op}, inputs={self.inputs})"
+
+
+def toposort(outputs, stop_at=()) -> list[Node]:
+    """Nodes computing ``outputs``, each after the nodes computing its inputs (iterative DFS)."""
+    stop = {id(v) for v in stop_at}
+    order, done, on_stack = [], set(), set()
+    for root in outputs:
+        if root.owner is None or id(root) in stop:
+            continue
+        stack = [(root.owner, 0)]
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                if id(node) in done:
+                    continue
+                on_stack.add(id(node))
+            if i < len(node.inputs):
+                stack.append((node, i + 1))
+                var = node.inputs[i]
+                owner = var.owner
+                if owner is not None and id(var) not in stop and id(owner) not in done:
+                    if id(owner) in on_stack:
+                        raise ValueError(f"the graph has a cycle through {owner.op}{owner.where()}")
+                    stack.append((owner, 0))
+            else:
+                on_stack.discard(id(node))
+                if id(node) not in done:
+                    done.add(id(node))
+                    order.append(node)
+    return order
+
+
+def ancestors(outputs, stop_at=()) -> list[Variable]:
+    """Every variable ``outputs`` depend on (themselves included), inputs before consumers."""
+    seen, result = set(), []
+    for node in toposort(outputs, stop_at):
+        for var in node.inputs:
+            if id(var) not in seen:
+                seen.add(id(var))
+                result.append(var)
+        for var in node.outputs:
+            if id(var) not in seen:
+                seen.add(id(var))
+                result.append(var)
+    for var in outputs:
+        if id(var) not in seen:
+            seen.add(id(var))
+            result.append(var)
+    return result
+
+
+def graph_inputs(outputs) -> list[Variable]:
+    """Variables with no owner (inputs, constants, shared) that ``outputs`` depend on."""
+    return [v for v in ancestors(outputs) if v.owner is None]
+
+
+def count_nodes(outputs) -> int:
+    return len(toposort(list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]))

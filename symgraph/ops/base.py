@@ -1,0 +1,120 @@
+"""The Op base class and the op registry.
+
+An op is a stateless description of a computation, identified by its class and
+the values of its ``__props__`` (so two ``Sum(axis=(0,))`` are equal and nodes
+applying them to the same inputs can be merged). Each op keeps together its
+type/shape inference (``make_node``), its NumPy reference (``perform``) and its
+symbolic derivative (``grad``).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..graph import Constant, Node, Variable
+from ..types import TensorType, dtype_for_python_scalar
+
+# Every concrete Op subclass, by class name; backends test that each has a lowering.
+OP_REGISTRY: dict[str, type] = {}
+
+
+class Op:
+    __props__: tuple = ()
+    #: the short name used in printing, to_networkx and rewrites ("exp", "dot", ...)
+    name: str = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("abstract", False):
+            OP_REGISTRY[cls.__name__] = cls
+
+    def _props(self):
+        return tuple(getattr(self, p) for p in self.__props__)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._props() == other._props()
+
+    def __hash__(self):
+        return hash((type(self), self._props()))
+
+    def __str__(self):
+        name = self.name or type(self).__name__.lower()
+        props = ", ".join(f"{p}={getattr(self, p)!r}" for p in self.__props__)
+        return f"{name}{{{props}}}" if props else name
+
+    __repr__ = __str__
+
+    def make_node(self, *inputs) -> Node:
+        raise NotImplementedError
+
+    def __call__(self, *inputs):
+        node = self.make_node(*inputs)
+        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    def perform(self, node: Node, inputs: list) -> list:
+        """NumPy reference: input arrays in, a list of output arrays out."""
+        raise NotImplementedError
+
+    def grad(self, inputs, outputs, output_grads) -> list:
+        """Symbolic vector-Jacobian product: one variable (or None for 'no gradient') per input.
+
+        ``output_grads`` holds a variable for every output (zeros where the cost does not depend on it).
+        """
+        raise NotImplementedError(f"op {self} has no gradient")
+
+    #: inputs through which no gradient flows (indices, shapes); grad returns None for them
+    def connection_pattern(self, node) -> list[bool]:
+        return [True] * len(node.inputs)
+
+
+Op.abstract = True
+
+
+def as_variable(value, like=None, name=None) -> Variable:
+    """A Variable for ``value``: variables pass through, Python numbers become weak-typed constants.
+
+    ``like`` is the dtype of the array a Python number meets (NumPy 2: ``float32 * 2.0`` stays float32).
+    """
+    if isinstance(value, Variable):
+        return value
+    if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.generic):
+        return Constant(value, name=name, dtype=dtype_for_python_scalar(value, like))
+    if isinstance(value, (np.ndarray, np.generic, list, tuple)):
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise TypeError(f"cannot turn {type(value).__name__} {value!r} into a symbolic constant "
+                            "(it holds symbolic variables or mixed objects; use sg.stack for variables)")
+        return Constant(array, name=name)
+    raise TypeError(f"cannot use {type(value).__name__} {value!r} as a symbolic value")
+
+
+def as_variables(*values) -> list[Variable]:
+    """Convert a group of operands together so Python numbers take the dtype of the arrays they meet."""
+    dtypes = [v.dtype for v in values if isinstance(v, Variable)]
+    dtypes += [np.asarray(v).dtype.name for v in values
+               if isinstance(v, (np.ndarray, np.generic))]
+    like = np.result_type(*dtypes).name if dtypes else None
+    return [as_variable(v, like) for v in values]
+
+
+def is_op(node, name_or_class) -> bool:
+    """True when ``node`` applies an op with this name (or of this class); tolerant of ``None``."""
+    if node is None:
+        return False
+    op = node.op
+    if isinstance(name_or_class, str):
+        return op_name(op) == name_or_class
+    return isinstance(op, name_or_class)
+
+
+def op_name(op) -> str:
+    """The public name of an op: elementwise ops are named after their scalar op ('exp', 'add')."""
+    scalar = getattr(op, "scalar_op", None)
+    if scalar is not None:
+        return scalar.name
+    return op.name or type(op).__name__.lower()
+
+
+def tensor_type(dtype, shape) -> TensorType:
+    return TensorType(dtype, shape)

@@ -1,0 +1,188 @@
+"""Reductions over axes (sum, prod, max, min, any, all) and ``sum_to``, which undoes broadcasting.
+
+``axis`` is normalised to a sorted tuple of non-negative ints when the node is
+built, so ``sum(x, -1)`` and ``sum(x, 1)`` on a matrix are the same op and merge.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..graph import Node
+from ..types import TensorType
+from .base import Op, as_variable
+
+
+def normalize_axis(axis, ndim, op_name="reduction"):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    result = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{op_name}: axis must be an int or a tuple of ints, got {a!r}")
+        if not -ndim <= a < builtins.max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise ValueError(f"{op_name}: axis {a} is out of range for a {ndim}-d input")
+        a = int(a) % ndim if ndim else 0
+        if a in result:
+            raise ValueError(f"{op_name}: axis {a} repeated in {axis!r}")
+        result.append(a)
+    return tuple(sorted(result)) if ndim else ()
+
+
+class Reduce(Op):
+    """Reduce ``axis`` of the input with ``kind`` in sum, prod, max, min, any, all."""
+
+    __props__ = ("kind", "axis", "keepdims")
+    _numpy = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "any": np.any, "all": np.all}
+
+    def __init__(self, kind, axis, keepdims=False):
+        self.kind, self.axis, self.keepdims = kind, tuple(axis), bool(keepdims)
+
+    @property
+    def name(self):
+        return self.kind
+
+    def make_node(self, x):
+        x = as_variable(x)
+        for a in self.axis:
+            if a >= builtins.max(x.ndim, 1):
+                raise ValueError(f"{self.kind}: axis {a} is out of range for {x.describe()}")
+        if self.kind in ("max", "min"):
+            for a in self.axis:
+                if x.type.shape[a] == 0:
+                    raise ValueError(f"{self.kind}: zero-size axis {a} of {x.describe()} has no {self.kind}")
+        if self.keepdims:
+            shape = tuple(1 if i in self.axis else d for i, d in enumerate(x.type.shape))
+        else:
+            shape = tuple(d for i, d in enumerate(x.type.shape) if i not in self.axis)
+        probe = self._numpy[self.kind](np.ones((1,) * builtins.max(x.ndim, 1), dtype=x.dtype))
+        dtype = x.dtype if self.kind in ("max", "min") else np.asarray(probe).dtype.name
+        return Node(self, [x], [TensorType(dtype, shape)])
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        if self.kind in ("max", "min") and x.size == 0:
+            raise ValueError(f"{self.kind}: zero-size input of shape {x.shape} has no {self.kind}"
+                             f"{node.where()}")
+        axis = self.axis if x.ndim else None
+        out = self._numpy[self.kind](x, axis=axis, keepdims=self.keepdims)
+        return [np.asarray(out, dtype=node.outputs[0].dtype)]
+
+    def grad(self, inputs, outputs, output_grads):
+        from .elemwise import eq, mul, true_div, where, cast
+        from .shape import expand_dims, broadcast_like
+        (x,), (y,), (gy,) = inputs, outputs, output_grads
+        if self.kind in ("any", "all") or not x.type.is_float:
+            return [None]
+        if not self.keepdims:
+            gy, y = expand_dims(gy, self.axis), expand_dims(y, self.axis)
+        if self.kind == "sum":
+            return [broadcast_like(gy, x)]
+        if self.kind == "prod":
+            # d prod / d x_i = prod / x_i; exact only where x has no zeros (as Theano without zero handling).
+            return [true_div(mul(gy, y), x)]
+        # max/min: the gradient goes to every position equal to the extremum, shared among ties.
+        hit = cast(eq(x, y), x.dtype)
+        count = Reduce("sum", self.axis, True)(hit)
+        return [true_div(where(eq(x, y), gy, 0), count)]
+
+
+def reduce(kind, x, axis=None, keepdims=False):
+    x = as_variable(x)
+    return Reduce(kind, normalize_axis(axis, x.ndim, kind), keepdims)(x)
+
+
+def sum(x, axis=None, keepdims=False):
+    return reduce("sum", x, axis, keepdims)
+
+
+def prod(x, axis=None, keepdims=False):
+    return reduce("prod", x, axis, keepdims)
+
+
+def max(x, axis=None, keepdims=False):
+    return reduce("max", x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    return reduce("min", x, axis, keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    from .elemwise import true_div, cast
+    from .shape import shape_of
+    x = as_variable(x)
+    axes = normalize_axis(axis, x.ndim, "mean")
+    total = reduce("sum", x if x.type.is_float else cast(x, "float64"), axes, keepdims)
+    count = 1
+    for a in axes:
+        count = shape_of(x, a) if count == 1 else count * shape_of(x, a)
+    return true_div(total, cast(as_variable(count), total.dtype)) if axes else total
+
+
+class SumToShape(Op):
+    """Sum ``g`` down to the runtime shape of ``like``: the adjoint of NumPy broadcasting.
+
+    Used by gradients when broadcasting could not be decided while building the graph
+    (an axis whose length is unknown may turn out to be 1 at call time).
+    """
+
+    name = "sum_to_shape"
+
+    def make_node(self, g, like):
+        g, like = as_variable(g), as_variable(like)
+        return Node(self, [g, like], [TensorType(g.dtype, like.type.shape)])
+
+    def perform(self, node, inputs):
+        g, like = inputs
+        return [sum_to_shape_value(g, like.shape).astype(node.outputs[0].dtype, copy=False)]
+
+    def grad(self, inputs, outputs, output_grads):
+        from .shape import broadcast_like
+        return [broadcast_like(output_grads[0], inputs[0]), None]
+
+    def connection_pattern(self, node):
+        return [True, False]
+
+
+def sum_to_shape_value(g: np.ndarray, shape) -> np.ndarray:
+    lead = g.ndim - len(shape)
+    if lead < 0:
+        raise ValueError(f"sum_to_shape: cannot sum shape {g.shape} to {tuple(shape)}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    if lead:
+        out = out.reshape(out.shape[lead:])
+    if out.shape != tuple(shape):
+        raise ValueError(f"sum_to_shape: cannot sum shape {g.shape} to {tuple(shape)}")
+    return out
+
+
+def sum_to(g, like):
+    """``g`` (broadcast from ``like``'s shape) summed back to the shape of ``like``.
+
+    Static shapes decide when they can; otherwise a ``SumToShape`` node decides at call time.
+    """
+    from .shape import dimshuffle
+    g = as_variable(g)
+    lead = g.ndim - like.ndim
+    if lead < 0:
+        raise ValueError(f"sum_to: gradient of rank {g.ndim} for {like.describe()}")
+    axes = list(range(lead))
+    uncertain = False
+    for i, n in enumerate(like.type.shape):
+        gn = g.type.shape[lead + i]
+        if n == 1 and gn != 1:
+            axes.append(lead + i)
+        elif n is None and gn != 1:
+            uncertain = True
+    if uncertain:
+        return SumToShape()(g, like)
+    if axes:
+        g = Reduce("sum", tuple(axes), True)(g)
+        if lead:
+            g = dimshuffle(g, tuple(range(lead, g.ndim)))
+    return g
