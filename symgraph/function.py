@@ -8,6 +8,7 @@ was computed, so a call that raises leaves every shared variable as it was.
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -16,7 +17,8 @@ import numpy as np
 from .graph import Constant, SharedVariable, Variable, graph_inputs, toposort
 from .types import safe_cast_allowed
 
-DEFAULT_BACKEND = "numba"
+# SYMGRAPH_BACKEND lets a user (or a test run) pick the default backend for every sg.function call.
+DEFAULT_BACKEND = os.environ.get("SYMGRAPH_BACKEND", "numba")
 
 
 @dataclass
@@ -155,7 +157,7 @@ class Function:
         self.optimize_seconds = time.perf_counter() - start
 
         from codegen import get_backend
-        self.backend = backend or DEFAULT_BACKEND
+        self.backend = backend or os.environ.get("SYMGRAPH_BACKEND", DEFAULT_BACKEND)
         self._executor = get_backend(self.backend).compile(self.program)
         self._lock = threading.Lock() if updated else None
         self.compile_seconds = time.perf_counter() - start
