@@ -1,13 +1,173 @@
-"""Inspection: dprint, to_networkx, to_sympy (placeholder: being written)."""
+"""Inspection of graphs: ``dprint`` (a Theano-style text tree), ``to_networkx`` and ``to_sympy``.
+
+Every function accepts a variable, a list of variables, a compiled function (its
+optimized graph) or a ``CompiledGraph``. Traversals are iterative, so very deep
+graphs print without recursion errors.
+"""
+from __future__ import annotations
+
+import string
+
+import networkx as nx
+
+from .graph import Constant, SharedVariable, Variable, toposort
 
 
-def dprint(obj, file=None, print_=False):
-    raise NotImplementedError
+def _roots(obj):
+    """The output variables to show, and whether ``obj`` was a compiled function or graph."""
+    from .function import CompiledGraph, Function
+    if isinstance(obj, Function):
+        obj = obj.graph
+    if isinstance(obj, CompiledGraph):
+        return list(obj.variables), obj
+    if isinstance(obj, Variable):
+        return [obj], None
+    if isinstance(obj, (list, tuple)) and all(isinstance(v, Variable) for v in obj):
+        return list(obj), None
+    raise TypeError(f"cannot inspect {type(obj).__name__}: expected a variable, a list of variables or a "
+                    "compiled function")
 
 
-def to_networkx(obj):
-    raise NotImplementedError
+def _short_id(n: int) -> str:
+    letters = string.ascii_uppercase
+    text = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        text = letters[r] + text
+    return text
+
+
+def _op_label(node) -> str:
+    op = node.op
+    label = str(op)
+    expressions = getattr(op, "expression_strings", None)
+    if callable(expressions):
+        exprs = expressions()
+        label = f"{label} {{{'; '.join(exprs)}}}" if exprs else label
+    return label
+
+
+def _leaf_label(var) -> str:
+    if isinstance(var, Constant):
+        return f"{var!r}".split(":")[0] if var.value.size <= 6 else f"constant{var.type}"
+    if isinstance(var, SharedVariable):
+        return f"{var.name or 'shared'} (shared)"
+    return var.name or "<input>"
+
+
+def dprint(obj, file=None, show_source=False, show_types=True, depth=None, print_=False) -> str:
+    """A text tree of the graph: one line per node, ``[id X]`` tags, shared subtrees printed once.
+
+    ``show_source`` adds the user's file:line that built each node; ``depth`` cuts the tree.
+    Returns the text; prints it too when ``print_`` is true or ``file`` is given.
+    """
+    roots, compiled = _roots(obj)
+    ids: dict[int, str] = {}
+    printed: set[int] = set()
+    lines: list[str] = []
+
+    def tag(var) -> str:
+        key = id(var.owner) if var.owner is not None else id(var)
+        if key not in ids:
+            ids[key] = _short_id(len(ids))
+        return ids[key]
+
+    def describe(var) -> str:
+        parts = []
+        if var.owner is None:
+            parts.append(_leaf_label(var))
+        else:
+            parts.append(_op_label(var.owner))
+            if len(var.owner.outputs) > 1:
+                parts.append(f".{var.index}")
+        parts.append(f"[id {tag(var)}]")
+        if var.owner is not None and var.name:
+            parts.append(f"'{var.name}'")
+        if show_types:
+            parts.append(str(var.type))
+        if show_source and var.owner is not None and var.owner.source is not None:
+            parts.append(f"  # {var.owner.source.filename.split('/')[-1]}:{var.owner.source.lineno}")
+        return " ".join(parts)
+
+    headings = []
+    if compiled is not None:
+        n_out = len(compiled.outputs)
+        headings = [f"output {i}" for i in range(n_out)]
+        headings += [f"update of {target.name or 'shared'}" for target, _ in compiled.updates]
+    for k, root in enumerate(roots):
+        if headings:
+            lines.append(f"{headings[k]}:")
+        # Stack of (variable, prefix for its own line, prefix for its children, depth).
+        stack = [(root, "", "", 0)]
+        while stack:
+            var, own_prefix, child_prefix, level = stack.pop()
+            node = var.owner
+            line = own_prefix + describe(var)
+            key = id(node) if node is not None else None
+            if node is not None and key in printed and node.inputs:
+                lines.append(line + " ···")
+                continue
+            lines.append(line)
+            if node is None or (depth is not None and level >= depth):
+                continue
+            printed.add(key)
+            children = node.inputs
+            for i in reversed(range(len(children))):
+                last = i == len(children) - 1
+                stack.append((children[i], child_prefix + ("└─ " if last else "├─ "),
+                              child_prefix + ("   " if last else "│  "), level + 1))
+    text = "\n".join(lines)
+    if print_ or file is not None:
+        print(text, file=file)
+    return text
+
+
+def to_networkx(obj) -> nx.DiGraph:
+    """A DiGraph of variables and operations, edges following data flow.
+
+    Node attributes: ``kind`` ("variable" or "op"); op nodes: ``op`` (the op's name, e.g. "exp",
+    "dot"), ``label``; variable nodes: ``name``, ``dtype``, ``shape``, ``role`` (input, constant,
+    shared, intermediate, output).
+    """
+    from .ops.base import op_name
+    roots, _ = _roots(obj)
+    graph = nx.DiGraph()
+    var_keys: dict[int, str] = {}
+    outputs = {id(v) for v in roots}
+
+    def add_variable(var) -> str:
+        key = var_keys.get(id(var))
+        if key is None:
+            key = f"v{len(var_keys)}"
+            var_keys[id(var)] = key
+            if isinstance(var, Constant):
+                role = "constant"
+            elif isinstance(var, SharedVariable):
+                role = "shared"
+            elif var.owner is None:
+                role = "input"
+            else:
+                role = "output" if id(var) in outputs else "intermediate"
+            graph.add_node(key, kind="variable", name=var.name, dtype=var.dtype, shape=var.type.shape,
+                           role=role, label=var.name or (_leaf_label(var) if var.owner is None else ""),
+                           variable=var)
+        return key
+
+    for i, node in enumerate(toposort(roots)):
+        op_key = f"op{i}"
+        graph.add_node(op_key, kind="op", op=op_name(node.op), label=_op_label(node), node=node,
+                       source=str(node.source) if node.source else None)
+        for var in node.inputs:
+            graph.add_edge(add_variable(var), op_key)
+        for var in node.outputs:
+            graph.add_edge(op_key, add_variable(var))
+    for var in roots:
+        add_variable(var)
+    return graph
 
 
 def to_sympy(expr):
-    raise NotImplementedError
+    """A SymPy expression for a scalar elementwise expression (inputs become symbols named after them)."""
+    from .rewrite.sympy_simplify import to_sympy as convert
+    return convert(expr)

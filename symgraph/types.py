@@ -95,14 +95,15 @@ def dtype_for_python_scalar(value, other_dtype) -> str:
 def safe_cast_allowed(from_dtype, to_dtype) -> bool:
     """Whether an input value of ``from_dtype`` may be cast to ``to_dtype`` without losing information.
 
-    Follows NumPy's "same_kind" rule with one relaxation users expect: float64
-    data passed to a float32 input is accepted (as PyTensor does with floatX),
-    but float to int and complex to real are refused.
+    Follows NumPy's "safe" rule with the relaxations users expect: float64 data
+    passed to a float32 input and integers passed to any float input are accepted
+    (as PyTensor does with floatX); integers narrow only when the caller checks the
+    values fit. Float to int and complex to real are refused.
     """
     f, t = np.dtype(from_dtype), np.dtype(to_dtype)
     if np.can_cast(f, t, casting="safe"):
         return True
-    if f.kind == "f" and t.kind == "f":
+    if f.kind in "biuf" and t.kind == "f":
         return True
     if f.kind in "iu" and t.kind in "iu":
         return np.can_cast(f, t, casting="same_kind")

@@ -44,6 +44,10 @@ class Reduce(Op):
     def name(self):
         return self.kind
 
+    def __str__(self):
+        axis = self.axis[0] if len(self.axis) == 1 else self.axis
+        return f"{self.kind}{{axis={axis}{', keepdims' if self.keepdims else ''}}}"
+
     def make_node(self, x):
         x = as_variable(x)
         for a in self.axis:
