@@ -371,6 +371,22 @@ class Switch(ScalarOp):
         return [None, where(cond, gy, 0), where(cond, 0, gy)]
 
 
+class AddN(ScalarOp):
+    """x1 + x2 + ... + xn in one node: how sg.grad sums the contributions a variable gets from many consumers."""
+    __props__ = ("nin",)
+    name = "add_n"
+
+    def __init__(self, nin=3):
+        self.nin = int(nin)
+
+    @staticmethod
+    def impl(*xs):
+        return functools.reduce(np.add, xs)
+
+    def grad(self, inputs, output, gy):
+        return [gy] * self.nin
+
+
 class Identity(ScalarOp):
     name = "identity"
     impl = staticmethod(lambda x: np.array(x, copy=True))
@@ -417,7 +433,7 @@ _declare(Add, Sub, Mul, TrueDiv, Pow, Maximum, Minimum, Lt, Le, Gt, Ge, Eq, Ne, 
 SCALAR_OPS = {cls.name: cls for cls in (
     Add, Sub, Mul, TrueDiv, Pow, Maximum, Minimum, Lt, Le, Gt, Ge, Eq, Ne, And, Or, Not,
     Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sin, Cos, Tan, Tanh, Sqrt, Sigmoid, Softplus,
-    Relu, Switch, Identity, Cast)}
+    Relu, Switch, Identity, Cast, AddN)}
 
 
 def _f(name):
@@ -439,6 +455,16 @@ logical_and, logical_or, logical_not = _f("and"), _f("or"), _f("not")
 neg, abs_, sign, exp, log, log1p, expm1 = _f("neg"), _f("abs"), _f("sign"), _f("exp"), _f("log"), _f("log1p"), _f("expm1")
 sin, cos, tan, tanh, sqrt = _f("sin"), _f("cos"), _f("tan"), _f("tanh"), _f("sqrt")
 sigmoid, softplus, relu, where, identity = _f("sigmoid"), _f("softplus"), _f("relu"), _f("where"), _f("identity")
+
+
+def add_n(*xs):
+    """The sum of any number of variables as one node (``add`` for two, the variable itself for one)."""
+    if len(xs) == 1:
+        from .base import as_variable
+        return as_variable(xs[0])
+    if len(xs) == 2:
+        return add(*xs)
+    return Elemwise(AddN(len(xs)))(*xs)
 
 
 def cast(x, dtype):
