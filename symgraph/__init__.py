@@ -5,6 +5,7 @@ from .function import Function, function  # noqa: F401
 from .grad import Lop, Rop, grad, hessian, hessian_vector_product, jacobian, verify_grad  # noqa: F401
 from .graph import Constant, Node, SharedVariable, Variable  # noqa: F401
 from .printing import dprint, to_networkx, to_sympy  # noqa: F401
+from .draw import draw  # noqa: F401
 from .rewrite import optimize  # noqa: F401
 from .types import TensorType  # noqa: F401
 

@@ -99,6 +99,14 @@ def stop_gradient(x):
     return _stop(x)
 
 
+# ---------------------------------------------------------------- products, nnet, joining, indexing
+
+from .ops.index import arange, inc_subtensor, set_subtensor  # noqa: E402
+from .ops.join import concatenate, stack  # noqa: E402
+from .ops.linalg import dot, matmul, outer  # noqa: E402
+from .ops.nnet import log_softmax, logsumexp, one_hot, softmax  # noqa: E402
+
+
 # ---------------------------------------------------------------- operators on Variable
 
 def _binary(fn):

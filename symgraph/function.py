@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .graph import Constant, SharedVariable, Variable, graph_inputs, toposort
+from .graph import (Constant, SharedVariable, Variable, graph_inputs, graph_to_table, table_to_graph,
+                    toposort)
 from .types import safe_cast_allowed
 
 # SYMGRAPH_BACKEND lets a user (or a test run) pick the default backend for every sg.function call.
@@ -108,6 +109,9 @@ class Function:
                  trust_input=False, name=None, rewrite_log=False, **backend_options):
         import time
         start = time.perf_counter()
+        # Kept so a pickled function can be compiled again when it is loaded (see __getstate__).
+        self._options = dict(backend_options, optimizer=optimizer, trust_input=trust_input, name=name,
+                             rewrite_log=rewrite_log)
         if isinstance(inputs, Variable):
             inputs = [inputs]
         inputs = list(inputs)
@@ -208,6 +212,23 @@ class Function:
                    not o.flags.owndata and o.base is not None and id(o.base) in owned else o
                    for o in outputs]
         return outputs if self._returns_list else outputs[0]
+
+    # ------------------------------------------------------------ pickling
+
+    def __getstate__(self):
+        """The original inputs, outputs, updates and options; the function is compiled again on load."""
+        targets = [target for target, _ in self.updates]
+        roots = self.inputs + self.outputs + [expr for _, expr in self.updates]
+        return {"graph": graph_to_table(roots), "n_inputs": len(self.inputs), "n_outputs": len(self.outputs),
+                "targets": targets, "returns_list": self._returns_list,
+                "options": dict(self._options, backend=self.backend)}
+
+    def __setstate__(self, state):
+        variables = table_to_graph(state["graph"])
+        n_in, n_out = state["n_inputs"], state["n_outputs"]
+        inputs, outputs, exprs = variables[:n_in], variables[n_in:n_in + n_out], variables[n_in + n_out:]
+        self.__init__(inputs, outputs if state["returns_list"] else outputs[0],
+                      updates=list(zip(state["targets"], exprs)), **state["options"])
 
     def _label(self):
         return f"function {self.name!r}" if self.name else "the compiled function"

@@ -1,29 +1,371 @@
-"""Symbolic differentiation (placeholder: being written)."""
+"""Symbol-to-symbol differentiation: ``grad`` adds the derivative nodes to the graph (book Alg. 6.5/6.6).
 
+``grad`` restricts the graph to the nodes that lie on a path from ``wrt`` to the
+cost, then visits them in reverse topological order, asking each op for its
+symbolic vector-Jacobian product (``op.grad``) and summing, with one node, the
+contributions a variable receives from its consumers. The results are ordinary
+variables of the same graph (they reuse the forward nodes), so they can be
+differentiated again, optimized and compiled. ``Lop``/``Rop``, ``jacobian``,
+``hessian`` and ``hessian_vector_product`` are built on that one pass, and
+``verify_grad`` checks it against central finite differences. Everything is
+iterative: a 100,000-node chain does not touch Python's recursion limit.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .graph import Constant, Variable, inherit_source, toposort
+from .ops.base import as_variable
+from .ops.elemwise import add_n, cast, mul
+from .ops.reduce import sum_to
+from .ops.shape import DimShuffle, zeros_like
+
+DISCONNECTED_CHOICES = ("raise", "zero", "ignore", "warn", "none")
+
+
+class DisconnectedInputError(ValueError):
+    """The cost does not depend on a variable ``grad`` was asked to differentiate with respect to."""
+
+
+# ---------------------------------------------------------------- the pass
 
 def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=None):
-    raise NotImplementedError
+    """Gradients of the 0-d ``cost`` with respect to ``wrt`` (a variable or a list: same structure back).
+
+    ``consider_constant``: variables the gradient does not flow through (treated as constants).
+    ``known_grads``: ``{variable: gradient}`` injected into the backward pass (with ``cost=None``
+    they are its only source, as in Theano). ``disconnected``: what to do for a ``wrt`` the cost
+    does not depend on: ``"raise"`` (``DisconnectedInputError`` naming it), ``"zero"``/``"ignore"``
+    (zeros), ``"warn"`` (zeros and a warning) or ``"none"`` (``None``).
+    """
+    if disconnected not in DISCONNECTED_CHOICES:
+        raise ValueError(f"grad: disconnected must be one of {DISCONNECTED_CHOICES}, got {disconnected!r}")
+    single = not isinstance(wrt, (list, tuple))
+    wrt_list = [wrt] if single else list(wrt)
+    for i, var in enumerate(wrt_list):
+        if not isinstance(var, Variable):
+            raise TypeError(f"grad: wrt[{i}] is {type(var).__name__} {var!r}, not a symbolic variable")
+        if not var.type.is_float:
+            raise TypeError(f"grad: cannot differentiate with respect to {var.describe()}: its dtype "
+                            f"{var.dtype} is not a float type (integer and boolean variables have no gradient)")
+
+    seeds = _seed_gradients(cost, known_grads)
+    grads = _backpropagate(seeds, wrt_list, consider_constant or ())
+
+    results = []
+    for var in wrt_list:
+        g = grads.get(id(var), _DISCONNECTED)
+        if g is _DISCONNECTED:
+            g = _disconnected_result(var, cost, disconnected)
+        results.append(g)
+    return results[0] if single else (tuple(results) if isinstance(wrt, tuple) else results)
 
 
-def jacobian(expr, wrt):
-    raise NotImplementedError
+_DISCONNECTED = object()
 
 
-def hessian(cost, wrt):
-    raise NotImplementedError
+def _seed_gradients(cost, known_grads):
+    """(variable, gradient) pairs the backward pass starts from: d cost / d cost = 1 and ``known_grads``."""
+    seeds = []
+    if cost is not None:
+        if not isinstance(cost, Variable):
+            raise TypeError(f"grad: the cost must be a symbolic variable, got {type(cost).__name__} {cost!r}")
+        if cost.ndim != 0:
+            where = cost.owner.where() if cost.owner is not None else ""
+            raise TypeError(f"grad: the cost must be a 0-d (scalar) variable, got {cost.describe()}{where}; "
+                            "reduce it first (e.g. .sum()) or use sg.jacobian / sg.Lop")
+        seeds.append((cost, Constant(1, dtype=cost.dtype if cost.type.is_float else "float64")))
+    items = known_grads.items() if isinstance(known_grads, dict) else (known_grads or ())
+    for var, g in items:
+        if not isinstance(var, Variable):
+            raise TypeError(f"grad: known_grads keys must be symbolic variables, got {var!r}")
+        g = as_variable(g, like=var.dtype)
+        if g.ndim != var.ndim:
+            raise ValueError(f"grad: known gradient {g.describe()} for {var.describe()} has "
+                             f"{g.ndim} dimensions, the variable {var.ndim}")
+        if var.type.is_float and g.dtype != var.dtype:
+            g = cast(g, var.dtype)
+        seeds.append((var, g))
+    if not seeds:
+        raise ValueError("grad: give a cost, or known_grads when cost is None")
+    return seeds
 
 
-def Lop(f, wrt, eval_points):
-    raise NotImplementedError
+def _backpropagate(seeds, wrt_list, consider_constant):
+    """``{id(var): summed gradient}`` for every ``wrt`` connected to a seed (the core of the pass)."""
+    constant_ids = {id(v) for v in consider_constant}
+    wrt_ids = {id(v) for v in wrt_list}
+    roots = [var for var, _ in seeds]
+    # Gradients stop at consider_constant variables, except that they still collect their own.
+    order = toposort(roots, stop_at=[v for v in consider_constant if id(v) not in wrt_ids])
+
+    # Forward sweep: which variables depend on a wrt through inputs that carry gradient.
+    reachable = set(wrt_ids)
+    relevant = []          # (node, which inputs carry gradient to a wrt)
+    for node in order:
+        pattern = node.op.connection_pattern(node)
+        carries = [bool(c) and id(x) in reachable for c, x in zip(pattern, node.inputs)]
+        if any(carries):
+            relevant.append((node, carries))
+            for out in node.outputs:
+                if id(out) not in constant_ids or id(out) in wrt_ids:
+                    reachable.add(id(out))
+
+    contributions: dict[int, list] = {}
+    for var, g in seeds:
+        if id(var) in reachable:
+            contributions.setdefault(id(var), []).append(g)
+    totals: dict[int, Variable] = {}
+
+    def total(var):
+        key = id(var)
+        if key not in totals:
+            parts = contributions.pop(key, None)
+            totals[key] = None if parts is None else _sum_contributions(parts, var)
+        return totals[key]
+
+    # Backward sweep: consumers before producers, so each output gradient is complete when used.
+    for node, carries in reversed(relevant):
+        output_grads = [total(out) for out in node.outputs]
+        if all(g is None for g in output_grads):
+            continue
+        output_grads = [zeros_like(out) if g is None else g for out, g in zip(node.outputs, output_grads)]
+        with inherit_source(node.sources):
+            input_grads = node.op.grad(list(node.inputs), list(node.outputs), output_grads)
+        if len(input_grads) != len(node.inputs):
+            raise ValueError(f"internal error: {node.op}.grad returned {len(input_grads)} gradients "
+                             f"for {len(node.inputs)} inputs{node.where()}")
+        for x, g, carry in zip(node.inputs, input_grads, carries):
+            if carry and g is not None:
+                contributions.setdefault(id(x), []).append(_checked_gradient(g, x, node))
+
+    result = {}
+    for var in wrt_list:
+        if id(var) not in reachable:
+            continue
+        g = total(var)
+        result[id(var)] = zeros_like(var) if g is None else g
+    return result
+
+
+def _checked_gradient(g, x, node):
+    """``g`` as the gradient of input ``x`` of ``node``: same ndim, same dtype, ``x``'s broadcasting undone."""
+    if not isinstance(g, Variable):
+        raise TypeError(f"internal error: {node.op}.grad returned {type(g).__name__} {g!r} for input "
+                        f"{x.describe()}; gradients must be symbolic variables{node.where()}")
+    if g.ndim != x.ndim or any(gn is not None and xn is not None and gn != xn and xn == 1
+                               for gn, xn in zip(g.type.shape, x.type.shape)):
+        g = sum_to(g, x)
+    if any(gn is not None and xn is not None and gn != xn for gn, xn in zip(g.type.shape, x.type.shape)):
+        raise ValueError(f"internal error: {node.op}.grad returned a gradient of type {g.type} for input "
+                         f"{x.describe()}{node.where()}")
+    if g.dtype != x.dtype and x.type.is_float:
+        g = cast(g, x.dtype)
+    return g
+
+
+def _sum_contributions(parts, var):
+    """All contributions to ``var``'s gradient as one node (``add_n``), never a chain of pairwise adds."""
+    total = add_n(*parts)
+    if var.type.is_float and total.dtype != var.dtype:
+        total = cast(total, var.dtype)
+    return total
+
+
+def _disconnected_result(var, cost, disconnected):
+    if disconnected == "raise":
+        what = f"the cost {cost.describe()}" if cost is not None else "the known gradients"
+        where = var.owner.where() if var.owner is not None else ""
+        raise DisconnectedInputError(
+            f"grad: {what} does not depend on {var.describe()}{where} (or only through stop_gradient, "
+            "consider_constant or non-differentiable inputs such as indices and shapes); "
+            "pass disconnected='zero' to get zeros")
+    if disconnected == "none":
+        return None
+    if disconnected == "warn":
+        warnings.warn(f"grad: the cost does not depend on {var.describe()}; its gradient is zero", stacklevel=3)
+    return zeros_like(var)
+
+
+# ---------------------------------------------------------------- products with the Jacobian
+
+def _as_list(x):
+    return (list(x), True) if isinstance(x, (list, tuple)) else ([x], False)
+
+
+def Lop(f, wrt, eval_points, consider_constant=None, disconnected="zero"):
+    """Vector-Jacobian product ``v^T (d f / d wrt)`` (``eval_points`` has the structure of ``f``)."""
+    f_list, _ = _as_list(f)
+    points, _ = _as_list(eval_points)
+    if len(points) != len(f_list):
+        raise ValueError(f"Lop: {len(f_list)} expressions but {len(points)} eval_points")
+    known = [(fi, as_variable(v, like=fi.dtype)) for fi, v in zip(f_list, points)]
+    return grad(None, wrt, consider_constant=consider_constant, disconnected=disconnected, known_grads=known)
 
 
 def Rop(f, wrt, eval_points):
-    raise NotImplementedError
+    """Jacobian-vector product ``(d f / d wrt) v`` (``eval_points`` has the structure of ``wrt``).
+
+    Double-Lop trick: ``g(u) = Lop(f, wrt, u)`` is linear in ``u``, so ``Lop(g, u, v) = J v``.
+    ``u`` is a fresh ``zeros_like(f)`` node: its value never matters, and the result never needs
+    an input the caller does not have.
+    """
+    f_list, f_is_list = _as_list(f)
+    wrt_list, _ = _as_list(wrt)
+    points, _ = _as_list(eval_points)
+    if len(points) != len(wrt_list):
+        raise ValueError(f"Rop: {len(wrt_list)} wrt variables but {len(points)} eval_points")
+    for w, v in zip(wrt_list, points):
+        v = as_variable(v, like=w.dtype)
+        if v.ndim != w.ndim:
+            raise ValueError(f"Rop: eval point {v.describe()} for {w.describe()} has the wrong number of dimensions")
+    dummies = [zeros_like(fi) for fi in f_list]
+    transposed = Lop(f_list, wrt_list, dummies)
+    known = [(g, as_variable(v, like=g.dtype)) for g, v in zip(transposed, points)]
+    results = grad(None, dummies, disconnected="zero", known_grads=known)
+    return results if f_is_list else results[0]
 
 
 def hessian_vector_product(cost, wrt, v):
-    raise NotImplementedError
+    """``H v`` for the Hessian of ``cost`` (``v`` has the structure of ``wrt``) without forming ``H``.
+
+    Computed as ``grad(<grad(cost, wrt), v>, wrt)``: the same graph size as the double-Lop Rop,
+    two reverse passes, and it uses the symmetry of ``H``.
+    """
+    wrt_list, is_list = _as_list(wrt)
+    vs, _ = _as_list(v)
+    if len(vs) != len(wrt_list):
+        raise ValueError(f"hessian_vector_product: {len(wrt_list)} wrt variables but {len(vs)} vectors")
+    first = grad(cost, wrt_list, disconnected="zero")
+    projected = add_n(*[_inner(g, as_variable(vi, like=g.dtype)) for g, vi in zip(first, vs)])
+    result = grad(projected, wrt_list, disconnected="zero")
+    return result if is_list else result[0]
 
 
-def verify_grad(fn, point, eps=1e-6, rtol=1e-4, atol=None, n_directions=3, rng=None, backend="python"):
-    raise NotImplementedError
+def _inner(a, b):
+    from .ops.reduce import sum as reduce_sum
+    return reduce_sum(mul(a, b))
+
+
+# ---------------------------------------------------------------- dense derivatives
+
+def jacobian(expr, wrt, consider_constant=None, disconnected="raise"):
+    """Dense Jacobian of a 0-d or 1-d ``expr``: shape ``expr.shape + wrt.shape`` (a list for a list ``wrt``).
+
+    Row ``i`` is the vector-Jacobian product with the one-hot vector ``e_i`` (one reverse pass per
+    row), so the graph grows linearly with the number of rows and with the depth of ``expr``;
+    the rows are then stacked. ``expr`` needs a length known when the graph is built.
+    """
+    wrt_list, is_list = _as_list(wrt)
+    for w in wrt_list:
+        if not isinstance(w, Variable) or w.ndim > 1:
+            raise TypeError(f"jacobian: wrt must be 0-d or 1-d variables, got {getattr(w, 'describe', lambda: w)()}")
+    expr = as_variable(expr)
+    if expr.ndim == 0:
+        return grad(expr, wrt, consider_constant=consider_constant, disconnected=disconnected)
+    if expr.ndim != 1:
+        raise TypeError(f"jacobian: expr must be 0-d or 1-d, got {expr.describe()}")
+    n = expr.type.shape[0]
+    if n is None:
+        raise ValueError(
+            f"jacobian: the length of {expr.describe()} is known only at call time, so its rows cannot be "
+            "enumerated; give the input a static shape, e.g. sg.vector('w', shape=(3,))")
+    rows = []
+    for i in range(n):
+        one_hot = np.zeros(n, dtype=expr.dtype if expr.type.is_float else "float64")
+        one_hot[i] = 1
+        rows.append(grad(None, wrt_list, consider_constant=consider_constant, disconnected=disconnected,
+                         known_grads=[(expr, Constant(one_hot))]))
+    result = [_stack_rows([row[k] for row in rows], w) for k, w in enumerate(wrt_list)]
+    return result if is_list else result[0]
+
+
+def _stack_rows(rows, like):
+    """Rows (each shaped like ``like``) stacked along a new first axis, with one ``add_n`` of placed rows."""
+    n = len(rows)
+    if n == 1:
+        return DimShuffle(("x",) + tuple(range(like.ndim)))(rows[0])
+    placed = []
+    for i, row in enumerate(rows):
+        selector = np.zeros((n,) + (1,) * like.ndim, dtype=row.dtype)
+        selector[i] = 1
+        placed.append(mul(Constant(selector), DimShuffle(("x",) + tuple(range(row.ndim)))(row)))
+    return add_n(*placed)
+
+
+def hessian(cost, wrt, consider_constant=None, disconnected="raise"):
+    """Dense Hessian of the 0-d ``cost`` with respect to a 0-d or 1-d ``wrt`` (or a list: one per entry).
+
+    The Jacobian of the gradient, row by row: graph size linear in the number of rows.
+    """
+    wrt_list, is_list = _as_list(wrt)
+    result = []
+    for w in wrt_list:
+        g = grad(cost, w, consider_constant=consider_constant, disconnected=disconnected)
+        if w.ndim == 1 and w.type.shape[0] is None:
+            raise ValueError(f"hessian: the length of {w.describe()} is known only at call time; give it a "
+                             "static shape, e.g. sg.vector('w', shape=(3,))")
+        result.append(jacobian(g, w, consider_constant=consider_constant, disconnected="zero"))
+    return result if is_list else result[0]
+
+
+# ---------------------------------------------------------------- checking
+
+def verify_grad(fn, point, eps=1e-6, rtol=1e-4, atol=None, n_directions=3, rng=None, backend="python",
+                optimizer=None):
+    """Check ``grad`` of ``fn`` against central finite differences at ``point``.
+
+    ``fn`` takes one symbolic variable per array of ``point`` and returns a 0-d variable. For
+    every float input and each of ``n_directions`` random unit directions ``d`` it compares
+    ``<grad, d>`` with ``(f(x + eps d) - f(x - eps d)) / (2 eps)`` (so large inputs cost no more
+    than small ones) and raises ``AssertionError`` naming the input and showing both values.
+    """
+    from .function import function
+    rng = np.random.default_rng(rng if rng is not None else 42)
+    arrays = [np.array(p) for p in point]
+    arrays = [a.astype("float64") if a.dtype.kind not in "fciub" else a for a in arrays]
+    inputs = [Variable(_tensor_type(a), name=f"input{i}") for i, a in enumerate(arrays)]
+    cost = fn(*inputs)
+    cost = as_variable(cost)
+    if cost.ndim != 0:
+        raise TypeError(f"verify_grad: fn must return a 0-d variable, got {cost.describe()}")
+    float_inputs = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    grads = grad(cost, [inputs[i] for i in float_inputs], disconnected="zero") if float_inputs else []
+    f_cost = function(inputs, cost, backend=backend, optimizer=optimizer)
+    f_grad = function(inputs, list(grads), backend=backend, optimizer=optimizer) if grads else None
+    analytic = f_grad(*arrays) if f_grad else []
+    value = float(f_cost(*arrays))
+
+    for k, i in enumerate(float_inputs):
+        x, g = arrays[i], np.asarray(analytic[k])
+        label = f"input {i} ({inputs[i].name}: {x.dtype}, shape {x.shape})"
+        if g.shape != x.shape or g.dtype != x.dtype:
+            raise AssertionError(f"verify_grad: the gradient for {label} has dtype {g.dtype} and shape "
+                                 f"{g.shape}, expected {x.dtype} {x.shape}")
+        low_precision = x.dtype.itemsize < 8
+        step = max(eps, 1e-3) if low_precision else eps
+        rel = max(rtol, 1e-2) if low_precision else rtol
+        for _ in range(n_directions):
+            direction = rng.standard_normal(x.shape)
+            direction /= max(np.linalg.norm(direction), 1e-300)
+            shifted = list(arrays)
+            shifted[i] = (x + step * direction).astype(x.dtype)
+            up = float(f_cost(*shifted))
+            shifted[i] = (x - step * direction).astype(x.dtype)
+            down = float(f_cost(*shifted))
+            numeric = (up - down) / (2 * step)
+            symbolic = float(np.sum(g.astype("float64") * direction))
+            roundoff = 10 * np.finfo(x.dtype).eps * max(abs(value), abs(up), abs(down), 1.0) / step
+            tolerance = (atol if atol is not None else roundoff) + rel * max(abs(numeric), abs(symbolic))
+            if not abs(numeric - symbolic) <= tolerance:
+                raise AssertionError(
+                    f"verify_grad: wrong gradient for {label}: along a random direction the symbolic "
+                    f"gradient gives {symbolic!r} but finite differences give {numeric!r} "
+                    f"(abs. error {abs(numeric - symbolic):.3g}, tolerance {tolerance:.3g}, eps {step})")
+
+
+def _tensor_type(array):
+    from .types import TensorType
+    return TensorType(array.dtype, (None,) * array.ndim)

@@ -36,11 +36,17 @@ class SourceLocation:
         return f"{self.filename}:{self.lineno} (in {self.function})"
 
 
+_inside_package: dict[str, bool] = {}
+
+
 def user_source_location() -> SourceLocation | None:
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_PACKAGE_DIRS):
+        inside = _inside_package.get(filename)
+        if inside is None:
+            inside = _inside_package[filename] = os.path.abspath(filename).startswith(_PACKAGE_DIRS)
+        if not inside:
             return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back
     return None
@@ -116,6 +122,13 @@ class Variable:
     def __iter__(self):
         raise TypeError(f"symbolic variable {self.describe()} cannot be iterated; index it instead")
 
+    def __reduce_ex__(self, protocol):
+        # A computed variable is pickled with its whole graph as a flat table, so a
+        # 100,000-node chain does not recurse; leaves pickle as themselves.
+        if self.owner is None:
+            return super().__reduce_ex__(protocol)
+        return (_variables_from_table, (graph_to_table([self]),))
+
 
 class Constant(Variable):
     """A value fixed when the graph is built. ``value`` is a read-only NumPy array."""
@@ -136,6 +149,12 @@ class Constant(Variable):
             digest = data if len(data) <= 64 else hashlib.sha1(data).digest()
             self._signature = (self.type.dtype, self.type.shape, digest)
         return self._signature
+
+    def __setstate__(self, state):
+        _, slots = state
+        for key, value in slots.items():
+            setattr(self, key, value)
+        self.value.setflags(write=False)
 
     def __repr__(self):
         if self.value.size <= 6:
@@ -203,6 +222,16 @@ class SharedVariable(Variable):
     def _replace_host_value(self, array):
         self._value = array
 
+    # Pickled with its current value (synced from any device); the lock and device copies are per process.
+    def __getstate__(self):
+        return {"type": self.type, "name": self.name, "value": self.get_value()}
+
+    def __setstate__(self, state):
+        Variable.__init__(self, state["type"], None, 0, state["name"])
+        self._value = state["value"]
+        self._lock = threading.RLock()
+        self.device_copies = {}
+
 
 class Node:
     """An op applied to input variables; owns its outputs and the user's source locations."""
@@ -238,6 +267,9 @@ class Node:
 
     def __repr__(self):
         return f"Node({self.op}, inputs={self.inputs})"
+
+    def __reduce_ex__(self, protocol):
+        return (_node_from_table, (graph_to_table(self.outputs),))
 
 
 def toposort(outputs, stop_at=()) -> list[Node]:
@@ -296,3 +328,54 @@ def graph_inputs(outputs) -> list[Variable]:
 
 def count_nodes(outputs) -> int:
     return len(toposort(list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]))
+
+
+# ---------------------------------------------------------------- pickling
+
+def graph_to_table(variables):
+    """A flat, picklable description of the graph computing ``variables`` (iterative, no recursion).
+
+    Leaves (inputs, constants, shared variables) stay objects, so the pickle memo keeps them
+    shared with anything else pickled alongside; each node is a record
+    ``(op, input_refs, output_types, output_names, sources)`` where a ref is ``("leaf", i)`` or
+    ``(node_index, output_index)``.
+    """
+    nodes = toposort(variables)
+    node_index = {id(node): i for i, node in enumerate(nodes)}
+    leaves, leaf_index = [], {}
+
+    def ref(var):
+        if var.owner is not None:
+            return (node_index[id(var.owner)], var.index)
+        if id(var) not in leaf_index:
+            leaf_index[id(var)] = len(leaves)
+            leaves.append(var)
+        return ("leaf", leaf_index[id(var)])
+
+    records = [(node.op, [ref(v) for v in node.inputs], [v.type for v in node.outputs],
+                [v.name for v in node.outputs], node.sources) for node in nodes]
+    return leaves, records, [ref(v) for v in variables]
+
+
+def table_to_graph(table):
+    """The variables described by ``graph_to_table``'s result, as a freshly built graph."""
+    leaves, records, roots = table
+    built = []
+
+    def lookup(ref):
+        return leaves[ref[1]] if ref[0] == "leaf" else built[ref[0]].outputs[ref[1]]
+
+    for op, input_refs, output_types, output_names, sources in records:
+        node = Node(op, [lookup(r) for r in input_refs], output_types, sources=sources)
+        for var, name in zip(node.outputs, output_names):
+            var.name = name
+        built.append(node)
+    return [lookup(r) for r in roots]
+
+
+def _variables_from_table(table):
+    return table_to_graph(table)[0]
+
+
+def _node_from_table(table):
+    return table_to_graph(table)[0].owner

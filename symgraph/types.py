@@ -6,18 +6,32 @@ follow NumPy 2, including weak Python scalars (``float32 * 2.0`` stays float32).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
+
+@functools.lru_cache(maxsize=None)
+def _dtype_name(dtype) -> str:
+    return np.dtype(dtype).name
+
+
+def dtype_name(dtype) -> str:
+    """The canonical name of a dtype ('float32'), cached: graph building calls this per node."""
+    try:
+        return _dtype_name(dtype)
+    except TypeError:  # unhashable dtype-like
+        return np.dtype(dtype).name
 
 
 class TensorType:
     __slots__ = ("dtype", "shape")
 
     def __init__(self, dtype, shape=()):
-        self.dtype = np.dtype(dtype).name
-        self.shape = tuple(None if d is None else int(d) for d in shape)
-        for d in self.shape:
-            if d is not None and d < 0:
-                raise ValueError(f"negative static length {d} in shape {self.shape}")
+        self.dtype = dtype_name(dtype)
+        self.shape = shape = tuple(None if d is None else int(d) for d in shape)
+        if shape and min((d for d in shape if d is not None), default=0) < 0:
+            raise ValueError(f"negative static length in shape {shape}")
 
     @property
     def ndim(self) -> int:
@@ -25,7 +39,7 @@ class TensorType:
 
     @property
     def kind(self) -> str:
-        return np.dtype(self.dtype).kind
+        return _dtype_kind(self.dtype)
 
     @property
     def is_float(self) -> bool:
@@ -49,6 +63,11 @@ class TensorType:
         if self.dtype != other.dtype or self.ndim != other.ndim:
             return False
         return all(a is None or b is None or a == b for a, b in zip(self.shape, other.shape))
+
+
+@functools.lru_cache(maxsize=None)
+def _dtype_kind(name: str) -> str:
+    return np.dtype(name).kind
 
 
 def broadcast_shapes(*shapes, op_name="elementwise op", describe=None):

@@ -91,6 +91,8 @@ def as_variable(value, like=None, name=None) -> Variable:
 
 def as_variables(*values) -> list[Variable]:
     """Convert a group of operands together so Python numbers take the dtype of the arrays they meet."""
+    if all(isinstance(v, Variable) for v in values):
+        return list(values)
     dtypes = [v.dtype for v in values if isinstance(v, Variable)]
     dtypes += [np.asarray(v).dtype.name for v in values
                if isinstance(v, (np.ndarray, np.generic))]

@@ -1,0 +1,484 @@
+"""Pictures of graphs: ``sg.draw`` and the inline SVG that Jupyter shows for variables and functions.
+
+The picture follows the computation-graph convention of the backpropagation
+lectures: operations are rectangles labelled with the op (a fused node shows its
+scalar expression), inputs and shared variables are named ellipses, constants are
+plain labels, and edges follow the data flow. Graphviz's ``dot`` renders it when
+that program is installed; otherwise a layered (Sugiyama-style) layout computed
+here is drawn with matplotlib, so a fresh ``pip install`` draws graphs too.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from .graph import Constant, SharedVariable, Variable, toposort
+
+# Colours shared by both renderers (what kind of thing a node is, at a glance).
+_FILL = {"op": "#dde8f7", "fused": "#fde7c4", "input": "#ffffff", "shared": "#e3f3e0",
+         "constant": "none", "output": "#f6dede", "update": "#e3f3e0"}
+_ADDED_FILL = {"op": "#f9c9c9", "fused": "#f9c9c9"}
+_FONT_SIZE = 9.0
+_CHAR_WIDTH = _FONT_SIZE * 0.6 / 72      # inches per character, a fair average for DejaVu Sans
+_LINE_HEIGHT = _FONT_SIZE * 1.35 / 72    # inches per text line
+_MAX_REPR_NODES = 400                    # Jupyter falls back to the text repr above this
+
+
+@dataclass
+class Picture:
+    """The drawable form of one graph: display nodes (id -> attributes) and data-flow edges."""
+    nodes: dict = field(default_factory=dict)
+    edges: list = field(default_factory=list)   # (source id, target id, label or "", dashed)
+    title: str | None = None
+
+    def add_node(self, key, label, kind, added=False):
+        self.nodes[key] = {"label": label, "kind": kind, "added": added}
+
+
+# ---------------------------------------------------------------- graph -> picture
+
+def _outputs_of(obj):
+    """(outputs, updates) for a variable, a list of variables, a compiled function or its graph."""
+    graph = getattr(obj, "graph", obj)
+    if hasattr(graph, "outputs") and hasattr(graph, "updates") and not isinstance(graph, Variable):
+        return list(graph.outputs), list(graph.updates)
+    if isinstance(obj, Variable):
+        return [obj], []
+    if isinstance(obj, (list, tuple)) and all(isinstance(v, Variable) for v in obj):
+        return list(obj), []
+    raise TypeError(f"sg.draw needs a variable, a list of variables or a compiled function, "
+                    f"got {type(obj).__name__}")
+
+
+def op_label(op, width=40):
+    """The text inside an op's rectangle: the op name (and its parameters), or a fused node's expression."""
+    if hasattr(op, "expression_strings"):
+        lines = ["fused"]
+        for text in op.expression_strings():
+            lines.extend(_wrap(str(text), width))
+        return "\n".join(lines)
+    text = str(op)
+    name = getattr(op, "name", "") or type(op).__name__.lower()
+    if text.startswith(name + "{") and text.endswith("}"):
+        params = text[len(name) + 1:-1]
+        return name if not params else name + "\n" + "\n".join(_wrap(params, width))
+    return "\n".join(_wrap(text, width))
+
+
+def _wrap(text, width):
+    if len(text) <= width:
+        return [text]
+    lines, current = [], ""
+    for piece in text.replace(", ", ",\x00").replace(" ", " \x00").split("\x00"):
+        if current and len(current) + len(piece) > width:
+            lines.append(current.rstrip())
+            current = ""
+        current += piece
+        while len(current) > width:
+            lines.append(current[:width])
+            current = current[width:]
+    if current:
+        lines.append(current.rstrip())
+    return lines
+
+
+def _constant_label(const: Constant):
+    if const.name:
+        return const.name
+    value = const.value
+    if value.size == 1:
+        item = value.reshape(()).item()
+        return f"{item:.4g}" if isinstance(item, float) else str(item)
+    return f"const {value.dtype}{list(value.shape)}"
+
+
+def _leaf_label(var):
+    if var.name:
+        return var.name
+    return "shared" if isinstance(var, SharedVariable) else "input"
+
+
+def picture_of(obj, title=None, base=None, show_types=False) -> Picture:
+    """Build the ``Picture`` of ``obj``; ops outside the graph of ``base`` are marked as added."""
+    outputs, updates = _outputs_of(obj)
+    roots = outputs + [expr for _, expr in updates]
+    base_nodes = set()
+    if base is not None:
+        base_outputs, base_updates = _outputs_of(base)
+        base_nodes = {id(n) for n in toposort(base_outputs + [e for _, e in base_updates])}
+    picture = Picture(title=title)
+    node_ids, numbers = {}, {}
+
+    def number(thing):      # stable display ids (not id()), so DOT text is the same run to run
+        return numbers.setdefault(id(thing), len(numbers))
+
+    def source_of(var, consumer_key):
+        """The display id data for ``var`` comes from (creating leaf displays on the way)."""
+        if var.owner is not None:
+            key = node_ids[id(var.owner)]
+            if var.name:   # a named intermediate gets its own ellipse, as in the lectures' figures
+                var_key = f"v{number(var)}"
+                if var_key not in picture.nodes:
+                    picture.add_node(var_key, var.name, "input")
+                    picture.edges.append((key, var_key, _edge_label(var, show_types), False))
+                return var_key
+            return key
+        if isinstance(var, Constant):
+            # One label per use keeps constants next to their consumer instead of a web of long edges.
+            key = f"c{number(var)}-{consumer_key}"
+            picture.add_node(key, _constant_label(var), "constant")
+            return key
+        key = f"v{number(var)}"
+        if key not in picture.nodes:
+            picture.add_node(key, _leaf_label(var), "shared" if isinstance(var, SharedVariable) else "input")
+        return key
+
+    for index, node in enumerate(toposort(roots)):
+        key = f"n{index}"
+        node_ids[id(node)] = key
+        kind = "fused" if hasattr(node.op, "expression_strings") else "op"
+        picture.add_node(key, op_label(node.op), kind, added=base is not None and id(node) not in base_nodes)
+        for position, var in enumerate(node.inputs):
+            source = source_of(var, key)
+            label = _edge_label(var, show_types) if source.startswith("n") else ""
+            if var.owner is not None and len(var.owner.outputs) > 1 and not var.name:
+                label = (label + f" out{var.index}").strip()
+            picture.edges.append((source, key, label, False))
+
+    for index, var in enumerate(outputs):
+        if var.name and not isinstance(var, Constant):    # a named output is its own ellipse
+            picture.nodes[source_of(var, f"o{index}")]["kind"] = "output"
+            continue
+        key = f"o{index}"
+        picture.add_node(key, "output" if len(outputs) == 1 else f"output {index}", "output")
+        picture.edges.append((source_of(var, key), key, _edge_label(var, show_types), False))
+    for index, (target, expr) in enumerate(updates):
+        key = f"u{index}"
+        picture.add_node(key, f"{_leaf_label(target)} (updated)", "update")
+        picture.edges.append((source_of(expr, key), key, "", True))
+    return picture
+
+
+def _edge_label(var, show_types):
+    return repr(var.type) if show_types else ""
+
+
+def _pictures(obj, base, show_types):
+    if isinstance(obj, dict):
+        return [picture_of(value, title=str(title), base=base, show_types=show_types)
+                for title, value in obj.items()]
+    return [picture_of(obj, base=base, show_types=show_types)]
+
+
+# ---------------------------------------------------------------- Graphviz
+
+def _dot_quote(text):
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def to_dot(obj, rankdir="TB", base=None, show_types=False) -> str:
+    """Graphviz DOT text of ``obj`` (a dict {title: graph} gives side-by-side clusters)."""
+    pictures = _pictures(obj, base, show_types)
+    lines = ["digraph symgraph {", f"  rankdir={rankdir};",
+             '  node [fontname="Helvetica", fontsize=10]; edge [fontname="Helvetica", fontsize=8];']
+    for number, picture in enumerate(pictures):
+        indent = "  "
+        if len(pictures) > 1:
+            lines.append(f"  subgraph cluster_{number} {{ label={_dot_quote(picture.title or '')};")
+            indent = "    "
+        prefix = f"p{number}_"
+        for key, attrs in picture.nodes.items():
+            kind = attrs["kind"]
+            fill = _ADDED_FILL.get(kind, _FILL[kind]) if attrs["added"] else _FILL[kind]
+            if kind in ("op", "fused"):
+                style = f'shape=box, style="filled", fillcolor="{fill}"'
+            elif kind == "constant":
+                style = "shape=plaintext"
+            else:
+                style = f'shape=ellipse, style="filled", fillcolor="{fill}"'
+            lines.append(f"{indent}{_dot_quote(prefix + key)} [label={_dot_quote(attrs['label'])}, {style}];")
+        for source, target, label, dashed in picture.edges:
+            extras = [f"label={_dot_quote(label)}"] if label else []
+            if dashed:
+                extras.append("style=dashed")
+            suffix = f" [{', '.join(extras)}]" if extras else ""
+            lines.append(f"{indent}{_dot_quote(prefix + source)} -> {_dot_quote(prefix + target)}{suffix};")
+        if len(pictures) > 1:
+            lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _render_with_dot(dot_text, fmt, dpi):
+    command = [shutil.which("dot"), f"-T{fmt}"] + ([f"-Gdpi={dpi}"] if fmt == "png" else [])
+    result = subprocess.run(command, input=dot_text.encode(), capture_output=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"Graphviz dot failed: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
+
+
+# ---------------------------------------------------------------- the layered layout (no Graphviz)
+
+def _node_size(attrs):
+    lines = attrs["label"].split("\n")
+    width = max(len(line) for line in lines) * _CHAR_WIDTH
+    height = len(lines) * _LINE_HEIGHT
+    if attrs["kind"] in ("op", "fused"):
+        return width + 0.2, height + 0.14
+    if attrs["kind"] == "constant":
+        return width + 0.06, height + 0.04
+    return width * 1.2 + 0.25, height + 0.2     # an ellipse needs room around its text
+
+
+def layered_layout(picture: Picture, rankdir="TB"):
+    """Positions (inches), sizes and edge routes for ``picture``: layers, barycentre ordering, spacing.
+
+    Op nodes get the layer one below their deepest input; leaves sit just above their first
+    consumer; edges spanning several layers pass through dummy points so they route around nodes.
+    """
+    graph = nx.DiGraph()
+    graph.add_nodes_from(picture.nodes)
+    graph.add_edges_from((s, t) for s, t, _, _ in picture.edges)
+    layer = {}
+    for key in nx.topological_sort(graph):
+        predecessors = list(graph.predecessors(key))
+        layer[key] = 1 + max((layer[p] for p in predecessors), default=-1)
+    for key in reversed(list(nx.topological_sort(graph))):   # pull leaves down next to their consumers
+        successors = list(graph.successors(key))
+        if not list(graph.predecessors(key)) and successors:
+            layer[key] = min(layer[s] for s in successors) - 1
+    if layer:
+        low = min(layer.values())
+        layer = {k: v - low for k, v in layer.items()}
+
+    # Long edges become chains through dummy nodes, one per layer crossed.
+    chains, sizes = [], {k: _node_size(a) for k, a in picture.nodes.items()}
+    for number, (source, target, _, _) in enumerate(picture.edges):
+        chain = [source]
+        for depth in range(layer[source] + 1, layer[target]):
+            dummy = ("dummy", number, depth)
+            layer[dummy] = depth
+            sizes[dummy] = (0.05, 0.05)
+            chain.append(dummy)
+        chain.append(target)
+        chains.append(chain)
+    n_layers = 1 + max(layer.values(), default=0)
+    rows = [[] for _ in range(n_layers)]
+    for key in layer:
+        rows[layer[key]].append(key)
+    up, down = {k: [] for k in layer}, {k: [] for k in layer}
+    for chain in chains:
+        for a, b in zip(chain, chain[1:]):
+            down[a].append(b)
+            up[b].append(a)
+
+    # Barycentre ordering: sweep down and up, each node moving to the mean position of its neighbours.
+    position = {k: i for row in rows for i, k in enumerate(row)}
+    for sweep in range(8):
+        order = range(1, n_layers) if sweep % 2 == 0 else range(n_layers - 2, -1, -1)
+        for depth in order:
+            neighbours = up if sweep % 2 == 0 else down
+            row = rows[depth]
+            centre = {k: (sum(position[n] for n in neighbours[k]) / len(neighbours[k])
+                          if neighbours[k] else position[k]) for k in row}
+            row.sort(key=lambda k: (centre[k], position[k]))
+            for i, k in enumerate(row):
+                position[k] = i
+
+    # Coordinates: along a layer, nodes packed in order and then nudged toward their neighbours.
+    across = 0 if rankdir in ("TB", "BT") else 1          # which size component lies along a layer
+    gap = 0.22
+
+    def extent(k):
+        return sizes[k][across]
+
+    coordinate = {}
+    for row in rows:
+        x = 0.0
+        for k in row:
+            coordinate[k] = x + extent(k) / 2
+            x += extent(k) + gap
+    for sweep in range(12):
+        neighbours = up if sweep % 2 == 0 else down
+        for row in rows:
+            wanted = [sum(coordinate[n] for n in neighbours[k]) / len(neighbours[k]) if neighbours[k]
+                      else coordinate[k] for k in row]
+            _place_in_order(row, wanted, coordinate, extent, gap)
+    low = min((coordinate[k] - extent(k) / 2 for k in coordinate), default=0.0)
+    coordinate = {k: v - low for k, v in coordinate.items()}
+
+    # Layers: each band as thick as its thickest node.
+    thickness = [max((sizes[k][1 - across] for k in row), default=0.1) for row in rows]
+    rank_gap = 0.42 if across == 0 else 0.5
+    band_centre, offset = [], 0.0
+    for t in thickness:
+        band_centre.append(offset + t / 2)
+        offset += t + rank_gap
+    total_rank = offset - rank_gap if rows else 0.0
+    total_across = max((coordinate[k] + extent(k) / 2 for k in coordinate), default=0.0)
+
+    def point(k):
+        rank = band_centre[layer[k]]
+        if rankdir == "BT":
+            rank = total_rank - rank
+        return (coordinate[k], rank) if across == 0 else (rank, coordinate[k])
+
+    centres = {k: point(k) for k in layer}
+    width, height = (total_across, total_rank) if across == 0 else (total_rank, total_across)
+    routes = [[centres[k] for k in chain] for chain in chains]
+    return centres, sizes, routes, (width, height)
+
+
+def _place_in_order(row, wanted, coordinate, extent, gap):
+    """Move the nodes of ``row`` toward ``wanted`` centres, keeping their order and no overlaps."""
+    placed = []
+    for k, target in zip(row, wanted):
+        placed.append(target)
+    # Forward pass pushes right, backward pass pushes left; averaging keeps the row centred on its wishes.
+    forward = list(placed)
+    for i in range(1, len(row)):
+        minimum = forward[i - 1] + (extent(row[i - 1]) + extent(row[i])) / 2 + gap
+        forward[i] = max(forward[i], minimum)
+    backward = list(placed)
+    for i in range(len(row) - 2, -1, -1):
+        maximum = backward[i + 1] - (extent(row[i + 1]) + extent(row[i])) / 2 - gap
+        backward[i] = min(backward[i], maximum)
+    for i, k in enumerate(row):
+        coordinate[k] = (forward[i] + backward[i]) / 2
+    for i in range(1, len(row)):        # the average can overlap again; one more forward pass fixes it
+        minimum = coordinate[row[i - 1]] + (extent(row[i - 1]) + extent(row[i])) / 2 + gap
+        coordinate[row[i]] = max(coordinate[row[i]], minimum)
+
+
+def _boundary_point(centre, size, kind, toward):
+    """Where the segment from ``centre`` toward ``toward`` leaves the node's outline."""
+    (cx, cy), (w, h) = centre, size
+    dx, dy = toward[0] - cx, toward[1] - cy
+    if dx == 0 and dy == 0:
+        return centre
+    if kind in ("op", "fused", "constant"):
+        scale = min(abs((w / 2) / dx) if dx else float("inf"), abs((h / 2) / dy) if dy else float("inf"))
+    else:
+        scale = 1.0 / ((dx / (w / 2)) ** 2 + (dy / (h / 2)) ** 2) ** 0.5
+    scale = min(scale, 1.0)
+    return (cx + dx * scale, cy + dy * scale)
+
+
+def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path as MplPath
+    import matplotlib
+
+    layouts = [layered_layout(p, rankdir) for p in pictures]
+    margin, panel_gap = 0.2, 0.6
+    title_room = 0.35 if any(p.title for p in pictures) else 0.0
+    width = sum(size[0] for *_, size in layouts) + panel_gap * (len(layouts) - 1) + 2 * margin
+    height = max(size[1] for *_, size in layouts) + 2 * margin + title_room
+    figure = Figure(figsize=(max(width, 1.0), max(height, 0.6)))
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_xlim(0, max(width, 1.0))
+    axes.set_ylim(max(height, 0.6), 0)      # y grows downward, as in the layout
+    axes.set_axis_off()
+
+    x_offset = margin
+    for picture, (centres, sizes, routes, size) in zip(pictures, layouts):
+        shift = lambda p: (p[0] + x_offset, p[1] + margin + title_room)  # noqa: E731
+        if picture.title:
+            axes.text(x_offset + size[0] / 2, margin + title_room / 2, picture.title, ha="center",
+                      va="center", fontsize=_FONT_SIZE + 2, fontweight="bold")
+        for (source, target, label, dashed), route in zip(picture.edges, routes):
+            points = [shift(p) for p in route]
+            points[0] = _boundary_point(points[0], sizes[source], picture.nodes[source]["kind"], points[1])
+            points[-1] = _boundary_point(points[-1], sizes[target], picture.nodes[target]["kind"], points[-2])
+            codes = [MplPath.MOVETO] + [MplPath.LINETO] * (len(points) - 1)
+            axes.add_patch(FancyArrowPatch(path=MplPath(points, codes), arrowstyle="-|>", mutation_scale=9,
+                                           color="#444444", linewidth=0.8, linestyle="--" if dashed else "-"))
+            if label:
+                middle = points[len(points) // 2 - 1 if len(points) > 2 else 0]
+                end = points[len(points) // 2]
+                axes.text((middle[0] + end[0]) / 2, (middle[1] + end[1]) / 2, " " + label,
+                          fontsize=_FONT_SIZE - 2, color="#555555", ha="left", va="center")
+        for key, attrs in picture.nodes.items():
+            (cx, cy), (w, h) = shift(centres[key]), sizes[key]
+            kind = attrs["kind"]
+            fill = _ADDED_FILL.get(kind, _FILL[kind]) if attrs["added"] else _FILL[kind]
+            if kind in ("op", "fused"):
+                axes.add_patch(FancyBboxPatch((cx - w / 2, cy - h / 2), w, h, boxstyle="square,pad=0",
+                                              facecolor=fill, edgecolor="#1f3b66", linewidth=1.0))
+            elif kind != "constant":
+                axes.add_patch(Ellipse((cx, cy), w, h, facecolor=fill, edgecolor="#333333", linewidth=1.0))
+            axes.text(cx, cy, attrs["label"], ha="center", va="center", fontsize=_FONT_SIZE,
+                      family="monospace" if kind == "fused" else "sans-serif",
+                      color="#555555" if kind == "constant" else "black")
+        x_offset += size[0] + panel_gap
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "symgraph"}):
+        figure.savefig(buffer, format=fmt, dpi=dpi)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- the entry point
+
+def draw(obj, path=None, *, engine="auto", rankdir="TB", base=None, show_types=False, dpi=150, format=None):
+    """Draw a graph: ``obj`` is a variable, a list of variables, a compiled function (its optimized
+    graph, updates dashed), or a dict ``{title: obj}`` drawn as panels side by side.
+
+    ``path`` given: the picture is written there, SVG or PNG by its suffix, and the path is returned.
+    ``path`` None: the SVG text is returned (``format="png"`` returns PNG bytes instead).
+    ``engine``: ``"dot"`` (Graphviz, needs its ``dot`` program), ``"matplotlib"``, or ``"auto"``
+    (``dot`` when installed). ``rankdir``: ``"TB"`` (inputs at the top), ``"BT"`` (as the Deep
+    Learning book's figures) or ``"LR"``. ``base``: a graph whose ops are drawn plain while the
+    others are highlighted, for example the forward graph when drawing it with its gradient.
+    """
+    if format is None:
+        format = Path(path).suffix.lower().lstrip(".") if path is not None else "svg"
+    format = {"jpeg": "jpg"}.get(format, format)
+    if format not in ("svg", "png", "pdf", "jpg"):
+        raise ValueError(f"sg.draw writes .svg or .png files (also .pdf, .jpg), got {format!r} from {path!r}")
+    if rankdir not in ("TB", "BT", "LR"):
+        raise ValueError(f"sg.draw: rankdir must be 'TB', 'BT' or 'LR', got {rankdir!r}")
+    if engine not in ("auto", "dot", "matplotlib"):
+        raise ValueError(f"sg.draw: engine must be 'auto', 'dot' or 'matplotlib', got {engine!r}")
+    if engine == "dot" and shutil.which("dot") is None:
+        raise RuntimeError("sg.draw(engine='dot') needs Graphviz's dot program on the PATH; "
+                           "engine='matplotlib' works without it")
+    use_dot = engine == "dot" or (engine == "auto" and shutil.which("dot") is not None)
+    if use_dot:
+        data = _render_with_dot(to_dot(obj, rankdir, base, show_types), format, dpi)
+    else:
+        data = _render_with_matplotlib(_pictures(obj, base, show_types), format, rankdir, dpi)
+    if path is None:
+        return data.decode() if format == "svg" else data
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        os.makedirs(path.parent, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _repr_svg_(self):
+    """Jupyter's inline picture; None (the text repr) for graphs too big to be readable."""
+    try:
+        outputs, updates = _outputs_of(self)
+        if len(toposort(outputs + [e for _, e in updates])) > _MAX_REPR_NODES:
+            return None
+        return draw(self)
+    except Exception:       # a picture must never break printing a variable
+        return None
+
+
+def _install_repr_hooks():
+    from .function import CompiledGraph, Function
+    for cls in (Variable, Function, CompiledGraph):
+        cls._repr_svg_ = _repr_svg_
+
+
+_install_repr_hooks()
