@@ -7,6 +7,7 @@ from .graph import Constant, Node, SharedVariable, Variable  # noqa: F401
 from .printing import dprint, to_networkx, to_sympy  # noqa: F401
 from .draw import draw  # noqa: F401
 from .rewrite import optimize  # noqa: F401
+from .rewrite.sympy_simplify import latex  # noqa: F401
 from .types import TensorType  # noqa: F401
 
 __version__ = "0.1.0"

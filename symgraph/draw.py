@@ -56,11 +56,15 @@ def _outputs_of(obj):
                     f"got {type(obj).__name__}")
 
 
-def op_label(op, width=40):
+def op_label(op, width=40, input_names=None):
     """The text inside an op's rectangle: the op name (and its parameters), or a fused node's expression."""
     if hasattr(op, "expression_strings"):
         lines = ["fused"]
-        for text in op.expression_strings():
+        if hasattr(op, "expression_lines") and len(getattr(op, "outputs", ())) > 1:
+            texts = [t.replace("o", "out", 1) if t.startswith("o") else t for t in op.expression_lines(input_names)]
+        else:
+            texts = op.expression_strings(input_names) if input_names is not None else op.expression_strings()
+        for text in texts:
             lines.extend(_wrap(str(text), width))
         return "\n".join(lines)
     text = str(op)
@@ -142,11 +146,18 @@ def picture_of(obj, title=None, base=None, show_types=False) -> Picture:
     for index, node in enumerate(toposort(roots)):
         key = f"n{index}"
         node_ids[id(node)] = key
-        kind = "fused" if hasattr(node.op, "expression_strings") else "op"
-        picture.add_node(key, op_label(node.op), kind, added=base is not None and id(node) not in base_nodes)
+        fused = hasattr(node.op, "expression_strings")
+        # A fused expression names its operands: leaves by their names, scalar constants by value, others i<k>.
+        input_names = [_operand_name(var, k) for k, var in enumerate(node.inputs)] if fused else None
+        picture.add_node(key, op_label(node.op, input_names=input_names), "fused" if fused else "op",
+                         added=base is not None and id(node) not in base_nodes)
         for position, var in enumerate(node.inputs):
+            if fused and isinstance(var, Constant) and var.value.size == 1:
+                continue        # spelled inside the expression
             source = source_of(var, key)
             label = _edge_label(var, show_types) if source.startswith("n") else ""
+            if fused and var.owner is not None and not var.name:
+                label = (f"i{position} " + label).strip()
             if var.owner is not None and len(var.owner.outputs) > 1 and not var.name:
                 label = (label + f" out{var.index}").strip()
             picture.edges.append((source, key, label, False))
@@ -157,12 +168,21 @@ def picture_of(obj, title=None, base=None, show_types=False) -> Picture:
             continue
         key = f"o{index}"
         picture.add_node(key, "output" if len(outputs) == 1 else f"output {index}", "output")
-        picture.edges.append((source_of(var, key), key, _edge_label(var, show_types), False))
+        label = _edge_label(var, show_types)
+        if var.owner is not None and len(var.owner.outputs) > 1:
+            label = (label + f" out{var.index}").strip()
+        picture.edges.append((source_of(var, key), key, label, False))
     for index, (target, expr) in enumerate(updates):
         key = f"u{index}"
         picture.add_node(key, f"{_leaf_label(target)} (updated)", "update")
         picture.edges.append((source_of(expr, key), key, "", True))
     return picture
+
+
+def _operand_name(var, position):
+    if isinstance(var, Constant) and var.value.size == 1:
+        return _constant_label(var)
+    return var.name if var.name else f"i{position}"
 
 
 def _edge_label(var, show_types):
@@ -239,8 +259,8 @@ def _node_size(attrs):
 def layered_layout(picture: Picture, rankdir="TB"):
     """Positions (inches), sizes and edge routes for ``picture``: layers, barycentre ordering, spacing.
 
-    Op nodes get the layer one below their deepest input; leaves sit just above their first
-    consumer; edges spanning several layers pass through dummy points so they route around nodes.
+    A node gets the layer one below its deepest input, then moves down to sit just above its first
+    consumer (so a value computed early but used late does not drag a long edge); edges spanning several layers pass through dummy points so they route around nodes.
     """
     graph = nx.DiGraph()
     graph.add_nodes_from(picture.nodes)
@@ -249,10 +269,10 @@ def layered_layout(picture: Picture, rankdir="TB"):
     for key in nx.topological_sort(graph):
         predecessors = list(graph.predecessors(key))
         layer[key] = 1 + max((layer[p] for p in predecessors), default=-1)
-    for key in reversed(list(nx.topological_sort(graph))):   # pull leaves down next to their consumers
+    for key in reversed(list(nx.topological_sort(graph))):   # then pull each node down next to its first consumer
         successors = list(graph.successors(key))
-        if not list(graph.predecessors(key)) and successors:
-            layer[key] = min(layer[s] for s in successors) - 1
+        if successors:
+            layer[key] = max(layer[key], min(layer[s] for s in successors) - 1)
     if layer:
         low = min(layer.values())
         layer = {k: v - low for k, v in layer.items()}
@@ -377,6 +397,15 @@ def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
     import matplotlib
 
     layouts = [layered_layout(p, rankdir) for p in pictures]
+    title_char = (_FONT_SIZE + 2) * 0.68 / 72          # bold and larger than node text
+    for number, (picture, layout) in enumerate(zip(pictures, layouts)):
+        needed = len(picture.title or "") * title_char
+        centres, sizes, routes, (width, height) = layout
+        if needed > width:                              # widen the panel so titles never overlap
+            pad = (needed - width) / 2
+            centres = {k: (x + pad, y) for k, (x, y) in centres.items()}
+            routes = [[(x + pad, y) for x, y in route] for route in routes]
+            layouts[number] = (centres, sizes, routes, (needed, height))
     margin, panel_gap = 0.2, 0.6
     title_room = 0.35 if any(p.title for p in pictures) else 0.0
     width = sum(size[0] for *_, size in layouts) + panel_gap * (len(layouts) - 1) + 2 * margin
@@ -401,9 +430,8 @@ def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
             axes.add_patch(FancyArrowPatch(path=MplPath(points, codes), arrowstyle="-|>", mutation_scale=9,
                                            color="#444444", linewidth=0.8, linestyle="--" if dashed else "-"))
             if label:
-                middle = points[len(points) // 2 - 1 if len(points) > 2 else 0]
-                end = points[len(points) // 2]
-                axes.text((middle[0] + end[0]) / 2, (middle[1] + end[1]) / 2, " " + label,
+                (x0, y0), (x1, y1) = points[-2], points[-1]    # near the consumer, where it is read
+                axes.text(x0 + 0.65 * (x1 - x0), y0 + 0.65 * (y1 - y0), " " + label,
                           fontsize=_FONT_SIZE - 2, color="#555555", ha="left", va="center")
         for key, attrs in picture.nodes.items():
             (cx, cy), (w, h) = shift(centres[key]), sizes[key]

@@ -164,19 +164,33 @@ class Function:
         self.backend = backend or os.environ.get("SYMGRAPH_BACKEND", DEFAULT_BACKEND)
         self._executor = get_backend(self.backend).compile(self.program)
         self._lock = threading.Lock() if updated else None
+        # A backend may offer a specialised checked entry (the numba backend's fast call path).
+        make_entry = getattr(self._executor, "make_entry", None)
+        self._entry = make_entry(self) if make_entry is not None else None
         self.compile_seconds = time.perf_counter() - start
 
     # ------------------------------------------------------------ calling
 
     def __call__(self, *args, **kwargs):
+        if self._entry is not None:
+            return self._entry(*args, **kwargs)
         values = self._bind(args, kwargs)
         if not self.trust_input:
             values = [check_value(v, var) for v, var in zip(values, self.inputs)]
+        if getattr(self._executor, "manages_shared", False):
+            # The backend reads and updates shared variables itself (CUDA keeps them on the device).
+            if self._lock is None:
+                outputs = self._executor.run(values)
+            else:
+                with self._lock:
+                    outputs = self._executor.run(values)
+            return outputs if self._returns_list else outputs[0]
+        # get_value(borrow=True): a value another backend updated on a device is copied back first.
         if self._lock is None:
-            results = self._executor(values, [s._host_value() for s in self.program.shared])
+            results = self._executor(values, [s.get_value(borrow=True) for s in self.program.shared])
             return self._finish(results, values)
         with self._lock:
-            results = self._executor(values, [s._host_value() for s in self.program.shared])
+            results = self._executor(values, [s.get_value(borrow=True) for s in self.program.shared])
             n = self.program.n_outputs
             commit_updates(self.program.updated, results[n:], owned={id(v) for v in values})
         return self._finish(results, values)
@@ -259,7 +273,8 @@ def check_value(value, var: Variable):
     if type(value) is np.ndarray and value.dtype.name == var.type.dtype:
         array = value
     else:
-        if hasattr(value, "__cuda_array_interface__") and not isinstance(value, np.ndarray):
+        if (hasattr(value, "__cuda_array_interface__") or getattr(type(value), "__cuda_ndarray__", False)) \
+                and not isinstance(value, np.ndarray):
             return value  # device arrays are checked by the CUDA backend
         try:
             array = np.asarray(value)

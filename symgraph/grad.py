@@ -19,8 +19,12 @@ import numpy as np
 from .graph import Constant, Variable, inherit_source, toposort
 from .ops.base import as_variable
 from .ops.elemwise import add_n, cast, mul
+from .ops.join import stack
 from .ops.reduce import sum_to
-from .ops.shape import DimShuffle, zeros_like
+from .ops.index import arange
+from .ops.nnet import one_hot
+from .ops.shape import shape_of, zeros_like
+from .types import TensorType
 
 DISCONNECTED_CHOICES = ("raise", "zero", "ignore", "warn", "none")
 
@@ -126,8 +130,13 @@ def _backpropagate(seeds, wrt_list, consider_constant):
             totals[key] = None if parts is None else _sum_contributions(parts, var)
         return totals[key]
 
+    # Which variables lie on a path to a seed (structurally: the gradient there may still be zero).
+    connected = {id(var) for var, _ in seeds if id(var) in reachable}
     # Backward sweep: consumers before producers, so each output gradient is complete when used.
     for node, carries in reversed(relevant):
+        if not any(id(out) in connected for out in node.outputs):
+            continue
+        connected.update(id(x) for x, carry in zip(node.inputs, carries) if carry)
         output_grads = [total(out) for out in node.outputs]
         if all(g is None for g in output_grads):
             continue
@@ -143,7 +152,7 @@ def _backpropagate(seeds, wrt_list, consider_constant):
 
     result = {}
     for var in wrt_list:
-        if id(var) not in reachable:
+        if id(var) not in connected:
             continue
         g = total(var)
         result[id(var)] = zeros_like(var) if g is None else g
@@ -177,6 +186,8 @@ def _sum_contributions(parts, var):
 def _disconnected_result(var, cost, disconnected):
     if disconnected == "raise":
         what = f"the cost {cost.describe()}" if cost is not None else "the known gradients"
+        if cost is not None and cost.owner is not None:
+            what += cost.owner.where()
         where = var.owner.where() if var.owner is not None else ""
         raise DisconnectedInputError(
             f"grad: {what} does not depend on {var.describe()}{where} (or only through stop_gradient, "
@@ -251,13 +262,17 @@ def _inner(a, b):
 
 # ---------------------------------------------------------------- dense derivatives
 
-def jacobian(expr, wrt, consider_constant=None, disconnected="raise"):
+def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=None):
     """Dense Jacobian of a 0-d or 1-d ``expr``: shape ``expr.shape + wrt.shape`` (a list for a list ``wrt``).
 
-    Row ``i`` is the vector-Jacobian product with the one-hot vector ``e_i`` (one reverse pass per
-    row), so the graph grows linearly with the number of rows and with the depth of ``expr``;
-    the rows are then stacked. ``expr`` needs a length known when the graph is built.
+    Row ``i`` is the vector-Jacobian product with the one-hot vector ``e_i``. By default all rows
+    come from one backward pass batched over the rows of an identity matrix (``symgraph.vectorize``):
+    the graph size does not depend on the number of rows and grows linearly with the depth of
+    ``expr``, and the length of ``expr`` may be known only at call time. When an op on the way has
+    no batching rule (or ``vectorize=False``), the rows are unrolled, one backward pass each (graph
+    linear in the number of rows), which needs the length of ``expr`` when the graph is built.
     """
+    from .vectorize import NotVectorizable, vectorize_graph
     wrt_list, is_list = _as_list(wrt)
     for w in wrt_list:
         if not isinstance(w, Variable) or w.ndim > 1:
@@ -267,66 +282,71 @@ def jacobian(expr, wrt, consider_constant=None, disconnected="raise"):
         return grad(expr, wrt, consider_constant=consider_constant, disconnected=disconnected)
     if expr.ndim != 1:
         raise TypeError(f"jacobian: expr must be 0-d or 1-d, got {expr.describe()}")
+    options = dict(consider_constant=consider_constant, disconnected=disconnected)
     n = expr.type.shape[0]
+    cotangent_dtype = expr.dtype if expr.type.is_float else "float64"
+    if vectorize is not False:
+        cotangent = Variable(TensorType(cotangent_dtype, expr.type.shape), name="jacobian_cotangent")
+        rows = grad(None, wrt_list, known_grads=[(expr, cotangent)], **options)
+        length = shape_of(expr, 0)
+        identity = one_hot(arange(length), length, dtype=cotangent_dtype)
+        try:
+            result = vectorize_graph(rows, {cotangent: identity}, length)
+            return result if is_list else result[0]
+        except NotVectorizable as exc:
+            if vectorize or n is None:
+                raise ValueError(f"jacobian: cannot batch the rows of the Jacobian of {expr.describe()} "
+                                 f"({exc}) and its length is known only at call time; give the input a "
+                                 "static shape, e.g. sg.vector('w', shape=(3,))") from None
     if n is None:
-        raise ValueError(
-            f"jacobian: the length of {expr.describe()} is known only at call time, so its rows cannot be "
-            "enumerated; give the input a static shape, e.g. sg.vector('w', shape=(3,))")
+        raise ValueError(f"jacobian: the length of {expr.describe()} is known only at call time, so its rows "
+                         "cannot be unrolled; give the input a static shape, e.g. sg.vector('w', shape=(3,))")
     rows = []
     for i in range(n):
-        one_hot = np.zeros(n, dtype=expr.dtype if expr.type.is_float else "float64")
-        one_hot[i] = 1
-        rows.append(grad(None, wrt_list, consider_constant=consider_constant, disconnected=disconnected,
-                         known_grads=[(expr, Constant(one_hot))]))
-    result = [_stack_rows([row[k] for row in rows], w) for k, w in enumerate(wrt_list)]
+        one_hot_row = np.zeros(n, dtype=cotangent_dtype)
+        one_hot_row[i] = 1
+        rows.append(grad(None, wrt_list, known_grads=[(expr, Constant(one_hot_row))], **options))
+    result = [stack([row[k] for row in rows]) for k in range(len(wrt_list))]
     return result if is_list else result[0]
 
 
-def _stack_rows(rows, like):
-    """Rows (each shaped like ``like``) stacked along a new first axis, with one ``add_n`` of placed rows."""
-    n = len(rows)
-    if n == 1:
-        return DimShuffle(("x",) + tuple(range(like.ndim)))(rows[0])
-    placed = []
-    for i, row in enumerate(rows):
-        selector = np.zeros((n,) + (1,) * like.ndim, dtype=row.dtype)
-        selector[i] = 1
-        placed.append(mul(Constant(selector), DimShuffle(("x",) + tuple(range(row.ndim)))(row)))
-    return add_n(*placed)
-
-
-def hessian(cost, wrt, consider_constant=None, disconnected="raise"):
+def hessian(cost, wrt, consider_constant=None, disconnected="raise", vectorize=None):
     """Dense Hessian of the 0-d ``cost`` with respect to a 0-d or 1-d ``wrt`` (or a list: one per entry).
 
-    The Jacobian of the gradient, row by row: graph size linear in the number of rows.
+    The Jacobian of the gradient (see ``jacobian`` for ``vectorize``): one batched backward pass.
     """
     wrt_list, is_list = _as_list(wrt)
     result = []
     for w in wrt_list:
         g = grad(cost, w, consider_constant=consider_constant, disconnected=disconnected)
-        if w.ndim == 1 and w.type.shape[0] is None:
-            raise ValueError(f"hessian: the length of {w.describe()} is known only at call time; give it a "
-                             "static shape, e.g. sg.vector('w', shape=(3,))")
-        result.append(jacobian(g, w, consider_constant=consider_constant, disconnected="zero"))
+        result.append(jacobian(g, w, consider_constant=consider_constant, disconnected="zero",
+                               vectorize=vectorize))
     return result if is_list else result[0]
 
 
 # ---------------------------------------------------------------- checking
 
 def verify_grad(fn, point, eps=1e-6, rtol=1e-4, atol=None, n_directions=3, rng=None, backend="python",
-                optimizer=None):
+                optimizer=None, static_shape=False):
     """Check ``grad`` of ``fn`` against central finite differences at ``point``.
 
     ``fn`` takes one symbolic variable per array of ``point`` and returns a 0-d variable. For
     every float input and each of ``n_directions`` random unit directions ``d`` it compares
     ``<grad, d>`` with ``(f(x + eps d) - f(x - eps d)) / (2 eps)`` (so large inputs cost no more
     than small ones) and raises ``AssertionError`` naming the input and showing both values.
+    Float32 inputs or costs get a larger step and tolerance. The symbolic inputs have lengths known
+    only at call time unless ``static_shape`` (a bool, or one per input) asks for the point's shape.
     """
     from .function import function
     rng = np.random.default_rng(rng if rng is not None else 42)
+    if isinstance(point, np.ndarray) or np.isscalar(point):
+        point = [point]
     arrays = [np.array(p) for p in point]
-    arrays = [a.astype("float64") if a.dtype.kind not in "fciub" else a for a in arrays]
-    inputs = [Variable(_tensor_type(a), name=f"input{i}") for i, a in enumerate(arrays)]
+    arrays = [a.astype("float64") if a.dtype.kind not in "fiub" else a for a in arrays]
+    statics = static_shape if isinstance(static_shape, (list, tuple)) else [static_shape] * len(arrays)
+    names = _parameter_names(fn, len(arrays))
+    inputs = [Variable(TensorType(a.dtype, a.shape if static else (None,) * a.ndim), name=name)
+              for a, static, name in zip(arrays, statics, names)]
     cost = fn(*inputs)
     cost = as_variable(cost)
     if cost.ndim != 0:
@@ -340,11 +360,11 @@ def verify_grad(fn, point, eps=1e-6, rtol=1e-4, atol=None, n_directions=3, rng=N
 
     for k, i in enumerate(float_inputs):
         x, g = arrays[i], np.asarray(analytic[k])
-        label = f"input {i} ({inputs[i].name}: {x.dtype}, shape {x.shape})"
+        label = f"input {i} '{inputs[i].name}' ({x.dtype}, shape {x.shape})"
         if g.shape != x.shape or g.dtype != x.dtype:
             raise AssertionError(f"verify_grad: the gradient for {label} has dtype {g.dtype} and shape "
                                  f"{g.shape}, expected {x.dtype} {x.shape}")
-        low_precision = x.dtype.itemsize < 8
+        low_precision = x.dtype.itemsize < 8 or np.dtype(cost.dtype).itemsize < 8
         step = max(eps, 1e-3) if low_precision else eps
         rel = max(rtol, 1e-2) if low_precision else rtol
         for _ in range(n_directions):
@@ -357,7 +377,8 @@ def verify_grad(fn, point, eps=1e-6, rtol=1e-4, atol=None, n_directions=3, rng=N
             down = float(f_cost(*shifted))
             numeric = (up - down) / (2 * step)
             symbolic = float(np.sum(g.astype("float64") * direction))
-            roundoff = 10 * np.finfo(x.dtype).eps * max(abs(value), abs(up), abs(down), 1.0) / step
+            machine_eps = np.finfo(np.float32 if low_precision else np.float64).eps
+            roundoff = 10 * machine_eps * max(abs(value), abs(up), abs(down), 1.0) / step
             tolerance = (atol if atol is not None else roundoff) + rel * max(abs(numeric), abs(symbolic))
             if not abs(numeric - symbolic) <= tolerance:
                 raise AssertionError(
@@ -366,6 +387,15 @@ def verify_grad(fn, point, eps=1e-6, rtol=1e-4, atol=None, n_directions=3, rng=N
                     f"(abs. error {abs(numeric - symbolic):.3g}, tolerance {tolerance:.3g}, eps {step})")
 
 
-def _tensor_type(array):
-    from .types import TensorType
-    return TensorType(array.dtype, (None,) * array.ndim)
+def _parameter_names(fn, count):
+    """The names of ``fn``'s positional parameters (so messages say 'b', not 'input 1'), else input0..."""
+    import inspect
+    names = [f"input{i}" for i in range(count)]
+    try:
+        parameters = [p for p in inspect.signature(fn).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return names
+    for i, p in enumerate(parameters[:count]):
+        names[i] = p.name
+    return names

@@ -46,7 +46,8 @@ def user_source_location() -> SourceLocation | None:
         inside = _inside_package.get(filename)
         if inside is None:
             inside = _inside_package[filename] = os.path.abspath(filename).startswith(_PACKAGE_DIRS)
-        if not inside:
+        # A user-defined op's make_node is op code, not where the user applied the op.
+        if not inside and frame.f_code.co_name != "make_node":
             return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back
     return None

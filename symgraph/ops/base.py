@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ..graph import Constant, Node, Variable
+from ..graph import Constant, Node, Variable, user_source_location
 from ..types import TensorType, dtype_for_python_scalar
 
 # Every concrete Op subclass, by class name; backends test that each has a lowering.
@@ -49,7 +49,11 @@ class Op:
         raise NotImplementedError
 
     def __call__(self, *inputs):
-        node = self.make_node(*inputs)
+        try:
+            node = self.make_node(*inputs)
+        except (TypeError, ValueError) as exc:
+            _point_at_user_line(exc)
+            raise
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
     def perform(self, node: Node, inputs: list) -> list:
@@ -69,6 +73,27 @@ class Op:
 
 
 Op.abstract = True
+
+
+def _point_at_user_line(exc):
+    """Append the user's file:line to a make_node error (in place, keeping its type), once."""
+    location = user_source_location()
+    if location is None or not exc.args or not isinstance(exc.args[0], str):
+        return
+    if f"{location.filename}:{location.lineno}" not in exc.args[0]:
+        exc.args = (f"{exc.args[0]} (at {location})",) + exc.args[1:]
+
+
+class pointing_at_user_line:
+    """For argument checks done outside ``make_node``: their TypeError/ValueError gets the user's line."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        if exc_type is not None and issubclass(exc_type, (TypeError, ValueError)):
+            _point_at_user_line(exc)
+        return False
 
 
 def as_variable(value, like=None, name=None) -> Variable:

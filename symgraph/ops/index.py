@@ -433,7 +433,7 @@ class ARange(Op):
             values = [p.value.item() for p in parts]
             if values[2] == 0:
                 raise ValueError("arange: step cannot be zero")
-            length = len(np.arange(*values))
+            length = len(np.arange(*values, dtype=self.dtype))
         return Node(self, parts, [TensorType(self.dtype, (length,))])
 
     def perform(self, node, inputs):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..graph import Node
 from ..types import TensorType, broadcast_shapes, promote_dtypes
-from .base import Op, as_variable, as_variables
+from .base import Op, as_variables
 
 
 def _inner_mismatch(op_name, a, b, ka, kb):
@@ -134,8 +134,8 @@ def matmul(a, b):
 
 
 def dot(a, b):
-    """``np.dot(a, b)``: a 0-d operand multiplies; 1-d and 2-d operands use ``Dot``;
-    an n-d ``a`` with a 1-d or 2-d ``b`` contracts the last axis of ``a`` (as np.dot does)."""
+    """``np.dot(a, b)``: a 0-d operand multiplies; 1-d and 2-d operands use ``Dot``; otherwise the last
+    axis of ``a`` is contracted with the second-to-last of ``b`` (the last, for a 1-d ``b``)."""
     from .elemwise import mul
     a, b = as_variables(a, b)
     if a.ndim == 0 or b.ndim == 0:
@@ -144,8 +144,18 @@ def dot(a, b):
         return Dot()(a, b)
     if b.ndim <= 2:
         return matmul(a, b)
-    raise NotImplementedError(f"dot: np.dot with a {b.ndim}-d second operand (a tensordot) is not supported; "
-                              f"use sg.matmul for batched products ({a.describe()}, {b.describe()})")
+    return _dot_nd(a, b)
+
+
+def _dot_nd(a, b):
+    """np.dot with an n-d ``b``: contract the last axis of ``a`` with the second-to-last of ``b``,
+    as one matrix product of ``a`` flattened to (rows, k) and ``b`` moved and flattened to (k, cols)."""
+    from .shape import reshape, shape_tuple, transpose
+    _inner_mismatch("dot", a, b, a.type.shape[-1], b.type.shape[-2])
+    k = shape_tuple(a)[-1]
+    b_first = transpose(b, (b.ndim - 2,) + tuple(range(b.ndim - 2)) + (b.ndim - 1,))
+    product = Dot()(reshape(a, (-1, k)) if a.ndim != 2 else a, reshape(b_first, (k, -1)))
+    return reshape(product, shape_tuple(a)[:-1] + shape_tuple(b)[:-2] + shape_tuple(b)[-1:])
 
 
 def outer(a, b):

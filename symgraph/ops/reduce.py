@@ -11,7 +11,7 @@ import numpy as np
 
 from ..graph import Node
 from ..types import TensorType
-from .base import Op, as_variable
+from .base import Op, as_variable, pointing_at_user_line
 
 
 def normalize_axis(axis, ndim, op_name="reduction"):
@@ -95,7 +95,8 @@ class Reduce(Op):
 
 def reduce(kind, x, axis=None, keepdims=False):
     x = as_variable(x)
-    return Reduce(kind, normalize_axis(axis, x.ndim, kind), keepdims)(x)
+    with pointing_at_user_line():
+        return Reduce(kind, normalize_axis(axis, x.ndim, kind), keepdims)(x)
 
 
 def sum(x, axis=None, keepdims=False):

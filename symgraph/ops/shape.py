@@ -10,7 +10,7 @@ import numpy as np
 
 from ..graph import Constant, Node, Variable
 from ..types import TensorType
-from .base import Op, as_variable
+from .base import Op, as_variable, pointing_at_user_line
 
 
 class Shape(Op):
@@ -145,7 +145,8 @@ def transpose(x, axes=None):
         axes = tuple(reversed(range(x.ndim)))
     axes = tuple(int(a) % x.ndim for a in axes) if x.ndim else ()
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of {x.describe()}")
+        with pointing_at_user_line():
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of {x.describe()}")
     return dimshuffle(x, axes)
 
 

@@ -1,9 +1,49 @@
-"""The graph optimizer. ``optimize_graph`` is the single entry point used by ``sg.function``."""
+"""The graph optimizer. ``optimize_graph`` is the single entry point used by ``sg.function``.
+
+The pipeline (``PIPELINE``) runs named stages on a private copy of the graph:
+merge, canonicalize (with constant folding and shape rewrites), stability, merge,
+fusion, SymPy simplification of the fused expressions, merge. ``"fast_compile"`` runs
+only merging and constant folding; ``None`` nothing. Any rewrite, tag or stage can
+be switched off by name: ``optimizer={"mode": "fast_run", "exclude": ["fusion"]}``.
+"""
+from __future__ import annotations
+
+from . import canonical, constant_fold, stability  # noqa: F401  (register the local rewrites)
+from .engine import REGISTRY, FunctionGraph, Stage, register, run_pipeline  # noqa: F401
+from .fusion import fuse_elementwise
+from .log import RewriteLog  # noqa: F401
+from .merge import merge
+
+
+def _sympy_stage(fg):
+    from .sympy_simplify import simplify_fused_nodes
+    return simplify_fused_nodes(fg)
+
+
+PIPELINE = [
+    Stage("merge", ("merge",), merge, modes=("fast_run", "fast_compile")),
+    Stage("constant_fold", ("constant_fold",), modes=("fast_compile",)),
+    Stage("canonicalize", ("canonicalize", "constant_fold", "shape")),
+    Stage("stability", ("stability", "canonicalize", "constant_fold", "shape")),
+    Stage("merge_again", ("merge",), merge),
+    Stage("fusion", ("fusion",), fuse_elementwise),
+    Stage("sympy", ("sympy",), _sympy_stage),
+    Stage("final_merge", ("merge",), merge, modes=("fast_run", "fast_compile")),
+]
 
 
 def optimize_graph(outputs, mode="fast_run", inputs=None):
-    """Optimized copies of ``outputs`` (leaves kept as the same objects) and a rewrite log."""
-    return list(outputs), None
+    """Optimized copies of ``outputs`` (leaves kept as the same objects) and a rewrite log.
+
+    ``mode`` is "fast_run", "fast_compile", None, or ``{"mode": ..., "exclude": [names or tags]}``.
+    The user's graph is never modified; the returned outputs have the originals' dtypes and ranks.
+    """
+    outputs = list(outputs)
+    optimized, log = run_pipeline(outputs, PIPELINE, mode)
+    for old, new in zip(outputs, optimized):
+        if old.dtype != new.dtype or old.ndim != new.ndim:
+            raise AssertionError(f"internal error: the optimizer changed {old!r} into {new!r}")
+    return optimized, log
 
 
 def optimize(outputs, mode="fast_run"):
@@ -11,3 +51,8 @@ def optimize(outputs, mode="fast_run"):
     single = not isinstance(outputs, (list, tuple))
     result, _ = optimize_graph([outputs] if single else list(outputs), mode=mode)
     return result[0] if single else result
+
+
+def rewrite_names(tag=None):
+    """Names of the registered local rewrites (with ``tag`` when given)."""
+    return [name for name, r in REGISTRY.items() if tag is None or tag in r.tags]

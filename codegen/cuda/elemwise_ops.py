@@ -1,0 +1,21 @@
+"""Lowering of ``Elemwise`` and ``Fused`` nodes: one generated kernel per node (see elemwise.py)."""
+from __future__ import annotations
+
+from .elemwise import ElementwiseKernel, missing_scalar_ops, scalar_program
+from .table import device, label, register
+
+
+@register("Elemwise", "Fused")
+def lower_elementwise(node, host):
+    nin, instructions, outputs = scalar_program(node.op, node)
+    missing = missing_scalar_ops(op for op, _, _ in instructions)
+    if missing:
+        raise NotImplementedError(f"backend='cuda' has no kernel template for scalar op(s) {missing} "
+                                  f"used by {label(node)}")
+    spec = tuple((v.dtype, v.ndim, id(v) in host and v.ndim == 0) for v in node.inputs)
+    kernel = ElementwiseKernel(nin, instructions, outputs, spec, node.outputs[0].ndim,
+                               [o.dtype for o in node.outputs], label=label(node))
+
+    def step(args):
+        return kernel([a if scalar else device(a) for a, (_, _, scalar) in zip(args, spec)])
+    return step

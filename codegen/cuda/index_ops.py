@@ -1,0 +1,364 @@
+"""Lowering of indexing and joining: basic subtensors as views, gathers and scatters as kernels,
+``inc_subtensor``/``set_subtensor``, ``arange`` and ``concatenate``.
+
+Basic indexing (ints and slices) is a strided view; integer-array indexing is a
+gather kernel with bounds checked on the device (one error flag read back, so a
+bad index is an IndexError, never garbage). ``AdvancedIncSubtensor`` (``np.add.at``)
+gives each thread a distinct position along the sliced axes and walks the index
+arrays in order, so repeated indices accumulate deterministically without atomics.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from symgraph.ops.elemwise import Add
+
+from .elemwise import ElementwiseKernel, broadcast_shape, copy_into
+from .runtime import (build_kernel, contiguous_copy, device_empty, host_int, reshape_view, sizes, to_device,
+                      to_host, view_with)
+from .table import device, label, register
+
+SYMBOLIC = "?"
+
+
+def _out_of_range(node, message):
+    from symgraph.ops.index import IndexOutOfRange
+    return IndexOutOfRange(f"{label(node)}: {message}")
+
+
+def _basic_view(node, x, spec, index_values):
+    """``x[key]`` for a pattern of ints and slices (array entries become full slices)."""
+    values = iter(index_values)
+
+    def part(p):
+        return host_int(next(values), f"{label(node)} (index)") if p == SYMBOLIC else p
+
+    slices, dropped = [], []
+    for axis, entry in enumerate(spec):
+        if entry[0] == "i":
+            i, n = part(entry[1]), x.shape[axis]
+            if not -n <= i < n:
+                raise _out_of_range(node, f"index {i} is out of bounds for axis {axis} with length {n}")
+            i %= n
+            slices.append(slice(i, i + 1))
+            dropped.append(axis)
+        elif entry[0] == "s":
+            slices.append(slice(*(part(p) for p in entry[1:])))
+        else:
+            slices.append(slice(None))
+    view = x[tuple(slices)] if slices else x
+    if dropped:
+        keep = [a for a in range(x.ndim) if a not in dropped]
+        view = view_with(view, [view.shape[a] for a in keep], [view.strides[a] for a in keep])
+    return view
+
+
+@register("Subtensor")
+def lower_subtensor(node, host):
+    spec = node.op.spec
+    return lambda args: [_basic_view(node, device(args[0]), spec, args[1:])]
+
+
+@register("IncSubtensor")
+def lower_inc_subtensor(node, host):
+    op = node.op
+    x_var, y_var = node.inputs[0], node.inputs[1]
+    slot_ndim = sum(1 for e in op.spec if e[0] == "s")
+    y_scalar = id(y_var) in host and y_var.ndim == 0
+    add = ElementwiseKernel(2, ((Add(), (0, 1), x_var.dtype),), (2,),
+                            ((x_var.dtype, slot_ndim, False), (y_var.dtype, y_var.ndim, y_scalar)),
+                            slot_ndim, (x_var.dtype,), label=label(node))
+
+    def step(args):
+        out = contiguous_copy(device(args[0]))
+        slot = _basic_view(node, out, op.spec, args[2:])
+        y = args[1]
+        if op.set_instead_of_inc:
+            y = device(y)
+            if y.ndim > slot.ndim or broadcast_shape([slot.shape, y.shape], label(node)) != tuple(slot.shape):
+                raise ValueError(f"{label(node)}: a value of shape {tuple(y.shape)} cannot be written into "
+                                 f"a region of shape {tuple(slot.shape)}")
+            copy_into(slot, y)
+        else:
+            add([slot, y if y_scalar else device(y)], [slot])
+        return [out]
+    return step
+
+
+# ---------------------------------------------------------------- advanced indexing
+
+def _layout(spec, index_ndim):
+    """Output axis positions: (list of x's slice axes with their output position, start of the index axes)."""
+    array_axes = [a for a, e in enumerate(spec) if e[0] == "a"]
+    slice_axes = [a for a, e in enumerate(spec) if e[0] != "a"]
+    adjacent = array_axes == list(range(array_axes[0], array_axes[-1] + 1))
+    start = sum(1 for a in slice_axes if a < array_axes[0]) if adjacent else 0
+    positions = {}
+    for rank, axis in enumerate(slice_axes):
+        before = adjacent and axis < array_axes[0]
+        positions[axis] = rank if before else rank + index_ndim
+    return array_axes, slice_axes, positions, start
+
+
+def _index_lines(spec, index_ndims, nb, pad, position_of_batch):
+    """Source reading each index array at the broadcast position, wrapping negatives, flagging bad ones."""
+    lines = []
+    array_axes = [a for a, e in enumerate(spec) if e[0] == "a"]
+    for k, (axis, ndim) in enumerate(zip(array_axes, index_ndims)):
+        if ndim == 0:
+            lines.append(f"{pad}j{k} = idx{k}[0]")
+        else:
+            lead = nb - ndim
+            at = ", ".join(f"{position_of_batch(lead + a)} * mi{k}_{a}" for a in range(ndim))
+            lines.append(f"{pad}j{k} = idx{k}[{at}]")
+        lines += [f"{pad}if j{k} < 0:", f"{pad}    j{k} += xd{axis}",
+                  f"{pad}if j{k} < 0 or j{k} >= xd{axis}:", f"{pad}    bad[0] = 1", f"{pad}    j{k} = 0"]
+    return lines
+
+
+def _unravel(lines, names, dims, counter, pad):
+    if not names:
+        return
+    lines.append(f"{pad}r = {counter}")
+    for name, dim in reversed(list(zip(names[1:], dims[1:]))):
+        lines += [f"{pad}{name} = r % {dim}", f"{pad}r = r // {dim}"]
+    lines.append(f"{pad}{names[0]} = r")
+
+
+def _index_params(spec, index_ndims, ndim):
+    params = [f"idx{k}" for k in range(len(index_ndims))]
+    params += [f"xd{a}" for a in range(ndim)]
+    for k, nd in enumerate(index_ndims):
+        params += [f"mi{k}_{a}" for a in range(nd)]
+    return params
+
+
+def gather_source(name, spec, index_ndims, nb):
+    ndim = len(spec)
+    array_axes, slice_axes, positions, start = _layout(spec, nb)
+    out_ndim = nb + len(slice_axes)
+    params = ["out", "x"] + _index_params(spec, index_ndims, ndim) + ["total"]
+    params += [f"od{a}" for a in range(out_ndim)] + ["bad"]
+    lines = [f"def {name}({', '.join(params)}):",
+             "    for flat in range(cuda.grid(1), total, cuda.gridsize(1)):"]
+    _unravel(lines, [f"o{a}" for a in range(out_ndim)], [f"od{a}" for a in range(out_ndim)], "flat", " " * 8)
+    lines += _index_lines(spec, index_ndims, nb, " " * 8, lambda b: f"o{start + b}")
+    x_index = ", ".join(f"j{array_axes.index(a)}" if a in array_axes else f"o{positions[a]}" for a in range(ndim))
+    out_index = ", ".join(f"o{a}" for a in range(out_ndim)) if out_ndim else "0"
+    lines.append(f"        out[{out_index}] = x[{x_index}]")
+    return "\n".join(lines) + "\n"
+
+
+def scatter_source(name, spec, index_ndims, nb, y_ndim, accumulate, dtype):
+    """Each thread owns one position along x's sliced axes and walks the index positions in order."""
+    from .runtime import cast_expr
+    ndim = len(spec)
+    array_axes, slice_axes, positions, start = _layout(spec, nb)
+    slot_ndim = nb + len(slice_axes)
+    params = ["out", "y"] + _index_params(spec, index_ndims, ndim) + ["nslice", "nbatch"]
+    params += [f"bd{b}" for b in range(nb)] + [f"my{a}" for a in range(y_ndim)] + ["bad"]
+    lines = [f"def {name}({', '.join(params)}):",
+             "    for flat in range(cuda.grid(1), nslice, cuda.gridsize(1)):"]
+    _unravel(lines, [f"s{a}" for a in slice_axes], [f"xd{a}" for a in slice_axes], "flat", " " * 8)
+    lines.append("        for q in range(nbatch):")
+    _unravel(lines, [f"p{b}" for b in range(nb)], [f"bd{b}" for b in range(nb)], "q", " " * 12)
+    lines += _index_lines(spec, index_ndims, nb, " " * 12, lambda b: f"p{b}")
+    slot = {positions[a]: f"s{a}" for a in slice_axes}
+    slot.update({start + b: f"p{b}" for b in range(nb)})
+    lead = slot_ndim - y_ndim
+    y_index = ", ".join(f"{slot[lead + a]} * my{a}" for a in range(y_ndim)) if y_ndim else "0"
+    x_index = ", ".join(f"j{array_axes.index(a)}" if a in array_axes else f"s{a}" for a in range(ndim))
+    value = cast_expr(f"y[{y_index}]", dtype)
+    if accumulate:
+        value = cast_expr(f"out[{x_index}] + {value}", dtype)
+    lines.append(f"            out[{x_index}] = {value}")
+    return "\n".join(lines) + "\n"
+
+
+def _advanced_parts(node, x, spec, extra):
+    """x with its slices applied, the index arrays on the device, their broadcast shape."""
+    values, indices, sliced_spec = iter(extra), [], []
+    basic = []
+    for entry in spec:
+        if entry[0] == "a":
+            indices.append(device(next(values)))
+            basic.append(("s", None, None, None))
+        else:
+            parts = [next(values) if p == SYMBOLIC else p for p in entry[1:]]
+            basic.append(("s",) + tuple(None if p is None else host_int(p, label(node)) if not isinstance(p, int)
+                                        else p for p in parts))
+    view = _basic_view(node, x, tuple(basic), [])
+    shape = broadcast_shape([i.shape for i in indices], f"{label(node)} (index arrays)")
+    indices = [reshape_view(i, (1,)) if i.ndim == 0 else i for i in indices]
+    return view, indices, shape
+
+
+def _index_args(view, indices, index_ndims, shape):
+    args = list(indices) + [int(n) for n in view.shape]
+    for i, nd in zip(indices, index_ndims):
+        lead = len(shape) - nd
+        args += [0 if i.shape[a] == 1 and shape[lead + a] != 1 else 1 for a in range(nd)]
+    return args
+
+
+def _check_flag(node, bad):
+    if to_host(bad)[0]:
+        raise _out_of_range(node, "an index array holds an index out of bounds for its axis")
+
+
+def _flag():
+    bad = device_empty((1,), "int8")
+    bad.copy_to_device(np.zeros(1, np.int8))
+    return bad
+
+
+@register("AdvancedSubtensor")
+def lower_advanced_subtensor(node, host):
+    spec = node.op.spec
+    index_vars = [v for v in node.inputs[1:]]
+    array_vars = [v for v, e in zip(_index_inputs(spec, index_vars), spec) if e[0] == "a"]
+    index_ndims = tuple(v.ndim for v in array_vars)
+
+    def step(args):
+        view, indices, shape = _advanced_parts(node, device(args[0]), spec, args[1:])
+        nb = len(shape)
+        _, slice_axes, positions, start = _layout(spec, nb)
+        out_shape = [0] * (nb + len(slice_axes))
+        for a in slice_axes:
+            out_shape[positions[a]] = view.shape[a]
+        for b in range(nb):
+            out_shape[start + b] = shape[b]
+        out = device_empty(out_shape, view.dtype)
+        total = int(np.prod(out_shape, dtype=np.int64))
+        if total:
+            if any(view.shape[a] == 0 for a, e in enumerate(spec) if e[0] == "a"):
+                raise _out_of_range(node, f"cannot index an empty axis of shape {tuple(view.shape)}")
+            key = ("gather", spec, index_ndims, nb, view.dtype.name, tuple(i.dtype.name for i in indices))
+            kernel = build_kernel(key, "gather_kernel", gather_source("gather_kernel", spec, index_ndims, nb))
+            bad = _flag()
+            blocks, threads = sizes().elementwise_grid(total)
+            target = out if out.ndim else reshape_view(out, (1,))
+            kernel[blocks, threads](target, view, *_index_args(view, indices, index_ndims, shape), total,
+                                    *[int(n) for n in out_shape], bad)
+            _check_flag(node, bad)
+        return [out]
+    return step
+
+
+def _index_inputs(spec, index_vars):
+    """One entry per spec entry: the index variable of an array entry (None for the others)."""
+    it, result = iter(index_vars), []
+    for entry in spec:
+        if entry[0] == "a":
+            result.append(next(it))
+        else:
+            for p in entry[1:]:
+                if p == SYMBOLIC:
+                    next(it)
+            result.append(None)
+    return result
+
+
+@register("AdvancedIncSubtensor")
+def lower_advanced_inc_subtensor(node, host):
+    op = node.op
+    spec = op.spec
+    array_vars = [v for v, e in zip(_index_inputs(spec, node.inputs[2:]), spec) if e[0] == "a"]
+    index_ndims = tuple(v.ndim for v in array_vars)
+    dtype = node.outputs[0].dtype
+
+    def step(args):
+        out = contiguous_copy(device(args[0]))
+        view, indices, shape = _advanced_parts(node, out, spec, args[2:])
+        y = device(args[1])
+        nb = len(shape)
+        _, slice_axes, positions, start = _layout(spec, nb)
+        slot = [0] * (nb + len(slice_axes))
+        for a in slice_axes:
+            slot[positions[a]] = view.shape[a]
+        for b in range(nb):
+            slot[start + b] = shape[b]
+        if y.ndim > len(slot) or broadcast_shape([slot, y.shape], label(node)) != tuple(slot):
+            raise ValueError(f"{label(node)}: a value of shape {tuple(y.shape)} does not fit the indexed "
+                             f"region of shape {tuple(slot)}")
+        nslice = int(np.prod([view.shape[a] for a in slice_axes], dtype=np.int64))
+        nbatch = int(np.prod(shape, dtype=np.int64))
+        if nslice and nbatch:
+            if any(view.shape[a] == 0 for a, e in enumerate(spec) if e[0] == "a"):
+                raise _out_of_range(node, f"cannot index an empty axis of shape {tuple(view.shape)}")
+            key = ("scatter", spec, index_ndims, nb, y.ndim, not op.set_instead_of_inc, dtype, y.dtype.name,
+                   tuple(i.dtype.name for i in indices))
+            kernel = build_kernel(key, "scatter_kernel",
+                                  scatter_source("scatter_kernel", spec, index_ndims, nb, y.ndim,
+                                                 not op.set_instead_of_inc, dtype))
+            lead = len(slot) - y.ndim
+            masks = [0 if y.shape[a] == 1 and slot[lead + a] != 1 else 1 for a in range(y.ndim)]
+            bad = _flag()
+            blocks, threads = sizes().elementwise_grid(nslice)
+            kernel[blocks, threads](view, y if y.ndim else reshape_view(y, (1,)),
+                                    *_index_args(view, indices, index_ndims, shape), nslice, nbatch,
+                                    *[int(n) for n in shape], *masks, bad)
+            _check_flag(node, bad)
+        return [out]
+    return step
+
+
+# ---------------------------------------------------------------- arange and concatenate
+
+_ARANGE = """
+def arange_kernel(out, start, step, n):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        out[i] = {value}
+"""
+
+
+@register("ARange")
+def lower_arange(node, host):
+    from .runtime import cast_expr
+    dtype = node.outputs[0].dtype
+
+    def step(args):
+        start, stop, step_ = (to_host(a)[()] for a in args)
+        if step_ == 0:
+            raise ValueError(f"{label(node)}: step cannot be zero")
+        n = len(np.arange(start, stop, step_, dtype=dtype)) if dtype[0] != "f" else \
+            max(0, int(np.ceil((stop - start) / step_)))
+        out = device_empty((n,), dtype)
+        if n:
+            work = "float64" if np.dtype(dtype).kind == "f" else "int64"
+            key = ("arange", dtype, work)
+            kernel = build_kernel(key, "arange_kernel",
+                                  _ARANGE.format(value=cast_expr(f"start + i * step", dtype)))
+            blocks, threads = sizes().elementwise_grid(n)
+            kernel[blocks, threads](out, np.asarray(start, dtype=work)[()], np.asarray(step_, dtype=work)[()], n)
+        return [out]
+    return step
+
+
+@register("Join")
+def lower_join(node, host):
+    axis = node.op.axis
+    dtype = node.outputs[0].dtype
+
+    def step(args):
+        parts = [device(a) for a in args]
+        first = parts[0]
+        for p in parts[1:]:
+            if p.ndim != first.ndim or any(p.shape[a] != first.shape[a] for a in range(first.ndim) if a != axis):
+                shapes = ", ".join(str(tuple(q.shape)) for q in parts)
+                raise ValueError(f"{label(node)}: arrays of shapes {shapes} cannot be joined along axis {axis}")
+        shape = list(first.shape)
+        shape[axis] = sum(p.shape[axis] for p in parts)
+        out = device_empty(shape, dtype)
+        offset = 0
+        for p in parts:
+            n = p.shape[axis]
+            if n and p.size:
+                key = (slice(None),) * axis + (slice(offset, offset + n),)
+                copy_into(out[key], p)
+            offset += n
+        return [out]
+    return step
+
+
+__all__ = ["to_device"]

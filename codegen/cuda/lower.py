@@ -1,0 +1,203 @@
+"""Lower a Program to a sequence of CUDA steps and run it, keeping shared variables on the device.
+
+Every node gets a step from the lowering table when the function is compiled (an op
+without a lowering is an error then, naming the op and the user's line). Values
+are device arrays except *host values* (0-d constants and inputs, shapes, and the
+small arithmetic on them), which become kernel arguments rather than transfers.
+Shared variables live on the device in a ``DeviceCopy`` holder: a training step
+copies its inputs in and its outputs out, and the parameters stay where they are;
+``get_value()`` copies them back on demand.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from symgraph.graph import Constant, toposort
+
+from . import runtime
+from .runtime import as_contiguous, contiguous_copy, is_device_array, to_device, to_host
+from .table import HOST_ALWAYS, HOST_FOLDABLE, label, lowering_for
+
+class DeviceCopy:
+    """The device copy of one shared variable (``shared.device_copies["cuda"]``).
+
+    After a CUDA call updates the variable, the device array is the truth and the host
+    value is stale until ``sync_to_host`` (called by ``get_value``) copies it back;
+    ``set_value`` calls ``invalidate`` and the next call uploads the new host value.
+    """
+
+    def __init__(self):
+        self.array = None
+        self.host_stale = False
+
+    def device_array(self, shared):
+        if self.array is None:
+            self.array = to_device(shared._host_value())
+        return self.array
+
+    def commit(self, shared, array):
+        self.array = array
+        self.host_stale = True
+
+    def sync_to_host(self, shared):
+        if self.host_stale:
+            shared._replace_host_value(to_host(self.array).astype(shared.dtype, copy=False))
+            self.host_stale = False
+
+    def invalidate(self, shared):
+        self.array = None
+        self.host_stale = False
+
+
+def device_copy(shared) -> DeviceCopy:
+    holder = shared.device_copies.get("cuda")
+    if holder is None:
+        holder = shared.device_copies.setdefault("cuda", DeviceCopy())
+    return holder
+
+
+def _host_step(node):
+    from codegen.python import run_node
+
+    def step(args):
+        return run_node(node, [to_host(a) for a in args])
+    return step
+
+
+class CudaExecutor:
+    """``run(inputs)`` (used by sg.function: reads and updates shared variables itself) or the generic
+    ``executor(input_arrays, shared_arrays) -> host arrays`` contract of every backend."""
+
+    manages_shared = True
+
+    def __init__(self, program):
+        self.program = program
+        self.return_device_arrays = bool(program.options.get("return_device_arrays", False))
+        self.cache_info = None
+        host = set()
+        for var in program.inputs:
+            if var.ndim == 0:
+                host.add(id(var))
+        self.constants = {}
+        self.steps = []
+        missing = []
+        for node in toposort(program.outputs):
+            for var in node.inputs:
+                if isinstance(var, Constant) and id(var) not in self.constants:
+                    if var.ndim == 0:
+                        self.constants[id(var)] = var.value
+                        host.add(id(var))
+                    else:
+                        self.constants[id(var)] = to_device(var.value)
+            name = type(node.op).__name__
+            if name in HOST_FOLDABLE and all(id(v) in host for v in node.inputs):
+                host.update(id(v) for v in node.outputs)
+                self.steps.append((node, _host_step(node)))
+                continue
+            lower = lowering_for(node.op)
+            if lower is None:
+                missing.append(label(node))
+                continue
+            self.steps.append((node, lower(node, host)))
+            if name in HOST_ALWAYS:
+                host.update(id(v) for v in node.outputs)
+        if missing:
+            raise NotImplementedError("backend='cuda' has no lowering for " + "; ".join(missing) +
+                                      " (use backend='numba' or 'python' for this function)")
+        self.host = host
+        for var in program.outputs:
+            if isinstance(var, Constant) and id(var) not in self.constants:
+                self.constants[id(var)] = var.value if var.ndim == 0 else to_device(var.value)
+                if var.ndim == 0:
+                    host.add(id(var))
+        self.kernel_keys = sorted({key for key in runtime.SOURCES}, key=str)
+
+    @property
+    def source(self):
+        return "\n".join(runtime.SOURCES.values())
+
+    # ------------------------------------------------------------ inputs
+
+    def _input_value(self, var, value):
+        if is_device_array(value):
+            array = runtime.as_numba_device_array(value)
+            if array.dtype.name != var.dtype:
+                raise TypeError(f"input {var.describe()}: got a device array of dtype {array.dtype}; "
+                                f"device arrays are used without a copy, so pass one of dtype {var.dtype}")
+            if array.ndim != var.ndim:
+                raise TypeError(f"input {var.describe()} expects a {var.ndim}-d value, "
+                                f"got a device array of shape {tuple(array.shape)}")
+            if not var.type.accepts_shape(tuple(array.shape)):
+                raise ValueError(f"input {var.describe()} has static shape {var.type.shape}, "
+                                 f"got a device array of shape {tuple(array.shape)}")
+            return to_host(array) if id(var) in self.host else array
+        array = np.asarray(value, dtype=var.dtype)
+        return array if id(var) in self.host else to_device(array)
+
+    # ------------------------------------------------------------ running
+
+    def _evaluate(self, input_values, shared_values):
+        values = dict(self.constants)
+        for var, value in zip(self.program.inputs, input_values):
+            values[id(var)] = self._input_value(var, value)
+        for var, value in zip(self.program.shared, shared_values):
+            values[id(var)] = value
+        for node, step in self.steps:
+            results = step([values[id(v)] for v in node.inputs])
+            for var, result in zip(node.outputs, results):
+                values[id(var)] = result
+        return [values[id(v)] for v in self.program.outputs]
+
+    def __call__(self, input_values, shared_values):
+        results = self._evaluate(input_values, [to_device(np.asarray(s)) for s in shared_values])
+        return [to_host(r) if not isinstance(r, np.ndarray) else r for r in results]
+
+    def run(self, input_values):
+        """One call: outputs (host arrays, or device arrays on request); updates committed atomically."""
+        program = self.program
+        shared = sorted(program.shared, key=id)
+        for s in shared:
+            s._lock.acquire()
+        runtime._call.token = token = object()
+        try:
+            results = self._evaluate(input_values,
+                                     [device_copy(s).device_array(s) for s in program.shared])
+            n = program.n_outputs
+            updates = []
+            for target, value in zip(program.updated, results[n:]):
+                if isinstance(value, np.ndarray):
+                    value = to_device(np.asarray(value, dtype=target.dtype))
+                elif not runtime.is_fresh(value, token):
+                    value = contiguous_copy(value)     # never alias an input or another variable's state
+                updates.append((target, value))
+            outputs = [self._output(value, token) for value in results[:n]]
+            for target, value in updates:             # nothing above raised: commit all at once
+                device_copy(target).commit(target, value)
+            return outputs
+        finally:
+            runtime._call.token = None
+            for s in reversed(shared):
+                s._lock.release()
+
+    def _output(self, value, token):
+        if self.return_device_arrays:
+            if isinstance(value, np.ndarray):
+                return to_device(value)
+            return value if runtime.is_fresh(value, token) else contiguous_copy(value)
+        if isinstance(value, np.ndarray):
+            return np.array(value, copy=True)
+        return to_host(value)
+
+
+def load_lowerings():
+    """Import the op-family modules, which fill the lowering table."""
+    from . import elemwise_ops, index_ops, linalg_ops, nnet_ops, reduce_ops, shape_ops  # noqa: F401
+
+
+def compile(program):  # noqa: A001 - the backend interface
+    runtime.require_cuda()
+    load_lowerings()
+    return CudaExecutor(program)
+
+
+__all__ = ["compile", "CudaExecutor", "DeviceCopy", "as_contiguous"]

@@ -1,0 +1,72 @@
+"""Lowering of softmax, log_softmax, logsumexp (one three-pass row kernel each) and one_hot."""
+from __future__ import annotations
+
+import numpy as np
+
+from .reduce import softmax_rows
+from .runtime import build_kernel, device_empty, host_int, reshape_view, sizes, to_host
+from .table import device, label, register
+
+
+@register("Softmax", "LogSoftmax")
+def lower_softmax(node, host):
+    kind = "softmax" if type(node.op).__name__ == "Softmax" else "log_softmax"
+    axis = node.op.axis
+
+    def step(args):
+        return [softmax_rows(kind, device(args[0]), (axis,))]
+    return step
+
+
+@register("LogSumExp")
+def lower_logsumexp(node, host):
+    op = node.op
+
+    def step(args):
+        x = device(args[0])
+        out = softmax_rows("logsumexp", x, op.axis)
+        if op.keepdims:
+            shape = tuple(1 if a in op.axis else n for a, n in enumerate(x.shape))
+        else:
+            shape = tuple(n for a, n in enumerate(x.shape) if a not in op.axis)
+        return [reshape_view(out, shape)]
+    return step
+
+
+_ONE_HOT = """
+def one_hot_kernel(out, indices, n, total, bad):
+    for flat in range(cuda.grid(1), total, cuda.gridsize(1)):
+        j = flat % n
+        k = indices[flat // n]
+        if k < 0 or k >= n:
+            bad[0] = 1
+        out[flat] = {one} if k == j else {zero}
+"""
+
+
+@register("OneHot")
+def lower_one_hot(node, host):
+    from .runtime import cast_expr
+    dtype = node.outputs[0].dtype
+    source = _ONE_HOT.format(one=cast_expr(1, dtype), zero=cast_expr(0, dtype))
+
+    def step(args):
+        from .runtime import as_contiguous
+        indices = as_contiguous(device(args[0]))
+        n = host_int(args[1], f"{label(node)} (n)")
+        if n < 0:
+            raise ValueError(f"{label(node)}: n must be non-negative, got {n}")
+        shape = tuple(indices.shape) + (n,)
+        total = int(np.prod(shape, dtype=np.int64))
+        out = device_empty((total,), dtype)
+        if total:
+            bad = device_empty((1,), "int8")
+            bad.copy_to_device(np.zeros(1, np.int8))
+            kernel = build_kernel(("one_hot", dtype, indices.dtype.name), "one_hot_kernel", source)
+            blocks, threads = sizes().elementwise_grid(total)
+            kernel[blocks, threads](out, reshape_view(indices, (indices.size,)), n, total, bad)
+            if to_host(bad)[0]:   # one flag read: an out-of-range index is an error, never a silent zero row
+                from symgraph.ops.index import IndexOutOfRange
+                raise IndexOutOfRange(f"{label(node)}: an index is out of range [0, {n})")
+        return [reshape_view(out, shape)]
+    return step

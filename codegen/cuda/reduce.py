@@ -1,0 +1,175 @@
+"""Row reductions as shared-memory tree reductions: sum/prod/max/min/any/all and the softmax family.
+
+The input's axes split into *kept* axes (the rows) and *reduced* axes (the columns of
+a row), in any combination and any strides: one thread block takes a row (grid-stride
+over rows), its threads stride over the columns accumulating privately, then combine
+their partials in shared memory in a fixed tree. The combination order depends only
+on the block size, so results are deterministic (no atomics). softmax, log_softmax
+and logsumexp use the same skeleton with three passes over a row: the maximum, the
+sum of ``exp(x - max)``, and the write.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
+
+# kind -> (combine(a, b) source, initial value for an accumulator of dtype t)
+_COMBINE = {
+    "sum": lambda a, b: f"{a} + {b}",
+    "prod": lambda a, b: f"{a} * {b}",
+    "max": lambda a, b: f"({a} if ({a} >= {b} or {a} != {a}) else {b})",
+    "min": lambda a, b: f"({a} if ({a} <= {b} or {a} != {a}) else {b})",
+    "any": lambda a, b: f"({a} if {a} > {b} else {b})",
+    "all": lambda a, b: f"({a} if {a} < {b} else {b})",
+}
+
+
+def _initial(kind, dtype):
+    kind_of = np.dtype(dtype).kind
+    if kind in ("sum", "any"):
+        return literal(0, dtype)
+    if kind in ("prod", "all"):
+        return literal(1, dtype)
+    if kind_of == "f":
+        return literal(-np.inf if kind == "max" else np.inf, dtype)
+    info = np.iinfo(dtype)
+    return literal(info.min if kind == "max" else info.max, dtype)
+
+
+def accumulator_dtype(kind, in_dtype, out_dtype):
+    if kind in ("any", "all") or out_dtype == "bool":
+        return "int8"
+    return out_dtype
+
+
+def _unravel(lines, axes, counter, indent):
+    """Source lines setting ``i<axis>`` for ``axes`` from the flat ``counter`` (last axis fastest)."""
+    pad = " " * indent
+    if not axes:
+        return
+    lines.append(f"{pad}r = {counter}")
+    for axis in reversed(axes[1:]):
+        lines += [f"{pad}i{axis} = r % d{axis}", f"{pad}r = r // d{axis}"]
+    lines.append(f"{pad}i{axes[0]} = r")
+
+
+def _tree(lines, kind, pad):
+    """Combine the block's partials in shared memory; afterwards ``buf[0]`` holds the row's result."""
+    lines += [f"{pad}buf[tid] = acc",
+              f"{pad}cuda.syncthreads()",
+              f"{pad}s = THREADS // 2",
+              f"{pad}while s > 0:",
+              f"{pad}    if tid < s:",
+              f"{pad}        buf[tid] = {_COMBINE[kind]('buf[tid]', 'buf[tid + s]')}",
+              f"{pad}    cuda.syncthreads()",
+              f"{pad}    s = s // 2"]
+
+
+def _header(name, ndim, threads, acc_dtype, out_param="out"):
+    dims = ", ".join(f"d{a}" for a in range(ndim))
+    return [f"def {name}({out_param}, x, rows, cols, {dims}):",
+            f"    THREADS = {threads}",
+            f"    buf = cuda.shared.array({threads}, T_{acc_dtype})",
+            "    tid = cuda.threadIdx.x",
+            "    for row in range(cuda.blockIdx.x, rows, cuda.gridDim.x):"]
+
+
+def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads):
+    acc = accumulator_dtype(kind, in_dtype, out_dtype)
+    kept = [a for a in range(ndim) if a not in reduced]
+    index = ", ".join(f"i{a}" for a in range(ndim))
+    if kind in ("any", "all"):
+        value = f"({literal(1, acc)} if x[{index}] != 0 else {literal(0, acc)})"
+    else:
+        value = cast_expr(f"x[{index}]", acc)
+    lines = _header(name, ndim, threads, acc)
+    _unravel(lines, kept, "row", 8)
+    lines += [f"        acc = {_initial(kind, acc)}",
+              "        for col in range(tid, cols, THREADS):"]
+    _unravel(lines, list(reduced), "col", 12)
+    lines += [f"            v = {value}",
+              f"            acc = {_COMBINE[kind]('acc', 'v')}"]
+    _tree(lines, kind, " " * 8)
+    final = "(buf[0] != 0)" if out_dtype == "bool" else cast_expr("buf[0]", out_dtype)
+    lines += ["        if tid == 0:",
+              f"            out[row] = {final}",
+              "        cuda.syncthreads()"]
+    return "\n".join(lines) + "\n"
+
+
+def softmax_source(name, kind, ndim, reduced, dtype, threads):
+    """kind: softmax / log_softmax (``out`` has x's shape) or logsumexp (``out`` is one value per row)."""
+    kept = [a for a in range(ndim) if a not in reduced]
+    index = ", ".join(f"i{a}" for a in range(ndim))
+    zero = literal(0, dtype)
+    lines = _header(name, ndim, threads, dtype)
+    _unravel(lines, kept, "row", 8)
+    lines += [f"        acc = {literal(-np.inf, dtype)}",
+              "        for col in range(tid, cols, THREADS):"]
+    _unravel(lines, list(reduced), "col", 12)
+    lines += [f"            v = x[{index}]", f"            acc = {_COMBINE['max']('acc', 'v')}"]
+    _tree(lines, "max", " " * 8)
+    # A row whose maximum is not finite is shifted by 0, as the reference does (no inf - inf = NaN).
+    lines += ["        m = buf[0]",
+              "        cuda.syncthreads()",
+              f"        if m != m or m == INF or m == -INF:",
+              f"            m = {zero}",
+              f"        acc = {zero}",
+              "        for col in range(tid, cols, THREADS):"]
+    _unravel(lines, list(reduced), "col", 12)
+    lines += [f"            acc = acc + {cast_expr(f'M.exp(x[{index}] - m)', dtype)}"]
+    _tree(lines, "sum", " " * 8)
+    lines += ["        total = buf[0]", "        cuda.syncthreads()"]
+    if kind == "logsumexp":
+        lines += ["        if tid == 0:",
+                  f"            out[row] = {cast_expr('M.log(total) + m', dtype)}"]
+    else:
+        lines += [f"        log_total = {cast_expr('M.log(total)', dtype)}",
+                  "        for col in range(tid, cols, THREADS):"]
+        _unravel(lines, list(reduced), "col", 12)
+        if kind == "softmax":
+            lines.append(f"            out[{index}] = {cast_expr(f'M.exp(x[{index}] - m) / total', dtype)}")
+        else:
+            lines.append(f"            out[{index}] = {cast_expr(f'(x[{index}] - m) - log_total', dtype)}")
+    lines.append("        cuda.syncthreads()")
+    return "\n".join(lines) + "\n"
+
+
+def _prepared(x, axes):
+    """0-d inputs as 1-element views (a kernel needs an index); returns x, axes, rows, cols."""
+    if x.ndim == 0:
+        x = reshape_view(x, (1,))
+        axes = tuple(axes) and (0,)
+    cols = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    rows = int(np.prod([n for a, n in enumerate(x.shape) if a not in axes], dtype=np.int64))
+    return x, tuple(axes), rows, cols
+
+
+def reduce_rows(kind, x, axes, out_dtype):
+    """``kind`` over ``axes`` of device array ``x``: a contiguous array of the kept axes' shape."""
+    x, axes, rows, cols = _prepared(x, axes)
+    threads = sizes().reduce_threads
+    key = ("reduce", kind, x.ndim, axes, x.dtype.name, out_dtype, threads)
+    kernel = build_kernel(key, "reduce_kernel",
+                          reduce_source("reduce_kernel", kind, x.ndim, axes, x.dtype.name, out_dtype, threads))
+    out = device_empty((rows,), out_dtype)
+    if rows:
+        s = sizes()
+        kernel[max(1, min(rows, s.reduce_max_blocks)), threads](out, x, rows, cols, *[int(n) for n in x.shape])
+    kept_shape = tuple(n for a, n in enumerate(x.shape) if a not in axes)
+    return out, kept_shape
+
+
+def softmax_rows(kind, x, axes):
+    """softmax / log_softmax (x's shape) or logsumexp (a flat array, one value per row) over ``axes``."""
+    x, axes, rows, cols = _prepared(x, axes)
+    threads = sizes().reduce_threads
+    dtype = x.dtype.name
+    key = ("softmax", kind, x.ndim, axes, dtype, threads)
+    kernel = build_kernel(key, "softmax_kernel", softmax_source("softmax_kernel", kind, x.ndim, axes, dtype, threads))
+    out = device_empty((rows,) if kind == "logsumexp" else x.shape, dtype)
+    if rows and (cols or kind == "logsumexp"):
+        s = sizes()
+        kernel[max(1, min(rows, s.reduce_max_blocks)), threads](out, x, rows, cols, *[int(n) for n in x.shape])
+    return out

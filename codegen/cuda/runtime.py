@@ -1,0 +1,262 @@
+"""Device plumbing shared by every CUDA lowering: availability, launch sizes, arrays and views, kernel building.
+
+Everything that differs between a real GPU and Numba's CUDA simulator lives here,
+so the lowerings read the same on both: device arrays and strided views (a real
+``DeviceNDArray`` shares ``gpu_data``; the simulator wraps a NumPy view), the math
+functions generated kernels call (``math`` on a GPU; NumPy ufuncs in the simulator,
+where ``math.log(0.0)`` would raise instead of returning ``-inf`` as the GPU does),
+and launch sizes (tiny blocks in the simulator, where every thread is a Python thread).
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+import numpy as np
+
+
+def simulator_enabled() -> bool:
+    from numba import config
+    return bool(config.ENABLE_CUDASIM)
+
+
+def require_cuda():
+    """Import numba.cuda and check that a GPU (or the simulator) can run kernels, or raise RuntimeError."""
+    try:
+        from numba import cuda
+    except ImportError as exc:  # pragma: no cover - numba-cuda is the optional extra 'cuda'
+        raise RuntimeError("backend='cuda' needs the numba-cuda package: pip install 'symgraph[cuda]' "
+                           f"({exc})") from None
+    if simulator_enabled():
+        return cuda
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        raise RuntimeError("backend='cuda': NUMBA_ENABLE_CUDASIM=1 was set after numba.cuda was imported; "
+                           "set it before importing symgraph (or numba) to use the CUDA simulator")
+    try:
+        available = cuda.is_available()
+    except Exception as exc:  # a broken driver install must not crash the caller
+        available, reason = False, f"{type(exc).__name__}: {exc}"
+    else:
+        reason = "no CUDA driver or NVIDIA GPU was found"
+    if not available:
+        raise RuntimeError(f"backend='cuda' cannot run here: {reason}. It needs an NVIDIA GPU with a working "
+                           "CUDA driver; to run the kernels on the CPU instead (slowly, for testing), set "
+                           "NUMBA_ENABLE_CUDASIM=1 before importing symgraph, or use backend='numba'")
+    return cuda
+
+
+# ---------------------------------------------------------------- launch sizes
+
+class LaunchSizes:
+    """Threads per block and block caps; the simulator gets tiny ones so tests stay fast."""
+
+    def __init__(self, simulated: bool):
+        if simulated:
+            self.elementwise_threads, self.elementwise_max_blocks = 16, 2
+            self.reduce_threads, self.reduce_max_blocks = 8, 4       # a power of two: tree reduction
+            self.tile = 4                                            # matmul tile (tile x tile threads)
+            self.batch_max_blocks = 2
+        else:
+            self.elementwise_threads, self.elementwise_max_blocks = 256, 8192
+            self.reduce_threads, self.reduce_max_blocks = 256, 65535
+            self.tile = 16
+            self.batch_max_blocks = 65535
+
+    def elementwise_grid(self, n):
+        blocks = max(1, min(self.elementwise_max_blocks, -(-n // self.elementwise_threads)))
+        return blocks, self.elementwise_threads
+
+
+_sizes = None
+
+
+def sizes() -> LaunchSizes:
+    global _sizes
+    if _sizes is None:
+        _sizes = LaunchSizes(simulator_enabled())
+    return _sizes
+
+
+# ---------------------------------------------------------------- arrays
+
+def is_device_array(value) -> bool:
+    """A Numba device array (real or simulated) or any object with ``__cuda_array_interface__``."""
+    if isinstance(value, np.ndarray):
+        return False
+    return bool(getattr(type(value), "__cuda_ndarray__", False)) or hasattr(value, "__cuda_array_interface__")
+
+
+def as_numba_device_array(value):
+    """Numba's own view of a device array (zero copy for CuPy/PyTorch arrays on a real GPU)."""
+    if getattr(type(value), "__cuda_ndarray__", False):
+        return value
+    from numba import cuda
+    return cuda.as_cuda_array(value)
+
+
+def to_device(array):
+    from numba import cuda
+    # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
+    return cuda.to_device(np.asarray(array, order="C"))
+
+
+_call = threading.local()
+
+
+def device_empty(shape, dtype):
+    """A new device array, tagged with the running call so the executor knows nobody else holds it."""
+    from numba import cuda
+    array = cuda.device_array(tuple(int(n) for n in shape), dtype=np.dtype(dtype))
+    array._symgraph_call = getattr(_call, "token", None)
+    return array
+
+
+def is_fresh(array, token) -> bool:
+    """Whether ``array`` was allocated by the call ``token`` (an update or output may then keep it)."""
+    return token is not None and getattr(array, "_symgraph_call", None) is token and is_c_contiguous(array)
+
+
+def to_host(value) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    if not value.is_c_contiguous() and value.size > 1:
+        value = contiguous_copy(value)
+    return value.copy_to_host()
+
+
+def c_strides(shape, itemsize):
+    strides, step = [], itemsize
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(int(n), 1)
+    return tuple(reversed(strides))
+
+
+def view_with(array, shape, strides):
+    """A view of ``array``'s data starting at its first element, with a new shape and byte strides."""
+    shape, strides = tuple(int(n) for n in shape), tuple(int(s) for s in strides)
+    if simulator_enabled():
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+        base = array._ary
+        return FakeCUDAArray(np.lib.stride_tricks.as_strided(base, shape, strides))
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+    return DeviceNDArray(shape=shape, strides=strides, dtype=array.dtype, gpu_data=array.gpu_data)
+
+
+def is_c_contiguous(array) -> bool:
+    return array.size <= 1 or array.is_c_contiguous()
+
+
+def reshape_view(array, shape):
+    """``array`` (C-contiguous) seen with another shape of the same size; works for 0-d shapes too."""
+    return view_with(array, shape, c_strides(shape, array.dtype.itemsize))
+
+
+def contiguous_copy(array):
+    from .elemwise import copy_into
+    out = device_empty(array.shape, array.dtype)
+    copy_into(out, array)
+    return out
+
+
+def as_contiguous(array):
+    return array if is_c_contiguous(array) else contiguous_copy(array)
+
+
+def host_int(value, what) -> int:
+    """A host Python int from a host or device 0-d integer value (a device value costs one transfer)."""
+    array = to_host(value) if not isinstance(value, np.ndarray) else value
+    if array.ndim != 0 or array.dtype.kind not in "iub":
+        raise TypeError(f"{what}: expected an integer scalar, got a {array.dtype} value of shape {array.shape}")
+    return int(array)
+
+
+# ---------------------------------------------------------------- kernel building
+
+class _SimulatorMath:
+    """The ``math`` functions generated kernels use, as NumPy ufuncs: IEEE results (inf/nan) instead of
+    Python's ValueError/OverflowError, and NumPy scalars keep their dtype, as on a GPU."""
+
+    def __getattr__(self, name):
+        ufunc = {"pow": np.power, "fabs": np.abs}.get(name) or getattr(np, name)
+
+        def call(*args):
+            with np.errstate(all="ignore"):
+                return ufunc(*args)
+        return call
+
+
+NUMERIC_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                  "float16", "float32", "float64")
+
+_kernel_cache: dict = {}
+_cache_lock = threading.Lock()
+#: every generated kernel source, in build order (``f.source`` shows the ones a function uses)
+SOURCES: dict = {}
+
+
+def kernel_namespace():
+    import numba
+    from numba import cuda
+    namespace = {"cuda": cuda, "M": _SimulatorMath() if simulator_enabled() else math, "INF": math.inf}
+    for name in NUMERIC_DTYPES:
+        namespace[f"T_{name}"] = numba.from_dtype(np.dtype(name))
+    return namespace
+
+
+class _SimulatedLaunch:
+    """The simulator runs a block as Python threads and polls them at every syncthreads; with the
+    default 5 ms GIL switch interval each barrier costs milliseconds per thread, so launches run
+    with a short interval (restored afterwards)."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def __getitem__(self, configuration):
+        configured = self.kernel[configuration]
+
+        def launch(*args):
+            import sys
+            previous = sys.getswitchinterval()
+            sys.setswitchinterval(1e-5)
+            try:
+                return configured(*args)
+            finally:
+                sys.setswitchinterval(previous)
+        return launch
+
+
+def build_kernel(key, name, source):
+    """``cuda.jit`` of the function ``name`` defined by ``source``, cached by ``key`` (op identity, dtypes, ndims)."""
+    with _cache_lock:
+        kernel = _kernel_cache.get(key)
+        if kernel is not None:
+            return kernel
+        from numba import cuda
+        namespace = kernel_namespace()
+        exec(compile(source, f"<symgraph cuda kernel {name}>", "exec"), namespace)
+        kernel = cuda.jit(namespace[name])
+        if simulator_enabled():
+            kernel = _SimulatedLaunch(kernel)
+        _kernel_cache[key] = kernel
+        SOURCES[key] = source
+        return kernel
+
+
+def cast_expr(expr, dtype) -> str:
+    """Source text converting ``expr`` to ``dtype`` as NumPy's astype does (bool: nonzero)."""
+    if dtype == "bool":
+        return f"(({expr}) != 0)"
+    return f"T_{dtype}({expr})"
+
+
+def literal(value, dtype) -> str:
+    """A typed constant, so float32 arithmetic stays float32 (a bare ``1.0`` would be float64)."""
+    if dtype == "bool":
+        return "True" if value else "False"
+    if np.dtype(dtype).kind == "f":
+        if math.isinf(value):
+            return f"T_{dtype}({'-' if value < 0 else ''}INF)"
+        return f"T_{dtype}({float(value)!r})"
+    return f"T_{dtype}({int(value)})"

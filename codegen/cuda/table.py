@@ -1,0 +1,48 @@
+"""The CUDA lowering table: op class name -> function turning one node into a step.
+
+A lowering ``lower(node) -> step`` runs once when a function is compiled; the step
+``step(args) -> list of outputs`` runs on every call, with ``args`` the node's input
+values: device arrays, or NumPy arrays for host values (0-d constants and inputs,
+shapes and arithmetic on them). Adding an op to the CUDA backend is one
+``@register("OpClassName")`` function in the module of its family.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .runtime import to_device
+
+LOWERINGS: dict = {}
+
+#: ops evaluated on the host (with ``perform``) when every input is a host value: they never make an
+#: array larger than their inputs, and host values are scalars and shape vectors.
+HOST_FOLDABLE = {"Elemwise", "Fused", "Subtensor", "Reshape", "DimShuffle", "Reduce", "StopGradient",
+                 "SumToShape", "Join", "Shape", "ShapeOf"}
+#: ops whose output is always a host value (they only read the metadata of their input)
+HOST_ALWAYS = {"Shape", "ShapeOf"}
+
+
+def register(*op_class_names):
+    def decorate(lower):
+        for name in op_class_names:
+            LOWERINGS[name] = lower
+        return lower
+    return decorate
+
+
+def lowering_for(op):
+    """The lowering of an op (or op class), found along its class hierarchy; None when there is none."""
+    for cls in (op if isinstance(op, type) else type(op)).__mro__:
+        if cls.__name__ in LOWERINGS:
+            return LOWERINGS[cls.__name__]
+    return None
+
+
+def device(value):
+    """``value`` on the device (host values are uploaded; device arrays pass through)."""
+    return to_device(value) if isinstance(value, np.ndarray) else value
+
+
+def label(node) -> str:
+    """How errors name a node: the op and the user's line."""
+    return f"{node.op}{node.where()}"

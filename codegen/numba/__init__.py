@@ -1,0 +1,57 @@
+"""The Numba backend: the optimized graph becomes one generated module whose one ``@njit`` kernel runs the call.
+
+``compile(program)`` generates the module (``lower.generate``), loads the kernel
+through the on-disk cache (``cache.load_kernel``) and returns an executor. The
+executor runs as the generic backend interface (``executor(input_arrays,
+shared_arrays)``) and also offers ``make_entry(function)``, the specialised
+checked wrapper ``sg.function`` calls directly (``entry.build_entry``).
+Options (``sg.function(..., parallel=False, cache=False)``): ``parallel`` allows
+``prange`` loops, ``cache`` uses the disk cache.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .cache import CacheInfo, load_kernel
+from .entry import build_entry, explain_error
+from .lower import LOWERINGS, generate, lowering_for  # noqa: F401 - the dispatch table, for tests
+
+__all__ = ["compile", "NumbaExecutor", "CacheInfo", "LOWERINGS", "lowering_for"]
+
+
+class NumbaExecutor:
+    """Runs a compiled program; ``source`` is the generated module, ``cache_info`` how it was obtained."""
+
+    def __init__(self, program):
+        start = time.perf_counter()
+        self.program = program
+        options = program.options
+        self.module = generate(program, parallel=bool(options.get("parallel", True)))
+        self.generate_seconds = time.perf_counter() - start
+        self.kernel, self.cache_info = load_kernel(self.module, use_disk=bool(options.get("cache", True)))
+        self.source = self.module.source
+        self._constants = [argument[1] for argument in self.module.arguments if argument[0] == "constant"]
+
+    def make_entry(self, function):
+        return build_entry(self, function)
+
+    def __call__(self, input_values, shared_values):
+        program = self.program
+        arguments = []
+        for var, value in list(zip(program.inputs, input_values)) + list(zip(program.shared, shared_values)):
+            value = np.asarray(value, dtype=var.dtype)
+            arguments.append(value[()] if var.ndim == 0 else np.ascontiguousarray(value))
+        try:
+            results = self.kernel(*arguments, *self._constants)
+        except (ValueError, IndexError) as exc:
+            raise explain_error(exc, self.module.checks, program.inputs, input_values) from None
+        if len(program.outputs) == 1:
+            results = (results,)
+        return [np.array(r, dtype=var.dtype) if scalar else r
+                for r, var, scalar in zip(results, program.outputs, self.module.output_scalar)]
+
+
+def compile(program):  # noqa: A001 - the backend interface
+    return NumbaExecutor(program)

@@ -1,0 +1,218 @@
+"""On-disk cache of compiled kernels, keyed by the generated source and the versions that shape the code.
+
+Each entry is a directory ``$SYMGRAPH_CACHE_DIR/<key>/`` holding the generated
+module ``kernel.py`` (deterministic source, no captured globals, so Numba's own
+``cache=True`` works on it) with Numba's files under ``__pycache__``, and a
+``manifest.json`` written last, atomically, that records a hash of every file:
+an entry without a manifest (half-written) or whose files do not match it
+(corrupted) is removed and recompiled. A per-key file lock makes two processes
+compiling the same function take turns; the second one loads. An explain
+record per graph structure says why a miss happened (new graph, changed
+dtypes, changed versions).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+FORMAT_VERSION = "1"
+_loaded: dict = {}                 # key -> dispatcher, for functions compiled again in this process
+_loaded_lock = threading.Lock()
+
+
+@dataclass
+class CacheInfo:
+    """What happened when the function's kernel was obtained."""
+    status: str                    # "compiled", "loaded" (from disk) or "memory" (this process)
+    seconds: float                 # time to generate, compile or load the kernel
+    reason: str | None             # on a miss: "new graph", "changed dtypes", "changed versions", ...
+    key: str
+    path: str | None
+
+    @property
+    def hit(self) -> bool:
+        return self.status in ("loaded", "memory")
+
+    def __str__(self):
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{self.status}{why} in {self.seconds * 1e3:.1f} ms, key {self.key[:12]}, {self.path}"
+
+
+def cache_directory() -> str:
+    configured = os.environ.get("SYMGRAPH_CACHE_DIR")
+    if configured:
+        return configured
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "symgraph")
+
+
+def versions() -> dict:
+    import numba
+    import numpy
+    import symgraph
+    return {"format": FORMAT_VERSION, "symgraph": symgraph.__version__, "numba": numba.__version__,
+            "numpy": numpy.__version__, "python": sys.version.split()[0]}
+
+
+def cache_key(source: str, version_info: dict) -> str:
+    text = source + "\n" + json.dumps(version_info, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def load_kernel(module, use_disk=True):
+    """(dispatcher, CacheInfo) for the generated ``module`` (a ``lower.KernelModule``)."""
+    start = time.perf_counter()
+    version_info = versions()
+    key = cache_key(module.source, version_info)
+    with _loaded_lock:
+        dispatcher = _loaded.get(key)
+    if dispatcher is not None:
+        return dispatcher, CacheInfo("memory", time.perf_counter() - start, None, key, None)
+    if not use_disk:
+        dispatcher = _import(module.source, tempfile.mkdtemp(prefix="symgraph-"), key)
+        return _remember(key, dispatcher), CacheInfo("compiled", time.perf_counter() - start,
+                                                     "disk cache disabled", key, None)
+    root = cache_directory()
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError:
+        root = tempfile.mkdtemp(prefix="symgraph-cache-")
+    directory = os.path.join(root, key)
+    with _file_lock(os.path.join(root, key + ".lock")):
+        reason = None
+        if os.path.isdir(directory):
+            if _manifest_matches(directory):
+                try:
+                    dispatcher = _import(None, directory, key)
+                    if dispatcher.stats.cache_hits:
+                        return _remember(key, dispatcher), CacheInfo(
+                            "loaded", time.perf_counter() - start, None, key, directory)
+                    reason = "numba's cache entry was stale"
+                except Exception as exc:  # a damaged entry must never stop a compile
+                    reason = f"damaged entry ({type(exc).__name__})"
+            else:
+                reason = "corrupted or half-written entry"
+            shutil.rmtree(directory, ignore_errors=True)
+        if reason is None:
+            reason = _explain_miss(root, module, version_info)
+        os.makedirs(directory, exist_ok=True)
+        dispatcher = _import(module.source, directory, key)
+        _write_manifest(directory)
+        _record_explain(root, module, version_info)
+    return _remember(key, dispatcher), CacheInfo("compiled", time.perf_counter() - start, reason, key,
+                                                 directory)
+
+
+def _remember(key, dispatcher):
+    with _loaded_lock:
+        return _loaded.setdefault(key, dispatcher)
+
+
+def _import(source, directory, key):
+    """Import ``directory/kernel.py`` (writing ``source`` first when given); its jitted ``kernel``."""
+    path = os.path.join(directory, "kernel.py")
+    if source is not None:
+        atomic_write(path, source.encode())
+    spec = importlib.util.spec_from_file_location(f"symgraph_kernel_{key}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.kernel
+
+
+def atomic_write(path, data: bytes):
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def _file_lock(path):
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _entry_files(directory):
+    for folder, _, files in os.walk(directory):
+        for name in files:
+            if name == "manifest.json" or name.startswith(".tmp-"):
+                continue
+            path = os.path.join(folder, name)
+            yield os.path.relpath(path, directory), path
+
+
+def _digest(path):
+    with open(path, "rb") as stream:
+        return hashlib.sha256(stream.read()).hexdigest()
+
+
+def _write_manifest(directory):
+    files = {relative: _digest(path) for relative, path in _entry_files(directory)}
+    atomic_write(os.path.join(directory, "manifest.json"), json.dumps(files, sort_keys=True).encode())
+
+
+def _manifest_matches(directory) -> bool:
+    try:
+        with open(os.path.join(directory, "manifest.json"), "rb") as stream:
+            recorded = json.loads(stream.read())
+        present = {relative: path for relative, path in _entry_files(directory)}
+        if set(recorded) != set(present) or not any(r.endswith(".nbc") for r in recorded):
+            return False
+        return all(_digest(present[relative]) == digest for relative, digest in recorded.items())
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+
+
+def _explain_path(root, module):
+    structure = hashlib.sha256(module.structure.encode()).hexdigest()[:40]
+    return os.path.join(root, "explain", structure + ".json")
+
+
+def _explain_miss(root, module, version_info) -> str:
+    try:
+        with open(_explain_path(root, module), "rb") as stream:
+            records = json.loads(stream.read())
+    except (OSError, ValueError):
+        return "new graph"
+    if not isinstance(records, list) or not records:
+        return "new graph"
+    if any(r.get("dtypes") == module.dtypes for r in records if isinstance(r, dict)):
+        if all(r.get("versions") != version_info for r in records if isinstance(r, dict)):
+            return "changed versions"
+        return "entry missing (deleted or never written)"
+    return "changed dtypes"
+
+
+def _record_explain(root, module, version_info):
+    path = _explain_path(root, module)
+    with contextlib.suppress(OSError, ValueError):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(path, "rb") as stream:
+                records = json.loads(stream.read())
+            if not isinstance(records, list):
+                records = []
+        except (OSError, ValueError):
+            records = []
+        record = {"dtypes": module.dtypes, "versions": version_info}
+        records = [r for r in records if r != record][-15:] + [record]
+        atomic_write(path, json.dumps(records).encode())

@@ -1,0 +1,202 @@
+"""Lowering of elementwise nodes (``Elemwise`` and the optimizer's ``Fused``): one loop per node.
+
+A node's scalar program (one instruction for ``Elemwise``, many for ``Fused``)
+becomes the body of a single loop through the scalar-op table of ``scalar.py``.
+When every input has the output's shape (decided statically or by a cheap
+runtime test) the loop runs over flat contiguous memory, in parallel (``prange``)
+when there are many elements; otherwise a nested loop indexes each input with
+its own broadcasting, so broadcast copies are never materialised. 0-d nodes
+become plain scalar statements.
+"""
+from __future__ import annotations
+
+from .lower import PARALLEL_MIN_SIZE, cast_code, dtype_code, register
+from .scalar import scalar_expression
+
+
+def elementwise_program(node):
+    """``(nin, instructions, outputs)`` in the ``Fused`` format; an ``Elemwise`` is one instruction."""
+    op = node.op
+    if hasattr(op, "instructions"):
+        return op.nin, tuple(op.instructions), tuple(op.outputs)
+    nin = len(node.inputs)
+    return nin, ((op.scalar_op, tuple(range(nin)), node.outputs[0].dtype),), (nin,)
+
+
+def _emit_body(node, kernel, read):
+    """Emit the scalar program for one element; ``read(j)`` gives input j's value. Returns output names."""
+    nin, instructions, outputs = elementwise_program(node)
+    dtypes = [v.dtype for v in node.inputs] + [dtype for _, _, dtype in instructions]
+    names = [read(j) for j in range(nin)]
+    for scalar_op, operands, dtype in instructions:
+        expression = scalar_expression(scalar_op, [names[k] for k in operands],
+                                       [dtypes[k] for k in operands], dtype, kernel.let)
+        names.append(kernel.let(expression))
+    return [cast_code(names[k], dtypes[k], var.dtype) for k, var in zip(outputs, node.outputs)]
+
+
+def _broadcast_dims(node, kernel):
+    """Code for each output length, emitting the checks that make the inputs broadcast."""
+    out_type = node.outputs[0].type
+    n = out_type.ndim
+    dims = []
+    for axis in range(n):
+        contributors = []
+        for var in node.inputs:
+            a = axis - (n - var.ndim)
+            if a < 0 or var.type.shape[a] == 1:
+                continue
+            contributors.append((kernel.dims(var)[a], var.type.shape[a]))
+        message = (f"{node.op}: the input lengths on axis {axis} cannot be broadcast together "
+                   f"(they must be equal or 1)")
+        if out_type.shape[axis] is not None:
+            length = str(out_type.shape[axis])
+            for code, static in contributors:
+                if static is None:
+                    kernel.check(f"{code} != {length} and {code} != 1", message)
+        elif not contributors:
+            length = "1"
+        elif len(contributors) == 1:
+            length = contributors[0][0]
+        else:
+            length = kernel.let(contributors[0][0], "n")
+            for code, _ in contributors[1:]:
+                kernel.emit(f"if {code} != {length}:")
+                with kernel.indent():
+                    kernel.emit(f"if {length} == 1:")
+                    with kernel.indent():
+                        kernel.emit(f"{length} = {code}")
+                    kernel.check(f"{code} != 1", message)
+        dims.append(length)
+    return dims
+
+
+@register("Elemwise", "Fused")
+def lower_elementwise(node, kernel):
+    inputs = node.inputs
+    if all(var.ndim == 0 for var in inputs):
+        results = _emit_body(node, kernel, lambda j: kernel.code(inputs[j]))
+        for var, code in zip(node.outputs, results):
+            kernel.bind(var, kernel.let(code, "v"))
+        return
+
+    n = node.outputs[0].ndim
+    dims = _broadcast_dims(node, kernel)
+    shape = f"({', '.join(dims)},)"
+    outputs = []
+    for var in node.outputs:
+        name = kernel.fresh("v")
+        kernel.emit(f"{name} = np.empty({shape}, dtype={dtype_code(var.dtype)})")
+        outputs.append(name)
+        kernel.bind(var, name, dims, contiguous=True, owned=True)
+
+    # Flat loop when every array input has the full output shape and is contiguous.
+    flat_possible, runtime_tests = True, []
+    for var in inputs:
+        if var.ndim == 0:
+            continue
+        value = kernel.value(var)
+        if var.ndim != n or not value.contiguous:
+            flat_possible = False
+            break
+        for axis, static in enumerate(var.type.shape):
+            if static is None:
+                if value.dims[axis] != dims[axis]:
+                    runtime_tests.append(f"{value.dims[axis]} == {dims[axis]}")
+            elif static != node.outputs[0].type.shape[axis]:
+                flat_possible = False
+    if flat_possible and runtime_tests:
+        kernel.emit(f"if {' and '.join(runtime_tests)}:")
+        with kernel.indent():
+            _flat_loop(node, kernel, dims, outputs)
+        kernel.emit("else:")
+        with kernel.indent():
+            _nested_loop(node, kernel, dims, outputs)
+    elif flat_possible:
+        _flat_loop(node, kernel, dims, outputs)
+    else:
+        _nested_loop(node, kernel, dims, outputs)
+
+
+def _flat_loop(node, kernel, dims, outputs):
+    n = len(dims)
+    size = kernel.let(" * ".join(dims), "size") if n > 1 else dims[0]
+    flat = {}
+    for var in node.inputs:
+        if var.ndim:
+            code = kernel.code(var)
+            flat[id(var)] = kernel.let(f"{code}.reshape({size})", "flat") if n > 1 else code
+    targets = [kernel.let(f"{name}.reshape({size})", "flat") if n > 1 else name for name in outputs]
+
+    def body():
+        results = _emit_body(node, kernel, lambda j: (
+            kernel.let(f"{flat[id(node.inputs[j])]}[i]", "a") if node.inputs[j].ndim
+            else kernel.code(node.inputs[j])))
+        for target, code in zip(targets, results):
+            kernel.emit(f"{target}[i] = {code}")
+
+    static_size = _static_size(node)
+    parallel = kernel.allow_parallel and (static_size is None or static_size >= PARALLEL_MIN_SIZE)
+    if parallel and static_size is None:
+        kernel.emit(f"if {size} >= {PARALLEL_MIN_SIZE}:")
+        with kernel.indent():
+            kernel.emit(kernel.loop("i", size, parallel=True))
+            with kernel.indent():
+                body()
+        kernel.emit("else:")
+        with kernel.indent():
+            kernel.emit(kernel.loop("i", size))
+            with kernel.indent():
+                body()
+    else:
+        kernel.emit(kernel.loop("i", size, parallel=parallel))
+        with kernel.indent():
+            body()
+
+
+def _static_size(node):
+    size = 1
+    for n in node.outputs[0].type.shape:
+        if n is None:
+            return None
+        size *= n
+    return size
+
+
+def _nested_loop(node, kernel, dims, outputs):
+    n = len(dims)
+    out_shape = node.outputs[0].type.shape
+    # Per input axis: the loop index, 0 (a length-1 axis), or index * step with step decided at run time.
+    indices = {}
+    for var in node.inputs:
+        if var.ndim == 0:
+            continue
+        value = kernel.value(var)
+        entries = []
+        for a in range(var.ndim):
+            axis = a + n - var.ndim
+            static = var.type.shape[a]
+            if static == 1 and out_shape[axis] != 1:
+                entries.append("0")
+            elif static is not None or value.dims[a] == dims[axis]:
+                entries.append(f"i{axis}")
+            else:
+                step = kernel.let(f"0 if {value.dims[a]} == 1 else 1", "step")
+                entries.append(f"i{axis} * {step}")
+        indices[id(var)] = entries
+
+    for axis in range(n):
+        kernel.emit(kernel.loop(f"i{axis}", dims[axis]))
+        kernel.depth += 1
+
+    def read(j):
+        var = node.inputs[j]
+        if var.ndim == 0:
+            return kernel.code(var)
+        return kernel.let(f"{kernel.code(var)}[{', '.join(indices[id(var)])}]", "a")
+
+    results = _emit_body(node, kernel, read)
+    position = ", ".join(f"i{axis}" for axis in range(n))
+    for target, code in zip(outputs, results):
+        kernel.emit(f"{target}[{position}] = {code}")
+    kernel.depth -= n

@@ -1,0 +1,124 @@
+"""The checked Python entry of a compiled function: a small generated wrapper around the jitted kernel.
+
+The wrapper is specialised when the function is compiled: for each input it
+tests, in a few attribute reads, that the value already is what the kernel
+takes (a Python float for a float64 scalar, a C-contiguous array of the exact
+dtype and ndim) and only otherwise calls the general conversion
+(``symgraph.function.check_value``: dtype casting rules, ndim, static shapes).
+Every shape relation the loops rely on is checked inside the kernel; a failed
+check raises ``ValueError("symgraph check N")``, which the wrapper turns into a
+message naming the op, the user's line and the call's input shapes. Updates
+are committed after the kernel returned, under the function's lock.
+"""
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+
+from symgraph.function import check_value, commit_updates
+
+_CHECK = re.compile(r"symgraph check (\d+)$")
+
+
+def explain_error(exc, checks, inputs, values):
+    """The exception to raise for ``exc`` from the kernel: ours get the op, the user line and the shapes."""
+    match = _CHECK.match(str(exc))
+    if not match:
+        return exc
+    check = checks[int(match.group(1))]
+    where = check.node.where() if check.node is not None else ""
+    shapes = ", ".join(f"{var.name or f'input {i}'} {np.shape(value)}"
+                       for i, (var, value) in enumerate(zip(inputs, values)))
+    shapes = f"; the call's inputs had shapes: {shapes}" if shapes else ""
+    return type(exc)(f"{check.message}{where}{shapes}")
+
+
+def to_kernel_scalar(value, var):
+    return check_value(value, var)[()]
+
+
+def to_kernel_array(value, var):
+    return np.ascontiguousarray(check_value(value, var))
+
+
+def _python_type(dtype):
+    return {"float64": "float", "int64": "int", "bool": "bool"}.get(dtype)
+
+
+def build_entry(executor, function):
+    """The specialised ``f(*args, **kwargs)`` for ``function`` (a ``symgraph.function.Function``)."""
+    program = executor.program
+    module = executor.module
+    n_inputs = len(program.inputs)
+    names = {"kernel": executor.kernel, "ndarray": np.ndarray, "array": np.array,
+             "ascontiguousarray": np.ascontiguousarray, "bind": function._bind,
+             "to_scalar": to_kernel_scalar, "to_array": to_kernel_array, "commit": commit_updates,
+             "explain": explain_error, "checks": module.checks, "inputs": program.inputs,
+             "updated": program.updated,
+             "lock": getattr(function, "_lock", None) or threading.Lock()}
+    lines = ["def entry(*args, **kwargs):",
+             f"    if kwargs or len(args) != {n_inputs}:",
+             "        args = bind(args, kwargs)"]
+    arguments = [f"a{i}" for i in range(n_inputs)]
+    if n_inputs:
+        lines.append(f"    {', '.join(arguments)}, = args")
+    trust = bool(program.options.get("trust_input"))
+    for i, var in enumerate(program.inputs):
+        names[f"input{i}"] = var
+        if trust:
+            continue
+        if var.ndim == 0:
+            python_type = _python_type(var.dtype)
+            test = f"type(a{i}) is not {python_type}" if python_type else "True"
+            lines.append(f"    if {test}:")
+            lines.append(f"        a{i} = to_scalar(a{i}, input{i})")
+        else:
+            names[f"dtype{i}"] = np.dtype(var.dtype)
+            lines.append(f"    if type(a{i}) is not ndarray or a{i}.dtype is not dtype{i} or a{i}.ndim != {var.ndim}"
+                         f" or not a{i}.flags.c_contiguous:")
+            lines.append(f"        a{i} = to_array(a{i}, input{i})")
+    call = list(arguments)
+    shared_lines = []
+    for i, var in enumerate(program.shared):
+        names[f"shared{i}"] = var
+        if var.ndim == 0:
+            call.append(f"shared{i}._value[()]")
+        else:
+            shared_lines.append(f"s{i} = shared{i}._value")
+            shared_lines.append(f"if not s{i}.flags.c_contiguous:")
+            shared_lines.append(f"    s{i} = ascontiguousarray(s{i})")
+            call.append(f"s{i}")
+    for k, argument in enumerate(module.arguments):
+        if argument[0] == "constant":
+            names[f"const{k}"] = argument[1]
+            call.append(f"const{k}")
+    body = shared_lines + [f"r = kernel({', '.join(call)})"]
+    n_results = len(program.outputs)
+    if program.updated:
+        body.append(f"commit(updated, r[{program.n_outputs}:])")
+        lines.append("    try:")
+        lines.append("        with lock:")
+        lines += [f"            {line}" for line in body]
+    else:
+        lines.append("    try:")
+        lines += [f"        {line}" for line in body]
+    lines.append("    except (ValueError, IndexError) as exc:")
+    lines.append(f"        raise explain(exc, checks, inputs, [{', '.join(arguments)}]) from None")
+    results = []
+    for k in range(program.n_outputs):
+        code = "r" if n_results == 1 else f"r[{k}]"
+        if module.output_scalar[k]:
+            names[f"out_dtype{k}"] = np.dtype(program.outputs[k].dtype)
+            code = f"array({code}, out_dtype{k})"
+        results.append(code)
+    if function._returns_list:
+        lines.append(f"    return [{', '.join(results)}]")
+    else:
+        lines.append(f"    return {results[0]}")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<symgraph entry>", "exec"), names)  # noqa: S102 - generated from the graph
+    entry = names["entry"]
+    entry.source = source
+    return entry

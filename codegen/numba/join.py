@@ -1,0 +1,29 @@
+"""Lowering of ``Join`` (concatenate): one output allocation, each input copied into its slice.
+
+The lengths off the join axis are checked to agree before anything is written.
+"""
+from __future__ import annotations
+
+from .lower import dtype_code, register
+
+
+@register("Join")
+def lower_join(node, kernel):
+    out = node.outputs[0]
+    axis = node.op.axis
+    first = kernel.dims(node.inputs[0])
+    for var in node.inputs[1:]:
+        for a, d in enumerate(kernel.dims(var)):
+            if a != axis and d != first[a]:
+                kernel.check(f"{d} != {first[a]}",
+                             f"{node.op}: the inputs' lengths on axis {a} differ (joining along axis {axis})")
+    total = kernel.let(" + ".join(kernel.dims(var)[axis] for var in node.inputs), "n")
+    dims = [total if a == axis else d for a, d in enumerate(first)]
+    name = kernel.let(f"np.empty(({', '.join(dims)},), dtype={dtype_code(out.dtype)})", "v")
+    offset = kernel.let("0", "offset")
+    for var in node.inputs:
+        length = kernel.dims(var)[axis]
+        region = ", ".join(f"{offset}:{offset} + {length}" if a == axis else ":" for a in range(out.ndim))
+        kernel.emit(f"{name}[{region}] = {kernel.code(var)}")
+        kernel.emit(f"{offset} += {length}")
+    kernel.bind(out, name, dims, contiguous=True, owned=True)

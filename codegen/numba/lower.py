@@ -1,0 +1,328 @@
+"""Lower an optimized ``Program`` to one generated Python module whose single ``@njit`` function runs the call.
+
+The lowering reads the graph through ONE dispatch table, ``LOWERINGS`` (PyTensor's
+``numba_funcify`` idea): an op class name maps to a function ``lower(node, kernel)``
+that appends plain Python source lines to a ``KernelWriter``. The writer tracks,
+for every graph variable, the code that names its value (a Numba scalar for 0-d
+variables, an array otherwise), the code for each of its lengths, and whether the
+kernel owns the buffer. Shape relations the loops rely on are checked in the
+generated code (``raise ValueError("symgraph check 3")``, a constant message so
+the source stays deterministic); the Python entry maps the number back to the op,
+its user line and the call's input shapes. Array constants are kernel arguments
+and source locations stay out of the source, so equal graphs give equal source
+and the on-disk cache can key on it.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from symgraph.graph import Constant, SharedVariable, toposort
+
+# Elementwise loops with at least this many elements run in parallel (prange) on large inputs.
+PARALLEL_MIN_SIZE = 1 << 16
+
+#: op class name -> lowering function(node, kernel); one registered function per op (see register)
+LOWERINGS: dict = {}
+
+
+def register(*op_class_names):
+    """Decorator: the function lowers nodes of the op classes with these names."""
+    def decorate(function):
+        for name in op_class_names:
+            LOWERINGS[name] = function
+        return function
+    return decorate
+
+
+def lowering_for(op):
+    """The lowering of ``op``: its class, else the nearest base class with one (single dispatch)."""
+    for cls in type(op).__mro__:
+        function = LOWERINGS.get(cls.__name__)
+        if function is not None:
+            return function
+    raise NotImplementedError(f"the numba backend has no lowering for op {op} ({type(op).__name__})")
+
+
+@dataclass
+class Value:
+    """How the kernel holds one graph variable."""
+    code: str              # a local name or a literal
+    dims: list             # code (an int literal or an expression) for each axis
+    contiguous: bool       # known to be C-contiguous (so it can be reshaped to 1-d without a copy)
+    owned: bool            # a buffer the kernel allocated (safe to return to the caller)
+
+
+@dataclass
+class Check:
+    """A shape relation checked in the kernel; ``number`` appears in the raised message."""
+    number: int
+    exception: str         # "ValueError" or "IndexError"
+    message: str
+    node: object = None
+
+
+def numba_type(dtype) -> str:
+    name = np.dtype(dtype).name
+    return "nb.boolean" if name == "bool" else f"nb.{name}"
+
+
+def dtype_code(dtype) -> str:
+    name = np.dtype(dtype).name
+    return "np.bool_" if name == "bool" else f"np.{name}"
+
+
+def literal(value, dtype) -> str:
+    """Source for a scalar constant of exactly ``dtype`` (Numba would otherwise type 0.0 as float64)."""
+    dt = np.dtype(dtype)
+    value = np.asarray(value).item()
+    if dt.kind == "b":
+        return "True" if value else "False"
+    if dt.kind in "iu":
+        return f"np.{dt.name}({int(value)})"
+    if dt.kind == "f":
+        number = float(value)
+        if math.isnan(number):
+            text = "np.nan"
+        elif math.isinf(number):
+            text = "np.inf" if number > 0 else "-np.inf"
+        else:
+            text = repr(number)
+        return f"np.{dt.name}({text})"
+    raise TypeError(f"the numba backend does not support dtype {dt.name}")
+
+
+def cast_code(code, from_dtype, to_dtype) -> str:
+    """``code`` (a scalar of ``from_dtype``) converted to ``to_dtype``."""
+    source, target = np.dtype(from_dtype), np.dtype(to_dtype)
+    if source == target:
+        return code
+    if target.kind == "b":
+        return f"({code} != 0)"
+    return f"{dtype_code(target)}({code})"
+
+
+class KernelWriter:
+    """Accumulates the body of the generated kernel and the values of graph variables."""
+
+    def __init__(self, parallel=True):
+        self.lines: list[str] = []
+        self.depth = 1
+        self.values: dict[int, Value] = {}
+        self.checks: list[Check] = []
+        self.counter = 0
+        self.allow_parallel = parallel
+        self.uses_prange = False
+        self.node = None            # the node being lowered (for check messages)
+
+    # ------------------------------------------------------------ emitting source
+    def emit(self, line: str):
+        self.lines.append("    " * self.depth + line)
+
+    def indent(self):
+        writer = self
+
+        class _Block:
+            def __enter__(self):
+                writer.depth += 1
+
+            def __exit__(self, *exc):
+                writer.depth -= 1
+        return _Block()
+
+    def fresh(self, prefix="t") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def let(self, expression, prefix="t") -> str:
+        """Assign ``expression`` to a new local and return its name."""
+        name = self.fresh(prefix)
+        self.emit(f"{name} = {expression}")
+        return name
+
+    def check(self, failing_condition: str, message: str, exception="ValueError"):
+        """Emit ``if failing_condition: raise``; the entry turns the number back into ``message``."""
+        number = len(self.checks)
+        self.checks.append(Check(number, exception, message, self.node))
+        self.emit(f"if {failing_condition}:")
+        with self.indent():
+            self.emit(f'raise {exception}("symgraph check {number}")')
+
+    def loop(self, index, count, parallel=False) -> str:
+        if parallel:
+            self.uses_prange = True
+            return f"for {index} in prange({count}):"
+        return f"for {index} in range({count}):"
+
+    # ------------------------------------------------------------ variables
+    def value(self, var) -> Value:
+        value = self.values.get(id(var))
+        if value is None:
+            raise KeyError(f"internal error: {var!r} is used before it is computed")
+        return value
+
+    def code(self, var) -> str:
+        return self.value(var).code
+
+    def dims(self, var) -> list:
+        return self.value(var).dims
+
+    def bind(self, var, code, dims=None, contiguous=False, owned=False):
+        """Record that ``code`` holds ``var``; unknown lengths are read from ``code.shape``."""
+        if dims is None:
+            dims = [str(n) if n is not None else f"{code}.shape[{axis}]"
+                    for axis, n in enumerate(var.type.shape)]
+        self.values[id(var)] = Value(code, list(dims), contiguous, owned)
+
+    def alias(self, var, source_var):
+        """``var`` is the same value as ``source_var`` (identity ops); never owned, it is shared."""
+        value = self.value(source_var)
+        self.values[id(var)] = Value(value.code, list(value.dims), value.contiguous, False)
+
+    def size_code(self, dims) -> str:
+        return " * ".join(f"{d}" for d in dims) if dims else "1"
+
+    def where(self) -> str:
+        return self.node.where() if self.node is not None else ""
+
+
+@dataclass
+class KernelModule:
+    """The generated module and what the entry needs to call it."""
+    source: str
+    function_name: str
+    arguments: list                  # ("input", i) | ("shared", i) | ("constant", array)
+    argument_types: list             # numba type source per argument
+    output_scalar: list              # per program output: True when the kernel returns a Numba scalar
+    checks: list
+    parallel: bool
+    structure: str = ""              # the source with dtypes blanked out (explains cache misses)
+    dtypes: str = ""
+    notes: list = field(default_factory=list)
+
+
+def _ensure_lowerings_loaded():
+    # Importing the op-family modules fills LOWERINGS (each registers its entries).
+    from . import elemwise, reduce, shape  # noqa: F401
+    for module in ("linalg", "index", "nnet", "join", "fused"):
+        try:
+            __import__(f"{__package__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name not in (f"{__package__}.{module}",) and not exc.name.startswith("symgraph"):
+                raise
+
+
+def array_type(dtype, ndim) -> str:
+    if ndim == 0:
+        return numba_type(dtype)
+    axes = ", ".join([":"] * (ndim - 1) + ["::1"])
+    return f"{numba_type(dtype)}[{axes}]"
+
+
+def generate(program, parallel=True) -> KernelModule:
+    """The generated module for ``program`` (deterministic for equal graphs)."""
+    _ensure_lowerings_loaded()
+    kernel = KernelWriter(parallel=parallel)
+    parameters, arguments, argument_types = [], [], []
+
+    def add_parameter(var, name, argument):
+        parameters.append(name)
+        arguments.append(argument)
+        argument_types.append(array_type(var.dtype, var.ndim))
+        contiguous = var.ndim > 0
+        kernel.bind(var, name, contiguous=contiguous, owned=False)
+        for axis, n in enumerate(var.type.shape):
+            if n is not None:
+                label = var.describe()
+                kernel.check(f"{name}.shape[{axis}] != {n}",
+                             f"{label} has static length {n} on axis {axis}")
+
+    for i, var in enumerate(program.inputs):
+        add_parameter(var, f"in{i}_{_identifier(var.name)}" if var.name else f"in{i}", ("input", i))
+    for i, var in enumerate(program.shared):
+        add_parameter(var, f"sh{i}_{_identifier(var.name)}" if var.name else f"sh{i}", ("shared", i))
+
+    nodes = toposort(program.outputs)
+    constant_count = 0
+    for node in nodes:
+        for var in node.inputs:
+            if isinstance(var, Constant) and id(var) not in kernel.values:
+                if var.ndim == 0:
+                    kernel.bind(var, literal(var.value, var.dtype))
+                else:
+                    name = f"const{constant_count}"
+                    constant_count += 1
+                    parameters.append(name)
+                    arguments.append(("constant", np.ascontiguousarray(var.value).copy()))
+                    argument_types.append(array_type(var.dtype, var.ndim))
+                    kernel.bind(var, name, contiguous=True, owned=False)
+    for var in program.outputs:
+        if isinstance(var, Constant) and id(var) not in kernel.values:
+            if var.ndim == 0:
+                kernel.bind(var, literal(var.value, var.dtype))
+            else:
+                name = f"const{constant_count}"
+                constant_count += 1
+                parameters.append(name)
+                arguments.append(("constant", np.ascontiguousarray(var.value).copy()))
+                argument_types.append(array_type(var.dtype, var.ndim))
+                kernel.bind(var, name, contiguous=True, owned=False)
+
+    for node in nodes:
+        kernel.node = node
+        outputs = ", ".join(f"{o.type}" for o in node.outputs)
+        kernel.emit(f"# {node.op} -> {outputs}")
+        lowering_for(node.op)(node, kernel)
+    kernel.node = None
+
+    # Outputs: copy anything the kernel does not own (inputs, views of them), and update values
+    # that are also returned, so no caller array ever aliases state.
+    results, output_scalar = [], []
+    returned = {id(v) for v in program.outputs[:program.n_outputs]}
+    seen_updates = set()
+    for k, var in enumerate(program.outputs):
+        value = kernel.value(var)
+        scalar = var.ndim == 0
+        code = value.code
+        if not scalar:
+            is_update = k >= program.n_outputs
+            shared_with_output = is_update and (id(var) in returned or id(var) in seen_updates)
+            if not value.owned or shared_with_output:
+                code = kernel.let(f"{code}.copy()", "result")
+            if is_update:
+                seen_updates.add(id(var))
+        results.append(code)
+        output_scalar.append(scalar)
+    if len(results) == 1:
+        kernel.emit(f"return {results[0]}")
+    else:
+        kernel.emit(f"return ({', '.join(results)},)")
+
+    uses_prange = kernel.uses_prange
+    signature = ", ".join(argument_types)
+    options = "cache=True, error_model='numpy'" + (", parallel=True" if uses_prange else "")
+    header = [
+        '"""Generated by symgraph (numba backend): one jitted function computes the whole call."""',
+        "import numpy as np",
+        "import numba as nb",
+        "from numba import prange" if uses_prange else "",
+        "",
+        "",
+        f"@nb.njit(({signature}{',' if len(argument_types) == 1 else ''}), {options})",
+        f"def kernel({', '.join(parameters)}):",
+    ]
+    if not uses_prange:
+        header.remove("")
+    source = "\n".join(header) + "\n" + "\n".join(kernel.lines) + "\n"
+    structure = re.sub(r"(float|int|uint)(16|32|64)|bool_?|boolean", "T", source)
+    dtypes = ",".join(v.dtype for v in list(program.inputs) + list(program.shared) + list(program.outputs))
+    return KernelModule(source, "kernel", arguments, argument_types, output_scalar, kernel.checks,
+                        uses_prange, structure, dtypes)
+
+
+def _identifier(name) -> str:
+    cleaned = re.sub(r"\W", "_", name)
+    return cleaned[:24]

@@ -1,0 +1,158 @@
+"""Lowering of reductions (``Reduce``) and of ``SumToShape`` (the adjoint of broadcasting) as loops.
+
+A reduction over trailing axes keeps a scalar accumulator (float32 sums and
+products accumulate in float64, closer to NumPy's pairwise sum, then are
+stored as float32); other axes are reduced by one pass in memory order that
+combines into the output array. max/min propagate NaN as NumPy does.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .lower import cast_code, dtype_code, literal, register
+
+
+def _identity(kind, dtype):
+    dt = np.dtype(dtype)
+    if kind == "sum":
+        return literal(0, dt)
+    if kind == "prod":
+        return literal(1, dt)
+    if kind == "any":
+        return "False"
+    if kind == "all":
+        return "True"
+    if dt.kind == "f":
+        return literal(-np.inf if kind == "max" else np.inf, dt)
+    if dt.kind == "b":
+        return "False" if kind == "max" else "True"
+    info = np.iinfo(dt)
+    return literal(info.min if kind == "max" else info.max, dt)
+
+
+def _combine(kind, accumulator, value):
+    if kind == "sum":
+        return f"{accumulator} + {value}"
+    if kind == "prod":
+        return f"{accumulator} * {value}"
+    if kind == "any":
+        return f"{accumulator} or {value}"
+    if kind == "all":
+        return f"{accumulator} and {value}"
+    compare = ">" if kind == "max" else "<"
+    # v != v is True only for NaN: a NaN enters the accumulator and nothing replaces it.
+    return f"{value} if ({value} {compare} {accumulator} or {value} != {value}) else {accumulator}"
+
+
+def _accumulator_dtype(kind, out_dtype):
+    if kind in ("sum", "prod") and np.dtype(out_dtype).name in ("float32", "float16"):
+        return "float64"
+    if kind in ("any", "all"):
+        return "bool"
+    return out_dtype
+
+
+@register("Reduce")
+def lower_reduce(node, kernel):
+    op = node.op
+    (x,), (out,) = node.inputs, node.outputs
+    kind, axes = op.kind, tuple(op.axis) if x.ndim else ()
+    if not axes:
+        code = kernel.code(x)
+        if x.ndim == 0:
+            kernel.bind(out, kernel.let(cast_code(code, x.dtype, out.dtype), "v"))
+        else:
+            kernel.bind(out, kernel.let(f"{code}.astype({dtype_code(out.dtype)})", "v"),
+                        kernel.dims(x), contiguous=True, owned=True)
+        return
+    dims = kernel.dims(x)
+    if kind in ("max", "min"):
+        empty = " or ".join(f"{dims[a]} == 0" for a in axes)
+        kernel.check(empty, f"{op}: a zero-size axis has no {kind}")
+    kept = [a for a in range(x.ndim) if a not in axes]
+    out_dims = [("1" if a in axes else dims[a]) for a in range(x.ndim)] if op.keepdims else [dims[a] for a in kept]
+    accumulator_dtype = _accumulator_dtype(kind, out.dtype)
+    source = kernel.code(x)
+
+    def element(index):
+        return cast_code(f"{source}[{index}]", x.dtype, accumulator_dtype)
+
+    name = kernel.fresh("v")
+    if axes == tuple(range(x.ndim - len(axes), x.ndim)):
+        # Trailing axes: a scalar accumulator per output element.
+        if out_dims:
+            kernel.emit(f"{name} = np.empty(({', '.join(out_dims)},), dtype={dtype_code(out.dtype)})")
+        for a in kept:
+            kernel.emit(kernel.loop(f"i{a}", dims[a]))
+            kernel.depth += 1
+        accumulator = kernel.let(_identity(kind, accumulator_dtype), "acc")
+        for a in axes:
+            kernel.emit(kernel.loop(f"i{a}", dims[a]))
+            kernel.depth += 1
+        value = kernel.let(element(", ".join(f"i{a}" for a in range(x.ndim))), "a")
+        kernel.emit(f"{accumulator} = {_combine(kind, accumulator, value)}")
+        kernel.depth -= len(axes)
+        result = cast_code(accumulator, accumulator_dtype, out.dtype)
+        if out_dims:
+            position = ", ".join("0" if a in axes else f"i{a}" for a in range(x.ndim)) if op.keepdims \
+                else ", ".join(f"i{a}" for a in kept)
+            kernel.emit(f"{name}[{position}] = {result}")
+        else:
+            kernel.emit(f"{name} = {result}")
+        kernel.depth -= len(kept)
+    else:
+        # Other axes: one pass in memory order, combining into the output.
+        kernel.emit(f"{name} = np.full(({', '.join(out_dims)},), {_identity(kind, out.dtype)}, "
+                    f"dtype={dtype_code(out.dtype)})")
+        for a in range(x.ndim):
+            kernel.emit(kernel.loop(f"i{a}", dims[a]))
+            kernel.depth += 1
+        position = ", ".join("0" if a in axes else f"i{a}" for a in range(x.ndim)) if op.keepdims \
+            else ", ".join(f"i{a}" for a in kept)
+        value = kernel.let(cast_code(f"{source}[{', '.join(f'i{a}' for a in range(x.ndim))}]", x.dtype, out.dtype), "a")
+        kernel.emit(f"{name}[{position}] = {_combine(kind, f'{name}[{position}]', value)}")
+        kernel.depth -= x.ndim
+    if out_dims:
+        kernel.bind(out, name, out_dims, contiguous=True, owned=True)
+    else:
+        kernel.bind(out, name)
+
+
+@register("SumToShape")
+def lower_sum_to_shape(node, kernel):
+    g, like = node.inputs
+    out = node.outputs[0]
+    g_dims, like_dims = kernel.dims(g), kernel.dims(like)
+    lead = g.ndim - like.ndim
+    message = f"{node.op}: cannot sum the gradient back to the shape of its input"
+    if lead < 0:
+        raise ValueError(f"{node.op}: gradient of rank {g.ndim} for a rank-{like.ndim} input{node.where()}")
+    if g.ndim == 0:
+        kernel.bind(out, kernel.let(cast_code(kernel.code(g), g.dtype, out.dtype), "v"))
+        return
+    accumulator_dtype = _accumulator_dtype("sum", out.dtype)
+    source = kernel.code(g)
+    name = kernel.fresh("v")
+    everything = ", ".join(f"i{a}" for a in range(g.ndim))
+    if like.ndim == 0:
+        accumulator = kernel.let(literal(0, accumulator_dtype), "acc")
+        for a in range(g.ndim):
+            kernel.emit(kernel.loop(f"i{a}", g_dims[a]))
+            kernel.depth += 1
+        kernel.emit(f"{accumulator} += {cast_code(f'{source}[{everything}]', g.dtype, accumulator_dtype)}")
+        kernel.depth -= g.ndim
+        kernel.bind(out, kernel.let(cast_code(accumulator, accumulator_dtype, out.dtype), "v"))
+        return
+    steps = []
+    for a in range(like.ndim):
+        d, gd = like_dims[a], g_dims[lead + a]
+        kernel.check(f"{d} != {gd} and {d} != 1", message)
+        steps.append(kernel.let(f"0 if {d} == 1 else 1", "step"))
+    kernel.emit(f"{name} = np.zeros(({', '.join(like_dims)},), dtype={dtype_code(out.dtype)})")
+    for a in range(g.ndim):
+        kernel.emit(kernel.loop(f"i{a}", g_dims[a]))
+        kernel.depth += 1
+    position = ", ".join(f"i{lead + a} * {steps[a]}" for a in range(like.ndim))
+    kernel.emit(f"{name}[{position}] += {cast_code(f'{source}[{everything}]', g.dtype, out.dtype)}")
+    kernel.depth -= g.ndim
+    kernel.bind(out, name, like_dims, contiguous=True, owned=True)

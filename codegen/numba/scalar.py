@@ -1,0 +1,126 @@
+"""The scalar-op lowering table shared by ``Elemwise`` and ``Fused`` nodes: one scalar op -> one expression.
+
+Each entry receives its operands as source expressions already converted to the
+dtype it computes in, the result dtype, and ``let`` (to bind a temporary), and
+returns an expression. Constants are typed (``np.float32(1.0)``) so a float32
+graph never silently computes in float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .lower import cast_code, literal
+
+#: scalar op name -> function(operands, dtype, let) -> expression
+SCALAR_LOWERINGS: dict = {}
+
+# How operands are converted before the expression: to the result dtype (arithmetic),
+# to their common dtype (comparisons), to bool (logic), or as the op says (where, cast).
+_COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+_LOGIC = {"and", "or", "not"}
+
+
+def scalar(*names):
+    def decorate(function):
+        for name in names:
+            SCALAR_LOWERINGS[name] = function
+        return function
+    return decorate
+
+
+def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, let) -> str:
+    """Source computing ``scalar_op`` on ``operands`` (expressions of ``operand_dtypes``) as ``out_dtype``."""
+    name = scalar_op.name
+    if name == "cast":
+        return cast_code(operands[0], operand_dtypes[0], out_dtype)
+    if name in _COMPARE:
+        common = np.result_type(*operand_dtypes).name
+        a, b = (cast_code(x, d, common) for x, d in zip(operands, operand_dtypes))
+        return f"({a} {_COMPARE[name]} {b})"
+    if name in _LOGIC:
+        args = [cast_code(x, d, "bool") for x, d in zip(operands, operand_dtypes)]
+        if name == "not":
+            return f"(not {args[0]})"
+        return f"({args[0]} {name} {args[1]})"
+    if name == "where":
+        cond = cast_code(operands[0], operand_dtypes[0], "bool")
+        a = cast_code(operands[1], operand_dtypes[1], out_dtype)
+        b = cast_code(operands[2], operand_dtypes[2], out_dtype)
+        return f"({a} if {cond} else {b})"
+    if name not in SCALAR_LOWERINGS:
+        raise NotImplementedError(f"the numba backend has no lowering for scalar op {scalar_op}")
+    if np.dtype(out_dtype).kind == "b" and name in ("add", "mul", "maximum", "minimum"):
+        # NumPy: add/max of bools is logical or, mul/min is logical and.
+        a, b = (cast_code(x, d, "bool") for x, d in zip(operands, operand_dtypes))
+        return f"({a} or {b})" if name in ("add", "maximum") else f"({a} and {b})"
+    args = [cast_code(x, d, out_dtype) for x, d in zip(operands, operand_dtypes)]
+    return SCALAR_LOWERINGS[name](args, out_dtype, let)
+
+
+@scalar("add")
+def _add(args, dtype, let):
+    return f"({args[0]} + {args[1]})"
+
+
+@scalar("sub")
+def _sub(args, dtype, let):
+    return f"({args[0]} - {args[1]})"
+
+
+@scalar("mul")
+def _mul(args, dtype, let):
+    return f"({args[0]} * {args[1]})"
+
+
+@scalar("true_div")
+def _true_div(args, dtype, let):
+    return f"({args[0]} / {args[1]})"
+
+
+@scalar("neg")
+def _neg(args, dtype, let):
+    return f"(-{args[0]})"
+
+
+@scalar("identity")
+def _identity(args, dtype, let):
+    return args[0]
+
+
+@scalar("pow")
+def _pow(args, dtype, let):
+    return f"np.power({args[0]}, {args[1]})"
+
+
+def _ufunc(numpy_name):
+    def lower(args, dtype, let):
+        return f"np.{numpy_name}({', '.join(args)})"
+    return lower
+
+
+for _name in ("maximum", "minimum", "abs", "sign", "exp", "log", "log1p", "expm1", "sin", "cos",
+              "tan", "tanh", "sqrt"):
+    SCALAR_LOWERINGS[_name] = _ufunc(_name)
+
+
+@scalar("relu")
+def _relu(args, dtype, let):
+    x = let(args[0])
+    zero = literal(0, dtype)
+    # x <= 0 is False for NaN, so NaN passes through as np.maximum(x, 0) does.
+    return f"({zero} if {x} <= {zero} else {x})"
+
+
+@scalar("sigmoid")
+def _sigmoid(args, dtype, let):
+    x = let(args[0])
+    one, zero = literal(1, dtype), literal(0, dtype)
+    e = let(f"np.exp(-np.abs({x}))")  # exp of a non-positive number: no overflow
+    return f"({one} / ({one} + {e}) if {x} >= {zero} else {e} / ({one} + {e}))"
+
+
+@scalar("softplus")
+def _softplus(args, dtype, let):
+    x = let(args[0])
+    zero = literal(0, dtype)
+    return f"(np.maximum({x}, {zero}) + np.log1p(np.exp(-np.abs({x}))))"

@@ -1,0 +1,131 @@
+"""Lowering of shape and layout ops: shape queries, dimshuffle, broadcast_to, reshape, stop_gradient.
+
+Layout changes are views (``transpose``, ``[None, ...]`` indexing,
+``np.broadcast_to``), never copies; a reshape copies only an input that is not
+known to be contiguous. Lengths given at run time are checked before use.
+"""
+from __future__ import annotations
+
+from .lower import dtype_code, register
+
+
+@register("Shape")
+def lower_shape(node, kernel):
+    (x,), (out,) = node.inputs, node.outputs
+    dims = kernel.dims(x)
+    name = kernel.let(f"np.empty({x.ndim}, dtype=np.int64)", "v")
+    for axis, d in enumerate(dims):
+        kernel.emit(f"{name}[{axis}] = {d}")
+    kernel.bind(out, name, [str(x.ndim)], contiguous=True, owned=True)
+
+
+@register("ShapeOf")
+def lower_shape_of(node, kernel):
+    (x,), (out,) = node.inputs, node.outputs
+    kernel.bind(out, kernel.let(f"np.int64({kernel.dims(x)[node.op.axis]})", "v"))
+
+
+@register("StopGradient")
+def lower_identity(node, kernel):
+    kernel.alias(node.outputs[0], node.inputs[0])
+
+
+@register("DimShuffle")
+def lower_dimshuffle(node, kernel):
+    (x,), (out,) = node.inputs, node.outputs
+    order = node.op.new_order
+    code, dims = kernel.code(x), kernel.dims(x)
+    out_dims = ["1" if a == "x" else dims[a] for a in order]
+    if x.ndim == 0:
+        if out.ndim == 0:
+            kernel.alias(out, x)
+        else:
+            name = kernel.let(f"np.full(({', '.join(out_dims)},), {code}, dtype={dtype_code(out.dtype)})", "v")
+            kernel.bind(out, name, out_dims, contiguous=True, owned=True)
+        return
+    used = [a for a in order if a != "x"]
+    if not used:
+        # Every axis is a dropped length-1 axis: the single element, as a scalar or with new axes.
+        element = f"{code}[{', '.join('0' for _ in range(x.ndim))}]"
+        if out.ndim == 0:
+            kernel.bind(out, kernel.let(element, "v"))
+        else:
+            name = kernel.let(f"np.full(({', '.join(out_dims)},), {element}, dtype={dtype_code(out.dtype)})", "v")
+            kernel.bind(out, name, out_dims, contiguous=True, owned=True)
+        return
+    expression = code
+    dropped = [a for a in range(x.ndim) if a not in used]
+    if dropped:
+        expression = f"{expression}[{', '.join('0' if a in dropped else ':' for a in range(x.ndim))}]"
+        remaining = [a for a in range(x.ndim) if a not in dropped]
+        used = [remaining.index(a) for a in used]
+    if used == [1, 0]:
+        expression = f"{expression}.T"  # Numba types this as Fortran order: BLAS reads it without a copy
+    elif used != sorted(used):
+        expression = f"{expression}.transpose(({', '.join(str(a) for a in used)},))"
+    if "x" in order:
+        expression = f"{expression}[{', '.join('None' if a == 'x' else ':' for a in order)}]"
+    owned = kernel.value(x).owned
+    if expression == code:
+        kernel.alias(out, x)
+        return
+    name = kernel.let(expression, "v")
+    # A view of an owned buffer is still owned by the kernel (but not contiguous in general).
+    kernel.bind(out, name, out_dims, contiguous=False, owned=owned)
+
+
+@register("BroadcastTo")
+def lower_broadcast_to(node, kernel):
+    x, *lengths = node.inputs
+    out = node.outputs[0]
+    dims = [kernel.code(d) for d in lengths]
+    names = []
+    for axis, d in enumerate(dims):
+        n = kernel.let(f"np.int64({d})", "n")
+        kernel.check(f"{n} < 0", f"{node.op}: negative length on axis {axis}")
+        names.append(n)
+    lead = len(names) - x.ndim
+    for a, xd in enumerate(kernel.dims(x)):
+        target = names[lead + a]
+        kernel.check(f"{xd} != {target} and {xd} != 1",
+                     f"{node.op}: the input cannot be broadcast to the requested shape (axis {lead + a})")
+    shape = f"({', '.join(names)},)"
+    name = kernel.let(f"np.broadcast_to({kernel.code(x)}, {shape})", "v")
+    # A broadcast view: read-only and not owned (never returned without a copy).
+    kernel.bind(out, name, names, contiguous=False, owned=False)
+
+
+@register("Reshape")
+def lower_reshape(node, kernel):
+    x, *lengths = node.inputs
+    out = node.outputs[0]
+    value = kernel.value(x)
+    size = kernel.let(kernel.size_code(value.dims), "size")
+    requested = [kernel.let(f"np.int64({kernel.code(d)})", "n") for d in lengths]
+    message = f"{node.op}: cannot reshape the input into the requested shape"
+    if requested:
+        unknown = kernel.let(" + ".join(f"({n} == -1)" for n in requested), "unknown")
+        kernel.check(" or ".join(f"{n} < -1" for n in requested) + f" or {unknown} > 1", message)
+        known = kernel.let(" * ".join(f"(1 if {n} == -1 else {n})" for n in requested), "known")
+        kernel.check(f"({unknown} == 0 and {known} != {size}) or "
+                     f"({unknown} == 1 and ({known} == 0 or {size} % {known} != 0))", message)
+        resolved = [kernel.let(f"{size} // {known} if {n} == -1 else {n}", "n") for n in requested]
+    else:
+        kernel.check(f"{size} != 1", message)
+        resolved = []
+    source = value.code
+    if x.ndim == 0:
+        if out.ndim == 0:
+            kernel.alias(out, x)
+        else:
+            name = kernel.let(f"np.full(({', '.join(resolved)},), {source}, dtype={dtype_code(out.dtype)})", "v")
+            kernel.bind(out, name, resolved, contiguous=True, owned=True)
+        return
+    contiguous = source if value.contiguous else kernel.let(f"np.ascontiguousarray({source})", "v")
+    # ascontiguousarray copies only when needed, so ownership is not known: keep the input's.
+    owned = value.owned
+    if out.ndim == 0:
+        kernel.bind(out, kernel.let(f"{contiguous}.reshape(1)[0]", "v"))
+        return
+    name = kernel.let(f"{contiguous}.reshape(({', '.join(resolved)},))", "v")
+    kernel.bind(out, name, resolved, contiguous=True, owned=owned)

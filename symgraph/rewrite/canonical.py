@@ -1,0 +1,405 @@
+"""Algebraic canonicalisation and simplification, valid for every value a rewrite meets.
+
+Each rewrite is a small named function (node in, replacements or None out). Where
+a rewrite is exact only for finite inputs it says so; excluding it by name
+(``optimizer={"mode": "fast_run", "exclude": [name]}``) restores IEEE semantics for
+infinities and NaN:
+- ``mul_by_zero`` (x * 0 -> 0) and ``sub_self`` (x - x -> 0) assume x is finite
+  (``inf * 0`` and ``inf - inf`` are NaN).
+Everything else is exact in IEEE arithmetic, including ``log(exp(x)) -> x`` (which
+also removes an overflow) and ``exp(log(x)) -> x``, which fires only where ``x`` is
+provably non-negative (for negative x, log gives NaN).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Constant
+from ..ops import elemwise as ew
+from ..ops.base import op_name
+from ..ops.elemwise import Elemwise
+from ..ops.reduce import Reduce
+from ..ops.shape import BroadcastTo, DimShuffle, Reshape, ShapeOf
+from .engine import current_graph, register
+from .patterns import (as_replacement, dims, filled, is_nonnegative, is_value, operands, same_shape,
+                       shape_scalars, uniform_value)
+from .shapes import broadcast_dims
+
+
+def _binary(node):
+    return node.inputs[0], node.inputs[1], node.outputs[0]
+
+
+# ---------------------------------------------------------------- identities and neutral elements
+
+@register("canonicalize", ops=("identity", "stop_gradient"))
+def remove_identity(node):
+    """identity(x) -> x, and stop_gradient(x) -> x (differentiation is over once we optimize)."""
+    return [node.inputs[0]]
+
+
+@register("canonicalize", ops="cast")
+def remove_useless_cast(node):
+    """cast(x, dtype of x) -> x; cast(cast(x, wider), t) -> cast(x, t) when the inner cast is lossless."""
+    x, out = node.inputs[0], node.outputs[0]
+    if x.dtype == out.dtype:
+        return [x]
+    inner = operands(x, "cast")
+    if inner is not None and np.can_cast(inner[0].dtype, x.dtype, casting="safe"):
+        return [ew.cast(inner[0], out.dtype)]
+    return None
+
+
+@register("canonicalize", ops="add")
+def add_zero(node):
+    """x + 0 -> x."""
+    a, b, out = _binary(node)
+    if is_value(b, 0):
+        return [as_replacement(a, out)]
+    if is_value(a, 0):
+        return [as_replacement(b, out)]
+    return None
+
+
+@register("canonicalize", ops="add_n")
+def add_n_zeros(node):
+    """add_n(x, 0, y) -> add_n(x, y): zero terms dropped (and add_n of one term is that term)."""
+    out = node.outputs[0]
+    kept = [v for v in node.inputs if not is_value(v, 0)]
+    if len(kept) == len(node.inputs):
+        return None
+    if not kept:
+        return [filled(0, out)]
+    return [as_replacement(ew.add_n(*kept), out)]
+
+
+@register("canonicalize", ops="sub")
+def sub_zero(node):
+    """x - 0 -> x and 0 - x -> -x."""
+    a, b, out = _binary(node)
+    if is_value(b, 0):
+        return [as_replacement(a, out)]
+    if is_value(a, 0) and out.dtype == b.dtype:
+        return [as_replacement(ew.neg(b), out)]
+    return None
+
+
+@register("canonicalize", ops="mul")
+def mul_one(node):
+    """x * 1 -> x and x * -1 -> -x."""
+    a, b, out = _binary(node)
+    for x, c in ((a, b), (b, a)):
+        value = uniform_value(c)
+        if value is None or isinstance(value, bool):
+            continue
+        if value == 1:
+            return [as_replacement(x, out)]
+        if value == -1 and x.dtype == out.dtype and np.dtype(out.dtype).kind in "fci":
+            return [as_replacement(ew.neg(x), out)]
+    return None
+
+
+@register("canonicalize", "assumes_finite", ops="mul")
+def mul_by_zero(node):
+    """x * 0 -> 0. Assumes x finite (inf * 0 is NaN)."""
+    a, b, out = _binary(node)
+    if is_value(a, 0) or is_value(b, 0):
+        return [filled(0, out)]
+    return None
+
+
+@register("canonicalize", ops="true_div")
+def div_one(node):
+    """x / 1 -> x."""
+    a, b, out = _binary(node)
+    if is_value(b, 1) and out.type.is_float:
+        return [as_replacement(a, out)]
+    return None
+
+
+@register("canonicalize", ops="neg")
+def double_negation(node):
+    """-(-x) -> x, and -(a - b) -> b - a."""
+    inner = operands(node.inputs[0], "neg")
+    if inner is not None:
+        return [as_replacement(inner[0], node.outputs[0])]
+    inner = operands(node.inputs[0], "sub")
+    if inner is not None:
+        return [as_replacement(ew.sub(inner[1], inner[0]), node.outputs[0])]
+    return None
+
+
+@register("canonicalize", "assumes_finite", ops="sub")
+def sub_self(node):
+    """x - x -> 0. Assumes x finite (inf - inf is NaN)."""
+    a, b, out = _binary(node)
+    if a is b:
+        return [filled(0, out)]
+    return None
+
+
+@register("canonicalize", ops=("add", "sub", "mul"))
+def fold_negations(node):
+    """x + (-y) -> x - y, x - (-y) -> x + y, (-a) * (-b) -> a * b."""
+    a, b, out = _binary(node)
+    name = op_name(node.op)
+    if name == "add":
+        if operands(b, "neg") is not None:
+            return [as_replacement(ew.sub(a, b.owner.inputs[0]), out)]
+        if operands(a, "neg") is not None:
+            return [as_replacement(ew.sub(b, a.owner.inputs[0]), out)]
+    elif name == "sub" and operands(b, "neg") is not None:
+        return [as_replacement(ew.add(a, b.owner.inputs[0]), out)]
+    elif name == "mul" and operands(a, "neg") is not None and operands(b, "neg") is not None:
+        return [as_replacement(ew.mul(a.owner.inputs[0], b.owner.inputs[0]), out)]
+    return None
+
+
+@register("canonicalize", ops=("mul", "add"))
+def combine_constants(node):
+    """c1 * (c2 * x) -> (c1*c2) * x and c1 + (c2 + x) -> (c1+c2) + x (constant folding finishes it)."""
+    a, b, out = _binary(node)
+    name = op_name(node.op)
+    for c1, inner in ((a, b), (b, a)):
+        if not isinstance(c1, Constant) or inner.owner is None or op_name(inner.owner.op) != name:
+            continue
+        p, q = inner.owner.inputs
+        for c2, x in ((p, q), (q, p)):
+            if isinstance(c2, Constant) and not isinstance(x, Constant):
+                fn = np.multiply if name == "mul" else np.add
+                with np.errstate(all="ignore"):
+                    value = np.asarray(fn(c1.value, c2.value)).astype(out.dtype)
+                result = node.op(Constant(value), x)
+                return [as_replacement(result, out)]
+    return None
+
+
+@register("canonicalize", ops="where")
+def where_same_branches(node):
+    """where(c, x, x) -> x and where(constant c, a, b) -> the chosen branch."""
+    cond, a, b = node.inputs
+    out = node.outputs[0]
+    if a is b:
+        return [as_replacement(a, out)]
+    value = uniform_value(cond)
+    if value is not None:
+        return [as_replacement(a if value else b, out)]
+    return None
+
+
+@register("canonicalize", ops="pow")
+def pow_small_integer(node):
+    """x ** 2 -> x * x, x ** 3 -> x * x * x, x ** 1 -> x, x ** 0 -> 1 (also for NaN, as NumPy), x ** -1 -> 1 / x."""
+    x, e, out = _binary(node)
+    value = uniform_value(e)
+    if value is None or isinstance(value, (bool, complex)) or value != int(value) or not -1 <= value <= 4:
+        return None
+    if x.dtype != out.dtype:
+        x = ew.cast(x, out.dtype)
+    value = int(value)
+    if value == 0:
+        return [filled(1, out)]
+    if value == -1:
+        if not out.type.is_float:
+            return None
+        return [as_replacement(ew.true_div(Constant(1, dtype=out.dtype), x), out)]
+    result = x
+    if value == 4:
+        square = ew.mul(x, x)
+        result = ew.mul(square, square)
+    else:
+        for _ in range(value - 1):
+            result = ew.mul(result, x)
+    return [as_replacement(result, out)]
+
+
+# ---------------------------------------------------------------- exp / log
+
+@register("canonicalize", ops="exp")
+def exp_of_log(node):
+    """exp(log(x)) -> x where x is provably >= 0 (exp(log(0)) = 0 still holds; negative x would give NaN)."""
+    inner = operands(node.inputs[0], "log")
+    if inner is not None and is_nonnegative(inner[0]) and inner[0].dtype == node.outputs[0].dtype:
+        return [as_replacement(inner[0], node.outputs[0])]
+    return None
+
+
+@register("canonicalize", ops="log")
+def log_of_exp(node):
+    """log(exp(x)) -> x (exact, and no overflow for large x)."""
+    inner = operands(node.inputs[0], "exp")
+    if inner is not None and inner[0].dtype == node.outputs[0].dtype:
+        return [as_replacement(inner[0], node.outputs[0])]
+    return None
+
+
+# ---------------------------------------------------------------- layouts
+
+@register("canonicalize", ops="dimshuffle")
+def dimshuffle_chain(node):
+    """dimshuffle(dimshuffle(x)) -> one dimshuffle (transpose of a transpose -> x)."""
+    x = node.inputs[0]
+    order = node.op.new_order
+    if order == tuple(range(x.ndim)):
+        return [x]
+    inner = x.owner
+    if inner is None or not isinstance(inner.op, DimShuffle):
+        return None
+    inner_order = inner.op.new_order
+    composed = tuple("x" if a == "x" else inner_order[a] for a in order)
+    source = inner.inputs[0]
+    if composed == tuple(range(source.ndim)):
+        return [as_replacement(source, node.outputs[0])]
+    return [DimShuffle(composed)(source)]
+
+
+@register("canonicalize", ops="reshape")
+def reshape_chain(node):
+    """reshape(reshape(x, s1), s2) -> reshape(x, s2); reshape(x, shape of x) -> x."""
+    x, *shape = node.inputs
+    out = node.outputs[0]
+    inner = x.owner
+    if inner is not None and isinstance(inner.op, Reshape):
+        return [Reshape(len(shape))(inner.inputs[0], *shape)]
+    if x.ndim == len(shape) and dims(x) == dims(out):
+        return [as_replacement(x, out)]
+    return None
+
+
+# ---------------------------------------------------------------- reductions
+
+@register("canonicalize", ops=("sum", "prod", "max", "min"))
+def reduce_trivial_axes(node):
+    """A reduction over no axes, or over axes of static length 1, is a reshape (dimshuffle) of x."""
+    op, x, out = node.op, node.inputs[0], node.outputs[0]
+    if not isinstance(op, Reduce) or x.dtype != out.dtype:
+        return None
+    if any(x.type.shape[a] != 1 for a in op.axis):
+        return None
+    if op.keepdims or not op.axis:
+        return [as_replacement(x, out)]
+    return [DimShuffle([a for a in range(x.ndim) if a not in op.axis])(x)]
+
+
+@register("canonicalize", ops="sum")
+def sum_of_broadcast(node):
+    """sum(broadcast_to(s, shape), axes) -> s * (product of the summed lengths), broadcast to the rest."""
+    op, y, out = node.op, node.inputs[0], node.outputs[0]
+    if not isinstance(op, Reduce) or y.owner is None or not isinstance(y.owner.op, BroadcastTo):
+        return None
+    source, *shape = y.owner.inputs
+    lead = len(shape) - source.ndim
+    if any(a >= lead and source.type.shape[a - lead] != 1 for a in op.axis):
+        return None  # some summed axis carries data
+    if source.ndim and any(a >= lead and source.type.shape[a - lead] != 1 for a in range(len(shape))
+                           if a not in op.axis):
+        return None  # keep the simple case: only a fully broadcast (size-1) source
+    count = None
+    for a in op.axis:
+        length = shape[a] if shape[a].dtype == "int64" else ew.cast(shape[a], "int64")
+        count = length if count is None else ew.mul(count, length)
+    if count is None:
+        return None
+    scale = ew.cast(count, out.dtype) if out.dtype != count.dtype else count
+    total = ew.mul(Reduce("sum", tuple(range(source.ndim)), False)(source) if source.ndim else source, scale)
+    return [as_replacement(total, out)]
+
+
+# ---------------------------------------------------------------- shapes
+
+@register("canonicalize", "shape", ops="shape_of")
+def fold_shape_of(node):
+    """shape_of(x, i) -> its static length, or shape_of of the variable that defines that length."""
+    x, out = node.inputs[0], node.outputs[0]
+    d = dims(x)[node.op.axis]
+    if isinstance(d, int):
+        return [Constant(d, dtype=out.dtype)]
+    owner, axis = d
+    if owner is x and axis == node.op.axis:
+        return None
+    if not current_graph().contains(owner):
+        return None
+    return [ShapeOf(axis)(owner)]
+
+
+@register("canonicalize", "shape", ops="sum_to_shape")
+def sum_to_shape_decided(node):
+    """sum_to_shape(g, like) -> g when g already has like's shape, or a plain sum when the axes are known."""
+    g, like = node.inputs
+    out = node.outputs[0]
+    gd, ld = dims(g), dims(like)
+    lead = g.ndim - like.ndim
+    if lead < 0:
+        return None
+    axes = list(range(lead))
+    for i, n in enumerate(ld):
+        gn = gd[lead + i]
+        if gn == n:
+            continue
+        if n == 1:
+            axes.append(lead + i)
+        else:
+            return None
+    if not axes:
+        return [as_replacement(g, out)]
+    summed = Reduce("sum", tuple(axes), True)(g)
+    if lead:
+        summed = DimShuffle(tuple(range(lead, summed.ndim)))(summed)
+    return [as_replacement(summed, out)]
+
+
+@register("canonicalize", "shape", ops="broadcast_to")
+def broadcast_to_useless(node):
+    """broadcast_to(x, shape x already has) -> x; broadcast_to(broadcast_to(x, s1), s2) -> broadcast_to(x, s2)."""
+    x, *shape = node.inputs
+    out = node.outputs[0]
+    if x.ndim == out.ndim and same_shape(x, out):
+        return [x]
+    inner = x.owner
+    if inner is not None and isinstance(inner.op, BroadcastTo):
+        return [BroadcastTo()(inner.inputs[0], *shape)]
+    return None
+
+
+@register("canonicalize", "shape", ops=None)
+def elemwise_absorbs_broadcast(node):
+    """op(broadcast_to(a, s), b) -> op(a, b) when b alone already gives the result its shape."""
+    if not isinstance(node.op, Elemwise):
+        return None
+    out = node.outputs[0]
+    inputs = list(node.inputs)
+    changed = False
+    wanted = dims(out)
+    for i, var in enumerate(inputs):
+        owner = var.owner
+        if owner is None or not isinstance(owner.op, BroadcastTo):
+            continue
+        trial = inputs[:i] + [owner.inputs[0]] + inputs[i + 1:]
+        if max(v.ndim for v in trial) != out.ndim:
+            continue
+        if broadcast_dims([dims(v) for v in trial], out.ndim) == tuple(wanted):
+            inputs = trial
+            changed = True
+    if not changed:
+        return None
+    result = node.op(*inputs)
+    return [as_replacement(result, out)]
+
+
+@register("canonicalize", "shape", ops=None)
+def elemwise_scalar_constants(node):
+    """op(x, [[c]]) -> op(x, c): a one-element constant operand becomes 0-d when x gives the shape."""
+    if not isinstance(node.op, Elemwise):
+        return None
+    out = node.outputs[0]
+    inputs = list(node.inputs)
+    changed = False
+    for i, var in enumerate(inputs):
+        if not isinstance(var, Constant) or var.ndim == 0 or var.value.size != 1:
+            continue
+        trial = inputs[:i] + [Constant(var.value.reshape(()), dtype=var.dtype)] + inputs[i + 1:]
+        if max(v.ndim for v in trial) == out.ndim and \
+                broadcast_dims([dims(v) for v in trial], out.ndim) == tuple(dims(out)):
+            inputs = trial
+            changed = True
+    return [as_replacement(node.op(*inputs), out)] if changed else None

@@ -1,0 +1,312 @@
+"""The rewrite engine: a mutable view of a graph, the rewrite registry and the fixpoint driver.
+
+``FunctionGraph`` clones the nodes computing some outputs (leaves - inputs, constants,
+shared variables - stay the same objects) and keeps, for every variable, the list of
+its consumers, so a variable can be replaced everywhere in time proportional to its
+uses and dead nodes are pruned as they appear. Local rewrites are small named
+functions ``node -> replacement variables or None`` registered with tags; the driver
+applies them from a worklist until nothing changes (a replaced variable's consumers
+are revisited, never the whole graph). Global passes (merge, fusion, SymPy) are
+functions of the whole ``FunctionGraph`` run as named stages of one pipeline.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from ..graph import Node, Variable, inherit_source, toposort
+from ..ops.base import op_name
+from .log import RewriteLog, describe_variable
+
+OUTPUT = "output"  # the consumer recorded for a graph output
+
+
+class LocalRewrite:
+    def __init__(self, function, name, tags, ops):
+        self.function, self.name, self.tags, self.ops = function, name, frozenset(tags), ops
+
+    def __call__(self, node):
+        return self.function(node)
+
+    def __repr__(self):
+        return f"<rewrite {self.name} {sorted(self.tags)}>"
+
+
+#: every local rewrite by name, in registration order
+REGISTRY: dict[str, LocalRewrite] = {}
+
+
+def register(*tags, ops=None, name=None):
+    """Decorator: register a local rewrite under ``tags``; ``ops`` (op names) limits where it is tried."""
+    def decorate(function):
+        rewrite = LocalRewrite(function, name or function.__name__, tags,
+                               None if ops is None else frozenset((ops,) if isinstance(ops, str) else ops))
+        REGISTRY[rewrite.name] = rewrite
+        return function
+    return decorate
+
+
+# The FunctionGraph being rewritten; rewrites reach it (its shape information, its consumers)
+# through current_graph() so their signature stays "node in, replacements out".
+_CURRENT = []
+
+
+def current_graph() -> "FunctionGraph":
+    return _CURRENT[-1]
+
+
+class FunctionGraph:
+    """A private, mutable copy of the graph computing ``outputs``."""
+
+    def __init__(self, outputs, clone=True):
+        self.nodes: dict[Node, None] = {}
+        self.clients: dict[Variable, list] = {}
+        self.shape_cache = {}
+        if clone:
+            outputs = clone_graph(outputs)
+        self.outputs = list(outputs)
+        for node in toposort(self.outputs):
+            self._add_node(node)
+        for j, var in enumerate(self.outputs):
+            self.clients.setdefault(var, []).append((OUTPUT, j))
+        self.log = None
+        self.stage = ""
+
+    # ------------------------------------------------------------ structure
+
+    def _add_node(self, node):
+        self.nodes[node] = None
+        for i, var in enumerate(node.inputs):
+            self.clients.setdefault(var, []).append((node, i))
+        for var in node.outputs:
+            self.clients.setdefault(var, [])
+
+    def contains(self, var) -> bool:
+        return var.owner in self.nodes if var.owner is not None else bool(self.clients.get(var))
+
+    def import_variable(self, var) -> list[Node]:
+        """Add the nodes computing ``var`` that are not in the graph yet; returns them in order."""
+        if var.owner is None or var.owner in self.nodes:
+            return []
+        new_nodes = toposort([var], stop_at=[v for v in _frontier(var, self.nodes)])
+        added = []
+        for node in new_nodes:
+            if node not in self.nodes:
+                self._add_node(node)
+                added.append(node)
+        return added
+
+    def toposort(self) -> list[Node]:
+        return toposort(self.outputs)
+
+    def consumers(self, var) -> list:
+        return [node for node, _ in self.clients.get(var, ()) if node is not OUTPUT]
+
+    def is_output(self, var) -> bool:
+        return any(node is OUTPUT for node, _ in self.clients.get(var, ()))
+
+    def replace(self, old, new, reason="", check=True):
+        """Make every consumer of ``old`` (and the outputs) use ``new`` instead; prune what died."""
+        if old is new:
+            return
+        if check:
+            check_replacement(old, new, reason)
+        uses = self.clients.pop(old, [])
+        self.clients[old] = []
+        targets = self.clients.setdefault(new, [])
+        for node, i in uses:
+            if node is OUTPUT:
+                self.outputs[i] = new
+            else:
+                node.inputs[i] = new
+            targets.append((node, i))
+        if old.owner is not None:
+            self._prune(old.owner)
+
+    def _prune(self, node):
+        stack = [node]
+        while stack:
+            node = stack.pop()
+            if node not in self.nodes or any(self.clients.get(v) for v in node.outputs):
+                continue
+            del self.nodes[node]
+            for v in node.outputs:
+                self.clients.pop(v, None)
+            for i, var in enumerate(node.inputs):
+                uses = self.clients.get(var)
+                if uses is not None:
+                    try:
+                        uses.remove((node, i))
+                    except ValueError:
+                        pass
+                    if not uses and var.owner is not None:
+                        stack.append(var.owner)
+
+    def __len__(self):
+        return len(self.nodes)
+
+
+def _frontier(var, known_nodes):
+    """Variables of the graph that the new expression ``var`` reads (where the import stops)."""
+    seen, stack, frontier = set(), [var], []
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v.owner is None or v.owner in known_nodes:
+            frontier.append(v)
+            continue
+        stack.extend(v.owner.inputs)
+    return frontier
+
+
+def clone_graph(outputs):
+    """Fresh copies of the nodes computing ``outputs``; leaves are kept as they are."""
+    mapping = {}
+    for node in toposort(outputs):
+        inputs = [mapping.get(v, v) for v in node.inputs]
+        copy = Node(node.op, inputs, [v.type for v in node.outputs], sources=node.sources)
+        for old, new in zip(node.outputs, copy.outputs):
+            new.name = old.name
+            mapping[old] = new
+    return [mapping.get(v, v) for v in outputs]
+
+
+def check_replacement(old, new, reason=""):
+    """A replacement must keep dtype and rank, and a static shape that can agree with the old one."""
+    if not isinstance(new, Variable):
+        raise TypeError(f"rewrite {reason}: replacement for {old!r} is {type(new).__name__}, not a Variable")
+    if new.type.dtype != old.type.dtype or new.type.ndim != old.type.ndim or \
+            not old.type.is_compatible(new.type):
+        raise TypeError(f"rewrite {reason}: replacement {new.type} does not match {old.type} of {old!r}")
+
+
+# ------------------------------------------------------------------ the fixpoint driver
+
+def _rewrite_index(rewrites):
+    by_op, anywhere = {}, []
+    for rewrite in rewrites:
+        if rewrite.ops is None:
+            anywhere.append(rewrite)
+        else:
+            for name in rewrite.ops:
+                by_op.setdefault(name, []).append(rewrite)
+    return by_op, anywhere
+
+
+def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
+    """Apply ``rewrites`` until none fires; returns how many replacements were made."""
+    if not rewrites:
+        return 0
+    by_op, anywhere = _rewrite_index(rewrites)
+    queue = deque(fg.toposort())
+    queued = set(queue)
+    max_steps = max_steps or 50 * (len(fg) + 100)
+    steps = fired = 0
+    _CURRENT.append(fg)
+    try:
+        while queue and steps < max_steps:
+            node = queue.popleft()
+            queued.discard(node)
+            steps += 1
+            if node not in fg.nodes:
+                continue
+            name = op_name(node.op)
+            for rewrite in by_op.get(name, ()) + anywhere if name in by_op else anywhere:
+                with inherit_source(node.sources):
+                    result = rewrite(node)
+                if result is None:
+                    continue
+                changed = _apply_result(fg, node, result, rewrite.name)
+                if not changed:
+                    continue
+                fired += 1
+                for var in changed:
+                    for consumer in fg.consumers(var):
+                        if consumer not in queued:
+                            queued.add(consumer)
+                            queue.append(consumer)
+                break
+    finally:
+        _CURRENT.pop()
+    return fired
+
+
+def _apply_result(fg, node, result, rewrite_name):
+    """Install a rewrite's replacements; returns the new variables now in use (empty if none)."""
+    if isinstance(result, Variable):
+        result = [result]
+    if len(result) != len(node.outputs):
+        raise ValueError(f"rewrite {rewrite_name} returned {len(result)} variables for {len(node.outputs)} outputs")
+    pairs = [(old, new) for old, new in zip(node.outputs, result)
+             if new is not None and new is not old and fg.clients.get(old)]
+    if not pairs:
+        return []
+    for old, new in pairs:
+        check_replacement(old, new, rewrite_name)
+    log = fg.log
+    before = [describe_variable(old) for old, _ in pairs] if log is not None and log.detailed else None
+    changed = []
+    for old, new in pairs:
+        added = fg.import_variable(new)
+        fg.replace(old, new, rewrite_name, check=False)
+        changed.append(new)
+        for added_node in added:
+            changed.extend(added_node.outputs)
+    if log is not None:
+        log.record(fg.stage, rewrite_name, before, [new for _, new in pairs], node.sources)
+    return changed
+
+
+# ------------------------------------------------------------------ the pipeline
+
+class Stage:
+    """One named step of the pipeline: either local rewrites with ``tags`` or a global ``pass_function``."""
+
+    def __init__(self, name, tags=(), pass_function=None, modes=("fast_run",)):
+        self.name, self.tags, self.pass_function, self.modes = name, tuple(tags), pass_function, modes
+
+    def rewrites(self, excluded):
+        return [r for r in REGISTRY.values()
+                if r.tags & set(self.tags) and r.name not in excluded and not (r.tags & excluded)]
+
+
+def parse_mode(mode):
+    """``"fast_run"``, ``"fast_compile"``, ``None`` or ``{"mode": ..., "exclude": [...]}`` -> (mode, excluded)."""
+    excluded = set()
+    if isinstance(mode, dict):
+        excluded = set(mode.get("exclude", ()))
+        mode = mode.get("mode", "fast_run")
+    if mode is True:
+        mode = "fast_run"
+    if mode not in ("fast_run", "fast_compile", None, False):
+        raise ValueError(f"unknown optimizer mode {mode!r}; use 'fast_run', 'fast_compile' or None")
+    return (mode or None), excluded
+
+
+def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
+    mode, excluded = parse_mode(mode)
+    log = RewriteLog(mode, detailed=detailed_log)
+    if mode is None:
+        return list(outputs), log
+    fg = FunctionGraph(outputs)
+    fg.log = log
+    log.start(len(fg))
+    for stage in stages:
+        if mode not in stage.modes or stage.name in excluded:
+            continue
+        fg.stage = stage.name
+        before, start = len(fg), time.perf_counter()
+        if stage.pass_function is not None:
+            if set(stage.tags) & excluded:
+                continue
+            _CURRENT.append(fg)
+            try:
+                stage.pass_function(fg)
+            finally:
+                _CURRENT.pop()
+        else:
+            apply_local_rewrites(fg, stage.rewrites(excluded))
+        log.stage_done(stage.name, before, len(fg), time.perf_counter() - start)
+    return fg.outputs, log

@@ -1,0 +1,168 @@
+"""Elementwise fusion: connected elementwise nodes become one ``Fused`` node (one loop in codegen).
+
+Groups grow upward from a root (the last elementwise node of a chain, visited in
+reverse topological order) through producers whose every consumer is already in
+the group, so the group computes exactly what the root needs. A producer that is
+also used outside the group joins as an extra output when its shape provably
+equals the root's (several outputs sharing inputs in one loop), unless that would
+make the fused node depend on itself. Elementwise functions commute with
+broadcasting, so evaluating the group on its broadcast inputs is exact.
+"""
+from __future__ import annotations
+
+from ..graph import inherit_source, toposort
+from ..ops.elemwise import Elemwise
+from ..ops.fused import Fused
+from .engine import OUTPUT
+from .shapes import dims
+
+#: the most nodes fused into one loop (keeps generated kernels compilable in reasonable time)
+MAX_GROUP = 400
+
+
+def is_fusable(node) -> bool:
+    return isinstance(node.op, (Elemwise, Fused))
+
+
+def fuse_elementwise(fg):
+    """The global fusion pass over ``fg``; returns the number of fused nodes built."""
+    order = fg.toposort()
+    position = {node: i for i, node in enumerate(order)}
+    assigned = set()
+    built = 0
+    for root in reversed(order):
+        if root in assigned or root not in fg.nodes or not is_fusable(root) or len(root.outputs) != 1:
+            continue
+        group = _grow(fg, root, assigned, position)
+        assigned.update(group)
+        if len(group) < 2:
+            continue
+        new_node = _build(fg, group, root)
+        if new_node is None:
+            continue
+        position[new_node] = position[root]
+        assigned.add(new_node)
+        built += 1
+    return built
+
+
+def _close(fg, group, stack, assigned):
+    """Add producers whose every consumer is in the group, until none is left."""
+    while stack:
+        node = stack.pop()
+        for var in node.inputs:
+            owner = var.owner
+            if owner is None or owner in group or owner in assigned or not is_fusable(owner):
+                continue
+            if len(group) >= MAX_GROUP:
+                return
+            if all(consumer in group for out in owner.outputs for consumer, _ in fg.clients.get(out, ())):
+                group.add(owner)
+                stack.append(owner)
+
+
+def _grow(fg, root, assigned, position):
+    group = {root}
+    _close(fg, group, [root], assigned)
+    # Shared producers with the root's shape become extra outputs of the same loop.
+    root_dims = dims(root.outputs[0])
+    extras = []
+    for node in list(group):
+        for var in node.inputs:
+            owner = var.owner
+            if owner is None or owner in group or owner in assigned or not is_fusable(owner) \
+                    or len(owner.outputs) != 1 or var.ndim != root.outputs[0].ndim or dims(var) != root_dims:
+                continue
+            if len(group) >= MAX_GROUP:
+                break
+            group.add(owner)
+            extras.append(owner)
+    if not extras:
+        return group
+    _close(fg, group, list(extras), assigned)
+    if _creates_cycle(group, position):
+        group = {root}
+        _close(fg, group, [root], assigned)
+    return group
+
+
+def _creates_cycle(group, position):
+    """True when a value the group reads depends on a node of the group (through outside nodes)."""
+    lowest = min(position.get(node, 0) for node in group)
+    stack = [var.owner for node in group for var in node.inputs
+             if var.owner is not None and var.owner not in group]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for var in node.inputs:
+            owner = var.owner
+            if owner is None:
+                continue
+            if owner in group:
+                return True
+            if position.get(owner, len(position)) >= lowest and owner not in seen:
+                stack.append(owner)
+    return False
+
+
+def _group_outputs(fg, group):
+    outputs = []
+    for node in group:
+        for var in node.outputs:
+            if any(consumer is OUTPUT or consumer not in group for consumer, _ in fg.clients.get(var, ())):
+                outputs.append(var)
+    return outputs
+
+
+def _build(fg, group, root):
+    outputs = _group_outputs(fg, group)
+    produced = {var for node in group for var in node.outputs}
+    external = []
+    seen = set()
+    members = toposort(outputs, stop_at=[v for node in group for v in node.inputs if v not in produced])
+    members = [node for node in members if node in group]
+    for node in members:
+        for var in node.inputs:
+            if var not in produced and var not in seen:
+                seen.add(var)
+                external.append(var)
+    nin = len(external)
+    operand = {var: k for k, var in enumerate(external)}
+    instructions = []
+    for node in members:
+        if isinstance(node.op, Fused):
+            local = [operand[v] for v in node.inputs]
+            for scalar_op, indices, dtype in node.op.instructions:
+                local.append(nin + len(instructions))
+                instructions.append((scalar_op, tuple(local[k] for k in indices), dtype))
+            for var, k in zip(node.outputs, node.op.outputs):
+                operand[var] = local[k]
+        else:
+            operand[node.outputs[0]] = nin + len(instructions)
+            instructions.append((node.op.scalar_op, tuple(operand[v] for v in node.inputs),
+                                 node.outputs[0].dtype))
+    sources = []
+    for node in members:
+        for source in node.sources:
+            if source not in sources:
+                sources.append(source)
+    op = Fused(nin, instructions, [operand[var] for var in outputs])
+    with inherit_source(sources):
+        new_node = op.make_node(*external)
+    for old, new in zip(outputs, new_node.outputs):
+        if old.dtype != new.dtype or not old.type.is_compatible(new.type):
+            return None
+    log = fg.log
+    before = None
+    if log is not None and log.detailed:
+        from .log import describe_variable
+        before = [describe_variable(old) for old in outputs]
+    fg.import_variable(new_node.outputs[0])
+    for old, new in zip(outputs, new_node.outputs):
+        fg.replace(old, new, "fuse_elementwise", check=False)
+    if log is not None:
+        log.record(fg.stage, "fuse_elementwise", before, new_node.outputs, sources)
+    return new_node

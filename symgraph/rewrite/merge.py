@@ -1,0 +1,54 @@
+"""Merging: equal constants become one constant and structurally identical nodes one node.
+
+Two nodes are identical when they apply equal ops (class and ``__props__``) to the
+same input variables. Visiting nodes in topological order and redirecting consumers
+as we go makes whole repeated subexpressions collapse in one linear pass.
+"""
+from __future__ import annotations
+
+from ..graph import Constant
+from .log import describe_variable
+
+
+def merge_constants(fg):
+    """Replace every constant by the first equal one (same dtype, shape and bytes)."""
+    canonical = {}
+    merged = 0
+    for var in list(fg.clients):
+        if not isinstance(var, Constant) or not fg.clients.get(var):
+            continue
+        key = var.signature()
+        first = canonical.setdefault(key, var)
+        if first is not var:
+            fg.replace(var, first, "merge_constants", check=False)
+            if fg.log is not None:
+                fg.log.record(fg.stage, "merge_constants", [repr(var)], [first], ())
+            merged += 1
+    return merged
+
+
+def merge_nodes(fg):
+    """Replace every node by the first identical one; returns how many were merged."""
+    seen = {}
+    merged = 0
+    log = fg.log
+    for node in fg.toposort():
+        if node not in fg.nodes:
+            continue
+        key = (node.op, tuple(id(v) for v in node.inputs))
+        first = seen.setdefault(key, node)
+        if first is node:
+            continue
+        replaced = [(old, new) for old, new in zip(node.outputs, first.outputs) if fg.clients.get(old)]
+        before = [describe_variable(old) for old, _ in replaced] if log is not None and log.detailed else None
+        for old, new in replaced:
+            fg.replace(old, new, "merge_nodes", check=False)
+        if log is not None and replaced:
+            log.record(fg.stage, "merge_nodes", before, [new for _, new in replaced], node.sources)
+        merged += 1
+    return merged
+
+
+def merge(fg):
+    """The global merge pass: constants first, then nodes."""
+    return merge_constants(fg) + merge_nodes(fg)

@@ -1,0 +1,94 @@
+"""Small helpers shared by the rewrites: matching ops, reading constants, keeping types and shapes."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Constant
+from ..ops.base import op_name
+from .shapes import dims, same_shape, shape_scalars
+
+
+def operands(var, name):
+    """The inputs of ``var``'s node when it applies op ``name`` (e.g. ``"exp"``), else None."""
+    owner = var.owner if var is not None else None
+    if owner is not None and op_name(owner.op) == name:
+        return owner.inputs
+    return None
+
+
+def uniform_value(var):
+    """The single value every element of ``var`` has when it is a constant (seen through broadcasts)."""
+    while True:
+        if isinstance(var, Constant):
+            value = var.value
+            if value.size == 0:
+                return None
+            first = value.flat[0]
+            if value.size > 1 and not np.all(value == first):
+                return None
+            return first.item()
+        owner = var.owner
+        if owner is None or op_name(owner.op) not in ("dimshuffle", "broadcast_to", "identity"):
+            return None
+        var = owner.inputs[0]
+
+
+def is_value(var, number) -> bool:
+    value = uniform_value(var)
+    return value is not None and not isinstance(value, complex) and value == number
+
+
+def as_replacement(x, out):
+    """``x`` (equal in value to ``out`` up to broadcasting and dtype) with ``out``'s dtype and shape."""
+    from ..ops.elemwise import cast
+    from ..ops.shape import BroadcastTo
+    if x.ndim > out.ndim:
+        return None
+    if x.dtype != out.dtype:
+        if np.dtype(x.dtype).kind == "c" and np.dtype(out.dtype).kind != "c":
+            return None
+        x = cast(x, out.dtype)
+    if x.ndim == out.ndim and same_shape(x, out):
+        return x
+    if out.ndim == 0:
+        return None
+    y = BroadcastTo()(x, *shape_scalars(out))
+    return y if out.type.is_compatible(y.type) else None
+
+
+def filled(value, like):
+    """An array of ``like``'s shape and dtype holding ``value`` everywhere (a lazy broadcast)."""
+    constant = Constant(value, dtype=like.dtype)
+    if like.ndim == 0:
+        return constant
+    return as_replacement(constant, like)
+
+
+def is_nonnegative(var) -> bool:
+    """Provably >= 0 for every input value (NaN aside)."""
+    name = op_name(var.owner.op) if var.owner is not None else None
+    if name in ("exp", "sigmoid", "softplus", "sqrt", "abs", "relu", "softmax"):
+        return True
+    if name == "mul":
+        a, b = var.owner.inputs
+        return a is b or (is_nonnegative(a) and is_nonnegative(b))
+    if isinstance(var, Constant) and var.value.size:
+        return bool(np.all(var.value >= 0))
+    return False
+
+
+def is_nonzero(var) -> bool:
+    """Provably never 0 in exact arithmetic (exp, sigmoid and softmax outputs, nonzero constants).
+
+    Floating point may still underflow these to 0; rewrites that cancel them (``a / s * s -> a``)
+    then give the exact value where the unrewritten graph gave NaN.
+    """
+    name = op_name(var.owner.op) if var.owner is not None else None
+    if name in ("exp", "sigmoid", "softmax", "softplus"):
+        return True
+    value = uniform_value(var)
+    return value is not None and value != 0
+
+
+__all__ = ["operands", "uniform_value", "is_value", "as_replacement", "filled", "is_nonnegative",
+           "is_nonzero", "dims", "same_shape", "shape_scalars"]

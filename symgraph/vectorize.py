@@ -1,0 +1,242 @@
+"""Batching of a graph along a new leading axis, so a dense Jacobian is one backward pass, not one per row.
+
+``vectorize_graph(outputs, {u: U}, batch)`` rebuilds the part of the graph that
+depends on ``u`` so that it computes, for every ``U[b]``, what the original
+computed for ``u`` (``U`` has one more, leading, axis of length ``batch``); nodes
+that do not depend on ``u`` are reused as they are. Each op family has one
+batching rule in ``BATCHING_RULES`` (PyTensor's ``_vectorize_node`` dispatch, in
+one table); an op without a rule raises ``NotVectorizable`` and ``sg.jacobian``
+then falls back to one backward pass per row. Traversal is iterative.
+"""
+from __future__ import annotations
+
+from .graph import Constant, toposort
+from .ops import elemwise, index, join, linalg, nnet, reduce, shape
+from .ops.grad_ops import StopGradient
+
+
+class NotVectorizable(Exception):
+    """An op on the batched path has no batching rule."""
+
+
+def vectorize_graph(outputs, replacements, batch):
+    """``outputs`` with a leading batch axis of length ``batch`` (an int64 scalar variable).
+
+    ``replacements`` maps each variable to its batched value (one more leading axis).
+    Outputs that do not depend on a replaced variable are broadcast along the batch axis.
+    """
+    batched = {id(v): b for v, b in replacements.items()}
+    for node in toposort(outputs, stop_at=list(replacements)):
+        if not any(id(x) in batched for x in node.inputs):
+            continue
+        rule = _rule_for(node.op)
+        if rule is None:
+            raise NotVectorizable(f"no batching rule for {node.op}{node.where()}")
+        inputs = [batched.get(id(x), x) for x in node.inputs]
+        flags = [id(x) in batched for x in node.inputs]
+        new_outputs = rule(node, inputs, flags, batch)
+        for out, new in zip(node.outputs, new_outputs):
+            batched[id(out)] = new
+    return [batched[id(v)] if id(v) in batched else _broadcast_batch(v, batch) for v in outputs]
+
+
+def _rule_for(op):
+    for cls in type(op).__mro__:
+        if cls in BATCHING_RULES:
+            return BATCHING_RULES[cls]
+    return None
+
+
+def _broadcast_batch(x, batch):
+    return shape.BroadcastTo()(shape.dimshuffle(x, ("x",) + tuple(range(x.ndim))), batch, *shape.shape_tuple(x))
+
+
+def _align(x, original_ndim, target_ndim):
+    """A batched ``x`` (batch axis first) with length-1 axes after the batch axis up to ``target_ndim``.
+
+    NumPy broadcasting aligns trailing axes, so the batch axis must sit in front of every other
+    operand's axes.
+    """
+    missing = target_ndim - original_ndim
+    if missing <= 0:
+        return x
+    return shape.DimShuffle((0,) + ("x",) * missing + tuple(range(1, original_ndim + 1)))(x)
+
+
+def _unbatched_ndim(v, flag):
+    return v.ndim - 1 if flag else v.ndim
+
+
+# ---------------------------------------------------------------- rules: (node, inputs, flags, batch) -> outputs
+
+def _elemwise(node, inputs, flags, batch):
+    out_ndim = node.outputs[0].ndim
+    args = [_align(x, x.ndim - 1, out_ndim) if f else x for x, f in zip(inputs, flags)]
+    return [elemwise.Elemwise(node.op.scalar_op)(*args)]
+
+
+def _reduce(node, inputs, flags, batch):
+    op = node.op
+    return [reduce.Reduce(op.kind, tuple(a + 1 for a in op.axis), op.keepdims)(inputs[0])]
+
+
+def _dimshuffle(node, inputs, flags, batch):
+    order = (0,) + tuple(a if a == "x" else a + 1 for a in node.op.new_order)
+    return [shape.DimShuffle(order)(inputs[0])]
+
+
+def _broadcast_to(node, inputs, flags, batch):
+    x, *dims = inputs
+    if any(flags[1:]):
+        raise NotVectorizable("broadcast_to with a batched shape")
+    return [shape.BroadcastTo()(_align(x, x.ndim - 1, len(dims)), batch, *dims)]
+
+
+def _sum_to_shape(node, inputs, flags, batch):
+    g, like = inputs
+    if not flags[0]:
+        g = _broadcast_batch(g, batch)
+    like_ndim = _unbatched_ndim(like, flags[1])
+    lead = g.ndim - 1 - like_ndim
+    if lead:  # SumToShape sums the leading axes away: put the batch axis after them
+        g = shape.DimShuffle(tuple(range(1, lead + 1)) + (0,) + tuple(range(lead + 1, g.ndim)))(g)
+    if not flags[1]:
+        like = shape.BroadcastTo()(Constant(0, dtype=like.dtype), batch, *shape.shape_tuple(like))
+    return [reduce.SumToShape()(g, like)]
+
+
+def _reshape(node, inputs, flags, batch):
+    x, *dims = inputs
+    if any(flags[1:]):
+        raise NotVectorizable("reshape to a batched shape")
+    return [shape.Reshape(len(dims) + 1)(x, batch, *dims)]
+
+
+def _shape_of(node, inputs, flags, batch):
+    return [shape.ShapeOf(node.op.axis + 1)(inputs[0])]
+
+
+def _identity_like(node, inputs, flags, batch):
+    return [type(node.op)()(inputs[0])]
+
+
+def _along_axis(node, inputs, flags, batch):
+    return [type(node.op)(node.op.axis + 1)(inputs[0])]
+
+
+def _logsumexp(node, inputs, flags, batch):
+    return [nnet.LogSumExp(tuple(a + 1 for a in node.op.axis), node.op.keepdims)(inputs[0])]
+
+
+def _dot(node, inputs, flags, batch):
+    a, b = inputs
+    fa, fb = flags
+    a_ndim, b_ndim = _unbatched_ndim(a, fa), _unbatched_ndim(b, fb)
+    if fa and fb:
+        # Both batched: one product per batch entry, as a batched matmul of matrices.
+        a3 = shape.DimShuffle((0, "x", 1))(a) if a_ndim == 1 else a
+        b3 = shape.DimShuffle((0, 1, "x"))(b) if b_ndim == 1 else b
+        out = linalg.BatchedMatmul()(a3, b3)
+        keep = [0] + ([1] if a_ndim == 2 else []) + ([2] if b_ndim == 2 else [])
+        return [shape.dimshuffle(out, keep) if len(keep) != 3 else out]
+    if fa:  # (batch, [m,] n) . b: np.matmul treats the batch axis as extra rows or a stack of matrices
+        return [linalg.matmul(a, b)]
+    # a . (batch, n[, p])
+    if b_ndim == 1:
+        return [linalg.matmul(b, linalg._swap(a)) if a_ndim == 2 else linalg.matmul(b, a)]
+    return [linalg.matmul(a, b)]  # ([m,] n) @ (batch, n, p) -> (batch, [m,] p)
+
+
+def _batched_matmul(node, inputs, flags, batch):
+    out_ndim = node.outputs[0].ndim
+    args = [_align(x, x.ndim - 1, out_ndim) if f else x for x, f in zip(inputs, flags)]
+    return [linalg.BatchedMatmul()(*args)]
+
+
+_FULL_SLICE = ("s", None, None, None)
+
+
+def _subtensor(node, inputs, flags, batch):
+    if any(flags[1:]):
+        raise NotVectorizable("indexing with batched indices")
+    x, *indices = inputs
+    op = type(node.op)((_FULL_SLICE,) + node.op.spec)
+    out = op(x, *indices)
+    if isinstance(node.op, index.AdvancedSubtensor):
+        out = _batch_axis_first(out, _advanced_front(node.op.spec, node.inputs[1:]))
+    return [out]
+
+
+def _advanced_front(spec, indices):
+    """How many axes NumPy puts before the batch axis: the index arrays' axes when they are not adjacent."""
+    arrays = [axis for axis, entry in enumerate(spec) if entry[0] == "a"]
+    if arrays == list(range(arrays[0], arrays[-1] + 1)):
+        return 0
+    ndims = []
+    it = iter(indices)
+    for entry in spec:
+        if entry[0] == "a":
+            ndims.append(next(it).ndim)
+        else:
+            for p in entry[1:]:
+                if p == index.SYMBOLIC:
+                    next(it)
+    return max(ndims)
+
+
+def _batch_axis_first(x, position):
+    if position == 0:
+        return x
+    order = (position,) + tuple(a for a in range(x.ndim) if a != position)
+    return shape.DimShuffle(order)(x)
+
+
+def _inc_subtensor(node, inputs, flags, batch):
+    if any(flags[2:]):
+        raise NotVectorizable("indexing with batched indices")
+    x, y, *indices = inputs
+    op = node.op
+    if not flags[0]:
+        x = _broadcast_batch(x, batch)
+    advanced = isinstance(op, index.AdvancedIncSubtensor)
+    original = node.inputs
+    slot_ndim = (index.AdvancedSubtensor(op.spec).output_shape(original[0], original[2:]) if advanced
+                 else index.Subtensor(op.spec).output_shape(original[0]))
+    slot_ndim = len(slot_ndim)
+    front = _advanced_front(op.spec, original[2:]) if advanced else 0
+    if front and not flags[1]:  # y must meet the batch axis where NumPy puts it: batch y too
+        y, flags = _broadcast_batch(y, batch), [flags[0], True] + list(flags[2:])
+    if flags[1]:
+        y = _align(y, y.ndim - 1, slot_ndim)
+        if front:  # move the batch axis to where NumPy puts it in the indexed region
+            order = tuple(range(1, front + 1)) + (0,) + tuple(range(front + 1, y.ndim))
+            y = shape.DimShuffle(order)(y)
+    new_op = type(op)((_FULL_SLICE,) + op.spec, op.set_instead_of_inc)
+    return [new_op(x, y, *indices)]
+
+
+def _join(node, inputs, flags, batch):
+    parts = [x if f else _broadcast_batch(x, batch) for x, f in zip(inputs, flags)]
+    return [join.Join(node.op.axis + 1)(*parts)]
+
+
+BATCHING_RULES = {
+    elemwise.Elemwise: _elemwise,
+    reduce.Reduce: _reduce,
+    reduce.SumToShape: _sum_to_shape,
+    shape.DimShuffle: _dimshuffle,
+    shape.BroadcastTo: _broadcast_to,
+    shape.Reshape: _reshape,
+    shape.ShapeOf: _shape_of,
+    StopGradient: _identity_like,
+    nnet.Softmax: _along_axis,
+    nnet.LogSoftmax: _along_axis,
+    nnet.LogSumExp: _logsumexp,
+    linalg.Dot: _dot,
+    linalg.BatchedMatmul: _batched_matmul,
+    index.Subtensor: _subtensor,
+    index.AdvancedSubtensor: _subtensor,
+    index.IncSubtensor: _inc_subtensor,
+    join.Join: _join,
+}
+

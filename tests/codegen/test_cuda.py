@@ -1,0 +1,309 @@
+"""backend="cuda" under Numba's CUDA simulator: every catalogue op and random graphs against the python
+backend, gradients, an MLP training step whose parameters stay on the device, device-array inputs and
+outputs, and a clean failure where no GPU is available.
+
+tests/conftest.py turns the simulator on (unless SYMGRAPH_REAL_GPU=1), so the kernels run on the CPU,
+one Python thread per GPU thread: sizes stay tiny.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+
+numba_cuda = pytest.importorskip("numba.cuda")
+
+try:
+    from tests.ops.catalogue import CATALOGUE, ids, sample_inputs, symbolic_inputs, tolerance
+except ImportError:  # pytest run without the repository root on sys.path
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+    from tests.ops.catalogue import CATALOGUE, ids, sample_inputs, symbolic_inputs, tolerance
+
+from codegen.cuda import lower as cuda_lower  # noqa: E402
+
+
+def _compare(result, expected, row=None, dtype="float64"):
+    result, expected = np.asarray(result), np.asarray(expected)
+    assert result.dtype == expected.dtype, f"dtype {result.dtype}, python backend gives {expected.dtype}"
+    assert result.shape == expected.shape
+    if expected.dtype.kind in "fc":
+        tol = tolerance(row, dtype) if row is not None else {"rtol": 1e-10, "atol": 1e-12}
+        np.testing.assert_allclose(result, expected, **tol)
+    else:
+        np.testing.assert_array_equal(result, expected)
+
+
+CASES = [(row, dtype) for row in CATALOGUE for dtype in row.dtypes]
+
+
+@pytest.mark.parametrize("row,dtype", CASES, ids=[f"{r.id}-{d}" for r, d in CASES])
+def test_every_catalogue_op_matches_the_python_backend(row, dtype):
+    arrays = sample_inputs(row, np.random.default_rng(0), dtype)
+    variables = symbolic_inputs(row, dtype)
+    output = row.build(*variables)
+    expected = sg.function(variables, output, backend="python", optimizer=None)(*arrays)
+    result = sg.function(variables, output, backend="cuda", optimizer=None)(*arrays)
+    _compare(result, expected, row, dtype)
+
+
+def test_every_registered_op_and_scalar_op_has_a_cuda_lowering():
+    from symgraph.ops.base import OP_REGISTRY
+    from symgraph.ops.elemwise import SCALAR_OPS
+    from codegen.cuda.elemwise import SCALAR_TEMPLATES
+    from codegen.cuda.lower import load_lowerings
+    from codegen.cuda.table import lowering_for
+    load_lowerings()
+    missing = [name for name, cls in OP_REGISTRY.items() if lowering_for(cls) is None]
+    assert not missing, f"ops without a CUDA lowering: {missing}"
+    assert sorted(set(SCALAR_OPS) - set(SCALAR_TEMPLATES)) == []
+
+
+# ---------------------------------------------------------------- random graphs (optimized: fused kernels)
+
+_UNARY = [sg.tanh, sg.sigmoid, sg.sin, sg.exp, sg.softplus, sg.relu, sg.abs, lambda v: -v, lambda v: v * v,
+          lambda v: sg.softmax(v, axis=-1), lambda v: sg.log_softmax(v, axis=0)]
+_BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, sg.maximum, sg.minimum,
+           lambda a, b: sg.where(a > b, a, b * 0.5), lambda a, b: a / (1.5 + sg.abs(b))]
+_REDUCE = [lambda v: v.sum(axis=0, keepdims=True), lambda v: v.max(axis=1, keepdims=True),
+           lambda v: v.mean(), lambda v: sg.logsumexp(v, axis=1, keepdims=True), lambda v: v.min()]
+
+
+def _random_graph(rng, variables, steps=8):
+    """A seeded random graph over ``variables`` (a 3x4 matrix, a 4-vector, a scalar): its outputs."""
+    pool = list(variables)
+    for _ in range(steps):
+        choice = rng.integers(4)
+        if choice == 0:
+            pool.append(_UNARY[rng.integers(len(_UNARY))](sg.tanh(pool[rng.integers(len(pool))])))
+        elif choice == 1:
+            a, b = (pool[rng.integers(len(pool))] for _ in range(2))
+            pool.append(_BINARY[rng.integers(len(_BINARY))](a, b))
+        elif choice == 2:
+            pool.append(_REDUCE[rng.integers(len(_REDUCE))](pool[rng.integers(len(pool))] + variables[0]))
+        else:
+            pool.append(sg.tanh(pool[rng.integers(len(pool))] + variables[0]) @ variables[1] * 0.1)
+    cost = sum(v.sum() for v in pool[-3:])
+    return pool[-3:] + [cost] + sg.grad(cost, list(variables[:2]))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_seeded_random_graphs_and_their_gradients_match_the_python_backend(seed):
+    rng = np.random.default_rng(seed)
+    x, v, s = sg.matrix("x"), sg.vector("v"), sg.scalar("s")
+    outputs = _random_graph(rng, [x, v, s])
+    values = [rng.uniform(-1, 1, (3, 4)), rng.uniform(-1, 1, 4), np.float64(0.7)]
+    expected = sg.function([x, v, s], outputs, backend="python")(*values)
+    f = sg.function([x, v, s], outputs, backend="cuda")
+    for result, want in zip(f(*values), expected):
+        _compare(result, want)
+
+
+def test_fused_nodes_lower_to_one_kernel_each():
+    x, y = sg.matrix("x"), sg.vector("y")
+    f = sg.function([x, y], sg.exp(x) * y + sg.tanh(x) - 1.0, backend="cuda")
+    ops = [type(n.op).__name__ for n in f.graph.nodes]
+    if "Fused" not in ops:
+        pytest.skip("the optimizer in this checkout does not fuse elementwise nodes")
+    assert ops == ["Fused"]
+    a, b = np.random.default_rng(1).uniform(-1, 1, (3, 5)), np.linspace(0, 1, 5)
+    np.testing.assert_allclose(f(a, b), np.exp(a) * b + np.tanh(a) - 1.0, rtol=1e-12)
+    assert "elementwise_kernel" in f.source
+
+
+def test_float32_stays_float32_through_fused_kernels():
+    x = sg.matrix("x", dtype="float32")
+    f = sg.function([x], [sg.sigmoid(x) * 2.0 + 1.0, sg.softmax(x), x @ x.T], backend="cuda")
+    a = np.random.default_rng(2).uniform(-3, 3, (4, 6)).astype(np.float32)
+    out = f(a)
+    assert [o.dtype for o in out] == [np.float32] * 3
+    np.testing.assert_allclose(out[0], 2 / (1 + np.exp(-a)) + 1, rtol=1e-5)
+    np.testing.assert_allclose(out[2], a @ a.T, rtol=1e-5)
+
+
+def test_matmul_tiles_and_batches_beyond_one_block():
+    a, b = sg.tensor("a", shape=(None, None, None)), sg.matrix("b")
+    f = sg.function([a, b], [a @ b, sg.dot(b.T, b)], backend="cuda")
+    rng = np.random.default_rng(3)
+    av, bv = rng.normal(size=(3, 9, 7)), rng.normal(size=(7, 10))
+    out = f(av, bv)
+    np.testing.assert_allclose(out[0], av @ bv, rtol=1e-12)
+    np.testing.assert_allclose(out[1], bv.T @ bv, rtol=1e-12)
+
+
+def test_reductions_over_rows_longer_than_a_block_are_deterministic():
+    x = sg.matrix("x")
+    f = sg.function([x], [x.sum(axis=1), x.max(axis=0), sg.logsumexp(x, axis=(0, 1)), x.prod(axis=0)],
+                    backend="cuda")
+    a = np.random.default_rng(4).uniform(0.5, 1.5, (3, 37))
+    first = f(a)
+    for result, want in zip(first, [a.sum(1), a.max(0), np.log(np.exp(a).sum()), a.prod(0)]):
+        np.testing.assert_allclose(result, want, rtol=1e-12)
+    for result, again in zip(first, f(a)):
+        np.testing.assert_array_equal(result, again)      # same bits: a fixed combination order
+
+
+# ---------------------------------------------------------------- training: shared state on the device
+
+def _mlp(backend, rng_seed=0, steps=3):
+    rng = np.random.default_rng(rng_seed)
+    w1 = sg.shared(rng.normal(scale=0.5, size=(4, 6)), name="w1")
+    b1 = sg.shared(np.zeros(6), name="b1")
+    w2 = sg.shared(rng.normal(scale=0.5, size=(6, 3)), name="w2")
+    b2 = sg.shared(np.zeros(3), name="b2")
+    x, labels, lr = sg.matrix("x"), sg.vector("labels", dtype="int64"), sg.scalar("lr")
+    hidden = sg.relu(x @ w1 + b1)
+    logits = hidden @ w2 + b2
+    cost = -sg.mean(sg.sum(sg.one_hot(labels, 3) * sg.log_softmax(logits, axis=-1), axis=1))
+    params = [w1, b1, w2, b2]
+    grads = sg.grad(cost, params)
+    step = sg.function([x, labels, lr], cost, updates=[(p, p - lr * g) for p, g in zip(params, grads)],
+                       backend=backend)
+    data = rng.normal(size=(8, 4))
+    targets = rng.integers(0, 3, 8)
+    costs = [float(step(data, targets, 0.5)) for _ in range(steps)]
+    return costs, params, step, (data, targets)
+
+
+def test_mlp_training_step_matches_the_python_backend_and_keeps_parameters_on_the_device():
+    costs, params, step, (data, targets) = _mlp("cuda")
+    ref_costs, ref_params, _, _ = _mlp("python")
+    np.testing.assert_allclose(costs, ref_costs, rtol=1e-10)
+    assert costs[-1] < costs[0]
+    for p in params:
+        holder = p.device_copies["cuda"]
+        assert holder.host_stale and holder.array is not None     # the device copy is the truth
+        stale_host = p._host_value().copy()
+        fresh = p.get_value()                                    # copies back on demand
+        assert not holder.host_stale
+        assert not np.array_equal(stale_host, fresh)
+    for p, ref in zip(params, ref_params):
+        np.testing.assert_allclose(p.get_value(), ref.get_value(), rtol=1e-10)
+
+
+def test_a_training_step_transfers_only_inputs_and_outputs(monkeypatch):
+    from codegen.cuda import runtime
+    _, params, step, (data, targets) = _mlp("cuda", steps=1)
+    uploads = []
+    real_to_device = runtime.to_device
+    monkeypatch.setattr(cuda_lower, "to_device", lambda a: uploads.append(np.shape(a)) or real_to_device(a))
+    step(data, targets, 0.1)
+    assert uploads == [data.shape, targets.shape]     # the parameters were not uploaded again
+    assert all(p.device_copies["cuda"].host_stale for p in params)
+
+
+def test_set_value_replaces_the_device_copy():
+    w = sg.shared(np.ones(3), name="w")
+    x = sg.vector("x")
+    f = sg.function([x], (x * w).sum(), updates=[(w, w * 2)], backend="cuda")
+    assert f(np.ones(3)) == 3.0
+    w.set_value(np.full(3, 10.0))
+    assert w.device_copies["cuda"].array is None
+    assert f(np.ones(3)) == 30.0
+    np.testing.assert_array_equal(w.get_value(), np.full(3, 20.0))
+
+
+def test_other_backends_see_values_updated_on_the_device():
+    w = sg.shared(np.ones(2), name="w")
+    bump = sg.function([], [], updates=[(w, w + 1)], backend="cuda")
+    read = sg.function([], w * 1.0, backend="python")
+    bump()
+    np.testing.assert_array_equal(read(), [2.0, 2.0])
+    sg.function([], [], updates=[(w, w * 10)], backend="python")()
+    bump()                                                  # the python update invalidated the device copy
+    np.testing.assert_array_equal(w.get_value(), [21.0, 21.0])
+
+
+def test_a_failing_call_leaves_shared_variables_unchanged():
+    w = sg.shared(np.ones((2, 2)), name="w")
+    x = sg.matrix("x")
+    f = sg.function([x], (x @ w).sum(), updates=[(w, w + (x @ w).sum())], backend="cuda")
+    f(np.ones((3, 2)))
+    before = w.get_value()
+    with pytest.raises(ValueError, match="dot.*not aligned"):
+        f(np.ones((3, 5)))
+    np.testing.assert_array_equal(w.get_value(), before)
+
+
+# ---------------------------------------------------------------- device arrays in and out
+
+def test_device_array_inputs_are_used_without_a_copy(monkeypatch):
+    x = sg.matrix("x")
+    f = sg.function([x], sg.exp(x).sum(axis=1), backend="cuda")
+    a = np.random.default_rng(5).normal(size=(3, 4))
+    device_a = numba_cuda.to_device(a)
+    uploads = []
+    real_to_device = cuda_lower.to_device
+    monkeypatch.setattr(cuda_lower, "to_device", lambda v: uploads.append(1) or real_to_device(v))
+    np.testing.assert_allclose(f(device_a), np.exp(a).sum(1), rtol=1e-12)
+    assert uploads == []
+
+
+def test_device_array_inputs_are_checked_with_errors_naming_the_input():
+    x = sg.matrix("weights")
+    f = sg.function([x], x * 2, backend="cuda")
+    with pytest.raises(TypeError, match="'weights'.*dtype float32"):
+        f(numba_cuda.to_device(np.ones((2, 2), np.float32)))
+    with pytest.raises(TypeError, match="'weights'.*2-d"):
+        f(numba_cuda.to_device(np.ones(3)))
+    y = sg.tensor("y", shape=(None, 3))
+    g = sg.function([y], y + 1, backend="cuda")
+    with pytest.raises(ValueError, match="'y'.*static shape"):
+        g(numba_cuda.to_device(np.ones((2, 4))))
+
+
+def test_outputs_can_be_returned_as_device_arrays():
+    from codegen.cuda.runtime import is_device_array
+    w = sg.shared(np.arange(3.0), name="w")
+    x = sg.vector("x")
+    f = sg.function([x], [x * w, w, x.sum()], updates=[(w, w + 1)], backend="cuda", return_device_arrays=True)
+    out = f(np.ones(3))
+    assert all(is_device_array(o) for o in out)
+    np.testing.assert_array_equal(out[0].copy_to_host(), [0.0, 1.0, 2.0])
+    out[1].copy_to_device(np.full(3, -5.0))        # the caller owns what it gets: the state is not touched
+    np.testing.assert_array_equal(w.get_value(), [1.0, 2.0, 3.0])
+    assert float(out[2].copy_to_host()) == 3.0
+
+
+# ---------------------------------------------------------------- errors at compile time and call time
+
+def test_an_op_without_a_lowering_fails_at_function_time_naming_the_op(monkeypatch):
+    from codegen.cuda import table
+    from codegen.cuda.lower import load_lowerings
+    load_lowerings()
+    monkeypatch.delitem(table.LOWERINGS, "Dot")
+    x = sg.matrix("x")
+    with pytest.raises(NotImplementedError, match=r"no lowering for dot .*test_cuda.py"):
+        sg.function([x], sg.dot(x, x), backend="cuda")
+
+
+def test_shape_errors_name_the_op_and_the_user_line():
+    a, b = sg.matrix("a"), sg.matrix("b")
+    f = sg.function([a, b], [a + b], backend="cuda", optimizer=None)
+    with pytest.raises(ValueError, match=r"add.*test_cuda.py.*cannot be broadcast"):
+        f(np.ones((2, 3)), np.ones((3, 2)))
+    i = sg.vector("i", dtype="int64")
+    g = sg.function([a, i], a[i], backend="cuda", optimizer=None)
+    with pytest.raises(IndexError, match="out of bounds"):
+        g(np.ones((2, 2)), np.array([0, 5]))
+
+
+def test_without_a_gpu_or_the_simulator_backend_cuda_fails_cleanly_at_function_time():
+    if os.environ.get("SYMGRAPH_REAL_GPU") == "1":
+        pytest.skip("a real GPU is present")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(__file__), "..", ".."),
+                                         env.get("PYTHONPATH", "")])
+    script = ("import symgraph as sg\n"
+              "x = sg.vector('x')\n"
+              "try:\n"
+              "    sg.function([x], x + 1, backend='cuda')\n"
+              "except RuntimeError as exc:\n"
+              "    print('RuntimeError:', exc)\n")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if "RuntimeError" not in done.stdout:
+        pytest.skip("this machine has a usable CUDA GPU")
+    assert "NVIDIA GPU" in done.stdout and "NUMBA_ENABLE_CUDASIM=1" in done.stdout

@@ -1,0 +1,64 @@
+"""Shared helpers for the reliability tests: which backends work here, finite differences, case counting.
+
+``available_backends()`` compiles one tiny function per backend once per test session and
+keeps those that give the right answer, so the suite runs on whatever is installed
+(python always; numba; cuda under Numba's simulator). ``CASES_CHECKED`` counts the random
+cases each property checked; the reliability conftest prints the totals (the soak figure).
+"""
+from __future__ import annotations
+
+import functools
+from collections import Counter
+
+import numpy as np
+
+import symgraph as sg
+
+ALL_BACKENDS = ("python", "numba", "cuda")
+CASES_CHECKED: Counter = Counter()
+BACKEND_PROBLEMS: dict = {}
+
+
+@functools.lru_cache(maxsize=None)
+def available_backends() -> tuple:
+    """The backends that compile and correctly run ``x * 2`` here; python is always among them."""
+    working = []
+    for backend in ALL_BACKENDS:
+        try:
+            x = sg.vector("x")
+            f = sg.function([x], x * 2, backend=backend)
+            if not np.array_equal(np.asarray(f(np.arange(3.0))), np.arange(3.0) * 2):
+                raise AssertionError("wrong result for x * 2")
+            working.append(backend)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not available"; the reason is kept
+            BACKEND_PROBLEMS[backend] = f"{type(exc).__name__}: {exc}"
+    return tuple(working)
+
+
+def compiled_backends() -> tuple:
+    """The available backends other than the python reference."""
+    return tuple(b for b in available_backends() if b != "python")
+
+
+def central_differences(fn, values, eps=1e-6):
+    """d fn(values) / d values[k] for each input array, by central differences (float64)."""
+    values = [np.array(v, dtype=np.float64) for v in values]
+    grads = []
+    for k, v in enumerate(values):
+        g = np.zeros_like(v)
+        for index in np.ndindex(v.shape):
+            original = v[index]
+            v[index] = original + eps
+            up = fn(values)
+            v[index] = original - eps
+            down = fn(values)
+            v[index] = original
+            g[index] = (up - down) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def assert_close(actual, expected, rtol, atol, what):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)

@@ -1,0 +1,124 @@
+"""The Fused op (its encoding, perform, grad, printing) and the fusion pass."""
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.graph import Constant, toposort
+from symgraph.ops import elemwise as ew
+from symgraph.ops.fused import Fused
+from symgraph.rewrite import optimize_graph
+
+from .helpers import compare, graph_ops, op_names
+
+
+def exp_times_plus_one():
+    # o0 = exp(i0) * i1 + 1.0 with the constant as input 2
+    return Fused(3, [(ew.Exp(), (0,), "float64"), (ew.Mul(), (3, 1), "float64"),
+                     (ew.Add(), (4, 2), "float64")], (5,))
+
+
+def test_fused_perform_broadcasts_like_elemwise():
+    op = exp_times_plus_one()
+    a, b = sg.vector("a"), sg.matrix("b")
+    out = op(a, b, Constant(1.0))
+    assert out.type.ndim == 2 and out.dtype == "float64"
+    av, bv = np.array([0.0, 1.0, 2.0]), np.arange(6.0).reshape(2, 3)
+    (result,) = op.perform(out.owner, [av, bv, np.array(1.0)])
+    np.testing.assert_allclose(result, np.exp(av) * bv + 1.0)
+
+
+def test_fused_output_has_broadcast_shape_and_own_memory():
+    op = Fused(2, [(ew.Exp(), (0,), "float64")], (2, 1))
+    a, b = sg.vector("a"), sg.matrix("b")
+    e, passthrough = op(a, b)
+    av, bv = np.zeros(3), np.ones((2, 3))
+    r0, r1 = op.perform(e.owner, [av, bv])
+    assert r0.shape == (2, 3) and r1.shape == (2, 3)
+    assert r1 is not bv and not np.shares_memory(r1, bv)
+
+
+def test_fused_props_identity_and_validation():
+    assert exp_times_plus_one() == exp_times_plus_one()
+    assert hash(exp_times_plus_one()) == hash(exp_times_plus_one())
+    with pytest.raises(ValueError):
+        Fused(1, [(ew.Exp(), (1,), "float64")], (1,))  # refers to itself
+
+
+def test_expression_strings():
+    assert exp_times_plus_one().expression_strings() == ["exp(i0) * i1 + i2"]
+    assert exp_times_plus_one().expression_strings(["x", "y", "1.0"]) == ["exp(x) * y + 1.0"]
+    op = Fused(2, [(ew.Sub(), (0, 1), "float64"), (ew.Mul(), (2, 2), "float64")], (3,))
+    assert op.expression_strings() == ["(i0 - i1) * (i0 - i1)"]
+
+
+def test_fused_grad_matches_elemwise_grad():
+    x, y = sg.vector("x"), sg.vector("y")
+    op = exp_times_plus_one()
+    cost = sg.sum(op(x, y, Constant(1.0)) * x)
+    gx, gy = sg.grad(cost, [x, y])
+    xv, yv = np.array([0.1, -0.3, 0.7]), np.array([1.5, 2.0, -1.0])
+    f = sg.function([x, y], [gx, gy], backend="python", optimizer=None)
+    rx, ry = f(xv, yv)
+    np.testing.assert_allclose(rx, np.exp(xv) * yv * xv + np.exp(xv) * yv + 1.0)
+    np.testing.assert_allclose(ry, np.exp(xv) * xv)
+
+
+def test_grad_of_elementwise_cost_is_one_fused_loop():
+    x = sg.vector("x")
+    g = sg.grad(sg.sum(sg.exp(x) * x), x)
+    f = compare([x], g, [np.linspace(-2, 2, 7)])
+    assert graph_ops(f) == ["fused"]
+    np.testing.assert_allclose(f(np.array([0.5])), np.exp(0.5) * 1.5)
+
+
+def test_chain_fuses_into_one_node_and_keeps_values():
+    x, y = sg.matrix("x"), sg.vector("y")
+    out = sg.tanh(sg.exp(x) * y + 1.0) - sg.sqrt(sg.abs(x))
+    f = compare([x, y], out, [np.arange(6.0).reshape(2, 3) / 7, np.array([0.1, 0.2, 0.3])])
+    assert graph_ops(f) == ["fused"]
+
+
+def test_shared_producer_becomes_extra_output():
+    x = sg.vector("x")
+    e = sg.exp(x)
+    a = e * 2.0 + x
+    b = sg.sum(e)                      # e is used outside the elementwise group too
+    f = compare([x], [a, b], [np.linspace(0, 1, 4)])
+    ops = graph_ops(f)
+    assert ops.count("fused") == 1 and "exp" not in ops
+    fused = next(n for n in f.graph.nodes if isinstance(n.op, Fused))
+    assert len(fused.outputs) == 2
+
+
+def test_no_fusion_across_reductions_or_through_cycles():
+    x = sg.vector("x")
+    e = sg.exp(x)
+    out = e * sg.sum(e)                # e feeds the sum which feeds the product: no single loop
+    compare([x], out, [np.linspace(0, 1, 4)])
+
+
+def test_fused_sources_are_the_union_of_the_users_lines():
+    x = sg.vector("x")
+    a = sg.exp(x)
+    b = a * 3.0
+    (out,), _ = optimize_graph([b])
+    lines = {s.lineno for s in out.owner.sources}
+    assert isinstance(out.owner.op, Fused)
+    assert {a.owner.source.lineno, b.owner.source.lineno} <= lines
+
+
+def test_exclude_fusion_by_name():
+    x = sg.vector("x")
+    out = sg.exp(x) * 2.0
+    f = sg.function([x], out, backend="python", optimizer={"mode": "fast_run", "exclude": ["fusion"]})
+    assert "fused" not in [type(n.op).__name__.lower() for n in f.graph.nodes]
+    np.testing.assert_allclose(f(np.ones(2)), 2 * np.e)
+
+
+def test_mixed_dtypes_and_casts_fuse():
+    x = sg.vector("x", dtype="float32")
+    i = sg.vector("i", dtype="int64")
+    out = sg.exp(x) * 2.0 + sg.cast(i, "float32")
+    f = compare([x, i], out, [np.ones(3, dtype="float32"), np.arange(3)], rtol=1e-6)
+    assert f(np.ones(3, dtype="float32"), np.arange(3)).dtype == np.float32
+    assert op_names(f.graph.outputs) == ["fused"]

@@ -1,0 +1,160 @@
+"""sg.draw: pictures of graphs (the matplotlib layered layout, DOT text for Graphviz, Jupyter's SVG)."""
+import re
+import shutil
+import struct
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.draw import layered_layout, picture_of, to_dot
+from symgraph.graph import count_nodes, toposort
+
+
+def quiz_graph():
+    x, z = sg.scalar("x"), sg.scalar("z")
+    return x, z, sg.exp(x * z) + x * z / sg.log(x) + sg.sin(sg.log(x)) / (x * z)
+
+
+def svg_texts(svg):
+    """The text content of every <text> element (matplotlib keeps text as text: svg.fonttype none)."""
+    return [re.sub(r"<[^>]+>", "", t) for t in re.findall(r"<text[^>]*>(.*?)</text>", svg, flags=re.S)]
+
+
+def test_svg_text_names_every_op_and_variable():
+    x, z, y = quiz_graph()
+    svg = sg.draw(y, engine="matplotlib")
+    assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
+    texts = svg_texts(svg)
+    op_names = [node.op.name for node in toposort([y])]
+    for name in set(op_names):
+        assert texts.count(name) == op_names.count(name), name     # one rectangle label per op node
+    assert texts.count("x") == 1 and texts.count("z") == 1          # each input drawn once, edges fan out
+    assert "output" in texts
+
+
+def test_picture_matches_the_graph_structure():
+    x, z, y = quiz_graph()
+    picture = picture_of(y)
+    ops = [k for k, a in picture.nodes.items() if a["kind"] == "op"]
+    assert len(ops) == count_nodes(y)
+    # one edge per op input plus the edge into the output marker
+    assert len(picture.edges) == sum(len(n.inputs) for n in toposort([y])) + 1
+    # the same counts as the lead's networkx export
+    nx_graph = sg.to_networkx(y)
+    assert len(ops) == sum(1 for _, d in nx_graph.nodes(data=True) if d["kind"] == "op")
+
+
+@pytest.mark.parametrize("rankdir", ["TB", "BT", "LR"])
+def test_layered_layout_follows_data_flow_without_overlaps(rankdir):
+    x, z, y = quiz_graph()
+    g = sg.grad(y, x)
+    picture = picture_of([y, g])
+    centres, sizes, routes, (width, height) = layered_layout(picture, rankdir)
+    axis = {"TB": 1, "BT": 1, "LR": 0}[rankdir]
+    sign = -1 if rankdir == "BT" else 1
+    for source, target, _, _ in picture.edges:
+        assert sign * (centres[target][axis] - centres[source][axis]) > 0, (source, target)
+    boxes = [(centres[k], sizes[k]) for k in picture.nodes]
+    for i, ((x1, y1), (w1, h1)) in enumerate(boxes):
+        assert -1e-9 <= x1 - w1 / 2 and x1 + w1 / 2 <= width + 1e-9
+        assert -1e-9 <= y1 - h1 / 2 and y1 + h1 / 2 <= height + 1e-9
+        for (x2, y2), (w2, h2) in boxes[i + 1:]:
+            overlap_x = abs(x1 - x2) < (w1 + w2) / 2 - 1e-9
+            overlap_y = abs(y1 - y2) < (h1 + h2) / 2 - 1e-9
+            assert not (overlap_x and overlap_y)
+    for route, (source, target, _, _) in zip(routes, picture.edges):
+        assert route[0] == centres[source] and route[-1] == centres[target]
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_writes_png_and_svg_by_suffix(tmp_path):
+    x, z, y = quiz_graph()
+    png = sg.draw(y, tmp_path / "quiz.png", engine="matplotlib")
+    assert png == tmp_path / "quiz.png"
+    width, height = png_size(png)
+    assert height > width > 100         # top-to-bottom: a tall picture
+    wide, _ = png_size(sg.draw(y, tmp_path / "quiz_lr.png", engine="matplotlib", rankdir="LR"))
+    assert wide > width
+    svg = sg.draw(y, tmp_path / "nested" / "quiz.svg", engine="matplotlib")
+    assert "exp" in svg_texts(svg.read_text())
+    with pytest.raises(ValueError, match=r"\.svg or \.png"):
+        sg.draw(y, tmp_path / "quiz.txt")
+    with pytest.raises(ValueError, match="rankdir"):
+        sg.draw(y, rankdir="RL")
+    with pytest.raises(TypeError, match="sg.draw needs"):
+        sg.draw(3.0)
+
+
+def test_compiled_function_shows_fused_expression_and_updates():
+    x = sg.vector("x")
+    w = sg.shared(np.ones(3), name="w")
+    cost = ((sg.exp(x * w) + 1.0) * sg.sin(x)).sum()
+    f = sg.function([x], cost, updates=[(w, w - 0.1 * sg.grad(cost, w))], backend="python")
+    fused = [n for n in f.graph.nodes if hasattr(n.op, "expression_strings")]
+    assert fused, "the optimizer should fuse this elementwise chain"
+    texts = svg_texts(sg.draw(f, engine="matplotlib"))
+    assert "fused" in texts
+    assert "w (updated)" in texts
+    # the expression is spelled with the operands' names where they have one
+    picture = picture_of(f)
+    labels = [a["label"] for a in picture.nodes.values() if a["kind"] == "fused"]
+    assert any("exp(" in label and ("x" in label or "w" in label) for label in labels)
+    assert len(labels) == len(fused)
+    dashed = [e for e in picture.edges if e[3]]
+    assert len(dashed) == 1 and picture.nodes[dashed[0][1]]["label"] == "w (updated)"
+
+
+def test_side_by_side_panels_and_highlighting_of_added_nodes():
+    w = sg.scalar("w")
+    z = sg.sin(sg.sin(w))
+    g = sg.grad(z, w)
+    svg = sg.draw({"forward": z, "with gradient": [z, g]}, base=z, engine="matplotlib")
+    texts = svg_texts(svg)
+    assert "forward" in texts and "with gradient" in texts
+    picture = picture_of([z, g], base=z)
+    added = [a for a in picture.nodes.values() if a["added"]]
+    assert len(added) == count_nodes([z, g]) - count_nodes(z)
+
+
+def test_dot_text_is_deterministic_and_complete():
+    _, _, y1 = quiz_graph()
+    _, _, y2 = quiz_graph()
+    dot = to_dot(y1)
+    assert dot == to_dot(y2)                      # ids do not depend on memory addresses
+    assert dot.count("shape=box") == count_nodes(y1)
+    assert dot.count("->") == len(picture_of(y1).edges)
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    panels = to_dot({"a": y1, "b": y2})
+    assert panels.count("subgraph cluster_") == 2
+
+
+@pytest.mark.skipif(shutil.which("dot") is not None, reason="Graphviz is installed here")
+def test_engine_dot_without_graphviz_says_what_to_do():
+    _, _, y = quiz_graph()
+    with pytest.raises(RuntimeError, match="engine='matplotlib'"):
+        sg.draw(y, engine="dot")
+    assert "<svg" in sg.draw(y)                   # auto falls back to matplotlib
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
+def test_engine_dot_renders(tmp_path):
+    _, _, y = quiz_graph()
+    assert "<svg" in sg.draw(y, engine="dot")
+    assert png_size(sg.draw(y, tmp_path / "g.png", engine="dot"))[0] > 0
+
+
+def test_jupyter_inline_svg():
+    x, z, y = quiz_graph()
+    assert "<svg" in y._repr_svg_()
+    f = sg.function([x, z], y, backend="python")
+    assert "<svg" in f._repr_svg_()
+    long_chain = x
+    for _ in range(450):
+        long_chain = sg.sin(long_chain)
+    assert long_chain._repr_svg_() is None        # too big to read: Jupyter falls back to the text repr
