@@ -1,4 +1,5 @@
 """sg.draw: pictures of graphs (the matplotlib layered layout, DOT text for Graphviz, Jupyter's SVG)."""
+import os
 import re
 import shutil
 import struct
@@ -158,3 +159,18 @@ def test_jupyter_inline_svg():
     for _ in range(450):
         long_chain = sg.sin(long_chain)
     assert long_chain._repr_svg_() is None        # too big to read: Jupyter falls back to the text repr
+
+
+def test_auto_engine_pipes_dot_text_to_graphviz_when_present(tmp_path, monkeypatch):
+    # A stand-in for Graphviz's dot: echoes its format argument and the DOT text it was given.
+    fake = tmp_path / "bin" / "dot"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "<svg format=$1>"\ncat\necho "</svg>"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    _, _, y = quiz_graph()
+    svg = sg.draw(y)
+    assert svg.startswith("<svg format=-Tsvg>") and to_dot(y) in svg
+    fake.write_text("#!/bin/sh\necho 'syntax error' >&2\nexit 1\n")
+    with pytest.raises(RuntimeError, match="syntax error"):
+        sg.draw(y, engine="dot")

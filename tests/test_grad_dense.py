@@ -197,3 +197,23 @@ def test_verify_grad_checks_float_inputs_only_and_needs_a_scalar():
     sg.verify_grad(lambda x, i: sg.sum(x[i] ** 2), [x0, i0])
     with pytest.raises(TypeError, match="0-d"):
         sg.verify_grad(lambda x: x * 2.0, [x0])
+
+
+def test_float32_jacobian_hessian_and_products_stay_float32():
+    w = sg.vector("w", dtype="float32")
+    v = sg.vector("v", dtype="float32")
+    cost = sg.sum(sg.tanh(w) * w) * 2.0
+    results = [sg.hessian(cost, w), sg.jacobian(sg.exp(w), w), sg.hessian_vector_product(cost, w, v),
+               sg.Rop(sg.exp(w), w, v), sg.Lop(sg.exp(w), w, v)]
+    assert [r.dtype for r in results] == ["float32"] * 5
+    w0 = np.array([0.3, -0.2, 0.5], dtype="float32")
+    v0 = np.array([1.0, 2.0, -1.0], dtype="float32")
+    hess, jac, hv, jv, vj = compile_([w, v], results)(w0, v0)
+    assert hess.dtype == np.float32
+    t = np.tanh(w0.astype("float64"))
+    expected_hess = np.diag(2 * (2 * (1 - t ** 2) - 2 * w0 * t * (1 - t ** 2)))
+    np.testing.assert_allclose(hess, expected_hess, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jac, np.diag(np.exp(w0)), rtol=1e-6)
+    np.testing.assert_allclose(hv, expected_hess @ v0, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jv, np.exp(w0) * v0, rtol=1e-6)
+    np.testing.assert_allclose(vj, np.exp(w0) * v0, rtol=1e-6)

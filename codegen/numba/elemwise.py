@@ -66,7 +66,9 @@ def _broadcast_dims(node, kernel):
                     kernel.emit(f"if {length} == 1:")
                     with kernel.indent():
                         kernel.emit(f"{length} = {code}")
-                    kernel.check(f"{code} != 1", message)
+                    kernel.emit("else:")
+                    with kernel.indent():
+                        kernel.check(f"{code} != 1", message)
         dims.append(length)
     return dims
 

@@ -136,7 +136,9 @@ def _advanced_plan(kernel, node, x, spec, index_vars):
                 kernel.emit(f"if {length} == 1:")
                 with kernel.indent():
                     kernel.emit(f"{length} = {d}")
-                kernel.check(f"{d} != 1", f"{node.op}: the index arrays cannot be broadcast together")
+                kernel.emit("else:")
+                with kernel.indent():
+                    kernel.check(f"{d} != 1", f"{node.op}: the index arrays cannot be broadcast together")
         broadcast.append(length)
     array_axes = [a for a, (kind, _) in enumerate(axes) if kind == "array"]
     adjacent = array_axes == list(range(array_axes[0], array_axes[-1] + 1))

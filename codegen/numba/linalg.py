@@ -86,7 +86,9 @@ def lower_batched_matmul(node, kernel):
                 kernel.emit(f"if {length} == 1:")
                 with kernel.indent():
                     kernel.emit(f"{length} = {d}")
-                kernel.check(f"{d} != 1", f"{node.op}: the batch lengths on axis {axis} cannot be broadcast")
+                kernel.emit("else:")
+                with kernel.indent():
+                    kernel.check(f"{d} != 1", f"{node.op}: the batch lengths on axis {axis} cannot be broadcast")
         for var, local, d in entries:
             steps[(id(var), local)] = kernel.let(f"0 if {d} == 1 else 1", "step")
         batch_dims.append(length)

@@ -78,6 +78,9 @@ def lower_dimshuffle(node, kernel):
 def lower_broadcast_to(node, kernel):
     x, *lengths = node.inputs
     out = node.outputs[0]
+    if out.ndim == 0:
+        kernel.alias(out, x)
+        return
     dims = [kernel.code(d) for d in lengths]
     names = []
     for axis, d in enumerate(dims):

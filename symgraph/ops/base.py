@@ -15,7 +15,7 @@ import numpy as np
 from ..graph import Constant, Node, Variable, user_source_location
 from ..types import TensorType, dtype_for_python_scalar
 
-# Every concrete Op subclass, by class name; backends test that each has a lowering.
+# Every concrete Op class of symgraph's catalogue, by class name; backends test that each has a lowering.
 OP_REGISTRY: dict[str, type] = {}
 
 
@@ -26,7 +26,8 @@ class Op:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if not cls.__dict__.get("abstract", False):
+        # The catalogue is symgraph's own ops; ops users (or tests) define elsewhere are not listed.
+        if not cls.__dict__.get("abstract", False) and cls.__module__.startswith("symgraph."):
             OP_REGISTRY[cls.__name__] = cls
 
     def _props(self):

@@ -54,6 +54,8 @@ def _classify(entry):
         return [("slice", parts)]
     if isinstance(entry, Variable):
         if entry.type.kind == "b":
+            if entry.ndim == 0:
+                raise TypeError(f"indexing: a boolean scalar {entry.describe()} is not a valid index")
             if isinstance(entry, Constant):
                 return [("array", Constant(a)) for a in np.nonzero(entry.value)]
             raise TypeError(f"indexing with a symbolic boolean mask {entry.describe()} is not supported: "
@@ -72,6 +74,8 @@ def _classify(entry):
         if array.size == 0 and array.dtype.kind == "f":
             array = array.astype(np.int64)
         if array.dtype.kind == "b":
+            if array.ndim == 0:
+                raise TypeError("indexing: a boolean scalar is not a valid index (use sg.where)")
             return [("array", Constant(a)) for a in np.nonzero(array)]
         if array.dtype.kind not in "iu":
             raise TypeError(f"indexing: index arrays must hold integers, got dtype {array.dtype}")
@@ -128,7 +132,14 @@ def getitem(x, key):
 
 
 def subtensor_index(vector_var, i):
-    """``vector_var[i]`` as an int scalar (used by ``reshape`` with a symbolic shape vector)."""
+    """``vector_var[i]`` as an int scalar (used by ``reshape`` with a symbolic shape vector).
+
+    Entries of ``sg.shape(x)`` become ``shape_of(x, i)``: a constant where the length is static.
+    """
+    from .shape import Shape, shape_of
+    owner = getattr(vector_var, "owner", None)
+    if owner is not None and isinstance(owner.op, Shape) and isinstance(i, (int, np.integer)):
+        return shape_of(owner.inputs[0], int(i))
     return getitem(vector_var, i)
 
 

@@ -314,7 +314,9 @@ def fold_shape_of(node):
     d = dims(x)[node.op.axis]
     if isinstance(d, int):
         return [Constant(d, dtype=out.dtype)]
-    owner, axis = d
+    if len(d) != 1:
+        return None
+    owner, axis = next(iter(d))
     if owner is x and axis == node.op.axis:
         return None
     if not current_graph().contains(owner):
@@ -361,7 +363,7 @@ def broadcast_to_useless(node):
     return None
 
 
-@register("canonicalize", "shape", ops=None)
+@register("canonicalize", "shape", ops="elemwise")
 def elemwise_absorbs_broadcast(node):
     """op(broadcast_to(a, s), b) -> op(a, b) when b alone already gives the result its shape."""
     if not isinstance(node.op, Elemwise):
@@ -386,7 +388,7 @@ def elemwise_absorbs_broadcast(node):
     return [as_replacement(result, out)]
 
 
-@register("canonicalize", "shape", ops=None)
+@register("canonicalize", "shape", ops="elemwise")
 def elemwise_scalar_constants(node):
     """op(x, [[c]]) -> op(x, c): a one-element constant operand becomes 0-d when x gives the shape."""
     if not isinstance(node.op, Elemwise):

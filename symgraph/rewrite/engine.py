@@ -11,14 +11,19 @@ functions of the whole ``FunctionGraph`` run as named stages of one pipeline.
 """
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections import deque
 
 from ..graph import Node, Variable, inherit_source, toposort
 from ..ops.base import op_name
-from .log import RewriteLog, describe_variable
+from .log import RewriteLog, snapshot
 
 OUTPUT = "output"  # the consumer recorded for a graph output
+
+#: re-raise errors inside rewrites (tests set it); otherwise a failing rewrite is skipped with a warning
+STRICT = os.environ.get("SYMGRAPH_STRICT_REWRITES", "") not in ("", "0")
 
 
 class LocalRewrite:
@@ -65,7 +70,7 @@ class FunctionGraph:
         if clone:
             outputs = clone_graph(outputs)
         self.outputs = list(outputs)
-        for node in toposort(self.outputs):
+        for node in fast_toposort(self.outputs):
             self._add_node(node)
         for j, var in enumerate(self.outputs):
             self.clients.setdefault(var, []).append((OUTPUT, j))
@@ -88,7 +93,7 @@ class FunctionGraph:
         """Add the nodes computing ``var`` that are not in the graph yet; returns them in order."""
         if var.owner is None or var.owner in self.nodes:
             return []
-        new_nodes = toposort([var], stop_at=[v for v in _frontier(var, self.nodes)])
+        new_nodes = fast_toposort([var], stop=set(_frontier(var, self.nodes)))
         added = []
         for node in new_nodes:
             if node not in self.nodes:
@@ -97,7 +102,7 @@ class FunctionGraph:
         return added
 
     def toposort(self) -> list[Node]:
-        return toposort(self.outputs)
+        return fast_toposort(self.outputs)
 
     def consumers(self, var) -> list:
         return [node for node, _ in self.clients.get(var, ()) if node is not OUTPUT]
@@ -146,6 +151,33 @@ class FunctionGraph:
         return len(self.nodes)
 
 
+def fast_toposort(outputs, stop=frozenset()) -> list[Node]:
+    """Nodes computing ``outputs`` in dependency order, not entering variables in ``stop``.
+
+    The optimizer's own traversal: node-keyed sets and input iterators, no cycle check
+    (the view is built from an acyclic graph and rewrites only use existing values).
+    """
+    order, done = [], set()
+    for root in outputs:
+        node = root.owner
+        if node is None or node in done or root in stop:
+            continue
+        done.add(node)
+        stack = [(node, iter(node.inputs))]
+        while stack:
+            current, pending = stack[-1]
+            for var in pending:
+                owner = var.owner
+                if owner is not None and owner not in done and var not in stop:
+                    done.add(owner)
+                    stack.append((owner, iter(owner.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(current)
+    return order
+
+
 def _frontier(var, known_nodes):
     """Variables of the graph that the new expression ``var`` reads (where the import stops)."""
     seen, stack, frontier = set(), [var], []
@@ -164,7 +196,7 @@ def _frontier(var, known_nodes):
 def clone_graph(outputs):
     """Fresh copies of the nodes computing ``outputs``; leaves are kept as they are."""
     mapping = {}
-    for node in toposort(outputs):
+    for node in toposort(outputs):  # the checked traversal: reports a cycle in the user's graph
         inputs = [mapping.get(v, v) for v in node.inputs]
         copy = Node(node.op, inputs, [v.type for v in node.outputs], sources=node.sources)
         for old, new in zip(node.outputs, copy.outputs):
@@ -184,22 +216,31 @@ def check_replacement(old, new, reason=""):
 
 # ------------------------------------------------------------------ the fixpoint driver
 
-def _rewrite_index(rewrites):
-    by_op, anywhere = {}, []
-    for rewrite in rewrites:
-        if rewrite.ops is None:
-            anywhere.append(rewrite)
-        else:
-            for name in rewrite.ops:
-                by_op.setdefault(name, []).append(rewrite)
-    return by_op, anywhere
+class _RewriteIndex:
+    """Which rewrites to try on a node: those registered for its op name, for any elementwise op
+    (``ops="elemwise"``), or for every op (``ops=None``), in registration order."""
+
+    def __init__(self, rewrites):
+        self.rewrites = list(rewrites)
+        self.cache = {}
+
+    def for_node(self, node):
+        op = node.op
+        key = (op_name(op), hasattr(op, "scalar_op"))
+        found = self.cache.get(key)
+        if found is None:
+            name, elementwise = key
+            found = [r for r in self.rewrites
+                     if r.ops is None or name in r.ops or (elementwise and "elemwise" in r.ops)]
+            self.cache[key] = found
+        return found
 
 
 def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
     """Apply ``rewrites`` until none fires; returns how many replacements were made."""
     if not rewrites:
         return 0
-    by_op, anywhere = _rewrite_index(rewrites)
+    index = _RewriteIndex(rewrites)
     queue = deque(fg.toposort())
     queued = set(queue)
     max_steps = max_steps or 50 * (len(fg) + 100)
@@ -212,13 +253,19 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
             steps += 1
             if node not in fg.nodes:
                 continue
-            name = op_name(node.op)
-            for rewrite in by_op.get(name, ()) + anywhere if name in by_op else anywhere:
-                with inherit_source(node.sources):
-                    result = rewrite(node)
-                if result is None:
+            for rewrite in index.for_node(node):
+                try:
+                    with inherit_source(node.sources):
+                        result = rewrite(node)
+                    if result is None:
+                        continue
+                    changed = _apply_result(fg, node, result, rewrite.name)
+                except Exception as exc:  # a broken rewrite must not break the user's compile
+                    if STRICT:
+                        raise
+                    warnings.warn(f"rewrite {rewrite.name} failed on {node.op}{node.where()}: {exc!r}; skipped",
+                                  RuntimeWarning, stacklevel=2)
                     continue
-                changed = _apply_result(fg, node, result, rewrite.name)
                 if not changed:
                     continue
                 fired += 1
@@ -246,7 +293,7 @@ def _apply_result(fg, node, result, rewrite_name):
     for old, new in pairs:
         check_replacement(old, new, rewrite_name)
     log = fg.log
-    before = [describe_variable(old) for old, _ in pairs] if log is not None and log.detailed else None
+    before = [snapshot(old) for old, _ in pairs] if log is not None and log.detailed else None
     changed = []
     for old, new in pairs:
         added = fg.import_variable(new)

@@ -10,10 +10,10 @@ broadcasting, so evaluating the group on its broadcast inputs is exact.
 """
 from __future__ import annotations
 
-from ..graph import inherit_source, toposort
+from ..graph import inherit_source
 from ..ops.elemwise import Elemwise
 from ..ops.fused import Fused
-from .engine import OUTPUT
+from .engine import OUTPUT, fast_toposort
 from .shapes import dims
 
 #: the most nodes fused into one loop (keeps generated kernels compilable in reasonable time)
@@ -122,7 +122,7 @@ def _build(fg, group, root):
     produced = {var for node in group for var in node.outputs}
     external = []
     seen = set()
-    members = toposort(outputs, stop_at=[v for node in group for v in node.inputs if v not in produced])
+    members = fast_toposort(outputs, stop={v for node in group for v in node.inputs if v not in produced})
     members = [node for node in members if node in group]
     for node in members:
         for var in node.inputs:
@@ -158,8 +158,8 @@ def _build(fg, group, root):
     log = fg.log
     before = None
     if log is not None and log.detailed:
-        from .log import describe_variable
-        before = [describe_variable(old) for old in outputs]
+        from .log import snapshot
+        before = [snapshot(old) for old in outputs]
     fg.import_variable(new_node.outputs[0])
     for old, new in zip(outputs, new_node.outputs):
         fg.replace(old, new, "fuse_elementwise", check=False)

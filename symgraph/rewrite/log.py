@@ -15,9 +15,18 @@ from ..graph import Constant
 class RewriteEntry:
     stage: str
     rewrite: str
-    before: list      # short text of each replaced variable, captured before the change
-    after: list       # short text of each replacement
-    sources: tuple    # the user's source locations of the replaced node
+    before_snapshots: list  # each replaced variable's node as it was (op, inputs), see ``snapshot``
+    after_variables: list   # each replacement variable
+    sources: tuple          # the user's source locations of the replaced node
+
+    # Text is made on demand: a 10,000-node graph fires thousands of rewrites and is rarely printed.
+    @property
+    def before(self) -> list:
+        return [render_snapshot(s) for s in self.before_snapshots]
+
+    @property
+    def after(self) -> list:
+        return [describe_variable(v) for v in self.after_variables]
 
     def __str__(self):
         where = f"  [{self.sources[0]}]" if self.sources else ""
@@ -59,7 +68,7 @@ class RewriteLog:
         if not self.detailed or len(self.entries) >= self.max_entries:
             self.dropped += 1
             return
-        after = [describe_variable(v) for v in after_variables]
+        after = list(after_variables)
         self.entries.append(RewriteEntry(stage, rewrite, before or ["?"] * len(after), after, tuple(sources)))
 
     def stage_done(self, name, before, after, seconds):
@@ -105,3 +114,24 @@ def describe_variable(var, depth=2) -> str:
     args = ", ".join(describe_variable(v, depth - 1) for v in node.inputs)
     index = f"[{var.index}]" if len(node.outputs) > 1 else ""
     return f"{name}({args}){index}"
+
+
+def snapshot(var):
+    """What ``var``'s node looked like now (its op and inputs), to render later as the 'before' view."""
+    if var.owner is None:
+        return var
+    return (var.owner.op, tuple(var.owner.inputs), var.index, len(var.owner.outputs))
+
+
+def render_snapshot(snap) -> str:
+    if isinstance(snap, str):
+        return snap
+    if not isinstance(snap, tuple):
+        return describe_variable(snap)
+    op, inputs, index, n_outputs = snap
+    from ..ops.base import op_name
+    name = op_name(op)
+    if name == "fused":
+        name = str(op)
+    args = ", ".join(describe_variable(v, 1) for v in inputs)
+    return f"{name}({args})" + (f"[{index}]" if n_outputs > 1 else "")

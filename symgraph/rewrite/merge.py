@@ -7,7 +7,7 @@ as we go makes whole repeated subexpressions collapse in one linear pass.
 from __future__ import annotations
 
 from ..graph import Constant
-from .log import describe_variable
+from .log import snapshot
 
 
 def merge_constants(fg):
@@ -22,7 +22,7 @@ def merge_constants(fg):
         if first is not var:
             fg.replace(var, first, "merge_constants", check=False)
             if fg.log is not None:
-                fg.log.record(fg.stage, "merge_constants", [repr(var)], [first], ())
+                fg.log.record(fg.stage, "merge_constants", [var], [first], ())
             merged += 1
     return merged
 
@@ -40,7 +40,7 @@ def merge_nodes(fg):
         if first is node:
             continue
         replaced = [(old, new) for old, new in zip(node.outputs, first.outputs) if fg.clients.get(old)]
-        before = [describe_variable(old) for old, _ in replaced] if log is not None and log.detailed else None
+        before = [snapshot(old) for old, _ in replaced] if log is not None and log.detailed else None
         for old, new in replaced:
             fg.replace(old, new, "merge_nodes", check=False)
         if log is not None and replaced:

@@ -52,7 +52,10 @@ def as_replacement(x, out):
         return x
     if out.ndim == 0:
         return None
-    y = BroadcastTo()(x, *shape_scalars(out))
+    shape = shape_scalars(out)
+    if shape is None:
+        return None
+    y = BroadcastTo()(x, *shape)
     return y if out.type.is_compatible(y.type) else None
 
 

@@ -1,10 +1,11 @@
 """Symbolic shape facts for rewrites: which runtime lengths are provably equal.
 
-Each dimension of a variable is described by an int (its static length) or a token
-``(variable, axis)`` naming "the length of ``axis`` of ``variable``". Elementwise
-results take the length their operands agree on, ``broadcast_to(x, shape_of(y, 0))``
-takes ``y``'s token, and so on, so two dimensions with equal descriptions have equal
-lengths whenever the graph runs without a shape error. Rewrites use this to remove
+Each dimension of a variable is described by an int (its static length) or a set of
+atoms ``(variable, axis)``, meaning "the broadcast of these lengths"; an atom names a
+length nothing upstream explains (an input's, a matrix product's). Elementwise results
+take the union of their operands' sets, ``broadcast_to(x, shape_of(y, 0))`` takes
+``y``'s, and so on, so two dimensions with equal descriptions have equal lengths
+whenever the graph runs without a shape error. Rewrites use this to remove
 ``SumToShape`` and ``BroadcastTo`` nodes that do nothing, and to check that a
 simplification keeps the shape of what it replaces. Facts stay true when the graph
 is rewritten (a replacement computes the same values), so they are cached.
@@ -16,7 +17,7 @@ from ..ops.base import op_name
 
 
 def dims(var, cache=None) -> tuple:
-    """The dimension descriptions of ``var`` (ints and ``(variable, axis)`` tokens)."""
+    """The dimension descriptions of ``var``: ints, or frozensets of ``(variable, axis)`` atoms."""
     if cache is None:
         from .engine import _CURRENT
         cache = _CURRENT[-1].shape_cache if _CURRENT else {}
@@ -25,6 +26,7 @@ def dims(var, cache=None) -> tuple:
         return found
     # Iterative post-order over owners not described yet (long chains must not recurse).
     stack = [(var, False)]
+    in_progress = set()
     while stack:
         v, ready = stack.pop()
         if v in cache:
@@ -34,6 +36,9 @@ def dims(var, cache=None) -> tuple:
             cache[v] = _own(v)
             continue
         if not ready:
+            if v in in_progress:
+                raise RuntimeError(f"shape inference met a cycle through {owner.op}")
+            in_progress.add(v)
             stack.append((v, True))
             stack.extend((u, False) for u in _shape_inputs(owner) if u not in cache)
             continue
@@ -44,7 +49,7 @@ def dims(var, cache=None) -> tuple:
 
 
 def _own(var):
-    return tuple(n if n is not None else (var, axis) for axis, n in enumerate(var.type.shape))
+    return tuple(n if n is not None else frozenset([(var, axis)]) for axis, n in enumerate(var.type.shape))
 
 
 def _shape_inputs(node):
@@ -56,12 +61,17 @@ def _shape_inputs(node):
 
 
 def broadcast_dims(dim_lists, ndim):
-    """NumPy broadcasting of dimension descriptions; ``None`` for an axis that cannot be decided."""
+    """NumPy broadcasting of dimension descriptions (``None`` where a static length conflicts)."""
     padded = [(1,) * (ndim - len(d)) + tuple(d) for d in dim_lists]
     out = []
     for axis in range(ndim):
-        values = {d[axis] for d in padded} - {1}
-        out.append(values.pop() if len(values) == 1 else (1 if not values else None))
+        column = [d[axis] for d in padded]
+        lengths = {d for d in column if isinstance(d, int) and d != 1}
+        if lengths:
+            out.append(lengths.pop() if len(lengths) == 1 else None)
+            continue
+        atoms = frozenset().union(*[d for d in column if not isinstance(d, int)])
+        out.append(atoms if atoms else 1)
     return tuple(out)
 
 
@@ -121,22 +131,48 @@ def same_shape(a: Variable, b: Variable) -> bool:
     return all(x == y for x, y in zip(da, db))
 
 
-def shape_scalars(var):
-    """int64 scalar variables for each length of ``var``: constants where static, ``shape_of`` otherwise.
+def shape_scalars(var, search_depth=4, search_width=64):
+    """int64 scalar variables for each length of ``var``, or None when one cannot be expressed.
 
-    Uses the canonical owner of each length (the variable named by its token) so equal
-    lengths produce mergeable nodes.
+    Static lengths become constants; others become ``shape_of`` of an ancestor of ``var``
+    with the same length (found by a short search upward), so the result never depends on
+    ``var`` itself or on anything computed from it.
     """
     from ..ops.shape import ShapeOf
-    from .engine import _CURRENT
-    fg = _CURRENT[-1] if _CURRENT else None
-    result = []
-    for axis, d in enumerate(dims(var)):
-        if isinstance(d, int):
-            result.append(Constant(d, dtype="int64"))
-            continue
-        owner_var, owner_axis = d
-        if fg is not None and not fg.contains(owner_var):
-            owner_var, owner_axis = var, axis
-        result.append(ShapeOf(owner_axis)(owner_var))
-    return result
+    wanted = dims(var)
+    result = [Constant(d, dtype="int64") if isinstance(d, int) else None for d in wanted]
+    if all(r is not None for r in result):
+        return result
+    frontier = list(var.owner.inputs) if var.owner is not None else [var]
+    seen = set()
+    for _ in range(search_depth):
+        next_frontier = []
+        for candidate in frontier:
+            if candidate in seen or len(seen) > search_width:
+                continue
+            seen.add(candidate)
+            _match_candidate(candidate, wanted, result, var.ndim, ShapeOf)
+            if all(r is not None for r in result):
+                return result
+            if candidate.owner is not None:
+                next_frontier.extend(candidate.owner.inputs)
+        frontier = next_frontier
+    return None
+
+
+def _match_candidate(candidate, wanted, result, ndim, ShapeOf):
+    owner = candidate.owner
+    if owner is not None and op_name(owner.op) == "shape_of":
+        d = dims(owner.inputs[0])[owner.op.axis]
+        if not isinstance(d, int):
+            for axis, w in enumerate(wanted):
+                if result[axis] is None and w == d:
+                    result[axis] = candidate
+        return
+    if candidate.ndim == 0:
+        return
+    candidate_dims = dims(candidate)
+    lead = ndim - candidate.ndim
+    for axis, w in enumerate(wanted):
+        if result[axis] is None and axis >= lead and candidate_dims[axis - lead] == w:
+            result[axis] = ShapeOf(axis - lead)(candidate)

@@ -285,7 +285,7 @@ def _simplified_program(node):
     operands = list(leaves)
     for scalar_op, indices, _ in op.instructions:
         operands.append(_scalar_to_sympy(scalar_op, [operands[k] for k in indices], False))
-    simplified = [sp.simplify(operands[k], ratio=1.0) for k in op.outputs]
+    simplified = [_cheap_simplify(operands[k]) for k in op.outputs]
     builder = _ProgramBuilder(symbols, dtype)
     outputs = [builder.convert(e) for e in simplified]
     nin, instructions, output_indices = builder.finish(outputs)
@@ -296,6 +296,28 @@ def _simplified_program(node):
     if not _agrees(op, new_op, node.inputs, new_inputs):
         return None
     return new_inputs, new_op
+
+
+def _cheap_simplify(expr):
+    """The smallest of a few fast SymPy normal forms of ``expr`` (``sympy.simplify`` itself can take
+    seconds on a 15-operation trigonometric expression, so it is not used)."""
+    sp = _sympy()
+    size = sp.count_ops(expr)
+    transforms = [sp.factor_terms, sp.powsimp]
+    if size <= 12:
+        transforms += [sp.expand, sp.cancel, lambda e: sp.factor_terms(sp.expand(e))]
+    if size <= 10 and expr.has(sp.sin, sp.cos, sp.tan, sp.tanh):
+        transforms.append(sp.trigsimp)
+    best, best_size = expr, size
+    for transform in transforms:
+        try:
+            candidate = transform(expr)
+        except Exception:  # SymPy raises many kinds of errors on odd inputs; a failed form is skipped
+            continue
+        candidate_size = sp.count_ops(candidate)
+        if candidate_size < best_size:
+            best, best_size = candidate, candidate_size
+    return best
 
 
 def _agrees(old_op, new_op, old_inputs, new_inputs, samples=24):
@@ -367,7 +389,7 @@ def simplify_fused_nodes(fg, time_budget=None):
             continue
         before = None
         if fg.log is not None and fg.log.detailed:
-            before = [str(node.op)] * len(node.outputs)
+            before = [snapshot(v) for v in node.outputs]
         fg.import_variable(new_node.outputs[0])
         for old, new in zip(node.outputs, new_node.outputs):
             fg.replace(old, new, "sympy_simplify", check=False)

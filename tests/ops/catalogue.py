@@ -126,7 +126,7 @@ def B(*shape):
 CATALOGUE: list[OpCase] = []
 
 
-def row(id, build, ref, inputs, grad_wrt=None, dtypes=None, family=""):
+def add_row(id, build, ref, inputs, grad_wrt=None, dtypes=None, family=""):
     """Add a row; by default it is differentiable in its float inputs when ``grad_wrt`` is None."""
     if grad_wrt is None:
         grad_wrt = tuple(i for i, s in enumerate(inputs) if s.dtype is None)
@@ -175,15 +175,15 @@ _UNARY = [  # name, sg function, numpy reference, domain, differentiable
     ("neg", lambda x: -x, np.negative, "any", True), ("square", sg.square, np.square, "any", True),
 ]
 for _name, _fn, _ref, _domain, _diff in _UNARY:
-    row(f"{_name}", _fn, _ref, [F(2, 3, domain=_domain)], None if _diff else (), family="elemwise")
-row("exp_0d", sg.exp, np.exp, [F(domain="any")], family="elemwise")
-row("exp_empty", sg.exp, np.exp, [F(0, 3)], family="elemwise")
-row("exp_int", sg.exp, np.exp, [I(4, low=-3, high=3)], family="elemwise")
-row("sqrt_int", sg.sqrt, np.sqrt, [I(4, low=0, high=9)], family="elemwise")
-row("neg_int", lambda x: -x, np.negative, [I(4, low=-3, high=3)], family="elemwise")
-row("abs_int", sg.abs, np.abs, [I(4, low=-3, high=3)], family="elemwise")
-row("sigmoid_large", sg.sigmoid, _np_sigmoid, [F(3, domain="large")], (), family="elemwise")
-row("softplus_large", sg.softplus, lambda x: np.logaddexp(0, x), [F(3, domain="large")], (), family="elemwise")
+    add_row(f"{_name}", _fn, _ref, [F(2, 3, domain=_domain)], None if _diff else (), family="elemwise")
+add_row("exp_0d", sg.exp, np.exp, [F(domain="any")], family="elemwise")
+add_row("exp_empty", sg.exp, np.exp, [F(0, 3)], family="elemwise")
+add_row("exp_int", sg.exp, np.exp, [I(4, low=-3, high=3)], family="elemwise")
+add_row("sqrt_int", sg.sqrt, np.sqrt, [I(4, low=0, high=9)], family="elemwise")
+add_row("neg_int", lambda x: -x, np.negative, [I(4, low=-3, high=3)], family="elemwise")
+add_row("abs_int", sg.abs, np.abs, [I(4, low=-3, high=3)], family="elemwise")
+add_row("sigmoid_large", sg.sigmoid, _np_sigmoid, [F(3, domain="large")], (), family="elemwise")
+add_row("softplus_large", sg.softplus, lambda x: np.logaddexp(0, x), [F(3, domain="large")], (), family="elemwise")
 
 _BINARY = [  # name, sg function, numpy reference, domain of b, differentiable
     ("add", lambda a, b: a + b, np.add, "any", True), ("sub", lambda a, b: a - b, np.subtract, "any", True),
@@ -192,59 +192,59 @@ _BINARY = [  # name, sg function, numpy reference, domain of b, differentiable
     ("maximum", sg.maximum, np.maximum, "any", True), ("minimum", sg.minimum, np.minimum, "any", True),
 ]
 for _name, _fn, _ref, _domain, _diff in _BINARY:
-    row(_name, _fn, _ref, [F(2, 3), F(2, 3, domain=_domain)], family="elemwise")
-row("pow", sg.pow, np.power, [F(2, 3, domain="positive"), F(2, 3)], family="elemwise")
-row("pow_operator_const", lambda a: a ** 3, lambda a: a ** 3, [F(2, 3)], family="elemwise")
-row("rpow_const", lambda a: 2.0 ** a, lambda a: 2.0 ** a, [F(2, 3)], family="elemwise")
-row("clip", lambda a: sg.clip(a, -0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), [F(2, 3)], family="elemwise")
+    add_row(_name, _fn, _ref, [F(2, 3), F(2, 3, domain=_domain)], family="elemwise")
+add_row("pow", sg.pow, np.power, [F(2, 3, domain="positive"), F(2, 3)], family="elemwise")
+add_row("pow_operator_const", lambda a: a ** 3, lambda a: a ** 3, [F(2, 3)], family="elemwise")
+add_row("rpow_const", lambda a: 2.0 ** a, lambda a: 2.0 ** a, [F(2, 3)], family="elemwise")
+add_row("clip", lambda a: sg.clip(a, -0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), [F(2, 3)], family="elemwise")
 for _name, _fn, _ref in [("lt", lambda a, b: a < b, np.less), ("le", lambda a, b: a <= b, np.less_equal),
                          ("gt", lambda a, b: a > b, np.greater), ("ge", lambda a, b: a >= b, np.greater_equal),
                          ("eq", sg.eq, np.equal), ("ne", sg.ne, np.not_equal)]:
-    row(_name, _fn, _ref, [F(2, 3), F(2, 3)], (), family="compare")
-    row(f"{_name}_int", _fn, _ref, [I(5), I(5)], (), family="compare")
-row("eq_float_const", lambda a: sg.eq(a, a), lambda a: np.equal(a, a), [F(3)], (), family="compare")
-row("logical_and", sg.logical_and, np.logical_and, [B(2, 3), B(2, 3)], (), family="compare")
-row("logical_or", lambda a, b: a | b, np.logical_or, [B(2, 3), B(3)], (), family="compare")
-row("logical_not", lambda a: ~a, np.logical_not, [B(2, 3)], (), family="compare")
-row("where", sg.where, np.where, [B(2, 3), F(2, 3), F(2, 3)], family="elemwise")
-row("where_broadcast", sg.where, np.where, [B(3, 1), F(1, 4), F(4)], family="elemwise")
-row("where_scalar_branch", lambda c, a: sg.where(c, a, 0.0), lambda c, a: np.where(c, a, a.dtype.type(0)),
+    add_row(_name, _fn, _ref, [F(2, 3), F(2, 3)], (), family="compare")
+    add_row(f"{_name}_int", _fn, _ref, [I(5), I(5)], (), family="compare")
+add_row("eq_float_const", lambda a: sg.eq(a, a), lambda a: np.equal(a, a), [F(3)], (), family="compare")
+add_row("logical_and", sg.logical_and, np.logical_and, [B(2, 3), B(2, 3)], (), family="compare")
+add_row("logical_or", lambda a, b: a | b, np.logical_or, [B(2, 3), B(3)], (), family="compare")
+add_row("logical_not", lambda a: ~a, np.logical_not, [B(2, 3)], (), family="compare")
+add_row("where", sg.where, np.where, [B(2, 3), F(2, 3), F(2, 3)], family="elemwise")
+add_row("where_broadcast", sg.where, np.where, [B(3, 1), F(1, 4), F(4)], family="elemwise")
+add_row("where_scalar_branch", lambda c, a: sg.where(c, a, 0.0), lambda c, a: np.where(c, a, a.dtype.type(0)),
     [B(2, 3), F(2, 3)], family="elemwise")
-row("where_from_comparison", lambda a, b: sg.where(a > b, a, b), lambda a, b: np.where(a > b, a, b),
+add_row("where_from_comparison", lambda a, b: sg.where(a > b, a, b), lambda a, b: np.where(a > b, a, b),
     [F(2, 3), F(2, 3)], family="elemwise")
 # Not marked differentiable: float32 rounding of the output defeats float64 finite differences.
-row("cast_to_float32", lambda a: sg.cast(a, "float32"), lambda a: a.astype("float32"), [F(2, 3)], (),
+add_row("cast_to_float32", lambda a: sg.cast(a, "float32"), lambda a: a.astype("float32"), [F(2, 3)], (),
     family="elemwise")
-row("cast_to_float64", lambda a: sg.cast(a, "float64"), lambda a: a.astype("float64"), [F(2, 3)],
+add_row("cast_to_float64", lambda a: sg.cast(a, "float64"), lambda a: a.astype("float64"), [F(2, 3)],
     family="elemwise")
-row("cast_to_int", lambda a: sg.cast(a, "int64"), lambda a: a.astype("int64"), [F(2, 3)], (), family="elemwise")
-row("cast_int_to_float", lambda a: sg.cast(a, "float64"), lambda a: a.astype("float64"), [I(4)],
+add_row("cast_to_int", lambda a: sg.cast(a, "int64"), lambda a: a.astype("int64"), [F(2, 3)], (), family="elemwise")
+add_row("cast_int_to_float", lambda a: sg.cast(a, "float64"), lambda a: a.astype("float64"), [I(4)],
     family="elemwise")
-row("cast_bool_to_float", lambda a: a.astype("float32"), lambda a: a.astype("float32"), [B(4)],
+add_row("cast_bool_to_float", lambda a: a.astype("float32"), lambda a: a.astype("float32"), [B(4)],
     family="elemwise")
 # NumPy 2 promotion: Python numbers are weak, arrays and variables are not.
-row("weak_scalar", lambda a: a * 2.0 + 1, lambda a: a * 2.0 + 1, [F(2, 3)], family="elemwise")
-row("weak_scalar_reflected", lambda a: 1 - 3.0 / a, lambda a: 1 - 3.0 / a, [F(2, 3, domain="nonzero")],
+add_row("weak_scalar", lambda a: a * 2.0 + 1, lambda a: a * 2.0 + 1, [F(2, 3)], family="elemwise")
+add_row("weak_scalar_reflected", lambda a: 1 - 3.0 / a, lambda a: 1 - 3.0 / a, [F(2, 3, domain="nonzero")],
     family="elemwise")
-row("float32_plus_float64", lambda a, b: a + b, np.add,
+add_row("float32_plus_float64", lambda a, b: a + b, np.add,
     [F(2, 3), InputSpec((2, 3), "float64")], (0, 1), family="elemwise")
-row("int_plus_float", lambda a, b: a + b, np.add, [I(2, 3), F(2, 3)], family="elemwise")
-row("int_mul_int", lambda a, b: a * b, np.multiply, [I(2, 3, low=-4, high=4), I(2, 3, low=-4, high=4)],
+add_row("int_plus_float", lambda a, b: a + b, np.add, [I(2, 3), F(2, 3)], family="elemwise")
+add_row("int_mul_int", lambda a, b: a * b, np.multiply, [I(2, 3, low=-4, high=4), I(2, 3, low=-4, high=4)],
     family="elemwise")
-row("int_true_div", lambda a, b: a / b, np.true_divide, [I(4, low=-4, high=4), I(4, low=1, high=4)],
+add_row("int_true_div", lambda a, b: a / b, np.true_divide, [I(4, low=-4, high=4), I(4, low=1, high=4)],
     family="elemwise")
-row("int32_plus_int64", lambda a, b: a + b, np.add, [I(3, dtype="int32"), I(3)], family="elemwise")
-row("array_constant_operand", lambda a: a + np.arange(3.0), lambda a: a + np.arange(3.0), [F(2, 3)],
+add_row("int32_plus_int64", lambda a, b: a + b, np.add, [I(3, dtype="int32"), I(3)], family="elemwise")
+add_row("array_constant_operand", lambda a: a + np.arange(3.0), lambda a: a + np.arange(3.0), [F(2, 3)],
     family="elemwise")
 # broadcasting
-row("add_broadcast_col_row", lambda a, b: a + b, np.add, [F(3, 1), F(1, 4)], family="broadcast")
-row("add_broadcast_trailing", lambda a, b: a + b, np.add, [F(2, 3), F(3)], family="broadcast")
-row("mul_broadcast_3d", lambda a, b: a * b, np.multiply, [F(2, 1, 4), F(3, 1)], family="broadcast")
-row("sub_broadcast_0d", lambda a, b: a - b, np.subtract, [F(), F(2, 3)], family="broadcast")
-row("add_0d_0d", lambda a, b: a + b, np.add, [F(), F()], family="broadcast")
-row("maximum_broadcast", sg.maximum, np.maximum, [F(2, 3), F(2, 1)], family="broadcast")
-row("add_empty_broadcast", lambda a, b: a + b, np.add, [F(0, 3), F(3)], family="broadcast")
-row("add_static_broadcast", lambda a, b: a + b, np.add, [F(3, 1, static=True), F(1, 4, static=True)],
+add_row("add_broadcast_col_row", lambda a, b: a + b, np.add, [F(3, 1), F(1, 4)], family="broadcast")
+add_row("add_broadcast_trailing", lambda a, b: a + b, np.add, [F(2, 3), F(3)], family="broadcast")
+add_row("mul_broadcast_3d", lambda a, b: a * b, np.multiply, [F(2, 1, 4), F(3, 1)], family="broadcast")
+add_row("sub_broadcast_0d", lambda a, b: a - b, np.subtract, [F(), F(2, 3)], family="broadcast")
+add_row("add_0d_0d", lambda a, b: a + b, np.add, [F(), F()], family="broadcast")
+add_row("maximum_broadcast", sg.maximum, np.maximum, [F(2, 3), F(2, 1)], family="broadcast")
+add_row("add_empty_broadcast", lambda a, b: a + b, np.add, [F(0, 3), F(3)], family="broadcast")
+add_row("add_static_broadcast", lambda a, b: a + b, np.add, [F(3, 1, static=True), F(1, 4, static=True)],
     family="broadcast")
 
 # ---------------------------------------------------------------- reductions
@@ -259,168 +259,168 @@ for _name, _fn, _ref in _REDUCTIONS:
             if _keep and _axis not in (None, 1, (0, 2)):
                 continue
             _id = f"{_name}_axis{_axis}{'_keepdims' if _keep else ''}".replace(" ", "")
-            row(_id, lambda x, f=_fn, a=_axis, k=_keep: f(x, axis=a, keepdims=k),
+            add_row(_id, lambda x, f=_fn, a=_axis, k=_keep: f(x, axis=a, keepdims=k),
                 lambda x, f=_ref, a=_axis, k=_keep: f(x, axis=a, keepdims=k), [F(2, 3, 4, domain=_domain)],
                 family="reduce")
-    row(f"{_name}_0d", _fn, _ref, [F(domain=_domain)], family="reduce")
-    row(f"{_name}_vector", _fn, _ref, [F(5, domain=_domain)], family="reduce")
+    add_row(f"{_name}_0d", _fn, _ref, [F(domain=_domain)], family="reduce")
+    add_row(f"{_name}_vector", _fn, _ref, [F(5, domain=_domain)], family="reduce")
 for _name, _fn, _ref in [("sum", sg.sum, np.sum), ("prod", sg.prod, np.prod), ("max", sg.max, np.max),
                          ("min", sg.min, np.min), ("mean", sg.mean, np.mean)]:
-    row(f"{_name}_int", lambda x, f=_fn: f(x, axis=0), lambda x, f=_ref: f(x, axis=0), [I(3, 4, low=-5, high=5)],
+    add_row(f"{_name}_int", lambda x, f=_fn: f(x, axis=0), lambda x, f=_ref: f(x, axis=0), [I(3, 4, low=-5, high=5)],
         family="reduce")
-row("sum_empty", lambda x: sg.sum(x, axis=0), lambda x: np.sum(x, axis=0), [F(0, 3)], family="reduce")
-row("sum_empty_all", sg.sum, np.sum, [F(0, 3)], family="reduce")
-row("prod_empty", lambda x: sg.prod(x, axis=1), lambda x: np.prod(x, axis=1), [F(2, 0)], family="reduce")
-row("sum_bool", sg.sum, np.sum, [B(3, 4)], family="reduce")
-row("sum_method", lambda x: x.sum(axis=1), lambda x: x.sum(axis=1), [F(2, 3)], family="reduce")
-row("mean_method", lambda x: x.mean(), lambda x: x.mean(), [F(2, 3)], family="reduce")
-row("max_method", lambda x: x.max(axis=0), lambda x: x.max(axis=0), [F(2, 3)], family="reduce")
-row("min_method", lambda x: x.min(axis=-1, keepdims=True), lambda x: x.min(axis=-1, keepdims=True), [F(2, 3)],
+add_row("sum_empty", lambda x: sg.sum(x, axis=0), lambda x: np.sum(x, axis=0), [F(0, 3)], family="reduce")
+add_row("sum_empty_all", sg.sum, np.sum, [F(0, 3)], family="reduce")
+add_row("prod_empty", lambda x: sg.prod(x, axis=1), lambda x: np.prod(x, axis=1), [F(2, 0)], family="reduce")
+add_row("sum_bool", sg.sum, np.sum, [B(3, 4)], family="reduce")
+add_row("sum_method", lambda x: x.sum(axis=1), lambda x: x.sum(axis=1), [F(2, 3)], family="reduce")
+add_row("mean_method", lambda x: x.mean(), lambda x: x.mean(), [F(2, 3)], family="reduce")
+add_row("max_method", lambda x: x.max(axis=0), lambda x: x.max(axis=0), [F(2, 3)], family="reduce")
+add_row("min_method", lambda x: x.min(axis=-1, keepdims=True), lambda x: x.min(axis=-1, keepdims=True), [F(2, 3)],
     family="reduce")
-row("prod_method", lambda x: x.prod(axis=0), lambda x: x.prod(axis=0), [F(2, 3, domain="positive")],
+add_row("prod_method", lambda x: x.prod(axis=0), lambda x: x.prod(axis=0), [F(2, 3, domain="positive")],
     family="reduce")
-row("size_property", lambda x: x.size, lambda x: np.int64(x.size), [F(2, 3)], (), family="reduce")
-row("var", lambda x: sg.var(x, axis=1), lambda x: np.var(x, axis=1), [F(3, 4)], family="reduce")
-row("std", lambda x: sg.std(x), lambda x: np.std(x), [F(3, 4)], family="reduce")
+add_row("size_property", lambda x: x.size, lambda x: np.int64(x.size), [F(2, 3)], (), family="reduce")
+add_row("var", lambda x: sg.var(x, axis=1), lambda x: np.var(x, axis=1), [F(3, 4)], family="reduce")
+add_row("std", lambda x: sg.std(x), lambda x: np.std(x), [F(3, 4)], family="reduce")
 
 # ---------------------------------------------------------------- shapes
 
-row("reshape_minus1", lambda x: sg.reshape(x, (6, -1)), lambda x: x.reshape(6, -1), [F(2, 3, 4)], family="shape")
-row("reshape_flatten", lambda x: x.reshape(-1), lambda x: x.reshape(-1), [F(2, 3, 4)], family="shape")
-row("reshape_method_args", lambda x: x.reshape(4, 6), lambda x: x.reshape(4, 6), [F(2, 3, 4)], family="shape")
-row("reshape_to_0d", lambda x: sg.reshape(x, ()), lambda x: x.reshape(()), [F(1, 1)], family="shape")
-row("reshape_from_0d", lambda x: sg.reshape(x, (1, 1)), lambda x: x.reshape(1, 1), [F()], family="shape")
-row("reshape_symbolic", lambda x: sg.reshape(x, (x.shape[0], -1)), lambda x: x.reshape(x.shape[0], -1),
+add_row("reshape_minus1", lambda x: sg.reshape(x, (6, -1)), lambda x: x.reshape(6, -1), [F(2, 3, 4)], family="shape")
+add_row("reshape_flatten", lambda x: x.reshape(-1), lambda x: x.reshape(-1), [F(2, 3, 4)], family="shape")
+add_row("reshape_method_args", lambda x: x.reshape(4, 6), lambda x: x.reshape(4, 6), [F(2, 3, 4)], family="shape")
+add_row("reshape_to_0d", lambda x: sg.reshape(x, ()), lambda x: x.reshape(()), [F(1, 1)], family="shape")
+add_row("reshape_from_0d", lambda x: sg.reshape(x, (1, 1)), lambda x: x.reshape(1, 1), [F()], family="shape")
+add_row("reshape_symbolic", lambda x: sg.reshape(x, (x.shape[0], -1)), lambda x: x.reshape(x.shape[0], -1),
     [F(2, 3, 4)], family="shape")
-row("reshape_shape_vector", lambda x, y: sg.reshape(x, sg.shape(y)), lambda x, y: x.reshape(y.shape),
+add_row("reshape_shape_vector", lambda x, y: sg.reshape(x, sg.shape(y)), lambda x, y: x.reshape(y.shape),
     [F(2, 6), F(3, 4, static=True)], (0,), family="shape")
-row("reshape_empty", lambda x: sg.reshape(x, (3, 0)), lambda x: x.reshape(3, 0), [F(0, 3)], family="shape")
-row("reshape_int", lambda x: sg.reshape(x, (-1,)), lambda x: x.reshape(-1), [I(2, 3)], family="shape")
-row("transpose", sg.transpose, np.transpose, [F(2, 3, 4)], family="shape")
-row("transpose_axes", lambda x: sg.transpose(x, (1, 0, 2)), lambda x: np.transpose(x, (1, 0, 2)),
+add_row("reshape_empty", lambda x: sg.reshape(x, (3, 0)), lambda x: x.reshape(3, 0), [F(0, 3)], family="shape")
+add_row("reshape_int", lambda x: sg.reshape(x, (-1,)), lambda x: x.reshape(-1), [I(2, 3)], family="shape")
+add_row("transpose", sg.transpose, np.transpose, [F(2, 3, 4)], family="shape")
+add_row("transpose_axes", lambda x: sg.transpose(x, (1, 0, 2)), lambda x: np.transpose(x, (1, 0, 2)),
     [F(2, 3, 4)], family="shape")
-row("transpose_negative_axes", lambda x: sg.transpose(x, (-1, 0, 1)), lambda x: np.transpose(x, (-1, 0, 1)),
+add_row("transpose_negative_axes", lambda x: sg.transpose(x, (-1, 0, 1)), lambda x: np.transpose(x, (-1, 0, 1)),
     [F(2, 3, 4)], family="shape")
-row("T", lambda x: x.T, lambda x: x.T, [F(2, 3)], family="shape")
-row("transpose_method", lambda x: x.transpose(2, 0, 1), lambda x: x.transpose(2, 0, 1), [F(2, 3, 4)],
+add_row("T", lambda x: x.T, lambda x: x.T, [F(2, 3)], family="shape")
+add_row("transpose_method", lambda x: x.transpose(2, 0, 1), lambda x: x.transpose(2, 0, 1), [F(2, 3, 4)],
     family="shape")
-row("dimshuffle", lambda x: shape_ops.dimshuffle(x, (1, "x", 0)), lambda x: x.T[:, None, :], [F(2, 3)],
+add_row("dimshuffle", lambda x: shape_ops.dimshuffle(x, (1, "x", 0)), lambda x: x.T[:, None, :], [F(2, 3)],
     family="shape")
-row("dimshuffle_drop", lambda x: shape_ops.dimshuffle(x, (2, 0)), lambda x: x[:, 0, :].T,
+add_row("dimshuffle_drop", lambda x: shape_ops.dimshuffle(x, (2, 0)), lambda x: x[:, 0, :].T,
     [F(2, 1, 3, static=True)], family="shape")
-row("expand_dims", lambda x: sg.expand_dims(x, 1), lambda x: np.expand_dims(x, 1), [F(2, 3)], family="shape")
-row("expand_dims_multi", lambda x: sg.expand_dims(x, (0, -1)), lambda x: np.expand_dims(x, (0, -1)),
+add_row("expand_dims", lambda x: sg.expand_dims(x, 1), lambda x: np.expand_dims(x, 1), [F(2, 3)], family="shape")
+add_row("expand_dims_multi", lambda x: sg.expand_dims(x, (0, -1)), lambda x: np.expand_dims(x, (0, -1)),
     [F(2, 3)], family="shape")
-row("squeeze", sg.squeeze, np.squeeze, [F(2, 1, 3, 1, static=True)], family="shape")
-row("squeeze_axis", lambda x: sg.squeeze(x, 1), lambda x: np.squeeze(x, 1), [F(2, 1, 3, static=True)],
+add_row("squeeze", sg.squeeze, np.squeeze, [F(2, 1, 3, 1, static=True)], family="shape")
+add_row("squeeze_axis", lambda x: sg.squeeze(x, 1), lambda x: np.squeeze(x, 1), [F(2, 1, 3, static=True)],
     family="shape")
-row("broadcast_to", lambda x: sg.broadcast_to(x, (2, 3, 4)), lambda x: np.broadcast_to(x, (2, 3, 4)),
+add_row("broadcast_to", lambda x: sg.broadcast_to(x, (2, 3, 4)), lambda x: np.broadcast_to(x, (2, 3, 4)),
     [F(3, 1)], family="shape")
-row("zeros_like", sg.zeros_like, np.zeros_like, [F(2, 3)], (), family="shape")
-row("ones_like", sg.ones_like, np.ones_like, [F(2, 3)], (), family="shape")
-row("zeros_like_int", sg.zeros_like, np.zeros_like, [I(4)], family="shape")
-row("ones_like_0d", sg.ones_like, np.ones_like, [F()], (), family="shape")
-row("stop_gradient", lambda x: sg.stop_gradient(x) * x, lambda x: x * x, [F(2, 3)], (), family="shape")
-row("abs_builtin", lambda x: abs(x), np.abs, [F(2, 3, domain="nonzero")], family="shape")
-row("iterate_static", lambda x: sg.stack(list(x)[::-1]), lambda x: x[::-1], [F(3, 2, static=True)],
+add_row("zeros_like", sg.zeros_like, np.zeros_like, [F(2, 3)], (), family="shape")
+add_row("ones_like", sg.ones_like, np.ones_like, [F(2, 3)], (), family="shape")
+add_row("zeros_like_int", sg.zeros_like, np.zeros_like, [I(4)], family="shape")
+add_row("ones_like_0d", sg.ones_like, np.ones_like, [F()], (), family="shape")
+add_row("stop_gradient", lambda x: sg.stop_gradient(x) * x, lambda x: x * x, [F(2, 3)], (), family="shape")
+add_row("abs_builtin", lambda x: abs(x), np.abs, [F(2, 3, domain="nonzero")], family="shape")
+add_row("iterate_static", lambda x: sg.stack(list(x)[::-1]), lambda x: x[::-1], [F(3, 2, static=True)],
     family="shape")
-row("shape_vector", lambda x: sg.shape(x), lambda x: np.array(x.shape, dtype="int64"), [F(2, 3)], (),
+add_row("shape_vector", lambda x: sg.shape(x), lambda x: np.array(x.shape, dtype="int64"), [F(2, 3)], (),
     family="shape")
-row("shape_entry", lambda x: x.shape[1] * 2, lambda x: np.int64(x.shape[1] * 2), [F(2, 3)], (), family="shape")
+add_row("shape_entry", lambda x: x.shape[1] * 2, lambda x: np.int64(x.shape[1] * 2), [F(2, 3)], (), family="shape")
 
 # ---------------------------------------------------------------- joining
 
-row("concatenate_axis0", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
+add_row("concatenate_axis0", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
     [F(2, 3), F(4, 3)], family="join")
-row("concatenate_axis1", lambda a, b, c: sg.concatenate([a, b, c], axis=1),
+add_row("concatenate_axis1", lambda a, b, c: sg.concatenate([a, b, c], axis=1),
     lambda a, b, c: np.concatenate([a, b, c], axis=1), [F(2, 3), F(2, 1), F(2, 2)], family="join")
-row("concatenate_axis_negative", lambda a, b: sg.concatenate([a, b], axis=-1),
+add_row("concatenate_axis_negative", lambda a, b: sg.concatenate([a, b], axis=-1),
     lambda a, b: np.concatenate([a, b], axis=-1), [F(2, 2, 3), F(2, 2, 1)], family="join")
-row("concatenate_vectors", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
+add_row("concatenate_vectors", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
     [F(3), F(2)], family="join")
-row("concatenate_with_constant", lambda a: sg.concatenate([a, np.ones((1, 3))]),
+add_row("concatenate_with_constant", lambda a: sg.concatenate([a, np.ones((1, 3))]),
     lambda a: np.concatenate([a, np.ones((1, 3))]), [F(2, 3)], family="join")
-row("concatenate_with_empty", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
+add_row("concatenate_with_empty", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
     [F(2, 3), F(0, 3)], family="join")
-row("concatenate_static", lambda a, b: sg.concatenate([a, b], axis=1), lambda a, b: np.concatenate([a, b], 1),
+add_row("concatenate_static", lambda a, b: sg.concatenate([a, b], axis=1), lambda a, b: np.concatenate([a, b], 1),
     [F(2, 3, static=True), F(2, 2, static=True)], family="join")
-row("concatenate_mixed_dtypes", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
+add_row("concatenate_mixed_dtypes", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
     [F(2), InputSpec((3,), "float64")], family="join")
-row("concatenate_int_float", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
+add_row("concatenate_int_float", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
     [I(2), F(3)], family="join")
-row("concatenate_int", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
+add_row("concatenate_int", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
     [I(2), I(3)], family="join")
-row("stack_axis0", lambda a, b: sg.stack([a, b]), lambda a, b: np.stack([a, b]), [F(2, 3), F(2, 3)],
+add_row("stack_axis0", lambda a, b: sg.stack([a, b]), lambda a, b: np.stack([a, b]), [F(2, 3), F(2, 3)],
     family="join")
-row("stack_axis1", lambda a, b, c: sg.stack([a, b, c], axis=1), lambda a, b, c: np.stack([a, b, c], axis=1),
+add_row("stack_axis1", lambda a, b, c: sg.stack([a, b, c], axis=1), lambda a, b, c: np.stack([a, b, c], axis=1),
     [F(2, 3), F(2, 3), F(2, 3)], family="join")
-row("stack_axis_last", lambda a, b: sg.stack([a, b], axis=-1), lambda a, b: np.stack([a, b], axis=-1),
+add_row("stack_axis_last", lambda a, b: sg.stack([a, b], axis=-1), lambda a, b: np.stack([a, b], axis=-1),
     [F(2, 3), F(2, 3)], family="join")
-row("stack_scalars", lambda a, b: sg.stack([a, b, 2.0]),
+add_row("stack_scalars", lambda a, b: sg.stack([a, b, 2.0]),
     lambda a, b: np.stack([a, b, np.asarray(2.0, a.dtype)]), [F(), F()], family="join")
-row("stack_single", lambda a: sg.stack([a]), lambda a: np.stack([a]), [F(3)], family="join")
+add_row("stack_single", lambda a: sg.stack([a]), lambda a: np.stack([a]), [F(3)], family="join")
 
 # ---------------------------------------------------------------- indexing
 
-row("index_int", lambda x: x[1], lambda x: x[1], [F(3, 4)], family="index")
-row("index_negative", lambda x: x[-1], lambda x: x[-1], [F(3, 4)], family="index")
-row("index_to_0d", lambda x: x[1, 2], lambda x: np.asarray(x[1, 2]), [F(3, 4)], family="index")
-row("index_0d_negative", lambda x: x[-2], lambda x: np.asarray(x[-2]), [F(5)], family="index")
-row("slice", lambda x: x[1:3], lambda x: x[1:3], [F(4, 3)], family="index")
-row("slice_step", lambda x: x[::2, 1:], lambda x: x[::2, 1:], [F(5, 3)], family="index")
-row("slice_negative_step", lambda x: x[::-1, -2::-1], lambda x: x[::-1, -2::-1], [F(4, 3)], family="index")
-row("slice_negative_bounds", lambda x: x[-3:-1], lambda x: x[-3:-1], [F(5)], family="index")
-row("slice_empty", lambda x: x[3:1], lambda x: x[3:1], [F(5)], family="index")
-row("slice_out_of_range_clips", lambda x: x[2:100], lambda x: x[2:100], [F(5)], family="index")
-row("slice_static", lambda x: x[1:, ::2], lambda x: x[1:, ::2], [F(4, 5, static=True)], family="index")
-row("index_column", lambda x: x[:, 1], lambda x: x[:, 1], [F(3, 4)], family="index")
-row("index_ellipsis", lambda x: x[..., 0], lambda x: x[..., 0], [F(2, 3, 4)], family="index")
-row("index_ellipsis_middle", lambda x: x[1, ..., 1:3], lambda x: x[1, ..., 1:3], [F(2, 3, 4)], family="index")
-row("index_newaxis", lambda x: x[None, :, 1], lambda x: x[None, :, 1], [F(3, 4)], family="index")
-row("index_newaxis_middle", lambda x: x[1:, None, np.newaxis], lambda x: x[1:, None, None], [F(3, 4)],
+add_row("index_int", lambda x: x[1], lambda x: x[1], [F(3, 4)], family="index")
+add_row("index_negative", lambda x: x[-1], lambda x: x[-1], [F(3, 4)], family="index")
+add_row("index_to_0d", lambda x: x[1, 2], lambda x: np.asarray(x[1, 2]), [F(3, 4)], family="index")
+add_row("index_0d_negative", lambda x: x[-2], lambda x: np.asarray(x[-2]), [F(5)], family="index")
+add_row("slice", lambda x: x[1:3], lambda x: x[1:3], [F(4, 3)], family="index")
+add_row("slice_step", lambda x: x[::2, 1:], lambda x: x[::2, 1:], [F(5, 3)], family="index")
+add_row("slice_negative_step", lambda x: x[::-1, -2::-1], lambda x: x[::-1, -2::-1], [F(4, 3)], family="index")
+add_row("slice_negative_bounds", lambda x: x[-3:-1], lambda x: x[-3:-1], [F(5)], family="index")
+add_row("slice_empty", lambda x: x[3:1], lambda x: x[3:1], [F(5)], family="index")
+add_row("slice_out_of_range_clips", lambda x: x[2:100], lambda x: x[2:100], [F(5)], family="index")
+add_row("slice_static", lambda x: x[1:, ::2], lambda x: x[1:, ::2], [F(4, 5, static=True)], family="index")
+add_row("index_column", lambda x: x[:, 1], lambda x: x[:, 1], [F(3, 4)], family="index")
+add_row("index_ellipsis", lambda x: x[..., 0], lambda x: x[..., 0], [F(2, 3, 4)], family="index")
+add_row("index_ellipsis_middle", lambda x: x[1, ..., 1:3], lambda x: x[1, ..., 1:3], [F(2, 3, 4)], family="index")
+add_row("index_newaxis", lambda x: x[None, :, 1], lambda x: x[None, :, 1], [F(3, 4)], family="index")
+add_row("index_newaxis_middle", lambda x: x[1:, None, np.newaxis], lambda x: x[1:, None, None], [F(3, 4)],
     family="index")
-row("index_symbolic", lambda x, i: x[:, i], lambda x, i: x[:, i], [F(3, 4), I(low=-4, high=4)], (0,),
+add_row("index_symbolic", lambda x, i: x[:, i], lambda x, i: x[:, i], [F(3, 4), I(low=-4, high=4)], (0,),
     family="index")
-row("index_symbolic_0d", lambda x, i: x[i], lambda x, i: np.asarray(x[i]), [F(5), I(low=-5, high=5)], (0,),
+add_row("index_symbolic_0d", lambda x, i: x[i], lambda x, i: np.asarray(x[i]), [F(5), I(low=-5, high=5)], (0,),
     family="index")
-row("slice_symbolic", lambda x, i, j: x[i:j], lambda x, i, j: x[i:j], [F(6, 2), I(low=0, high=3), I(low=3, high=6)],
+add_row("slice_symbolic", lambda x, i, j: x[i:j], lambda x, i, j: x[i:j], [F(6, 2), I(low=0, high=3), I(low=3, high=6)],
     (0,), family="index")
-row("slice_symbolic_step", lambda x, i: x[::i], lambda x, i: x[::i], [F(7), I(low=1, high=4)], (0,),
+add_row("slice_symbolic_step", lambda x, i: x[::i], lambda x, i: x[::i], [F(7), I(low=1, high=4)], (0,),
     family="index")
-row("slice_shape_bound", lambda x: x[:x.shape[0] - 1], lambda x: x[:x.shape[0] - 1], [F(4, 2)],
+add_row("slice_shape_bound", lambda x: x[:x.shape[0] - 1], lambda x: x[:x.shape[0] - 1], [F(4, 2)],
     family="index")
-row("index_int_input", lambda x: x[2], lambda x: x[2], [I(4, 3, low=-9, high=9)], family="index")
-row("index_empty_array", lambda x: x[1:], lambda x: x[1:], [F(1, 3)], family="index")
-row("advanced_vector", lambda x, i: x[i], lambda x, i: x[i], [F(4, 3), I(5, low=0, high=4)], (0,),
+add_row("index_int_input", lambda x: x[2], lambda x: x[2], [I(4, 3, low=-9, high=9)], family="index")
+add_row("index_empty_array", lambda x: x[1:], lambda x: x[1:], [F(1, 3)], family="index")
+add_row("advanced_vector", lambda x, i: x[i], lambda x, i: x[i], [F(4, 3), I(5, low=0, high=4)], (0,),
     family="advanced_index")
-row("advanced_repeated", lambda x: x[[0, 2, 0, 0]], lambda x: x[[0, 2, 0, 0]], [F(3)], family="advanced_index")
-row("advanced_negative", lambda x: x[[-1, 0, -3]], lambda x: x[[-1, 0, -3]], [F(3, 2)], family="advanced_index")
-row("advanced_two_arrays", lambda x, i, j: x[i, j], lambda x, i, j: x[i, j],
+add_row("advanced_repeated", lambda x: x[[0, 2, 0, 0]], lambda x: x[[0, 2, 0, 0]], [F(3)], family="advanced_index")
+add_row("advanced_negative", lambda x: x[[-1, 0, -3]], lambda x: x[[-1, 0, -3]], [F(3, 2)], family="advanced_index")
+add_row("advanced_two_arrays", lambda x, i, j: x[i, j], lambda x, i, j: x[i, j],
     [F(4, 3), I(5, low=0, high=4), I(5, low=0, high=3)], (0,), family="advanced_index")
-row("advanced_columns", lambda x, i: x[:, i], lambda x, i: x[:, i], [F(2, 4, 3), I(2, 2, low=-4, high=4)], (0,),
+add_row("advanced_columns", lambda x, i: x[:, i], lambda x, i: x[:, i], [F(2, 4, 3), I(2, 2, low=-4, high=4)], (0,),
     family="advanced_index")
-row("advanced_arange_labels", lambda x, y: x[sg.arange(x.shape[0]), y], lambda x, y: x[np.arange(len(x)), y],
+add_row("advanced_arange_labels", lambda x, y: x[sg.arange(x.shape[0]), y], lambda x, y: x[np.arange(len(x)), y],
     [F(5, 3), I(5, low=0, high=3)], (0,), family="advanced_index")
-row("advanced_broadcast_indices", lambda x: x[[[0], [2]], [1, 0, 1]], lambda x: x[[[0], [2]], [1, 0, 1]],
+add_row("advanced_broadcast_indices", lambda x: x[[[0], [2]], [1, 0, 1]], lambda x: x[[[0], [2]], [1, 0, 1]],
     [F(3, 2)], family="advanced_index")
-row("advanced_nonadjacent", lambda x: x[[0, 1], :, [2, 0]], lambda x: x[[0, 1], :, [2, 0]], [F(2, 3, 4)],
+add_row("advanced_nonadjacent", lambda x: x[[0, 1], :, [2, 0]], lambda x: x[[0, 1], :, [2, 0]], [F(2, 3, 4)],
     family="advanced_index")
-row("advanced_int_and_array", lambda x: x[1, :, [0, 3]], lambda x: x[1, :, [0, 3]], [F(2, 3, 4)],
+add_row("advanced_int_and_array", lambda x: x[1, :, [0, 3]], lambda x: x[1, :, [0, 3]], [F(2, 3, 4)],
     family="advanced_index")
-row("advanced_with_newaxis", lambda x: x[None, [1, 0]], lambda x: x[None, [1, 0]], [F(2, 3)],
+add_row("advanced_with_newaxis", lambda x: x[None, [1, 0]], lambda x: x[None, [1, 0]], [F(2, 3)],
     family="advanced_index")
-row("advanced_constant_mask", lambda x: x[np.array([True, False, True])],
+add_row("advanced_constant_mask", lambda x: x[np.array([True, False, True])],
     lambda x: x[np.array([True, False, True])], [F(3, 2)], family="advanced_index")
-row("advanced_int_data", lambda x, i: x[i], lambda x, i: x[i], [I(4, low=-5, high=5), I(3, low=0, high=4)],
+add_row("advanced_int_data", lambda x, i: x[i], lambda x, i: x[i], [I(4, low=-5, high=5), I(3, low=0, high=4)],
     family="advanced_index")
-row("advanced_static", lambda x: x[[2, 0]], lambda x: x[[2, 0]], [F(3, 4, static=True)], family="advanced_index")
-row("inc_subtensor", lambda x, y: sg.inc_subtensor(x[1:3], y), lambda x, y: _np_inc(x, slice(1, 3), y),
+add_row("advanced_static", lambda x: x[[2, 0]], lambda x: x[[2, 0]], [F(3, 4, static=True)], family="advanced_index")
+add_row("inc_subtensor", lambda x, y: sg.inc_subtensor(x[1:3], y), lambda x, y: _np_inc(x, slice(1, 3), y),
     [F(4, 2), F(2)], family="index")
-row("set_subtensor", lambda x, y: sg.set_subtensor(x[:, 0], y), lambda x, y: _np_set(x, (slice(None), 0), y),
+add_row("set_subtensor", lambda x, y: sg.set_subtensor(x[:, 0], y), lambda x, y: _np_set(x, (slice(None), 0), y),
     [F(3, 2), F(3)], family="index")
-row("advanced_inc_subtensor", lambda x, y: sg.inc_subtensor(x[[0, 2, 0]], y),
+add_row("advanced_inc_subtensor", lambda x, y: sg.inc_subtensor(x[[0, 2, 0]], y),
     lambda x, y: _np_add_at(x, [0, 2, 0], y), [F(3, 2), F(3, 2)], family="advanced_index")
-row("advanced_set_subtensor", lambda x, y: sg.set_subtensor(x[[1, 2]], y),
+add_row("advanced_set_subtensor", lambda x, y: sg.set_subtensor(x[[1, 2]], y),
     lambda x, y: _np_set(x, [1, 2], y), [F(3, 2), F(2)], family="advanced_index")
 
 
@@ -447,74 +447,74 @@ def _np_add_at(x, key, y):
 for _name, _shapes in [("vv", ((4,), (4,))), ("mv", ((3, 4), (4,))), ("vm", ((4,), (4, 2))),
                        ("mm", ((3, 4), (4, 2))), ("mm_empty_inner", ((3, 0), (0, 2))),
                        ("mm_empty_outer", ((0, 4), (4, 2)))]:
-    row(f"dot_{_name}", sg.dot, np.dot, [F(*_shapes[0]), F(*_shapes[1])], family="linalg")
-    row(f"matmul_{_name}", lambda a, b: a @ b, np.matmul, [F(*_shapes[0]), F(*_shapes[1])], family="linalg")
-row("dot_scalar_matrix", sg.dot, np.dot, [F(), F(2, 3)], family="linalg")
-row("dot_matrix_scalar", sg.dot, np.dot, [F(2, 3), F()], family="linalg")
-row("dot_3d_matrix", sg.dot, np.dot, [F(2, 3, 4), F(4, 2)], family="linalg")
-row("dot_3d_vector", sg.dot, np.dot, [F(2, 3, 4), F(4)], family="linalg")
-row("dot_3d_3d", sg.dot, np.dot, [F(2, 3, 4), F(2, 4, 3)], family="linalg")
-row("dot_vector_3d", sg.dot, np.dot, [F(4), F(2, 4, 3)], family="linalg")
-row("dot_matrix_4d", sg.dot, np.dot, [F(3, 4), F(2, 1, 4, 2)], family="linalg")
-row("dot_static", sg.dot, np.dot, [F(3, 4, static=True), F(4, 2, static=True)], family="linalg")
-row("dot_int", sg.dot, np.dot, [I(3, 4, low=-3, high=3), I(4, low=-3, high=3)], family="linalg")
-row("dot_int_float", sg.dot, np.dot, [I(3, 4, low=-3, high=3), F(4)], family="linalg")
-row("dot_method", lambda a, b: a.dot(b), lambda a, b: a.dot(b), [F(2, 3), F(3, 2)], family="linalg")
-row("matmul_batched", lambda a, b: a @ b, np.matmul, [F(2, 3, 4), F(2, 4, 5)], family="linalg")
-row("matmul_batch_broadcast", lambda a, b: a @ b, np.matmul, [F(2, 1, 3, 4), F(5, 4, 2)], family="linalg")
-row("matmul_matrix_batched", lambda a, b: a @ b, np.matmul, [F(3, 4), F(2, 4, 5)], family="linalg")
-row("matmul_batched_matrix", lambda a, b: sg.matmul(a, b), np.matmul, [F(2, 3, 4), F(4, 5)], family="linalg")
-row("matmul_batched_vector", lambda a, b: a @ b, np.matmul, [F(2, 3, 4), F(4)], family="linalg")
-row("matmul_vector_batched", lambda a, b: a @ b, np.matmul, [F(4), F(2, 4, 5)], family="linalg")
-row("matmul_batched_static", lambda a, b: a @ b, np.matmul,
+    add_row(f"dot_{_name}", sg.dot, np.dot, [F(*_shapes[0]), F(*_shapes[1])], family="linalg")
+    add_row(f"matmul_{_name}", lambda a, b: a @ b, np.matmul, [F(*_shapes[0]), F(*_shapes[1])], family="linalg")
+add_row("dot_scalar_matrix", sg.dot, np.dot, [F(), F(2, 3)], family="linalg")
+add_row("dot_matrix_scalar", sg.dot, np.dot, [F(2, 3), F()], family="linalg")
+add_row("dot_3d_matrix", sg.dot, np.dot, [F(2, 3, 4), F(4, 2)], family="linalg")
+add_row("dot_3d_vector", sg.dot, np.dot, [F(2, 3, 4), F(4)], family="linalg")
+add_row("dot_3d_3d", sg.dot, np.dot, [F(2, 3, 4), F(2, 4, 3)], family="linalg")
+add_row("dot_vector_3d", sg.dot, np.dot, [F(4), F(2, 4, 3)], family="linalg")
+add_row("dot_matrix_4d", sg.dot, np.dot, [F(3, 4), F(2, 1, 4, 2)], family="linalg")
+add_row("dot_static", sg.dot, np.dot, [F(3, 4, static=True), F(4, 2, static=True)], family="linalg")
+add_row("dot_int", sg.dot, np.dot, [I(3, 4, low=-3, high=3), I(4, low=-3, high=3)], family="linalg")
+add_row("dot_int_float", sg.dot, np.dot, [I(3, 4, low=-3, high=3), F(4)], family="linalg")
+add_row("dot_method", lambda a, b: a.dot(b), lambda a, b: a.dot(b), [F(2, 3), F(3, 2)], family="linalg")
+add_row("matmul_batched", lambda a, b: a @ b, np.matmul, [F(2, 3, 4), F(2, 4, 5)], family="linalg")
+add_row("matmul_batch_broadcast", lambda a, b: a @ b, np.matmul, [F(2, 1, 3, 4), F(5, 4, 2)], family="linalg")
+add_row("matmul_matrix_batched", lambda a, b: a @ b, np.matmul, [F(3, 4), F(2, 4, 5)], family="linalg")
+add_row("matmul_batched_matrix", lambda a, b: sg.matmul(a, b), np.matmul, [F(2, 3, 4), F(4, 5)], family="linalg")
+add_row("matmul_batched_vector", lambda a, b: a @ b, np.matmul, [F(2, 3, 4), F(4)], family="linalg")
+add_row("matmul_vector_batched", lambda a, b: a @ b, np.matmul, [F(4), F(2, 4, 5)], family="linalg")
+add_row("matmul_batched_static", lambda a, b: a @ b, np.matmul,
     [F(2, 3, 4, static=True), F(1, 4, 5, static=True)], family="linalg")
-row("matmul_constant", lambda a: a @ np.arange(6.0).reshape(3, 2), lambda a: a @ np.arange(6.0).reshape(3, 2),
+add_row("matmul_constant", lambda a: a @ np.arange(6.0).reshape(3, 2), lambda a: a @ np.arange(6.0).reshape(3, 2),
     [F(2, 3)], family="linalg")
-row("outer", sg.outer, np.outer, [F(3), F(4)], family="linalg")
-row("outer_matrix_flattens", sg.outer, np.outer, [F(2, 2), F(3)], family="linalg")
+add_row("outer", sg.outer, np.outer, [F(3), F(4)], family="linalg")
+add_row("outer_matrix_flattens", sg.outer, np.outer, [F(2, 2), F(3)], family="linalg")
 
 # ---------------------------------------------------------------- nnet
 
 for _axis, _shape in [(-1, (3, 4)), (0, (3, 4)), (1, (2, 3, 4)), (-1, (5,))]:
-    row(f"softmax_axis{_axis}_{len(_shape)}d", lambda x, a=_axis: sg.softmax(x, axis=a),
+    add_row(f"softmax_axis{_axis}_{len(_shape)}d", lambda x, a=_axis: sg.softmax(x, axis=a),
         lambda x, a=_axis: _np_softmax(x, a), [F(*_shape)], family="nnet")
-    row(f"log_softmax_axis{_axis}_{len(_shape)}d", lambda x, a=_axis: sg.log_softmax(x, axis=a),
+    add_row(f"log_softmax_axis{_axis}_{len(_shape)}d", lambda x, a=_axis: sg.log_softmax(x, axis=a),
         lambda x, a=_axis: _np_log_softmax(x, a), [F(*_shape)], family="nnet")
-row("softmax_large", sg.softmax, lambda x: _np_softmax(x, -1), [F(2, 3, domain="large")], (), family="nnet")
-row("log_softmax_large", sg.log_softmax, lambda x: _np_log_softmax(x, -1), [F(2, 3, domain="large")], (),
+add_row("softmax_large", sg.softmax, lambda x: _np_softmax(x, -1), [F(2, 3, domain="large")], (), family="nnet")
+add_row("log_softmax_large", sg.log_softmax, lambda x: _np_log_softmax(x, -1), [F(2, 3, domain="large")], (),
     family="nnet")
-row("softmax_empty", sg.softmax, lambda x: x.copy(), [F(0, 3)], family="nnet")
-row("softmax_int", sg.softmax, lambda x: _np_softmax(x.astype("float64"), -1), [I(2, 3)], family="nnet")
+add_row("softmax_empty", sg.softmax, lambda x: x.copy(), [F(0, 3)], family="nnet")
+add_row("softmax_int", sg.softmax, lambda x: _np_softmax(x.astype("float64"), -1), [I(2, 3)], family="nnet")
 for _axis in [None, 0, -1, (0, 2)]:
     for _keep in (False, True):
-        row(f"logsumexp_axis{_axis}{'_keepdims' if _keep else ''}".replace(" ", ""),
+        add_row(f"logsumexp_axis{_axis}{'_keepdims' if _keep else ''}".replace(" ", ""),
             lambda x, a=_axis, k=_keep: sg.logsumexp(x, axis=a, keepdims=k),
             lambda x, a=_axis, k=_keep: _np_logsumexp(x, a, k), [F(2, 3, 4)], family="nnet")
-row("logsumexp_vector", sg.logsumexp, _np_logsumexp, [F(5)], family="nnet")
-row("logsumexp_0d", sg.logsumexp, lambda x: x.copy(), [F()], family="nnet")
-row("logsumexp_large", sg.logsumexp, _np_logsumexp, [F(4, domain="large")], (), family="nnet")
-row("logsumexp_empty", lambda x: sg.logsumexp(x, axis=0), lambda x: np.full(x.shape[1:], -np.inf, x.dtype),
+add_row("logsumexp_vector", sg.logsumexp, _np_logsumexp, [F(5)], family="nnet")
+add_row("logsumexp_0d", sg.logsumexp, lambda x: x.copy(), [F()], family="nnet")
+add_row("logsumexp_large", sg.logsumexp, _np_logsumexp, [F(4, domain="large")], (), family="nnet")
+add_row("logsumexp_empty", lambda x: sg.logsumexp(x, axis=0), lambda x: np.full(x.shape[1:], -np.inf, x.dtype),
     [F(0, 3)], (), family="nnet")
-row("one_hot", lambda i: sg.one_hot(i, 4), lambda i: _np_one_hot(i, 4), [I(5, low=0, high=4)], family="nnet")
-row("one_hot_2d", lambda i: sg.one_hot(i, 3, dtype="float32"), lambda i: _np_one_hot(i, 3, "float32"),
+add_row("one_hot", lambda i: sg.one_hot(i, 4), lambda i: _np_one_hot(i, 4), [I(5, low=0, high=4)], family="nnet")
+add_row("one_hot_2d", lambda i: sg.one_hot(i, 3, dtype="float32"), lambda i: _np_one_hot(i, 3, "float32"),
     [I(2, 3, low=0, high=3)], family="nnet")
-row("one_hot_symbolic_n", lambda i, x: sg.one_hot(i, x.shape[0]), lambda i, x: _np_one_hot(i, len(x)),
+add_row("one_hot_symbolic_n", lambda i, x: sg.one_hot(i, x.shape[0]), lambda i, x: _np_one_hot(i, len(x)),
     [I(4, low=0, high=3), F(3)], (), family="nnet")
-row("one_hot_0d", lambda i: sg.one_hot(i, 3), lambda i: _np_one_hot(i, 3), [I(low=0, high=3)], family="nnet")
-row("cross_entropy", lambda x, y: -sg.mean(sg.log_softmax(x)[sg.arange(x.shape[0]), y]),
+add_row("one_hot_0d", lambda i: sg.one_hot(i, 3), lambda i: _np_one_hot(i, 3), [I(low=0, high=3)], family="nnet")
+add_row("cross_entropy", lambda x, y: -sg.mean(sg.log_softmax(x)[sg.arange(x.shape[0]), y]),
     lambda x, y: -np.mean(_np_log_softmax(x, -1)[np.arange(len(x)), y]), [F(4, 3), I(4, low=0, high=3)], (0,),
     family="nnet")
 
 # ---------------------------------------------------------------- arange
 
-row("arange_stop", lambda: sg.arange(5), lambda: np.arange(5), [], family="arange")
-row("arange_start_stop_step", lambda: sg.arange(2, 11, 3), lambda: np.arange(2, 11, 3), [], family="arange")
-row("arange_negative_step", lambda: sg.arange(5, 0, -2), lambda: np.arange(5, 0, -2), [], family="arange")
-row("arange_empty", lambda: sg.arange(3, 1), lambda: np.arange(3, 1), [], family="arange")
-row("arange_float", lambda: sg.arange(0, 1, 0.25, dtype="float32"), lambda: np.arange(0, 1, 0.25, dtype="float32"),
+add_row("arange_stop", lambda: sg.arange(5), lambda: np.arange(5), [], family="arange")
+add_row("arange_start_stop_step", lambda: sg.arange(2, 11, 3), lambda: np.arange(2, 11, 3), [], family="arange")
+add_row("arange_negative_step", lambda: sg.arange(5, 0, -2), lambda: np.arange(5, 0, -2), [], family="arange")
+add_row("arange_empty", lambda: sg.arange(3, 1), lambda: np.arange(3, 1), [], family="arange")
+add_row("arange_float", lambda: sg.arange(0, 1, 0.25, dtype="float32"), lambda: np.arange(0, 1, 0.25, dtype="float32"),
     [], family="arange")
-row("arange_symbolic", lambda x: sg.arange(x.shape[0]), lambda x: np.arange(len(x)), [F(4)], (), family="arange")
-row("arange_symbolic_bounds", lambda i, j: sg.arange(i, j), lambda i, j: np.arange(i, j),
+add_row("arange_symbolic", lambda x: sg.arange(x.shape[0]), lambda x: np.arange(len(x)), [F(4)], (), family="arange")
+add_row("arange_symbolic_bounds", lambda i, j: sg.arange(i, j), lambda i, j: np.arange(i, j),
     [I(low=-3, high=2), I(low=2, high=6)], family="arange")
 
 CATALOGUE_IDS = [r.id for r in CATALOGUE]

@@ -104,6 +104,10 @@ def test_bad_index_kinds_are_type_errors():
         x[x > 0]
     with pytest.raises(TypeError, match="index"):
         x[1.5]
+    with pytest.raises(TypeError, match="boolean scalar"):
+        x[True]
+    with pytest.raises(TypeError, match="list of symbolic indices"):
+        x[[i, i]]
     with pytest.raises(ValueError, match="step cannot be zero"):
         x[::0]
     with pytest.raises(IndexError, match="single ellipsis"):
