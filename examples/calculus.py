@@ -12,7 +12,7 @@ import sympy
 import symgraph as sg
 
 
-def show(title, cost, wrt, values):
+def show(title, cost, wrt, values, note=None):
     """Print the value of ``cost``, its gradient at ``values`` and the derivative formulas."""
     print(f"\n== {title}")
     grads = sg.grad(cost, wrt)
@@ -25,10 +25,13 @@ def show(title, cost, wrt, values):
     formula = sg.to_sympy(cost)
     print(f"{cost.name} = {formula}")
     for v, g in zip(wrt, grads):
-        ours = sympy.simplify(sg.to_sympy(g))                   # the gradient graph, read back as a formula
+        ours = sg.to_sympy(g)                   # the gradient graph, read back as a formula
         symbol = next(s for s in formula.free_symbols if s.name == v.name)
-        agrees = sympy.simplify(ours - sympy.diff(formula, symbol)) == 0
+        difference = ours - sympy.diff(formula, symbol)
+        agrees = sympy.simplify(difference) == 0 or difference.equals(0) is True
         print(f"d{cost.name}/d{v.name} = {ours}    (SymPy's diff agrees: {agrees})")
+    if note:
+        print(note)
     return results
 
 
@@ -56,4 +59,5 @@ w0, w1, w2, x0, x1 = (sg.scalar(n) for n in ("w0", "w1", "w2", "x0", "x1"))
 neuron = sg.sigmoid(w0 * x0 + w1 * x1 + w2)
 neuron.name = "f"
 show("sigmoid neuron: f = sigmoid(w0 x0 + w1 x1 + w2)", neuron, [w0, w1, w2, x0, x1],
-     [2.0, -3.0, -3.0, -1.0, -2.0])
+     [2.0, -3.0, -3.0, -1.0, -2.0],
+     note="(1/(exp(-s) + 1) is sigmoid(s): each derivative is sigmoid(s) (1 - sigmoid(s)) times the other factor)")

@@ -22,7 +22,7 @@ import symgraph as sg
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--epochs", type=int, default=30)
 parser.add_argument("--batch-size", type=int, default=32)
-parser.add_argument("--learning-rate", type=float, default=0.05)
+parser.add_argument("--learning-rate", type=float, default=0.1)
 parser.add_argument("--hidden", type=int, default=128)
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--out", type=Path, default=Path(__file__).parent / "output" / "digits_mlp.png")

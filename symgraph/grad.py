@@ -33,6 +33,11 @@ class DisconnectedInputError(ValueError):
     """The cost does not depend on a variable ``grad`` was asked to differentiate with respect to."""
 
 
+class GradientTypeError(TypeError, ValueError):
+    """A cost that is not 0-d, or a ``wrt`` that is not a float variable: a TypeError, and a ValueError
+    like the other errors about unusable arguments."""
+
+
 # ---------------------------------------------------------------- the pass
 
 def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=None):
@@ -52,8 +57,9 @@ def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=No
         if not isinstance(var, Variable):
             raise TypeError(f"grad: wrt[{i}] is {type(var).__name__} {var!r}, not a symbolic variable")
         if not var.type.is_float:
-            raise TypeError(f"grad: cannot differentiate with respect to {var.describe()}: its dtype "
-                            f"{var.dtype} is not a float type (integer and boolean variables have no gradient)")
+            raise GradientTypeError(
+                f"grad: cannot differentiate with respect to {var.describe()}: its dtype {var.dtype} is not "
+                "a float type (integer and boolean variables have no gradient)")
 
     seeds = _seed_gradients(cost, known_grads)
     grads = _backpropagate(seeds, wrt_list, consider_constant or ())
@@ -78,8 +84,9 @@ def _seed_gradients(cost, known_grads):
             raise TypeError(f"grad: the cost must be a symbolic variable, got {type(cost).__name__} {cost!r}")
         if cost.ndim != 0:
             where = cost.owner.where() if cost.owner is not None else ""
-            raise TypeError(f"grad: the cost must be a 0-d (scalar) variable, got {cost.describe()}{where}; "
-                            "reduce it first (e.g. .sum()) or use sg.jacobian / sg.Lop")
+            raise GradientTypeError(
+                f"grad: the cost must be a 0-d (scalar) variable, got {cost.describe()}{where}; "
+                "reduce it first (e.g. .sum()) or use sg.jacobian / sg.Lop")
         seeds.append((cost, Constant(1, dtype=cost.dtype if cost.type.is_float else "float64")))
     items = known_grads.items() if isinstance(known_grads, dict) else (known_grads or ())
     for var, g in items:
@@ -142,7 +149,11 @@ def _backpropagate(seeds, wrt_list, consider_constant):
             continue
         output_grads = [zeros_like(out) if g is None else g for out, g in zip(node.outputs, output_grads)]
         with inherit_source(node.sources):
-            input_grads = node.op.grad(list(node.inputs), list(node.outputs), output_grads)
+            try:
+                input_grads = node.op.grad(list(node.inputs), list(node.outputs), output_grads)
+            except NotImplementedError as exc:
+                raise NotImplementedError(f"grad: cannot differentiate through {node.op}{node.where()}: "
+                                          f"{exc}") from exc
         if len(input_grads) != len(node.inputs):
             raise ValueError(f"internal error: {node.op}.grad returned {len(input_grads)} gradients "
                              f"for {len(node.inputs)} inputs{node.where()}")
@@ -262,7 +273,7 @@ def _inner(a, b):
 
 # ---------------------------------------------------------------- dense derivatives
 
-def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=None):
+def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=None, _length=None):
     """Dense Jacobian of a 0-d or 1-d ``expr``: shape ``expr.shape + wrt.shape`` (a list for a list ``wrt``).
 
     Row ``i`` is the vector-Jacobian product with the one-hot vector ``e_i``. By default all rows
@@ -288,7 +299,7 @@ def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=
     if vectorize is not False:
         cotangent = Variable(TensorType(cotangent_dtype, expr.type.shape), name="jacobian_cotangent")
         rows = grad(None, wrt_list, known_grads=[(expr, cotangent)], **options)
-        length = shape_of(expr, 0)
+        length = shape_of(expr, 0) if _length is None else _length
         identity = one_hot(arange(length), length, dtype=cotangent_dtype)
         try:
             result = vectorize_graph(rows, {cotangent: identity}, length)
@@ -319,8 +330,10 @@ def hessian(cost, wrt, consider_constant=None, disconnected="raise", vectorize=N
     result = []
     for w in wrt_list:
         g = grad(cost, w, consider_constant=consider_constant, disconnected=disconnected)
+        # The gradient has w's shape: taking the length from w spares computing the gradient's value.
+        length = shape_of(w, 0) if w.ndim == 1 else None
         result.append(jacobian(g, w, consider_constant=consider_constant, disconnected="zero",
-                               vectorize=vectorize))
+                               vectorize=vectorize, _length=length))
     return result if is_list else result[0]
 
 

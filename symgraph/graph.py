@@ -124,11 +124,12 @@ class Variable:
         raise TypeError(f"symbolic variable {self.describe()} cannot be iterated; index it instead")
 
     def __reduce_ex__(self, protocol):
-        # A computed variable is pickled with its whole graph as a flat table, so a
-        # 100,000-node chain does not recurse; leaves pickle as themselves.
+        # A computed variable is pickled as the list of the nodes computing it, in topological
+        # order: each node's inputs are then already in the pickle memo, so a 100,000-node chain
+        # does not recurse, and variables pickled together share their nodes.
         if self.owner is None:
             return super().__reduce_ex__(protocol)
-        return (_variables_from_table, (graph_to_table([self]),))
+        return (_output_of, (toposort([self]), self.index))
 
 
 class Constant(Variable):
@@ -270,7 +271,11 @@ class Node:
         return f"Node({self.op}, inputs={self.inputs})"
 
     def __reduce_ex__(self, protocol):
-        return (_node_from_table, (graph_to_table(self.outputs),))
+        # Inputs computed by other nodes are stored as (node, output index), never as variables,
+        # so pickling a node emits no topological lists of its own (see Variable.__reduce_ex__).
+        inputs = [var if var.owner is None else (var.owner, var.index) for var in self.inputs]
+        return (_rebuild_node, (self.op, inputs, [v.type for v in self.outputs],
+                                [v.name for v in self.outputs], self.sources))
 
 
 def toposort(outputs, stop_at=()) -> list[Node]:
@@ -374,9 +379,13 @@ def table_to_graph(table):
     return [lookup(r) for r in roots]
 
 
-def _variables_from_table(table):
-    return table_to_graph(table)[0]
+def _output_of(nodes, index):
+    return nodes[-1].outputs[index]
 
 
-def _node_from_table(table):
-    return table_to_graph(table)[0].owner
+def _rebuild_node(op, inputs, output_types, output_names, sources):
+    inputs = [ref if isinstance(ref, Variable) else ref[0].outputs[ref[1]] for ref in inputs]
+    node = Node(op, inputs, output_types, sources=sources)
+    for var, name in zip(node.outputs, output_names):
+        var.name = name
+    return node

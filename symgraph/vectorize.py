@@ -10,7 +10,7 @@ then falls back to one backward pass per row. Traversal is iterative.
 """
 from __future__ import annotations
 
-from .graph import Constant, toposort
+from .graph import Constant, inherit_source, toposort
 from .ops import elemwise, index, join, linalg, nnet, reduce, shape
 from .ops.grad_ops import StopGradient
 
@@ -34,7 +34,8 @@ def vectorize_graph(outputs, replacements, batch):
             raise NotVectorizable(f"no batching rule for {node.op}{node.where()}")
         inputs = [batched.get(id(x), x) for x in node.inputs]
         flags = [id(x) in batched for x in node.inputs]
-        new_outputs = rule(node, inputs, flags, batch)
+        with inherit_source(node.sources):  # batched nodes point at the user's line, as the originals
+            new_outputs = rule(node, inputs, flags, batch)
         for out, new in zip(node.outputs, new_outputs):
             batched[id(out)] = new
     return [batched[id(v)] if id(v) in batched else _broadcast_batch(v, batch) for v in outputs]

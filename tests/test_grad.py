@@ -225,6 +225,10 @@ def test_non_scalar_cost_raises():
     x = sg.vector("x")
     with pytest.raises(TypeError, match="0-d"):
         sg.grad(sg.exp(x), x)
+    with pytest.raises(ValueError, match="'doubled'"):  # the same error is also a ValueError, naming the cost
+        doubled = x * 2.0
+        doubled.name = "doubled"
+        sg.grad(doubled, x)
 
 
 def test_disconnected_wrt_raises_naming_it_unless_asked_for_zeros():
@@ -350,3 +354,20 @@ def test_very_long_chain_without_recursion_error():
         d *= 1 + 1e-4 * np.cos(v)
         v = v + np.sin(v) * 1e-4
     np.testing.assert_allclose(value, d, rtol=1e-9)
+
+
+def test_an_op_without_gradient_is_named_with_the_users_line():
+    from symgraph.graph import Node
+    from symgraph.ops.base import Op
+
+    class Opaque(Op):
+        abstract = True  # keeps this test op out of OP_REGISTRY (the backends' coverage lists)
+        name = "opaque"
+
+        def make_node(self, x):
+            return Node(self, [x], [x.type])
+
+    x = sg.scalar("x")
+    y = Opaque()(x)  # this line is named
+    with pytest.raises(NotImplementedError, match=r"opaque.*test_grad.py:\d+"):
+        sg.grad(y * 2.0, x)

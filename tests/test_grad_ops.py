@@ -1,5 +1,5 @@
-"""Every differentiable op of the catalogue: first, second and (for elementwise ops) third derivatives
-against central finite differences, plus the rule that non-differentiable inputs receive no gradient."""
+"""Every differentiable op of the catalogue: first, second and third derivatives against central finite
+differences (float64, and float32 for the first), plus the rule that non-differentiable inputs get no gradient."""
 import zlib
 
 import numpy as np

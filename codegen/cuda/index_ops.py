@@ -14,8 +14,8 @@ import numpy as np
 from symgraph.ops.elemwise import Add
 
 from .elemwise import ElementwiseKernel, broadcast_shape, copy_into
-from .runtime import (build_kernel, contiguous_copy, device_empty, host_int, reshape_view, sizes, to_device,
-                      to_host, view_with)
+from .runtime import (ErrorFlag, build_kernel, cast_expr, contiguous_copy, device_empty, host_int, reshape_view,
+                      sizes, to_device, to_host, view_with)
 from .table import device, label, register
 
 SYMBOLIC = "?"
@@ -27,36 +27,74 @@ def _out_of_range(node, message):
 
 
 def _basic_view(node, x, spec, index_values):
-    """``x[key]`` for a pattern of ints and slices (array entries become full slices)."""
+    """``x[key]`` for a pattern of ints and slices (array entries become full slices).
+
+    Returns the view and the axes (of the view) whose order is reversed: a negative-step slice is
+    taken as the positive-step slice over the same elements, since device views keep positive
+    strides; the caller reverses those axes (reading) or reverses the values it writes.
+    """
     values = iter(index_values)
 
     def part(p):
         return host_int(next(values), f"{label(node)} (index)") if p == SYMBOLIC else p
 
-    slices, dropped = [], []
+    slices, dropped, reversed_axes = [], [], []
     for axis, entry in enumerate(spec):
+        n = x.shape[axis]
         if entry[0] == "i":
-            i, n = part(entry[1]), x.shape[axis]
+            i = part(entry[1])
             if not -n <= i < n:
                 raise _out_of_range(node, f"index {i} is out of bounds for axis {axis} with length {n}")
             i %= n
             slices.append(slice(i, i + 1))
             dropped.append(axis)
         elif entry[0] == "s":
-            slices.append(slice(*(part(p) for p in entry[1:])))
+            key = slice(*(part(p) for p in entry[1:]))
+            if key.step is not None and key.step < 0:
+                chosen = range(*key.indices(n))
+                key = slice(chosen[-1], chosen[0] + 1, -key.step) if len(chosen) else slice(0, 0)
+                if len(chosen) > 1:
+                    reversed_axes.append(axis)
+            slices.append(key)
         else:
             slices.append(slice(None))
     view = x[tuple(slices)] if slices else x
     if dropped:
         keep = [a for a in range(x.ndim) if a not in dropped]
         view = view_with(view, [view.shape[a] for a in keep], [view.strides[a] for a in keep])
+        reversed_axes = [keep.index(a) for a in reversed_axes]
+    return view, reversed_axes
+
+
+def reverse_axis(node, array, axis):
+    """A contiguous copy of ``array`` with ``axis`` in reverse order (a gather with a descending arange)."""
+    n = array.shape[axis]
+    if n <= 1:
+        return array
+    spec = tuple(("a",) if a == axis else ("s", None, None, None) for a in range(array.ndim))
+    return _gather(node, array, spec, [to_device(np.arange(n - 1, -1, -1, dtype=np.int64))])
+
+
+def _read_view(node, x, spec, index_values):
+    view, reversed_axes = _basic_view(node, x, spec, index_values)
+    for axis in reversed_axes:
+        view = reverse_axis(node, view, axis)
     return view
+
+
+def _reverse_written_values(node, y, slot_ndim, slot_axes):
+    """``y`` (broadcast against a slot of ``slot_ndim`` axes) reversed along the given slot axes."""
+    lead = slot_ndim - y.ndim
+    for axis in slot_axes:
+        if axis - lead >= 0:
+            y = reverse_axis(node, y, axis - lead)
+    return y
 
 
 @register("Subtensor")
 def lower_subtensor(node, host):
     spec = node.op.spec
-    return lambda args: [_basic_view(node, device(args[0]), spec, args[1:])]
+    return lambda args: [_read_view(node, device(args[0]), spec, args[1:])]
 
 
 @register("IncSubtensor")
@@ -71,8 +109,10 @@ def lower_inc_subtensor(node, host):
 
     def step(args):
         out = contiguous_copy(device(args[0]))
-        slot = _basic_view(node, out, op.spec, args[2:])
+        slot, reversed_axes = _basic_view(node, out, op.spec, args[2:])
         y = args[1]
+        if reversed_axes and not y_scalar:
+            y = _reverse_written_values(node, device(y), slot.ndim, reversed_axes)
         if op.set_instead_of_inc:
             y = device(y)
             if y.ndim > slot.ndim or broadcast_shape([slot.shape, y.shape], label(node)) != tuple(slot.shape):
@@ -151,7 +191,6 @@ def gather_source(name, spec, index_ndims, nb):
 
 def scatter_source(name, spec, index_ndims, nb, y_ndim, accumulate, dtype):
     """Each thread owns one position along x's sliced axes and walks the index positions in order."""
-    from .runtime import cast_expr
     ndim = len(spec)
     array_axes, slice_axes, positions, start = _layout(spec, nb)
     slot_ndim = nb + len(slice_axes)
@@ -176,21 +215,19 @@ def scatter_source(name, spec, index_ndims, nb, y_ndim, accumulate, dtype):
 
 
 def _advanced_parts(node, x, spec, extra):
-    """x with its slices applied, the index arrays on the device, their broadcast shape."""
-    values, indices, sliced_spec = iter(extra), [], []
-    basic = []
+    """x with the pattern's slices applied (array entries as full slices), the reversed axes of that
+    view, the index arrays on the device and their broadcast shape."""
+    values, indices, basic, slice_values = iter(extra), [], [], []
     for entry in spec:
         if entry[0] == "a":
             indices.append(device(next(values)))
             basic.append(("s", None, None, None))
         else:
-            parts = [next(values) if p == SYMBOLIC else p for p in entry[1:]]
-            basic.append(("s",) + tuple(None if p is None else host_int(p, label(node)) if not isinstance(p, int)
-                                        else p for p in parts))
-    view = _basic_view(node, x, tuple(basic), [])
+            basic.append(entry)
+            slice_values += [next(values) for p in entry[1:] if p == SYMBOLIC]
+    view, reversed_axes = _basic_view(node, x, tuple(basic), slice_values)
     shape = broadcast_shape([i.shape for i in indices], f"{label(node)} (index arrays)")
-    indices = [reshape_view(i, (1,)) if i.ndim == 0 else i for i in indices]
-    return view, indices, shape
+    return view, reversed_axes, indices, shape
 
 
 def _index_args(view, indices, index_ndims, shape):
@@ -201,75 +238,64 @@ def _index_args(view, indices, index_ndims, shape):
     return args
 
 
-def _check_flag(node, bad):
-    if to_host(bad)[0]:
+_index_error = ErrorFlag()
+
+
+def _check_flag(node):
+    if _index_error.raised():
         raise _out_of_range(node, "an index array holds an index out of bounds for its axis")
 
 
-def _flag():
-    bad = device_empty((1,), "int8")
-    bad.copy_to_device(np.zeros(1, np.int8))
-    return bad
+def _gather(node, view, spec, indices):
+    """``view[index arrays on the 'a' axes of spec, full slices elsewhere]`` (NumPy advanced indexing)."""
+    shape = broadcast_shape([i.shape for i in indices], f"{label(node)} (index arrays)")
+    index_ndims = tuple(i.ndim for i in indices)
+    indices = [reshape_view(i, (1,)) if i.ndim == 0 else i for i in indices]
+    nb = len(shape)
+    _, slice_axes, positions, start = _layout(spec, nb)
+    out_shape = [0] * (nb + len(slice_axes))
+    for a in slice_axes:
+        out_shape[positions[a]] = view.shape[a]
+    for b in range(nb):
+        out_shape[start + b] = shape[b]
+    out = device_empty(out_shape, view.dtype)
+    total = int(np.prod(out_shape, dtype=np.int64))
+    if total:
+        if any(view.shape[a] == 0 for a, e in enumerate(spec) if e[0] == "a"):
+            raise _out_of_range(node, f"cannot index an empty axis of shape {tuple(view.shape)}")
+        key = ("gather", spec, index_ndims, nb, view.dtype.name, tuple(i.dtype.name for i in indices))
+        kernel = build_kernel(key, "gather_kernel", gather_source("gather_kernel", spec, index_ndims, nb))
+        blocks, threads = sizes().elementwise_grid(total)
+        target = out if out.ndim else reshape_view(out, (1,))
+        kernel[blocks, threads](target, view, *_index_args(view, indices, index_ndims, shape), total,
+                                *[int(n) for n in out_shape], _index_error.array())
+        _check_flag(node)
+    return out
 
 
 @register("AdvancedSubtensor")
 def lower_advanced_subtensor(node, host):
     spec = node.op.spec
-    index_vars = [v for v in node.inputs[1:]]
-    array_vars = [v for v, e in zip(_index_inputs(spec, index_vars), spec) if e[0] == "a"]
-    index_ndims = tuple(v.ndim for v in array_vars)
 
     def step(args):
-        view, indices, shape = _advanced_parts(node, device(args[0]), spec, args[1:])
-        nb = len(shape)
-        _, slice_axes, positions, start = _layout(spec, nb)
-        out_shape = [0] * (nb + len(slice_axes))
-        for a in slice_axes:
-            out_shape[positions[a]] = view.shape[a]
-        for b in range(nb):
-            out_shape[start + b] = shape[b]
-        out = device_empty(out_shape, view.dtype)
-        total = int(np.prod(out_shape, dtype=np.int64))
-        if total:
-            if any(view.shape[a] == 0 for a, e in enumerate(spec) if e[0] == "a"):
-                raise _out_of_range(node, f"cannot index an empty axis of shape {tuple(view.shape)}")
-            key = ("gather", spec, index_ndims, nb, view.dtype.name, tuple(i.dtype.name for i in indices))
-            kernel = build_kernel(key, "gather_kernel", gather_source("gather_kernel", spec, index_ndims, nb))
-            bad = _flag()
-            blocks, threads = sizes().elementwise_grid(total)
-            target = out if out.ndim else reshape_view(out, (1,))
-            kernel[blocks, threads](target, view, *_index_args(view, indices, index_ndims, shape), total,
-                                    *[int(n) for n in out_shape], bad)
-            _check_flag(node, bad)
-        return [out]
+        view, reversed_axes, indices, _ = _advanced_parts(node, device(args[0]), spec, args[1:])
+        for axis in reversed_axes:
+            view = reverse_axis(node, view, axis)
+        return [_gather(node, view, spec, indices)]
     return step
-
-
-def _index_inputs(spec, index_vars):
-    """One entry per spec entry: the index variable of an array entry (None for the others)."""
-    it, result = iter(index_vars), []
-    for entry in spec:
-        if entry[0] == "a":
-            result.append(next(it))
-        else:
-            for p in entry[1:]:
-                if p == SYMBOLIC:
-                    next(it)
-            result.append(None)
-    return result
 
 
 @register("AdvancedIncSubtensor")
 def lower_advanced_inc_subtensor(node, host):
     op = node.op
     spec = op.spec
-    array_vars = [v for v, e in zip(_index_inputs(spec, node.inputs[2:]), spec) if e[0] == "a"]
-    index_ndims = tuple(v.ndim for v in array_vars)
     dtype = node.outputs[0].dtype
 
     def step(args):
         out = contiguous_copy(device(args[0]))
-        view, indices, shape = _advanced_parts(node, out, spec, args[2:])
+        view, reversed_axes, indices, shape = _advanced_parts(node, out, spec, args[2:])
+        index_ndims = tuple(i.ndim for i in indices)
+        indices = [reshape_view(i, (1,)) if i.ndim == 0 else i for i in indices]
         y = device(args[1])
         nb = len(shape)
         _, slice_axes, positions, start = _layout(spec, nb)
@@ -281,6 +307,8 @@ def lower_advanced_inc_subtensor(node, host):
         if y.ndim > len(slot) or broadcast_shape([slot, y.shape], label(node)) != tuple(slot):
             raise ValueError(f"{label(node)}: a value of shape {tuple(y.shape)} does not fit the indexed "
                              f"region of shape {tuple(slot)}")
+        if reversed_axes:
+            y = _reverse_written_values(node, y, len(slot), [positions[a] for a in reversed_axes])
         nslice = int(np.prod([view.shape[a] for a in slice_axes], dtype=np.int64))
         nbatch = int(np.prod(shape, dtype=np.int64))
         if nslice and nbatch:
@@ -293,12 +321,11 @@ def lower_advanced_inc_subtensor(node, host):
                                                  not op.set_instead_of_inc, dtype))
             lead = len(slot) - y.ndim
             masks = [0 if y.shape[a] == 1 and slot[lead + a] != 1 else 1 for a in range(y.ndim)]
-            bad = _flag()
             blocks, threads = sizes().elementwise_grid(nslice)
             kernel[blocks, threads](view, y if y.ndim else reshape_view(y, (1,)),
                                     *_index_args(view, indices, index_ndims, shape), nslice, nbatch,
-                                    *[int(n) for n in shape], *masks, bad)
-            _check_flag(node, bad)
+                                    *[int(n) for n in shape], *masks, _index_error.array())
+            _check_flag(node)
         return [out]
     return step
 
@@ -314,7 +341,6 @@ def arange_kernel(out, start, step, n):
 
 @register("ARange")
 def lower_arange(node, host):
-    from .runtime import cast_expr
     dtype = node.outputs[0].dtype
 
     def step(args):
@@ -328,7 +354,7 @@ def lower_arange(node, host):
             work = "float64" if np.dtype(dtype).kind == "f" else "int64"
             key = ("arange", dtype, work)
             kernel = build_kernel(key, "arange_kernel",
-                                  _ARANGE.format(value=cast_expr(f"start + i * step", dtype)))
+                                  _ARANGE.format(value=cast_expr("start + i * step", dtype)))
             blocks, threads = sizes().elementwise_grid(n)
             kernel[blocks, threads](out, np.asarray(start, dtype=work)[()], np.asarray(step_, dtype=work)[()], n)
         return [out]
@@ -360,5 +386,3 @@ def lower_join(node, host):
         return [out]
     return step
 
-
-__all__ = ["to_device"]

@@ -26,10 +26,12 @@ def matmul_source(name, batch_ndim, a_dtype, b_dtype, out_dtype, tile):
     out_batch = "".join(f"{v}, " for v in batch)
     lines = [f"def {name}({', '.join(params)}):",
              f"    TILE = {tile}",
-             f"    tile_a = cuda.shared.array(({tile}, {tile}), T_{acc})",
-             f"    tile_b = cuda.shared.array(({tile}, {tile}), T_{acc})",
+             # One dynamic shared array holds both tiles (see reduce.py on why not static arrays).
+             f"    tiles = cuda.shared.array(0, T_{acc})",
              "    tx = cuda.threadIdx.x",
              "    ty = cuda.threadIdx.y",
+             "    at = ty * TILE + tx",
+             "    bt = TILE * TILE + at",
              "    row = cuda.blockIdx.y * TILE + ty",
              "    col = cuda.blockIdx.x * TILE + tx",
              "    for batch in range(cuda.blockIdx.z, nbatch, cuda.gridDim.z):"]
@@ -42,17 +44,17 @@ def matmul_source(name, batch_ndim, a_dtype, b_dtype, out_dtype, tile):
               "        for start in range(0, k, TILE):",
               "            kk = start + tx",
               "            if row < m and kk < k:",
-              f"                tile_a[ty, tx] = {cast_expr(f'a[{a_batch}row, kk]', acc)}",
+              f"                tiles[at] = {cast_expr(f'a[{a_batch}row, kk]', acc)}",
               "            else:",
-              f"                tile_a[ty, tx] = {zero}",
+              f"                tiles[at] = {zero}",
               "            kk = start + ty",
               "            if kk < k and col < n:",
-              f"                tile_b[ty, tx] = {cast_expr(f'b[{b_batch}kk, col]', acc)}",
+              f"                tiles[bt] = {cast_expr(f'b[{b_batch}kk, col]', acc)}",
               "            else:",
-              f"                tile_b[ty, tx] = {zero}",
+              f"                tiles[bt] = {zero}",
               "            cuda.syncthreads()",
               "            for j in range(TILE):",
-              "                acc += tile_a[ty, j] * tile_b[j, tx]",
+              "                acc += tiles[ty * TILE + j] * tiles[TILE * TILE + j * TILE + tx]",
               "            cuda.syncthreads()",
               "        if row < m and col < n:",
               f"            out[{out_batch}row, col] = {cast_expr('acc', out_dtype)}"]
@@ -82,7 +84,8 @@ def batched_matmul(a, b, out_dtype, what):
     grid = (-(-n // s.tile), -(-m // s.tile), max(1, min(nbatch, s.batch_max_blocks)))
     masks_a = [0 if a.shape[i] == 1 and batch[i] != 1 else 1 for i in range(nb)]
     masks_b = [0 if b.shape[i] == 1 and batch[i] != 1 else 1 for i in range(nb)]
-    kernel[grid, (s.tile, s.tile)](out, a, b, m, n, k, nbatch, *[int(d) for d in batch], *masks_a, *masks_b)
+    shared_bytes = 2 * s.tile * s.tile * np.dtype("int64" if out_dtype == "bool" else out_dtype).itemsize
+    kernel[grid, (s.tile, s.tile), 0, shared_bytes](out, a, b, m, n, k, nbatch, *[int(d) for d in batch], *masks_a, *masks_b)
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from symgraph.graph import Constant, toposort
 
 from . import runtime
-from .runtime import as_contiguous, contiguous_copy, is_device_array, to_device, to_host
+from .runtime import contiguous_copy, is_device_array, to_device, to_host
 from .table import HOST_ALWAYS, HOST_FOLDABLE, label, lowering_for
 
 class DeviceCopy:
@@ -74,47 +74,50 @@ class CudaExecutor:
         self.program = program
         self.return_device_arrays = bool(program.options.get("return_device_arrays", False))
         self.cache_info = None
-        host = set()
-        for var in program.inputs:
-            if var.ndim == 0:
-                host.add(id(var))
-        self.constants = {}
+        self.kernel_keys = {}     # the kernels this function has run, in order (filled by calls)
+        self.constants = {}       # id(constant) -> its value (host for 0-d, uploaded once otherwise)
+        self.host = {id(var) for var in program.inputs if var.ndim == 0}
         self.steps = []
         missing = []
         for node in toposort(program.outputs):
             for var in node.inputs:
-                if isinstance(var, Constant) and id(var) not in self.constants:
-                    if var.ndim == 0:
-                        self.constants[id(var)] = var.value
-                        host.add(id(var))
-                    else:
-                        self.constants[id(var)] = to_device(var.value)
-            name = type(node.op).__name__
-            if name in HOST_FOLDABLE and all(id(v) in host for v in node.inputs):
-                host.update(id(v) for v in node.outputs)
-                self.steps.append((node, _host_step(node)))
-                continue
-            lower = lowering_for(node.op)
-            if lower is None:
+                self._add_constant(var)
+            step = self._plan(node)
+            if step is None:
                 missing.append(label(node))
-                continue
-            self.steps.append((node, lower(node, host)))
-            if name in HOST_ALWAYS:
-                host.update(id(v) for v in node.outputs)
+            else:
+                self.steps.append((node, step))
         if missing:
             raise NotImplementedError("backend='cuda' has no lowering for " + "; ".join(missing) +
                                       " (use backend='numba' or 'python' for this function)")
-        self.host = host
         for var in program.outputs:
-            if isinstance(var, Constant) and id(var) not in self.constants:
-                self.constants[id(var)] = var.value if var.ndim == 0 else to_device(var.value)
-                if var.ndim == 0:
-                    host.add(id(var))
-        self.kernel_keys = sorted({key for key in runtime.SOURCES}, key=str)
+            self._add_constant(var)
+
+    def _add_constant(self, var):
+        if isinstance(var, Constant) and id(var) not in self.constants:
+            if var.ndim == 0:
+                self.constants[id(var)] = var.value
+                self.host.add(id(var))
+            else:
+                self.constants[id(var)] = to_device(var.value)
+
+    def _plan(self, node):
+        """The step computing ``node`` (None when the op has no lowering); marks host-valued outputs."""
+        name = type(node.op).__name__
+        if name in HOST_FOLDABLE and all(id(v) in self.host for v in node.inputs):
+            self.host.update(id(v) for v in node.outputs)
+            return _host_step(node)
+        lower = lowering_for(node.op)
+        if lower is None:
+            return None
+        if name in HOST_ALWAYS:
+            self.host.update(id(v) for v in node.outputs)
+        return lower(node, self.host)
 
     @property
     def source(self):
-        return "\n".join(runtime.SOURCES.values())
+        """The generated source of every kernel this function has launched so far."""
+        return "\n".join(runtime.SOURCES[key] for key in self.kernel_keys if key in runtime.SOURCES)
 
     # ------------------------------------------------------------ inputs
 
@@ -159,6 +162,7 @@ class CudaExecutor:
         for s in shared:
             s._lock.acquire()
         runtime._call.token = token = object()
+        runtime._call.used = self.kernel_keys
         try:
             results = self._evaluate(input_values,
                                      [device_copy(s).device_array(s) for s in program.shared])
@@ -170,20 +174,23 @@ class CudaExecutor:
                 elif not runtime.is_fresh(value, token):
                     value = contiguous_copy(value)     # never alias an input or another variable's state
                 updates.append((target, value))
-            outputs = [self._output(value, token) for value in results[:n]]
+            committed = {id(value) for _, value in updates}
+            outputs = [self._output(value, token, committed) for value in results[:n]]
             for target, value in updates:             # nothing above raised: commit all at once
                 device_copy(target).commit(target, value)
             return outputs
         finally:
-            runtime._call.token = None
+            runtime._call.token = runtime._call.used = None
             for s in reversed(shared):
                 s._lock.release()
 
-    def _output(self, value, token):
+    def _output(self, value, token, committed):
         if self.return_device_arrays:
             if isinstance(value, np.ndarray):
                 return to_device(value)
-            return value if runtime.is_fresh(value, token) else contiguous_copy(value)
+            if runtime.is_fresh(value, token) and id(value) not in committed:
+                return value
+            return contiguous_copy(value)     # never hand out an input's or a shared variable's memory
         if isinstance(value, np.ndarray):
             return np.array(value, copy=True)
         return to_host(value)
@@ -200,4 +207,4 @@ def compile(program):  # noqa: A001 - the backend interface
     return CudaExecutor(program)
 
 
-__all__ = ["compile", "CudaExecutor", "DeviceCopy", "as_contiguous"]
+__all__ = ["compile", "CudaExecutor", "DeviceCopy", "load_lowerings"]

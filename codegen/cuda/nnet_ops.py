@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .reduce import softmax_rows
-from .runtime import build_kernel, device_empty, host_int, reshape_view, sizes, to_host
+from .runtime import (ErrorFlag, as_contiguous, build_kernel, cast_expr, device_empty, host_int, reshape_view,
+                      sizes)
 from .table import device, label, register
 
 
@@ -44,14 +45,15 @@ def one_hot_kernel(out, indices, n, total, bad):
 """
 
 
+_index_error = ErrorFlag()
+
+
 @register("OneHot")
 def lower_one_hot(node, host):
-    from .runtime import cast_expr
     dtype = node.outputs[0].dtype
     source = _ONE_HOT.format(one=cast_expr(1, dtype), zero=cast_expr(0, dtype))
 
     def step(args):
-        from .runtime import as_contiguous
         indices = as_contiguous(device(args[0]))
         n = host_int(args[1], f"{label(node)} (n)")
         if n < 0:
@@ -60,12 +62,10 @@ def lower_one_hot(node, host):
         total = int(np.prod(shape, dtype=np.int64))
         out = device_empty((total,), dtype)
         if total:
-            bad = device_empty((1,), "int8")
-            bad.copy_to_device(np.zeros(1, np.int8))
             kernel = build_kernel(("one_hot", dtype, indices.dtype.name), "one_hot_kernel", source)
             blocks, threads = sizes().elementwise_grid(total)
-            kernel[blocks, threads](out, reshape_view(indices, (indices.size,)), n, total, bad)
-            if to_host(bad)[0]:   # one flag read: an out-of-range index is an error, never a silent zero row
+            kernel[blocks, threads](out, reshape_view(indices, (indices.size,)), n, total, _index_error.array())
+            if _index_error.raised():   # an out-of-range index is an error, never a silent zero row
                 from symgraph.ops.index import IndexOutOfRange
                 raise IndexOutOfRange(f"{label(node)}: an index is out of range [0, {n})")
         return [reshape_view(out, shape)]

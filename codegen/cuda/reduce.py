@@ -70,12 +70,16 @@ def _header(name, ndim, threads, acc_dtype, out_param="out"):
     dims = ", ".join(f"d{a}" for a in range(ndim))
     return [f"def {name}({out_param}, x, rows, cols, {dims}):",
             f"    THREADS = {threads}",
-            f"    buf = cuda.shared.array({threads}, T_{acc_dtype})",
+            # Dynamic shared memory (size given at launch): the simulator allocates static shared
+            # arrays lazily without a lock, so two threads may get different ones.
+            f"    buf = cuda.shared.array(0, T_{acc_dtype})",
             "    tid = cuda.threadIdx.x",
             "    for row in range(cuda.blockIdx.x, rows, cuda.gridDim.x):"]
 
 
 def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads):
+    """A row reduction whose rows may be split into ``parts`` chunks of ``chunk`` columns: block job
+    ``row * parts + part`` writes ``out[job]`` (a partial result when ``parts > 1``)."""
     acc = accumulator_dtype(kind, in_dtype, out_dtype)
     kept = [a for a in range(ndim) if a not in reduced]
     index = ", ".join(f"i{a}" for a in range(ndim))
@@ -83,17 +87,27 @@ def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads):
         value = f"({literal(1, acc)} if x[{index}] != 0 else {literal(0, acc)})"
     else:
         value = cast_expr(f"x[{index}]", acc)
-    lines = _header(name, ndim, threads, acc)
+    dims = ", ".join(f"d{a}" for a in range(ndim))
+    lines = [f"def {name}(out, x, rows, cols, parts, chunk, {dims}):",
+             f"    THREADS = {threads}",
+             # Dynamic shared memory (size given at launch): the simulator allocates static shared
+             # arrays lazily without a lock, so two threads may get different ones.
+             f"    buf = cuda.shared.array(0, T_{acc})",
+             "    tid = cuda.threadIdx.x",
+             "    for job in range(cuda.blockIdx.x, rows * parts, cuda.gridDim.x):",
+             "        row = job // parts",
+             "        first = (job % parts) * chunk",
+             "        last = min(first + chunk, cols)"]
     _unravel(lines, kept, "row", 8)
     lines += [f"        acc = {_initial(kind, acc)}",
-              "        for col in range(tid, cols, THREADS):"]
+              "        for col in range(first + tid, last, THREADS):"]
     _unravel(lines, list(reduced), "col", 12)
     lines += [f"            v = {value}",
               f"            acc = {_COMBINE[kind]('acc', 'v')}"]
     _tree(lines, kind, " " * 8)
     final = "(buf[0] != 0)" if out_dtype == "bool" else cast_expr("buf[0]", out_dtype)
     lines += ["        if tid == 0:",
-              f"            out[row] = {final}",
+              f"            out[job] = {final}",
               "        cuda.syncthreads()"]
     return "\n".join(lines) + "\n"
 
@@ -146,18 +160,33 @@ def _prepared(x, axes):
     return x, tuple(axes), rows, cols
 
 
-def reduce_rows(kind, x, axes, out_dtype):
-    """``kind`` over ``axes`` of device array ``x``: a contiguous array of the kept axes' shape."""
-    x, axes, rows, cols = _prepared(x, axes)
+def _reduce_launch(kind, x, axes, rows, cols, parts, out_dtype):
     threads = sizes().reduce_threads
     key = ("reduce", kind, x.ndim, axes, x.dtype.name, out_dtype, threads)
     kernel = build_kernel(key, "reduce_kernel",
                           reduce_source("reduce_kernel", kind, x.ndim, axes, x.dtype.name, out_dtype, threads))
-    out = device_empty((rows,), out_dtype)
+    out = device_empty((rows * parts,), out_dtype)
     if rows:
-        s = sizes()
-        kernel[max(1, min(rows, s.reduce_max_blocks)), threads](out, x, rows, cols, *[int(n) for n in x.shape])
+        chunk = -(-cols // parts) if cols else 0
+        shared_bytes = threads * np.dtype(accumulator_dtype(kind, x.dtype.name, out_dtype)).itemsize
+        blocks = max(1, min(rows * parts, sizes().reduce_max_blocks))
+        kernel[blocks, threads, 0, shared_bytes](out, x, rows, cols, parts, chunk, *[int(n) for n in x.shape])
+    return out
+
+
+def reduce_rows(kind, x, axes, out_dtype):
+    """``kind`` over ``axes`` of device array ``x``: a flat contiguous array (the kept axes in order) and
+    the kept shape. Few long rows are split over several blocks, then the partials reduced again (the
+    split depends only on the sizes, so results stay deterministic)."""
+    x, axes, rows, cols = _prepared(x, axes)
     kept_shape = tuple(n for a, n in enumerate(x.shape) if a not in axes)
+    s = sizes()
+    parts = min(-(-cols // (s.reduce_threads * 4)), max(1, s.reduce_target_blocks // max(rows, 1)))
+    if parts <= 1:
+        return _reduce_launch(kind, x, axes, rows, cols, 1, out_dtype), kept_shape
+    partial_dtype = accumulator_dtype(kind, x.dtype.name, out_dtype)
+    partials = _reduce_launch(kind, x, axes, rows, cols, parts, partial_dtype)
+    out = _reduce_launch(kind, reshape_view(partials, (rows, parts)), (1,), rows, parts, 1, out_dtype)
     return out, kept_shape
 
 
@@ -171,5 +200,6 @@ def softmax_rows(kind, x, axes):
     out = device_empty((rows,) if kind == "logsumexp" else x.shape, dtype)
     if rows and (cols or kind == "logsumexp"):
         s = sizes()
-        kernel[max(1, min(rows, s.reduce_max_blocks)), threads](out, x, rows, cols, *[int(n) for n in x.shape])
+        kernel[max(1, min(rows, s.reduce_max_blocks)), threads, 0, threads * x.dtype.itemsize](
+            out, x, rows, cols, *[int(n) for n in x.shape])
     return out

@@ -55,11 +55,13 @@ class LaunchSizes:
         if simulated:
             self.elementwise_threads, self.elementwise_max_blocks = 16, 2
             self.reduce_threads, self.reduce_max_blocks = 8, 4       # a power of two: tree reduction
+            self.reduce_target_blocks = 4                           # split a few long rows this wide
             self.tile = 4                                            # matmul tile (tile x tile threads)
             self.batch_max_blocks = 2
         else:
             self.elementwise_threads, self.elementwise_max_blocks = 256, 8192
             self.reduce_threads, self.reduce_max_blocks = 256, 65535
+            self.reduce_target_blocks = 1024
             self.tile = 16
             self.batch_max_blocks = 65535
 
@@ -172,6 +174,30 @@ def host_int(value, what) -> int:
     return int(array)
 
 
+class ErrorFlag:
+    """A one-byte device flag that kernels set on bad input (an index out of range).
+
+    Each host thread keeps its own, zeroed once; a call reads it back (one byte, which waits for
+    the kernel) and only an error resets it, so the common path uploads nothing.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def array(self):
+        flag = getattr(self._local, "array", None)
+        if flag is None:
+            flag = self._local.array = to_device(np.zeros(1, np.int8))
+        return flag
+
+    def raised(self) -> bool:
+        flag = self.array()
+        if not to_host(flag)[0]:
+            return False
+        flag.copy_to_device(np.zeros(1, np.int8))
+        return True
+
+
 # ---------------------------------------------------------------- kernel building
 
 class _SimulatorMath:
@@ -199,36 +225,43 @@ SOURCES: dict = {}
 def kernel_namespace():
     import numba
     from numba import cuda
-    namespace = {"cuda": cuda, "M": _SimulatorMath() if simulator_enabled() else math, "INF": math.inf}
+    namespace = {"__name__": "symgraph_cuda_kernels", "cuda": cuda, "INF": math.inf,
+                 "M": _SimulatorMath() if simulator_enabled() else math}
     for name in NUMERIC_DTYPES:
         namespace[f"T_{name}"] = numba.from_dtype(np.dtype(name))
     return namespace
 
 
+_simulator_lock = threading.Lock()
+
+
 class _SimulatedLaunch:
-    """The simulator runs a block as Python threads and polls them at every syncthreads; with the
-    default 5 ms GIL switch interval each barrier costs milliseconds per thread, so launches run
-    with a short interval (restored afterwards)."""
+    """A simulated kernel, launched one at a time (the simulator supports no concurrent launches,
+    e.g. from two host threads calling one function) with a short GIL switch interval: the simulator
+    runs a block as Python threads polled at every syncthreads, and with the default 5 ms interval
+    each barrier costs milliseconds per thread."""
 
     def __init__(self, kernel):
         self.kernel = kernel
 
     def __getitem__(self, configuration):
-        configured = self.kernel[configuration]
-
         def launch(*args):
             import sys
-            previous = sys.getswitchinterval()
-            sys.setswitchinterval(1e-5)
-            try:
-                return configured(*args)
-            finally:
-                sys.setswitchinterval(previous)
+            with _simulator_lock:
+                previous = sys.getswitchinterval()
+                sys.setswitchinterval(1e-5)
+                try:
+                    return self.kernel[configuration](*args)
+                finally:
+                    sys.setswitchinterval(previous)
         return launch
 
 
 def build_kernel(key, name, source):
     """``cuda.jit`` of the function ``name`` defined by ``source``, cached by ``key`` (op identity, dtypes, ndims)."""
+    used = getattr(_call, "used", None)
+    if used is not None and key not in used:
+        used[key] = None                      # the kernels one function runs, in order (for f.source)
     with _cache_lock:
         kernel = _kernel_cache.get(key)
         if kernel is not None:

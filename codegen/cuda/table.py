@@ -8,6 +8,9 @@ shapes and arithmetic on them). Adding an op to the CUDA backend is one
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from .runtime import to_device
@@ -38,9 +41,30 @@ def lowering_for(op):
     return None
 
 
+_small_uploads: OrderedDict = OrderedDict()
+_small_uploads_lock = threading.Lock()
+
+
 def device(value):
-    """``value`` on the device (host values are uploaded; device arrays pass through)."""
-    return to_device(value) if isinstance(value, np.ndarray) else value
+    """``value`` on the device (host values are uploaded; device arrays pass through).
+
+    Small host values (a broadcast scalar, a shape) recur on every call of a training step, so their
+    uploads are cached by content: kernels never write their inputs, so sharing them is safe.
+    """
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.size > 16:
+        return to_device(value)
+    key = (value.dtype.str, value.shape, value.tobytes())
+    with _small_uploads_lock:
+        array = _small_uploads.get(key)
+        if array is None:
+            array = _small_uploads[key] = to_device(value)
+            if len(_small_uploads) > 256:
+                _small_uploads.popitem(last=False)
+        else:
+            _small_uploads.move_to_end(key)
+    return array
 
 
 def label(node) -> str:

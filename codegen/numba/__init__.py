@@ -16,7 +16,8 @@ import numpy as np
 
 from .cache import CacheInfo, load_kernel
 from .entry import build_entry, explain_error
-from .lower import LOWERINGS, generate, lowering_for  # noqa: F401 - the dispatch table, for tests
+from . import tape
+from .lower import LOWERINGS, KernelModule, generate, lowering_for  # noqa: F401 - the dispatch table, for tests
 
 __all__ = ["compile", "NumbaExecutor", "CacheInfo", "LOWERINGS", "lowering_for"]
 
@@ -28,11 +29,27 @@ class NumbaExecutor:
         start = time.perf_counter()
         self.program = program
         options = program.options
+        if options.get("tape", True) and tape.applicable(program):
+            self._use_tape(program, start)
+            return
         self.module = generate(program, parallel=bool(options.get("parallel", True)))
         self.generate_seconds = time.perf_counter() - start
         self.kernel, self.cache_info = load_kernel(self.module, use_disk=bool(options.get("cache", True)))
         self.source = self.module.source
         self._constants = [argument[1] for argument in self.module.arguments if argument[0] == "constant"]
+
+    def _use_tape(self, program, start):
+        """Long all-scalar programs: a tape for the shared jitted interpreter (see tape.py)."""
+        self.kernel = tape.Tape(program)
+        self.source = self.kernel.source
+        arguments = [("input", i) for i in range(len(program.inputs))]
+        arguments += [("shared", i) for i in range(len(program.shared))]
+        self.module = KernelModule(self.source, "run_tape", arguments, [], [True] * len(program.outputs),
+                                   [], False)
+        self._constants = []
+        self.generate_seconds = time.perf_counter() - start
+        self.cache_info = CacheInfo("compiled", self.generate_seconds,
+                                    "tape program (no machine code per function)", "", None)
 
     def make_entry(self, function):
         return build_entry(self, function)

@@ -125,6 +125,8 @@ def _import(source, directory, key):
         atomic_write(path, source.encode())
     spec = importlib.util.spec_from_file_location(f"symgraph_kernel_{key}", path)
     module = importlib.util.module_from_spec(spec)
+    # Numba's cached environment re-imports the module by name on load; unregistered it is '<dynamic>'.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module.kernel
 

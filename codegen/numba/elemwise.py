@@ -46,7 +46,9 @@ def _broadcast_dims(node, kernel):
             a = axis - (n - var.ndim)
             if a < 0 or var.type.shape[a] == 1:
                 continue
-            contributors.append((kernel.dims(var)[a], var.type.shape[a]))
+            code = kernel.dims(var)[a]
+            if all(code != known for known, _ in contributors):  # the same length needs no second test
+                contributors.append((code, var.type.shape[a]))
         message = (f"{node.op}: the input lengths on axis {axis} cannot be broadcast together "
                    f"(they must be equal or 1)")
         if out_type.shape[axis] is not None:

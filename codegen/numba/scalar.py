@@ -62,6 +62,11 @@ def _add(args, dtype, let):
     return f"({args[0]} + {args[1]})"
 
 
+@scalar("add_n")
+def _add_n(args, dtype, let):  # the one node sg.grad sums many gradient contributions with
+    return "(" + " + ".join(args) + ")"
+
+
 @scalar("sub")
 def _sub(args, dtype, let):
     return f"({args[0]} - {args[1]})"

@@ -107,15 +107,21 @@ def getitem(x, key):
         raise IndexError("indexing: an index can only have a single ellipsis ('...')")
     fill = [("slice", (None, None, None))] * (x.ndim - consuming)
     if ellipses:
-        entries = entries[:ellipses[0]] + fill + entries[ellipses[0] + 1:]
+        before, after = entries[:ellipses[0]], entries[ellipses[0] + 1:]
+        if not fill and _is_advanced_key(entries) and _has_index(before) and _has_index(after):
+            # NumPy: even an empty '...' separates advanced indices (their axes then go first);
+            # a length-1 axis stands in for it and is dropped after indexing.
+            fill = [("newaxis", "separator")]
+        entries = before + fill + after
     else:
         entries = entries + fill
     # A newaxis is a full slice over a length-1 axis inserted at that position.
+    separator = next((i for i, e in enumerate(entries) if e == ("newaxis", "separator")), None)
     new_axes = [i for i, (kind, _) in enumerate(entries) if kind == "newaxis"]
     if new_axes:
         x = expand_dims(x, new_axes)
         entries = [("slice", (None, None, None)) if kind == "newaxis" else (kind, p) for kind, p in entries]
-    advanced = any(kind == "array" for kind, _ in entries)
+    advanced = _is_advanced_key(entries)
     extra, spec = [], []
     for kind, payload in entries:
         if kind == "slice":
@@ -128,7 +134,21 @@ def getitem(x, key):
     if not advanced and all(s == ("s", None, None, None) for s in spec):
         return x
     op = AdvancedSubtensor(tuple(spec)) if advanced else Subtensor(tuple(spec))
-    return op(x, *extra)
+    out = op(x, *extra)
+    if separator is not None:
+        from .shape import dimshuffle
+        slices_before = sum(1 for e in spec[:separator] if e[0] == "s")
+        drop = out.ndim - sum(1 for e in spec if e[0] == "s") + slices_before
+        out = dimshuffle(out, [a for a in range(out.ndim) if a != drop])
+    return out
+
+
+def _is_advanced_key(entries):
+    return any(kind == "array" for kind, _ in entries)
+
+
+def _has_index(entries):
+    return any(kind in ("array", "int") for kind, _ in entries)
 
 
 def subtensor_index(vector_var, i):

@@ -155,6 +155,17 @@ def fold_negations(node):
     return None
 
 
+@register("canonicalize", ops="mul")
+def negation_out_of_product(node):
+    """(-a) * b -> -(a * b), so products are matched without looking through signs."""
+    a, b, out = _binary(node)
+    if operands(a, "neg") is not None and operands(b, "neg") is None:
+        return [as_replacement(ew.neg(ew.mul(a.owner.inputs[0], b)), out)]
+    if operands(b, "neg") is not None and operands(a, "neg") is None:
+        return [as_replacement(ew.neg(ew.mul(a, b.owner.inputs[0])), out)]
+    return None
+
+
 @register("canonicalize", ops=("mul", "add"))
 def combine_constants(node):
     """c1 * (c2 * x) -> (c1*c2) * x and c1 + (c2 + x) -> (c1+c2) + x (constant folding finishes it)."""
@@ -319,7 +330,8 @@ def fold_shape_of(node):
     owner, axis = next(iter(d))
     if owner is x and axis == node.op.axis:
         return None
-    if not current_graph().contains(owner):
+    graph = current_graph()
+    if graph is None or not graph.contains(owner):
         return None
     return [ShapeOf(axis)(owner)]
 

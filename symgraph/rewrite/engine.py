@@ -12,11 +12,12 @@ functions of the whole ``FunctionGraph`` run as named stages of one pipeline.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from collections import deque
 
-from ..graph import Node, Variable, inherit_source, toposort
+from ..graph import Node, Variable, inherit_source
 from ..ops.base import op_name
 from .log import RewriteLog, snapshot
 
@@ -52,12 +53,21 @@ def register(*tags, ops=None, name=None):
 
 
 # The FunctionGraph being rewritten; rewrites reach it (its shape information, its consumers)
-# through current_graph() so their signature stays "node in, replacements out".
-_CURRENT = []
+# through current_graph() so their signature stays "node in, replacements out". Per thread:
+# two threads may compile functions at the same time.
+_STATE = threading.local()
 
 
-def current_graph() -> "FunctionGraph":
-    return _CURRENT[-1]
+def _graph_stack() -> list:
+    stack = getattr(_STATE, "graphs", None)
+    if stack is None:
+        stack = _STATE.graphs = []
+    return stack
+
+
+def current_graph() -> "FunctionGraph | None":
+    stack = _graph_stack()
+    return stack[-1] if stack else None
 
 
 class FunctionGraph:
@@ -65,7 +75,8 @@ class FunctionGraph:
 
     def __init__(self, outputs, clone=True):
         self.nodes: dict[Node, None] = {}
-        self.clients: dict[Variable, list] = {}
+        # variable -> {(consumer node or OUTPUT, input index): None}: ordered, O(1) removal
+        self.clients: dict[Variable, dict] = {}
         self.shape_cache = {}
         if clone:
             outputs = clone_graph(outputs)
@@ -73,7 +84,7 @@ class FunctionGraph:
         for node in fast_toposort(self.outputs):
             self._add_node(node)
         for j, var in enumerate(self.outputs):
-            self.clients.setdefault(var, []).append((OUTPUT, j))
+            self.clients.setdefault(var, {})[(OUTPUT, j)] = None
         self.log = None
         self.stage = ""
 
@@ -81,10 +92,16 @@ class FunctionGraph:
 
     def _add_node(self, node):
         self.nodes[node] = None
+        clients = self.clients
         for i, var in enumerate(node.inputs):
-            self.clients.setdefault(var, []).append((node, i))
+            uses = clients.get(var)
+            if uses is None:
+                clients[var] = {(node, i): None}
+            else:
+                uses[(node, i)] = None
         for var in node.outputs:
-            self.clients.setdefault(var, [])
+            if var not in clients:
+                clients[var] = {}
 
     def contains(self, var) -> bool:
         return var.owner in self.nodes if var.owner is not None else bool(self.clients.get(var))
@@ -116,15 +133,15 @@ class FunctionGraph:
             return
         if check:
             check_replacement(old, new, reason)
-        uses = self.clients.pop(old, [])
-        self.clients[old] = []
-        targets = self.clients.setdefault(new, [])
+        uses = self.clients.pop(old, {})
+        self.clients[old] = {}
+        targets = self.clients.setdefault(new, {})
         for node, i in uses:
             if node is OUTPUT:
                 self.outputs[i] = new
             else:
                 node.inputs[i] = new
-            targets.append((node, i))
+            targets[(node, i)] = None
         if old.owner is not None:
             self._prune(old.owner)
 
@@ -140,10 +157,7 @@ class FunctionGraph:
             for i, var in enumerate(node.inputs):
                 uses = self.clients.get(var)
                 if uses is not None:
-                    try:
-                        uses.remove((node, i))
-                    except ValueError:
-                        pass
+                    uses.pop((node, i), None)
                     if not uses and var.owner is not None:
                         stack.append(var.owner)
 
@@ -196,12 +210,17 @@ def _frontier(var, known_nodes):
 def clone_graph(outputs):
     """Fresh copies of the nodes computing ``outputs``; leaves are kept as they are."""
     mapping = {}
-    for node in toposort(outputs):  # the checked traversal: reports a cycle in the user's graph
-        inputs = [mapping.get(v, v) for v in node.inputs]
-        copy = Node(node.op, inputs, [v.type for v in node.outputs], sources=node.sources)
-        for old, new in zip(node.outputs, copy.outputs):
-            new.name = old.name
-            mapping[old] = new
+    new_node = Node.__new__  # a plain copy: the op already checked these types when the user built it
+    for node in fast_toposort(outputs):
+        copy = new_node(Node)
+        copy.op = node.op
+        copy.inputs = [mapping.get(v, v) for v in node.inputs]
+        copy.sources = node.sources
+        copy.outputs = []
+        for old in node.outputs:
+            var = Variable(old.type, copy, old.index, old.name)
+            copy.outputs.append(var)
+            mapping[old] = var
     return [mapping.get(v, v) for v in outputs]
 
 
@@ -245,7 +264,7 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
     queued = set(queue)
     max_steps = max_steps or 50 * (len(fg) + 100)
     steps = fired = 0
-    _CURRENT.append(fg)
+    _graph_stack().append(fg)
     try:
         while queue and steps < max_steps:
             node = queue.popleft()
@@ -253,30 +272,35 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
             steps += 1
             if node not in fg.nodes:
                 continue
-            for rewrite in index.for_node(node):
-                try:
-                    with inherit_source(node.sources):
+            with inherit_source(node.sources):
+                for rewrite in index.for_node(node):
+                    try:
                         result = rewrite(node)
-                    if result is None:
+                        if result is None:
+                            continue
+                        changed = _apply_result(fg, node, result, rewrite.name)
+                    except Exception as exc:  # a broken rewrite must not break the user's compile
+                        if STRICT:
+                            raise
+                        warnings.warn(f"rewrite {rewrite.name} failed on {node.op}{node.where()}: {exc!r}; "
+                                      "skipped", RuntimeWarning, stacklevel=2)
                         continue
-                    changed = _apply_result(fg, node, result, rewrite.name)
-                except Exception as exc:  # a broken rewrite must not break the user's compile
-                    if STRICT:
-                        raise
-                    warnings.warn(f"rewrite {rewrite.name} failed on {node.op}{node.where()}: {exc!r}; skipped",
-                                  RuntimeWarning, stacklevel=2)
-                    continue
-                if not changed:
-                    continue
-                fired += 1
-                for var in changed:
-                    for consumer in fg.consumers(var):
-                        if consumer not in queued:
-                            queued.add(consumer)
-                            queue.append(consumer)
-                break
+                    if not changed:
+                        continue
+                    fired += 1
+                    for var in changed:
+                        # new nodes are rewritten too, then everything that now reads a new value
+                        owner = var.owner
+                        if owner is not None and owner not in queued and owner in fg.nodes:
+                            queued.add(owner)
+                            queue.append(owner)
+                        for consumer in fg.consumers(var):
+                            if consumer not in queued:
+                                queued.add(consumer)
+                                queue.append(consumer)
+                    break
     finally:
-        _CURRENT.pop()
+        _graph_stack().pop()
     return fired
 
 
@@ -311,8 +335,17 @@ def _apply_result(fg, node, result, rewrite_name):
 class Stage:
     """One named step of the pipeline: either local rewrites with ``tags`` or a global ``pass_function``."""
 
-    def __init__(self, name, tags=(), pass_function=None, modes=("fast_run",)):
+    def __init__(self, name, tags=(), pass_function=None, modes=("fast_run",), optional=False):
         self.name, self.tags, self.pass_function, self.modes = name, tuple(tags), pass_function, modes
+        #: an optional stage runs only when its name or a tag is in the mode's "include" list
+        self.optional = optional
+
+    def selected(self, mode, included, excluded):
+        if mode not in self.modes or self.name in excluded:
+            return False
+        if self.pass_function is not None and set(self.tags) & excluded:
+            return False  # (a local stage stays: excluding a tag removes just those rewrites)
+        return not self.optional or self.name in included or bool(set(self.tags) & included)
 
     def rewrites(self, excluded):
         return [r for r in REGISTRY.values()
@@ -320,20 +353,25 @@ class Stage:
 
 
 def parse_mode(mode):
-    """``"fast_run"``, ``"fast_compile"``, ``None`` or ``{"mode": ..., "exclude": [...]}`` -> (mode, excluded)."""
-    excluded = set()
+    """``"fast_run"``, ``"fast_compile"``, ``None`` or ``{"mode": ..., "exclude": [...], "include": [...]}``
+    -> (mode, included, excluded); names in the lists are rewrite names, tags or stage names."""
+    excluded, included = set(), set()
     if isinstance(mode, dict):
+        unknown = set(mode) - {"mode", "exclude", "include"}
+        if unknown:
+            raise ValueError(f"unknown optimizer option(s) {sorted(unknown)}; use 'mode', 'exclude', 'include'")
         excluded = set(mode.get("exclude", ()))
+        included = set(mode.get("include", ()))
         mode = mode.get("mode", "fast_run")
     if mode is True:
         mode = "fast_run"
     if mode not in ("fast_run", "fast_compile", None, False):
         raise ValueError(f"unknown optimizer mode {mode!r}; use 'fast_run', 'fast_compile' or None")
-    return (mode or None), excluded
+    return (mode or None), included, excluded
 
 
 def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
-    mode, excluded = parse_mode(mode)
+    mode, included, excluded = parse_mode(mode)
     log = RewriteLog(mode, detailed=detailed_log)
     if mode is None:
         return list(outputs), log
@@ -341,18 +379,21 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
     fg.log = log
     log.start(len(fg))
     for stage in stages:
-        if mode not in stage.modes or stage.name in excluded:
+        if not stage.selected(mode, included, excluded):
             continue
         fg.stage = stage.name
         before, start = len(fg), time.perf_counter()
         if stage.pass_function is not None:
-            if set(stage.tags) & excluded:
-                continue
-            _CURRENT.append(fg)
+            _graph_stack().append(fg)
             try:
                 stage.pass_function(fg)
+            except Exception as exc:  # each replacement is atomic: keep what the pass finished
+                if STRICT:
+                    raise
+                warnings.warn(f"optimizer stage {stage.name} failed: {exc!r}; continuing without it",
+                              RuntimeWarning, stacklevel=2)
             finally:
-                _CURRENT.pop()
+                _graph_stack().pop()
         else:
             apply_local_rewrites(fg, stage.rewrites(excluded))
         log.stage_done(stage.name, before, len(fg), time.perf_counter() - start)

@@ -30,10 +30,11 @@ def fuse_elementwise(fg):
     position = {node: i for i, node in enumerate(order)}
     assigned = set()
     built = 0
+    state = {"positions_valid": True, "renumbered": 0, "fg": fg, "position": position}
     for root in reversed(order):
         if root in assigned or root not in fg.nodes or not is_fusable(root) or len(root.outputs) != 1:
             continue
-        group = _grow(fg, root, assigned, position)
+        group = _grow(fg, root, assigned, position, state)
         assigned.update(group)
         if len(group) < 2:
             continue
@@ -41,6 +42,8 @@ def fuse_elementwise(fg):
         if new_node is None:
             continue
         position[new_node] = position[root]
+        if len(new_node.outputs) > 1:
+            state["positions_valid"] = False
         assigned.add(new_node)
         built += 1
     return built
@@ -61,33 +64,55 @@ def _close(fg, group, stack, assigned):
                 stack.append(owner)
 
 
-def _grow(fg, root, assigned, position):
+def _grow(fg, root, assigned, position, state):
     group = {root}
     _close(fg, group, [root], assigned)
-    # Shared producers with the root's shape become extra outputs of the same loop.
+    # Shared producers with the root's shape become extra outputs of the same loop, round by
+    # round (a chain of shared values joins one link per round) while no cycle appears.
     root_dims = dims(root.outputs[0])
-    extras = []
-    for node in list(group):
-        for var in node.inputs:
-            owner = var.owner
-            if owner is None or owner in group or owner in assigned or not is_fusable(owner) \
-                    or len(owner.outputs) != 1 or var.ndim != root.outputs[0].ndim or dims(var) != root_dims:
-                continue
-            if len(group) >= MAX_GROUP:
-                break
-            group.add(owner)
-            extras.append(owner)
-    if not extras:
-        return group
-    _close(fg, group, list(extras), assigned)
-    if _creates_cycle(group, position):
-        group = {root}
-        _close(fg, group, [root], assigned)
+    ndim = root.outputs[0].ndim
+    while len(group) < MAX_GROUP:
+        extras = []
+        for node in group:
+            for var in node.inputs:
+                owner = var.owner
+                if owner is None or owner in group or owner in assigned or not is_fusable(owner) \
+                        or len(owner.outputs) != 1 or var.ndim != ndim or owner in extras \
+                        or dims(var) != root_dims:
+                    continue
+                extras.append(owner)
+        if not extras:
+            break
+        trial = group | set(extras[:MAX_GROUP - len(group)])
+        _close(fg, trial, list(extras), assigned)
+        if _creates_cycle(trial, _positions(state), state["positions_valid"]):
+            break
+        group = trial
     return group
 
 
-def _creates_cycle(group, position):
-    """True when a value the group reads depends on a node of the group (through outside nodes)."""
+#: how many times one fusion pass may renumber the graph after building a multi-output node
+MAX_RENUMBERING = 40
+
+
+def _positions(state):
+    """Topological positions for the cycle check, renumbered (a few times) when they went stale."""
+    if not state["positions_valid"] and state["renumbered"] < MAX_RENUMBERING:
+        state["renumbered"] += 1
+        state["position"].update((node, i) for i, node in enumerate(state["fg"].toposort()))
+        state["positions_valid"] = True
+    return state["position"]
+
+
+def _creates_cycle(group, position, positions_valid, budget=40):
+    """True when a value the group reads depends on a node of the group (through outside nodes).
+
+    While every fused node built so far has one output, the original topological positions
+    stay valid and the search stops below the group's lowest position. A multi-output fused
+    node can sit "before" nodes numbered earlier, so after one exists the search is not pruned
+    either way the search is bounded: past ``budget`` nodes it answers True (the group then gets
+    no extra outputs, which is always safe), so fusion stays linear in the graph size.
+    """
     lowest = min(position.get(node, 0) for node in group)
     stack = [var.owner for node in group for var in node.inputs
              if var.owner is not None and var.owner not in group]
@@ -97,13 +122,15 @@ def _creates_cycle(group, position):
         if node in seen:
             continue
         seen.add(node)
+        if len(seen) > (10 * budget if positions_valid else budget):
+            return True
         for var in node.inputs:
             owner = var.owner
             if owner is None:
                 continue
             if owner in group:
                 return True
-            if position.get(owner, len(position)) >= lowest and owner not in seen:
+            if owner not in seen and (not positions_valid or position.get(owner, len(position)) >= lowest):
                 stack.append(owner)
     return False
 

@@ -17,7 +17,9 @@ def merge_constants(fg):
     for var in list(fg.clients):
         if not isinstance(var, Constant) or not fg.clients.get(var):
             continue
-        key = var.signature()
+        value = var.value
+        # tiny constants (most of them) are keyed directly; larger ones by their cached digest
+        key = (value.dtype.str, value.shape, value.tobytes()) if value.size <= 8 else var.signature()
         first = canonical.setdefault(key, var)
         if first is not var:
             fg.replace(var, first, "merge_constants", check=False)
@@ -32,10 +34,18 @@ def merge_nodes(fg):
     seen = {}
     merged = 0
     log = fg.log
+    op_ids = {}           # id(op) -> id of the first equal op (hashing an op once, not once per node)
+    first_of_value = {}
+    keep_alive = []
     for node in fg.toposort():
         if node not in fg.nodes:
             continue
-        key = (node.op, tuple(id(v) for v in node.inputs))
+        op = node.op
+        op_key = op_ids.get(id(op))
+        if op_key is None:
+            op_key = op_ids[id(op)] = first_of_value.setdefault(op, id(op))
+            keep_alive.append(op)
+        key = (op_key, tuple(id(v) for v in node.inputs))
         first = seen.setdefault(key, node)
         if first is node:
             continue

@@ -19,8 +19,9 @@ from ..ops.base import op_name
 def dims(var, cache=None) -> tuple:
     """The dimension descriptions of ``var``: ints, or frozensets of ``(variable, axis)`` atoms."""
     if cache is None:
-        from .engine import _CURRENT
-        cache = _CURRENT[-1].shape_cache if _CURRENT else {}
+        from .engine import current_graph
+        graph = current_graph()
+        cache = graph.shape_cache if graph is not None else {}
     found = cache.get(var)
     if found is not None:
         return found

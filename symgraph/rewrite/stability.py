@@ -36,6 +36,16 @@ def log_one_minus_sigmoid(node):
     return None
 
 
+@register("stability", ops="sub")
+def one_minus_sigmoid(node):
+    """1 - sigmoid(x) -> sigmoid(-x): no cancellation for large x, and provably nonzero."""
+    one, s = node.inputs
+    inner = operands(s, "sigmoid")
+    if inner is not None and is_value(one, 1) and s.dtype == node.outputs[0].dtype:
+        return [as_replacement(ew.sigmoid(ew.neg(inner[0])), node.outputs[0])]
+    return None
+
+
 @register("stability", ops="log")
 def log_softmax_from_log(node):
     """log(softmax(x)) -> log_softmax(x): finite for entries of 1000."""

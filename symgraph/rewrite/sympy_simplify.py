@@ -18,13 +18,14 @@ import time
 import numpy as np
 
 from ..graph import Constant, inherit_source, toposort
+from .log import snapshot
 from ..ops import elemwise as ew
 from ..ops.base import as_variable, op_name
 
 #: fused nodes with more instructions than this are left alone (SymPy's simplify is super-linear)
 MAX_INSTRUCTIONS = 16
 #: total seconds the SymPy stage may spend in one optimizer run
-TIME_BUDGET = 0.5
+TIME_BUDGET = 0.2
 
 _CACHE: dict = {}
 _OPAQUE = ("log1p", "expm1", "sigmoid", "softplus", "relu")
@@ -273,7 +274,7 @@ def _eligible(node):
     return all(s.name in _SUPPORTED for s, _, _ in op.instructions)
 
 
-def _simplified_program(node):
+def _simplified_program(node, deadline=None):
     """(new inputs, Fused op) for a cheaper equivalent of ``node``, or None."""
     sp = _sympy()
     from ..ops.fused import Fused
@@ -285,7 +286,7 @@ def _simplified_program(node):
     operands = list(leaves)
     for scalar_op, indices, _ in op.instructions:
         operands.append(_scalar_to_sympy(scalar_op, [operands[k] for k in indices], False))
-    simplified = [_cheap_simplify(operands[k]) for k in op.outputs]
+    simplified = [_cheap_simplify(operands[k], deadline) for k in op.outputs]
     builder = _ProgramBuilder(symbols, dtype)
     outputs = [builder.convert(e) for e in simplified]
     nin, instructions, output_indices = builder.finish(outputs)
@@ -298,7 +299,7 @@ def _simplified_program(node):
     return new_inputs, new_op
 
 
-def _cheap_simplify(expr):
+def _cheap_simplify(expr, deadline=None):
     """The smallest of a few fast SymPy normal forms of ``expr`` (``sympy.simplify`` itself can take
     seconds on a 15-operation trigonometric expression, so it is not used)."""
     sp = _sympy()
@@ -306,10 +307,12 @@ def _cheap_simplify(expr):
     transforms = [sp.factor_terms, sp.powsimp]
     if size <= 12:
         transforms += [sp.expand, sp.cancel, lambda e: sp.factor_terms(sp.expand(e))]
-    if size <= 10 and expr.has(sp.sin, sp.cos, sp.tan, sp.tanh):
+    if size <= 6 and expr.has(sp.sin, sp.cos, sp.tan, sp.tanh):
         transforms.append(sp.trigsimp)
     best, best_size = expr, size
     for transform in transforms:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         try:
             candidate = transform(expr)
         except Exception:  # SymPy raises many kinds of errors on odd inputs; a failed form is skipped
@@ -375,7 +378,7 @@ def simplify_fused_nodes(fg, time_budget=None):
             if time.perf_counter() - start > budget:
                 break
             try:
-                _CACHE[key] = _simplified_program(node)
+                _CACHE[key] = _simplified_program(node, start + budget)
             except (Unsupported, TypeError, ValueError, AttributeError, RecursionError):
                 _CACHE[key] = None
         found = _CACHE[key]
@@ -390,6 +393,7 @@ def simplify_fused_nodes(fg, time_budget=None):
         before = None
         if fg.log is not None and fg.log.detailed:
             before = [snapshot(v) for v in node.outputs]
+        _CACHE.setdefault(_structure_key(new_node), None)  # already simplified: keeps the pass idempotent
         fg.import_variable(new_node.outputs[0])
         for old, new in zip(node.outputs, new_node.outputs):
             fg.replace(old, new, "sympy_simplify", check=False)

@@ -17,10 +17,10 @@ import symgraph as sg
 numba_cuda = pytest.importorskip("numba.cuda")
 
 try:
-    from tests.ops.catalogue import CATALOGUE, ids, sample_inputs, symbolic_inputs, tolerance
+    from tests.ops.catalogue import CATALOGUE, sample_inputs, symbolic_inputs, tolerance
 except ImportError:  # pytest run without the repository root on sys.path
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-    from tests.ops.catalogue import CATALOGUE, ids, sample_inputs, symbolic_inputs, tolerance
+    from tests.ops.catalogue import CATALOGUE, sample_inputs, symbolic_inputs, tolerance
 
 from codegen.cuda import lower as cuda_lower  # noqa: E402
 
@@ -49,6 +49,19 @@ def test_every_catalogue_op_matches_the_python_backend(row, dtype):
     _compare(result, expected, row, dtype)
 
 
+OPTIMIZED_CASES = [row for row in CATALOGUE if "float64" in row.dtypes]
+
+
+@pytest.mark.parametrize("row", OPTIMIZED_CASES, ids=[r.id for r in OPTIMIZED_CASES])
+def test_every_catalogue_op_optimized_with_static_shapes_matches_the_python_backend(row):
+    """The optimizer's output (fused kernels, folded constants) with every input length known."""
+    arrays = sample_inputs(row, np.random.default_rng(1), "float64")
+    variables = symbolic_inputs(row, "float64", static=True)
+    output = row.build(*variables)
+    expected = sg.function(variables, output, backend="python")(*arrays)
+    _compare(sg.function(variables, output, backend="cuda")(*arrays), expected, row)
+
+
 def test_every_registered_op_and_scalar_op_has_a_cuda_lowering():
     from symgraph.ops.base import OP_REGISTRY
     from symgraph.ops.elemwise import SCALAR_OPS
@@ -72,21 +85,28 @@ _REDUCE = [lambda v: v.sum(axis=0, keepdims=True), lambda v: v.max(axis=1, keepd
 
 
 def _random_graph(rng, variables, steps=8):
-    """A seeded random graph over ``variables`` (a 3x4 matrix, a 4-vector, a scalar): its outputs."""
+    """A seeded random graph over ``variables`` (a 3x4 matrix, a 4-vector, a scalar): its outputs.
+
+    Every value in the pool broadcasts against the 3x4 matrix, and each op draws from the pool.
+    """
+    x, v, _ = variables
     pool = list(variables)
+
+    def pick():
+        return pool[rng.integers(len(pool))]
+
     for _ in range(steps):
         choice = rng.integers(4)
         if choice == 0:
-            pool.append(_UNARY[rng.integers(len(_UNARY))](sg.tanh(pool[rng.integers(len(pool))])))
+            pool.append(_UNARY[rng.integers(len(_UNARY))](sg.tanh(pick() + x)))
         elif choice == 1:
-            a, b = (pool[rng.integers(len(pool))] for _ in range(2))
-            pool.append(_BINARY[rng.integers(len(_BINARY))](a, b))
+            pool.append(_BINARY[rng.integers(len(_BINARY))](pick(), pick()))
         elif choice == 2:
-            pool.append(_REDUCE[rng.integers(len(_REDUCE))](pool[rng.integers(len(pool))] + variables[0]))
+            pool.append(_REDUCE[rng.integers(len(_REDUCE))](pick() + x))
         else:
-            pool.append(sg.tanh(pool[rng.integers(len(pool))] + variables[0]) @ variables[1] * 0.1)
-    cost = sum(v.sum() for v in pool[-3:])
-    return pool[-3:] + [cost] + sg.grad(cost, list(variables[:2]))
+            pool.append(sg.expand_dims(sg.tanh(pick() + x) @ v, 1) * 0.1)
+    cost = pool[-1].sum() + pool[-2].sum() + pool[-3].sum()
+    return pool[-3:] + [cost] + sg.grad(cost, [x, v], disconnected="zero")
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -135,12 +155,15 @@ def test_matmul_tiles_and_batches_beyond_one_block():
 
 def test_reductions_over_rows_longer_than_a_block_are_deterministic():
     x = sg.matrix("x")
-    f = sg.function([x], [x.sum(axis=1), x.max(axis=0), sg.logsumexp(x, axis=(0, 1)), x.prod(axis=0)],
-                    backend="cuda")
+    outputs = [x.sum(axis=1), x.max(axis=0), sg.logsumexp(x, axis=(0, 1)), x.prod(axis=0),
+               x.sum(), x.min(), x.prod(), sg.sum(x > 1.2), sg.sum(x.T, axis=1)]   # whole-array: split rows
+    f = sg.function([x], outputs, backend="cuda")
     a = np.random.default_rng(4).uniform(0.5, 1.5, (3, 37))
     first = f(a)
-    for result, want in zip(first, [a.sum(1), a.max(0), np.log(np.exp(a).sum()), a.prod(0)]):
-        np.testing.assert_allclose(result, want, rtol=1e-12)
+    expected = [a.sum(1), a.max(0), np.log(np.exp(a).sum()), a.prod(0), a.sum(), a.min(), a.prod(),
+                np.sum(a > 1.2), a.T.sum(1)]
+    for result, want in zip(first, expected):
+        _compare(result, np.asarray(want))
     for result, again in zip(first, f(a)):
         np.testing.assert_array_equal(result, again)      # same bits: a fixed combination order
 
@@ -184,11 +207,11 @@ def test_mlp_training_step_matches_the_python_backend_and_keeps_parameters_on_th
 
 
 def test_a_training_step_transfers_only_inputs_and_outputs(monkeypatch):
-    from codegen.cuda import runtime
     _, params, step, (data, targets) = _mlp("cuda", steps=1)
     uploads = []
-    real_to_device = runtime.to_device
-    monkeypatch.setattr(cuda_lower, "to_device", lambda a: uploads.append(np.shape(a)) or real_to_device(a))
+    real_to_device = numba_cuda.to_device
+    monkeypatch.setattr(numba_cuda, "to_device", lambda a, *args, **kw: uploads.append(np.shape(a))
+                        or real_to_device(a, *args, **kw))
     step(data, targets, 0.1)
     assert uploads == [data.shape, targets.shape]     # the parameters were not uploaded again
     assert all(p.device_copies["cuda"].host_stale for p in params)
@@ -235,8 +258,9 @@ def test_device_array_inputs_are_used_without_a_copy(monkeypatch):
     a = np.random.default_rng(5).normal(size=(3, 4))
     device_a = numba_cuda.to_device(a)
     uploads = []
-    real_to_device = cuda_lower.to_device
-    monkeypatch.setattr(cuda_lower, "to_device", lambda v: uploads.append(1) or real_to_device(v))
+    real_to_device = numba_cuda.to_device
+    monkeypatch.setattr(numba_cuda, "to_device", lambda v, *args, **kw: uploads.append(1)
+                        or real_to_device(v, *args, **kw))
     np.testing.assert_allclose(f(device_a), np.exp(a).sum(1), rtol=1e-12)
     assert uploads == []
 
@@ -258,11 +282,13 @@ def test_outputs_can_be_returned_as_device_arrays():
     from codegen.cuda.runtime import is_device_array
     w = sg.shared(np.arange(3.0), name="w")
     x = sg.vector("x")
-    f = sg.function([x], [x * w, w, x.sum()], updates=[(w, w + 1)], backend="cuda", return_device_arrays=True)
+    f = sg.function([x], [x * w, w, x.sum(), w + 1], updates=[(w, w + 1)], backend="cuda",
+                    return_device_arrays=True)
     out = f(np.ones(3))
     assert all(is_device_array(o) for o in out)
     np.testing.assert_array_equal(out[0].copy_to_host(), [0.0, 1.0, 2.0])
     out[1].copy_to_device(np.full(3, -5.0))        # the caller owns what it gets: the state is not touched
+    out[3].copy_to_device(np.full(3, -6.0))        # (the new value is also the update: still a copy)
     np.testing.assert_array_equal(w.get_value(), [1.0, 2.0, 3.0])
     assert float(out[2].copy_to_host()) == 3.0
 
@@ -307,3 +333,54 @@ def test_without_a_gpu_or_the_simulator_backend_cuda_fails_cleanly_at_function_t
     if "RuntimeError" not in done.stdout:
         pytest.skip("this machine has a usable CUDA GPU")
     assert "NVIDIA GPU" in done.stdout and "NUMBA_ENABLE_CUDASIM=1" in done.stdout
+
+
+def test_negative_step_slices_read_and_write_in_numpy_order():
+    x, y, i = sg.matrix("x"), sg.matrix("y"), sg.vector("i", dtype="int64")
+    outputs = [x[::-2, 1:], x[3:0:-1, ::-1], sg.set_subtensor(x[::-1, :2], y), sg.inc_subtensor(x[::-2], 1.0),
+               sg.inc_subtensor(x[i, ::-1], y[:, :1]), x[i, ::-2]]
+    f = sg.function([x, y, i], outputs, backend="cuda", optimizer=None)
+    g = sg.function([x, y, i], outputs, backend="python", optimizer=None)
+    rng = np.random.default_rng(6)
+    values = [rng.normal(size=(5, 4)), rng.normal(size=(5, 2)), np.array([4, 0, 4, -1, 2])]
+    for result, want in zip(f(*values), g(*values)):
+        _compare(result, want)
+
+
+def test_advanced_indexing_with_symbolic_slices_and_repeated_scatter_indices():
+    x, i, start = sg.matrix("x"), sg.vector("i", dtype="int64"), sg.scalar("start", dtype="int64")
+    y = sg.matrix("y")
+    outputs = [x[i, start:], x[start::-1, i], sg.inc_subtensor(x[i, start:], y), sg.set_subtensor(x[i], 0.0)]
+    f = sg.function([x, i, start, y], outputs, backend="cuda", optimizer=None)
+    g = sg.function([x, i, start, y], outputs, backend="python", optimizer=None)
+    rng = np.random.default_rng(7)
+    values = [rng.normal(size=(4, 5)), np.array([1, 3, 1, -4]), np.int64(2), rng.normal(size=(4, 3))]
+    for result, want in zip(f(*values), g(*values)):
+        _compare(result, want)
+
+
+def test_function_source_shows_the_generated_kernels():
+    x = sg.matrix("x")
+    f = sg.function([x], sg.softmax(x * 2.0) @ x.T, backend="cuda")
+    assert f.source == ""
+    f(np.ones((2, 3)))
+    assert "def softmax_kernel" in f.source and "def matmul_kernel" in f.source
+
+
+def test_executor_also_follows_the_generic_backend_contract():
+    w = sg.shared(np.array([1.0, 2.0]), name="w")
+    x = sg.vector("x")
+    f = sg.function([x], x * w, updates=[(w, w + x)], backend="cuda")
+    executor = cuda_lower.compile(f.program)
+    out, new_w = executor([np.array([3.0, 4.0])], [np.array([1.0, 2.0])])    # host arrays in and out
+    np.testing.assert_array_equal(out, [3.0, 8.0])
+    np.testing.assert_array_equal(new_w, [4.0, 6.0])
+    np.testing.assert_array_equal(w.get_value(), [1.0, 2.0])                 # the state is the caller's
+
+
+def test_index_errors_are_raised_once_and_do_not_leak_into_the_next_call():
+    labels = sg.vector("labels", dtype="int64")
+    f = sg.function([labels], sg.one_hot(labels, 3), backend="cuda")
+    with pytest.raises(IndexError, match="out of range"):
+        f(np.array([0, 3]))
+    np.testing.assert_array_equal(f(np.array([2, 0])), np.eye(3)[[2, 0]])

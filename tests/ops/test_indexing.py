@@ -17,6 +17,7 @@ def shapes_and_keys(draw):
     shape = tuple(draw(st.lists(st.integers(0, 4), min_size=1, max_size=3)))
     key, axis, used_ellipsis = [], 0, False
     allow_arrays = draw(st.booleans())
+    array_length = draw(st.integers(1, 4))  # index arrays of one key must broadcast together
     while axis < len(shape):
         n = shape[axis]
         # After an Ellipsis the remaining entries index the last axes, so the key must not stop early.
@@ -36,7 +37,7 @@ def shapes_and_keys(draw):
         if choice == "int" and n > 0:
             key.append(draw(st.integers(-n, n - 1)))
         elif choice == "array" and n > 0 and allow_arrays:
-            key.append(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=4)))
+            key.append(draw(st.lists(st.integers(-n, n - 1), min_size=array_length, max_size=array_length)))
         else:
             bound = st.one_of(st.none(), st.integers(-6, 6))
             step = draw(st.one_of(st.none(), st.sampled_from([1, 2, 3, -1, -2])))

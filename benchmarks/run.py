@@ -1,0 +1,329 @@
+"""Benchmarks of the numba backend against NumPy and hand-written Numba, printed as one Markdown table.
+
+Run ``python benchmarks/run.py`` (``--quick`` for smaller sizes). Every ratio
+compares figures measured in the same run on the same machine. Workloads: (W1)
+a 10-op fused elementwise expression on 10M floats, (W2) call overhead of
+``x*2+1`` on a scalar, (W3) one SGD training step of a 784-512-256-10 ReLU MLP
+(float32, batch 128) against hand-written NumPy backprop and the matmuls alone,
+(W4) cold and warm (new process, disk cache) compile time of that step, (W5) a
+100x100 Hessian, (W6) building, differentiating and compiling a 2,000-step
+scalar chain. PyTensor, JAX and PyTorch rows run only when they are installed.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numba  # noqa: E402
+from numba import njit, prange  # noqa: E402
+
+import symgraph as sg  # noqa: E402
+
+ROWS = []
+
+
+def best_time(call, repeat=7, number=1):
+    """The best of ``repeat`` timings of ``number`` calls, per call, in seconds."""
+    call()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def record(workload, variant, seconds, baseline=None, target=""):
+    ratio = f"{seconds / baseline:.2f}" if baseline else ""
+    ROWS.append((workload, variant, seconds, ratio, target))
+
+
+def show(seconds):
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.3f} us"
+
+
+# ---------------------------------------------------------------- W1: fused elementwise
+
+def w1_elementwise(n):
+    def expression(lib, x, y):  # 10 elementwise ops
+        return lib.tanh(x) * lib.exp(-(y * y)) + lib.sqrt(lib.abs(x - y)) / (1.0 + x * x)
+
+    @njit(error_model="numpy")
+    def serial(x, y):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            a, b = x[i], y[i]
+            out[i] = np.tanh(a) * np.exp(-(b * b)) + np.sqrt(np.abs(a - b)) / (1.0 + a * a)
+        return out
+
+    @njit(error_model="numpy", parallel=True)
+    def parallel(x, y):
+        out = np.empty_like(x)
+        for i in prange(x.shape[0]):
+            a, b = x[i], y[i]
+            out[i] = np.tanh(a) * np.exp(-(b * b)) + np.sqrt(np.abs(a - b)) / (1.0 + a * a)
+        return out
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    sx, sy = sg.vector("x"), sg.vector("y")
+    f = sg.function([sx, sy], expression(sg, sx, sy))
+    np.testing.assert_allclose(f(x, y), expression(np, x, y), rtol=1e-12)
+    base = best_time(lambda: parallel(x, y))
+    label = f"W1 10-op elementwise, {n / 1e6:g}M float64"
+    record(label, "NumPy", best_time(lambda: expression(np, x, y)), base)
+    record(label, "hand-written @njit, serial", best_time(lambda: serial(x, y)), base)
+    record(label, "hand-written @njit, parallel (baseline)", base, base)
+    record(label, "symgraph numba", best_time(lambda: f(x, y)), base, "<= 1.00")
+    _other_frameworks_w1(label, x, y, base)
+
+
+def _other_frameworks_w1(label, x, y, base):
+    if importlib.util.find_spec("jax"):
+        import jax
+        import jax.numpy as jnp
+        fn = jax.jit(lambda a, b: jnp.tanh(a) * jnp.exp(-(b * b)) + jnp.sqrt(jnp.abs(a - b)) / (1.0 + a * a))
+        ja, jb = jnp.asarray(x), jnp.asarray(y)
+        record(label, "JAX jit", best_time(lambda: fn(ja, jb).block_until_ready()), base)
+    if importlib.util.find_spec("torch"):
+        import torch
+        ta, tb = torch.from_numpy(x), torch.from_numpy(y)
+        record(label, "PyTorch eager", best_time(
+            lambda: torch.tanh(ta) * torch.exp(-(tb * tb)) + torch.sqrt(torch.abs(ta - tb)) / (1.0 + ta * ta)), base)
+
+
+# ---------------------------------------------------------------- W2: call overhead
+
+def w2_call_overhead():
+    x = sg.scalar("x")
+    checked = sg.function([x], x * 2 + 1)
+    trusted = sg.function([x], x * 2 + 1, trust_input=True)
+
+    @njit
+    def raw(v):
+        return v * 2 + 1
+
+    raw(1.0)
+    number = 20000
+    label = "W2 call overhead, x*2+1 on a scalar"
+    base = best_time(lambda: raw(1.5), number=number)
+    record(label, "bare @njit dispatcher call (baseline)", base, base)
+    record(label, "plain Python function", best_time(lambda: (lambda v: v * 2 + 1)(1.5), number=number), base)
+    record(label, "symgraph numba, checked", best_time(lambda: checked(1.5), number=number), base, "< 1 us")
+    record(label, "symgraph numba, trust_input", best_time(lambda: trusted(1.5), number=number), base,
+           "< 0.5 us")
+
+
+# ---------------------------------------------------------------- W3: MLP training step
+
+SIZES = (784, 512, 256, 10)
+
+
+def mlp_parameters(seed=0):
+    rng = np.random.default_rng(seed)
+    params = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        params.append((rng.normal(size=(fan_in, fan_out)) * np.sqrt(2 / fan_in)).astype("float32"))
+        params.append(np.zeros(fan_out, dtype="float32"))
+    return params
+
+
+def build_mlp_step(learning_rate=0.01):
+    """The symgraph training step: inputs X, Y (one-hot), updates of all weights; returns the loss."""
+    params = [sg.shared(p, name=name) for p, name in zip(mlp_parameters(), ["W1", "b1", "W2", "b2", "W3", "b3"])]
+    X, Y = sg.matrix("X", "float32"), sg.matrix("Y", "float32")
+    W1, b1, W2, b2, W3, b3 = params
+    h1 = sg.relu(X @ W1 + b1)
+    h2 = sg.relu(h1 @ W2 + b2)
+    logits = h2 @ W3 + b3
+    loss = -sg.mean(sg.sum(Y * sg.log_softmax(logits, axis=1), axis=1))
+    grads = sg.grad(loss, params)
+    updates = [(p, p - learning_rate * g) for p, g in zip(params, grads)]
+    return sg.function([X, Y], loss, updates=updates), params
+
+
+def numpy_mlp_step(params, X, Y, learning_rate=0.01):
+    W1, b1, W2, b2, W3, b3 = params
+    a1 = X @ W1
+    a1 += b1
+    h1 = np.maximum(a1, 0, out=a1)
+    a2 = h1 @ W2
+    a2 += b2
+    h2 = np.maximum(a2, 0, out=a2)
+    logits = h2 @ W3
+    logits += b3
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    p = e / e.sum(axis=1, keepdims=True)
+    loss = -np.mean(np.sum(Y * (logits - np.log(e.sum(axis=1, keepdims=True))), axis=1))
+    d3 = (p - Y) / np.float32(X.shape[0])
+    d2 = (d3 @ W3.T) * (h2 > 0)
+    d1 = (d2 @ W2.T) * (h1 > 0)
+    lr = np.float32(learning_rate)
+    W3 -= lr * (h2.T @ d3)
+    b3 -= lr * d3.sum(axis=0)
+    W2 -= lr * (h1.T @ d2)
+    b2 -= lr * d2.sum(axis=0)
+    W1 -= lr * (X.T @ d1)
+    b1 -= lr * d1.sum(axis=0)
+    return loss
+
+
+def w3_mlp(batch=128):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(batch, SIZES[0])).astype("float32")
+    Y = np.eye(SIZES[-1], dtype="float32")[rng.integers(0, SIZES[-1], size=batch)]
+    step, params = build_mlp_step()
+    reference = mlp_parameters()
+    loss_sg, loss_np = step(X, Y), numpy_mlp_step(reference, X, Y)
+    np.testing.assert_allclose(loss_sg, loss_np, rtol=1e-4)
+    for p, r in zip(params, reference):
+        np.testing.assert_allclose(p.get_value(), r, rtol=1e-3, atol=1e-5)
+    W1, _, W2, _, W3, _ = reference
+    h1 = np.maximum(X @ W1, 0)
+    h2 = np.maximum(h1 @ W2, 0)
+    d3 = rng.normal(size=(batch, SIZES[3])).astype("float32")
+    d2 = rng.normal(size=(batch, SIZES[2])).astype("float32")
+    d1 = rng.normal(size=(batch, SIZES[1])).astype("float32")
+
+    def matmuls_only():  # the eight products of one step: 3 forward, 2 backward, 3 weight gradients
+        X @ W1, h1 @ W2, h2 @ W3, d3 @ W3.T, d2 @ W2.T, h2.T @ d3, h1.T @ d2, X.T @ d1
+
+    base = best_time(matmuls_only, repeat=30, number=5)
+    label = "W3 MLP 784-512-256-10 step, batch 128, float32"
+    record(label, "BLAS-bound limit: the 8 matmuls alone (baseline)", base, base)
+    record(label, "hand-written NumPy backprop", best_time(lambda: numpy_mlp_step(reference, X, Y), 30, 5), base)
+    record(label, "symgraph numba (shared + updates)", best_time(lambda: step(X, Y), 30, 5), base, "<= 1.05")
+    return step
+
+
+# ---------------------------------------------------------------- W4: compile time of the step
+
+W4_SCRIPT = r'''
+import sys, time, json
+sys.path.insert(0, sys.argv[1])
+import numba, numpy, symgraph
+from benchmarks.run import build_mlp_step
+start = time.perf_counter()
+step, _ = build_mlp_step()
+total = time.perf_counter() - start
+print("W4" + json.dumps({"total": total, "status": step.cache_info.status, "kernel": step.cache_info.seconds}))
+'''
+
+
+def w4_compile_times():
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, SYMGRAPH_CACHE_DIR=cache, PYTHONPATH=ROOT)
+        results = []
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-c", W4_SCRIPT, ROOT], capture_output=True, text=True,
+                                  env=env, timeout=600)
+            if done.returncode:
+                raise RuntimeError(done.stderr)
+            results.append(json.loads(done.stdout.split("W4", 1)[1]))
+    cold, warm = results
+    label = "W4 compile time of the W3 step (new process)"
+    record(label, f"cold ({cold['status']}; numba kernel {show(cold['kernel'])})", cold["total"], None, "< 2 s")
+    record(label, f"warm ({warm['status']} from disk; kernel {show(warm['kernel'])})", warm["total"], None,
+           "< 0.1 s")
+
+
+# ---------------------------------------------------------------- W5: Hessian
+
+def w5_hessian(n=100):
+    rng = np.random.default_rng(2)
+    A_value, w_value = rng.normal(size=(n, n)) / np.sqrt(n), rng.normal(size=n)
+    start = time.perf_counter()
+    A, w = sg.matrix("A"), sg.vector("w")
+    cost = sg.sum(sg.tanh(A @ w) ** 2) + sg.logsumexp(w)
+    hessian = sg.function([A, w], sg.hessian(cost, w))
+    compile_seconds = time.perf_counter() - start
+
+    def numpy_hessian(A, w):
+        t = np.tanh(A @ w)
+        curvature = 2 * (1 - t * t) * (1 - 3 * t * t)
+        s = np.exp(w - w.max())
+        s /= s.sum()
+        return A.T @ (curvature[:, None] * A) + np.diag(s) - np.outer(s, s)
+
+    np.testing.assert_allclose(hessian(A_value, w_value), numpy_hessian(A_value, w_value), rtol=1e-8, atol=1e-10)
+    base = best_time(lambda: numpy_hessian(A_value, w_value), 20, 5)
+    label = f"W5 {n}x{n} Hessian of sum(tanh(A@w)**2) + logsumexp(w)"
+    record(label, "hand-derived NumPy Hessian (baseline)", base, base)
+    record(label, "symgraph numba", best_time(lambda: hessian(A_value, w_value), 20, 5), base)
+    record(label, f"symgraph build + hessian + compile ({hessian.cache_info.status})", compile_seconds)
+
+
+# ---------------------------------------------------------------- W6: long scalar chain
+
+def w6_chain(steps=2000):
+    start = time.perf_counter()
+    x = sg.scalar("x")
+    y = x
+    for i in range(steps):
+        y = sg.sin(y) * 0.5 + y * 0.25 + 0.1 * (i % 3)
+    built = time.perf_counter()
+    gradient = sg.grad(y, x)
+    differentiated = time.perf_counter()
+    f = sg.function([x], [y, gradient], cache=False)
+    compiled = time.perf_counter()
+    value = 0.3
+    for i in range(steps):
+        value = np.sin(value) * 0.5 + value * 0.25 + 0.1 * (i % 3)
+    np.testing.assert_allclose(f(0.3)[0], value, rtol=1e-12)
+    label = f"W6 {steps}-step scalar chain (cache disabled)"
+    record(label, "build", built - start)
+    record(label, "grad", differentiated - built)
+    record(label, f"optimize + compile (kernel {show(f.cache_info.seconds)})", compiled - differentiated)
+    record(label, "total", compiled - start, None, "< 2 s")
+
+
+def print_table(args):
+    import platform
+    print(f"symgraph numba backend benchmarks, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, numba {numba.__version__}, numpy {np.__version__}, "
+          f"threading layer {numba.threading_layer()}")
+    print()
+    print("| workload | variant | time | ratio to baseline | target |")
+    print("| --- | --- | ---: | ---: | --- |")
+    for workload, variant, seconds, ratio, target in ROWS:
+        print(f"| {workload} | {variant} | {show(seconds)} | {ratio} | {target} |")
+    missing = [name for name in ("pytensor", "jax", "torch") if not importlib.util.find_spec(name)]
+    if missing:
+        print()
+        print(f"Not installed here, so not measured: {', '.join(missing)}.")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller W1 array")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ.setdefault("SYMGRAPH_CACHE_DIR", cache)
+        w1_elementwise(1_000_000 if args.quick else 10_000_000)
+        w2_call_overhead()
+        w3_mlp()
+        w4_compile_times()
+        w5_hessian()
+        w6_chain()
+    print_table(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""The numba backend against the python reference: every op of the catalogue, gradients, Hessians, float32.
+
+Numba compiles are slow, so rows are checked many at a time: all rows of the
+catalogue (and, separately, their gradients) go into one compiled function per
+dtype, and each output is compared with the python backend on its own so a
+failure names its row. The disk cache points into a temporary directory.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from codegen.numba import LOWERINGS, lowering_for
+from codegen.numba.lower import _ensure_lowerings_loaded
+from symgraph.ops.base import OP_REGISTRY
+from tests.ops.catalogue import CATALOGUE, sample_inputs, symbolic_inputs, tolerance
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _private_cache_dir(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("symgraph-cache")))
+    yield
+    patch.undo()
+
+
+def test_every_registered_op_has_a_numba_lowering():
+    _ensure_lowerings_loaded()
+    missing = []
+    for name, cls in sorted(OP_REGISTRY.items()):
+        if not any(base.__name__ in LOWERINGS for base in cls.__mro__):
+            missing.append(name)
+    assert not missing, f"ops without a numba lowering: {missing}"
+
+
+def test_lowering_dispatch_is_one_table():
+    from symgraph.ops.elemwise import Elemwise, Exp
+    assert lowering_for(Elemwise(Exp())) is LOWERINGS["Elemwise"]
+
+
+# ---------------------------------------------------------------- the catalogue, many rows per compile
+
+def _rows(dtype):
+    return [row for row in CATALOGUE if dtype in row.dtypes]
+
+
+def _build_batch(dtype, with_grads, optimizer):
+    """(inputs, outputs, values, labels) for every row of ``dtype``; rows that fail to build are left out."""
+    rng = np.random.default_rng(1234)
+    inputs, outputs, values, labels = [], [], [], []
+    for row in _rows(dtype):
+        xs = symbolic_inputs(row, dtype)
+        sample = sample_inputs(row, rng, dtype)
+        out = row.build(*xs)
+        if with_grads:
+            if not row.differentiable:
+                continue
+            weights = sg.constant(rng.uniform(0.5, 1.5, size=np.shape(row.ref(*sample))).astype(out.dtype))
+            cost = sg.sum(out * weights)
+            wrt = [xs[i] for i in row.grad_wrt]
+            produced = list(sg.grad(cost, wrt))
+            names = [f"{row.id}: d/d in{i}" for i in row.grad_wrt]
+        else:
+            produced, names = [out], [row.id]
+        inputs += xs
+        values += sample
+        outputs += produced
+        labels += names
+    return inputs, outputs, values, labels
+
+
+def _compare_batch(dtype, with_grads, optimizer):
+    inputs, outputs, values, labels = _build_batch(dtype, with_grads, optimizer)
+    reference = sg.function(inputs, outputs, backend="python", optimizer=optimizer)(*values)
+    compiled = sg.function(inputs, outputs, backend="numba", optimizer=optimizer)
+    got = compiled(*values)
+    tol = {"rtol": 2e-4, "atol": 2e-5} if dtype == "float32" else {"rtol": 1e-9, "atol": 1e-10}
+    failures = []
+    for label, g, want in zip(labels, got, reference):
+        g, want = np.asarray(g), np.asarray(want)
+        if g.dtype != want.dtype or g.shape != want.shape:
+            failures.append(f"{label}: got {g.dtype}{g.shape}, python backend {want.dtype}{want.shape}")
+            continue
+        try:
+            np.testing.assert_allclose(g, want, **tol)
+        except AssertionError as exc:
+            failures.append(f"{label}: {str(exc).strip().splitlines()[-1]}")
+    assert not failures, "\n".join(failures)
+    return compiled
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_catalogue_op_matches_python_backend(dtype):
+    """All rows, unoptimized (so each op's own lowering runs), in one compiled function."""
+    _compare_batch(dtype, with_grads=False, optimizer=None)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_catalogue_gradients_match_python_backend(dtype):
+    """Gradients of every differentiable row, optimized (fused loops), in one compiled function."""
+    _compare_batch(dtype, with_grads=True, optimizer="fast_run")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_hessian_matches_python_backend(dtype):
+    rng = np.random.default_rng(5)
+    A = sg.matrix("A", dtype)
+    w = sg.vector("w", dtype)
+    cost = sg.sum(sg.tanh(A @ w) ** 2) + sg.logsumexp(w)
+    outputs = [cost, sg.grad(cost, w), sg.hessian(cost, w)]
+    values = [rng.normal(size=(6, 5)).astype(dtype), rng.normal(size=5).astype(dtype)]
+    want = sg.function([A, w], outputs, backend="python")(*values)
+    got = sg.function([A, w], outputs, backend="numba")(*values)
+    for g, r in zip(got, want):
+        assert g.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(g, r, **({"rtol": 1e-4, "atol": 1e-5} if dtype == "float32" else {"rtol": 1e-10}))
+
+
+# ---------------------------------------------------------------- seeded random graphs
+
+def _random_graph(rng, x, y, steps=8):
+    """A random straight-line program over x (a matrix) and y (a vector), broadcasting included."""
+    values = [x, y, x * 0.5]
+    unary = [sg.tanh, sg.sigmoid, sg.exp, sg.softplus, sg.sin, lambda v: v * v, sg.relu, sg.abs]
+    binary = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b, sg.maximum,
+              lambda a, b: a / (1.5 + b * b)]
+    for _ in range(steps):
+        choice = rng.integers(4)
+        a = values[rng.integers(len(values))]
+        if choice == 0:
+            v = unary[rng.integers(len(unary))](sg.tanh(a))
+        elif choice == 1:
+            b = values[rng.integers(len(values))]
+            v = binary[rng.integers(len(binary))](a, b)
+        elif choice == 2 and a.ndim == 2:
+            v = sg.sum(a, axis=int(rng.integers(2)), keepdims=bool(rng.integers(2)))
+        else:
+            v = sg.tanh(a) @ sg.tanh(y) if a.ndim == 2 else sg.softmax(a)
+        values.append(v)
+    return sg.sum(values[-1]) + sg.sum(values[-2]) + sg.sum(values[-3])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_seeded_random_graphs_match_python_backend(dtype):
+    """Twelve random graphs, their gradients and a Hessian-vector product, in one compiled function."""
+    rng = np.random.default_rng(2024)
+    inputs, outputs, values = [], [], []
+    for g in range(12):
+        x, y = sg.matrix(f"x{g}", dtype), sg.vector(f"y{g}", dtype)
+        cost = _random_graph(rng, x, y)
+        gx, gy = sg.grad(cost, [x, y])
+        hvp = sg.grad(sg.sum(gy * sg.tanh(y)), y)
+        inputs += [x, y]
+        outputs += [cost, gx, gy, hvp]
+        values += [rng.uniform(-1, 1, size=(3, 4)).astype(dtype), rng.uniform(-1, 1, size=4).astype(dtype)]
+    want = sg.function(inputs, outputs, backend="python")(*values)
+    got = sg.function(inputs, outputs, backend="numba")(*values)
+    tol = {"rtol": 5e-4, "atol": 5e-5} if dtype == "float32" else {"rtol": 1e-9, "atol": 1e-11}
+    for k, (a, b) in enumerate(zip(got, want)):
+        assert a.dtype == b.dtype == np.dtype(dtype), f"output {k}"
+        np.testing.assert_allclose(a, b, err_msg=f"output {k} (graph {k // 4})", **tol)
+
+
+# ---------------------------------------------------------------- float32 discipline, source, parallel loops
+
+def test_float32_graph_stays_float32_end_to_end():
+    x = sg.vector("x", "float32")
+    y = sg.maximum(x, 0.0) * 2.5 + sg.exp(-x) / 3.0 + sg.sigmoid(x) - sg.softplus(x) + sg.relu(x)
+    f = sg.function([x], [y, sg.sum(y), sg.logsumexp(x), sg.softmax(x)])
+    assert "float64" not in f.source.replace("float64(", "").replace("nb.float64", ""), f.source
+    xs = np.linspace(-3, 3, 7).astype("float32")
+    got = f(xs)
+    want = sg.function([x], [y, sg.sum(y), sg.logsumexp(x), sg.softmax(x)], backend="python")(xs)
+    for a, b in zip(got, want):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_source_is_one_readable_jitted_function():
+    x = sg.vector("x")
+    f = sg.function([x], sg.exp(x) * 2 + 1)
+    assert f.source.count("@nb.njit") == 1
+    assert "def kernel(" in f.source
+    compile(f.source, "<generated>", "exec")  # plain Python
+
+
+def test_large_arrays_run_the_parallel_loop_and_agree():
+    x, y = sg.vector("x"), sg.vector("y")
+    expression = sg.tanh(x) * sg.exp(-y * y) + sg.sqrt(sg.abs(x - y)) / (1 + x * x)
+    f = sg.function([x, y], expression)
+    assert "prange" in f.source
+    rng = np.random.default_rng(0)
+    for n in (10, 200_000):
+        a, b = rng.normal(size=n), rng.normal(size=n)
+        want = np.tanh(a) * np.exp(-b * b) + np.sqrt(np.abs(a - b)) / (1 + a * a)
+        np.testing.assert_allclose(f(a, b), want, rtol=1e-12)
+    # broadcasting (a length-1 input) takes the nested loop
+    np.testing.assert_allclose(f(np.array([0.5]), b[:5]),
+                               np.tanh(0.5) * np.exp(-b[:5] ** 2) + np.sqrt(np.abs(0.5 - b[:5])) / 1.25)
+
+
+def test_non_contiguous_and_other_dtype_inputs_are_accepted():
+    x = sg.matrix("x")
+    f = sg.function([x], sg.sum(x * 2, axis=0))
+    a = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_allclose(f(a.T), (a.T * 2).sum(axis=0))
+    np.testing.assert_allclose(f(a.astype("int32")), (a * 2).sum(axis=0))
+    np.testing.assert_allclose(f([[1, 2], [3, 4]]), [8.0, 12.0])
+
+
+def test_concurrent_calls_from_threads_are_correct():
+    x = sg.vector("x")
+    f = sg.function([x], sg.tanh(x) * 3 + x)
+    errors = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(200):
+            a = rng.normal(size=int(rng.integers(1, 50)))
+            if not np.allclose(f(a), np.tanh(a) * 3 + a):
+                errors.append(seed)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors

@@ -1,0 +1,182 @@
+"""Each algebraic rewrite fires where it should, stays away where it must not, and keeps the values."""
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.rewrite import optimize_graph
+
+from .helpers import compare, op_names
+
+RNG = np.random.default_rng(0)
+XV = RNG.normal(size=5)
+MV = RNG.normal(size=(3, 4))
+
+
+def fired(outputs, name, exclude=("fusion", "sympy")):
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    optimized, log = optimize_graph(outputs, mode={"mode": "fast_run", "exclude": list(exclude)})
+    return log.fired(name), optimized
+
+
+def check(build, name, values=(XV,), fires=True, kind="vector", **tolerance):
+    x = sg.vector("x") if kind == "vector" else sg.matrix("x")
+    out = build(x)
+    count, optimized = fired(out, name)
+    assert (count > 0) == fires, f"{name} fired {count} times"
+    compare([x], out, list(values), **tolerance)
+    return optimized
+
+
+@pytest.mark.parametrize("build, name", [
+    (lambda x: x + 0.0, "add_zero"),
+    (lambda x: 0.0 + x, "add_zero"),
+    (lambda x: x - 0.0, "sub_zero"),
+    (lambda x: 0.0 - x, "sub_zero"),
+    (lambda x: x * 1.0, "mul_one"),
+    (lambda x: -1.0 * x, "mul_one"),
+    (lambda x: x / 1.0, "div_one"),
+    (lambda x: -(-x), "double_negation"),
+    (lambda x: x + (-sg.exp(x)), "fold_negations"),
+    (lambda x: 2.0 * (3.0 * x), "combine_constants"),
+    (lambda x: 1.0 + (x + 2.0), "combine_constants"),
+    (lambda x: x ** 2, "pow_small_integer"),
+    (lambda x: x ** 3, "pow_small_integer"),
+    (lambda x: x ** 4, "pow_small_integer"),
+    (lambda x: x ** 1, "pow_small_integer"),
+    (lambda x: x ** 0, "pow_small_integer"),
+    (lambda x: x ** -1, "pow_small_integer"),
+    (lambda x: sg.log(sg.exp(x)), "log_of_exp"),
+    (lambda x: sg.exp(sg.log(sg.abs(x))), "exp_of_log"),
+    (lambda x: sg.exp(sg.log(x * x)), "exp_of_log"),
+    (lambda x: sg.where(x > 0, x, x), "where_same_branches"),
+    (lambda x: sg.stop_gradient(x) * 2.0, "remove_identity"),
+])
+def test_rewrite_fires_and_keeps_values(build, name):
+    check(build, name)
+
+
+def test_x_pow_2_becomes_one_multiplication():
+    x = sg.vector("x")
+    optimized = check(lambda v: v ** 2, "pow_small_integer")
+    assert op_names(optimized) == ["mul"]
+    del x
+
+
+@pytest.mark.parametrize("build, name", [
+    (lambda x: x ** 2.5, "pow_small_integer"),          # not a small integer
+    (lambda x: x ** 7, "pow_small_integer"),            # too large to unroll
+    (lambda x: sg.exp(sg.log(x)), "exp_of_log"),        # x may be negative: exp(log(-1)) is NaN, x is not
+    (lambda x: x * 2.0, "mul_one"),
+    (lambda x: x + 1.0, "add_zero"),
+    (lambda x: x - sg.exp(x), "sub_self"),
+])
+def test_rewrite_does_not_fire_where_it_must_not(build, name):
+    check(build, name, fires=False)
+
+
+def test_exp_of_log_keeps_nan_for_negative_inputs():
+    x = sg.vector("x")
+    f = sg.function([x], sg.exp(sg.log(x)), backend="python")
+    result = f(np.array([-1.0, 2.0]))
+    assert np.isnan(result[0]) and result[1] == pytest.approx(2.0)
+
+
+def test_assumes_finite_rewrites_fire_and_can_be_excluded():
+    x = sg.vector("x")
+    out = x * 0.0 + (x - x)
+    count, optimized = fired(out, "mul_by_zero")
+    assert count and fired(out, "sub_self")[0]
+    assert op_names(optimized) in (["broadcast_to"], ["shape_of", "broadcast_to"])
+    compare([x], out, [XV])
+    # Excluding by tag restores IEEE semantics: inf * 0 is NaN again.
+    f = sg.function([x], x * 0.0, backend="python",
+                    optimizer={"mode": "fast_run", "exclude": ["assumes_finite"]})
+    assert np.isnan(f(np.array([np.inf]))[0])
+
+
+def test_transpose_of_transpose_disappears():
+    x = sg.matrix("x")
+    count, optimized = fired(x.T.T * 2.0, "dimshuffle_chain")
+    assert count and "dimshuffle" not in op_names(optimized)
+    compare([x], x.T.T * 2.0, [MV])
+
+
+def test_expand_then_transpose_composes_into_one_dimshuffle():
+    x = sg.matrix("x")
+    out = sg.transpose(sg.expand_dims(x, 0), (2, 0, 1))
+    count, optimized = fired(out, "dimshuffle_chain")
+    assert count and op_names(optimized) == ["dimshuffle"]
+    compare([x], out, [MV])
+
+
+def test_reshape_chain_collapses():
+    x = sg.matrix("x")
+    out = sg.reshape(sg.reshape(x, (12,)), (4, 3))
+    count, optimized = fired(out, "reshape_chain")
+    assert count and op_names(optimized).count("reshape") == 1
+    compare([x], out, [MV])
+
+
+def test_sum_of_broadcast_scalar_becomes_a_product():
+    x = sg.matrix("x")
+    s = sg.sum(x)
+    out = sg.sum(sg.broadcast_to(s, x.shape), axis=0)   # s repeated over rows, summed over them
+    count, optimized = fired(out, "sum_of_broadcast")
+    assert count
+    compare([x], out, [MV])
+
+
+def test_reduction_over_length_one_axes_is_a_reshape():
+    x = sg.tensor("x", shape=(None, 1, None))
+    out = sg.sum(x, axis=1)
+    count, optimized = fired(out, "reduce_trivial_axes")
+    assert count and op_names(optimized) == ["dimshuffle"]
+    compare([x], out, [RNG.normal(size=(2, 1, 3))])
+
+
+def test_sum_to_shape_removed_when_shapes_provably_equal():
+    x = sg.vector("x")
+    g = sg.grad(sg.sum(sg.exp(x) * x), x)
+    count, optimized = fired(g, "sum_to_shape_decided")
+    assert count and "sum_to_shape" not in op_names(optimized)
+
+
+def test_sum_to_shape_kept_when_broadcasting_is_undecided():
+    # y may be broadcast against x at call time (its length may be 1): the sum must stay.
+    x, y = sg.vector("x"), sg.vector("y")
+    g = sg.grad(sg.sum(x * y), y)
+    _, optimized = fired(g, "sum_to_shape_decided")
+    f = sg.function([x, y], g, backend="python")
+    np.testing.assert_allclose(f(np.arange(3.0), np.array([2.0])), [3.0])
+    np.testing.assert_allclose(f(np.arange(3.0), np.ones(3)), np.arange(3.0))
+
+
+def test_shape_of_static_length_is_folded():
+    x = sg.vector("x", shape=(4,))
+    out = sg.cast(x.shape[0], "float64") * x
+    count, optimized = fired(out, "fold_shape_of")
+    compare([x], out, [np.arange(4.0)])
+    assert "shape_of" not in op_names(optimized)
+
+
+def test_rewrites_keep_static_dtype_and_rank():
+    x = sg.vector("x", dtype="float32")
+    out = (x * 1.0 + 0.0) ** 2
+    (optimized,), _ = optimize_graph([out])
+    assert optimized.dtype == "float32" and optimized.ndim == 1
+    compare([x], out, [np.arange(3, dtype="float32")], rtol=1e-6)
+
+
+def test_integer_arithmetic_keeps_integer_dtype():
+    i = sg.vector("i", dtype="int64")
+    out = (i * 1 + 0) ** 2
+    f = compare([i], out, [np.arange(4)])
+    assert f(np.arange(4)).dtype == np.int64
+
+
+def test_widening_cast_chain_collapses():
+    i = sg.vector("i", dtype="int32")
+    out = sg.cast(sg.cast(i, "int64"), "float64")
+    count, optimized = fired(out, "remove_useless_cast")
+    assert count and len(op_names(optimized)) == 1
+    compare([i], out, [np.arange(3, dtype="int32")])

@@ -1,0 +1,226 @@
+"""Smoke tests of examples/: each script runs as a user would run it, and what it prints is checked
+against numbers computed here independently (NumPy, SymPy, SciPy), never against copied output."""
+import ast
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+# The first compile of each function by the numba backend takes seconds; leave room on a busy machine.
+TIMEOUT = 600
+
+
+def run_example(name, *args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("MPLBACKEND", "Agg")
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), *map(str, args)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, f"{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def values(text):
+    """Lines 'name = number' as a dict (later lines win)."""
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(rf"^(\S+)\s*= ({NUMBER})\s*$", text, flags=re.M)}
+
+
+def sections(text):
+    return {part.split("\n", 1)[0].strip(): part for part in text.split("\n== ")[1:]}
+
+
+def close(a, b, rtol=1e-8):
+    return math.isclose(a, b, rel_tol=rtol, abs_tol=1e-12)
+
+
+# ---------------------------------------------------------------- calculus.py
+
+def check_formula(section, name, symbols, point, expected):
+    """The printed derivative formula, parsed by SymPy, evaluated at ``point``, equals ``expected``."""
+    match = re.search(rf"^{re.escape(name)} = (.+?)\s+\(SymPy's diff agrees: True\)$", section, flags=re.M)
+    assert match, f"no formula for {name} in:\n{section}"
+    formula = sympy.sympify(match.group(1), locals={s: sympy.Symbol(s) for s in symbols})
+    value = float(formula.subs({sympy.Symbol(s): v for s, v in point.items()}))
+    assert close(value, expected, 1e-9), (name, value, expected)
+
+
+def test_calculus():
+    out = run_example("calculus.py")
+    assert "agrees: False" not in out
+    assert out.count("agrees: True") == 2 + 1 + 3 + 5
+    parts = sections(out)
+    assert len(parts) == 4
+
+    quiz = next(p for t, p in parts.items() if t.startswith("quiz"))
+    x, z = 2.0, 3.0
+    got = values(quiz)
+    assert close(got["y"], math.exp(x * z) + x * z / math.log(x) + math.sin(math.log(x)) / (x * z))
+    X, Z = sympy.symbols("x z")
+    y = sympy.exp(X * Z) + X * Z / sympy.log(X) + sympy.sin(sympy.log(X)) / (X * Z)
+    for name, symbol in (("dy/dx", X), ("dy/dz", Z)):
+        expected = float(sympy.diff(y, symbol).subs({X: x, Z: z}))
+        assert close(got[name], expected), name
+        check_formula(quiz, name, "xz", {"x": x, "z": z}, expected)
+
+    chain = next(p for t, p in parts.items() if t.startswith("chain"))
+    got, x = values(chain), 0.5
+    assert close(got["J"], math.cos(math.sin(x ** 2) + 3 * x ** 2))
+    expected = -math.sin(math.sin(x ** 2) + 3 * x ** 2) * (2 * x * math.cos(x ** 2) + 6 * x)
+    assert close(got["dJ/dx"], expected)
+    check_formula(chain, "dJ/dx", "x", {"x": x}, expected)
+
+    circuit = next(p for t, p in parts.items() if t.startswith("circuit"))
+    got, (x, y, z) = values(circuit), (-2.0, 5.0, -4.0)
+    assert (got["f"], got["df/dx"], got["df/dy"], got["df/dz"]) == ((x + y) * z, z, z, x + y)
+
+    neuron = next(p for t, p in parts.items() if t.startswith("sigmoid"))
+    got = values(neuron)
+    w, inputs = np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0, 1.0])
+    f = 1 / (1 + np.exp(-w @ inputs))
+    local = f * (1 - f)
+    assert close(got["f"], f)
+    for i in range(3):
+        assert close(got[f"df/dw{i}"], local * inputs[i])
+    for i in range(2):
+        assert close(got[f"df/dx{i}"], local * w[i])
+
+
+# ---------------------------------------------------------------- fig_6_10.py
+
+def test_fig_6_10(tmp_path):
+    picture = tmp_path / "fig.png"
+    out = run_example("fig_6_10.py", "--out", picture)
+    got, w = values(out), 0.7
+    assert close(got["z"], math.sin(math.sin(w)))
+    assert close(got["dz/dw"], math.cos(math.sin(w)) * math.cos(w))
+    W = sympy.Symbol("w")
+    assert close(got["d2z/dw2"], float(sympy.diff(sympy.sin(sympy.sin(W)), W, 2).subs(W, w)))
+    counts = re.search(r"forward graph: (\d+) nodes; with the gradient: (\d+) nodes", out)
+    assert int(counts.group(1)) == 2 and int(counts.group(2)) > 2
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- two_layer_sgd.py
+
+def listed(text, name):
+    match = re.search(rf"^{re.escape(name)} = (\[.*\])$", text, flags=re.M)
+    assert match, f"{name} not printed"
+    return np.array(ast.literal_eval(match.group(1)))
+
+
+def test_two_layer_sgd():
+    out = run_example("two_layer_sgd.py")
+    W1, b1 = np.array([[0.15, 0.20], [0.25, 0.30]]), np.array([0.35, 0.35])
+    W2, b2 = np.array([[0.40, 0.45], [0.50, 0.55]]), np.array([0.60, 0.60])
+    x, t, lr = np.array([0.05, 0.10]), np.array([0.01, 0.99]), 0.7
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    h = sigmoid(W1 @ x + b1)
+    o = sigmoid(W2 @ h + b2)
+    loss = 0.5 * np.sum((t - o) ** 2)
+    delta_o = (o - t) * o * (1 - o)                 # backpropagation by hand
+    delta_h = (W2.T @ delta_o) * h * (1 - h)
+    grads = {"W1": np.outer(delta_h, x), "b1": delta_h, "W2": np.outer(delta_o, h), "b2": delta_o}
+    before, after = out.split("one SGD step")
+    np.testing.assert_allclose(listed(before, "hidden"), h, atol=1e-8)
+    np.testing.assert_allclose(listed(before, "output"), o, atol=1e-8)
+    assert close(values(before)["loss"], loss, 1e-9)
+    for name, g in grads.items():
+        np.testing.assert_allclose(listed(before, f"dE/d{name}"), g, atol=1e-8)
+    for name, p in {"W1": W1, "b1": b1, "W2": W2, "b2": b2}.items():
+        np.testing.assert_allclose(listed(after, name), p - lr * grads[name], atol=1e-8)
+    loss_after = float(re.search(rf"loss after the step = ({NUMBER})", after).group(1))
+    assert loss_after < loss
+
+
+# ---------------------------------------------------------------- xor.py
+
+def test_xor():
+    out = run_example("xor.py")
+    book, trained = out.split("training from random weights")
+    W, c, w, b = np.ones((2, 2)), np.array([0.0, -1.0]), np.array([1.0, -2.0]), 0.0
+    printed = [float(v) for v in re.findall(rf"f\(x\) = ({NUMBER})", book)]
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    np.testing.assert_allclose(printed, np.maximum(0, X @ W + c) @ w + b)
+    np.testing.assert_allclose(printed, [0, 1, 1, 0])
+    final = np.array(ast.literal_eval(re.search(r"XOR solved: f\(X\) = (\[.*\])", trained).group(1)))
+    assert np.max(np.abs(final - [0, 1, 1, 0])) < 0.05
+
+
+# ---------------------------------------------------------------- digits_mlp.py
+
+def digits_run(tmp_path, *args):
+    curve = tmp_path / "curve.png"
+    out = run_example("digits_mlp.py", "--quiet", "--out", curve, *args)
+    accuracy = float(re.search(rf"test accuracy: ({NUMBER})", out).group(1))
+    assert re.search(rf"compiled the training step and the predictor in {NUMBER} s", out)
+    assert re.search(rf"{NUMBER} ms per step", out)
+    assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and curve.stat().st_size > 10_000
+    return accuracy
+
+
+def test_digits_mlp_few_epochs(tmp_path):
+    assert digits_run(tmp_path, "--epochs", 4) >= 0.90
+
+
+@pytest.mark.slow
+def test_digits_mlp_full_run_reaches_97_percent(tmp_path):
+    assert digits_run(tmp_path) >= 0.97
+
+
+# ---------------------------------------------------------------- newton.py
+
+def test_newton():
+    from scipy.optimize import minimize
+    from sklearn.datasets import load_breast_cancer
+
+    out = run_example("newton.py")
+    data = load_breast_cancer()
+    features = (data.data - data.data.mean(axis=0)) / data.data.std(axis=0)
+    X = np.hstack([features, np.ones((len(features), 1))])
+    y = data.target.astype(float)
+    lam = float(re.search(rf"L2 regularisation ({NUMBER})", out).group(1))
+
+    def loss_and_gradient(w):
+        s = X @ w
+        p = 1 / (1 + np.exp(-s))
+        return (np.mean(np.logaddexp(0, s) - y * s) + 0.5 * lam * w @ w,
+                X.T @ (p - y) / len(y) + lam * w)
+
+    reference = minimize(loss_and_gradient, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B",
+                         options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 10000})
+    match = re.search(rf"newton converged in (\d+) iterations: loss ({NUMBER})", out)
+    iterations, newton_loss = int(match.group(1)), float(match.group(2))
+    assert iterations <= 12
+    assert abs(newton_loss - reference.fun) < 1e-9
+    last_gradient = float(re.findall(rf"newton iteration \d+: loss {NUMBER}\s+\|gradient\| ({NUMBER})", out)[-1])
+    assert last_gradient < 1e-9
+    gd_loss = float(re.search(rf"gradient descent step 100: loss ({NUMBER})", out).group(1))
+    assert gd_loss - newton_loss > 1e-4           # a hundred gradient steps are far behind Newton's handful
+
+
+# ---------------------------------------------------------------- inspect_graph.py
+
+def test_inspect_graph(tmp_path):
+    out = run_example("inspect_graph.py", "--out-dir", tmp_path)
+    before = int(re.search(r"nodes before optimisation: (\d+)", out).group(1))
+    after = int(re.search(r"nodes after optimisation: (\d+)", out).group(1))
+    assert after < before
+    assert "rewrites, in order:" in out and "log_softmax" in out
+    differences = [float(v) for v in re.findall(rf"max \|optimized - .*?\|.*?: ({NUMBER})", out)]
+    assert len(differences) == 2 and max(differences) < 1e-12
+    assert "optimized finite True" in out
+    for name in ("gradient_before.svg", "gradient_after.svg"):
+        svg = (tmp_path / name).read_text()
+        assert "<svg" in svg and "softmax" in svg
