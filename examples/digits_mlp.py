@@ -67,6 +67,8 @@ predict_logits = sg.function([X], logits, name="predict")
 compile_seconds = time.perf_counter() - start
 print(f"compiled the training step and the predictor in {compile_seconds:.2f} s "
       f"(backend {train_step.backend!r}, {len(train_step.graph.nodes)} nodes in the optimized step)")
+if train_step.cache_info is not None:     # a backend with a compile cache says whether this was a cache hit
+    print(f"training step: {train_step.cache_info}")
 
 
 def accuracy(x, y):

@@ -3,8 +3,8 @@
 The breast-cancer data set that ships with scikit-learn (569 cases, 30 features,
 standardised, plus an intercept), an L2-regularised logistic loss. One compiled
 function returns the loss, its gradient and its Hessian (the gradient graph
-differentiated again); Newton's step w <- w - H^-1 g then converges in a handful
-of iterations, where gradient descent with a safe step size needs thousands.
+differentiated again); Newton's step w <- w - H^-1 g then converges in about ten
+iterations, where a thousand steps of gradient descent with a safe step size are still far off.
 
     python examples/newton.py
 """
@@ -56,7 +56,7 @@ curvature_bound = np.linalg.eigvalsh(loss_gradient_hessian(design, targets, np.z
 print(f"\ngradient descent: w <- w - g / L, L = {curvature_bound:.4g} (the largest curvature, at w = 0)")
 step_size = 1.0 / curvature_bound
 weights = np.zeros(n_weights)
-checkpoints = {10, 100, 1000, 10000}
+checkpoints = {10, 100, 1000}
 for step in range(1, max(checkpoints) + 1):
     value, g = loss_gradient(design, targets, weights)
     weights = weights - step_size * g

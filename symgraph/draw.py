@@ -21,13 +21,14 @@ import networkx as nx
 from .graph import Constant, SharedVariable, Variable, toposort
 
 # Colours shared by both renderers (what kind of thing a node is, at a glance).
-_FILL = {"op": "#dde8f7", "fused": "#fde7c4", "input": "#ffffff", "shared": "#e3f3e0",
+_FILL = {"op": "#dde8f7", "fused": "#fde7c4", "input": "#ffffff", "variable": "#f4f4f4", "shared": "#e3f3e0",
          "constant": "none", "output": "#f6dede", "update": "#e3f3e0"}
 _ADDED_FILL = {"op": "#f9c9c9", "fused": "#f9c9c9"}
 _FONT_SIZE = 9.0
 _CHAR_WIDTH = _FONT_SIZE * 0.6 / 72      # inches per character, a fair average for DejaVu Sans
 _LINE_HEIGHT = _FONT_SIZE * 1.35 / 72    # inches per text line
-_MAX_REPR_NODES = 400                    # Jupyter falls back to the text repr above this
+_MAX_PIXELS_PER_SIDE = 8000             # PNG size cap; SVG has none
+_MAX_REPR_NODES = 200                    # Jupyter falls back to the text repr above this
 
 
 @dataclass
@@ -98,7 +99,10 @@ def _constant_label(const: Constant):
     value = const.value
     if value.size == 1:
         item = value.reshape(()).item()
-        return f"{item:.4g}" if isinstance(item, float) else str(item)
+        if isinstance(item, float):
+            text = f"{item:.4g}"
+            return text + ".0" if text.lstrip("-").isdigit() else text     # 1.0 reads as a float, 1 as an int
+        return str(item)
     return f"const {value.dtype}{list(value.shape)}"
 
 
@@ -129,7 +133,7 @@ def picture_of(obj, title=None, base=None, show_types=False) -> Picture:
             if var.name:   # a named intermediate gets its own ellipse, as in the lectures' figures
                 var_key = f"v{number(var)}"
                 if var_key not in picture.nodes:
-                    picture.add_node(var_key, var.name, "input")
+                    picture.add_node(var_key, var.name, "variable")
                     picture.edges.append((key, var_key, _edge_label(var, show_types), False))
                 return var_key
             return key
@@ -260,7 +264,8 @@ def layered_layout(picture: Picture, rankdir="TB"):
     """Positions (inches), sizes and edge routes for ``picture``: layers, barycentre ordering, spacing.
 
     A node gets the layer one below its deepest input, then moves down to sit just above its first
-    consumer (so a value computed early but used late does not drag a long edge); edges spanning several layers pass through dummy points so they route around nodes.
+    consumer (so a value computed early but used late does not drag a long edge); edges spanning
+    several layers pass through dummy points so they route around nodes.
     """
     graph = nx.DiGraph()
     graph.add_nodes_from(picture.nodes)
@@ -300,7 +305,9 @@ def layered_layout(picture: Picture, rankdir="TB"):
 
     # Barycentre ordering: sweep down and up, each node moving to the mean position of its neighbours.
     position = {k: i for row in rows for i, k in enumerate(row)}
-    for sweep in range(8):
+    # Big graphs (many edge points) get fewer sweeps: the picture barely improves and time adds up.
+    sweeps = 8 if len(layer) < 3000 else 4
+    for sweep in range(sweeps):
         order = range(1, n_layers) if sweep % 2 == 0 else range(n_layers - 2, -1, -1)
         for depth in order:
             neighbours = up if sweep % 2 == 0 else down
@@ -313,18 +320,21 @@ def layered_layout(picture: Picture, rankdir="TB"):
 
     # Coordinates: along a layer, nodes packed in order and then nudged toward their neighbours.
     across = 0 if rankdir in ("TB", "BT") else 1          # which size component lies along a layer
-    gap = 0.22
 
     def extent(k):
         return sizes[k][across]
 
+    def gap(a, b):      # edges passing through a layer may run closer together than boxes
+        return 0.22 - 0.08 * (isinstance(a, tuple) + isinstance(b, tuple))
+
     coordinate = {}
     for row in rows:
         x = 0.0
-        for k in row:
+        for previous, k in zip([None] + row, row):
+            x += gap(previous, k) if previous is not None else 0.0
             coordinate[k] = x + extent(k) / 2
-            x += extent(k) + gap
-    for sweep in range(12):
+            x += extent(k)
+    for sweep in range(12 if len(layer) < 3000 else 4):
         neighbours = up if sweep % 2 == 0 else down
         for row in rows:
             wanted = [sum(coordinate[n] for n in neighbours[k]) / len(neighbours[k]) if neighbours[k]
@@ -357,22 +367,20 @@ def layered_layout(picture: Picture, rankdir="TB"):
 
 def _place_in_order(row, wanted, coordinate, extent, gap):
     """Move the nodes of ``row`` toward ``wanted`` centres, keeping their order and no overlaps."""
-    placed = []
-    for k, target in zip(row, wanted):
-        placed.append(target)
+    placed = list(wanted)
     # Forward pass pushes right, backward pass pushes left; averaging keeps the row centred on its wishes.
     forward = list(placed)
     for i in range(1, len(row)):
-        minimum = forward[i - 1] + (extent(row[i - 1]) + extent(row[i])) / 2 + gap
+        minimum = forward[i - 1] + (extent(row[i - 1]) + extent(row[i])) / 2 + gap(row[i - 1], row[i])
         forward[i] = max(forward[i], minimum)
     backward = list(placed)
     for i in range(len(row) - 2, -1, -1):
-        maximum = backward[i + 1] - (extent(row[i + 1]) + extent(row[i])) / 2 - gap
+        maximum = backward[i + 1] - (extent(row[i + 1]) + extent(row[i])) / 2 - gap(row[i], row[i + 1])
         backward[i] = min(backward[i], maximum)
     for i, k in enumerate(row):
         coordinate[k] = (forward[i] + backward[i]) / 2
     for i in range(1, len(row)):        # the average can overlap again; one more forward pass fixes it
-        minimum = coordinate[row[i - 1]] + (extent(row[i - 1]) + extent(row[i])) / 2 + gap
+        minimum = coordinate[row[i - 1]] + (extent(row[i - 1]) + extent(row[i])) / 2 + gap(row[i - 1], row[i])
         coordinate[row[i]] = max(coordinate[row[i]], minimum)
 
 
@@ -391,10 +399,14 @@ def _boundary_point(centre, size, kind, toward):
 
 
 def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch
-    from matplotlib.path import Path as MplPath
-    import matplotlib
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure     # a bare Figure: no pyplot, no GUI backend involved
+        from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch
+        from matplotlib.path import Path as MplPath
+    except ImportError:
+        raise ImportError("sg.draw needs matplotlib (pip install 'symgraph[examples]') or Graphviz's "
+                          "dot program on the PATH") from None
 
     layouts = [layered_layout(p, rankdir) for p in pictures]
     title_char = (_FONT_SIZE + 2) * 0.68 / 72          # bold and larger than node text
@@ -447,6 +459,8 @@ def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
                       color="#555555" if kind == "constant" else "black")
         x_offset += size[0] + panel_gap
 
+    if fmt in ("png", "jpg"):   # a huge graph would make a gigapixel image: cap the longer side
+        dpi = min(dpi, _MAX_PIXELS_PER_SIDE / max(width, height, 1.0))
     buffer = io.BytesIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "symgraph"}):
         figure.savefig(buffer, format=fmt, dpi=dpi)

@@ -174,3 +174,17 @@ def test_auto_engine_pipes_dot_text_to_graphviz_when_present(tmp_path, monkeypat
     fake.write_text("#!/bin/sh\necho 'syntax error' >&2\nexit 1\n")
     with pytest.raises(RuntimeError, match="syntax error"):
         sg.draw(y, engine="dot")
+
+
+def test_named_intermediate_gets_its_own_ellipse_between_ops():
+    w = sg.scalar("w")
+    x = sg.sin(w)
+    x.name = "x"
+    z = sg.sin(x) * x
+    picture = picture_of(z)
+    [x_key] = [k for k, a in picture.nodes.items() if a["label"] == "x"]
+    assert picture.nodes[x_key]["kind"] == "variable"
+    into = [s for s, t, _, _ in picture.edges if t == x_key]
+    out_of = [t for s, t, _, _ in picture.edges if s == x_key]
+    assert [picture.nodes[s]["label"] for s in into] == ["sin"]
+    assert sorted(picture.nodes[t]["label"] for t in out_of) == ["mul", "sin"]

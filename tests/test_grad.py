@@ -14,18 +14,6 @@ def compile_(inputs, outputs, **kw):
     return sg.function(inputs, outputs, backend="python", optimizer=None, **kw)
 
 
-def numeric_grad(f, x, eps=1e-6):
-    """Coordinate-wise central differences of a scalar NumPy function (the independent reference)."""
-    x = np.array(x, dtype="float64")
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += eps
-        down[i] -= eps
-        g[i] = (f(up) - f(down)) / (2 * eps)
-    return g
-
-
 # ---------------------------------------------------------------- structure of the result
 
 def test_result_is_an_ordinary_variable_of_the_same_graph():

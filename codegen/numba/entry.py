@@ -40,7 +40,8 @@ def to_kernel_scalar(value, var):
 
 
 def to_kernel_array(value, var):
-    return np.ascontiguousarray(check_value(value, var))
+    array = np.ascontiguousarray(check_value(value, var))
+    return array if array.flags.writeable else array.copy()   # the kernel is typed for writable arrays
 
 
 def _python_type(dtype):
@@ -77,7 +78,7 @@ def build_entry(executor, function):
         else:
             names[f"dtype{i}"] = np.dtype(var.dtype)
             lines.append(f"    if type(a{i}) is not ndarray or a{i}.dtype is not dtype{i} or a{i}.ndim != {var.ndim}"
-                         f" or not a{i}.flags.c_contiguous:")
+                         f" or not a{i}.flags.c_contiguous or not a{i}.flags.writeable:")
             lines.append(f"        a{i} = to_array(a{i}, input{i})")
     call = list(arguments)
     shared_lines = []
@@ -94,8 +95,12 @@ def build_entry(executor, function):
         if argument[0] == "constant":
             names[f"const{k}"] = argument[1]
             call.append(f"const{k}")
-    body = shared_lines + [f"r = kernel({', '.join(call)})"]
     n_results = len(program.outputs)
+    if n_results == 1 and program.updated:
+        n_results = 0  # a lone update value: wrap it so r[n_outputs:] selects it
+        body = shared_lines + [f"r = (kernel({', '.join(call)}),)"]
+    else:
+        body = shared_lines + [f"r = kernel({', '.join(call)})"]
     if program.updated:
         body.append(f"commit(updated, r[{program.n_outputs}:])")
         lines.append("    try:")

@@ -275,7 +275,11 @@ def generate(program, parallel=True) -> KernelModule:
         kernel.node = node
         outputs = ", ".join(f"{o.type}" for o in node.outputs)
         kernel.emit(f"# {node.op} -> {outputs}")
-        lowering_for(node.op)(node, kernel)
+        try:
+            lower = lowering_for(node.op)
+        except NotImplementedError as exc:      # name the user's line that built the node
+            raise NotImplementedError(f"{exc}{node.where()}") from None
+        lower(node, kernel)
     kernel.node = None
 
     # Outputs: copy anything the kernel does not own (inputs, views of them), and update values

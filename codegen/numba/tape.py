@@ -128,7 +128,7 @@ def applicable(program) -> bool:
                 return False
         nin, instructions, _ = elementwise_program(node)
         for scalar_op, _, dtype in instructions:
-            if scalar_op.name not in OPCODES or np.dtype(dtype).kind not in "fb":
+            if (scalar_op.name not in OPCODES and scalar_op.name != "add_n") or np.dtype(dtype).kind not in "fb":
                 return False
             floats.add(dtype) if np.dtype(dtype).kind == "f" else None
         count += len(instructions)
@@ -164,6 +164,15 @@ class Tape:
                 name = scalar_op.name
                 if name == "cast":
                     name = "to_bool" if np.dtype(out_dtype).kind == "b" else "cast"
+                if name == "add_n":  # an n-ary sum becomes a chain of adds
+                    total = slots[operands[0]]
+                    for k in operands[1:]:
+                        code.append((OPCODES["add"], total, slots[k], 0, len(initial)))
+                        total = len(initial)
+                        initial.append(0.0)
+                    lines.append(f"r{total} = add_n({', '.join(f'r{slots[k]}' for k in operands)})")
+                    slots.append(total)
+                    continue
                 args = [slots[k] for k in operands] + [0] * (3 - len(operands))
                 target = len(initial)
                 initial.append(0.0)

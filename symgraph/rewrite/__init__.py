@@ -9,6 +9,7 @@ switched on: ``optimizer={"mode": "fast_run", "exclude": ["fusion"], "include": 
 """
 from __future__ import annotations
 
+import gc
 import warnings
 
 from ..graph import toposort
@@ -45,7 +46,15 @@ def optimize_graph(outputs, mode="fast_run", inputs=None):
     The user's graph is never modified; the returned outputs have the originals' dtypes and ranks.
     """
     outputs = list(outputs)
-    optimized, log = run_pipeline(outputs, PIPELINE, mode)
+    # The pipeline allocates many short-lived acyclic objects; the cyclic collector's full passes
+    # over a large heap would make it superlinear, so it waits until the pipeline is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        optimized, log = run_pipeline(outputs, PIPELINE, mode)
+    finally:
+        if collecting:
+            gc.enable()
     problem = None
     for old, new in zip(outputs, optimized):
         if old.dtype != new.dtype or old.ndim != new.ndim:

@@ -5,8 +5,10 @@ reverse topological order) through producers whose every consumer is already in
 the group, so the group computes exactly what the root needs. A producer that is
 also used outside the group joins as an extra output when its shape provably
 equals the root's (several outputs sharing inputs in one loop), unless that would
-make the fused node depend on itself. Elementwise functions commute with
-broadcasting, so evaluating the group on its broadcast inputs is exact.
+make the fused node depend on itself; that check searches upward from the group's
+inputs, pruned by each node's level (longest path from a leaf, kept up to date as
+fused nodes replace groups), so the pass stays linear. Elementwise functions commute
+with broadcasting, so evaluating the group on its broadcast inputs is exact.
 """
 from __future__ import annotations
 
@@ -27,26 +29,38 @@ def is_fusable(node) -> bool:
 def fuse_elementwise(fg):
     """The global fusion pass over ``fg``; returns the number of fused nodes built."""
     order = fg.toposort()
-    position = {node: i for i, node in enumerate(order)}
+    level = {}  # 1 + the longest path from a leaf: an ancestor always has a lower level
+    for node in order:
+        level[node] = 1 + max((level[v.owner] for v in node.inputs if v.owner is not None), default=0)
     assigned = set()
     built = 0
-    state = {"positions_valid": True, "renumbered": 0, "fg": fg, "position": position}
     for root in reversed(order):
         if root in assigned or root not in fg.nodes or not is_fusable(root) or len(root.outputs) != 1:
             continue
-        group = _grow(fg, root, assigned, position, state)
+        group = _grow(fg, root, assigned, level)
         assigned.update(group)
         if len(group) < 2:
             continue
         new_node = _build(fg, group, root)
         if new_node is None:
             continue
-        position[new_node] = position[root]
-        if len(new_node.outputs) > 1:
-            state["positions_valid"] = False
+        _update_levels(fg, new_node, level)
         assigned.add(new_node)
         built += 1
     return built
+
+
+def _update_levels(fg, new_node, level):
+    """Give the new node its level and raise its consumers' where needed (levels only grow)."""
+    level[new_node] = 1 + max((level[v.owner] for v in new_node.inputs if v.owner is not None), default=0)
+    stack = [new_node]
+    while stack:
+        node = stack.pop()
+        for out in node.outputs:
+            for consumer, _ in fg.clients.get(out, ()):
+                if consumer is not OUTPUT and level.get(consumer, 0) <= level[node]:
+                    level[consumer] = level[node] + 1
+                    stack.append(consumer)
 
 
 def _close(fg, group, stack, assigned):
@@ -64,7 +78,7 @@ def _close(fg, group, stack, assigned):
                 stack.append(owner)
 
 
-def _grow(fg, root, assigned, position, state):
+def _grow(fg, root, assigned, level):
     group = {root}
     _close(fg, group, [root], assigned)
     # Shared producers with the root's shape become extra outputs of the same loop, round by
@@ -85,44 +99,29 @@ def _grow(fg, root, assigned, position, state):
             break
         trial = group | set(extras[:MAX_GROUP - len(group)])
         _close(fg, trial, list(extras), assigned)
-        if _creates_cycle(trial, _positions(state), state["positions_valid"]):
+        if _creates_cycle(trial, level):
             break
         group = trial
     return group
 
 
-#: how many times one fusion pass may renumber the graph after building a multi-output node
-MAX_RENUMBERING = 40
-
-
-def _positions(state):
-    """Topological positions for the cycle check, renumbered (a few times) when they went stale."""
-    if not state["positions_valid"] and state["renumbered"] < MAX_RENUMBERING:
-        state["renumbered"] += 1
-        state["position"].update((node, i) for i, node in enumerate(state["fg"].toposort()))
-        state["positions_valid"] = True
-    return state["position"]
-
-
-def _creates_cycle(group, position, positions_valid, budget=40):
+def _creates_cycle(group, level, budget=400):
     """True when a value the group reads depends on a node of the group (through outside nodes).
 
-    While every fused node built so far has one output, the original topological positions
-    stay valid and the search stops below the group's lowest position. A multi-output fused
-    node can sit "before" nodes numbered earlier, so after one exists the search is not pruned
-    either way the search is bounded: past ``budget`` nodes it answers True (the group then gets
-    no extra outputs, which is always safe), so fusion stays linear in the graph size.
+    Searches upward from the group's outside inputs, never below the group's lowest level
+    (a node cannot have an ancestor of a higher level). Past ``budget`` nodes it answers True:
+    the group then simply gets no extra outputs, which is always safe and keeps fusion linear.
     """
-    lowest = min(position.get(node, 0) for node in group)
+    lowest = min(level.get(node, 0) for node in group)
     stack = [var.owner for node in group for var in node.inputs
-             if var.owner is not None and var.owner not in group]
+             if var.owner is not None and var.owner not in group and level.get(var.owner, 0) > lowest]
     seen = set()
     while stack:
         node = stack.pop()
         if node in seen:
             continue
         seen.add(node)
-        if len(seen) > (10 * budget if positions_valid else budget):
+        if len(seen) > budget:
             return True
         for var in node.inputs:
             owner = var.owner
@@ -130,7 +129,7 @@ def _creates_cycle(group, position, positions_valid, budget=40):
                 continue
             if owner in group:
                 return True
-            if owner not in seen and (not positions_valid or position.get(owner, len(position)) >= lowest):
+            if owner not in seen and level.get(owner, 0) > lowest:
                 stack.append(owner)
     return False
 

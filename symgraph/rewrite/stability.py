@@ -149,19 +149,25 @@ def cancel_common_factor(node):
 
 @register("stability", ops="mul")
 def distribute_over_quotient(node):
-    """s * (a / s - b) -> a - s * b and s * (a / s + b) -> a + s * b (the softmax gradient of a log)."""
+    """(a / s + b) * (s * c) -> (a / s) * (s * c) + b * (s * c) when s is never zero, so the quotient cancels.
+
+    This is the shape of every gradient through log(sigmoid) or log(softmax) once the forward
+    value was stabilised: s * (a / s - b), or (a / s - b / t) * (s * t) for binary cross-entropy.
+    """
     out = node.outputs[0]
     first, second = node.inputs
-    for s, bracket in ((first, second), (second, first)):
-        if not is_nonzero(s) or bracket.owner is None:
-            continue
-        name = getattr(getattr(bracket.owner.op, "scalar_op", None), "name", None)
+    for bracket, multiplier in ((first, second), (second, first)):
+        name = getattr(getattr(getattr(bracket.owner, "op", None), "scalar_op", None), "name", None)
         if name not in ("sub", "add"):
             continue
-        left, right = bracket.owner.inputs
-        division = operands(left, "true_div")
-        if division is None or division[1] is not s:
+        factors = {multiplier}
+        pair = _factors(multiplier)
+        if pair is not None:
+            factors.update(pair)
+        terms = bracket.owner.inputs
+        if not any((d := operands(t, "true_div")) is not None and d[1] in factors and is_nonzero(d[1])
+                   for t in terms):
             continue
         combine = ew.sub if name == "sub" else ew.add
-        return [as_replacement(combine(division[0], ew.mul(s, right)), out)]
+        return [as_replacement(combine(ew.mul(terms[0], multiplier), ew.mul(terms[1], multiplier)), out)]
     return None

@@ -188,7 +188,7 @@ def test_updates_use_old_values_and_apply_together():
     b = sg.shared(np.array([10.0, 20.0]), name="b")
     step = sg.scalar("step")
     f = sg.function([step], [a + b], updates=[(a, b), (b, a + step)])
-    total = f(0.5)
+    (total,) = f(0.5)
     np.testing.assert_array_equal(total, [11.0, 22.0])
     np.testing.assert_array_equal(a.get_value(), [10.0, 20.0])
     np.testing.assert_array_equal(b.get_value(), [1.5, 2.5])
@@ -223,3 +223,12 @@ def test_scalar_shared_counter():
     f = sg.function([], count, updates=[(count, count + 1)])
     assert [float(f()) for _ in range(3)] == [0.0, 1.0, 2.0]
     assert count.get_value() == 3.0
+
+
+def test_a_lone_update_without_outputs():
+    w = sg.shared(np.zeros(2), name="w")
+    x = sg.vector("x")
+    f = sg.function([x], [], updates=[(w, w + x)])
+    assert f(np.ones(2)) == []
+    f(np.ones(2))
+    np.testing.assert_array_equal(w.get_value(), [2.0, 2.0])

@@ -22,7 +22,7 @@ import pytest
 import symgraph as sg
 
 from .graph_strategies import SOAK, SOAK_FACTOR, NumpyLib
-from .helpers import CASES_CHECKED, available_backends
+from .helpers import CASES_CHECKED, available_backends, backend_options
 
 BACKENDS = available_backends()
 # NumPy warns on overflow, NaN and empty means as symgraph may; these tests compare values, not warnings.
@@ -130,7 +130,7 @@ def test_nan_inf_and_huge_values_propagate_as_numpy(backend):
     x, y = sg.vector("x"), sg.vector("y")
     names = list(ELEMENTWISE_CASES)
     outputs = [ELEMENTWISE_CASES[n](sg, x, y) for n in names]
-    f = sg.function([x, y], outputs, backend=backend, optimizer=IEEE_OPTIMIZER)
+    f = sg.function([x, y], outputs, backend=backend, **backend_options(backend), optimizer=IEEE_OPTIMIZER)
     rng = np.random.default_rng(0)
     for trial in range(4):
         xv, yv = SPECIAL, SPECIAL[rng.permutation(len(SPECIAL))] if trial else SPECIAL[::-1].copy()
@@ -155,7 +155,7 @@ def test_default_optimizer_keeps_nan_of_inf_times_zero():
 def test_reductions_propagate_nan_and_inf_as_numpy(backend):
     x = sg.vector("x")
     names = list(REDUCTION_CASES)
-    f = sg.function([x], [REDUCTION_CASES[n](sg, x) for n in names], backend=backend)
+    f = sg.function([x], [REDUCTION_CASES[n](sg, x) for n in names], backend=backend, **backend_options(backend))
     for values in ([1.0, np.nan, 3.0], [np.inf, -np.inf], [np.inf, 1.0], [1e308, 1e308], [-0.0], [5e-324, 2.0]):
         values = np.array(values)
         with np.errstate(all="ignore"):
@@ -171,7 +171,7 @@ def test_empty_arrays_give_numpy_results(backend):
     m, v = sg.matrix("m"), sg.vector("v")
     outputs = [sg.exp(m) + v, sg.sum(m), sg.sum(m, axis=0), sg.sum(m, axis=1), sg.prod(m, axis=1),
                m @ v, sg.mean(m, axis=0), m.T]
-    f = sg.function([m, v], outputs, backend=backend)
+    f = sg.function([m, v], outputs, backend=backend, **backend_options(backend))
     for shape in [(0, 3), (2, 0), (0, 0)]:
         mv, vv = np.zeros(shape), np.zeros(shape[1])
         with np.errstate(all="ignore"):
@@ -183,7 +183,7 @@ def test_empty_arrays_give_numpy_results(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_max_of_empty_raises_a_clear_error(backend):
     x = sg.vector("x")
-    f = sg.function([x], sg.max(x) * 2.0, backend=backend)
+    f = sg.function([x], sg.max(x) * 2.0, backend=backend, **backend_options(backend))
     assert f(np.array([1.0, 3.0])) == 6.0
     with pytest.raises(ValueError) as info:
         f(np.zeros(0))
@@ -193,7 +193,8 @@ def test_max_of_empty_raises_a_clear_error(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_strided_fortran_and_read_only_inputs(backend):
     m, v = sg.matrix("m"), sg.vector("v")
-    f = sg.function([m, v], [sg.tanh(m) * v, m @ v, sg.sum(m, axis=0), m.T + 1.0], backend=backend)
+    f = sg.function([m, v], [sg.tanh(m) * v, m @ v, sg.sum(m, axis=0), m.T + 1.0],
+                    backend=backend, **backend_options(backend))
     base = np.arange(48.0).reshape(6, 8) / 10
     vector_base = np.arange(16.0) / 7
     read_only = base[:3, :4].copy()
@@ -223,7 +224,8 @@ def test_a_call_that_raises_leaves_every_shared_variable_unchanged(backend):
     x, shape = sg.vector("x"), sg.vector("shape_probe")
     reshaped = (w * 2.0).reshape((3, -1))
     updates = [(count, count + 1.0), (w, w + x)]
-    f = sg.function([x, shape], [sg.sum(reshaped) + sg.sum(shape)], updates=updates, backend=backend)
+    f = sg.function([x, shape], [sg.sum(reshaped) + sg.sum(shape)], updates=updates,
+                    backend=backend, **backend_options(backend))
     f(np.ones(3), np.ones(2))
     np.testing.assert_array_equal(w.get_value(), [2.0, 3.0, 4.0])
     for bad in [(np.ones(4), np.ones(2)),            # broadcast mismatch in the update of w
@@ -242,7 +244,7 @@ def test_a_call_that_raises_leaves_every_shared_variable_unchanged(backend):
 def test_updates_never_alias_the_callers_arrays(backend):
     w = sg.shared(np.zeros(3), name="w")
     x = sg.vector("x")
-    f = sg.function([x], w * 1.0, updates=[(w, x)], backend=backend)
+    f = sg.function([x], w * 1.0, updates=[(w, x)], backend=backend, **backend_options(backend))
     given = np.array([1.0, 2.0, 3.0])
     f(given)
     given[:] = 99.0
@@ -264,7 +266,8 @@ FUZZ_SCRIPT = textwrap.dedent("""
     m, v, s = sg.matrix("m"), sg.vector("v"), sg.scalar("s")
     w = sg.shared(np.arange(3.0), name="w")
     outputs = [sg.tanh(m @ v) * s, sg.sum(m, axis=0) + v, sg.max(v * s), m.reshape((-1,))[1:], sg.exp(m).T]
-    f = sg.function([m, v, s], outputs, updates=[(w, w + v)], backend=backend)
+    options = {"parallel": False} if backend == "numba" else {}     # small inputs: see helpers.backend_options
+    f = sg.function([m, v, s], outputs, updates=[(w, w + v)], backend=backend, **options)
 
     def reference(mv, vv, sv):
         with np.errstate(all="ignore"):
