@@ -11,6 +11,9 @@ become plain scalar statements.
 from __future__ import annotations
 
 from .lower import PARALLEL_MIN_SIZE, cast_code, dtype_code, register
+
+# Elementwise programs with at least this many scalar operations per element may run in parallel.
+PARALLEL_MIN_INSTRUCTIONS = 4
 from .scalar import scalar_expression
 
 
@@ -140,7 +143,10 @@ def _flat_loop(node, kernel, dims, outputs):
             kernel.emit(f"{target}[i] = {code}")
 
     static_size = _static_size(node)
-    parallel = kernel.allow_parallel and (static_size is None or static_size >= PARALLEL_MIN_SIZE)
+    # Only compute-heavy loops get a prange version: each one costs a second or more of compile
+    # time, and one or two cheap operations per element are bound by memory, not by cores.
+    heavy = len(elementwise_program(node)[1]) >= PARALLEL_MIN_INSTRUCTIONS
+    parallel = kernel.allow_parallel and heavy and (static_size is None or static_size >= PARALLEL_MIN_SIZE)
     if parallel and static_size is None:
         kernel.emit(f"if {size} >= {PARALLEL_MIN_SIZE}:")
         with kernel.indent():

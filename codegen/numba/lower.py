@@ -321,10 +321,30 @@ def generate(program, parallel=True) -> KernelModule:
     if not uses_prange:
         header.remove("")
     source = "\n".join(header) + "\n" + "\n".join(kernel.lines) + "\n"
-    structure = re.sub(r"(float|int|uint)(16|32|64)|bool_?|boolean", "T", source)
+    structure = _structure(program)
     dtypes = ",".join(v.dtype for v in list(program.inputs) + list(program.shared) + list(program.outputs))
     return KernelModule(source, "kernel", arguments, argument_types, output_scalar, kernel.checks,
                         uses_prange, structure, dtypes)
+
+
+def _structure(program) -> str:
+    """The graph without dtypes (ops, connectivity, ndims): equal for graphs that differ only in dtypes."""
+    index = {}
+    parts = [f"in:{v.ndim}" for v in list(program.inputs) + list(program.shared)]
+    for v in list(program.inputs) + list(program.shared):
+        index[id(v)] = len(index)
+    for node in toposort(program.outputs):
+        operands = []
+        for v in node.inputs:
+            if id(v) not in index:
+                index[id(v)] = len(index)
+                parts.append(f"leaf:{v.ndim}:{np.asarray(getattr(v, 'value', 0)).tolist() if v.ndim == 0 else ''}")
+            operands.append(str(index[id(v)]))
+        parts.append(f"{node.op}({','.join(operands)})")
+        for v in node.outputs:
+            index[id(v)] = len(index)
+    parts.append("out:" + ",".join(str(index.get(id(v), -1)) for v in program.outputs))
+    return re.sub(r"(float|int|uint)(16|32|64)|bool_?|boolean", "T", "\n".join(parts))
 
 
 def _identifier(name) -> str:

@@ -4,8 +4,9 @@ and the cost of each stage grows close to linearly with the size of the graph.
 The graphs come from ``benchmarks/scale.py`` (a deep elementwise chain with wide
 indexed layers), so the figures it reports and what is tested here are the same
 workload. The quick tests compare CPU time and allocated memory at n and 4n nodes
-(linear growth gives a ratio near 4, quadratic 16); the 100,000-node run takes
-minutes and is marked slow.
+(linear growth gives a ratio near 4, quadratic 16); the 100,000-node runs (python
+backend on the benchmark graph, numba on a scalar chain) take about a minute each
+and are marked slow.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ import pytest
 
 import symgraph as sg
 from symgraph.graph import count_nodes
+
+from .helpers import available_backends
 
 _SPEC = importlib.util.spec_from_file_location(
     "benchmarks_scale", os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "scale.py"))
@@ -107,3 +110,23 @@ def test_100k_node_graph_builds_differentiates_optimizes_and_compiles():
     np.testing.assert_allclose(value, scale.expected_value(n, values), rtol=1e-10)
     assert np.all(np.isfinite(grad_value))
     print(f"100,000-node stages (CPU seconds): {seconds}")
+
+
+@pytest.mark.slow
+def test_100k_node_scalar_chain_compiles_on_numba():
+    """A long all-scalar program (the numba backend runs it on its tape interpreter) at 100,000 nodes."""
+    if "numba" not in available_backends():
+        pytest.fail("the numba backend does not work here")
+    x = sg.scalar("x")
+    y = x
+    steps = 66_667                          # two nodes every other step: about 100,000 nodes
+    for i in range(steps):
+        y = sg.sin(y) * 0.9 if i % 2 else y + 0.001 * (i % 7)
+    assert count_nodes([y]) >= 100_000
+    f = sg.function([x], [y, sg.grad(y, x)], backend="numba")
+    expected = 0.3
+    for i in range(steps):
+        expected = np.sin(expected) * 0.9 if i % 2 else expected + 0.001 * (i % 7)
+    value, gradient = f(0.3)
+    np.testing.assert_allclose(value, expected, rtol=1e-9)
+    assert np.isfinite(gradient)
