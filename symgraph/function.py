@@ -222,7 +222,9 @@ class Function:
         # Never hand back an array the caller (or a shared variable) owns.
         owned = {id(v) for v in values}
         owned.update(id(s._host_value()) for s in self.program.shared)
+        # Constants folded into outputs are read-only: the caller gets a writable copy of those too.
         outputs = [np.array(o, copy=True) if id(o) in owned or not isinstance(o, np.ndarray) or
+                   not o.flags.writeable or
                    not o.flags.owndata and o.base is not None and id(o.base) in owned else o
                    for o in outputs]
         return outputs if self._returns_list else outputs[0]

@@ -40,12 +40,12 @@ def _short_id(n: int) -> str:
 
 def _op_label(node) -> str:
     op = node.op
-    label = str(op)
     expressions = getattr(op, "expression_strings", None)
     if callable(expressions):
         exprs = expressions()
-        label = f"{label} {{{'; '.join(exprs)}}}" if exprs else label
-    return label
+        if exprs:
+            return f"{op.name or type(op).__name__.lower()}{{{'; '.join(exprs)}}}"
+    return str(op)
 
 
 def _leaf_label(var) -> str:

@@ -352,6 +352,11 @@ class Stage:
                 if r.tags & set(self.tags) and r.name not in excluded and not (r.tags & excluded)]
 
 
+# Rewrites with these tags change IEEE results (x * 0 -> 0 is wrong for x = inf or NaN), so they run
+# only when asked for: optimizer={"mode": "fast_run", "include": ["assumes_finite"]}.
+OPT_IN_TAGS = frozenset({"assumes_finite"})
+
+
 def parse_mode(mode):
     """``"fast_run"``, ``"fast_compile"``, ``None`` or ``{"mode": ..., "exclude": [...], "include": [...]}``
     -> (mode, included, excluded); names in the lists are rewrite names, tags or stage names."""
@@ -365,6 +370,7 @@ def parse_mode(mode):
         mode = mode.get("mode", "fast_run")
     if mode is True:
         mode = "fast_run"
+    excluded |= OPT_IN_TAGS - included
     if mode not in ("fast_run", "fast_compile", None, False):
         raise ValueError(f"unknown optimizer mode {mode!r}; use 'fast_run', 'fast_compile' or None")
     return (mode or None), included, excluded
