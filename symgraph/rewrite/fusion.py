@@ -34,16 +34,20 @@ def fuse_elementwise(fg):
         level[node] = 1 + max((level[v.owner] for v in node.inputs if v.owner is not None), default=0)
     assigned = set()
     built = 0
+    # Sets of nodes iterate in address order; ranks make the fused programs (and so the numba
+    # backend's generated source and its disk-cache key) the same in every process.
+    rank = {node: i for i, node in enumerate(order)}
     for root in reversed(order):
         if root in assigned or root not in fg.nodes or not is_fusable(root) or len(root.outputs) != 1:
             continue
-        group = _grow(fg, root, assigned, level)
+        group = _grow(fg, root, assigned, level, rank)
         assigned.update(group)
         if len(group) < 2:
             continue
-        new_node = _build(fg, group, root)
+        new_node = _build(fg, group, root, rank)
         if new_node is None:
             continue
+        rank[new_node] = rank.get(root, len(rank))
         _update_levels(fg, new_node, level)
         assigned.add(new_node)
         built += 1
@@ -78,7 +82,7 @@ def _close(fg, group, stack, assigned):
                 stack.append(owner)
 
 
-def _grow(fg, root, assigned, level):
+def _grow(fg, root, assigned, level, rank):
     group = {root}
     _close(fg, group, [root], assigned)
     # Shared producers with the root's shape become extra outputs of the same loop, round by
@@ -87,7 +91,7 @@ def _grow(fg, root, assigned, level):
     ndim = root.outputs[0].ndim
     while len(group) < MAX_GROUP:
         extras = []
-        for node in group:
+        for node in sorted(group, key=lambda n: rank.get(n, -1)):
             for var in node.inputs:
                 owner = var.owner
                 if owner is None or owner in group or owner in assigned or not is_fusable(owner) \
@@ -134,17 +138,17 @@ def _creates_cycle(group, level, budget=400):
     return False
 
 
-def _group_outputs(fg, group):
+def _group_outputs(fg, group, rank):
     outputs = []
-    for node in group:
+    for node in sorted(group, key=lambda n: rank.get(n, -1)):
         for var in node.outputs:
             if any(consumer is OUTPUT or consumer not in group for consumer, _ in fg.clients.get(var, ())):
                 outputs.append(var)
     return outputs
 
 
-def _build(fg, group, root):
-    outputs = _group_outputs(fg, group)
+def _build(fg, group, root, rank):
+    outputs = _group_outputs(fg, group, rank)
     produced = {var for node in group for var in node.outputs}
     external = []
     seen = set()
