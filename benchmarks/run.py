@@ -84,7 +84,7 @@ def w1_elementwise(n):
     x, y = rng.normal(size=n), rng.normal(size=n)
     sx, sy = sg.vector("x"), sg.vector("y")
     f = sg.function([sx, sy], expression(sg, sx, sy))
-    np.testing.assert_allclose(f(x, y), expression(np, x, y), rtol=1e-12)
+    np.testing.assert_allclose(f(x, y), expression(np, x, y), rtol=1e-9, atol=1e-15)
     base = best_time(lambda: parallel(x, y))
     label = f"W1 10-op elementwise, {n / 1e6:g}M float64"
     record(label, "NumPy", best_time(lambda: expression(np, x, y)), base)

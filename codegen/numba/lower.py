@@ -246,30 +246,25 @@ def generate(program, parallel=True) -> KernelModule:
         add_parameter(var, f"sh{i}_{_identifier(var.name)}" if var.name else f"sh{i}", ("shared", i))
 
     nodes = toposort(program.outputs)
-    constant_count = 0
+
+    def bind_constant(var):
+        # 0-d constants are typed literals; arrays are kernel arguments (deterministic source, no globals).
+        if not isinstance(var, Constant) or id(var) in kernel.values:
+            return
+        if var.ndim == 0:
+            kernel.bind(var, literal(var.value, var.dtype))
+            return
+        name = f"const{sum(1 for a in arguments if a[0] == 'constant')}"
+        parameters.append(name)
+        arguments.append(("constant", np.ascontiguousarray(var.value).copy()))
+        argument_types.append(array_type(var.dtype, var.ndim))
+        kernel.bind(var, name, contiguous=True, owned=False)
+
     for node in nodes:
         for var in node.inputs:
-            if isinstance(var, Constant) and id(var) not in kernel.values:
-                if var.ndim == 0:
-                    kernel.bind(var, literal(var.value, var.dtype))
-                else:
-                    name = f"const{constant_count}"
-                    constant_count += 1
-                    parameters.append(name)
-                    arguments.append(("constant", np.ascontiguousarray(var.value).copy()))
-                    argument_types.append(array_type(var.dtype, var.ndim))
-                    kernel.bind(var, name, contiguous=True, owned=False)
+            bind_constant(var)
     for var in program.outputs:
-        if isinstance(var, Constant) and id(var) not in kernel.values:
-            if var.ndim == 0:
-                kernel.bind(var, literal(var.value, var.dtype))
-            else:
-                name = f"const{constant_count}"
-                constant_count += 1
-                parameters.append(name)
-                arguments.append(("constant", np.ascontiguousarray(var.value).copy()))
-                argument_types.append(array_type(var.dtype, var.ndim))
-                kernel.bind(var, name, contiguous=True, owned=False)
+        bind_constant(var)
 
     for node in nodes:
         kernel.node = node
