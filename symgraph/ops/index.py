@@ -249,7 +249,31 @@ class _Indexing(Op):
 
 # ---------------------------------------------------------------- basic indexing
 
-class Subtensor(_Indexing):
+class _Reading(_Indexing):
+    """The reading ops: ``x[key]``; the gradient scatters into zeros with the matching increment op."""
+    abstract = True
+
+    def increment_op(self):
+        raise NotImplementedError
+
+    def perform(self, node, inputs):
+        x, *indices = inputs
+        key = _numpy_key(self.spec, indices)
+        return [np.asarray(_perform_index(self, node, x, key, lambda a, k: a[k]))]
+
+    def grad(self, inputs, outputs, output_grads):
+        from .shape import zeros_like
+        x, *indices = inputs
+        if not x.type.is_float:
+            return [None] * len(inputs)
+        gx = self.increment_op()(zeros_like(x), output_grads[0], *indices)
+        return [gx] + [None] * len(indices)
+
+    def connection_pattern(self, node):
+        return [True] + [False] * (len(node.inputs) - 1)
+
+
+class Subtensor(_Reading):
     """``x[ints and slices]``; the extra inputs are the symbolic scalar indices and slice bounds."""
     name = "subtensor"
 
@@ -270,21 +294,8 @@ class Subtensor(_Indexing):
             raise TypeError(f"{self.name}: scalar indices expected, got {[v.describe() for v in indices]}")
         return Node(self, [x, *indices], [TensorType(x.dtype, self.output_shape(x))])
 
-    def perform(self, node, inputs):
-        x, *indices = inputs
-        key = _numpy_key(self.spec, indices)
-        return [np.asarray(_perform_index(self, node, x, key, lambda a, k: a[k]))]
-
-    def grad(self, inputs, outputs, output_grads):
-        from .shape import zeros_like
-        x, *indices = inputs
-        if not x.type.is_float:
-            return [None] * len(inputs)
-        gx = IncSubtensor(self.spec)(zeros_like(x), output_grads[0], *indices)
-        return [gx] + [None] * len(indices)
-
-    def connection_pattern(self, node):
-        return [True] + [False] * (len(node.inputs) - 1)
+    def increment_op(self):
+        return IncSubtensor(self.spec)
 
 
 class IncSubtensor(_Indexing):
@@ -348,7 +359,7 @@ class IncSubtensor(_Indexing):
 
 # ---------------------------------------------------------------- advanced indexing
 
-class AdvancedSubtensor(_Indexing):
+class AdvancedSubtensor(_Reading):
     """``x[key]`` where the key holds integer arrays (NumPy advanced indexing), possibly with slices."""
     name = "advanced_subtensor"
 
@@ -382,21 +393,8 @@ class AdvancedSubtensor(_Indexing):
         _check_index_inputs(self, x, self.spec, indices)
         return Node(self, [x, *indices], [TensorType(x.dtype, self.output_shape(x, indices))])
 
-    def perform(self, node, inputs):
-        x, *indices = inputs
-        key = _numpy_key(self.spec, indices)
-        return [np.asarray(_perform_index(self, node, x, key, lambda a, k: a[k]))]
-
-    def grad(self, inputs, outputs, output_grads):
-        from .shape import zeros_like
-        x, *indices = inputs
-        if not x.type.is_float:
-            return [None] * len(inputs)
-        gx = AdvancedIncSubtensor(self.spec)(zeros_like(x), output_grads[0], *indices)
-        return [gx] + [None] * len(indices)
-
-    def connection_pattern(self, node):
-        return [True] + [False] * (len(node.inputs) - 1)
+    def increment_op(self):
+        return AdvancedIncSubtensor(self.spec)
 
 
 class AdvancedIncSubtensor(IncSubtensor):
