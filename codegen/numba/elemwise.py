@@ -64,16 +64,7 @@ def _broadcast_dims(node, kernel):
         elif len(contributors) == 1:
             length = contributors[0][0]
         else:
-            length = kernel.let(contributors[0][0], "n")
-            for code, _ in contributors[1:]:
-                kernel.emit(f"if {code} != {length}:")
-                with kernel.indent():
-                    kernel.emit(f"if {length} == 1:")
-                    with kernel.indent():
-                        kernel.emit(f"{length} = {code}")
-                    kernel.emit("else:")
-                    with kernel.indent():
-                        kernel.check(f"{code} != 1", message)
+            length = kernel.broadcast_length([code for code, _ in contributors], message)
         dims.append(length)
     return dims
 

@@ -129,16 +129,8 @@ def _advanced_plan(kernel, node, x, spec, index_vars):
     broadcast = []
     for axis in range(ndim):
         entries = [kernel.dims(v)[axis - (ndim - v.ndim)] for v in arrays if axis - (ndim - v.ndim) >= 0]
-        length = kernel.let(entries[0], "n") if entries else "1"
-        for d in entries[1:]:
-            kernel.emit(f"if {d} != {length}:")
-            with kernel.indent():
-                kernel.emit(f"if {length} == 1:")
-                with kernel.indent():
-                    kernel.emit(f"{length} = {d}")
-                kernel.emit("else:")
-                with kernel.indent():
-                    kernel.check(f"{d} != 1", f"{node.op}: the index arrays cannot be broadcast together")
+        length = (kernel.broadcast_length(entries, f"{node.op}: the index arrays cannot be broadcast together")
+                  if entries else "1")
         broadcast.append(length)
     array_axes = [a for a, (kind, _) in enumerate(axes) if kind == "array"]
     adjacent = array_axes == list(range(array_axes[0], array_axes[-1] + 1))

@@ -79,16 +79,8 @@ def lower_batched_matmul(node, kernel):
             local = axis - (batch - (var.ndim - 2))
             if local >= 0:
                 entries.append((var, local, dims[local]))
-        length = kernel.let(entries[0][2], "n")
-        for _, _, d in entries[1:]:
-            kernel.emit(f"if {d} != {length}:")
-            with kernel.indent():
-                kernel.emit(f"if {length} == 1:")
-                with kernel.indent():
-                    kernel.emit(f"{length} = {d}")
-                kernel.emit("else:")
-                with kernel.indent():
-                    kernel.check(f"{d} != 1", f"{node.op}: the batch lengths on axis {axis} cannot be broadcast")
+        length = kernel.broadcast_length([d for _, _, d in entries],
+                                         f"{node.op}: the batch lengths on axis {axis} cannot be broadcast")
         for var, local, d in entries:
             steps[(id(var), local)] = kernel.let(f"0 if {d} == 1 else 1", "step")
         batch_dims.append(length)

@@ -151,6 +151,20 @@ class KernelWriter:
         with self.indent():
             self.emit(f'raise {exception}("symgraph check {number}")')
 
+    def broadcast_length(self, lengths, message) -> str:
+        """A local holding the NumPy broadcast of the runtime ``lengths`` (code strings); a mismatch raises."""
+        length = self.let(lengths[0], "n")
+        for other in lengths[1:]:
+            self.emit(f"if {other} != {length}:")
+            with self.indent():
+                self.emit(f"if {length} == 1:")
+                with self.indent():
+                    self.emit(f"{length} = {other}")
+                self.emit("else:")
+                with self.indent():
+                    self.check(f"{other} != 1", message)
+        return length
+
     def loop(self, index, count, parallel=False) -> str:
         if parallel:
             self.uses_prange = True
