@@ -53,6 +53,18 @@ def _basic_key(kernel, node, x, spec, index_vars):
     return ", ".join(key), all(entry[0] == "i" for entry in spec)
 
 
+def _value_steps(kernel, node, y, region_dims):
+    """Check that ``y`` broadcasts onto the indexed region; per axis of ``y``, a 0/1 index step."""
+    y_dims = kernel.dims(y)
+    lead = len(region_dims) - y.ndim
+    steps = []
+    for a in range(y.ndim):
+        kernel.check(f"{y_dims[a]} != {region_dims[lead + a]} and {y_dims[a]} != 1",
+                     f"{node.op}: the value cannot be broadcast to the indexed region")
+        steps.append(kernel.let(f"0 if {y_dims[a]} == 1 else 1", "step"))
+    return lead, steps
+
+
 @register("Subtensor")
 def lower_subtensor(node, kernel):
     x, *index_vars = node.inputs
@@ -73,13 +85,7 @@ def _write_region(kernel, node, region, region_dims, y, assign):
         value = cast_code(kernel.code(y), y.dtype, target_dtype)
         if not region_dims:
             return value, operator
-    y_dims = kernel.dims(y)
-    lead = len(region_dims) - y.ndim
-    steps = []
-    for a in range(y.ndim):
-        kernel.check(f"{y_dims[a]} != {region_dims[lead + a]} and {y_dims[a]} != 1",
-                     f"{node.op}: the value cannot be broadcast to the indexed region")
-        steps.append(kernel.let(f"0 if {y_dims[a]} == 1 else 1", "step"))
+    lead, steps = _value_steps(kernel, node, y, region_dims)
     for a, d in enumerate(region_dims):
         kernel.emit(kernel.loop(f"r{a}", d))
         kernel.depth += 1
@@ -191,13 +197,7 @@ def lower_advanced_inc_subtensor(node, kernel):
     out = node.outputs[0]
     name = kernel.let(f"{kernel.code(x)}.copy()", "v")
     axes, layout, slot_dims, ndim = _advanced_plan(kernel, node, x, node.op.spec, index_vars)
-    lead = len(slot_dims) - y.ndim
-    y_dims = kernel.dims(y)
-    steps = []
-    for a in range(y.ndim):
-        kernel.check(f"{y_dims[a]} != {slot_dims[lead + a]} and {y_dims[a]} != 1",
-                     f"{node.op}: the value cannot be broadcast to the indexed region")
-        steps.append(kernel.let(f"0 if {y_dims[a]} == 1 else 1", "step"))
+    lead, steps = _value_steps(kernel, node, y, slot_dims)
     for p, d in enumerate(slot_dims):
         kernel.emit(kernel.loop(f"o{p}", d))
         kernel.depth += 1
