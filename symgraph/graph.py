@@ -129,7 +129,7 @@ class Variable:
         # does not recurse, and variables pickled together share their nodes.
         if self.owner is None:
             return super().__reduce_ex__(protocol)
-        return (_output_of, (toposort([self]), self.index))
+        return (_output_of, (_ShallowNodes(toposort([self])), self.index))
 
 
 class Constant(Variable):
@@ -271,11 +271,14 @@ class Node:
         return f"Node({self.op}, inputs={self.inputs})"
 
     def __reduce_ex__(self, protocol):
-        # Inputs computed by other nodes are stored as (node, output index), never as variables,
-        # so pickling a node emits no topological lists of its own (see Variable.__reduce_ex__).
+        # Inputs computed by other nodes are stored as (node, output index). Inside a topological
+        # list (_ShallowNodes) those nodes are already in the pickle memo; a node pickled on its
+        # own first emits the list of the nodes it depends on, so a deep graph never recurses.
         inputs = [var if var.owner is None else (var.owner, var.index) for var in self.inputs]
-        return (_rebuild_node, (self.op, inputs, [v.type for v in self.outputs],
-                                [v.name for v in self.outputs], self.sources))
+        record = (self.op, inputs, [v.type for v in self.outputs], [v.name for v in self.outputs], self.sources)
+        if getattr(_pickling, "shallow", 0):
+            return (_rebuild_node, record)
+        return (_rebuild_node_after, (_ShallowNodes(toposort(self.inputs)), *record))
 
 
 def toposort(outputs, stop_at=()) -> list[Node]:
@@ -379,8 +382,37 @@ def table_to_graph(table):
     return [lookup(r) for r in roots]
 
 
+_pickling = threading.local()
+
+
+class _ShallowNodes:
+    """Pickles as a plain list of nodes in topological order, each node in its shallow form."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+    def __reduce_ex__(self, protocol):
+        # The items come from an iterator pickled after the list is memoized: while it runs, nodes
+        # pickle shallowly, referring to earlier nodes through the memo.
+        return (list, (), None, _shallow_items(self.nodes))
+
+
+def _shallow_items(nodes):
+    _pickling.shallow = getattr(_pickling, "shallow", 0) + 1
+    try:
+        yield from nodes
+    finally:
+        _pickling.shallow -= 1
+
+
 def _output_of(nodes, index):
     return nodes[-1].outputs[index]
+
+
+def _rebuild_node_after(predecessors, op, inputs, output_types, output_names, sources):
+    return _rebuild_node(op, inputs, output_types, output_names, sources)
 
 
 def _rebuild_node(op, inputs, output_types, output_names, sources):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from symgraph.graph import toposort
+from symgraph.graph import count_nodes, graph_inputs, toposort
 
 from .helpers import available_backends, backend_options
 
@@ -143,3 +143,20 @@ def test_deep_chain_pickles_without_recursion():
     for i in range(5000):
         expected = expected * 1.0001 if i % 2 else expected + 0.001
     np.testing.assert_allclose(f(0.5), expected, rtol=1e-10)
+
+
+def test_lone_node_of_a_deep_chain_pickles_without_recursion_and_keeps_identity():
+    x = sg.scalar("x")
+    y = x
+    for i in range(5000):
+        y = y * 1.0001 if i % 2 else y + 0.001
+    node, y2 = pickle.loads(pickle.dumps([y.owner, y]))
+    assert y2.owner is node
+    x2 = next(v for v in graph_inputs([y2]) if v.name == "x")
+    f = sg.function([x2], node.outputs[0], backend="python", optimizer=None)
+    expected = 0.5
+    for i in range(5000):
+        expected = expected * 1.0001 if i % 2 else expected + 0.001
+    np.testing.assert_allclose(f(0.5), expected, rtol=1e-10)
+    alone = pickle.loads(pickle.dumps(y.owner))
+    assert count_nodes(alone.outputs) == count_nodes([y])
