@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from numba import prange
 
 from symgraph.graph import Constant, toposort
 
@@ -108,6 +109,220 @@ def run_tape(registers, opcodes, first, second, third, result):  # pragma: no co
     return registers
 
 
+# Fused elementwise nodes with at least this many instructions run on the vector tape (run_vector_tape):
+# Numba's compile time grows faster than linearly with a loop body's length.
+VECTOR_TAPE_MIN_INSTRUCTIONS = 256
+# Elements per block: registers for one block stay in cache, and the per-instruction dispatch is amortized.
+VECTOR_BLOCK = 512
+PRANGE_ONLY = dict(prange=True, comprehension=False, reduction=False, inplace_binop=False, setitem=False,
+                   numpy=False, stencil=False, fusion=False)
+
+
+@nb.njit(cache=True, error_model="numpy", parallel=PRANGE_ONLY)
+def run_vector_tape(operands, initial, opcodes, first, second, third, result, outputs):  # pragma: no cover
+    """Run a tape over every element: ``operands`` (n_operands, size) -> (len(outputs), size).
+
+    Registers 0..n_operands-1 take the operands' values; the others start from ``initial``
+    (the constants). Blocks of ``VECTOR_BLOCK`` elements run in parallel, each on its own registers.
+    """
+    n_operands, size = operands.shape
+    dtype = operands.dtype
+    out = np.empty((outputs.shape[0], size), dtype=dtype)
+    n_blocks = (size + VECTOR_BLOCK - 1) // VECTOR_BLOCK
+    for block in prange(n_blocks):
+        start = block * VECTOR_BLOCK
+        m = min(VECTOR_BLOCK, size - start)
+        registers = np.empty((initial.shape[0], VECTOR_BLOCK), dtype=dtype)
+        for r in range(initial.shape[0]):
+            if r < n_operands:
+                registers[r, :m] = operands[r, start:start + m]
+            else:
+                registers[r, :m] = initial[r]
+        _run_block(registers, m, opcodes, first, second, third, result)
+        for k in range(outputs.shape[0]):
+            out[k, start:start + m] = registers[outputs[k], :m]
+    return out
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _run_block(registers, m, opcodes, first, second, third, result):  # pragma: no cover - jitted
+    zero = registers.dtype.type(0)
+    one = registers.dtype.type(1)
+    for k in range(opcodes.shape[0]):
+        op = opcodes[k]
+        x = registers[first[k]]
+        y = registers[second[k]]
+        z = registers[third[k]]
+        r = registers[result[k]]
+        if op == 0:
+            for j in range(m):
+                r[j] = x[j] + y[j]
+        elif op == 1:
+            for j in range(m):
+                r[j] = x[j] - y[j]
+        elif op == 2:
+            for j in range(m):
+                r[j] = x[j] * y[j]
+        elif op == 3:
+            for j in range(m):
+                r[j] = x[j] / y[j]
+        elif op == 4:
+            for j in range(m):
+                r[j] = np.power(x[j], y[j])
+        elif op == 5:
+            for j in range(m):
+                r[j] = np.maximum(x[j], y[j])
+        elif op == 6:
+            for j in range(m):
+                r[j] = np.minimum(x[j], y[j])
+        elif op == 7:
+            for j in range(m):
+                r[j] = one if x[j] < y[j] else zero
+        elif op == 8:
+            for j in range(m):
+                r[j] = one if x[j] <= y[j] else zero
+        elif op == 9:
+            for j in range(m):
+                r[j] = one if x[j] > y[j] else zero
+        elif op == 10:
+            for j in range(m):
+                r[j] = one if x[j] >= y[j] else zero
+        elif op == 11:
+            for j in range(m):
+                r[j] = one if x[j] == y[j] else zero
+        elif op == 12:
+            for j in range(m):
+                r[j] = one if x[j] != y[j] else zero
+        elif op == 13:
+            for j in range(m):
+                r[j] = one if (x[j] != zero and y[j] != zero) else zero
+        elif op == 14:
+            for j in range(m):
+                r[j] = one if (x[j] != zero or y[j] != zero) else zero
+        elif op == 15:
+            for j in range(m):
+                r[j] = one if x[j] == zero else zero
+        elif op == 16:
+            for j in range(m):
+                r[j] = -x[j]
+        elif op == 17:
+            for j in range(m):
+                r[j] = np.abs(x[j])
+        elif op == 18:
+            for j in range(m):
+                r[j] = np.sign(x[j])
+        elif op == 19:
+            for j in range(m):
+                r[j] = np.exp(x[j])
+        elif op == 20:
+            for j in range(m):
+                r[j] = np.log(x[j])
+        elif op == 21:
+            for j in range(m):
+                r[j] = np.log1p(x[j])
+        elif op == 22:
+            for j in range(m):
+                r[j] = np.expm1(x[j])
+        elif op == 23:
+            for j in range(m):
+                r[j] = np.sin(x[j])
+        elif op == 24:
+            for j in range(m):
+                r[j] = np.cos(x[j])
+        elif op == 25:
+            for j in range(m):
+                r[j] = np.tan(x[j])
+        elif op == 26:
+            for j in range(m):
+                r[j] = np.tanh(x[j])
+        elif op == 27:
+            for j in range(m):
+                r[j] = np.sqrt(x[j])
+        elif op == 28:
+            for j in range(m):
+                e = np.exp(-np.abs(x[j]))
+                r[j] = one / (one + e) if x[j] >= zero else e / (one + e)
+        elif op == 29:
+            for j in range(m):
+                r[j] = np.maximum(x[j], zero) + np.log1p(np.exp(-np.abs(x[j])))
+        elif op == 30:
+            for j in range(m):
+                r[j] = zero if x[j] <= zero else x[j]
+        elif op == 31:
+            for j in range(m):
+                r[j] = y[j] if x[j] != zero else z[j]
+        elif op == 32 or op == 33:
+            for j in range(m):
+                r[j] = x[j]
+        else:
+            for j in range(m):
+                r[j] = one if x[j] != zero else zero
+
+
+class VectorTape:
+    """The tape of one fused elementwise node for ``run_vector_tape`` (registers 0..nin-1 are its operands)."""
+
+    def __init__(self, node):
+        nin, instructions, outputs = elementwise_program(node)
+        initial = [0.0] * nin
+        code, lines = [], []
+        slots = list(range(nin))
+        encode(instructions, slots, initial, code, lines)
+        table = np.array(code, dtype=np.int64).reshape(-1, 5)
+        self.columns = [np.ascontiguousarray(table[:, i]) for i in range(5)]
+        self.dtype = np.dtype(next(d for _, _, d in instructions if np.dtype(d).kind == "f"))
+        self.initial = np.array(initial, dtype=self.dtype)
+        self.outputs = np.array([slots[k] for k in outputs], dtype=np.int64)
+        self.lines = lines
+
+
+def vector_tape_applicable(node) -> bool:
+    """A long fused node over arrays whose values are all one float dtype (booleans stored as 0/1)."""
+    if not hasattr(node.op, "instructions") or node.outputs[0].ndim == 0:
+        return False
+    nin, instructions, _ = elementwise_program(node)
+    if len(instructions) < VECTOR_TAPE_MIN_INSTRUCTIONS or not tape_instructions_supported(instructions):
+        return False
+    floats = {np.dtype(d) for _, _, d in instructions if np.dtype(d).kind == "f"}
+    floats.update(np.dtype(v.dtype) for v in list(node.inputs) + list(node.outputs)
+                  if np.dtype(v.dtype).kind == "f")
+    kinds_ok = all(np.dtype(v.dtype).kind in "fb" for v in list(node.inputs) + list(node.outputs))
+    return kinds_ok and len(floats) == 1
+
+
+def encode(instructions, slots, initial, code, lines):
+    """Append the tape instructions of one elementwise program.
+
+    ``slots`` holds the register of each operand and grows by one register per instruction;
+    ``initial`` holds the registers' starting values (a new register starts at 0).
+    """
+    for scalar_op, operands, out_dtype in instructions:
+        name = scalar_op.name
+        if name == "cast":
+            name = "to_bool" if np.dtype(out_dtype).kind == "b" else "cast"
+        if name == "add_n":  # an n-ary sum becomes a chain of adds
+            total = slots[operands[0]]
+            for k in operands[1:]:
+                code.append((OPCODES["add"], total, slots[k], 0, len(initial)))
+                total = len(initial)
+                initial.append(0.0)
+            lines.append(f"r{total} = add_n({', '.join(f'r{slots[k]}' for k in operands)})")
+            slots.append(total)
+            continue
+        args = [slots[k] for k in operands] + [0] * (3 - len(operands))
+        target = len(initial)
+        initial.append(0.0)
+        code.append((OPCODES[name], args[0], args[1], args[2], target))
+        lines.append(f"r{target} = {name}({', '.join(f'r{slots[k]}' for k in operands)})")
+        slots.append(target)
+
+
+def tape_instructions_supported(instructions) -> bool:
+    """Every instruction has an opcode and computes a float or a boolean."""
+    return all((scalar_op.name in OPCODES or scalar_op.name == "add_n") and np.dtype(dtype).kind in "fb"
+               for scalar_op, _, dtype in instructions)
+
+
 def applicable(program) -> bool:
     """A tape fits: every value 0-d, every node elementwise, one float dtype (plus booleans), many ops."""
     nodes = toposort(program.outputs)
@@ -127,10 +342,9 @@ def applicable(program) -> bool:
             elif kind != "b":
                 return False
         nin, instructions, _ = elementwise_program(node)
-        for scalar_op, _, dtype in instructions:
-            if (scalar_op.name not in OPCODES and scalar_op.name != "add_n") or np.dtype(dtype).kind not in "fb":
-                return False
-            floats.add(dtype) if np.dtype(dtype).kind == "f" else None
+        if not tape_instructions_supported(instructions):
+            return False
+        floats.update(dtype for _, _, dtype in instructions if np.dtype(dtype).kind == "f")
         count += len(instructions)
     for var in list(program.inputs) + list(program.shared) + list(program.outputs):
         if var.ndim != 0:
@@ -160,25 +374,7 @@ class Tape:
                     registers[id(var)] = len(initial)
                     initial.append(float(var.value) if isinstance(var, Constant) else 0.0)
                 slots.append(registers[id(var)])
-            for scalar_op, operands, out_dtype in instructions:
-                name = scalar_op.name
-                if name == "cast":
-                    name = "to_bool" if np.dtype(out_dtype).kind == "b" else "cast"
-                if name == "add_n":  # an n-ary sum becomes a chain of adds
-                    total = slots[operands[0]]
-                    for k in operands[1:]:
-                        code.append((OPCODES["add"], total, slots[k], 0, len(initial)))
-                        total = len(initial)
-                        initial.append(0.0)
-                    lines.append(f"r{total} = add_n({', '.join(f'r{slots[k]}' for k in operands)})")
-                    slots.append(total)
-                    continue
-                args = [slots[k] for k in operands] + [0] * (3 - len(operands))
-                target = len(initial)
-                initial.append(0.0)
-                code.append((OPCODES[name], args[0], args[1], args[2], target))
-                lines.append(f"r{target} = {name}({', '.join(f'r{slots[k]}' for k in operands)})")
-                slots.append(target)
+            encode(instructions, slots, initial, code, lines)
             for var, k in zip(node.outputs, outputs):
                 registers[id(var)] = slots[k]
         for var in program.outputs:
