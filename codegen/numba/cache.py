@@ -1,4 +1,5 @@
-"""On-disk cache of compiled kernels, keyed by the generated source and the versions that shape the code.
+"""On-disk cache of compiled kernels, keyed by the generated source and the versions that shape the code
+(including a hash of the runtime library, runtime.py, whose helpers kernels embed).
 
 Each entry is a directory ``$SYMGRAPH_CACHE_DIR/<key>/`` holding the generated
 module ``kernel.py`` (deterministic source, no captured globals, so Numba's own
@@ -26,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 FORMAT_VERSION = "1"
+RUNTIME_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.py")
 _loaded: dict = {}                 # key -> dispatcher, for functions compiled again in this process
 _loaded_lock = threading.Lock()
 
@@ -61,7 +63,14 @@ def versions() -> dict:
     import numpy
     import symgraph
     return {"format": FORMAT_VERSION, "symgraph": symgraph.__version__, "numba": numba.__version__,
-            "numpy": numpy.__version__, "python": sys.version.split()[0]}
+            "numpy": numpy.__version__, "python": sys.version.split()[0], "runtime": runtime_digest()}
+
+
+def runtime_digest() -> str:
+    """Hash of runtime.py's source: a kernel's machine code embeds the helpers it calls, so an edited
+    runtime library must miss the kernel cache (Numba's own index keys only the kernel file)."""
+    with open(RUNTIME_SOURCE, "rb") as stream:
+        return hashlib.sha256(stream.read()).hexdigest()[:16]
 
 
 def cache_key(source: str, version_info: dict) -> str:

@@ -5,10 +5,17 @@ becomes the body of a single loop through the scalar-op table of ``scalar.py``.
 When every input has the output's shape (decided statically or by a cheap
 runtime test) the loop runs over flat contiguous memory, in parallel (``prange``)
 when there are many elements; otherwise a nested loop indexes each input with
-its own broadcasting, so broadcast copies are never materialised. 0-d nodes
-become plain scalar statements.
+its own broadcasting, so broadcast copies are never materialised. When the shape
+analysis of ``symgraph.rewrite.shapes`` proves that every operand axis has the
+output's length (the program's matrix products require it) or is statically 1,
+only the loop that can run is emitted, behind plain equality tests that raise the
+usual ``symgraph check`` error: each loop nest left out saves its Numba compile
+time. 0-d nodes become plain scalar statements.
 """
 from __future__ import annotations
+
+
+from symgraph.rewrite.shapes import ShapeFacts, program_facts
 
 from .lower import PARALLEL_MIN_SIZE, cast_code, dtype_code, register
 
@@ -79,7 +86,12 @@ def lower_elementwise(node, kernel):
         return
 
     n = node.outputs[0].ndim
-    dims = _broadcast_dims(node, kernel)
+    proven = _lengths_proven_equal(node, _shape_facts(kernel))
+    dims = _checked_dims(node, kernel) if proven else _broadcast_dims(node, kernel)
+    from .tape import lower_vector_tape, vector_tape_applicable  # (tape.py imports this module)
+    if vector_tape_applicable(node):  # very long programs: Numba would take minutes on the inline loop
+        lower_vector_tape(node, kernel, dims)
+        return
     shape = f"({', '.join(dims)},)"
     outputs = []
     for var in node.outputs:
@@ -99,7 +111,7 @@ def lower_elementwise(node, kernel):
             break
         for axis, static in enumerate(var.type.shape):
             if static is None:
-                if value.dims[axis] != dims[axis]:
+                if not proven and value.dims[axis] != dims[axis]:  # (proven: tested already)
                     runtime_tests.append(f"{value.dims[axis]} == {dims[axis]}")
             elif static != node.outputs[0].type.shape[axis]:
                 flat_possible = False
@@ -113,7 +125,65 @@ def lower_elementwise(node, kernel):
     elif flat_possible:
         _flat_loop(node, kernel, dims, outputs)
     else:
-        _nested_loop(node, kernel, dims, outputs)
+        _nested_loop(node, kernel, dims, outputs, proven)
+
+
+def _shape_facts(kernel) -> ShapeFacts:
+    """The shape facts of the program being lowered (computed once per kernel).
+
+    The facts come only from the program's own nodes, all of which the kernel runs, and every
+    length the loops then rely on is still tested at run time, so a wrong fact raises, never
+    reads out of bounds.
+    """
+    facts = getattr(kernel, "shape_facts", None)
+    if facts is None:
+        program = kernel.program
+        facts = program_facts(program.outputs) if program is not None else ShapeFacts()
+        kernel.shape_facts = facts
+    return facts
+
+
+def _lengths_proven_equal(node, facts) -> bool:
+    """True when every array operand's axis provably has the output's length, or is statically 1."""
+    out = node.outputs[0]
+    n = out.ndim
+    out_dims = facts.dims(out)
+    for var in node.inputs:
+        if var.ndim == 0:
+            continue
+        described = facts.dims(var)
+        for a, static in enumerate(var.type.shape):
+            if static == 1:
+                continue
+            if not facts.same(described[a], out_dims[a + n - var.ndim]):
+                return False
+    return True
+
+
+def _checked_dims(node, kernel):
+    """Output lengths when every operand provably has them: one operand's length, and an equality
+    test for the others (cheaper than broadcasting, and the only loop needed is emitted)."""
+    out_type = node.outputs[0].type
+    n = out_type.ndim
+    dims = []
+    for axis in range(n):
+        codes = []
+        for var in node.inputs:
+            a = axis - (n - var.ndim)
+            if a < 0 or var.type.shape[a] == 1:
+                continue
+            code = kernel.dims(var)[a]
+            if code not in codes:
+                codes.append(code)
+        static = out_type.shape[axis]
+        length = str(static) if static is not None else (codes[0] if codes else "1")
+        message = (f"{node.op}: the input lengths on axis {axis} differ; they must be equal (a matrix "
+                   f"product or concatenation in this function requires it)")
+        for code in codes:
+            if code != length:
+                kernel.check(f"{code} != {length}", message)
+        dims.append(length)
+    return dims
 
 
 def _flat_loop(node, kernel, dims, outputs):
@@ -164,7 +234,7 @@ def _static_size(node):
     return size
 
 
-def _nested_loop(node, kernel, dims, outputs):
+def _nested_loop(node, kernel, dims, outputs, proven=False):
     n = len(dims)
     out_shape = node.outputs[0].type.shape
     # Per input axis: the loop index, 0 (a length-1 axis), or index * step with step decided at run time.
@@ -179,7 +249,7 @@ def _nested_loop(node, kernel, dims, outputs):
             static = var.type.shape[a]
             if static == 1 and out_shape[axis] != 1:
                 entries.append("0")
-            elif static is not None or value.dims[a] == dims[axis]:
+            elif static is not None or proven or value.dims[a] == dims[axis]:
                 entries.append(f"i{axis}")
             else:
                 step = kernel.let(f"0 if {value.dims[a]} == 1 else 1", "step")

@@ -2,7 +2,8 @@
 stay finite; sums of float32 accumulate in float64) and one_hot (indices checked against ``n``).
 
 Each row (the entries along the reduced axes for one position of the kept axes)
-is processed in three short passes: maximum, sum of exponentials, output.
+is processed in three short passes: maximum, sum of exponentials, output; for a
+contiguous input (and adjacent axes) by a cached helper of runtime.py, else inline.
 """
 from __future__ import annotations
 
@@ -53,6 +54,14 @@ def _accumulate_dtype(dtype):
     return "float64" if np.dtype(dtype).itemsize < 8 else dtype
 
 
+def _middle_view(kernel, x, first, last) -> str:
+    """Arguments for a helper that views the contiguous ``x`` as (outer, axes first..last, inner)."""
+    dims = kernel.dims(x)
+    outer, middle = kernel.size_code(dims[:first]), kernel.size_code(dims[first:last + 1])
+    inner = kernel.size_code(dims[last + 1:])
+    return f"{kernel.code(x)}, {outer}, {middle}, {inner}"
+
+
 @register("Softmax", "LogSoftmax")
 def lower_softmax(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
@@ -61,6 +70,13 @@ def lower_softmax(node, kernel):
     kept = [a for a in range(x.ndim) if a != axis]
     position = ", ".join(f"i{a}" for a in range(x.ndim))
     dtype, accumulate = x.dtype, _accumulate_dtype(x.dtype)
+    if kernel.value(x).contiguous:
+        # A cached helper on the contiguous (outer, axis, inner) view: the same three passes per row.
+        helper = "log_softmax" if log else "softmax"
+        name = kernel.let(f"{kernel.runtime()}.{helper}({_middle_view(kernel, x, axis, axis)}, "
+                          f"{literal(0, accumulate)})", "v")
+        kernel.bind(out, name, dims, contiguous=True, owned=True)
+        return
     name = kernel.let(f"np.empty(({', '.join(dims)},), dtype={dtype_code(dtype)})", "v")
     source = kernel.code(x)
 
@@ -97,6 +113,15 @@ def lower_logsumexp(node, kernel):
     else:
         out_dims = [dims[a] for a in kept]
         target = ", ".join(f"i{a}" for a in kept)
+    if kernel.value(x).contiguous and list(axes) == list(range(axes[0], axes[-1] + 1)):
+        out_shape = kernel.int_tuple(out_dims or ["1"])
+        result = f"{kernel.runtime()}.logsumexp({_middle_view(kernel, x, axes[0], axes[-1])}, " \
+                 f"{literal(0, accumulate)}, {out_shape})"
+        if out_dims:
+            kernel.bind(out, kernel.let(result, "v"), out_dims, contiguous=True, owned=True)
+        else:
+            kernel.bind(out, kernel.let(f"{result}[0]", "v"))
+        return
     name = kernel.fresh("v")
     if out_dims:
         kernel.emit(f"{name} = np.empty(({', '.join(out_dims)},), dtype={dtype_code(dtype)})")

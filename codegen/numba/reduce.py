@@ -1,4 +1,9 @@
-"""Lowering of reductions (``Reduce``) and of ``SumToShape`` (the adjoint of broadcasting) as loops.
+"""Lowering of reductions (``Reduce``) and of ``SumToShape`` (the adjoint of broadcasting).
+
+Contiguous inputs call the cached helpers of runtime.py (a reduction over
+adjacent axes is one over the middle axis of an (outer, reduced, inner) view),
+which cost a kernel far less compile time than inline loops; other inputs get
+the inline loops below, with the same numerics.
 
 A reduction over trailing axes keeps a scalar accumulator (float32 sums and
 products accumulate in float64, closer to NumPy's pairwise sum, then are
@@ -72,6 +77,8 @@ def lower_reduce(node, kernel):
     kept = [a for a in range(x.ndim) if a not in axes]
     out_dims = [("1" if a in axes else dims[a]) for a in range(x.ndim)] if op.keepdims else [dims[a] for a in kept]
     accumulator_dtype = _accumulator_dtype(kind, out.dtype)
+    if _reduce_with_runtime(node, kernel, axes, out_dims, accumulator_dtype):
+        return
     source = kernel.code(x)
 
     def element(index):
@@ -118,6 +125,38 @@ def lower_reduce(node, kernel):
         kernel.bind(out, name)
 
 
+def _reduce_with_runtime(node, kernel, axes, out_dims, accumulator_dtype) -> bool:
+    """Reduce a block of adjacent axes of a contiguous input with a cached runtime helper; False if not.
+
+    The input is viewed as (outer, reduced, inner): trailing axes (inner empty) use a scalar accumulator
+    of ``accumulator_dtype`` per row, other blocks combine into the output in memory order, exactly as
+    the inline loops below do.
+    """
+    (x,), (out,) = node.inputs, node.outputs
+    value = kernel.value(x)
+    if not value.contiguous or list(axes) != list(range(axes[0], axes[-1] + 1)):
+        return False
+    kind, dims = node.op.kind, value.dims
+    outer = kernel.size_code(dims[:axes[0]])
+    reduced = kernel.size_code(dims[axes[0]:axes[-1] + 1])
+    inner_dims = dims[axes[-1] + 1:]
+    rt = kernel.runtime()
+    out_shape = kernel.int_tuple(out_dims or ["1"])
+    if not inner_dims:
+        result = (f"{rt}.{kind}_rows({value.code}, {outer}, {reduced}, "
+                  f"{_identity(kind, accumulator_dtype)}, {_identity(kind, out.dtype)}, {out_shape})")
+    else:
+        inner = kernel.size_code(inner_dims)
+        result = (f"{rt}.{kind}_middle({value.code}, {outer}, {reduced}, {inner}, "
+                  f"{_identity(kind, out.dtype)}, {out_shape})")
+    if not out_dims:
+        kernel.bind(out, kernel.let(f"{result}[0]", "v"))
+        return True
+    name = kernel.let(result, "v")
+    kernel.bind(out, name, out_dims, contiguous=True, owned=True)
+    return True
+
+
 @register("SumToShape")
 def lower_sum_to_shape(node, kernel):
     g, like = node.inputs
@@ -131,6 +170,15 @@ def lower_sum_to_shape(node, kernel):
         kernel.bind(out, kernel.let(cast_code(kernel.code(g), g.dtype, out.dtype), "v"))
         return
     accumulator_dtype = _accumulator_dtype("sum", out.dtype)
+    value = kernel.value(g)
+    if like.ndim == 0 and value.contiguous:
+        total = (f"{kernel.runtime()}.sum_rows({value.code}, 1, {kernel.size_code(g_dims)}, "
+                 f"{literal(0, accumulator_dtype)}, {literal(0, out.dtype)}, {kernel.int_tuple(['1'])})[0]")
+        kernel.bind(out, kernel.let(total, "v"))
+        return
+    if value.contiguous and like.ndim <= (3 if lead else 4):
+        _sum_to_shape_with_runtime(node, kernel, message)
+        return
     source = kernel.code(g)
     name = kernel.fresh("v")
     everything = ", ".join(f"i{a}" for a in range(g.ndim))
@@ -156,3 +204,26 @@ def lower_sum_to_shape(node, kernel):
     kernel.emit(f"{name}[{position}] += {cast_code(f'{source}[{everything}]', g.dtype, out.dtype)}")
     kernel.depth -= g.ndim
     kernel.bind(out, name, like_dims, contiguous=True, owned=True)
+
+
+def _sum_to_shape_with_runtime(node, kernel, message):
+    """A cached helper sums a contiguous gradient; leading axes are collapsed into one.
+
+    The helper returns its input when the shapes already match, so the result is marked not owned:
+    the kernel copies it before returning it (it may be, or view, a user's input).
+    """
+    g, like = node.inputs
+    out = node.outputs[0]
+    g_dims, like_dims = kernel.dims(g), kernel.dims(like)
+    lead = g.ndim - like.ndim
+    for a in range(like.ndim):
+        d, gd = like_dims[a], g_dims[lead + a]
+        kernel.check(f"{d} != {gd} and {d} != 1", message)
+    rt = kernel.runtime()
+    target = kernel.int_tuple(like_dims)
+    if lead:
+        lead_size = kernel.size_code(g_dims[:lead])
+        result = f"{rt}.sum_leading_to_shape_{like.ndim}d({kernel.code(g)}, {lead_size}, {target})"
+    else:
+        result = f"{rt}.sum_to_shape_{like.ndim}d({kernel.code(g)}, {target})"
+    kernel.bind(out, kernel.let(result, "v"), like_dims, contiguous=True, owned=False)

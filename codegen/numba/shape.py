@@ -6,7 +6,12 @@ known to be contiguous. Lengths given at run time are checked before use.
 """
 from __future__ import annotations
 
-from .lower import dtype_code, register
+from .lower import cast_code, dtype_code, register
+
+
+def _full(kernel, dims, code, from_dtype, to_dtype) -> str:
+    """A new array of ``dims`` filled with the scalar ``code``, by the cached runtime helper."""
+    return f"{kernel.runtime()}.full({kernel.int_tuple(dims)}, {cast_code(code, from_dtype, to_dtype)})"
 
 
 @register("Shape")
@@ -40,7 +45,7 @@ def lower_dimshuffle(node, kernel):
         if out.ndim == 0:
             kernel.alias(out, x)
         else:
-            name = kernel.let(f"np.full(({', '.join(out_dims)},), {code}, dtype={dtype_code(out.dtype)})", "v")
+            name = kernel.let(_full(kernel, out_dims, code, x.dtype, out.dtype), "v")
             kernel.bind(out, name, out_dims, contiguous=True, owned=True)
         return
     used = [a for a in order if a != "x"]
@@ -50,7 +55,7 @@ def lower_dimshuffle(node, kernel):
         if out.ndim == 0:
             kernel.bind(out, kernel.let(element, "v"))
         else:
-            name = kernel.let(f"np.full(({', '.join(out_dims)},), {element}, dtype={dtype_code(out.dtype)})", "v")
+            name = kernel.let(_full(kernel, out_dims, element, x.dtype, out.dtype), "v")
             kernel.bind(out, name, out_dims, contiguous=True, owned=True)
         return
     expression = code
@@ -93,7 +98,8 @@ def lower_broadcast_to(node, kernel):
         kernel.check(f"{xd} != {target} and {xd} != 1",
                      f"{node.op}: the input cannot be broadcast to the requested shape (axis {lead + a})")
     shape = f"({', '.join(names)},)"
-    name = kernel.let(f"np.broadcast_to({kernel.code(x)}, {shape})", "v")
+    # The cached runtime helper: np.broadcast_to inline compiles its overload in every process (~150 ms).
+    name = kernel.let(f"{kernel.runtime()}.broadcast_to({kernel.code(x)}, {shape})", "v")
     # A broadcast view: read-only and not owned (never returned without a copy).
     kernel.bind(out, name, names, contiguous=False, owned=False)
 
@@ -121,7 +127,7 @@ def lower_reshape(node, kernel):
         if out.ndim == 0:
             kernel.alias(out, x)
         else:
-            name = kernel.let(f"np.full(({', '.join(resolved)},), {source}, dtype={dtype_code(out.dtype)})", "v")
+            name = kernel.let(_full(kernel, resolved, source, x.dtype, out.dtype), "v")
             kernel.bind(out, name, resolved, contiguous=True, owned=True)
         return
     contiguous = source if value.contiguous else kernel.let(f"np.ascontiguousarray({source})", "v")

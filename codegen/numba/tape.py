@@ -260,13 +260,20 @@ def _run_block(registers, m, opcodes, first, second, third, result):  # pragma: 
 
 
 class VectorTape:
-    """The tape of one fused elementwise node for ``run_vector_tape`` (registers 0..nin-1 are its operands)."""
+    """The tape of one fused elementwise node for ``run_vector_tape``.
 
-    def __init__(self, node):
+    ``input_registers[j]`` is the register of input j: the operand rows come first
+    (``n_rows`` of them), then ``constants`` (register -> value), then one register per
+    instruction.
+    """
+
+    def __init__(self, node, input_registers, n_rows, constants):
         nin, instructions, outputs = elementwise_program(node)
-        initial = [0.0] * nin
+        initial = [0.0] * (n_rows + len(constants))
+        for register, value in constants.items():
+            initial[register] = value
         code, lines = [], []
-        slots = list(range(nin))
+        slots = list(input_registers)
         encode(instructions, slots, initial, code, lines)
         table = np.array(code, dtype=np.int64).reshape(-1, 5)
         self.columns = [np.ascontiguousarray(table[:, i]) for i in range(5)]
@@ -278,7 +285,7 @@ class VectorTape:
 
 def vector_tape_applicable(node) -> bool:
     """A long fused node over arrays whose values are all one float dtype (booleans stored as 0/1)."""
-    if not hasattr(node.op, "instructions") or node.outputs[0].ndim == 0:
+    if not hasattr(node.op, "instructions") or not 1 <= node.outputs[0].ndim <= 3:
         return False
     nin, instructions, _ = elementwise_program(node)
     if len(instructions) < VECTOR_TAPE_MIN_INSTRUCTIONS or not tape_instructions_supported(instructions):
@@ -288,6 +295,102 @@ def vector_tape_applicable(node) -> bool:
                   if np.dtype(v.dtype).kind == "f")
     kinds_ok = all(np.dtype(v.dtype).kind in "fb" for v in list(node.inputs) + list(node.outputs))
     return kinds_ok and len(floats) == 1
+
+
+@nb.njit(cache=True, error_model="numpy")
+def gather1(operands, row, x, n0):  # pragma: no cover - jitted
+    """operands[row] = x broadcast to (n0,), flattened (a length-1 axis repeats)."""
+    s0 = 0 if x.shape[0] == 1 else 1
+    for i0 in range(n0):
+        operands[row, i0] = x[i0 * s0]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def gather2(operands, row, x, n0, n1):  # pragma: no cover - jitted
+    s0 = 0 if x.shape[0] == 1 else 1
+    s1 = 0 if x.shape[1] == 1 else 1
+    for i0 in range(n0):
+        for i1 in range(n1):
+            operands[row, i0 * n1 + i1] = x[i0 * s0, i1 * s1]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def gather3(operands, row, x, n0, n1, n2):  # pragma: no cover - jitted
+    s0 = 0 if x.shape[0] == 1 else 1
+    s1 = 0 if x.shape[1] == 1 else 1
+    s2 = 0 if x.shape[2] == 1 else 1
+    for i0 in range(n0):
+        for i1 in range(n1):
+            for i2 in range(n2):
+                operands[row, (i0 * n1 + i1) * n2 + i2] = x[i0 * s0, i1 * s1, i2 * s2]
+
+
+def lower_vector_tape(node, kernel, dims):
+    """Emit a call of run_vector_tape for a long fused node (see vector_tape_applicable).
+
+    The kernel stacks the operands, broadcast to the output shape, into one (rows, size) array,
+    runs the tape and binds each output to a row of the result. The statements are per array,
+    not per operand, where that is possible (Numba spends milliseconds on each statement): the
+    rows of an earlier tape's result are copied as one block, and constants live in registers.
+    """
+    dtype = np.dtype(next(d for _, _, d in elementwise_program(node)[1] if np.dtype(d).kind == "f"))
+    n = len(dims)
+    rows_of = getattr(kernel, "tape_rows", None)
+    if rows_of is None:
+        rows_of = kernel.tape_rows = {}
+    # Plan the operand rows: blocks of earlier tape results, then single operands; then constants.
+    blocks, singles, constants, registers = {}, [], {}, [None] * len(node.inputs)
+    n_rows = 0
+    for j, var in enumerate(node.inputs):
+        found = rows_of.get(id(var))
+        if found is not None and found[3] == tuple(dims) and np.dtype(var.dtype) == dtype:
+            stacked, k, count = found[:3]
+            if stacked not in blocks:
+                blocks[stacked] = (n_rows, count)
+                n_rows += count
+            registers[j] = blocks[stacked][0] + k
+        elif not (isinstance(var, Constant) and var.ndim == 0):
+            registers[j] = n_rows
+            singles.append(j)
+            n_rows += 1
+    for j, var in enumerate(node.inputs):
+        if registers[j] is None:
+            registers[j] = n_rows + len(constants)
+            constants[registers[j]] = float(var.value)
+    tape = VectorTape(node, registers, n_rows, constants)
+    line = "from codegen.numba import tape as sg_tape"
+    if line not in kernel.imports:
+        kernel.imports.append(line)
+    code_dtype = f"np.{dtype.name}"
+    size = kernel.let(" * ".join(dims) if n > 1 else dims[0], "size")
+    operands = kernel.fresh("operands")
+    kernel.emit(f"{operands} = np.empty(({max(n_rows, 1)}, {size}), dtype={code_dtype})")
+    for stacked, (base, count) in blocks.items():
+        kernel.emit(f"{operands}[{base}:{base + count}, :] = {stacked}")
+    for j in singles:
+        var, row, code = node.inputs[j], registers[j], kernel.code(node.inputs[j])
+        if var.ndim == 0:
+            kernel.emit(f"{operands}[{row}, :] = {code}")
+            continue
+        if np.dtype(var.dtype) != dtype:
+            code = kernel.let(f"{code}.astype({code_dtype})", "cast")
+        if var.ndim < n:  # missing leading axes broadcast: view the operand with the output's ndim
+            lengths = ["1"] * (n - var.ndim) + [f"{code}.shape[{a}]" for a in range(var.ndim)]
+            code = kernel.let(f"np.ascontiguousarray({code}).reshape(({', '.join(lengths)},))", "view")
+        kernel.emit(f"sg_tape.gather{n}({operands}, {row}, {code}, {', '.join(dims)})")
+    names = [kernel.array_argument(array, "tape") for array in [tape.initial, *tape.columns, tape.outputs]]
+    results = kernel.fresh("tape_out")
+    kernel.emit(f"{results} = sg_tape.run_vector_tape({operands}, {', '.join(names)})")
+    shape = f"({', '.join(dims)},)"
+    for k, var in enumerate(node.outputs):
+        if np.dtype(var.dtype).kind == "b":
+            kernel.bind(var, kernel.let(f"({results}[{k}].reshape({shape}) != 0)", "v"), list(dims),
+                        contiguous=True, owned=True)
+            continue
+        # A 1-d output is the row itself (an expression, no statement); others a reshaped view.
+        value = f"{results}[{k}]" if n == 1 else kernel.let(f"{results}[{k}].reshape({shape})", "v")
+        kernel.bind(var, value, list(dims), contiguous=True, owned=True)
+        rows_of[id(var)] = (results, k, len(node.outputs), tuple(dims))
 
 
 def encode(instructions, slots, initial, code, lines):

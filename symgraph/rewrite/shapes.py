@@ -1,27 +1,146 @@
-"""Symbolic shape facts for rewrites: which runtime lengths are provably equal.
+"""Symbolic shape facts for rewrites and code generation: which runtime lengths are provably equal.
 
 Each dimension of a variable is described by an int (its static length) or a set of
 atoms ``(variable, axis)``, meaning "the broadcast of these lengths"; an atom names a
-length nothing upstream explains (an input's, a matrix product's). Elementwise results
-take the union of their operands' sets, ``broadcast_to(x, shape_of(y, 0))`` takes
-``y``'s, and so on, so two dimensions with equal descriptions have equal lengths
-whenever the graph runs without a shape error. Rewrites use this to remove
-``SumToShape`` and ``BroadcastTo`` nodes that do nothing, and to check that a
-simplification keeps the shape of what it replaces. Facts stay true when the graph
+length nothing upstream explains (an input's, a reshape's). Elementwise results take
+the union of their operands' sets, a matrix product takes its operands' outer lengths,
+``broadcast_to(x, shape_of(y, 0))`` takes ``y``'s, and so on, so two dimensions with
+equal descriptions have equal lengths whenever the graph runs without a shape error.
+On top of that, ``ShapeFacts`` (a union-find over descriptions) records the equalities
+that ops *require* of their operands: the inner lengths of every matrix product, the
+non-joined axes of a concatenation. Descriptions are stored in canonical form (the
+chosen member of their class), so a plain ``==`` sees provable equalities and the
+broadcast of two equal descriptions is that description. Rewrites use this to remove
+``SumToShape`` and ``BroadcastTo`` nodes that do nothing; the numba backend uses it to
+drop the broadcasting loop of fused elementwise nodes. Facts stay true when the graph
 is rewritten (a replacement computes the same values), so they are cached.
+
+Where requirements may come from (soundness): an equality a product requires holds only
+on runs where that product is computed. Requirements are therefore taken only from nodes
+of the graph being compiled: for a ``FunctionGraph`` its nodes when the facts are first
+asked for (the graph prunes dead nodes as they appear, so these are exactly the
+ancestors of the function's outputs: all of them run, in any order, on every call);
+for generated code, the ancestors of the program's outputs. Never from a user's graph
+around them: a product that is built but not asked for is not computed. A product that
+a later rewrite makes dead (``shape_of(dot(a, b), 0) -> shape_of(a, 0)``) keeps its
+requirement here; that can only change the result of calls where the *original*
+function fails with a shape error (an error such rewrites already drop), never a call
+that succeeds. Generated code keeps a runtime test wherever it relies on a fact.
 """
 from __future__ import annotations
 
 from ..graph import Constant, Variable
 from ..ops.base import op_name
 
+#: ops whose output has the shape of their first input
+_SAME_SHAPE_AS_FIRST = frozenset({"softmax", "log_softmax", "inc_subtensor", "set_subtensor"})
 
-def dims(var, cache=None) -> tuple:
-    """The dimension descriptions of ``var``: ints, or frozensets of ``(variable, axis)`` atoms."""
+
+class ShapeFacts:
+    """Equalities between dimension descriptions, as a union-find whose classes each have one
+    canonical member: a static length when the class has one, else the atom set whose latest
+    atom comes earliest in the graph (then the smallest).
+
+    Why "earliest": a description made only of ``var``'s own atoms and its ancestors' can be
+    replaced by its canonical member without naming anything computed after ``var``, so
+    ``shape_of(var, i)`` can still be folded into ``shape_of`` of the member's atom without
+    making the graph depend on itself.
+    """
+
+    def __init__(self, order=None):
+        self._parent: dict = {}
+        self._member: dict = {}      # root -> the canonical description of its class
+        self._order: dict = order or {}  # variable -> position of its node in the graph's order
+        self.cache: dict = {}        # dims of variables, for users without a FunctionGraph
+        self.witnesses: list = []    # the nodes whose requirements were recorded
+
+    def __bool__(self):
+        return bool(self._parent)
+
+    def _root(self, d):
+        parent = self._parent
+        root = d
+        while parent[root] != root:
+            root = parent[root]
+        while d != root:            # path compression (iterative)
+            following = parent[d]
+            parent[d] = root
+            d = following
+        return root
+
+    def canon(self, d):
+        """The canonical description equal to ``d`` (``d`` itself when nothing is known about it)."""
+        if d is None or d not in self._parent:
+            return d
+        return self._member[self._root(d)]
+
+    def same(self, a, b) -> bool:
+        return a is not None and self.canon(a) == self.canon(b)
+
+    def union(self, a, b) -> bool:
+        """Record ``a == b``; returns True when this is new. Also records that their broadcast
+        equals them (for atom sets: ``a | b == a``)."""
+        changed = False
+        pending = [(a, b)]
+        while pending:
+            a, b = pending.pop()
+            if a is None or b is None:
+                continue
+            for d in (a, b):
+                if d not in self._parent:
+                    self._parent[d] = d
+                    self._member[d] = d
+            ra, rb = self._root(a), self._root(b)
+            if ra == rb:
+                continue
+            ma, mb = self._member[ra], self._member[rb]
+            if isinstance(ma, int) and isinstance(mb, int):
+                continue  # two different static lengths: every run fails; nothing to learn
+            self._parent[rb] = ra
+            self._member[ra] = ma if self._rank(ma) <= self._rank(mb) else mb
+            del self._member[rb]
+            changed = True
+            if isinstance(ma, frozenset) and isinstance(mb, frozenset):
+                pending.append((ma | mb, ma))
+        return changed
+
+    def dims(self, var) -> tuple:
+        """``dims(var)`` under these facts (cached in ``self.cache``)."""
+        return dims(var, self.cache, self)
+
+    def _rank(self, d):
+        if isinstance(d, int):
+            return (-2, 0)
+        order = self._order
+        # leaves come first; variables the order does not know (never in a class) last
+        latest = max(order.get(var, -1 if var.owner is None else len(order)) for var, _ in d)
+        return (latest, len(d))
+
+
+#: what descriptions are compared with when no graph's facts apply (never given any equality)
+_NO_FACTS = ShapeFacts()
+
+
+def _canon_all(descriptions, facts):
+    if not facts:
+        return descriptions
+    return tuple(facts.canon(d) for d in descriptions)
+
+
+def dims(var, cache=None, facts=None) -> tuple:
+    """The dimension descriptions of ``var``: ints, or frozensets of ``(variable, axis)`` atoms.
+
+    Without ``cache``, the FunctionGraph being rewritten supplies both the cache and its facts.
+    """
     if cache is None:
         from .engine import current_graph
         graph = current_graph()
-        cache = graph.shape_cache if graph is not None else {}
+        if graph is not None:
+            cache, facts = graph.shape_cache, graph_facts(graph)
+        else:
+            cache = {}
+    if facts is None:
+        facts = _NO_FACTS
     found = cache.get(var)
     if found is not None:
         return found
@@ -34,7 +153,7 @@ def dims(var, cache=None) -> tuple:
             continue
         owner = v.owner
         if owner is None:
-            cache[v] = _own(v)
+            cache[v] = _canon_all(_own(v), facts)
             continue
         if not ready:
             if v in in_progress:
@@ -45,7 +164,7 @@ def dims(var, cache=None) -> tuple:
             continue
         for out in owner.outputs:
             if out not in cache:
-                cache[out] = _infer(owner, out, cache)
+                cache[out] = _canon_all(_infer(owner, out, cache, facts), facts)
     return cache[var]
 
 
@@ -61,30 +180,41 @@ def _shape_inputs(node):
     return node.inputs
 
 
-def broadcast_dims(dim_lists, ndim):
-    """NumPy broadcasting of dimension descriptions (``None`` where a static length conflicts)."""
+def broadcast_dims(dim_lists, ndim, facts=None):
+    """NumPy broadcasting of dimension descriptions (``None`` where a static length conflicts).
+
+    With ``facts``, descriptions are compared by class: the broadcast of equal lengths is that length.
+    """
+    if facts is None:
+        from .engine import current_graph
+        graph = current_graph()
+        facts = graph_facts(graph) if graph is not None else None
     padded = [(1,) * (ndim - len(d)) + tuple(d) for d in dim_lists]
     out = []
     for axis in range(ndim):
         column = [d[axis] for d in padded]
+        if facts:
+            column = [facts.canon(d) for d in column]
         lengths = {d for d in column if isinstance(d, int) and d != 1}
+        if None in column:
+            out.append(None)
+            continue
         if lengths:
             out.append(lengths.pop() if len(lengths) == 1 else None)
             continue
         atoms = frozenset().union(*[d for d in column if not isinstance(d, int)])
-        out.append(atoms if atoms else 1)
+        out.append((facts.canon(atoms) if facts else atoms) if atoms else 1)
     return tuple(out)
 
 
-def _infer(node, var, cache):
+def _infer(node, var, cache, facts):
     own = _own(var)
     op = node.op
     name = op_name(op)
     static = var.type.shape
     if hasattr(op, "scalar_op") or name == "fused":
-        joined = broadcast_dims([cache[v] for v in node.inputs], var.ndim)
-        return tuple(s if s is not None else (j if j is not None else own[a])
-                     for a, (s, j) in enumerate(zip(static, joined)))
+        joined = broadcast_dims([cache[v] for v in node.inputs], var.ndim, facts)
+        return _with_static(static, joined, own)
     if name == "dimshuffle":
         source = cache[node.inputs[0]]
         return tuple(1 if a == "x" else source[a] for a in op.new_order)
@@ -104,14 +234,29 @@ def _infer(node, var, cache):
     if name == "sum_to_shape":
         like = cache[node.inputs[1]]
         return tuple(s if s is not None else d for s, d in zip(static, like))
-    if name == "stop_gradient":
-        return cache[node.inputs[0]]
+    if name == "stop_gradient" or name in _SAME_SHAPE_AS_FIRST:
+        return _with_static(static, cache[node.inputs[0]], own)
     if type(op).__name__ == "Reduce":
         source = cache[node.inputs[0]]
         if op.keepdims:
             return tuple(1 if a in op.axis else d for a, d in enumerate(source))
         return tuple(d for a, d in enumerate(source) if a not in op.axis)
+    if type(op).__name__ == "Dot":
+        a, b = (cache[v] for v in node.inputs)
+        return _with_static(static, a[:-1] + b[1:], own)
+    if type(op).__name__ == "BatchedMatmul":
+        a, b = (cache[v] for v in node.inputs)
+        batch = broadcast_dims([a[:-2], b[:-2]], var.ndim - 2, facts)
+        return _with_static(static, batch + (a[-2], b[-1]), own)
+    if type(op).__name__ == "Join":
+        first = cache[node.inputs[0]]
+        return _with_static(static, tuple(own[a] if a == op.axis else d for a, d in enumerate(first)), own)
     return own
+
+
+def _with_static(static, inferred, own):
+    return tuple(s if s is not None else (d if d is not None else own[a])
+                 for a, (s, d) in enumerate(zip(static, inferred)))
 
 
 def _dim_from_scalar(d, cache):
@@ -122,6 +267,73 @@ def _dim_from_scalar(d, cache):
     if owner is not None and op_name(owner.op) == "shape_of":
         return cache[owner.inputs[0]][owner.op.axis]
     return None
+
+
+# ---------------------------------------------------------------- required equalities
+
+def _required_equal(node, cache, facts):
+    """Pairs of descriptions that must be equal for ``node`` to run (its perform raises otherwise)."""
+    kind = type(node.op).__name__
+    if kind == "Dot":
+        a, b = (dims(v, cache, facts) for v in node.inputs)
+        return [(a[-1], b[0])]
+    if kind == "BatchedMatmul":
+        a, b = (dims(v, cache, facts) for v in node.inputs)
+        return [(a[-1], b[-2])]
+    if kind == "Join":
+        described = [dims(v, cache, facts) for v in node.inputs]
+        return [(described[0][axis], other[axis]) for other in described[1:]
+                for axis in range(len(other)) if axis != node.op.axis]
+    return []
+
+
+_REQUIRING_OPS = frozenset({"Dot", "BatchedMatmul", "Join"})
+
+
+def facts_from_nodes(nodes, max_rounds=3) -> ShapeFacts:
+    """The equalities required by ``nodes`` (all of which run whenever the function runs).
+
+    A round describes the operands of every requiring node and records their equalities; a
+    later requirement can make earlier broadcasts simpler, which can reveal more, so rounds
+    repeat (each with fresh descriptions) until one learns nothing, at most ``max_rounds``.
+    Each round is linear in the size of the graph.
+    """
+    nodes = list(nodes)
+    facts = ShapeFacts({var: i for i, node in enumerate(nodes) for var in node.outputs})
+    requiring = [node for node in nodes if type(node.op).__name__ in _REQUIRING_OPS]
+    facts.witnesses = requiring
+    for _ in range(max_rounds if requiring else 0):
+        cache = {}
+        changed = False
+        for node in requiring:
+            for a, b in _required_equal(node, cache, facts):
+                if not isinstance(a, int) or not isinstance(b, int):
+                    changed = facts.union(a, b) or changed
+        if not changed:
+            # nothing learnt while describing: every description here is canonical; keep them
+            facts.cache = cache
+            break
+    return facts
+
+
+def graph_facts(graph) -> ShapeFacts:
+    """The facts of a FunctionGraph: built from its nodes on first use, then kept with it."""
+    facts = getattr(graph, "shape_facts", None)
+    if facts is None:
+        from .engine import fast_toposort
+        facts = facts_from_nodes(fast_toposort(graph.outputs))  # (its nodes, in dependency order)
+        graph.shape_facts = facts
+        for var, described in facts.cache.items():   # (the graph has not changed meanwhile)
+            graph.shape_cache.setdefault(var, described)
+        facts.cache = graph.shape_cache
+    return facts
+
+
+def program_facts(outputs) -> ShapeFacts:
+    """The facts required by the nodes computing ``outputs`` (e.g. a compiled program's);
+    ``facts.dims(var)`` then describes any variable of that graph."""
+    from .engine import fast_toposort
+    return facts_from_nodes(fast_toposort(list(outputs)))
 
 
 def same_shape(a: Variable, b: Variable) -> bool:

@@ -1,0 +1,402 @@
+"""Runtime library of the numba backend: generic ``@njit(cache=True)`` helpers the generated kernels call.
+
+Numba compiles every inline loop nest of a kernel (~50 ms each) and every NumPy
+overload the kernel uses (np.broadcast_to ~150 ms, np.full ~80 ms) again in
+each process that builds a new kernel. The helpers here are plain module-level
+functions without closures or dynamic globals, so Numba's own on-disk cache
+keeps their typed and lowered code per signature (dtype, ndim, layout, tuple
+lengths): a kernel pays ~10 ms per call site plus, once per distinct helper
+signature it calls, LLVM's re-optimisation of the linked helper (~50 ms).
+Lowerings (reduce.py, nnet.py, shape.py) call them on contiguous inputs, passed
+with the lengths of an ``(outer, reduced, inner)`` view: a reduction over a
+block of adjacent axes is a reduction over the middle axis of that view.
+Reshapes happen inside the helpers (each ``.reshape`` in a kernel costs ~12 ms
+of compile time) and shape tuples are passed as int64 (a literal length would
+make a new signature). Numerics match the inline lowering exactly: the same
+accumulator dtypes and the same order of operations.
+
+Where the helpers' cache lives (numba/core/caching.py, ``_CacheImpl._locator_classes``):
+with ``NUMBA_CACHE_DIR`` set, under that directory; otherwise in ``__pycache__``
+next to this file when that is writable, else (a read-only install; checked
+with a read-only bind mount) in the user-wide cache ``$XDG_CACHE_HOME/numba`` or
+``~/.cache/numba``. Numba keys the entries by a stamp of this file's source,
+so an edited runtime.py recompiles its helpers; kernels embed the helpers'
+code, so ``cache.versions()`` puts a hash of this file in the kernel key.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_jit = nb.njit(cache=True, error_model="numpy")
+
+
+# ------------------------------------------------------------------ combining rules (as reduce._combine)
+@nb.njit(inline="always")
+def _pick_max(accumulator, value):
+    # value != value only for NaN: a NaN enters the accumulator and nothing replaces it.
+    return value if (value > accumulator or value != value) else accumulator
+
+
+@nb.njit(inline="always")
+def _pick_min(accumulator, value):
+    return value if (value < accumulator or value != value) else accumulator
+
+
+# ------------------------------------------------------------------ reductions over trailing axes
+# ``x`` (contiguous) is viewed as (outer, reduced); ``identity`` has the accumulator dtype (float64 for
+# float32 sums and products) and ``like`` the output dtype; the result has ``out_shape``. Reshapes
+# happen here, not in the kernel: each one in a kernel costs ~12 ms of compile time.
+
+@_jit
+def _rows_output(outer, like):
+    return np.empty(outer, dtype=np.asarray(like).dtype)
+
+
+@_jit
+def sum_rows(x, outer, reduced, identity, like, out_shape):
+    view = x.reshape((outer, reduced))
+    out = _rows_output(outer, like)
+    for o in range(outer):
+        accumulator = identity
+        for r in range(reduced):
+            accumulator = accumulator + view[o, r]
+        out[o] = accumulator
+    return out.reshape(out_shape)
+
+
+@_jit
+def prod_rows(x, outer, reduced, identity, like, out_shape):
+    view = x.reshape((outer, reduced))
+    out = _rows_output(outer, like)
+    for o in range(outer):
+        accumulator = identity
+        for r in range(reduced):
+            accumulator = accumulator * view[o, r]
+        out[o] = accumulator
+    return out.reshape(out_shape)
+
+
+@_jit
+def max_rows(x, outer, reduced, identity, like, out_shape):
+    view = x.reshape((outer, reduced))
+    out = _rows_output(outer, like)
+    for o in range(outer):
+        accumulator = identity
+        for r in range(reduced):
+            accumulator = _pick_max(accumulator, view[o, r])
+        out[o] = accumulator
+    return out.reshape(out_shape)
+
+
+@_jit
+def min_rows(x, outer, reduced, identity, like, out_shape):
+    view = x.reshape((outer, reduced))
+    out = _rows_output(outer, like)
+    for o in range(outer):
+        accumulator = identity
+        for r in range(reduced):
+            accumulator = _pick_min(accumulator, view[o, r])
+        out[o] = accumulator
+    return out.reshape(out_shape)
+
+
+@_jit
+def any_rows(x, outer, reduced, identity, like, out_shape):
+    view = x.reshape((outer, reduced))
+    out = _rows_output(outer, like)
+    for o in range(outer):
+        accumulator = identity
+        for r in range(reduced):
+            accumulator = accumulator or view[o, r] != 0
+        out[o] = accumulator
+    return out.reshape(out_shape)
+
+
+@_jit
+def all_rows(x, outer, reduced, identity, like, out_shape):
+    view = x.reshape((outer, reduced))
+    out = _rows_output(outer, like)
+    for o in range(outer):
+        accumulator = identity
+        for r in range(reduced):
+            accumulator = accumulator and view[o, r] != 0
+        out[o] = accumulator
+    return out.reshape(out_shape)
+
+
+# ------------------------------------------------------------------ reductions over a middle block of axes
+# ``x`` (contiguous) is viewed as (outer, reduced, inner); the (outer, inner) output starts at ``identity``
+# (output dtype) and combines the elements in memory order, as the inline lowering does.
+
+
+@_jit
+def sum_middle(x, outer, reduced, inner, identity, out_shape):
+    view = x.reshape((outer, reduced, inner))
+    out = np.full((outer, inner), identity)
+    for o in range(outer):
+        for r in range(reduced):
+            for i in range(inner):
+                out[o, i] = out[o, i] + view[o, r, i]
+    return out.reshape(out_shape)
+
+
+@_jit
+def prod_middle(x, outer, reduced, inner, identity, out_shape):
+    view = x.reshape((outer, reduced, inner))
+    out = np.full((outer, inner), identity)
+    for o in range(outer):
+        for r in range(reduced):
+            for i in range(inner):
+                out[o, i] = out[o, i] * view[o, r, i]
+    return out.reshape(out_shape)
+
+
+@_jit
+def max_middle(x, outer, reduced, inner, identity, out_shape):
+    view = x.reshape((outer, reduced, inner))
+    out = np.full((outer, inner), identity)
+    for o in range(outer):
+        for r in range(reduced):
+            for i in range(inner):
+                out[o, i] = _pick_max(out[o, i], view[o, r, i])
+    return out.reshape(out_shape)
+
+
+@_jit
+def min_middle(x, outer, reduced, inner, identity, out_shape):
+    view = x.reshape((outer, reduced, inner))
+    out = np.full((outer, inner), identity)
+    for o in range(outer):
+        for r in range(reduced):
+            for i in range(inner):
+                out[o, i] = _pick_min(out[o, i], view[o, r, i])
+    return out.reshape(out_shape)
+
+
+@_jit
+def any_middle(x, outer, reduced, inner, identity, out_shape):
+    view = x.reshape((outer, reduced, inner))
+    out = np.full((outer, inner), identity)
+    for o in range(outer):
+        for r in range(reduced):
+            for i in range(inner):
+                out[o, i] = out[o, i] or view[o, r, i] != 0
+    return out.reshape(out_shape)
+
+
+@_jit
+def all_middle(x, outer, reduced, inner, identity, out_shape):
+    view = x.reshape((outer, reduced, inner))
+    out = np.full((outer, inner), identity)
+    for o in range(outer):
+        for r in range(reduced):
+            for i in range(inner):
+                out[o, i] = out[o, i] and view[o, r, i] != 0
+    return out.reshape(out_shape)
+
+
+# ------------------------------------------------------------------ sum_to_shape (adjoint of broadcasting)
+# ``g`` has the rank of the target ``shape`` whose lengths each equal g's or 1 (the kernel checks that);
+# ``g`` is summed into a new array of the output dtype in memory order, as the inline lowering does.
+# Matching shapes return ``g`` itself: the kernel must treat the result as not owned.
+
+@_jit
+def sum_to_shape_1d(g, shape):
+    if g.shape[0] == shape[0]:
+        return g
+    out = np.zeros(shape, dtype=g.dtype)
+    for i0 in range(g.shape[0]):
+        out[0] += g[i0]
+    return out
+
+
+@_jit
+def sum_to_shape_2d(g, shape):
+    if g.shape[0] == shape[0] and g.shape[1] == shape[1]:
+        return g
+    out = np.zeros(shape, dtype=g.dtype)
+    step0 = 0 if shape[0] == 1 else 1
+    step1 = 0 if shape[1] == 1 else 1
+    for i0 in range(g.shape[0]):
+        for i1 in range(g.shape[1]):
+            out[i0 * step0, i1 * step1] += g[i0, i1]
+    return out
+
+
+@_jit
+def sum_to_shape_3d(g, shape):
+    if g.shape[0] == shape[0] and g.shape[1] == shape[1] and g.shape[2] == shape[2]:
+        return g
+    out = np.zeros(shape, dtype=g.dtype)
+    step0 = 0 if shape[0] == 1 else 1
+    step1 = 0 if shape[1] == 1 else 1
+    step2 = 0 if shape[2] == 1 else 1
+    for i0 in range(g.shape[0]):
+        for i1 in range(g.shape[1]):
+            for i2 in range(g.shape[2]):
+                out[i0 * step0, i1 * step1, i2 * step2] += g[i0, i1, i2]
+    return out
+
+
+@_jit
+def sum_to_shape_4d(g, shape):
+    if g.shape[0] == shape[0] and g.shape[1] == shape[1] and g.shape[2] == shape[2] and g.shape[3] == shape[3]:
+        return g
+    out = np.zeros(shape, dtype=g.dtype)
+    step0 = 0 if shape[0] == 1 else 1
+    step1 = 0 if shape[1] == 1 else 1
+    step2 = 0 if shape[2] == 1 else 1
+    step3 = 0 if shape[3] == 1 else 1
+    for i0 in range(g.shape[0]):
+        for i1 in range(g.shape[1]):
+            for i2 in range(g.shape[2]):
+                for i3 in range(g.shape[3]):
+                    out[i0 * step0, i1 * step1, i2 * step2, i3 * step3] += g[i0, i1, i2, i3]
+    return out
+
+
+# With leading axes to drop: ``g`` (contiguous) is viewed as (lead, last k lengths) and summed to
+# (1, *shape); the memory order of the additions is unchanged.
+
+@_jit
+def sum_leading_to_shape_1d(g, lead, shape):
+    view = g.reshape((lead, g.shape[-1]))
+    return sum_to_shape_2d(view, (1, shape[0])).reshape(shape)
+
+
+@_jit
+def sum_leading_to_shape_2d(g, lead, shape):
+    view = g.reshape((lead, g.shape[-2], g.shape[-1]))
+    return sum_to_shape_3d(view, (1, shape[0], shape[1])).reshape(shape)
+
+
+@_jit
+def sum_leading_to_shape_3d(g, lead, shape):
+    view = g.reshape((lead, g.shape[-3], g.shape[-2], g.shape[-1]))
+    return sum_to_shape_4d(view, (1, shape[0], shape[1], shape[2])).reshape(shape)
+
+
+# ------------------------------------------------------------------ softmax family along the middle axis
+# ``x_any`` (contiguous) is viewed as (outer, n, inner); ``zero`` is 0 in the accumulation dtype (float64 for
+# float32). A row whose maximum is not finite shifts by 0, as the reference does (no inf - inf).
+
+@nb.njit(inline="always")
+def _row_shift(x, o, i, minus_infinity, zero):
+    maximum = minus_infinity
+    for r in range(x.shape[1]):
+        value = x[o, r, i]
+        if value > maximum:
+            maximum = value
+    if not np.isfinite(maximum):
+        maximum = zero
+    return maximum
+
+
+@_jit
+def softmax(x_any, outer, n, inner, zero):
+    x = x_any.reshape((outer, n, inner))
+    out = np.empty_like(x)
+    constants = np.empty(2, dtype=x.dtype)   # -inf and 0 in x's dtype, as the inline literals
+    constants[0] = -np.inf
+    constants[1] = 0
+    for o in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            maximum = _row_shift(x, o, i, constants[0], constants[1])
+            total = zero
+            for r in range(x.shape[1]):
+                total += np.exp(x[o, r, i] - maximum)
+            inverse = 1 / total
+            for r in range(x.shape[1]):
+                out[o, r, i] = np.exp(x[o, r, i] - maximum) * inverse
+    return out.reshape(x_any.shape)
+
+
+@_jit
+def log_softmax(x_any, outer, n, inner, zero):
+    x = x_any.reshape((outer, n, inner))
+    out = np.empty_like(x)
+    constants = np.empty(3, dtype=x.dtype)   # -inf, 0 and the row's log-sum in x's dtype
+    constants[0] = -np.inf
+    constants[1] = 0
+    for o in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            maximum = _row_shift(x, o, i, constants[0], constants[1])
+            total = zero
+            for r in range(x.shape[1]):
+                total += np.exp(x[o, r, i] - maximum)
+            constants[2] = np.log(total)
+            log_total = constants[2]
+            for r in range(x.shape[1]):
+                out[o, r, i] = (x[o, r, i] - maximum) - log_total
+    return out.reshape(x_any.shape)
+
+
+@_jit
+def logsumexp(x_any, outer, n, inner, zero, out_shape):
+    """The log-sum-exp of the middle axis of the (outer, n, inner) view, reshaped to ``out_shape``."""
+    x = x_any.reshape((outer, n, inner))
+    out = np.empty((x.shape[0], x.shape[2]), dtype=x.dtype)
+    constants = np.empty(3, dtype=x.dtype)
+    constants[0] = -np.inf
+    constants[1] = 0
+    for o in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            maximum = _row_shift(x, o, i, constants[0], constants[1])
+            total = zero
+            for r in range(x.shape[1]):
+                total += np.exp(x[o, r, i] - maximum)
+            constants[2] = np.log(total)
+            out[o, i] = constants[2] + maximum
+    return out.reshape(out_shape)
+
+
+# ------------------------------------------------------------------ allocations and views
+# Each NumPy overload compiles once per process inside a kernel; behind a cached helper it loads.
+
+@_jit
+def broadcast_to(x, shape):
+    """A read-only broadcast view of ``x`` (the kernel checks the lengths first)."""
+    return np.broadcast_to(x, shape)
+
+
+@_jit
+def full(shape, value):
+    """A new array of ``shape`` filled with ``value``, of value's dtype."""
+    return np.full(shape, value)
+
+
+@_jit
+def zeros(shape, like):
+    """A new zero array of ``shape`` with the dtype of the scalar ``like``."""
+    return np.zeros(shape, dtype=np.asarray(like).dtype)
+
+
+@_jit
+def empty(shape, like):
+    """A new uninitialised array of ``shape`` with the dtype of the scalar ``like``."""
+    return np.empty(shape, dtype=np.asarray(like).dtype)
+
+
+@_jit
+def join_copy(out, x, outer, total, length, inner, offset):
+    """Copy the contiguous ``x`` into ``out`` at ``offset`` along the join axis, both seen as 3-d views
+    (outer, that axis, inner): a slice assignment in the kernel costs over a second of compile time."""
+    source = x.reshape((outer, length, inner))
+    target = out.reshape((outer, total, inner))
+    for o in range(outer):
+        for r in range(length):
+            for i in range(inner):
+                target[o, offset + r, i] = source[o, r, i]
+
+
+@_jit
+def copy(x):
+    """A new C-contiguous copy of ``x`` (of any layout, read-only views included)."""
+    return x.copy()
+
+
+@_jit
+def arange(start, stop, step, like):
+    """np.arange(start, stop, step) with the dtype of the scalar ``like`` (the kernel checks step != 0)."""
+    return np.arange(start, stop, step).astype(np.asarray(like).dtype)
