@@ -145,6 +145,14 @@ def run_vector_tape(operands, initial, opcodes, first, second, third, result, ou
 
 
 @nb.njit(cache=True, error_model="numpy")
+def run_pooled(operands, initial, opcodes, first, second, third, result, outputs, bounds, number):  # pragma: no cover
+    """run_vector_tape on tape ``number`` of a pool (its arrays' slices are ``bounds[14*number:]``)."""
+    b = bounds[14 * number:14 * number + 14]
+    return run_vector_tape(operands, initial[b[0]:b[1]], opcodes[b[2]:b[3]], first[b[4]:b[5]],
+                           second[b[6]:b[7]], third[b[8]:b[9]], result[b[10]:b[11]], outputs[b[12]:b[13]])
+
+
+@nb.njit(cache=True, error_model="numpy")
 def _run_block(registers, m, opcodes, first, second, third, result):  # pragma: no cover - jitted
     zero = registers.dtype.type(0)
     one = registers.dtype.type(1)
@@ -298,6 +306,20 @@ def vector_tape_applicable(node) -> bool:
 
 
 @nb.njit(cache=True, error_model="numpy")
+def copy_rows(operands, base, rows):  # pragma: no cover - jitted
+    """operands[base:base + len(rows)] = rows (a helper: Numba compiles slice assignment slowly)."""
+    for r in range(rows.shape[0]):
+        for i in range(rows.shape[1]):
+            operands[base + r, i] = rows[r, i]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def fill_row(operands, row, value):  # pragma: no cover - jitted
+    for i in range(operands.shape[1]):
+        operands[row, i] = value
+
+
+@nb.njit(cache=True, error_model="numpy")
 def gather1(operands, row, x, n0):  # pragma: no cover - jitted
     """operands[row] = x broadcast to (n0,), flattened (a length-1 axis repeats)."""
     s0 = 0 if x.shape[0] == 1 else 1
@@ -366,11 +388,11 @@ def lower_vector_tape(node, kernel, dims):
     operands = kernel.fresh("operands")
     kernel.emit(f"{operands} = np.empty(({max(n_rows, 1)}, {size}), dtype={code_dtype})")
     for stacked, (base, count) in blocks.items():
-        kernel.emit(f"{operands}[{base}:{base + count}, :] = {stacked}")
+        kernel.emit(f"sg_tape.copy_rows({operands}, {base}, {stacked})")
     for j in singles:
         var, row, code = node.inputs[j], registers[j], kernel.code(node.inputs[j])
         if var.ndim == 0:
-            kernel.emit(f"{operands}[{row}, :] = {code}")
+            kernel.emit(f"sg_tape.fill_row({operands}, {row}, {code})")
             continue
         if np.dtype(var.dtype) != dtype:
             code = kernel.let(f"{code}.astype({code_dtype})", "cast")
@@ -378,9 +400,8 @@ def lower_vector_tape(node, kernel, dims):
             lengths = ["1"] * (n - var.ndim) + [f"{code}.shape[{a}]" for a in range(var.ndim)]
             code = kernel.let(f"np.ascontiguousarray({code}).reshape(({', '.join(lengths)},))", "view")
         kernel.emit(f"sg_tape.gather{n}({operands}, {row}, {code}, {', '.join(dims)})")
-    names = [kernel.array_argument(array, "tape") for array in [tape.initial, *tape.columns, tape.outputs]]
     results = kernel.fresh("tape_out")
-    kernel.emit(f"{results} = sg_tape.run_vector_tape({operands}, {', '.join(names)})")
+    kernel.emit(f"{results} = sg_tape.run_pooled({operands}, {', '.join(_pooled(kernel, tape))})")
     shape = f"({', '.join(dims)},)"
     for k, var in enumerate(node.outputs):
         if np.dtype(var.dtype).kind == "b":
@@ -391,6 +412,39 @@ def lower_vector_tape(node, kernel, dims):
         value = f"{results}[{k}]" if n == 1 else kernel.let(f"{results}[{k}].reshape({shape})", "v")
         kernel.bind(var, value, list(dims), contiguous=True, owned=True)
         rows_of[id(var)] = (results, k, len(node.outputs), tuple(dims))
+
+
+def _pooled(kernel, tape):
+    """Code for the arguments of ``run_pooled`` that run ``tape``: the kernel's tape pool and an index.
+
+    All tapes of one kernel share eight kernel parameters per register dtype (the arrays of
+    every tape end to end, and their bounds), and the kernel passes only the tape's number:
+    Numba spends milliseconds compiling each parameter or slice, and a graph may have
+    hundreds of tapes.
+    """
+    pools = getattr(kernel, "tape_pools", None)
+    if pools is None:
+        pools = kernel.tape_pools = {}
+    pool = pools.get(tape.dtype.name)
+    if pool is None:
+        placeholders = [np.zeros(0, tape.dtype)] + [np.zeros(0, np.int64)] * 7
+        slots = []
+        for array in placeholders:
+            kernel.array_argument(array, "tape")
+            slots.append(len(kernel.array_arguments) - 1)
+        pool = pools[tape.dtype.name] = {"slots": slots, "parts": [[] for _ in range(7)], "bounds": []}
+    for k, array in enumerate([tape.initial, *tape.columns, tape.outputs]):
+        parts = pool["parts"][k]
+        start = sum(len(part) for part in parts)
+        parts.append(array)
+        pool["bounds"] += [start, start + len(array)]
+        name, _ = kernel.array_arguments[pool["slots"][k]]
+        kernel.array_arguments[pool["slots"][k]] = (name, np.ascontiguousarray(np.concatenate(parts)))
+    name, _ = kernel.array_arguments[pool["slots"][7]]
+    kernel.array_arguments[pool["slots"][7]] = (name, np.array(pool["bounds"], dtype=np.int64))
+    number = len(pool["bounds"]) // 14 - 1
+    names = [kernel.array_arguments[slot][0] for slot in pool["slots"]]
+    return names + [f"np.int64({number})"]
 
 
 def encode(instructions, slots, initial, code, lines):

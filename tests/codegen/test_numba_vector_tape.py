@@ -91,7 +91,7 @@ def test_long_fused_node_runs_on_the_tape_and_matches_python(dtype):
     out = long_expression(x, y, steps)
     f = sg.function([x, y], [out, sg.sum(out)], cache=False)
     reference = sg.function([x, y], [out, sg.sum(out)], backend="python")
-    assert "run_vector_tape" in f.source
+    assert "sg_tape.run_pooled" in f.source
     rng = np.random.default_rng(3)
     for shape, y_len in [((7, 300), 300), ((5, 4), 1), ((1, 9), 9)]:   # y broadcast from length 1 too
         xv = rng.normal(size=shape).astype(dtype)
@@ -117,3 +117,31 @@ def test_gradient_of_a_long_chain_on_vectors_matches_python():
     values = np.linspace(-1, 1, 11)
     for got, want in zip(f(values), reference(values)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def vector_chain(steps):
+    x = sg.vector("x")
+    y = x
+    for i in range(steps):
+        y = sg.sin(y) * 0.9 if i % 2 else y + 0.001 * (i % 7)
+    return x, sg.sum(y)
+
+
+def test_compile_time_of_long_vector_chains_grows_close_to_linearly():
+    import time
+
+    def compile_seconds(steps):
+        x, cost = vector_chain(steps)
+        start = time.process_time()
+        f = sg.function([x], [cost, sg.grad(cost, x)], cache=False)
+        return time.process_time() - start, f
+
+    compile_seconds(50)                        # the process's one-time loading of the tape helpers
+    small, _ = compile_seconds(600)
+    large, f = compile_seconds(2400)
+    assert large < 8 * small, (small, large)   # linear growth gives about 4, quadratic 16
+    values = np.linspace(-1, 1, 7)
+    y = values.copy()
+    for i in range(2400):
+        y = np.sin(y) * 0.9 if i % 2 else y + 0.001 * (i % 7)
+    np.testing.assert_allclose(f(values)[0], y.sum(), rtol=1e-12)
