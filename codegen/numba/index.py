@@ -16,12 +16,15 @@ SYMBOLIC = "?"
 
 
 def _checked_index(kernel, node, code, length, axis):
+    message = f"{node.op}: an index is out of bounds for axis {axis}"
+    if code.lstrip("-").isdigit() and int(code) >= 0:   # a literal index: one test, no wrap-around
+        kernel.check(f"{code} >= {length}", message, "IndexError")
+        return code
     index = kernel.let(f"np.int64({code})", "k")
     kernel.emit(f"if {index} < 0:")
     with kernel.indent():
         kernel.emit(f"{index} += {length}")
-    kernel.check(f"{index} < 0 or {index} >= {length}",
-                 f"{node.op}: an index is out of bounds for axis {axis}", "IndexError")
+    kernel.check(f"{index} < 0 or {index} >= {length}", message, "IndexError")
     return index
 
 

@@ -24,6 +24,8 @@ from symgraph.graph import Constant, SharedVariable, toposort
 
 # Elementwise loops with at least this many elements run in parallel (prange) on large inputs.
 PARALLEL_MIN_SIZE = 1 << 16
+# Kernels longer than this stay serial: compiling a long function with prange takes minutes.
+PARALLEL_MAX_LINES = 600
 
 #: op class name -> lowering function(node, kernel); one registered function per op (see register)
 LOWERINGS: dict = {}
@@ -313,7 +315,9 @@ def generate(program, parallel=True) -> KernelModule:
         if id(node) in deferred:
             continue
         kernel.node = node
-        outputs = ", ".join(f"{o.type}" for o in node.outputs)
+        outputs = ", ".join(f"{o.type}" for o in node.outputs[:4])
+        if len(node.outputs) > 4:
+            outputs += f", ... ({len(node.outputs)} outputs)"
         kernel.emit(f"# {node.op} -> {outputs}")
         try:
             lower = lowering_for(node.op)
@@ -352,6 +356,9 @@ def generate(program, parallel=True) -> KernelModule:
         kernel.emit(f"return ({', '.join(results)},)")
 
     uses_prange = kernel.uses_prange
+    if uses_prange and len(kernel.lines) > PARALLEL_MAX_LINES:
+        # Numba's parfor passes work on the whole function and grow superlinearly with its length.
+        return generate(program, parallel=False)
     signature = ", ".join(argument_types)
     # Only our explicit prange loops go parallel: Numba's other parallel transforms would turn every
     # np.zeros/np.empty and array expression into a threaded region that fights the BLAS threads.
