@@ -5,10 +5,12 @@ through the on-disk cache (``cache.load_kernel``) and returns an executor. The
 executor runs as the generic backend interface (``executor(input_arrays,
 shared_arrays)``) and also offers ``make_entry(function)``, the specialised
 checked wrapper ``sg.function`` calls directly (``entry.build_entry``).
-Options (``sg.function(..., parallel=False, cache=False, tape=False)``): ``parallel``
-allows ``prange`` loops, ``cache`` uses the disk cache, ``tape`` lets long all-scalar
-programs run on the shared jitted interpreter of ``tape.py`` (Numba needs
-milliseconds per scalar operation to compile straight-line code).
+Options (``sg.function(..., parallel=False, cache=False, tape=False, inplace=False)``):
+``parallel`` allows ``prange`` loops, ``cache`` uses the disk cache, ``tape`` lets long
+all-scalar programs run on the shared jitted interpreter of ``tape.py`` (Numba needs
+milliseconds per scalar operation to compile straight-line code; very long fused
+elementwise nodes always run on its vector form), ``inplace`` lets updates
+``S -/+ c * dot(a, b)`` accumulate into the shared variable's array (``linalg.py``).
 """
 from __future__ import annotations
 

@@ -22,6 +22,8 @@ import numpy as np
 
 from symgraph.graph import Constant, SharedVariable, toposort
 
+from .split import SPLIT_LINES, split_body
+
 # Elementwise loops with at least this many elements run in parallel (prange) on large inputs.
 PARALLEL_MIN_SIZE = 1 << 16
 # Kernels longer than this stay serial: compiling a long function with prange takes minutes.
@@ -359,10 +361,14 @@ def generate(program, parallel=True) -> KernelModule:
     if uses_prange and len(kernel.lines) > PARALLEL_MAX_LINES:
         # Numba's parfor passes work on the whole function and grow superlinearly with its length.
         return generate(program, parallel=False)
+    body, parts = kernel.lines, []
+    if len(body) > SPLIT_LINES:   # Numba compiles one very long function in superlinear time
+        parts, body = split_body(body, parameters, "PRANGE_ONLY")
     signature = ", ".join(argument_types)
     # Only our explicit prange loops go parallel: Numba's other parallel transforms would turn every
     # np.zeros/np.empty and array expression into a threaded region that fights the BLAS threads.
-    options = "cache=True, error_model='numpy'" + (", parallel=PRANGE_ONLY" if uses_prange else "")
+    kernel_parallel = any("prange(" in line for line in body)
+    options = "cache=True, error_model='numpy'" + (", parallel=PRANGE_ONLY" if kernel_parallel else "")
     parallel_imports = [
         "from numba import prange",
         "PRANGE_ONLY = dict(prange=True, comprehension=False, reduction=False, inplace_binop=False, setitem=False, "
@@ -376,10 +382,11 @@ def generate(program, parallel=True) -> KernelModule:
         *kernel.imports,
         *parallel_imports,
         "",
+        *[part + "\n" for part in parts],
         f"@nb.njit(({signature}{',' if len(argument_types) == 1 else ''}), {options})",
         f"def kernel({', '.join(parameters)}):",
     ]
-    source = "\n".join(header) + "\n" + "\n".join(kernel.lines) + "\n"
+    source = "\n".join(header) + "\n" + "\n".join(body) + "\n"
     structure = _structure(program)
     dtypes = ",".join(v.dtype for v in list(program.inputs) + list(program.shared) + list(program.outputs))
     return KernelModule(source, "kernel", arguments, argument_types, output_scalar, kernel.checks,
