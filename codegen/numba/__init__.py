@@ -39,21 +39,23 @@ class NumbaExecutor:
         self.module = generate(program, parallel=bool(options.get("parallel", True)))
         self.generate_seconds = time.perf_counter() - start
         self.kernel, self.cache_info = load_kernel(self.module, use_disk=bool(options.get("cache", True)))
-        self.source = self.module.source
         self._constants = [argument[1] for argument in self.module.arguments if argument[0] == "constant"]
 
     def _use_tape(self, program, start):
         """Long all-scalar programs: a tape for the shared jitted interpreter (see tape.py)."""
         self.kernel = tape.Tape(program)
-        self.source = self.kernel.source
         arguments = [("input", i) for i in range(len(program.inputs))]
         arguments += [("shared", i) for i in range(len(program.shared))]
-        self.module = KernelModule(self.source, "run_tape", arguments, [], [True] * len(program.outputs),
-                                   [], False)
+        self.module = KernelModule("", "run_tape", arguments, [], [True] * len(program.outputs), [], False)
         self._constants = []
         self.generate_seconds = time.perf_counter() - start
         self.cache_info = CacheInfo("compiled", self.generate_seconds,
                                     "tape program (no machine code per function)", "", None)
+
+    @property
+    def source(self) -> str:
+        """The generated module, or the tape's text (built on demand) for a tape program."""
+        return self.module.source or self.kernel.source
 
     def make_entry(self, function):
         return build_entry(self, function)

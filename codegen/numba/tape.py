@@ -451,7 +451,8 @@ def encode(instructions, slots, initial, code, lines):
     """Append the tape instructions of one elementwise program.
 
     ``slots`` holds the register of each operand and grows by one register per instruction;
-    ``initial`` holds the registers' starting values (a new register starts at 0).
+    ``initial`` holds the registers' starting values (a new register starts at 0); ``lines``,
+    unless None, receives the readable text of each instruction.
     """
     for scalar_op, operands, out_dtype in instructions:
         name = scalar_op.name
@@ -463,14 +464,16 @@ def encode(instructions, slots, initial, code, lines):
                 code.append((OPCODES["add"], total, slots[k], 0, len(initial)))
                 total = len(initial)
                 initial.append(0.0)
-            lines.append(f"r{total} = add_n({', '.join(f'r{slots[k]}' for k in operands)})")
+            if lines is not None:
+                lines.append(f"r{total} = add_n({', '.join(f'r{slots[k]}' for k in operands)})")
             slots.append(total)
             continue
         args = [slots[k] for k in operands] + [0] * (3 - len(operands))
         target = len(initial)
         initial.append(0.0)
         code.append((OPCODES[name], args[0], args[1], args[2], target))
-        lines.append(f"r{target} = {name}({', '.join(f'r{slots[k]}' for k in operands)})")
+        if lines is not None:
+            lines.append(f"r{target} = {name}({', '.join(f'r{slots[k]}' for k in operands)})")
         slots.append(target)
 
 
@@ -522,7 +525,7 @@ class Tape:
             registers[id(var)] = len(initial)
             initial.append(0.0)
         self.n_arguments = len(initial)
-        code, lines = [], []
+        code = []
         for node in nodes:
             nin, instructions, outputs = elementwise_program(node)
             slots = []
@@ -531,7 +534,7 @@ class Tape:
                     registers[id(var)] = len(initial)
                     initial.append(float(var.value) if isinstance(var, Constant) else 0.0)
                 slots.append(registers[id(var)])
-            encode(instructions, slots, initial, code, lines)
+            encode(instructions, slots, initial, code, None)
             for var, k in zip(node.outputs, outputs):
                 registers[id(var)] = slots[k]
         for var in program.outputs:
@@ -545,13 +548,24 @@ class Tape:
         self.outputs = [registers[id(v)] for v in program.outputs]
         self.output_dtypes = [np.dtype(v.dtype) for v in program.outputs]
         self.single = len(program.outputs) == 1
-        header = (f'"""Tape program of {len(code)} scalar instructions over {len(initial)} {self.dtype.name} '
-                  'registers, run by codegen.numba.tape.run_tape (a jitted interpreter)."""\n')
-        inputs = "".join(f"r{i} = argument {i}\n" for i in range(self.n_arguments))
-        returns = "return " + ", ".join(f"r{r}" for r in self.outputs) + "\n"
-        self.source = header + inputs + "\n".join(lines) + "\n" + returns
         empty = np.zeros(0, dtype=np.int64)
         run_tape(np.zeros(1, dtype=self.dtype), empty, empty, empty, empty, empty)  # compile or load once
+
+    @property
+    def source(self) -> str:
+        """The tape as readable text (built on demand: a long program has tens of thousands of lines)."""
+        names = {code: name for name, code in OPCODES.items()}
+        arity = {"where": 3, **{name: 2 for name in ("add", "sub", "mul", "true_div", "pow", "maximum", "minimum",
+                                                     "lt", "le", "gt", "ge", "eq", "ne", "and", "or")}}
+        lines = [f'"""Tape program of {len(self.opcodes)} scalar instructions over {len(self.initial)} '
+                 f'{self.dtype.name} registers, run by codegen.numba.tape.run_tape (a jitted interpreter)."""']
+        lines += [f"r{i} = argument {i}" for i in range(self.n_arguments)]
+        for row in zip(self.opcodes, self.first, self.second, self.third, self.result):
+            name = names[int(row[0])]
+            operands = ", ".join(f"r{int(r)}" for r in row[1:1 + arity.get(name, 1)])
+            lines.append(f"r{int(row[4])} = {name}({operands})")
+        lines.append("return " + ", ".join(f"r{r}" for r in self.outputs))
+        return "\n".join(lines) + "\n"
 
     def __call__(self, *arguments):
         registers = self.initial.copy()
