@@ -135,7 +135,7 @@ def _shape_facts(kernel) -> ShapeFacts:
     length the loops then rely on is still tested at run time, so a wrong fact raises, never
     reads out of bounds.
     """
-    facts = getattr(kernel, "shape_facts", None)
+    facts = kernel.shape_facts
     if facts is None:
         program = kernel.program
         facts = program_facts(program.outputs) if program is not None else ShapeFacts()

@@ -124,6 +124,9 @@ class KernelWriter:
         self.imports: list[str] = []  # extra header lines of the generated module (e.g. the runtime library)
         self.program = None           # the program being lowered (for whole-graph facts such as shapes)
         self.array_arguments: list = []  # (name, array): data a lowering passes as an extra kernel argument
+        self.tape_rows: dict = {}        # id(var) -> (stacked result, row, rows, dims): vector tape outputs
+        self.tape_pools: dict = {}       # dtype name -> the kernel's pooled vector tape arrays (tape.py)
+        self.shape_facts = None          # the program's shape equalities, computed on first use (elemwise.py)
 
     def array_argument(self, array, prefix="data") -> str:
         """A kernel parameter bound to ``array`` at call time (keeps data out of the cached source)."""

@@ -357,9 +357,7 @@ def lower_vector_tape(node, kernel, dims):
     """
     dtype = np.dtype(next(d for _, _, d in elementwise_program(node)[1] if np.dtype(d).kind == "f"))
     n = len(dims)
-    rows_of = getattr(kernel, "tape_rows", None)
-    if rows_of is None:
-        rows_of = kernel.tape_rows = {}
+    rows_of = kernel.tape_rows
     # Plan the operand rows: blocks of earlier tape results, then single operands; then constants.
     blocks, singles, constants, registers = {}, [], {}, [None] * len(node.inputs)
     n_rows = 0
@@ -422,9 +420,7 @@ def _pooled(kernel, tape):
     Numba spends milliseconds compiling each parameter or slice, and a graph may have
     hundreds of tapes.
     """
-    pools = getattr(kernel, "tape_pools", None)
-    if pools is None:
-        pools = kernel.tape_pools = {}
+    pools = kernel.tape_pools
     pool = pools.get(tape.dtype.name)
     if pool is None:
         placeholders = [np.zeros(0, tape.dtype)] + [np.zeros(0, np.int64)] * 7
