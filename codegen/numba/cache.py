@@ -27,7 +27,9 @@ import time
 from dataclasses import dataclass
 
 FORMAT_VERSION = "1"
-RUNTIME_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.py")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# The jitted libraries whose code kernels link in (Numba's own index keys only the kernel file).
+RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py"))
 _loaded: dict = {}                 # key -> dispatcher, for functions compiled again in this process
 _loaded_lock = threading.Lock()
 
@@ -67,10 +69,13 @@ def versions() -> dict:
 
 
 def runtime_digest() -> str:
-    """Hash of runtime.py's source: a kernel's machine code embeds the helpers it calls, so an edited
-    runtime library must miss the kernel cache (Numba's own index keys only the kernel file)."""
-    with open(RUNTIME_SOURCE, "rb") as stream:
-        return hashlib.sha256(stream.read()).hexdigest()[:16]
+    """Hash of the jitted libraries' sources: a kernel's machine code embeds the helpers it calls, so an
+    edited runtime.py, blas.py or tape.py must miss the kernel cache."""
+    digest = hashlib.sha256()
+    for path in RUNTIME_SOURCES:
+        with open(path, "rb") as stream:
+            digest.update(stream.read())
+    return digest.hexdigest()[:16]
 
 
 def cache_key(source: str, version_info: dict) -> str:

@@ -6,6 +6,8 @@ Many cases share one compiled function per dtype to keep the number of Numba com
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -221,11 +223,15 @@ def test_concatenate_copies_with_the_helper_and_falls_back_for_views():
 
 # ---------------------------------------------------------------- the kernel cache key
 
-def test_kernel_cache_key_follows_the_runtime_source(tmp_path, monkeypatch):
+@pytest.mark.parametrize("library", ["runtime.py", "blas.py", "tape.py"])
+def test_kernel_cache_key_follows_the_jitted_libraries_sources(tmp_path, monkeypatch, library):
     before = cache.versions()
-    edited = tmp_path / "runtime.py"
-    edited.write_text(open(cache.RUNTIME_SOURCE).read() + "\n# edited\n")
-    monkeypatch.setattr(cache, "RUNTIME_SOURCE", str(edited))
+    sources = list(cache.RUNTIME_SOURCES)
+    index = [os.path.basename(path) for path in sources].index(library)
+    edited = tmp_path / library
+    edited.write_text(open(sources[index]).read() + "\n# edited\n")
+    sources[index] = str(edited)
+    monkeypatch.setattr(cache, "RUNTIME_SOURCES", tuple(sources))
     after = cache.versions()
     assert before["runtime"] != after["runtime"]
     assert cache.cache_key("kernel source", before) != cache.cache_key("kernel source", after)
