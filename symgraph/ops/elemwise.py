@@ -358,7 +358,9 @@ class Relu(ScalarOp):
         return np.maximum(x, np.zeros((), dtype=x.dtype))
 
     def grad(self, inputs, output, gy):
-        return [where(gt(inputs[0], 0), gy, 0)]
+        # From the output (relu(x) > 0 exactly when x > 0, NaN included): the forward pass then need
+        # not keep x alive for the backward pass, which saves a stored array per layer.
+        return [where(gt(output, 0), gy, 0)]
 
 
 class Switch(ScalarOp):

@@ -145,3 +145,19 @@ def test_compile_time_of_long_vector_chains_grows_close_to_linearly():
     for i in range(2400):
         y = np.sin(y) * 0.9 if i % 2 else y + 0.001 * (i % 7)
     np.testing.assert_allclose(f(values)[0], y.sum(), rtol=1e-12)
+
+
+def test_tape_with_boolean_and_float32_operands_and_outputs():
+    x = sg.matrix("x", "float32")
+    mask = sg.vector("mask", "bool")
+    y = long_expression(x, sg.cast(mask, "float32"), 200)
+    outputs = [y, y > 0.5, sg.where(mask, y, -y)]
+    f = sg.function([x, mask], outputs, cache=False)
+    reference = sg.function([x, mask], outputs, backend="python")
+    assert "sg_tape.run_pooled" in f.source
+    rng = np.random.default_rng(5)
+    xv = rng.normal(size=(3, 6)).astype(np.float32)
+    mv = rng.uniform(size=6) > 0.5
+    for got, want in zip(f(xv, mv), reference(xv, mv)):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
