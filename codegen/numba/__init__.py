@@ -8,8 +8,8 @@ checked wrapper ``sg.function`` calls directly (``entry.build_entry``).
 Options (``sg.function(..., parallel=False, cache=False, tape=False, inplace=False)``):
 ``parallel`` allows ``prange`` loops, ``cache`` uses the disk cache, ``tape`` lets long
 all-scalar programs run on the shared jitted interpreter of ``tape.py`` (Numba needs
-milliseconds per scalar operation to compile straight-line code; very long fused
-elementwise nodes always run on its vector form), ``inplace`` lets updates
+milliseconds per scalar operation to compile straight-line code) and very long fused
+elementwise nodes run on its vector form, ``inplace`` lets updates
 ``S -/+ c * dot(a, b)`` accumulate into the shared variable's array (``linalg.py``).
 """
 from __future__ import annotations

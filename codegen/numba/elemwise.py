@@ -89,7 +89,8 @@ def lower_elementwise(node, kernel):
     proven = _lengths_proven_equal(node, _shape_facts(kernel))
     dims = _checked_dims(node, kernel) if proven else _broadcast_dims(node, kernel)
     from .tape import lower_vector_tape, vector_tape_applicable  # (tape.py imports this module)
-    if vector_tape_applicable(node):  # very long programs: Numba would take minutes on the inline loop
+    tape_allowed = kernel.program is None or kernel.program.options.get("tape", True)
+    if tape_allowed and vector_tape_applicable(node):  # very long: Numba would take minutes on the inline loop
         lower_vector_tape(node, kernel, dims)
         return
     shape = f"({', '.join(dims)},)"

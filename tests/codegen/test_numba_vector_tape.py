@@ -161,3 +161,12 @@ def test_tape_with_boolean_and_float32_operands_and_outputs():
     for got, want in zip(f(xv, mv), reference(xv, mv)):
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_tape_false_compiles_the_long_node_to_a_loop():
+    x = sg.vector("x")
+    out = long_expression(x, x, 140)
+    f = sg.function([x], out, cache=False, tape=False)
+    assert "sg_tape" not in f.source
+    values = np.linspace(-1, 1, 5)
+    np.testing.assert_allclose(f(values), numpy_expression(values, values, 140), rtol=1e-12)
