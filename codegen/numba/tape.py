@@ -8,6 +8,13 @@ code. A program whose every value is 0-d and every node elementwise becomes a
 per scalar op, run by ``run_tape``, a fixed ``@njit(cache=True)`` interpreter
 compiled once per dtype and reused by every function. Registers hold the
 program's float dtype (float32 stays float32); booleans are stored as 0/1.
+
+Fused elementwise nodes over arrays that are very long (``VECTOR_TAPE_MIN_INSTRUCTIONS``)
+run the same instructions on the *vector tape*: ``run_vector_tape`` executes each
+instruction over a block of elements at a time (blocks in parallel), so the
+per-instruction dispatch is amortised and the kernel only gathers the operands
+into one array, calls the interpreter and binds rows of its result
+(``lower_vector_tape``, called from the elementwise lowering).
 """
 from __future__ import annotations
 
