@@ -45,20 +45,28 @@ def _emit_body(node, kernel, read):
     return [cast_code(names[k], dtypes[k], var.dtype) for k, var in zip(outputs, node.outputs)]
 
 
+def _axis_lengths(node, kernel, axis):
+    """(code, static length) of each distinct operand length on output ``axis`` (axes statically 1 and
+    missing leading axes broadcast, so they are left out; the same code needs no second test)."""
+    n = node.outputs[0].ndim
+    lengths = []
+    for var in node.inputs:
+        a = axis - (n - var.ndim)
+        if a < 0 or var.type.shape[a] == 1:
+            continue
+        code = kernel.dims(var)[a]
+        if all(code != known for known, _ in lengths):
+            lengths.append((code, var.type.shape[a]))
+    return lengths
+
+
 def _broadcast_dims(node, kernel):
     """Code for each output length, emitting the checks that make the inputs broadcast."""
     out_type = node.outputs[0].type
     n = out_type.ndim
     dims = []
     for axis in range(n):
-        contributors = []
-        for var in node.inputs:
-            a = axis - (n - var.ndim)
-            if a < 0 or var.type.shape[a] == 1:
-                continue
-            code = kernel.dims(var)[a]
-            if all(code != known for known, _ in contributors):  # the same length needs no second test
-                contributors.append((code, var.type.shape[a]))
+        contributors = _axis_lengths(node, kernel, axis)
         message = (f"{node.op}: the input lengths on axis {axis} cannot be broadcast together "
                    f"(they must be equal or 1)")
         if out_type.shape[axis] is not None:
@@ -168,14 +176,7 @@ def _checked_dims(node, kernel):
     n = out_type.ndim
     dims = []
     for axis in range(n):
-        codes = []
-        for var in node.inputs:
-            a = axis - (n - var.ndim)
-            if a < 0 or var.type.shape[a] == 1:
-                continue
-            code = kernel.dims(var)[a]
-            if code not in codes:
-                codes.append(code)
+        codes = [code for code, _ in _axis_lengths(node, kernel, axis)]
         static = out_type.shape[axis]
         length = str(static) if static is not None else (codes[0] if codes else "1")
         message = (f"{node.op}: the input lengths on axis {axis} differ; they must be equal (a matrix "

@@ -129,9 +129,13 @@ class KernelWriter:
         self.shape_facts = None          # the program's shape equalities, computed on first use (elemwise.py)
 
     def array_argument(self, array, prefix="data") -> str:
-        """A kernel parameter bound to ``array`` at call time (keeps data out of the cached source)."""
+        """A kernel parameter bound to ``array`` at call time (keeps data out of the cached source).
+
+        ``array`` may be a list of 1-d parts that the caller keeps appending to while lowering; they
+        are joined end to end when ``generate`` collects the arguments.
+        """
         name = f"{prefix}{len(self.array_arguments)}"
-        self.array_arguments.append((name, np.ascontiguousarray(array)))
+        self.array_arguments.append((name, array if isinstance(array, list) else np.ascontiguousarray(array)))
         return name
 
     # ------------------------------------------------------------ emitting source
@@ -332,6 +336,8 @@ def generate(program, parallel=True) -> KernelModule:
     kernel.node = None
     emit_inplace_decisions(kernel, inplace)
     for name, array in kernel.array_arguments:  # after the constants: the entry passes both in this order
+        if isinstance(array, list):
+            array = np.ascontiguousarray(np.concatenate(array))
         parameters.append(name)
         arguments.append(("constant", array))
         argument_types.append(array_type(array.dtype, array.ndim))

@@ -429,24 +429,18 @@ def _pooled(kernel, tape):
     """
     pools = kernel.tape_pools
     pool = pools.get(tape.dtype.name)
-    if pool is None:
-        placeholders = [np.zeros(0, tape.dtype)] + [np.zeros(0, np.int64)] * 7
-        slots = []
-        for array in placeholders:
-            kernel.array_argument(array, "tape")
-            slots.append(len(kernel.array_arguments) - 1)
-        pool = pools[tape.dtype.name] = {"slots": slots, "parts": [[] for _ in range(7)], "bounds": []}
+    if pool is None:   # eight lists of parts, joined into arrays when the kernel's arguments are collected
+        pool = pools[tape.dtype.name] = {"parts": [[] for _ in range(8)], "sizes": [0] * 7, "names": []}
+        for parts in pool["parts"]:
+            pool["names"].append(kernel.array_argument(parts, "tape"))
+    bounds = []
     for k, array in enumerate([tape.initial, *tape.columns, tape.outputs]):
-        parts = pool["parts"][k]
-        start = sum(len(part) for part in parts)
-        parts.append(array)
-        pool["bounds"] += [start, start + len(array)]
-        name, _ = kernel.array_arguments[pool["slots"][k]]
-        kernel.array_arguments[pool["slots"][k]] = (name, np.ascontiguousarray(np.concatenate(parts)))
-    name, _ = kernel.array_arguments[pool["slots"][7]]
-    kernel.array_arguments[pool["slots"][7]] = (name, np.array(pool["bounds"], dtype=np.int64))
-    number = len(pool["bounds"]) // 14 - 1
-    names = [kernel.array_arguments[slot][0] for slot in pool["slots"]]
+        pool["parts"][k].append(array)
+        bounds += [pool["sizes"][k], pool["sizes"][k] + len(array)]
+        pool["sizes"][k] += len(array)
+    pool["parts"][7].append(np.array(bounds, dtype=np.int64))
+    number = len(pool["parts"][7]) - 1
+    names = list(pool["names"])
     return names + [f"np.int64({number})"]
 
 

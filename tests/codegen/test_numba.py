@@ -24,14 +24,6 @@ from tests.ops.catalogue import CATALOGUE, FAMILIES, sample_inputs, symbolic_inp
 FULL = os.environ.get("SYMGRAPH_FULL_NUMBA_TESTS", "") not in ("", "0")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache_dir(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("symgraph-cache")))
-    yield
-    patch.undo()
-
-
 def test_every_registered_op_has_a_numba_lowering():
     _ensure_lowerings_loaded()
     missing = []

@@ -23,14 +23,6 @@ from codegen.numba.blas import gemm, overlaps
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("symgraph-cache")))
-    yield
-    patch.undo()
-
-
 @nb.njit
 def call_gemm(alpha, a, b, beta, out):
     return gemm(alpha, a, b, beta, out)

@@ -18,14 +18,6 @@ import symgraph as sg
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache_dir(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("symgraph-cache")))
-    yield
-    patch.undo()
-
-
 # ---------------------------------------------------------------- bad inputs, in a subprocess
 
 BAD_INPUTS_SCRIPT = r'''

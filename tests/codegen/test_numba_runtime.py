@@ -21,14 +21,6 @@ KINDS = ("sum", "prod", "max", "min", "any", "all")
 AXES = [(0,), (1,), (2,), (0, 1), (1, 2), (0, 1, 2), (0, 2)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _private_cache_dir(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("symgraph-cache")))
-    yield
-    patch.undo()
-
-
 def _sample(dtype, shape, rng):
     if dtype == "bool":
         return rng.random(shape) < 0.5
