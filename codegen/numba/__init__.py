@@ -11,6 +11,10 @@ all-scalar programs run on the shared jitted interpreter of ``tape.py`` (Numba n
 milliseconds per scalar operation to compile straight-line code) and very long fused
 elementwise nodes run on its vector form, ``inplace`` lets updates
 ``S -/+ c * dot(a, b)`` accumulate into the shared variable's array (``linalg.py``).
+
+The kernel holds only what is particular to the graph (its checks and fused loops): reductions,
+softmax, allocation, BLAS calls, copies and the tape interpreters are precompiled, disk-cached
+helpers (``runtime.py``, ``blas.py``, ``tape.py``) that it calls by address (``link.py``).
 """
 from __future__ import annotations
 

@@ -183,6 +183,17 @@ def overlaps(typingctx, x, y):
 # machine, not once per kernel): inlined into every kernel their loops cost ~0.4 s of compile each.
 
 @njit(cache=True)
+def gemm_call(alpha, a, b, beta, out):
+    """``gemm`` as a function, which kernels call by address (link.py) instead of inlining its layout logic."""
+    return gemm(alpha, a, b, beta, out)
+
+
+@njit(cache=True)
+def overlaps_call(x, y):
+    return overlaps(x, y)
+
+
+@njit(cache=True)
 def gemm_copying(alpha, a, b, beta, out):
     """``gemm``, copying an operand BLAS cannot address (broadcast, negative strides) first."""
     status = gemm(alpha, a, b, beta, out)

@@ -1,11 +1,12 @@
 """On-disk cache of compiled kernels, keyed by the generated source and the versions that shape the code
-(including a hash of the runtime library, runtime.py, whose helpers kernels embed).
+(including a hash of the runtime library, runtime.py and friends, whose helpers kernels call by name).
 
 Each entry is a directory ``$SYMGRAPH_CACHE_DIR/<key>/`` holding the generated
 module ``kernel.py`` (deterministic source, no captured globals, so Numba's own
-``cache=True`` works on it) with Numba's files under ``__pycache__``, and a
-``manifest.json`` written last, atomically, that records a hash of every file:
-an entry without a manifest (half-written) or whose files do not match it
+``cache=True`` works on it) with Numba's files under ``__pycache__``, the
+records of the helpers it calls by address (``links.pickle``: registered before
+the kernel is loaded, see link.py), and a ``manifest.json`` written last,
+atomically, that records a hash of every file: an entry without a manifest (half-written) or whose files do not match it
 (corrupted) is removed and recompiled. A per-key file lock makes two processes
 compiling the same function take turns; the second one loads. An explain
 record per graph structure says why a miss happened (new graph, changed
@@ -19,6 +20,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -26,10 +28,14 @@ import threading
 import time
 from dataclasses import dataclass
 
-FORMAT_VERSION = "1"
+from . import link
+
+FORMAT_VERSION = "2"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # The jitted libraries whose code kernels link in (Numba's own index keys only the kernel file).
-RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py"))
+RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py", "link.py",
+                                                                  "linked.py"))
+LINKS = "links.pickle"
 _loaded: dict = {}                 # key -> dispatcher, for functions compiled again in this process
 _loaded_lock = threading.Lock()
 
@@ -69,8 +75,8 @@ def versions() -> dict:
 
 
 def runtime_digest() -> str:
-    """Hash of the jitted libraries' sources: a kernel's machine code embeds the helpers it calls, so an
-    edited runtime.py, blas.py or tape.py must miss the kernel cache."""
+    """Hash of the jitted libraries' sources: a kernel's machine code calls its helpers under names derived
+    from their argument types and embeds the intrinsics, so an edited library must miss the kernel cache."""
     digest = hashlib.sha256()
     for path in RUNTIME_SOURCES:
         with open(path, "rb") as stream:
@@ -107,6 +113,8 @@ def load_kernel(module, use_disk=True):
         if os.path.isdir(directory):
             if _manifest_matches(directory):
                 try:
+                    with open(os.path.join(directory, LINKS), "rb") as stream:
+                        link.restore(pickle.loads(stream.read()))
                     dispatcher = _import(None, directory, key)
                     if dispatcher.stats.cache_hits:
                         return _remember(key, dispatcher), CacheInfo(
@@ -120,7 +128,9 @@ def load_kernel(module, use_disk=True):
         if reason is None:
             reason = _explain_miss(root, module, version_info)
         os.makedirs(directory, exist_ok=True)
-        dispatcher = _import(module.source, directory, key)
+        with link.recording() as records:
+            dispatcher = _import(module.source, directory, key)
+        atomic_write(os.path.join(directory, LINKS), pickle.dumps(records, protocol=4))
         _write_manifest(directory)
         _record_explain(root, module, version_info)
     return _remember(key, dispatcher), CacheInfo("compiled", time.perf_counter() - start, reason, key,

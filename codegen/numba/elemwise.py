@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from symgraph.rewrite.shapes import ShapeFacts, program_facts
 
-from .lower import PARALLEL_MIN_SIZE, cast_code, dtype_code, register
+from .lower import PARALLEL_MIN_SIZE, Value, cast_code, dtype_code, register
 
 # Elementwise programs with at least this many scalar operations per element may run in parallel.
 PARALLEL_MIN_INSTRUCTIONS = 4
@@ -101,40 +101,49 @@ def lower_elementwise(node, kernel):
     if tape_allowed and vector_tape_applicable(node):  # very long: Numba would take minutes on the inline loop
         lower_vector_tape(node, kernel, dims)
         return
-    shape = f"({', '.join(dims)},)"
     outputs = []
     for var in node.outputs:
         name = kernel.fresh("v")
-        kernel.emit(f"{name} = np.empty({shape}, dtype={dtype_code(var.dtype)})")
+        kernel.emit(f"{name} = {kernel.new_array(dims, var.dtype)}")
         outputs.append(name)
         kernel.bind(var, name, dims, contiguous=True, owned=True)
 
-    # Flat loop when every array input has the full output shape and is contiguous.
-    flat_possible, runtime_tests = True, []
-    for var in inputs:
-        if var.ndim == 0:
-            continue
-        value = kernel.value(var)
-        if var.ndim != n or not value.contiguous:
-            flat_possible = False
-            break
-        for axis, static in enumerate(var.type.shape):
-            if static is None:
-                if not proven and value.dims[axis] != dims[axis]:  # (proven: tested already)
-                    runtime_tests.append(f"{value.dims[axis]} == {dims[axis]}")
-            elif static != node.outputs[0].type.shape[axis]:
-                flat_possible = False
-    if flat_possible and runtime_tests:
-        kernel.emit(f"if {' and '.join(runtime_tests)}:")
-        with kernel.indent():
+    # One loop that indexes every operand directly. An operand whose length on some axis may differ
+    # from the output's at run time (a length-1 axis the types do not show, broadcast dynamically as
+    # NumPy does) is first replaced, for this loop only, by ``broadcast_copy``: the operand itself when
+    # its shape is the output's (always, in practice), else a broadcast copy. A second, strided loop
+    # for that rare case would cost as much compile time as the loop itself.
+    saved = {}
+    if not proven:
+        for var in inputs:
+            if var.ndim == 0 or id(var) in saved:
+                continue
+            value = kernel.value(var)
+            shape = _operand_shape(var, node, dims)
+            if all(have == want for have, want in zip(value.dims, shape)):
+                continue
+            code = kernel.let(f"{kernel.runtime()}.broadcast_copy({value.code}, {kernel.int_tuple(shape)})", "exact")
+            saved[id(var)] = value
+            kernel.values[id(var)] = Value(code, shape, value.contiguous, False)
+    out_shape = node.outputs[0].type.shape
+    flat = all(var.ndim == n and (n == 1 or kernel.value(var).contiguous)
+               and not any(s == 1 and o != 1 for s, o in zip(var.type.shape, out_shape))
+               for var in inputs if var.ndim)
+    try:
+        if flat:
             _flat_loop(node, kernel, dims, outputs)
-        kernel.emit("else:")
-        with kernel.indent():
+        else:
             _nested_loop(node, kernel, dims, outputs)
-    elif flat_possible:
-        _flat_loop(node, kernel, dims, outputs)
-    else:
-        _nested_loop(node, kernel, dims, outputs, proven)
+    finally:
+        kernel.values.update(saved)
+
+
+def _operand_shape(var, node, dims):
+    """The shape an operand has when it needs no broadcasting but the static kind: the output's length on
+    each of its axes, except those typed as length 1."""
+    n = len(dims)
+    return [("1" if static == 1 and node.outputs[0].type.shape[a + n - var.ndim] != 1 else dims[a + n - var.ndim])
+            for a, static in enumerate(var.type.shape)]
 
 
 def _shape_facts(kernel) -> ShapeFacts:
@@ -195,8 +204,8 @@ def _flat_loop(node, kernel, dims, outputs):
     for var in node.inputs:
         if var.ndim:
             code = kernel.code(var)
-            flat[id(var)] = kernel.let(f"{code}.reshape({size})", "flat") if n > 1 else code
-    targets = [kernel.let(f"{name}.reshape({size})", "flat") if n > 1 else name for name in outputs]
+            flat[id(var)] = kernel.let(f"{kernel.runtime()}.ravel({code})", "flat") if n > 1 else code
+    targets = [kernel.let(f"{kernel.runtime()}.ravel({name})", "flat") if n > 1 else name for name in outputs]
 
     def body():
         results = _emit_body(node, kernel, lambda j: (
@@ -236,27 +245,15 @@ def _static_size(node):
     return size
 
 
-def _nested_loop(node, kernel, dims, outputs, proven=False):
+def _nested_loop(node, kernel, dims, outputs):
+    """Every operand has the output's lengths (the caller made sure) except its axes typed length 1."""
     n = len(dims)
     out_shape = node.outputs[0].type.shape
-    # Per input axis: the loop index, 0 (a length-1 axis), or index * step with step decided at run time.
     indices = {}
     for var in node.inputs:
-        if var.ndim == 0:
-            continue
-        value = kernel.value(var)
-        entries = []
-        for a in range(var.ndim):
-            axis = a + n - var.ndim
-            static = var.type.shape[a]
-            if static == 1 and out_shape[axis] != 1:
-                entries.append("0")
-            elif static is not None or proven or value.dims[a] == dims[axis]:
-                entries.append(f"i{axis}")
-            else:
-                step = kernel.let(f"0 if {value.dims[a]} == 1 else 1", "step")
-                entries.append(f"i{axis} * {step}")
-        indices[id(var)] = entries
+        if var.ndim:
+            indices[id(var)] = ["0" if static == 1 and out_shape[a + n - var.ndim] != 1 else f"i{a + n - var.ndim}"
+                                for a, static in enumerate(var.type.shape)]
 
     for axis in range(n):
         kernel.emit(kernel.loop(f"i{axis}", dims[axis]))

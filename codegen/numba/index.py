@@ -184,7 +184,7 @@ def lower_advanced_subtensor(node, kernel):
     x, *index_vars = node.inputs
     out = node.outputs[0]
     axes, layout, out_dims, ndim = _advanced_plan(kernel, node, x, node.op.spec, index_vars)
-    name = kernel.let(f"np.empty(({', '.join(out_dims)},), dtype={dtype_code(out.dtype)})", "v")
+    name = kernel.let(kernel.new_array(out_dims, out.dtype), "v")
     for p, d in enumerate(out_dims):
         kernel.emit(kernel.loop(f"o{p}", d))
         kernel.depth += 1

@@ -20,7 +20,7 @@ def lower_join(node, kernel):
                              f"{node.op}: the inputs' lengths on axis {a} differ (joining along axis {axis})")
     total = kernel.let(" + ".join(kernel.dims(var)[axis] for var in node.inputs), "n")
     dims = [total if a == axis else d for a, d in enumerate(first)]
-    name = kernel.let(f"np.empty(({', '.join(dims)},), dtype={dtype_code(out.dtype)})", "v")
+    name = kernel.let(kernel.new_array(dims, out.dtype), "v")
     offset = kernel.let("0", "offset")
     outer, inner = kernel.size_code(first[:axis]), kernel.size_code(first[axis + 1:])
     for var in node.inputs:

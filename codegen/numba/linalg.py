@@ -49,7 +49,7 @@ def lower_dot(node, kernel):
     if np.dtype(out.dtype).kind == "f":
         x, y = _operand(kernel, a, out.dtype), _operand(kernel, b, out.dtype)
         shape = out_dims or ["1"]      # a vector-vector product is a 1x1 gemm into a 1-element buffer
-        name = kernel.let(f"np.empty(({', '.join(shape)},), dtype={dtype_code(out.dtype)})", "v")
+        name = kernel.let(kernel.new_array(shape, out.dtype), "v")
         ready = x == kernel.code(a) and y == kernel.code(b) and _blas_ready(kernel, a) and _blas_ready(kernel, b)
         emit_gemm(kernel, literal(1, out.dtype), x, y, literal(0, out.dtype), name, ready)
         if out.ndim == 0:
@@ -79,10 +79,7 @@ def emit_gemm(kernel, alpha, x, y, beta, out, ready=False):
     address. A refusal after that is an internal error and raises.
     """
     helper = "gemm" if ready else "gemm_copying"
-    line = f"from {__package__}.blas import {helper}"
-    if line not in kernel.imports:
-        kernel.imports.append(line)
-    kernel.check(f"{helper}({alpha}, {x}, {y}, {beta}, {out}) != 0",
+    kernel.check(f"{kernel.runtime()}.{helper}({alpha}, {x}, {y}, {beta}, {out}) != 0",
                  "internal error: BLAS refused the operands of a product")
 
 
@@ -95,7 +92,7 @@ def _integer_dot(kernel, a, b, out, a_dims, b_dims):
     out_dims = a_dims[:-1] + b_dims[1:]
     name = kernel.fresh("v")
     if out_dims:
-        kernel.emit(f"{name} = np.zeros(({', '.join(out_dims)},), dtype={acc_type})")
+        kernel.emit(f"{name} = {kernel.new_array(out_dims, out.dtype, zeroed=True)}")
     if a.ndim == 2:
         kernel.emit(kernel.loop("i", a_dims[0]))
         kernel.depth += 1
@@ -138,7 +135,7 @@ def lower_batched_matmul(node, kernel):
     dtype = out.dtype
     x, y = _operand(kernel, a, dtype), _operand(kernel, b, dtype)
     out_dims = batch_dims + [a_dims[-2], b_dims[-1]]
-    name = kernel.let(f"np.empty(({', '.join(out_dims)},), dtype={dtype_code(dtype)})", "v")
+    name = kernel.let(kernel.new_array(out_dims, dtype), "v")
     for axis in range(batch):
         kernel.emit(kernel.loop(f"b{axis}", batch_dims[axis]))
         kernel.depth += 1
@@ -282,9 +279,6 @@ def emit_inplace_decisions(kernel, updates):
     ordinary computation for the updates that cannot. Rebinds each update value to its result local."""
     if not updates:
         return
-    line = f"from {__package__}.blas import overlaps"
-    if line not in kernel.imports:
-        kernel.imports.append(line)
     # Only arrays the kernel did not allocate (arguments and views of them) can share a target's memory.
     external = []
     for other in updates:
@@ -306,9 +300,10 @@ def emit_inplace_decisions(kernel, updates):
         update.storage = kernel.let(target, "target")
         read = external + [kernel.code(other.target) for other in updates if other is not update]
         if read:
-            kernel.emit(f"if {' or '.join(f'overlaps({target}, {code})' for code in read)}:")
+            overlap = f"{kernel.runtime()}.overlaps"
+            kernel.emit(f"if {' or '.join(f'{overlap}({target}, {code})' for code in read)}:")
             with kernel.indent():
-                kernel.emit(f"{update.storage} = {target}.copy()")
+                kernel.emit(f"{update.storage} = {kernel.runtime()}.copy({target})")
     for update in updates:
         update.result = kernel.let(update.storage, "updated")
         kernel.node = update.elementwise
@@ -322,12 +317,9 @@ def emit_inplace_decisions(kernel, updates):
 def _emit_ordinary_update(kernel, update):
     """The new value in a fresh array: ``target + alpha * product`` with broadcasting (``blas.accumulated_copy``)."""
     a, b = update.dot.inputs
-    line = f"from {__package__}.blas import accumulated_copy"
-    if line not in kernel.imports:
-        kernel.imports.append(line)
     status = kernel.fresh("status")
     alpha = f"{dtype_code(update.target.dtype)}({_alpha(kernel, update)})"
-    kernel.emit(f"{status}, {update.result} = accumulated_copy({kernel.code(update.target)}, {alpha}, "
+    kernel.emit(f"{status}, {update.result} = {kernel.runtime()}.accumulated_copy({kernel.code(update.target)}, {alpha}, "
                 f"{kernel.code(a)}, {kernel.code(b)})")
     kernel.check(f"{status} != 0", f"{update.elementwise.op}: operand shapes cannot be broadcast")
 

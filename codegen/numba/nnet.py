@@ -77,7 +77,7 @@ def lower_softmax(node, kernel):
                           f"{literal(0, accumulate)})", "v")
         kernel.bind(out, name, dims, contiguous=True, owned=True)
         return
-    name = kernel.let(f"np.empty(({', '.join(dims)},), dtype={dtype_code(dtype)})", "v")
+    name = kernel.let(kernel.new_array(dims, dtype), "v")
     source = kernel.code(x)
 
     def body(open_reduced):
@@ -124,7 +124,7 @@ def lower_logsumexp(node, kernel):
         return
     name = kernel.fresh("v")
     if out_dims:
-        kernel.emit(f"{name} = np.empty(({', '.join(out_dims)},), dtype={dtype_code(dtype)})")
+        kernel.emit(f"{name} = {kernel.new_array(out_dims, dtype)}")
 
     def body(open_reduced):
         maximum, total = _row_statistics(kernel, x, position, accumulate, open_reduced)
@@ -147,7 +147,7 @@ def lower_one_hot(node, kernel):
     length = kernel.let(f"np.int64({kernel.code(n)})", "n")
     kernel.check(f"{length} < 0", f"{node.op}: n must be non-negative")
     dims = kernel.dims(indices) + [length]
-    name = kernel.let(f"np.zeros(({', '.join(dims)},), dtype={dtype_code(out.dtype)})", "v")
+    name = kernel.let(kernel.new_array(dims, out.dtype, zeroed=True), "v")
     one = literal(1, out.dtype)
     if indices.ndim == 0:
         index = kernel.let(f"np.int64({kernel.code(indices)})", "k")

@@ -88,7 +88,7 @@ def lower_reduce(node, kernel):
     if axes == tuple(range(x.ndim - len(axes), x.ndim)):
         # Trailing axes: a scalar accumulator per output element.
         if out_dims:
-            kernel.emit(f"{name} = np.empty(({', '.join(out_dims)},), dtype={dtype_code(out.dtype)})")
+            kernel.emit(f"{name} = {kernel.new_array(out_dims, out.dtype)}")
         for a in kept:
             kernel.emit(kernel.loop(f"i{a}", dims[a]))
             kernel.depth += 1
@@ -196,7 +196,7 @@ def lower_sum_to_shape(node, kernel):
         d, gd = like_dims[a], g_dims[lead + a]
         kernel.check(f"{d} != {gd} and {d} != 1", message)
         steps.append(kernel.let(f"0 if {d} == 1 else 1", "step"))
-    kernel.emit(f"{name} = np.zeros(({', '.join(like_dims)},), dtype={dtype_code(out.dtype)})")
+    kernel.emit(f"{name} = {kernel.new_array(like_dims, out.dtype, zeroed=True)}")
     for a in range(g.ndim):
         kernel.emit(kernel.loop(f"i{a}", g_dims[a]))
         kernel.depth += 1

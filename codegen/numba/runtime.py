@@ -5,8 +5,9 @@ overload the kernel uses (np.broadcast_to ~150 ms, np.full ~80 ms) again in
 each process that builds a new kernel. The helpers here are plain module-level
 functions without closures or dynamic globals, so Numba's own on-disk cache
 keeps their typed and lowered code per signature (dtype, ndim, layout, tuple
-lengths): a kernel pays ~10 ms per call site plus, once per distinct helper
-signature it calls, LLVM's re-optimisation of the linked helper (~50 ms).
+lengths). Kernels call them by address through ``linked.py`` (see link.py), so
+a call site costs a few milliseconds of compile time and the helper's code is
+never linked into the kernel and optimised again there (~60-100 ms each).
 Lowerings (reduce.py, nnet.py, shape.py) call them on contiguous inputs, passed
 with the lengths of an ``(outer, reduced, inner)`` view: a reduction over a
 block of adjacent axes is a reduction over the middle axis of that view.
@@ -20,8 +21,9 @@ with ``NUMBA_CACHE_DIR`` set, under that directory; otherwise in ``__pycache__``
 next to this file when that is writable, else (a read-only install; checked
 with a read-only bind mount) in the user-wide cache ``$XDG_CACHE_HOME/numba`` or
 ``~/.cache/numba``. Numba keys the entries by a stamp of this file's source,
-so an edited runtime.py recompiles its helpers; kernels embed the helpers'
-code, so ``cache.versions()`` puts a hash of this file in the kernel key.
+so an edited runtime.py recompiles its helpers; kernels call them under
+names derived from their argument types, so ``cache.versions()`` puts a hash
+of this file in the kernel key.
 """
 from __future__ import annotations
 
@@ -358,6 +360,22 @@ def logsumexp(x_any, outer, n, inner, zero, out_shape):
 def broadcast_to(x, shape):
     """A read-only broadcast view of ``x`` (the kernel checks the lengths first)."""
     return np.broadcast_to(x, shape)
+
+
+@_jit
+def ravel(x):
+    """The 1-d view of the C-contiguous ``x`` (a ``.reshape`` in a kernel costs ~12 ms of compile time)."""
+    return x.reshape(x.size)
+
+
+@_jit
+def broadcast_copy(x, shape):
+    """``x`` itself when it has ``shape``, else a C-contiguous copy of it broadcast to ``shape``: elementwise
+    loops index every operand directly, and a dynamic broadcast (an axis of length 1 that the graph's types
+    do not show) is rare enough to pay a copy."""
+    if x.shape == shape:
+        return x
+    return np.ascontiguousarray(np.broadcast_to(x, shape))
 
 
 @_jit

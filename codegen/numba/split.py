@@ -46,10 +46,16 @@ class _Uses(ast.NodeVisitor):
 
 
 def _uses(statements):
+    """(exposed, written): ``exposed`` also holds the names written only inside an ``if`` or a loop, which a
+    part must receive to return them unchanged when the branch is not taken."""
     visitor = _Uses()
+    conditional = set()
     for statement in statements:
+        before = set(visitor.written)
         visitor.visit(statement)
-    return visitor.exposed, visitor.written
+        if isinstance(statement, (ast.If, ast.For, ast.While, ast.With, ast.Try)):
+            conditional |= visitor.written - before
+    return visitor.exposed | conditional, visitor.written
 
 
 def split_body(lines: list[str], parameters: list[str], parallel_options: str) -> tuple[list[str], list[str]]:

@@ -385,28 +385,26 @@ def lower_vector_tape(node, kernel, dims):
             registers[j] = n_rows + len(constants)
             constants[registers[j]] = float(var.value)
     tape = VectorTape(node, registers, n_rows, constants)
-    line = "from codegen.numba import tape as sg_tape"
-    if line not in kernel.imports:
-        kernel.imports.append(line)
+    rt = kernel.runtime()
     code_dtype = f"np.{dtype.name}"
     size = kernel.let(" * ".join(dims) if n > 1 else dims[0], "size")
     operands = kernel.fresh("operands")
-    kernel.emit(f"{operands} = np.empty(({max(n_rows, 1)}, {size}), dtype={code_dtype})")
+    kernel.emit(f"{operands} = {kernel.new_array([max(n_rows, 1), size], dtype)}")
     for stacked, (base, count) in blocks.items():
-        kernel.emit(f"sg_tape.copy_rows({operands}, {base}, {stacked})")
+        kernel.emit(f"{rt}.copy_rows({operands}, {base}, {stacked})")
     for j in singles:
         var, row, code = node.inputs[j], registers[j], kernel.code(node.inputs[j])
         if var.ndim == 0:
-            kernel.emit(f"sg_tape.fill_row({operands}, {row}, {code})")
+            kernel.emit(f"{rt}.fill_row({operands}, {row}, {code})")
             continue
         if np.dtype(var.dtype) != dtype:
             code = kernel.let(f"{code}.astype({code_dtype})", "cast")
         if var.ndim < n:  # missing leading axes broadcast: view the operand with the output's ndim
             lengths = ["1"] * (n - var.ndim) + [f"{code}.shape[{a}]" for a in range(var.ndim)]
             code = kernel.let(f"np.ascontiguousarray({code}).reshape(({', '.join(lengths)},))", "view")
-        kernel.emit(f"sg_tape.gather{n}({operands}, {row}, {code}, {', '.join(dims)})")
+        kernel.emit(f"{rt}.gather{n}({operands}, {row}, {code}, {', '.join(dims)})")
     results = kernel.fresh("tape_out")
-    kernel.emit(f"{results} = sg_tape.run_pooled({operands}, {', '.join(_pooled(kernel, tape))})")
+    kernel.emit(f"{results} = {rt}.run_pooled({operands}, {', '.join(_pooled(kernel, tape))})")
     shape = f"({', '.join(dims)},)"
     for k, var in enumerate(node.outputs):
         if np.dtype(var.dtype).kind == "b":

@@ -88,7 +88,7 @@ def test_changed_dtypes_are_explained(warm_cache):
 
 
 @pytest.mark.parametrize("damage", ["garbage numba data", "truncated module", "no manifest",
-                                    "garbage manifest"])
+                                    "garbage manifest", "garbage links"])
 def test_damaged_entries_are_detected_and_recompiled(tmp_path, damage):
     cache = tmp_path / "cache"
     entry = run(cache)["path"]
@@ -101,6 +101,9 @@ def test_damaged_entries_are_detected_and_recompiled(tmp_path, damage):
         path = os.path.join(entry, "kernel.py")
         with open(path, "r+b") as stream:
             stream.truncate(40)
+    elif damage == "garbage links":
+        with open(os.path.join(entry, "links.pickle"), "wb") as stream:
+            stream.write(b"\x80garbage")
     elif damage == "no manifest":
         os.unlink(os.path.join(entry, "manifest.json"))
     else:
@@ -111,6 +114,31 @@ def test_damaged_entries_are_detected_and_recompiled(tmp_path, damage):
     check(info)
     again = run(cache)
     assert again["status"] == "loaded"
+
+
+def test_links_naming_a_missing_helper_are_recompiled_not_run(tmp_path):
+    """An entry whose helper records no longer resolve (a consistent manifest, as after an edited runtime
+    library kept the key) must recompile: running its machine code would call an unregistered symbol."""
+    import hashlib
+    import pickle
+    cache = tmp_path / "cache"
+    entry = run(cache)["path"]
+    links = os.path.join(entry, "links.pickle")
+    with open(links, "rb") as stream:
+        records = pickle.load(stream)
+    assert records and all(module.startswith("codegen.numba.") for module, _, _ in records)
+    with open(links, "wb") as stream:
+        pickle.dump([(module, name + "_renamed", types) for module, name, types in records], stream)
+    manifest_path = os.path.join(entry, "manifest.json")
+    with open(manifest_path) as stream:
+        manifest = json.load(stream)
+    with open(links, "rb") as stream:
+        manifest["links.pickle"] = hashlib.sha256(stream.read()).hexdigest()
+    with open(manifest_path, "w") as stream:
+        json.dump(manifest, stream)
+    info = run(cache)
+    assert info["status"] == "compiled" and "damaged entry" in info["reason"], info
+    check(info)
 
 
 def test_concurrent_compiles_of_one_function_do_not_corrupt_each_other(tmp_path):

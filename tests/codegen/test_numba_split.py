@@ -84,3 +84,16 @@ def test_names_read_before_written_become_arguments():
     source = "\n".join(parts) + "\ndef kernel(x):\n" + "\n".join(body) + "\n"
     exec(source, namespace)   # noqa: S102 - the test's own generated source
     assert namespace["kernel"](1) == (2 + 3) * 2 + 5
+
+
+def test_a_name_reassigned_only_in_a_branch_is_passed_into_its_part(monkeypatch):
+    """A part that may skip the branch must return the value from before it, not an unbound name."""
+    import numba as nb
+    monkeypatch.setattr(split, "PART_LINES", 1)
+    body = ["    x = a + 1", "    if a > 0:", "        x = 5", "    return x"]
+    parts, calls = split.split_body(body, ["a"], "False")
+    assert len(parts) == 2 and "def part1(a, x):" in parts[1]
+    namespace = {"nb": nb}
+    parts = [part.replace("cache=True", "cache=False") for part in parts]    # exec'd source has no file
+    exec("\n".join(parts) + "\ndef kernel(a):\n" + "\n".join(calls), namespace)  # noqa: S102
+    assert namespace["kernel"](-3) == -2 and namespace["kernel"](2) == 5

@@ -1,0 +1,113 @@
+"""Calls from generated kernels into precompiled jitted helpers through a named symbol, not linked code.
+
+Numba links the LLVM IR of every jitted function a kernel calls into the
+kernel's own module, then optimises and compiles that code again: ~60-100 ms
+of each cold compile per distinct helper signature, ~40 ms per inline BLAS
+call site, more for the tape interpreters. A helper called through
+``linked(helper)`` is instead compiled once per install (Numba's disk cache of
+runtime.py, blas.py and tape.py) and called by address: the kernel holds a
+call to the external symbol ``symgraph_linked_<name>_<hash of the argument
+types>`` with Numba's own calling convention (so exceptions raised in the
+helper propagate as usual), and this module registers the helper's address
+under that name with LLVM (``llvmlite.binding.add_symbol``) when it resolves
+the helper in this process.
+
+A kernel's machine code would jump to address 0 if it ran before its symbols
+were registered, so: a freshly compiled kernel resolves them while Numba types
+it, and ``cache.py`` stores the kernel's ``records()`` (module, helper name,
+argument types) next to it and calls ``restore`` before loading it from disk.
+Only generated kernels may call linked helpers: a helper in Numba's own disk
+cache that did would be loaded, its symbol unresolved, before anything
+registered it.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import threading
+
+import llvmlite.binding as llvm
+from numba.core import cgutils, types
+from numba.core.extending import intrinsic
+
+PREFIX = "symgraph_linked_"
+_resolved: dict = {}             # symbol -> (dispatcher, argument types, signature, compile result)
+_lock = threading.RLock()
+_noted = threading.local()       # the records of the kernel this thread is compiling
+
+
+def symbol(helper, argtypes) -> str:
+    python = helper.py_func
+    text = f"{python.__module__}:{python.__qualname__}:{argtypes}"
+    return f"{PREFIX}{python.__name__}_{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+
+
+def resolve(helper, argtypes):
+    """(symbol, signature) of ``helper`` compiled (or loaded from Numba's disk cache) for ``argtypes``,
+    its address registered under the symbol."""
+    name = symbol(helper, argtypes)
+    with _lock:
+        entry = _resolved.get(name)
+        if entry is None:
+            helper.compile(argtypes)
+            result = helper.overloads[argtypes]
+            address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+            if not address:
+                raise RuntimeError(f"symgraph: no machine code for {name}")
+            llvm.add_symbol(name, address)
+            entry = _resolved[name] = (helper, argtypes, result.signature, result)
+    return name, entry[2]
+
+
+@contextlib.contextmanager
+def recording():
+    """Collects, as a list, the records of the linked helpers called by kernels compiled in this block."""
+    previous = getattr(_noted, "records", None)
+    _noted.records = records = []
+    try:
+        yield records
+    finally:
+        _noted.records = previous
+
+
+def restore(records):
+    """Registers the helpers a cached kernel calls (``records`` as ``recording`` collected them)."""
+    for module_name, qualified_name, argtypes in records:
+        helper = importlib.import_module(module_name)
+        for part in qualified_name.split("."):
+            helper = getattr(helper, part)
+        resolve(helper, tuple(argtypes))
+
+
+def _note(helper, argtypes):
+    records = getattr(_noted, "records", None)
+    if records is not None:
+        record = (helper.py_func.__module__, helper.py_func.__qualname__, argtypes)
+        if record not in records:
+            records.append(record)
+
+
+def linked(helper):
+    """A kernel-callable stand-in for the jitted ``helper``: same arguments and result, called by address."""
+    def typer(typingctx, *args):
+        argtypes = tuple(types.unliteral(a) for a in args)
+        name, signature = resolve(helper, argtypes)
+        restype = signature.return_type
+
+        def codegen(context, builder, call_signature, llargs):
+            # Noted at lowering (once per kernel), not at typing, which Numba caches across kernels.
+            _note(helper, argtypes)
+            function_type = context.call_conv.get_function_type(restype, argtypes)
+            callee = cgutils.get_or_insert_function(builder.module, function_type, name)
+            values = [context.cast(builder, value, given, wanted) for value, given, wanted
+                      in zip(cgutils.unpack_tuple(builder, llargs[0], len(args)), args, argtypes)]
+            status, result = context.call_conv.call_function(builder, callee, restype, argtypes, values)
+            with cgutils.if_unlikely(builder, status.is_error):
+                context.call_conv.return_status_propagate(builder, status)
+            return result
+
+        return restype(types.StarArgTuple.from_types(args)), codegen
+
+    typer.__name__ = typer.__qualname__ = f"linked_{helper.py_func.__name__}"
+    return intrinsic(prefer_literal=False)(typer)

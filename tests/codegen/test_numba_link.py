@@ -1,0 +1,110 @@
+"""Kernels call the precompiled helpers by address (codegen/numba/link.py): results, exceptions, the
+records a cached kernel needs, and generated kernels that use the linked helpers for what Numba would
+otherwise compile again in every kernel."""
+from __future__ import annotations
+
+import llvmlite.binding as llvm
+import numba
+import numpy as np
+import pytest
+from numba import types
+
+import symgraph as sg
+from codegen.numba import link, runtime
+
+
+@numba.njit(cache=False)
+def halve_positive(x):
+    if x < 0:
+        raise ValueError("halve_positive: negative input")
+    return x / 2
+
+
+linked_halve = link.linked(halve_positive)
+linked_sum_rows = link.linked(runtime.sum_rows)
+
+
+def test_linked_call_returns_the_helpers_result_and_registers_its_address():
+    @numba.njit
+    def caller(x):
+        return linked_halve(x) + 1.0
+
+    assert caller(3.0) == 2.5
+    name = link.symbol(halve_positive, (types.float64,))
+    result = halve_positive.overloads[(types.float64,)]
+    assert llvm.address_of_symbol(name) == result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+
+
+def test_exceptions_raised_in_a_linked_helper_reach_the_caller():
+    @numba.njit
+    def caller(x):
+        return linked_halve(x)
+
+    with pytest.raises(ValueError, match="halve_positive: negative input"):
+        caller(-1.0)
+    assert caller(4.0) == 2.0    # and the kernel still works afterwards
+
+
+def test_arrays_and_tuples_cross_the_call():
+    @numba.njit
+    def caller(x):
+        return linked_sum_rows(x, x.shape[0], x.shape[1], np.float64(0.0), np.float32(0.0), (x.shape[0],))
+
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    got = caller(x)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, x.sum(axis=1))
+
+
+def test_recording_collects_what_a_cached_kernel_needs_and_restore_resolves_it():
+    @numba.njit
+    def caller(x):
+        return linked_sum_rows(x, 1, x.shape[0], np.float64(0.0), 0.0, (np.int64(1),))[0]
+
+    with link.recording() as records:
+        assert caller(np.arange(4.0)) == 6.0
+    argtypes = (types.float64[::1], types.int64, types.int64, types.float64, types.float64,
+                types.UniTuple(types.int64, 1))
+    assert records == [("codegen.numba.runtime", "sum_rows", argtypes)]
+    link.restore(records)
+    assert llvm.address_of_symbol(link.symbol(runtime.sum_rows, argtypes))
+    with pytest.raises(AttributeError):
+        link.restore([("codegen.numba.runtime", "no_such_helper", argtypes)])
+
+
+def test_a_training_step_kernel_calls_helpers_instead_of_inline_numpy():
+    """Inline np.empty, .copy(), .reshape() and BLAS layout code cost Numba compile time in every kernel."""
+    rng = np.random.default_rng(0)
+    X, y = sg.matrix("X", "float32"), sg.matrix("y", "float32")
+    W = sg.shared(rng.normal(size=(5, 3)).astype("float32"), name="W")
+    b = sg.shared(np.zeros(3, dtype="float32"), name="b")
+    loss = sg.mean((sg.relu(X @ W + b) - y) ** 2)
+    gW, gb = sg.grad(loss, [W, b])
+    step = sg.function([X, y], loss, updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)], cache=False)
+    reference = sg.function([X, y], loss, updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)], backend="python")
+    source = step.source
+    for inline in ("np.empty(", "np.zeros(", ".copy()", ".reshape(", "from codegen.numba.blas"):
+        assert inline not in source, inline
+    assert "rt.gemm(" in source and "rt.empty(" in source
+    Xv, yv = rng.normal(size=(4, 5)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
+    W0 = W.get_value()
+    got = step(Xv, yv)
+    mine = W.get_value()
+    W.set_value(W0)
+    b.set_value(np.zeros(3, dtype="float32"))
+    want = reference(Xv, yv)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(mine, W.get_value(), rtol=1e-5, atol=1e-6)
+
+
+def test_dynamic_broadcasting_in_an_elementwise_loop_uses_a_broadcast_copy():
+    """Lengths the types leave open may be 1 at run time (NumPy broadcasting); one loop serves both."""
+    x, v = sg.matrix("x"), sg.vector("v")
+    f = sg.function([x, v], sg.exp(x) * v + x, cache=False)
+    assert "rt.broadcast_copy(" in f.source and f.source.count("for ") == 2   # one loop nest
+    rng = np.random.default_rng(1)
+    for xs, vs in [((3, 4), 4), ((3, 4), 1), ((3, 1), 4), ((1, 4), 4), ((1, 1), 5)]:
+        a, c = rng.normal(size=xs), rng.normal(size=vs)
+        np.testing.assert_allclose(f(a, c), np.exp(a) * c + a, rtol=1e-12)
+    with pytest.raises(ValueError, match="cannot be broadcast"):
+        f(rng.normal(size=(3, 4)), rng.normal(size=3))
