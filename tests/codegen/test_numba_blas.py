@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import symgraph as sg
+from codegen.numba import blas
 from codegen.numba.blas import gemm, overlaps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,8 +49,24 @@ def layouts(matrix):
 BLAS_READY = {"C", "F", "T", "rows"}
 
 
+@pytest.fixture(params=["numpy cblas", "numba_xxgemm"])
+def call_gemm_bound(request):
+    """``call_gemm`` compiled afresh with the gemm symbol bound to NumPy's CBLAS (through the adapter) or to
+    Numba's numba_xxgemm (SciPy's BLAS); machine code resolves the symbol when it is loaded."""
+    use_numpy = request.param == "numpy cblas"
+    if use_numpy and blas.numpy_cblas() is None:
+        pytest.skip("NumPy's CBLAS symbols are not exported by this NumPy build")
+    name = blas.bind_gemm(use_numpy=use_numpy)
+    assert name.startswith("NumPy") == use_numpy
+    try:
+        yield nb.njit(call_gemm.py_func)
+    finally:
+        blas.bind_gemm()
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gemm_matches_numpy_for_every_layout(dtype):
+def test_gemm_matches_numpy_for_every_layout(dtype, call_gemm_bound):
+    call_gemm = call_gemm_bound
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(5, 3)).astype(dtype), rng.normal(size=(3, 4)).astype(dtype)
     tol = 1e-5 if dtype == "float32" else 1e-12
@@ -67,7 +84,8 @@ def test_gemm_matches_numpy_for_every_layout(dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gemm_vectors_empty_and_guards(dtype):
+def test_gemm_vectors_empty_and_guards(dtype, call_gemm_bound):
+    call_gemm = call_gemm_bound
     rng = np.random.default_rng(1)
     m = rng.normal(size=(5, 3)).astype(dtype)
     v = rng.normal(size=9).astype(dtype)[::3]      # a strided vector is a column with a leading dimension
