@@ -34,7 +34,7 @@ FORMAT_VERSION = "2"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # The jitted libraries whose code kernels link in (Numba's own index keys only the kernel file).
 RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py", "link.py",
-                                                                  "linked.py"))
+                                                                  "linked.py", "pipeline.py"))
 LINKS = "links.pickle"
 _loaded: dict = {}                 # key -> dispatcher, for functions compiled again in this process
 _loaded_lock = threading.Lock()

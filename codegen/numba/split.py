@@ -84,7 +84,8 @@ def split_body(lines: list[str], parameters: list[str], parallel_options: str) -
         results = sorted(written & needed_later)
         defined |= written
         text = "\n".join(source_lines[group[0].lineno - 1:group[-1].end_lineno])
-        options = "cache=True, error_model='numpy'" + (f", parallel={parallel_options}" if "prange(" in text else "")
+        options = "cache=True, error_model='numpy', pipeline_class=KernelCompiler" + (
+            f", parallel={parallel_options}" if "prange(" in text else "")
         body_lines = ["    " + line for line in text.split("\n")]
         returned = f"return ({', '.join(results)},)" if results else "return 0"
         parts.append(f"@nb.njit({options})\ndef part{k}({', '.join(arguments)}):\n"

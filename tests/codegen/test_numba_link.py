@@ -108,3 +108,27 @@ def test_dynamic_broadcasting_in_an_elementwise_loop_uses_a_broadcast_copy():
         np.testing.assert_allclose(f(a, c), np.exp(a) * c + a, rtol=1e-12)
     with pytest.raises(ValueError, match="cannot be broadcast"):
         f(rng.normal(size=(3, 4)), rng.normal(size=3))
+
+
+def test_kernels_compile_without_ssa_unless_they_have_prange_loops():
+    """codegen/numba/pipeline.py: SSA reconstruction is ~15% of a kernel's compile; parfors need it."""
+    x = sg.vector("x")
+    serial = sg.function([x], sg.exp(x) * 2.0 + x, cache=False)
+    assert "pipeline_class=KernelCompiler" in serial.source
+    kernel = serial._executor.kernel
+    passes = " ".join(kernel.overloads[kernel.signatures[0]].metadata["pipeline_times"]["nopython"])
+    assert "strip_phis" in passes and "reconstruct_ssa" not in passes
+    np.testing.assert_allclose(serial(np.arange(3.0)), np.exp(np.arange(3.0)) * 2 + np.arange(3.0))
+    heavy = x
+    for _ in range(12):
+        heavy = sg.sin(heavy) * 1.1 + sg.cos(heavy)
+    parallel = sg.function([x], heavy, cache=False)
+    assert "prange(" in parallel.source
+    kernel = parallel._executor.kernel
+    passes = " ".join(kernel.overloads[kernel.signatures[0]].metadata["pipeline_times"]["nopython"])
+    assert "reconstruct_ssa" in passes
+    values = np.linspace(-1, 1, 50_000)
+    expected = values
+    for _ in range(12):
+        expected = np.sin(expected) * 1.1 + np.cos(expected)
+    np.testing.assert_allclose(parallel(values), expected, rtol=1e-12)

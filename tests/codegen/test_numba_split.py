@@ -79,7 +79,7 @@ def test_names_read_before_written_become_arguments():
     lines = ["    a = x + 1", "    for i in range(3):", "        a += i", "    b = a * 2", "    c = b + a",
              "    return c"]
     parts, body = split.split_body(lines, ["x"], "PRANGE_ONLY")
-    namespace = {"nb": type(sys)("nb")}
+    namespace = {"nb": type(sys)("nb"), "KernelCompiler": None}
     namespace["nb"].njit = lambda **options: (lambda function: function)
     source = "\n".join(parts) + "\ndef kernel(x):\n" + "\n".join(body) + "\n"
     exec(source, namespace)   # noqa: S102 - the test's own generated source
@@ -93,7 +93,8 @@ def test_a_name_reassigned_only_in_a_branch_is_passed_into_its_part(monkeypatch)
     body = ["    x = a + 1", "    if a > 0:", "        x = 5", "    return x"]
     parts, calls = split.split_body(body, ["a"], "False")
     assert len(parts) == 2 and "def part1(a, x):" in parts[1]
-    namespace = {"nb": nb}
+    from codegen.numba.pipeline import KernelCompiler
+    namespace = {"nb": nb, "KernelCompiler": KernelCompiler}
     parts = [part.replace("cache=True", "cache=False") for part in parts]    # exec'd source has no file
     exec("\n".join(parts) + "\ndef kernel(a):\n" + "\n".join(calls), namespace)  # noqa: S102
     assert namespace["kernel"](-3) == -2 and namespace["kernel"](2) == 5
