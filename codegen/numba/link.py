@@ -88,10 +88,16 @@ def _note(helper, argtypes):
             records.append(record)
 
 
-def linked(helper):
-    """A kernel-callable stand-in for the jitted ``helper``: same arguments and result, called by address."""
+def linked(helper, any_layout=False):
+    """A kernel-callable stand-in for the jitted ``helper``: same arguments and result, called by address.
+
+    With ``any_layout`` array arguments are passed as layout ``A`` arrays: for helpers that read strides
+    at run time anyway (BLAS calls), one compiled signature then serves C, F and strided operands, so a
+    kernel loads fewer helpers from Numba's cache (each load costs ~4 ms of a warm start)."""
     def typer(typingctx, *args):
         argtypes = tuple(types.unliteral(a) for a in args)
+        if any_layout:
+            argtypes = tuple(t.copy(layout="A") if isinstance(t, types.Array) else t for t in argtypes)
         name, signature = resolve(helper, argtypes)
         restype = signature.return_type
 
