@@ -166,6 +166,7 @@ class KernelWriter:
     def check(self, failing_condition: str, message: str, exception="ValueError"):
         """Emit ``if failing_condition: raise``; the entry turns the number back into ``message``."""
         if _never_true(failing_condition):
+            self.emit("pass")       # the check may be the only statement of a block
             return
         number = len(self.checks)
         self.checks.append(Check(number, exception, message, self.node))

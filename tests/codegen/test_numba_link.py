@@ -132,3 +132,18 @@ def test_kernels_compile_without_ssa_unless_they_have_prange_loops():
     for _ in range(12):
         expected = np.sin(expected) * 1.1 + np.cos(expected)
     np.testing.assert_allclose(parallel(values), expected, rtol=1e-12)
+
+
+def test_checks_that_cannot_fail_are_dropped_and_leave_valid_blocks():
+    from codegen.numba.lower import KernelWriter
+    kernel = KernelWriter()
+    length = kernel.broadcast_length(["n", "1", "1"], "cannot broadcast")   # 1 against 1: nothing to test
+    kernel.check("m != m and m != 1", "cannot fail")
+    kernel.check("k != 2", "can fail")
+    source = "def body(n, m, k):\n" + "\n".join(kernel.lines) + f"\n    return {length}\n"
+    namespace = {}
+    exec(compile(source, "<kernel>", "exec"), namespace)                   # noqa: S102 - valid Python
+    assert len(kernel.checks) == 1 and kernel.checks[0].message == "can fail"
+    assert namespace["body"](4, 3, 2) == 4 and namespace["body"](1, 3, 2) == 1
+    with pytest.raises(ValueError, match="symgraph check 0"):
+        namespace["body"](4, 3, 5)
