@@ -8,10 +8,10 @@ is imported: to an adapter onto the CBLAS ``sgemm``/``dgemm`` that NumPy itself
 calls when NumPy's BLAS can be found (NumPy's wheels bundle an OpenBLAS that
 measured 5-9% faster on the MLP benchmark's products than SciPy's, and a user
 comparing against ``a @ b`` expects NumPy's speed), else to ``numba_xxgemm``
-(SciPy's Fortran BLAS). The operands'
-layouts are read from their runtime strides: a row-major or column-major
-matrix with any leading dimension (``W.T``, a row slice, a strided vector)
-becomes a transpose flag and a leading dimension, never a copy. 1-d operands
+(SciPy's Fortran BLAS). The operands' layouts are read from their runtime
+strides: a row-major or column-major matrix with any leading dimension
+(``W.T``, a row slice, a strided vector) becomes a transpose flag and a
+leading dimension, never a copy. 1-d operands
 are a row (left), a column (right), and ``out`` is their product's row or
 column. The call returns a status instead of raising: 0 done, bit 1 ``a``,
 bit 2 ``b``, bit 4 ``out`` has a layout BLAS cannot address (a broadcast or

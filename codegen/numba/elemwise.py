@@ -1,16 +1,21 @@
 """Lowering of elementwise nodes (``Elemwise`` and the optimizer's ``Fused``): one loop per node.
 
 A node's scalar program (one instruction for ``Elemwise``, many for ``Fused``)
-becomes the body of a single loop through the scalar-op table of ``scalar.py``.
-When every input has the output's shape (decided statically or by a cheap
-runtime test) the loop runs over flat contiguous memory, in parallel (``prange``)
-when there are many elements; otherwise a nested loop indexes each input with
-its own broadcasting, so broadcast copies are never materialised. When the shape
-analysis of ``symgraph.rewrite.shapes`` proves that every operand axis has the
-output's length (the program's matrix products require it) or is statically 1,
-only the loop that can run is emitted, behind plain equality tests that raise the
-usual ``symgraph check`` error: each loop nest left out saves its Numba compile
-time. 0-d nodes become plain scalar statements.
+becomes the body of a single loop through the scalar-op table of ``scalar.py``,
+which indexes every operand directly: over flat contiguous memory when every
+operand has the output's shape, in parallel (``prange``) when there are many
+elements, else as a nested loop. Broadcasting the types show (an axis of static
+length 1: a bias vector, ``keepdims``, a ``dimshuffle`` with ``'x'``) is index
+arithmetic and never copies. An axis whose length the types leave open may still
+be 1 at run time (NumPy broadcasting, which PyTensor refuses); such an operand
+goes through ``runtime.broadcast_copy``, which returns it unchanged when its
+shape is the output's and otherwise a broadcast copy: one loop per node instead
+of a second, strided loop for a rare case, whose Numba compile time would equal
+the loop's own. When the shape analysis of ``symgraph.rewrite.shapes`` proves
+that every operand axis has the output's length (the program's matrix products
+require it) or is statically 1, plain equality tests that raise the usual
+``symgraph check`` error replace broadcasting. 0-d nodes become plain scalar
+statements.
 """
 from __future__ import annotations
 
@@ -122,7 +127,8 @@ def lower_elementwise(node, kernel):
             shape = _operand_shape(var, node, dims)
             if all(have == want for have, want in zip(value.dims, shape)):
                 continue
-            code = kernel.let(f"{kernel.runtime()}.broadcast_copy({value.code}, {kernel.int_tuple(shape)})", "exact")
+            copy = f"{kernel.runtime()}.broadcast_copy({value.code}, {kernel.int_tuple(shape)})"
+            code = kernel.let(copy, "exact")
             saved[id(var)] = value
             kernel.values[id(var)] = Value(code, shape, value.contiguous, False)
     out_shape = node.outputs[0].type.shape

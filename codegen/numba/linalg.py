@@ -319,8 +319,8 @@ def _emit_ordinary_update(kernel, update):
     a, b = update.dot.inputs
     status = kernel.fresh("status")
     alpha = f"{dtype_code(update.target.dtype)}({_alpha(kernel, update)})"
-    kernel.emit(f"{status}, {update.result} = {kernel.runtime()}.accumulated_copy({kernel.code(update.target)}, {alpha}, "
-                f"{kernel.code(a)}, {kernel.code(b)})")
+    kernel.emit(f"{status}, {update.result} = {kernel.runtime()}.accumulated_copy("
+                f"{kernel.code(update.target)}, {alpha}, {kernel.code(a)}, {kernel.code(b)})")
     kernel.check(f"{status} != 0", f"{update.elementwise.op}: operand shapes cannot be broadcast")
 
 

@@ -246,8 +246,8 @@ class KernelWriter:
 
 
 def _never_true(condition: str) -> bool:
-    """True for a test that fails on its face: a conjunction with a term ``x != x`` (Numba compiles and
-    keeps every raise, ~6 ms each)."""
+    """True for a failing condition that cannot hold: a conjunction with a term ``x != x`` (a check costs
+    Numba compile time, and one that cannot fail guards nothing)."""
     for term in condition.split(" and "):
         sides = term.split(" != ")
         if len(sides) == 2 and sides[0].strip() == sides[1].strip() and "(" not in term:
