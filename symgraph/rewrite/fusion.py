@@ -8,7 +8,11 @@ equals the root's (several outputs sharing inputs in one loop), unless that woul
 make the fused node depend on itself; that check searches upward from the group's
 inputs, pruned by each node's level (longest path from a leaf, kept up to date as
 fused nodes replace groups), so the pass stays linear. Elementwise functions commute
-with broadcasting, so evaluating the group on its broadcast inputs is exact.
+with broadcasting, so evaluating the group on its broadcast inputs is exact; but a
+producer with transcendental functions whose result the root broadcasts (fewer axes,
+or a length-1 axis) stays out of the group: inside the root's loop it would be
+recomputed for every element of the broadcast axes (``tanh(A @ w)`` once per row of
+a Hessian), while on its own it runs once per element of its own, smaller shape.
 """
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ from .shapes import dims
 
 #: the most nodes fused into one loop (keeps generated kernels compilable in reasonable time)
 MAX_GROUP = 400
+#: scalar ops costly enough that recomputing them across a broadcast loses to a separate loop
+TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sinh", "cosh",
+                            "arcsin", "arccos", "arctan", "sigmoid", "softplus", "pow", "erf", "erfc"})
 
 
 def is_fusable(node) -> bool:
@@ -67,13 +74,28 @@ def _update_levels(fg, new_node, level):
                     stack.append(consumer)
 
 
-def _close(fg, group, stack, assigned):
+def _scalar_op_names(node):
+    if isinstance(node.op, Fused):
+        return {str(getattr(op, "name", op)) for op, _, _ in node.op.instructions}
+    return {str(getattr(node.op.scalar_op, "name", node.op.scalar_op))}
+
+
+def _broadcast_into(var, root_var) -> bool:
+    """True when ``root_var``'s loop would read ``var`` broadcast: fewer axes, or a length-1 axis."""
+    if var.ndim < root_var.ndim:
+        return True
+    return any(mine == 1 and theirs != 1 for mine, theirs in zip(var.type.shape, root_var.type.shape))
+
+
+def _close(fg, group, stack, assigned, root_var):
     """Add producers whose every consumer is in the group, until none is left."""
     while stack:
         node = stack.pop()
         for var in node.inputs:
             owner = var.owner
             if owner is None or owner in group or owner in assigned or not is_fusable(owner):
+                continue
+            if _broadcast_into(var, root_var) and _scalar_op_names(owner) & TRANSCENDENTAL:
                 continue
             if len(group) >= MAX_GROUP:
                 return
@@ -84,7 +106,8 @@ def _close(fg, group, stack, assigned):
 
 def _grow(fg, root, assigned, level, rank):
     group = {root}
-    _close(fg, group, [root], assigned)
+    root_var = root.outputs[0]
+    _close(fg, group, [root], assigned, root_var)
     # Shared producers with the root's shape become extra outputs of the same loop, round by
     # round (a chain of shared values joins one link per round) while no cycle appears.
     root_dims = dims(root.outputs[0])
@@ -102,7 +125,7 @@ def _grow(fg, root, assigned, level, rank):
         if not extras:
             break
         trial = group | set(extras[:MAX_GROUP - len(group)])
-        _close(fg, trial, list(extras), assigned)
+        _close(fg, trial, list(extras), assigned, root_var)
         if _creates_cycle(trial, level):
             break
         group = trial

@@ -90,6 +90,29 @@ def test_shared_producer_becomes_extra_output():
     assert len(fused.outputs) == 2
 
 
+def test_transcendental_producer_is_not_recomputed_across_a_broadcast():
+    """tanh of a vector read by a matrix loop would be evaluated once per row inside it: it stays its own
+    (vector-sized) node; cheap producers and same-shaped transcendental ones still fuse."""
+    m, v = sg.matrix("m"), sg.vector("v")
+    t = sg.tanh(v * 2.0)
+    out = m * t + m * (1.0 - t * t) + sg.exp(m) * (v + 1.0)
+    values = [np.arange(12.0).reshape(3, 4) / 9, np.linspace(-1, 1, 4)]
+    f = compare([m, v], out, values)
+    fused = [n for n in f.graph.nodes if isinstance(n.op, Fused)]
+    wide = [n for n in fused if n.outputs[0].ndim == 2]
+    assert len(wide) == 1
+    wide_ops = {type(op).__name__ for op, _, _ in wide[0].op.instructions}
+    assert "Tanh" not in wide_ops and "Exp" in wide_ops       # exp(m) has the loop's own shape
+    narrow = [n for n in f.graph.nodes if n.outputs[0].ndim == 1 and "tanh" in str(n.op)]
+    assert len(narrow) == 1                                    # tanh(v * 2.0): one evaluation per element of v
+    hessian = sg.function([m, v], sg.hessian(sg.sum(sg.tanh(m @ v) ** 2), v))
+    assert hessian.source.count("np.tanh(") == 1
+    a, w = np.arange(12.0).reshape(3, 4) / 9, np.linspace(-1, 1, 4)
+    t = np.tanh(a @ w)
+    np.testing.assert_allclose(hessian(a, w), a.T @ ((2 * (1 - t * t) * (1 - 3 * t * t))[:, None] * a),
+                               rtol=1e-10)
+
+
 def test_no_fusion_across_reductions_or_through_cycles():
     x = sg.vector("x")
     e = sg.exp(x)
