@@ -12,10 +12,11 @@ helper propagate as usual), and this module registers the helper's address
 under that name with LLVM (``llvmlite.binding.add_symbol``) when it resolves
 the helper in this process.
 
-A kernel's machine code would jump to address 0 if it ran before its symbols
-were registered, so: a freshly compiled kernel resolves them while Numba types
-it, and ``cache.py`` stores the kernel's ``records()`` (module, helper name,
-argument types) next to it and calls ``restore`` before loading it from disk.
+Loading a kernel's machine code before its symbols are registered crashes the
+process (seen here as a segfault), so: a freshly compiled kernel resolves them
+while Numba types it, and ``cache.py`` stores the records ``recording()``
+collected (module, helper name, argument types) next to the kernel and calls
+``restore`` before loading it from disk.
 Only generated kernels may call linked helpers: a helper in Numba's own disk
 cache that did would be loaded, its symbol unresolved, before anything
 registered it.
