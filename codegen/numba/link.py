@@ -30,11 +30,11 @@ import threading
 
 import llvmlite.binding as llvm
 from numba.core import cgutils, types
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.extending import intrinsic
 
 PREFIX = "symgraph_linked_"
 _resolved: dict = {}             # symbol -> (dispatcher, argument types, signature, compile result)
-_lock = threading.RLock()
 _noted = threading.local()       # the records of the kernel this thread is compiling
 
 
@@ -48,7 +48,9 @@ def resolve(helper, argtypes):
     """(symbol, signature) of ``helper`` compiled (or loaded from Numba's disk cache) for ``argtypes``,
     its address registered under the symbol."""
     name = symbol(helper, argtypes)
-    with _lock:
+    # Numba's own (reentrant) compiler lock, not one of ours: a kernel being typed already holds it when
+    # it resolves a helper, so a second lock taken in the other order by a loading thread could deadlock.
+    with global_compiler_lock:
         entry = _resolved.get(name)
         if entry is None:
             helper.compile(argtypes)

@@ -147,3 +147,34 @@ def test_checks_that_cannot_fail_are_dropped_and_leave_valid_blocks():
     assert namespace["body"](4, 3, 2) == 4 and namespace["body"](1, 3, 2) == 1
     with pytest.raises(ValueError, match="symgraph check 0"):
         namespace["body"](4, 3, 5)
+
+
+@pytest.mark.timeout(300)
+def test_restoring_in_one_thread_while_another_compiles_does_not_deadlock():
+    """resolve() takes Numba's compiler lock, which a kernel being typed already holds: a second lock
+    taken in the other order by a loading thread could deadlock the two."""
+    import threading
+    argtypes = (types.float64[::1], types.int64, types.int64, types.float64, types.float64,
+                types.UniTuple(types.int64, 1))
+    records = [("codegen.numba.runtime", "sum_rows", argtypes)]
+    stop, errors = threading.Event(), []
+
+    def restore_repeatedly():
+        try:
+            while not stop.is_set():
+                link._resolved.pop(link.symbol(runtime.sum_rows, argtypes), None)   # resolve again each time
+                link.restore(records)
+        except Exception as exc:    # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=restore_repeatedly)
+    thread.start()
+    try:
+        for k in range(6):
+            x = sg.vector("x")
+            f = sg.function([x], sg.sum(sg.exp(x) * float(k + 2)), cache=False)
+            np.testing.assert_allclose(f(np.arange(3.0)), np.exp(np.arange(3.0)).sum() * (k + 2))
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert not thread.is_alive() and not errors
