@@ -6,8 +6,9 @@ module ``kernel.py`` (deterministic source, no captured globals, so Numba's own
 ``cache=True`` works on it) with Numba's files under ``__pycache__``, the
 records of the helpers it calls by address (``links.pickle``: registered before
 the kernel is loaded, see link.py), and a ``manifest.json`` written last,
-atomically, that records a hash of every file: an entry without a manifest (half-written) or whose files do not match it
-(corrupted) is removed and recompiled. A per-key file lock makes two processes
+atomically, that records a hash of every file: an entry without a manifest
+(half-written) or whose files do not match it (corrupted) is removed and
+recompiled, and so is one whose helper records no longer resolve. A per-key file lock makes two processes
 compiling the same function take turns; the second one loads. An explain
 record per graph structure says why a miss happened (new graph, changed
 dtypes, changed versions).
@@ -32,7 +33,7 @@ from . import link
 
 FORMAT_VERSION = "2"
 _HERE = os.path.dirname(os.path.abspath(__file__))
-# The jitted libraries whose code kernels link in (Numba's own index keys only the kernel file).
+# The libraries kernels call by name or embed (intrinsics); Numba's own index keys only the kernel file.
 RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py", "link.py",
                                                                   "linked.py", "pipeline.py"))
 LINKS = "links.pickle"
