@@ -8,10 +8,10 @@ records of the helpers it calls by address (``links.pickle``: registered before
 the kernel is loaded, see link.py), and a ``manifest.json`` written last,
 atomically, that records a hash of every file: an entry without a manifest
 (half-written) or whose files do not match it (corrupted) is removed and
-recompiled, and so is one whose helper records no longer resolve. A per-key file lock makes two processes
-compiling the same function take turns; the second one loads. An explain
-record per graph structure says why a miss happened (new graph, changed
-dtypes, changed versions).
+recompiled, and so is one whose helper records no longer resolve. A per-key
+file lock makes two processes compiling the same function take turns; the
+second one loads. An explain record per graph structure says why a miss
+happened (new graph, changed dtypes, changed versions).
 """
 from __future__ import annotations
 
