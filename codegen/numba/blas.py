@@ -81,6 +81,13 @@ def _cblas_adapter(single, double, bits):
     def narrow(value):
         return value if bits == 64 else builder.trunc(value, width)
 
+    if bits == 32:   # an LP64 CBLAS cannot take a length of 2**31 or more: refuse rather than wrap around
+        limit = ir.Constant(intp, 2**31 - 1)
+        too_long = builder.icmp_signed(">", m, limit)
+        for value in (n, k, lda, ldb, ldc):
+            too_long = builder.or_(too_long, builder.icmp_signed(">", value, limit))
+        with builder.if_then(too_long, likely=False):
+            builder.ret(ir.Constant(i32, 1))
     flags = [flag(transa), flag(transb)]
     sizes = [narrow(v) for v in (m, n, k, lda, ldb, ldc)]
     is_single = builder.icmp_unsigned("==", kind, ir.Constant(_CHAR, ord("s")))

@@ -107,6 +107,39 @@ def test_gemm_vectors_empty_and_guards(dtype, call_gemm_bound):
     assert call_gemm(1.0, m, broadcast, 0.0, np.zeros((5, 4), dtype)) == 2
 
 
+def test_lp64_cblas_adapter_matches_numpy_and_refuses_lengths_it_cannot_take():
+    """The adapter for a 32-bit-integer CBLAS, exercised on SciPy's bundled OpenBLAS when it exports one."""
+    import ctypes
+    import glob
+    import llvmlite.binding as llvm
+    import scipy
+    paths = glob.glob(os.path.join(os.path.dirname(scipy.__file__) + ".libs", "libscipy_openblas*.so"))
+    try:
+        library = ctypes.CDLL(paths[0])
+        single, double = library.scipy_cblas_sgemm, library.scipy_cblas_dgemm
+    except (IndexError, OSError, AttributeError):
+        pytest.skip("no LP64 CBLAS (SciPy's bundled OpenBLAS) to test the 32-bit adapter on")
+    addresses = [ctypes.cast(f, ctypes.c_void_p).value for f in (single, double)]
+    adapter_library, address = blas._cblas_adapter(*addresses, 32)
+    try:
+        llvm.add_symbol(blas.GEMM_SYMBOL, address)
+        call = nb.njit(call_gemm.py_func)
+        rng = np.random.default_rng(3)
+        for dtype in ("float32", "float64"):
+            a, b = rng.normal(size=(5, 3)).astype(dtype), rng.normal(size=(3, 4)).astype(dtype)
+            for x in (a, np.asfortranarray(a)):
+                out = np.zeros((5, 4), dtype)
+                assert call(1.0, x, b.T.copy().T, 0.0, out) == 0
+                np.testing.assert_allclose(out, a @ b, rtol=1e-5)
+        pointer, length = ctypes.c_void_p, ctypes.c_int64
+        refuse = ctypes.CFUNCTYPE(ctypes.c_int32, *[ctypes.c_char] * 3, *[length] * 3,      # (numba_xxgemm's)
+                                  pointer, pointer, length, pointer, length, pointer, pointer, length)(address)
+        assert refuse(b"s", b"n", b"n", 2**31, 1, 1, None, None, 2**31, None, 1, None, None, 2**31) == 1
+    finally:
+        blas.bind_gemm()
+        del adapter_library
+
+
 def test_overlaps():
     x = np.zeros((4, 4))
     assert call_overlaps(x, x.T) and call_overlaps(x[:2], x[1:]) and call_overlaps(x[::-1], x[:1])
