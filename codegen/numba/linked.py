@@ -13,15 +13,13 @@ from numba.core.registry import CPUDispatcher
 from . import blas, runtime, tape
 from .link import linked
 
+# Helpers that read their operands' strides at run time: one signature for C, F and strided operands.
+_ANY_LAYOUT = {"gemm_copying", "accumulated_copy", "gemm_call", "overlaps_call"}
+
 NAMES = []
 for _module in (runtime, tape, blas):
     for _name, _helper in sorted(vars(_module).items()):
-        if isinstance(_helper, CPUDispatcher) and not _name.startswith("_") and not _name.endswith("_call") \
-                and _name not in NAMES:
-            globals()[_name] = linked(_helper)
-            NAMES.append(_name)
-gemm = linked(blas.gemm_call, any_layout=True)
-overlaps = linked(blas.overlaps_call, any_layout=True)
-gemm_copying = linked(blas.gemm_copying, any_layout=True)
-accumulated_copy = linked(blas.accumulated_copy, any_layout=True)
-NAMES += ["gemm", "overlaps"]      # (gemm_copying and accumulated_copy are listed already)
+        if isinstance(_helper, CPUDispatcher) and not _name.startswith("_") and _name not in NAMES:
+            _public = _name.removesuffix("_call")       # gemm_call -> gemm, overlaps_call -> overlaps
+            globals()[_public] = linked(_helper, any_layout=_name in _ANY_LAYOUT)
+            NAMES.append(_public)

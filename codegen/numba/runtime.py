@@ -29,11 +29,23 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
 _jit = nb.njit(cache=True, error_model="numpy")
 
 
 # ------------------------------------------------------------------ combining rules (as reduce._combine)
+@nb.njit(inline="always")
+def _add(accumulator, value):
+    return accumulator + value
+
+
+@nb.njit(inline="always")
+def _multiply(accumulator, value):
+    return accumulator * value
+
+
 @nb.njit(inline="always")
 def _pick_max(accumulator, value):
     # value != value only for NaN: a NaN enters the accumulator and nothing replaces it.
@@ -45,157 +57,127 @@ def _pick_min(accumulator, value):
     return value if (value < accumulator or value != value) else accumulator
 
 
+@nb.njit(inline="always")
+def _either(accumulator, value):
+    return accumulator or value != 0
+
+
+@nb.njit(inline="always")
+def _both(accumulator, value):
+    return accumulator and value != 0
+
+
+# One rule per reduction kind; the generic loops below take the kind as a literal, so each public
+# helper compiles to the loop with its own rule and no branch (and each stays a module-level function
+# without closures, which Numba's disk cache needs: a rule passed as a function argument is not).
+SUM, PROD, MAX, MIN, ANY, ALL = range(6)
+_RULES = (_add, _multiply, _pick_max, _pick_min, _either, _both)
+
+
+def _combine(kind, accumulator, value):  # pragma: no cover - typed by the overload below
+    raise NotImplementedError("only callable from jitted code")
+
+
+@overload(_combine, inline="always")
+def _combine_for_kind(kind, accumulator, value):
+    if not isinstance(kind, types.IntegerLiteral):
+        return None
+    rule = _RULES[kind.literal_value]
+    return lambda kind, accumulator, value: rule(accumulator, value)
+
+
 # ------------------------------------------------------------------ reductions over trailing axes
 # ``x`` (contiguous) is viewed as (outer, reduced); ``identity`` has the accumulator dtype (float64 for
 # float32 sums and products) and ``like`` the output dtype; the result has ``out_shape``. Reshapes
 # happen here, not in the kernel: each one in a kernel costs ~12 ms of compile time.
 
 @_jit
-def _rows_output(outer, like):
-    return np.empty(outer, dtype=np.asarray(like).dtype)
+def _reduce_rows(x, outer, reduced, identity, like, out_shape, kind):
+    nb.literally(kind)
+    view = x.reshape((outer, reduced))
+    out = np.empty(outer, dtype=np.asarray(like).dtype)
+    for o in range(outer):
+        accumulator = identity
+        for r in range(reduced):
+            accumulator = _combine(kind, accumulator, view[o, r])
+        out[o] = accumulator
+    return out.reshape(out_shape)
 
 
 @_jit
 def sum_rows(x, outer, reduced, identity, like, out_shape):
-    view = x.reshape((outer, reduced))
-    out = _rows_output(outer, like)
-    for o in range(outer):
-        accumulator = identity
-        for r in range(reduced):
-            accumulator = accumulator + view[o, r]
-        out[o] = accumulator
-    return out.reshape(out_shape)
+    return _reduce_rows(x, outer, reduced, identity, like, out_shape, SUM)
 
 
 @_jit
 def prod_rows(x, outer, reduced, identity, like, out_shape):
-    view = x.reshape((outer, reduced))
-    out = _rows_output(outer, like)
-    for o in range(outer):
-        accumulator = identity
-        for r in range(reduced):
-            accumulator = accumulator * view[o, r]
-        out[o] = accumulator
-    return out.reshape(out_shape)
+    return _reduce_rows(x, outer, reduced, identity, like, out_shape, PROD)
 
 
 @_jit
 def max_rows(x, outer, reduced, identity, like, out_shape):
-    view = x.reshape((outer, reduced))
-    out = _rows_output(outer, like)
-    for o in range(outer):
-        accumulator = identity
-        for r in range(reduced):
-            accumulator = _pick_max(accumulator, view[o, r])
-        out[o] = accumulator
-    return out.reshape(out_shape)
+    return _reduce_rows(x, outer, reduced, identity, like, out_shape, MAX)
 
 
 @_jit
 def min_rows(x, outer, reduced, identity, like, out_shape):
-    view = x.reshape((outer, reduced))
-    out = _rows_output(outer, like)
-    for o in range(outer):
-        accumulator = identity
-        for r in range(reduced):
-            accumulator = _pick_min(accumulator, view[o, r])
-        out[o] = accumulator
-    return out.reshape(out_shape)
+    return _reduce_rows(x, outer, reduced, identity, like, out_shape, MIN)
 
 
 @_jit
 def any_rows(x, outer, reduced, identity, like, out_shape):
-    view = x.reshape((outer, reduced))
-    out = _rows_output(outer, like)
-    for o in range(outer):
-        accumulator = identity
-        for r in range(reduced):
-            accumulator = accumulator or view[o, r] != 0
-        out[o] = accumulator
-    return out.reshape(out_shape)
+    return _reduce_rows(x, outer, reduced, identity, like, out_shape, ANY)
 
 
 @_jit
 def all_rows(x, outer, reduced, identity, like, out_shape):
-    view = x.reshape((outer, reduced))
-    out = _rows_output(outer, like)
-    for o in range(outer):
-        accumulator = identity
-        for r in range(reduced):
-            accumulator = accumulator and view[o, r] != 0
-        out[o] = accumulator
-    return out.reshape(out_shape)
+    return _reduce_rows(x, outer, reduced, identity, like, out_shape, ALL)
 
 
 # ------------------------------------------------------------------ reductions over a middle block of axes
 # ``x`` (contiguous) is viewed as (outer, reduced, inner); the (outer, inner) output starts at ``identity``
 # (output dtype) and combines the elements in memory order, as the inline lowering does.
 
-
 @_jit
-def sum_middle(x, outer, reduced, inner, identity, out_shape):
+def _reduce_middle(x, outer, reduced, inner, identity, out_shape, kind):
+    nb.literally(kind)
     view = x.reshape((outer, reduced, inner))
     out = np.full((outer, inner), identity)
     for o in range(outer):
         for r in range(reduced):
             for i in range(inner):
-                out[o, i] = out[o, i] + view[o, r, i]
+                out[o, i] = _combine(kind, out[o, i], view[o, r, i])
     return out.reshape(out_shape)
+
+
+@_jit
+def sum_middle(x, outer, reduced, inner, identity, out_shape):
+    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, SUM)
 
 
 @_jit
 def prod_middle(x, outer, reduced, inner, identity, out_shape):
-    view = x.reshape((outer, reduced, inner))
-    out = np.full((outer, inner), identity)
-    for o in range(outer):
-        for r in range(reduced):
-            for i in range(inner):
-                out[o, i] = out[o, i] * view[o, r, i]
-    return out.reshape(out_shape)
+    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, PROD)
 
 
 @_jit
 def max_middle(x, outer, reduced, inner, identity, out_shape):
-    view = x.reshape((outer, reduced, inner))
-    out = np.full((outer, inner), identity)
-    for o in range(outer):
-        for r in range(reduced):
-            for i in range(inner):
-                out[o, i] = _pick_max(out[o, i], view[o, r, i])
-    return out.reshape(out_shape)
+    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, MAX)
 
 
 @_jit
 def min_middle(x, outer, reduced, inner, identity, out_shape):
-    view = x.reshape((outer, reduced, inner))
-    out = np.full((outer, inner), identity)
-    for o in range(outer):
-        for r in range(reduced):
-            for i in range(inner):
-                out[o, i] = _pick_min(out[o, i], view[o, r, i])
-    return out.reshape(out_shape)
+    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, MIN)
 
 
 @_jit
 def any_middle(x, outer, reduced, inner, identity, out_shape):
-    view = x.reshape((outer, reduced, inner))
-    out = np.full((outer, inner), identity)
-    for o in range(outer):
-        for r in range(reduced):
-            for i in range(inner):
-                out[o, i] = out[o, i] or view[o, r, i] != 0
-    return out.reshape(out_shape)
+    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, ANY)
 
 
 @_jit
 def all_middle(x, outer, reduced, inner, identity, out_shape):
-    view = x.reshape((outer, reduced, inner))
-    out = np.full((outer, inner), identity)
-    for o in range(outer):
-        for r in range(reduced):
-            for i in range(inner):
-                out[o, i] = out[o, i] and view[o, r, i] != 0
-    return out.reshape(out_shape)
+    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, ALL)
 
 
 # ------------------------------------------------------------------ sum_to_shape (adjoint of broadcasting)
