@@ -9,6 +9,7 @@ and launch sizes (tiny blocks in the simulator, where every thread is a Python t
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -43,7 +44,23 @@ def require_cuda():
         raise RuntimeError(f"backend='cuda' cannot run here: {reason}. It needs an NVIDIA GPU with a working "
                            "CUDA driver; to run the kernels on the CPU instead (slowly, for testing), set "
                            "NUMBA_ENABLE_CUDASIM=1 before importing symgraph, or use backend='numba'")
+    _check_kernel_compiler()
     return cuda
+
+
+def _check_kernel_compiler():
+    """Load numba-cuda's lowering registry now, so an incompatible NumPy fails here, not at the first call.
+
+    numba-cuda 0.30 registers overloads for NumPy functions that NumPy 2.5 removed (``np.row_stack``):
+    with it, every kernel compilation raises AttributeError.
+    """
+    try:
+        import numba.cuda.cudaimpl  # noqa: F401 - numba-cuda imports it at its first compilation anyway
+    except (AttributeError, ImportError) as exc:
+        from importlib.metadata import version
+        raise RuntimeError(f"backend='cuda': numba-cuda {version('numba-cuda')} cannot compile kernels with "
+                           f"NumPy {np.__version__} ({type(exc).__name__}: {exc}); install a NumPy it supports, "
+                           "e.g. pip install 'numpy<2.5' (what the 'cuda' extra asks for)") from None
 
 
 # ---------------------------------------------------------------- launch sizes
@@ -97,10 +114,110 @@ def as_numba_device_array(value):
     return cuda.as_cuda_array(value)
 
 
-def to_device(array):
+class DeviceMemoryPool:
+    """Device buffers kept for reuse, so a loop of calls stops allocating after its first call.
+
+    ``cuMemAlloc`` of a large buffer costs tens to hundreds of microseconds and ``cuMemFree``
+    waits for the device to go idle, while a training step makes dozens of intermediates per call.
+    As in PyTorch's caching allocator, a buffer nobody references any more goes back to a free
+    list of its (rounded) size instead of to the driver. Reusing it is safe because every kernel
+    and copy symgraph issues runs on the default stream, in order: a later kernel that writes a
+    reused buffer runs after every earlier kernel that read it.
+
+    ``allocate_block(context, nbytes)`` makes new device memory: Numba's ``context.memalloc``,
+    whose pointers free themselves (through Numba's deferred deallocation) once unreferenced.
+    Each array gets its own reference-counted pointer onto a block, handed out the way Numba's
+    memory manager hands out its own: the counted pointer stays in ``_live`` and the array holds
+    an owning reference (``own()``); every view of the array takes another, and when the last
+    reference goes the count reaches zero and the block returns to the free list.
+    """
+
+    GRANULE = 512     # bytes: sizes are rounded up to this, so nearly equal shapes share buffers
+
+    def __init__(self, allocate_block):
+        self._allocate_block = allocate_block
+        self._free = {}    # (id(context), rounded size) -> blocks ready for reuse
+        self._live = {}    # serial -> the counted pointer of a block in use
+        self._serials = itertools.count()
+
+    def allocate(self, context, nbytes):
+        from numba.cuda.cudadrv.driver import AutoFreePointer
+        size = -(-max(int(nbytes), 1) // self.GRANULE) * self.GRANULE
+        free = self._free.setdefault((id(context), size), [])
+        try:
+            block = free.pop()       # list.pop/append are atomic: finalizers may run in any thread
+        except IndexError:
+            block = self._new_block(context, size)
+        serial = next(self._serials)
+        counted = AutoFreePointer(context, block.device_pointer, size,
+                                  finalizer=_release(self._live, serial, free, block))
+        self._live[serial] = counted
+        return counted.own()
+
+    def _new_block(self, context, size):
+        try:
+            return self._allocate_block(context, size)
+        except Exception:  # noqa: BLE001 - out of memory, most likely: retry once without our cache
+            if not self.cached_bytes():
+                raise
+            self.empty(context)
+            return self._allocate_block(context, size)
+
+    def cached_bytes(self) -> int:
+        """Bytes held in free lists (not in use by any array)."""
+        return sum(size * len(blocks) for (_, size), blocks in list(self._free.items()))
+
+    def empty(self, context=None):
+        """Give every cached block back to the driver; buffers in use return to it when freed."""
+        self._free = {}
+        if context is not None:
+            pending = getattr(getattr(context, "memory_manager", None), "deallocations", None)
+            if pending is not None:
+                pending.clear()      # Numba defers cuMemFree; do it now
+
+
+def _release(live, serial, free, block):
+    def give_back():
+        live.pop(serial, None)
+        free.append(block)
+    return give_back
+
+
+def _numba_memalloc(context, nbytes):
+    return context.memalloc(nbytes)
+
+
+POOL = DeviceMemoryPool(_numba_memalloc)
+
+
+def empty_cache():
+    """Release the device memory the CUDA backend keeps for reuse (as ``torch.cuda.empty_cache``)."""
+    if simulator_enabled():
+        return
+    from numba.cuda.cudadrv import devices
+    POOL.empty(devices.get_context())
+
+
+def _pooled_array(shape, dtype):
     from numba import cuda
+    shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if simulator_enabled() or nbytes == 0:
+        return cuda.device_array(shape, dtype=dtype)
+    from numba.cuda.cudadrv import devices
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+    context = devices.get_context()
+    return DeviceNDArray(shape, c_strides(shape, dtype.itemsize), dtype,
+                         gpu_data=POOL.allocate(context, nbytes))
+
+
+def to_device(array):
     # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
-    return cuda.to_device(np.asarray(array, order="C"))
+    array = np.asarray(array, order="C")
+    device = _pooled_array(array.shape, array.dtype)
+    if array.size:
+        device.copy_to_device(array)
+    return device
 
 
 _call = threading.local()
@@ -108,8 +225,7 @@ _call = threading.local()
 
 def device_empty(shape, dtype):
     """A new device array, tagged with the running call so the executor knows nobody else holds it."""
-    from numba import cuda
-    array = cuda.device_array(tuple(int(n) for n in shape), dtype=np.dtype(dtype))
+    array = _pooled_array(shape, dtype)
     array._symgraph_call = getattr(_call, "token", None)
     return array
 

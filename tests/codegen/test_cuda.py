@@ -212,6 +212,10 @@ def test_a_training_step_transfers_only_inputs_and_outputs(monkeypatch):
     real_to_device = numba_cuda.to_device
     monkeypatch.setattr(numba_cuda, "to_device", lambda a, *args, **kw: uploads.append(np.shape(a))
                         or real_to_device(a, *args, **kw))
+    device_array_type = type(numba_cuda.device_array(1))
+    real_copy = device_array_type.copy_to_device
+    monkeypatch.setattr(device_array_type, "copy_to_device", lambda self, a, *args, **kw:
+                        uploads.append(np.shape(a)) or real_copy(self, a, *args, **kw))
     step(data, targets, 0.1)
     assert uploads == [data.shape, targets.shape]     # the parameters were not uploaded again
     assert all(p.device_copies["cuda"].host_stale for p in params)
@@ -333,6 +337,68 @@ def test_without_a_gpu_or_the_simulator_backend_cuda_fails_cleanly_at_function_t
     if "RuntimeError" not in done.stdout:
         pytest.skip("this machine has a usable CUDA GPU")
     assert "NVIDIA GPU" in done.stdout and "NUMBA_ENABLE_CUDASIM=1" in done.stdout
+
+
+POOL_SCRIPT = """
+import gc
+import numpy as np
+from numba.cuda.cudadrv import driver
+from numba.cuda.cudadrv.devicearray import DeviceNDArray
+from codegen.cuda.runtime import DeviceMemoryPool
+
+class Context:
+    pass
+
+made, fail_next = [], []
+
+def allocate(context, nbytes):
+    if fail_next:
+        fail_next.pop()
+        raise MemoryError("out of memory")
+    made.append(nbytes)
+    return driver.MemoryPointer(context, driver.binding.CUdeviceptr(len(made) << 20), nbytes)
+
+pool, ctx = DeviceMemoryPool(allocate), Context()
+
+def array(n):
+    return DeviceNDArray((n,), (8,), np.float64, gpu_data=pool.allocate(ctx, 8 * n))
+
+def view_of(a):
+    return DeviceNDArray((7,), (8,), np.float64, gpu_data=a.gpu_data.view(24))   # as a[3:] makes it
+
+a = array(10)
+first = a.device_ctypes_pointer.value
+view = view_of(a)
+del view; gc.collect()
+assert pool.cached_bytes() == 0, "a block was given back while its array was alive"
+view = view_of(a)
+del a; gc.collect()
+assert pool.cached_bytes() == 0, "a block was given back while a view of it was alive"
+b = array(10)
+assert b.device_ctypes_pointer.value != first, "a block was reused while a view of it was alive"
+assert made == [512, 512], made
+del view, b; gc.collect()
+assert pool.cached_bytes() == 1024, pool.cached_bytes()
+c = array(60)                       # 480 bytes: the same 512-byte size class, served from the cache
+assert c.device_ctypes_pointer.value in (1 << 20, 2 << 20) and len(made) == 2, made
+d = array(100)
+assert made == [512, 512, 1024], made
+del c, d; gc.collect()
+fail_next.append(True)              # the driver is out of memory: the cache is dropped and it is retried
+e = array(1000)
+assert made[-1] == 8192 and pool.cached_bytes() == 0, (made, pool.cached_bytes())
+print("pool ok")
+"""
+
+
+def test_device_memory_pool_reuses_a_buffer_only_once_every_view_of_it_is_gone():
+    """Numba's real pointer classes (no GPU needed): the pool the real-GPU backend allocates from."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(__file__), "..", ".."),
+                                         env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", POOL_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "pool ok" in done.stdout, done.stderr
 
 
 def test_negative_step_slices_read_and_write_in_numpy_order():
