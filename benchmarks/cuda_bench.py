@@ -248,6 +248,8 @@ def main():
     if not args.simulator and not args.quick:
         attempt("W1 float32 100M", w1_elementwise, 10 * n, "float32", sync, ceiling)
     attempt("W3", w3_mlp, sizes, batch, sync)
+    if not args.simulator and not args.quick:
+        attempt("W3 batch 1024", w3_mlp, sizes, 8 * batch, sync)   # 8x the arithmetic, the same launches
     print(f"\ndevice: {device}\n")
     print("| workload | variant | time | effective bandwidth |")
     print("| --- | --- | --- | --- |")

@@ -10,6 +10,8 @@ arithmetic) are passed as kernel arguments instead of one-element device arrays.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
@@ -160,6 +162,9 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
 # ---------------------------------------------------------------- launching
 
 def broadcast_shape(shapes, label):
+    first = tuple(shapes[0]) if shapes else ()
+    if all(tuple(s) == first for s in shapes):     # the common case, without NumPy's slower general path
+        return first
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:
@@ -198,7 +203,7 @@ class ElementwiseKernel:
             if len(shape) < self.out_ndim:
                 shape = (1,) * (self.out_ndim - len(shape)) + shape
             destinations = [device_empty(shape, d) for d in self.out_dtypes]
-        n = int(np.prod(shape, dtype=np.int64))
+        n = math.prod(shape)
         if n == 0:
             return destinations
         args = [reshape_view(d, (1,)) if not self.out_ndim else d for d in destinations]

@@ -9,6 +9,8 @@ arrays in order, so repeated indices accumulate deterministically without atomic
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from symgraph.ops.elemwise import Add
@@ -259,7 +261,7 @@ def _gather(node, view, spec, indices):
     for b in range(nb):
         out_shape[start + b] = shape[b]
     out = device_empty(out_shape, view.dtype)
-    total = int(np.prod(out_shape, dtype=np.int64))
+    total = math.prod(out_shape)
     if total:
         if any(view.shape[a] == 0 for a, e in enumerate(spec) if e[0] == "a"):
             raise _out_of_range(node, f"cannot index an empty axis of shape {tuple(view.shape)}")
@@ -309,8 +311,8 @@ def lower_advanced_inc_subtensor(node, host):
                              f"region of shape {tuple(slot)}")
         if reversed_axes:
             y = _reverse_written_values(node, y, len(slot), [positions[a] for a in reversed_axes])
-        nslice = int(np.prod([view.shape[a] for a in slice_axes], dtype=np.int64))
-        nbatch = int(np.prod(shape, dtype=np.int64))
+        nslice = math.prod([view.shape[a] for a in slice_axes])
+        nbatch = math.prod(shape)
         if nslice and nbatch:
             if any(view.shape[a] == 0 for a, e in enumerate(spec) if e[0] == "a"):
                 raise _out_of_range(node, f"cannot index an empty axis of shape {tuple(view.shape)}")

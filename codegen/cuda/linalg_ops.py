@@ -8,6 +8,8 @@ result dtype (float32 stays float32, as cuBLAS does), in a fixed order: determin
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .elemwise import broadcast_shape
@@ -74,7 +76,7 @@ def batched_matmul(a, b, out_dtype, what):
     b = view_with(b, (1,) * (nb - b.ndim + 2) + tuple(b.shape), (0,) * (nb - b.ndim + 2) + tuple(b.strides))
     m, k, n = a_shape[-2], a_shape[-1], b_shape[-1]
     out = device_empty(batch + (m, n), out_dtype)
-    nbatch = int(np.prod(batch, dtype=np.int64))
+    nbatch = math.prod(batch)
     if not (m and n and nbatch):
         return out
     s = sizes()

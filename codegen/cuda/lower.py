@@ -74,6 +74,7 @@ class CudaExecutor:
         self.program = program
         self.return_device_arrays = bool(program.options.get("return_device_arrays", False))
         self.cache_info = None
+        self._spare = {}          # (shape, dtype) -> device arrays of the last call, free for reuse
         self.kernel_keys = {}     # the kernels this function has run, in order (filled by calls)
         self.constants = {}       # id(constant) -> its value (host for 0-d, uploaded once otherwise)
         self.host = {id(var) for var in program.inputs if var.ndim == 0}
@@ -163,6 +164,10 @@ class CudaExecutor:
             s._lock.acquire()
         runtime._call.token = token = object()
         runtime._call.used = self.kernel_keys
+        # The previous call's arrays that nobody outside this executor holds (taken, so a call
+        # running at the same time in another thread gets none of them).
+        runtime._call.recycle, self._spare = self._spare, {}
+        runtime._call.allocated = allocated = []
         try:
             results = self._evaluate(input_values,
                                      [device_copy(s).device_array(s) for s in program.shared])
@@ -178,9 +183,13 @@ class CudaExecutor:
             outputs = [self._output(value, token, committed) for value in results[:n]]
             for target, value in updates:             # nothing above raised: commit all at once
                 device_copy(target).commit(target, value)
+            # Every other array of this call is dead once it returns; kernels still reading them run
+            # on the same stream before any kernel of the next call that rewrites them.
+            self._spare = runtime.spare_arrays(allocated, outputs + [value for _, value in updates])
             return outputs
         finally:
             runtime._call.token = runtime._call.used = None
+            runtime._call.recycle = runtime._call.allocated = None
             for s in reversed(shared):
                 s._lock.release()
 

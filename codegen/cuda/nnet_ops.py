@@ -1,6 +1,8 @@
 """Lowering of softmax, log_softmax, logsumexp (one three-pass row kernel each) and one_hot."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .reduce import softmax_rows
@@ -59,7 +61,7 @@ def lower_one_hot(node, host):
         if n < 0:
             raise ValueError(f"{label(node)}: n must be non-negative, got {n}")
         shape = tuple(indices.shape) + (n,)
-        total = int(np.prod(shape, dtype=np.int64))
+        total = math.prod(shape)
         out = device_empty((total,), dtype)
         if total:
             kernel = build_kernel(("one_hot", dtype, indices.dtype.name), "one_hot_kernel", source)

@@ -10,6 +10,8 @@ sum of ``exp(x - max)``, and the write.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
@@ -155,8 +157,8 @@ def _prepared(x, axes):
     if x.ndim == 0:
         x = reshape_view(x, (1,))
         axes = tuple(axes) and (0,)
-    cols = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    rows = int(np.prod([n for a, n in enumerate(x.shape) if a not in axes], dtype=np.int64))
+    cols = math.prod([x.shape[a] for a in axes])
+    rows = math.prod([n for a, n in enumerate(x.shape) if a not in axes])
     return x, tuple(axes), rows, cols
 
 

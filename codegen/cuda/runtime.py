@@ -198,11 +198,17 @@ def empty_cache():
     POOL.empty(devices.get_context())
 
 
+def _per_thread_default_stream() -> bool:
+    from numba import config
+    return bool(getattr(config, "CUDA_PER_THREAD_DEFAULT_STREAM", False))
+
+
 def _pooled_array(shape, dtype):
     from numba import cuda
-    shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if simulator_enabled() or nbytes == 0:
+    nbytes = math.prod(shape) * dtype.itemsize
+    # With per-thread default streams, kernels of two host threads are not ordered, so a buffer
+    # one thread released could be rewritten while the other's kernels still read it: no reuse.
+    if simulator_enabled() or nbytes == 0 or _per_thread_default_stream():
         return cuda.device_array(shape, dtype=dtype)
     from numba.cuda.cudadrv import devices
     from numba.cuda.cudadrv.devicearray import DeviceNDArray
@@ -214,7 +220,7 @@ def _pooled_array(shape, dtype):
 def to_device(array):
     # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
     array = np.asarray(array, order="C")
-    device = _pooled_array(array.shape, array.dtype)
+    device = _pooled_array(tuple(array.shape), array.dtype)
     if array.size:
         device.copy_to_device(array)
     return device
@@ -224,10 +230,36 @@ _call = threading.local()
 
 
 def device_empty(shape, dtype):
-    """A new device array, tagged with the running call so the executor knows nobody else holds it."""
-    array = _pooled_array(shape, dtype)
+    """A new device array, tagged with the running call so the executor knows nobody else holds it.
+
+    Inside a call, an array of the same shape and dtype that the function's previous call made
+    and did not hand out is reused first (``_call.recycle``): the same Numba array object, so
+    neither the allocation nor Numba's typing of a new array object is paid again.
+    """
+    shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+    recycle = getattr(_call, "recycle", None)
+    array = None
+    if recycle:
+        spare = recycle.get((shape, dtype))
+        if spare:
+            array = spare.pop()
+    if array is None:
+        array = _pooled_array(shape, dtype)
+    allocated = getattr(_call, "allocated", None)
+    if allocated is not None:
+        allocated.append(array)
     array._symgraph_call = getattr(_call, "token", None)
     return array
+
+
+def spare_arrays(allocated, handed_out):
+    """The arrays of ``allocated`` not in ``handed_out`` (by identity), by (shape, dtype), for reuse."""
+    kept = {id(a) for a in handed_out}
+    spare = {}
+    for array in allocated:
+        if id(array) not in kept:
+            spare.setdefault((tuple(array.shape), array.dtype), []).append(array)
+    return spare
 
 
 def is_fresh(array, token) -> bool:

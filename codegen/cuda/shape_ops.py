@@ -6,6 +6,8 @@ through their strides. Only reshaping a non-contiguous view makes a copy first.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .runtime import as_contiguous, host_int, reshape_view, view_with
@@ -78,7 +80,7 @@ def lower_broadcast_to(node, host):
 def resolve_shape(size, dims, what):
     """``dims`` with one -1 filled in, checked against ``size`` (NumPy's reshape rules)."""
     unknown = [i for i, n in enumerate(dims) if n == -1]
-    known = int(np.prod([n for n in dims if n != -1], dtype=np.int64))
+    known = math.prod([n for n in dims if n != -1])
     if len(unknown) > 1 or any(n < -1 for n in dims):
         raise ValueError(f"{what}: invalid shape {tuple(dims)}")
     if unknown:
@@ -96,6 +98,6 @@ def lower_reshape(node, host):
     def step(args):
         x = device(args[0])
         dims = [host_int(d, f"{label(node)} (shape)") for d in args[1:]]
-        shape = resolve_shape(int(np.prod(x.shape, dtype=np.int64)), dims, label(node))
+        shape = resolve_shape(math.prod(x.shape), dims, label(node))
         return [reshape_view(as_contiguous(x), shape)]
     return step

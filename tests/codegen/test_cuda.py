@@ -297,6 +297,39 @@ def test_outputs_can_be_returned_as_device_arrays():
     assert float(out[2].copy_to_host()) == 3.0
 
 
+def test_a_call_reuses_the_last_calls_intermediates_but_never_what_it_handed_out(monkeypatch):
+    from codegen.cuda import runtime
+    rng = np.random.default_rng(8)
+    w = sg.shared(rng.normal(size=(3, 4)), name="w")
+    x = sg.matrix("x")
+    hidden = sg.tanh(x @ w)                                   # intermediates: the product, the tanh
+    outputs = [sg.softmax(hidden @ w.T, axis=1), hidden.sum()]
+    f = sg.function([x], outputs, updates=[(w, w - 0.1 * sg.grad(outputs[1], w))], backend="cuda",
+                    return_device_arrays=True)
+    g = sg.function([x], outputs, updates=[(w, w - 0.1 * sg.grad(outputs[1], w))], backend="python")
+    w_start = w.get_value()
+    made = []
+    real = runtime._pooled_array
+    monkeypatch.setattr(runtime, "_pooled_array", lambda shape, dtype: made.append(shape) or real(shape, dtype))
+    values = [rng.normal(size=(2, 3)) for _ in range(3)]
+    first = f(values[0])
+    first_host = [a.copy_to_host() for a in first]
+    made_first = len(made)
+    second = f(values[1])
+    # new memory only for the upload of x and what the call hands out: the two outputs and the new w
+    # (without reuse, the product, the tanh and the gradient's intermediates would be allocated again)
+    assert sorted(made[made_first:]) == sorted([(2, 3), (2, 3), (), (3, 4)]), made[made_first:]
+    for kept, host in zip(first, first_host):
+        np.testing.assert_array_equal(kept.copy_to_host(), host)     # the first call's outputs are intact
+    third = f(values[2])
+    w_cuda = w.get_value()
+    w.set_value(w_start)
+    for value, got in zip(values, [first, second, third]):
+        for result, want in zip(got, g(value)):
+            np.testing.assert_allclose(result.copy_to_host(), want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(w_cuda, w.get_value(), rtol=1e-12)
+
+
 # ---------------------------------------------------------------- errors at compile time and call time
 
 def test_an_op_without_a_lowering_fails_at_function_time_naming_the_op(monkeypatch):
