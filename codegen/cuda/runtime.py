@@ -137,12 +137,14 @@ class DeviceMemoryPool:
     def __init__(self, allocate_block):
         self._allocate_block = allocate_block
         self._free = {}    # (id(context), rounded size) -> blocks ready for reuse
+        self._contexts = {}   # id -> context, held so that no later context (after cuda.close()) gets its id
         self._live = {}    # serial -> the counted pointer of a block in use
         self._serials = itertools.count()
 
     def allocate(self, context, nbytes):
         from numba.cuda.cudadrv.driver import AutoFreePointer
         size = -(-max(int(nbytes), 1) // self.GRANULE) * self.GRANULE
+        self._contexts.setdefault(id(context), context)
         free = self._free.setdefault((id(context), size), [])
         try:
             block = free.pop()       # list.pop/append are atomic: finalizers may run in any thread
@@ -200,7 +202,11 @@ def empty_cache():
 
 def _per_thread_default_stream() -> bool:
     from numba import config
-    return bool(getattr(config, "CUDA_PER_THREAD_DEFAULT_STREAM", False))
+    try:
+        from numba.cuda.core import config as cuda_config   # where numba-cuda 0.2x+ reads it
+    except ImportError:
+        cuda_config = config
+    return any(bool(getattr(c, "CUDA_PER_THREAD_DEFAULT_STREAM", False)) for c in (config, cuda_config))
 
 
 def _pooled_array(shape, dtype):

@@ -434,6 +434,19 @@ def test_device_memory_pool_reuses_a_buffer_only_once_every_view_of_it_is_gone()
     assert done.returncode == 0 and "pool ok" in done.stdout, done.stderr
 
 
+@pytest.mark.parametrize("per_thread", ["0", "1"])
+def test_buffers_are_not_reused_when_numba_uses_per_thread_default_streams(per_thread):
+    """Kernels of two host threads are then unordered, so a released buffer must not be reused."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM"] = per_thread
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(__file__), "..", ".."),
+                                         env.get("PYTHONPATH", "")])
+    script = "from codegen.cuda import runtime; print(runtime._per_thread_default_stream())"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(per_thread == "1")
+
+
 def test_negative_step_slices_read_and_write_in_numpy_order():
     x, y, i = sg.matrix("x"), sg.matrix("y"), sg.vector("i", dtype="int64")
     outputs = [x[::-2, 1:], x[3:0:-1, ::-1], sg.set_subtensor(x[::-1, :2], y), sg.inc_subtensor(x[::-2], 1.0),
