@@ -447,6 +447,26 @@ def test_buffers_are_not_reused_when_numba_uses_per_thread_default_streams(per_t
     assert done.stdout.strip() == str(per_thread == "1")
 
 
+def test_a_numba_cuda_that_cannot_compile_with_this_numpy_fails_at_function_time():
+    """numba-cuda 0.30 with NumPy 2.5 (np.row_stack removed): its lowering registry fails to import."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(__file__), "..", ".."),
+                                         env.get("PYTHONPATH", "")])
+    script = ("import sys\n"
+              "from numba import cuda\n"
+              "cuda.is_available = lambda: True             # as on a machine with a GPU\n"
+              "sys.modules['numba.cuda.cudaimpl'] = None    # its import fails, as with NumPy 2.5\n"
+              "import symgraph as sg\n"
+              "x = sg.vector('x')\n"
+              "try:\n"
+              "    sg.function([x], x + 1, backend='cuda')\n"
+              "except RuntimeError as exc:\n"
+              "    print('RuntimeError:', exc)\n")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "RuntimeError: backend='cuda': numba-cuda" in done.stdout and "numpy<2.5" in done.stdout, done.stdout
+
+
 def test_negative_step_slices_read_and_write_in_numpy_order():
     x, y, i = sg.matrix("x"), sg.matrix("y"), sg.vector("i", dtype="int64")
     outputs = [x[::-2, 1:], x[3:0:-1, ::-1], sg.set_subtensor(x[::-1, :2], y), sg.inc_subtensor(x[::-2], 1.0),
