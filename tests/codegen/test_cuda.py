@@ -353,23 +353,36 @@ def test_shape_errors_name_the_op_and_the_user_line():
         g(np.ones((2, 2)), np.array([0, 5]))
 
 
-def test_without_a_gpu_or_the_simulator_backend_cuda_fails_cleanly_at_function_time():
-    if os.environ.get("SYMGRAPH_REAL_GPU") == "1":
-        pytest.skip("a real GPU is present")
+def _env_without_the_simulator(**extra):
+    """The environment of a subprocess that imports the real numba.cuda (no GPU needed to import it)."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(__file__), "..", ".."),
                                          env.get("PYTHONPATH", "")])
-    script = ("import symgraph as sg\n"
+    env.update(extra)
+    return env
+
+
+def _backend_cuda_error_in_a_subprocess(prelude=""):
+    """What ``sg.function(..., backend='cuda')`` raises in a new process without the simulator."""
+    script = (prelude + "import symgraph as sg\n"
               "x = sg.vector('x')\n"
               "try:\n"
               "    sg.function([x], x + 1, backend='cuda')\n"
               "except RuntimeError as exc:\n"
               "    print('RuntimeError:', exc)\n")
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], env=_env_without_the_simulator(), capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    if "RuntimeError" not in done.stdout:
+    return done.stdout
+
+
+def test_without_a_gpu_or_the_simulator_backend_cuda_fails_cleanly_at_function_time():
+    if os.environ.get("SYMGRAPH_REAL_GPU") == "1":
+        pytest.skip("a real GPU is present")
+    printed = _backend_cuda_error_in_a_subprocess()
+    if "RuntimeError" not in printed:
         pytest.skip("this machine has a usable CUDA GPU")
-    assert "NVIDIA GPU" in done.stdout and "NUMBA_ENABLE_CUDASIM=1" in done.stdout
+    assert "NVIDIA GPU" in printed and "NUMBA_ENABLE_CUDASIM=1" in printed
 
 
 POOL_SCRIPT = """
@@ -426,9 +439,7 @@ print("pool ok")
 
 def test_device_memory_pool_reuses_a_buffer_only_once_every_view_of_it_is_gone():
     """Numba's real pointer classes (no GPU needed): the pool the real-GPU backend allocates from."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(__file__), "..", ".."),
-                                         env.get("PYTHONPATH", "")])
+    env = _env_without_the_simulator()
     done = subprocess.run([sys.executable, "-c", POOL_SCRIPT], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and "pool ok" in done.stdout, done.stderr
@@ -437,10 +448,7 @@ def test_device_memory_pool_reuses_a_buffer_only_once_every_view_of_it_is_gone()
 @pytest.mark.parametrize("per_thread", ["0", "1"])
 def test_buffers_are_not_reused_when_numba_uses_per_thread_default_streams(per_thread):
     """Kernels of two host threads are then unordered, so a released buffer must not be reused."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    env["NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM"] = per_thread
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(__file__), "..", ".."),
-                                         env.get("PYTHONPATH", "")])
+    env = _env_without_the_simulator(NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM=per_thread)
     script = "from codegen.cuda import runtime; print(runtime._per_thread_default_stream())"
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -449,22 +457,12 @@ def test_buffers_are_not_reused_when_numba_uses_per_thread_default_streams(per_t
 
 def test_a_numba_cuda_that_cannot_compile_with_this_numpy_fails_at_function_time():
     """numba-cuda 0.30 with NumPy 2.5 (np.row_stack removed): its lowering registry fails to import."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(__file__), "..", ".."),
-                                         env.get("PYTHONPATH", "")])
-    script = ("import sys\n"
-              "from numba import cuda\n"
-              "cuda.is_available = lambda: True             # as on a machine with a GPU\n"
-              "sys.modules['numba.cuda.cudaimpl'] = None    # its import fails, as with NumPy 2.5\n"
-              "import symgraph as sg\n"
-              "x = sg.vector('x')\n"
-              "try:\n"
-              "    sg.function([x], x + 1, backend='cuda')\n"
-              "except RuntimeError as exc:\n"
-              "    print('RuntimeError:', exc)\n")
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "RuntimeError: backend='cuda': numba-cuda" in done.stdout and "numpy<2.5" in done.stdout, done.stdout
+    printed = _backend_cuda_error_in_a_subprocess(
+        "import sys\n"
+        "from numba import cuda\n"
+        "cuda.is_available = lambda: True             # as on a machine with a GPU\n"
+        "sys.modules['numba.cuda.cudaimpl'] = None    # its import fails, as with NumPy 2.5\n")
+    assert "RuntimeError: backend='cuda': numba-cuda" in printed and "numpy<2.5" in printed, printed
 
 
 def test_negative_step_slices_read_and_write_in_numpy_order():
