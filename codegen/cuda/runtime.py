@@ -9,6 +9,7 @@ and launch sizes (tiny blocks in the simulator, where every thread is a Python t
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -200,7 +201,9 @@ def empty_cache():
     POOL.empty(devices.get_context())
 
 
+@functools.cache
 def _per_thread_default_stream() -> bool:
+    """Numba reads the setting from the environment when it is imported: asked once per process."""
     from numba import config
     try:
         from numba.cuda.core import config as cuda_config   # where numba-cuda 0.2x+ reads it
