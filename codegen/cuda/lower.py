@@ -185,7 +185,8 @@ class CudaExecutor:
                 device_copy(target).commit(target, value)
             # Every other array of this call is dead once it returns; kernels still reading them run
             # on the same stream before any kernel of the next call that rewrites them.
-            self._spare = runtime.spare_arrays(allocated, outputs + [value for _, value in updates])
+            if not runtime.per_thread_default_stream():
+                self._spare = runtime.spare_arrays(allocated, outputs + [value for _, value in updates])
             return outputs
         finally:
             runtime._call.token = runtime._call.used = None

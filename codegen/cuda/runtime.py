@@ -202,8 +202,9 @@ def empty_cache():
 
 
 @functools.cache
-def _per_thread_default_stream() -> bool:
-    """Numba reads the setting from the environment when it is imported: asked once per process."""
+def per_thread_default_stream() -> bool:
+    """Whether Numba gives each host thread its own default stream; then kernels of two threads are
+    not ordered, and no buffer one call released may be reused (asked once: Numba reads it at import)."""
     from numba import config
     try:
         from numba.cuda.core import config as cuda_config   # where numba-cuda 0.2x+ reads it
@@ -215,9 +216,7 @@ def _per_thread_default_stream() -> bool:
 def _pooled_array(shape, dtype):
     from numba import cuda
     nbytes = math.prod(shape) * dtype.itemsize
-    # With per-thread default streams, kernels of two host threads are not ordered, so a buffer
-    # one thread released could be rewritten while the other's kernels still read it: no reuse.
-    if simulator_enabled() or nbytes == 0 or _per_thread_default_stream():
+    if simulator_enabled() or nbytes == 0 or per_thread_default_stream():
         return cuda.device_array(shape, dtype=dtype)
     from numba.cuda.cudadrv import devices
     from numba.cuda.cudadrv.devicearray import DeviceNDArray

@@ -449,7 +449,7 @@ def test_device_memory_pool_reuses_a_buffer_only_once_every_view_of_it_is_gone()
 def test_buffers_are_not_reused_when_numba_uses_per_thread_default_streams(per_thread):
     """Kernels of two host threads are then unordered, so a released buffer must not be reused."""
     env = _env_without_the_simulator(NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM=per_thread)
-    script = "from codegen.cuda import runtime; print(runtime._per_thread_default_stream())"
+    script = "from codegen.cuda import runtime; print(runtime.per_thread_default_stream())"
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(per_thread == "1")
