@@ -13,6 +13,28 @@ from .ops import shape as shp
 from .ops.base import as_variable, as_variables
 from .types import TensorType
 
+# What ``from symgraph.api import *`` (and so ``import symgraph``) exports: the API, not this
+# module's helpers and aliases. A function added here is public only once it is listed.
+__all__ = [
+    # inputs
+    "tensor", "scalar", "vector", "matrix", "constant", "shared",
+    # elementwise
+    "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sign", "log1p", "expm1", "sigmoid", "softplus",
+    "relu", "abs", "pow", "square", "clip", "maximum", "minimum", "where", "cast",
+    "add", "sub", "mul", "true_div", "neg", "logical_and", "logical_or", "logical_not",
+    "eq", "ne", "lt", "le", "gt", "ge",
+    # reductions
+    "sum", "prod", "max", "min", "mean", "var", "std",
+    # shapes
+    "transpose", "reshape", "zeros_like", "ones_like", "expand_dims", "squeeze", "broadcast_to", "shape",
+    "stop_gradient",
+    # products, nnet, joining, indexing
+    "arange", "inc_subtensor", "set_subtensor", "concatenate", "stack", "dot", "matmul", "outer",
+    "log_softmax", "logsumexp", "one_hot", "softmax",
+    # types of the graph
+    "Variable", "Constant", "SharedVariable", "TensorType",
+]
+
 
 # ---------------------------------------------------------------- inputs
 
