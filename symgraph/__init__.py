@@ -14,6 +14,7 @@ from .draw import draw  # noqa: F401
 from .rewrite import optimize  # noqa: F401
 from .rewrite.sympy_simplify import latex  # noqa: F401
 from . import ops, rewrite  # noqa: F401
+from . import _docstrings  # noqa: F401  (attaches the docstrings of the functions the ops define)
 
 __version__ = "0.1.0"
 

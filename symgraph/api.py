@@ -1,4 +1,4 @@
-"""The user-facing constructors and functions of API.md, and the operators of ``Variable``.
+"""The user-facing constructors and functions (``sg.vector``, ``sg.exp``, ...), and the operators of ``Variable``.
 
 Everything here builds nodes through the ops in ``symgraph.ops``; nothing computes.
 """
@@ -39,29 +39,189 @@ __all__ = [
 # ---------------------------------------------------------------- inputs
 
 def tensor(name=None, dtype="float64", shape=(None, None, None)):
-    """An n-d input; ``None`` in ``shape`` is a length known only at call time."""
+    """A symbolic input of any number of dimensions.
+
+    Parameters
+    ----------
+    name : str, optional
+        The name used in error messages, printed graphs and keyword calls (``f(x=...)``).
+    dtype : str or numpy.dtype, default "float64"
+        The dtype of the values the input takes; a value of another dtype is cast to it.
+    shape : tuple of (int or None), default (None, None, None)
+        One entry per axis: an int is a length fixed when the graph is built, ``None`` a length
+        known only at call time. ``len(shape)`` is the number of dimensions.
+
+    Returns
+    -------
+    Variable
+        An input variable (it has no owner); list it in the inputs of ``sg.function``.
+
+    Examples
+    --------
+    >>> images = sg.tensor("images", dtype="float32", shape=(None, 28, 28))
+    >>> images.ndim, images.dtype, images.type.shape
+    (3, 'float32', (None, 28, 28))
+    >>> f = sg.function([images], images.sum(axis=(1, 2)), backend="python")
+    >>> f(np.ones((2, 28, 28), dtype="float32"))
+    array([784., 784.], dtype=float32)
+    """
     return Variable(TensorType(dtype, shape), name=name)
 
 
 def scalar(name=None, dtype="float64"):
+    """A 0-d symbolic input (a single number).
+
+    Parameters
+    ----------
+    name : str, optional
+        The name used in error messages, printed graphs and keyword calls.
+    dtype : str or numpy.dtype, default "float64"
+        The dtype of the value.
+
+    Returns
+    -------
+    Variable
+        A 0-d input variable.
+
+    Examples
+    --------
+    >>> x = sg.scalar("x")
+    >>> f = sg.function([x], x ** 2 + 1, backend="python")
+    >>> f(3.0)
+    array(10.)
+    """
     return tensor(name, dtype, ())
 
 
 def vector(name=None, dtype="float64", shape=(None,)):
+    """A 1-d symbolic input.
+
+    Parameters
+    ----------
+    name : str, optional
+        The name used in error messages, printed graphs and keyword calls.
+    dtype : str or numpy.dtype, default "float64"
+        The dtype of the values.
+    shape : tuple of one int or None, default (None,)
+        ``(None,)``: the length is known at call time; ``(3,)``: it is always 3.
+
+    Returns
+    -------
+    Variable
+        A 1-d input variable.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> f = sg.function([x], x * 2, backend="python")
+    >>> f([1.0, 2.0, 3.0])
+    array([2., 4., 6.])
+    >>> sg.vector("w", shape=(3,)).type.shape
+    (3,)
+    """
     return tensor(name, dtype, shape)
 
 
 def matrix(name=None, dtype="float64", shape=(None, None)):
+    """A 2-d symbolic input.
+
+    Parameters
+    ----------
+    name : str, optional
+        The name used in error messages, printed graphs and keyword calls.
+    dtype : str or numpy.dtype, default "float64"
+        The dtype of the values.
+    shape : tuple of two (int or None), default (None, None)
+        The static lengths of the rows and columns, ``None`` where known only at call time.
+
+    Returns
+    -------
+    Variable
+        A 2-d input variable.
+
+    Examples
+    --------
+    >>> X = sg.matrix("X")
+    >>> f = sg.function([X], X.T @ X, backend="python")
+    >>> f([[1.0, 2.0], [3.0, 4.0]])
+    array([[10., 14.],
+           [14., 20.]])
+    """
     return tensor(name, dtype, shape)
 
 
 def constant(value, name=None, dtype=None):
+    """A constant node: a value fixed when the graph is built.
+
+    Python numbers and NumPy arrays mixed into expressions (``x + 1``) become constants
+    automatically; ``sg.constant`` names one or fixes its dtype.
+
+    Parameters
+    ----------
+    value : number or array_like
+        The value; it is copied into a read-only array.
+    name : str, optional
+        The name shown in printed graphs.
+    dtype : str or numpy.dtype, optional
+        The dtype of the constant (default: NumPy's for ``value``).
+
+    Returns
+    -------
+    Constant
+        A variable whose ``.value`` is the array.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is a symbolic variable.
+
+    Examples
+    --------
+    >>> c = sg.constant([1, 2, 3], name="c", dtype="float32")
+    >>> c.value
+    array([1., 2., 3.], dtype=float32)
+    >>> x = sg.vector("x", dtype="float32")
+    >>> sg.function([x], x * c, backend="python")([2, 2, 2])
+    array([2., 4., 6.], dtype=float32)
+    """
     if isinstance(value, Variable):
         raise TypeError(f"sg.constant needs a number or an array, got symbolic variable {value.describe()}")
     return Constant(value, name=name, dtype=dtype)
 
 
 def shared(value, name=None, dtype=None, shape=None):
+    """State that lives between calls of compiled functions (weights, counters).
+
+    A function reads the current value at each call; ``updates=[(w, new_w)]`` in
+    ``sg.function`` replaces it after the call.
+
+    Parameters
+    ----------
+    value : number or array_like
+        The initial value (copied).
+    name : str, optional
+        The name used in error messages and printed graphs.
+    dtype : str or numpy.dtype, optional
+        The dtype (default: NumPy's for ``value``).
+    shape : tuple of (int or None), optional
+        The static shape; by default every length may change through ``set_value`` or updates
+        (``None`` everywhere). A later value must match the static lengths.
+
+    Returns
+    -------
+    SharedVariable
+        A variable with ``get_value()`` (a copy) and ``set_value(array)``.
+
+    Examples
+    --------
+    >>> count = sg.shared(0.0, name="count")
+    >>> step = sg.scalar("step")
+    >>> tick = sg.function([step], count, updates=[(count, count + step)], backend="python")
+    >>> tick(2.0), tick(2.0)
+    (array(0.), array(2.))
+    >>> count.get_value()
+    array(4.)
+    """
     return SharedVariable(value, name=name, dtype=dtype, shape=shape)
 
 
@@ -76,19 +236,93 @@ eq, ne, lt, le, gt, ge = ew.eq, ew.ne, ew.lt, ew.le, ew.gt, ew.ge
 
 
 def abs(x):  # noqa: A001 - the API name
+    """The absolute value, elementwise, as ``np.abs`` (also ``abs(x)`` on a variable).
+
+    Parameters
+    ----------
+    x : Variable or array_like
+        The operand.
+
+    Returns
+    -------
+    Variable
+        ``|x|``, with the dtype of ``x``. Its derivative at 0 is taken as 0 (``sign(0)``).
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> sg.function([x], sg.abs(x), backend="python")([-2.0, 0.0, 3.0])
+    array([2., 0., 3.])
+    """
     return ew.abs_(x)
 
 
 def pow(a, b):  # noqa: A001
+    """``a`` to the power ``b``, elementwise with broadcasting, as ``np.power`` (also ``a ** b``).
+
+    Parameters
+    ----------
+    a, b : Variable or array_like
+        Base and exponent; dtypes promote as in NumPy.
+
+    Returns
+    -------
+    Variable
+        ``a ** b``.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> sg.function([x], sg.pow(x, 2), backend="python")([1.0, 2.0, 3.0])
+    array([1., 4., 9.])
+    """
     return ew.pow(a, b)
 
 
 def square(x):
+    """``x * x``, elementwise.
+
+    Parameters
+    ----------
+    x : Variable or array_like
+        The operand.
+
+    Returns
+    -------
+    Variable
+        The square of ``x``, with its dtype.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> sg.function([x], sg.square(x), backend="python")([-3.0, 0.5])
+    array([9.  , 0.25])
+    """
     x = as_variable(x)
     return ew.mul(x, x)
 
 
 def clip(x, lo, hi):
+    """``x`` limited to ``[lo, hi]``, elementwise, as ``np.clip``: ``minimum(maximum(x, lo), hi)``.
+
+    Parameters
+    ----------
+    x : Variable or array_like
+        The values.
+    lo, hi : Variable or array_like
+        The bounds (broadcast against ``x``).
+
+    Returns
+    -------
+    Variable
+        The clipped values. The gradient flows to ``x`` where ``lo <= x <= hi``.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> sg.function([x], sg.clip(x, 0.0, 1.0), backend="python")([-0.5, 0.25, 3.0])
+    array([0.  , 0.25, 1.  ])
+    """
     return ew.minimum(ew.maximum(x, lo), hi)
 
 
@@ -98,11 +332,55 @@ sum, prod, max, min, mean = red.sum, red.prod, red.max, red.min, red.mean  # noq
 
 
 def var(x, axis=None, keepdims=False):
+    """The variance along ``axis``, as ``np.var`` (``ddof=0``).
+
+    Parameters
+    ----------
+    x : Variable or array_like
+        The values.
+    axis : int or tuple of ints, optional
+        The axes to reduce; ``None`` (default) reduces all of them.
+    keepdims : bool, default False
+        Keep the reduced axes with length 1.
+
+    Returns
+    -------
+    Variable
+        ``mean((x - mean(x)) ** 2)`` along ``axis``.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> sg.function([x], sg.var(x), backend="python")([1.0, 2.0, 3.0, 4.0])
+    array(1.25)
+    """
     centred = ew.sub(x, red.mean(x, axis, keepdims=True))
     return red.mean(ew.mul(centred, centred), axis, keepdims)
 
 
 def std(x, axis=None, keepdims=False):
+    """The standard deviation along ``axis``, as ``np.std`` (``ddof=0``): ``sqrt(var(x))``.
+
+    Parameters
+    ----------
+    x : Variable or array_like
+        The values.
+    axis : int or tuple of ints, optional
+        The axes to reduce; ``None`` (default) reduces all of them.
+    keepdims : bool, default False
+        Keep the reduced axes with length 1.
+
+    Returns
+    -------
+    Variable
+        The standard deviation.
+
+    Examples
+    --------
+    >>> X = sg.matrix("X")
+    >>> sg.function([X], sg.std(X, axis=0), backend="python")([[1.0, 0.0], [3.0, 0.0]])
+    array([1., 0.])
+    """
     return ew.sqrt(var(x, axis, keepdims))
 
 
@@ -113,10 +391,49 @@ expand_dims, squeeze, broadcast_to = shp.expand_dims, shp.squeeze, shp.broadcast
 
 
 def shape(x):
+    """The shape of ``x`` as a 1-d int64 variable, computed at call time (``np.shape``).
+
+    ``x.shape`` gives a tuple of 0-d variables instead, one per axis.
+
+    Parameters
+    ----------
+    x : Variable or array_like
+        Any variable.
+
+    Returns
+    -------
+    Variable
+        A 1-d int64 variable of length ``x.ndim``.
+
+    Examples
+    --------
+    >>> X = sg.matrix("X")
+    >>> sg.function([X], sg.shape(X), backend="python")(np.zeros((2, 5)))
+    array([2, 5])
+    """
     return shp.Shape()(as_variable(x))
 
 
 def stop_gradient(x):
+    """``x`` itself, but gradients do not flow through it (it is a constant for ``sg.grad``).
+
+    Parameters
+    ----------
+    x : Variable or array_like
+        The value.
+
+    Returns
+    -------
+    Variable
+        The same values as ``x``; its derivative with respect to anything is zero.
+
+    Examples
+    --------
+    >>> x = sg.scalar("x")
+    >>> y = x * sg.stop_gradient(x)
+    >>> sg.function([x], sg.grad(y, x), backend="python")(3.0)
+    array(3.)
+    """
     from .ops.grad_ops import stop_gradient as _stop
     return _stop(x)
 

@@ -470,15 +470,43 @@ def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
 # ---------------------------------------------------------------- the entry point
 
 def draw(obj, path=None, *, engine="auto", rankdir="TB", base=None, show_types=False, dpi=150, format=None):
-    """Draw a graph: ``obj`` is a variable, a list of variables, a compiled function (its optimized
-    graph, updates dashed), or a dict ``{title: obj}`` drawn as panels side by side.
+    """Draw a graph as a picture (SVG, PNG, PDF or JPG).
 
-    ``path`` given: the picture is written there, SVG or PNG by its suffix, and the path is returned.
-    ``path`` None: the SVG text is returned (``format="png"`` returns PNG bytes instead).
-    ``engine``: ``"dot"`` (Graphviz, needs its ``dot`` program), ``"matplotlib"``, or ``"auto"``
-    (``dot`` when installed). ``rankdir``: ``"TB"`` (inputs at the top), ``"BT"`` (as the Deep
-    Learning book's figures) or ``"LR"``. ``base``: a graph whose ops are drawn plain while the
-    others are highlighted, for example the forward graph when drawing it with its gradient.
+    Inputs are ellipses, constants and shared variables boxes of their own kinds, operations
+    rounded boxes; a legend explains the shapes and colours.
+
+    Parameters
+    ----------
+    obj : Variable, list of Variable, Function, or dict
+        What to draw: a compiled function draws its optimized graph (updates dashed); a dict
+        ``{title: obj}`` draws the graphs as panels side by side.
+    path : str or pathlib.Path, optional
+        Where to write the picture (its suffix picks the format).
+    engine : {"auto", "dot", "matplotlib"}, default "auto"
+        ``"dot"`` needs Graphviz's ``dot`` program; ``"auto"`` uses it when installed.
+    rankdir : {"TB", "BT", "LR"}, default "TB"
+        Inputs at the top, at the bottom (as the Deep Learning book's figures) or on the left.
+    base : Variable or list of Variable, optional
+        A graph whose ops are drawn plain while the others are highlighted, for example the
+        forward graph when drawing it with its gradient.
+    show_types : bool, default False
+        Label the edges with dtypes and shapes.
+    dpi : int, default 150
+        The resolution of PNG and JPG pictures.
+    format : str, optional
+        The format when there is no ``path`` (default ``"svg"``).
+
+    Returns
+    -------
+    pathlib.Path, str or bytes
+        The path when ``path`` is given; else the SVG text, or the bytes of other formats.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> svg = sg.draw(sg.exp(x).sum(), engine="matplotlib")
+    >>> svg.lstrip().startswith("<?xml")
+    True
     """
     if format is None:
         format = Path(path).suffix.lower().lstrip(".") if path is not None else "svg"

@@ -41,13 +41,44 @@ class GradientTypeError(TypeError, ValueError):
 # ---------------------------------------------------------------- the pass
 
 def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=None):
-    """Gradients of the 0-d ``cost`` with respect to ``wrt`` (a variable or a list: same structure back).
+    """The gradient of a 0-d ``cost`` with respect to ``wrt``, as new nodes of the same graph.
 
-    ``consider_constant``: variables the gradient does not flow through (treated as constants).
-    ``known_grads``: ``{variable: gradient}`` injected into the backward pass (with ``cost=None``
-    they are its only source, as in Theano). ``disconnected``: what to do for a ``wrt`` the cost
-    does not depend on: ``"raise"`` (``DisconnectedInputError`` naming it), ``"zero"``/``"ignore"``
-    (zeros), ``"warn"`` (zeros and a warning) or ``"none"`` (``None``).
+    Symbol to symbol: the result is built from (and reuses) the forward nodes, so it can be
+    compiled, printed, or differentiated again (``grad(grad(y, x), x)`` is a second derivative).
+
+    Parameters
+    ----------
+    cost : Variable or None
+        A 0-d float variable; ``None`` when ``known_grads`` gives the only starting gradients.
+    wrt : Variable or list/tuple of Variable
+        The float variables to differentiate with respect to.
+    consider_constant : list of Variable, optional
+        Variables the gradient does not flow through (treated as constants).
+    disconnected : {"raise", "zero", "ignore", "warn", "none"}, default "raise"
+        What to return for a ``wrt`` the cost does not depend on: raise ``DisconnectedInputError``
+        naming it, zeros (``"zero"``/``"ignore"``), zeros and a warning, or ``None``.
+    known_grads : dict or list of (Variable, Variable) pairs, optional
+        Gradients injected into the backward pass (Theano's ``known_grads``).
+
+    Returns
+    -------
+    Variable or list/tuple of Variable
+        One gradient per ``wrt``, each with its shape and dtype, in the structure of ``wrt``.
+
+    Raises
+    ------
+    TypeError
+        If ``cost`` is not 0-d, or a ``wrt`` is not a float variable.
+    DisconnectedInputError
+        If ``cost`` does not depend on a ``wrt`` and ``disconnected="raise"``.
+
+    Examples
+    --------
+    >>> x = sg.scalar("x")
+    >>> y = x ** 3
+    >>> dy = sg.grad(y, x)
+    >>> sg.function([x], [dy, sg.grad(dy, x)], backend="python")(2.0)
+    [array(12.), array(12.)]
     """
     if disconnected not in DISCONNECTED_CHOICES:
         raise ValueError(f"grad: disconnected must be one of {DISCONNECTED_CHOICES}, got {disconnected!r}")
@@ -218,7 +249,33 @@ def _as_list(x):
 
 
 def Lop(f, wrt, eval_points, consider_constant=None, disconnected="zero"):
-    """Vector-Jacobian product ``v^T (d f / d wrt)`` (``eval_points`` has the structure of ``f``)."""
+    """The vector-Jacobian product ``v^T (d f / d wrt)`` (reverse mode, one backward pass).
+
+    Parameters
+    ----------
+    f : Variable or list of Variable
+        The expressions (of any shape).
+    wrt : Variable or list of Variable
+        The variables to differentiate with respect to.
+    eval_points : Variable, array_like or a list of them
+        The vectors ``v``, one per ``f`` with its shape (a list means one per ``f``).
+    consider_constant : list of Variable, optional
+        Variables the gradient does not flow through.
+    disconnected : str, default "zero"
+        As in ``sg.grad``.
+
+    Returns
+    -------
+    Variable or list of Variable
+        One product per ``wrt``, in the structure of ``wrt``.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> vjp = sg.Lop(x ** 2, x, np.array([1.0, 10.0]))
+    >>> sg.function([x], vjp, backend="python")([3.0, 4.0])
+    array([ 6., 80.])
+    """
     f_list, _ = _as_list(f)
     points, _ = _as_list(eval_points)
     if len(points) != len(f_list):
@@ -228,8 +285,36 @@ def Lop(f, wrt, eval_points, consider_constant=None, disconnected="zero"):
 
 
 def Rop(f, wrt, eval_points):
-    """Jacobian-vector product ``(d f / d wrt) v`` (``eval_points`` has the structure of ``wrt``).
+    """The Jacobian-vector product ``(d f / d wrt) v`` (forward mode), without forming the Jacobian.
 
+    Parameters
+    ----------
+    f : Variable or list of Variable
+        The expressions.
+    wrt : Variable or list of Variable
+        The variables to differentiate with respect to.
+    eval_points : Variable, array_like or a list of them
+        The vectors ``v``, one per ``wrt`` with its shape (a list means one per ``wrt``).
+
+    Returns
+    -------
+    Variable or list of Variable
+        One product per ``f``, with its shape, in the structure of ``f``.
+
+    Raises
+    ------
+    ValueError
+        If the number of ``eval_points`` or their ndim does not match ``wrt``.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> jvp = sg.Rop(x ** 2, x, np.array([1.0, 10.0]))
+    >>> sg.function([x], jvp, backend="python")([3.0, 4.0])
+    array([ 6., 80.])
+
+    Notes
+    -----
     Double-Lop trick: ``g(u) = Lop(f, wrt, u)`` is linear in ``u``, so ``Lop(g, u, v) = J v``.
     ``u`` is a fresh ``zeros_like(f)`` node: its value never matters, and the result never needs
     an input the caller does not have.
@@ -251,8 +336,31 @@ def Rop(f, wrt, eval_points):
 
 
 def hessian_vector_product(cost, wrt, v):
-    """``H v`` for the Hessian of ``cost`` (``v`` has the structure of ``wrt``) without forming ``H``.
+    """The Hessian-vector product ``H v`` of a 0-d ``cost``, without forming ``H``.
 
+    Parameters
+    ----------
+    cost : Variable
+        A 0-d float variable.
+    wrt : Variable or list of Variable
+        The variables of the Hessian.
+    v : Variable, array_like or a list of them
+        The vectors, one per ``wrt`` with its shape (a list means one per ``wrt``).
+
+    Returns
+    -------
+    Variable or list of Variable
+        ``H v``, in the structure of ``wrt``.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> hv = sg.hessian_vector_product((x ** 3).sum(), x, np.ones(2))
+    >>> sg.function([x], hv, backend="python")([1.0, 2.0])
+    array([ 6., 12.])
+
+    Notes
+    -----
     Computed as ``grad(<grad(cost, wrt), v>, wrt)``: the same graph size as the double-Lop Rop,
     two reverse passes, and it uses the symmetry of ``H``.
     """
@@ -274,8 +382,37 @@ def _inner(a, b):
 # ---------------------------------------------------------------- dense derivatives
 
 def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=None, _length=None):
-    """Dense Jacobian of a 0-d or 1-d ``expr``: shape ``expr.shape + wrt.shape`` (a list for a list ``wrt``).
+    """The dense Jacobian of a 0-d or 1-d ``expr`` with respect to 0-d or 1-d variables.
 
+    Parameters
+    ----------
+    expr : Variable
+        A 0-d or 1-d expression; its length may be known only at call time.
+    wrt : Variable or list of Variable
+        0-d or 1-d variables.
+    consider_constant : list of Variable, optional
+        Variables the gradient does not flow through.
+    disconnected : str, default "raise"
+        As in ``sg.grad``.
+    vectorize : bool, optional
+        ``None`` (default): batch the rows into one backward pass where every op allows it, else
+        unroll them; ``True``: batch or raise; ``False``: unroll (needs a static length).
+
+    Returns
+    -------
+    Variable or list of Variable
+        Shape ``expr.shape + wrt.shape``, one per ``wrt`` (a list for a list).
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> J = sg.jacobian(x ** 2, x)
+    >>> sg.function([x], J, backend="python")([1.0, 2.0])
+    array([[2., 0.],
+           [0., 4.]])
+
+    Notes
+    -----
     Row ``i`` is the vector-Jacobian product with the one-hot vector ``e_i``. By default all rows
     come from one backward pass batched over the rows of an identity matrix (``symgraph.vectorize``):
     the graph size does not depend on the number of rows and grows linearly with the depth of
@@ -322,9 +459,36 @@ def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=
 
 
 def hessian(cost, wrt, consider_constant=None, disconnected="raise", vectorize=None):
-    """Dense Hessian of the 0-d ``cost`` with respect to a 0-d or 1-d ``wrt`` (or a list: one per entry).
+    """The dense Hessian of a 0-d ``cost`` with respect to a 0-d or 1-d ``wrt``.
 
-    The Jacobian of the gradient (see ``jacobian`` for ``vectorize``): one batched backward pass.
+    The Jacobian of the gradient, built as one batched backward pass: the length of ``wrt`` may
+    be known only at call time.
+
+    Parameters
+    ----------
+    cost : Variable
+        A 0-d float variable.
+    wrt : Variable or list of Variable
+        0-d or 1-d variables; for a list, one Hessian block per entry (its own second derivatives).
+    consider_constant : list of Variable, optional
+        Variables the gradient does not flow through.
+    disconnected : str, default "raise"
+        As in ``sg.grad``.
+    vectorize : bool, optional
+        As in ``sg.jacobian``.
+
+    Returns
+    -------
+    Variable or list of Variable
+        Shape ``wrt.shape + wrt.shape``, one per ``wrt``.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> H = sg.hessian((x ** 3).sum(), x)
+    >>> sg.function([x], H, backend="python")([1.0, 2.0])
+    array([[ 6.,  0.],
+           [ 0., 12.]])
     """
     wrt_list, is_list = _as_list(wrt)
     result = []
@@ -341,14 +505,48 @@ def hessian(cost, wrt, consider_constant=None, disconnected="raise", vectorize=N
 
 def verify_grad(fn, point, eps=1e-6, rtol=1e-4, atol=None, n_directions=3, rng=None, backend="python",
                 optimizer=None, static_shape=False):
-    """Check ``grad`` of ``fn`` against central finite differences at ``point``.
+    """Check ``sg.grad`` of ``fn`` against central finite differences at ``point``.
 
-    ``fn`` takes one symbolic variable per array of ``point`` and returns a 0-d variable. For
-    every float input and each of ``n_directions`` random unit directions ``d`` it compares
+    For every float input and each of ``n_directions`` random unit directions ``d`` it compares
     ``<grad, d>`` with ``(f(x + eps d) - f(x - eps d)) / (2 eps)`` (so large inputs cost no more
-    than small ones) and raises ``AssertionError`` naming the input and showing both values.
-    Float32 inputs or costs get a larger step and tolerance. The symbolic inputs have lengths known
-    only at call time unless ``static_shape`` (a bool, or one per input) asks for the point's shape.
+    than small ones). Float32 inputs or costs get a larger step and tolerance.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes one symbolic variable per array of ``point`` and returns a 0-d variable.
+    point : array_like or list of array_like
+        Where to check.
+    eps : float, default 1e-6
+        The finite-difference step.
+    rtol : float, default 1e-4
+        The relative tolerance.
+    atol : float, optional
+        The absolute tolerance (default: an estimate of the round-off of the differences).
+    n_directions : int, default 3
+        How many random directions to check per input.
+    rng : int or numpy.random.Generator, optional
+        The seed of the directions (default 42).
+    backend : str, default "python"
+        The backend that computes the values.
+    optimizer : str or dict, optional
+        The optimizer mode of the compiled functions.
+    static_shape : bool or list of bool, default False
+        Give the symbolic inputs the point's shapes (else lengths known only at call time).
+
+    Returns
+    -------
+    None
+        When every direction agrees.
+
+    Raises
+    ------
+    AssertionError
+        On a mismatch, naming the input and showing both values.
+
+    Examples
+    --------
+    >>> sg.verify_grad(lambda x: (sg.sin(x) * x).sum(), [np.array([0.5, 1.5])])
     """
     from .function import function
     rng = np.random.default_rng(rng if rng is not None else 42)

@@ -73,7 +73,41 @@ class inherit_source:
 
 
 class Variable:
-    """A typed symbolic value. Operators (``+``, ``@``, ``x[i]``, ``.sum()``...) are wired in ``symgraph.api``."""
+    """A typed symbolic value: an input, a constant, shared state, or the output of a node.
+
+    Users make variables with ``sg.scalar``/``vector``/``matrix``/``tensor``, ``sg.constant``
+    and ``sg.shared``, and by applying operations. Variables support NumPy's operators
+    (``+ - * / ** @``, comparisons, ``&``, ``|``, ``~``, indexing and slicing) and the methods
+    ``.sum() .mean() .max() .min() .prod() .reshape() .transpose() .astype() .dot()``, plus
+    ``.T``, ``.shape`` (a tuple of 0-d int64 variables) and ``.size`` (wired in ``symgraph.api``).
+
+    Parameters
+    ----------
+    type : TensorType
+        The dtype and static shape.
+    owner : Node, optional
+        The node that computes the variable (``None`` for inputs, constants and shared variables).
+    index : int, default 0
+        Which output of ``owner`` it is.
+    name : str, optional
+        The name used in messages, printed graphs and keyword calls.
+
+    Attributes
+    ----------
+    dtype : str
+        The NumPy dtype name (``"float64"``).
+    ndim : int
+        The number of dimensions.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> y = (x * 2).sum()
+    >>> y.ndim, y.dtype, y.owner.op.name
+    (0, 'float64', 'sum')
+    >>> x[1:].type.shape, x.name
+    ((None,), 'x')
+    """
 
     __slots__ = ("type", "owner", "index", "name", "__weakref__")
     # Keep NumPy from treating variables as array-likes in ``ndarray + Variable``.
@@ -133,7 +167,25 @@ class Variable:
 
 
 class Constant(Variable):
-    """A value fixed when the graph is built. ``value`` is a read-only NumPy array."""
+    """A value fixed when the graph is built (made by ``sg.constant`` or by mixing numbers into expressions).
+
+    Parameters
+    ----------
+    value : number or array_like
+        The value, copied into the read-only NumPy array ``.value``.
+    name : str, optional
+        The name shown in printed graphs.
+    dtype : str or numpy.dtype, optional
+        The dtype (default: NumPy's for ``value``).
+
+    Examples
+    --------
+    >>> c = sg.Constant([1.0, 2.0], name="c")
+    >>> c.value, c.type.shape
+    (array([1., 2.]), (2,))
+    >>> isinstance((sg.vector("x") + 1).owner.inputs[1], sg.Constant)
+    True
+    """
 
     __slots__ = ("value", "_signature")
 
@@ -166,11 +218,30 @@ class Constant(Variable):
 
 
 class SharedVariable(Variable):
-    """State that lives between calls of compiled functions (model parameters, counters).
+    """State that lives between calls of compiled functions (model parameters, counters); see ``sg.shared``.
 
-    ``get_value`` returns a copy; ``set_value`` replaces the value after checking
-    ndim and casting the dtype. Backends may keep the value elsewhere (a GPU)
-    through ``storage``; the NumPy value is then fetched on demand.
+    ``get_value()`` returns a copy (``borrow=True``: the array itself); ``set_value(array)``
+    replaces the value after checking its ndim and static lengths and casting the dtype (a cast
+    that loses information is a ``TypeError``). Backends may keep the value elsewhere (a GPU)
+    through ``device_copies``; the NumPy value is then fetched on demand.
+
+    Parameters
+    ----------
+    value : number or array_like
+        The initial value (copied).
+    name : str, optional
+        The name used in messages and printed graphs.
+    dtype : str or numpy.dtype, optional
+        The dtype (default: NumPy's for ``value``).
+    shape : tuple of (int or None), optional
+        The static shape (default: every length may change).
+
+    Examples
+    --------
+    >>> w = sg.SharedVariable(np.zeros(2), name="w")
+    >>> w.set_value([1.0, 2.0])
+    >>> w.get_value()
+    array([1., 2.])
     """
 
     __slots__ = ("_value", "_lock", "device_copies")
@@ -236,7 +307,35 @@ class SharedVariable(Variable):
 
 
 class Node:
-    """An op applied to input variables; owns its outputs and the user's source locations."""
+    """An op applied to input variables; owns its output variables and the user's source locations.
+
+    Nodes are made by applying ops (``sg.exp(x)`` makes one); ``variable.owner`` is the node that
+    computes a variable.
+
+    Parameters
+    ----------
+    op : Op
+        The operation.
+    inputs : list of Variable
+        Its operands.
+    output_types : list of TensorType
+        The types of the outputs it creates.
+    sources : tuple of SourceLocation, optional
+        Where the user built it (default: the calling user frame).
+
+    Attributes
+    ----------
+    op, inputs : as given
+    outputs : list of Variable
+        The variables it computes.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> node = sg.exp(x).owner
+    >>> node.op.name, node.inputs[0] is x, len(node.outputs)
+    ('exp', True, 1)
+    """
 
     __slots__ = ("op", "inputs", "outputs", "sources", "__weakref__")
 

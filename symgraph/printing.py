@@ -57,10 +57,38 @@ def _leaf_label(var) -> str:
 
 
 def dprint(obj, file=None, show_source=False, show_types=True, depth=None, print_=False) -> str:
-    """A text tree of the graph: one line per node, ``[id X]`` tags, shared subtrees printed once.
+    """A text tree of a graph (Theano's ``debugprint``): one line per node, ``[id X]`` tags.
 
-    ``show_source`` adds the user's file:line that built each node; ``depth`` cuts the tree.
-    Returns the text; prints it too when ``print_`` is true or ``file`` is given.
+    A subtree used more than once is printed once; later uses show only its tag.
+
+    Parameters
+    ----------
+    obj : Variable, list of Variable, or Function
+        What to print; for a compiled function, its optimized graph (with its updates).
+    file : file-like, optional
+        Where to print the text as well.
+    show_source : bool, default False
+        Add the user's file:line that built each node.
+    show_types : bool, default True
+        Add each variable's dtype and shape.
+    depth : int, optional
+        Print only this many levels.
+    print_ : bool, default False
+        Print the text to standard output as well.
+
+    Returns
+    -------
+    str
+        The text.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> print(sg.dprint(sg.exp(x) + x, show_types=False))
+    add [id A]
+     ├─ exp [id B]
+     │  └─ x [id C]
+     └─ x [id C]
     """
     roots, compiled = _roots(obj)
     ids: dict[int, str] = {}
@@ -124,11 +152,26 @@ def dprint(obj, file=None, show_source=False, show_types=True, depth=None, print
 
 
 def to_networkx(obj) -> nx.DiGraph:
-    """A DiGraph of variables and operations, edges following data flow.
+    """The graph as a ``networkx.DiGraph`` of variables and operations, edges following data flow.
 
-    Node attributes: ``kind`` ("variable" or "op"); op nodes: ``op`` (the op's name, e.g. "exp",
-    "dot"), ``label``; variable nodes: ``name``, ``dtype``, ``shape``, ``role`` (input, constant,
-    shared, intermediate, output).
+    Parameters
+    ----------
+    obj : Variable, list of Variable, or Function
+        What to convert; for a compiled function, its optimized graph.
+
+    Returns
+    -------
+    networkx.DiGraph
+        Node attributes: ``kind`` ("variable" or "op"); op nodes: ``op`` (the op's name, such as
+        "exp" or "dot") and ``label``; variable nodes: ``name``, ``dtype``, ``shape`` and ``role``
+        (input, constant, shared, intermediate, output).
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> g = sg.to_networkx(sg.exp(x).sum())
+    >>> sorted(data["op"] for _, data in g.nodes(data=True) if data["kind"] == "op")
+    ['exp', 'sum']
     """
     from .ops.base import op_name
     roots, _ = _roots(obj)
@@ -168,6 +211,28 @@ def to_networkx(obj) -> nx.DiGraph:
 
 
 def to_sympy(expr):
-    """A SymPy expression for a scalar elementwise expression (inputs become symbols named after them)."""
+    """A SymPy expression for an elementwise expression (inputs become symbols named after them).
+
+    Parameters
+    ----------
+    expr : Variable
+        An expression of elementwise operations on inputs and constants.
+
+    Returns
+    -------
+    sympy.Expr
+        The same formula in SymPy, for reading, ``sympy.simplify`` or ``sympy.latex``.
+
+    Raises
+    ------
+    TypeError
+        If the expression contains an operation SymPy has no counterpart for (``dot``, a reduction).
+
+    Examples
+    --------
+    >>> x = sg.scalar("x")
+    >>> sg.to_sympy(sg.grad(sg.sin(x) * x, x))
+    x*cos(x) + sin(x)
+    """
     from .rewrite.sympy_simplify import to_sympy as convert
     return convert(expr)

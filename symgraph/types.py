@@ -25,6 +25,25 @@ def dtype_name(dtype) -> str:
 
 
 class TensorType:
+    """The type of a variable: a NumPy dtype and a static shape.
+
+    Parameters
+    ----------
+    dtype : str or numpy.dtype
+        The dtype of the values (stored as its name, ``"float64"``).
+    shape : tuple of (int or None), default ()
+        One entry per axis: an int for a length known when the graph is built, ``None`` for a
+        length known only at call time.
+
+    Examples
+    --------
+    >>> t = sg.TensorType("float32", (None, 3))
+    >>> t.ndim, t.dtype, t.accepts_shape((5, 3)), t.accepts_shape((5, 4))
+    (2, 'float32', True, False)
+    >>> sg.matrix("X").type == sg.TensorType("float64", (None, None))
+    True
+    """
+
     __slots__ = ("dtype", "shape")
 
     def __init__(self, dtype, shape=()):

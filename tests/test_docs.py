@@ -33,3 +33,49 @@ def test_every_public_function_of_api_py_is_exported():
                     and (inspect.isfunction(value) or inspect.isclass(value))
                     and getattr(value, "__module__", "").startswith("symgraph")}
     assert defined_here - INTERNAL_API_HELPERS - set(symgraph.api.__all__) == set()
+
+
+# ---------------------------------------------------------------- docstrings
+
+def _sections(doc):
+    """The NumPy-style section titles of a docstring (a title line followed by a line of dashes)."""
+    lines = [line.strip() for line in (doc or "").splitlines()]
+    return {title for title, rule in zip(lines, lines[1:]) if rule and set(rule) == {"-"} and len(rule) == len(title)}
+
+
+def test_every_public_name_has_a_numpy_style_docstring():
+    # sg.function and sg.Function are documented on another branch; until it is merged they fail here.
+    missing = {}
+    for name in sg.__all__:
+        obj = getattr(sg, name)
+        required = {"Parameters", "Examples"} | (set() if inspect.isclass(obj) else {"Returns"})
+        lacking = required - _sections(inspect.getdoc(obj))
+        if lacking:
+            missing[name] = sorted(lacking)
+    assert missing == {}
+
+
+def test_docstrings_do_not_point_at_files_outside_the_project():
+    for name in sg.__all__:
+        assert "API.md" not in (inspect.getdoc(getattr(sg, name)) or ""), name
+
+
+def test_functions_taking_star_args_show_their_real_parameters():
+    assert str(inspect.signature(sg.exp)) == "(x, /)"
+    assert str(inspect.signature(sg.where)) == "(cond, a, b, /)"
+    assert str(inspect.signature(sg.maximum)) == "(a, b, /)"
+
+
+def test_the_examples_in_the_docstrings_run():
+    import doctest
+
+    import numpy as np
+    finder = doctest.DocTestFinder(recurse=False)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    examples = 0
+    for name in sg.__all__:
+        for test in finder.find(getattr(sg, name), f"sg.{name}", globs={"sg": sg, "np": np}):
+            runner.run(test)
+            examples += len(test.examples)
+    assert runner.failures == 0
+    assert examples >= 2 * len(sg.__all__)
