@@ -79,3 +79,34 @@ def test_the_examples_in_the_docstrings_run():
             examples += len(test.examples)
     assert runner.failures == 0
     assert examples >= 2 * len(sg.__all__)
+
+
+# ---------------------------------------------------------------- docs/api.md
+
+def _build_api():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "docs" / "build_api.py"
+    spec = importlib.util.spec_from_file_location("build_api", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_public_name_is_in_exactly_one_section_of_the_reference():
+    placed = [name for _, _, names in _build_api().SECTIONS for name in names]
+    assert sorted(placed) == sorted(sg.__all__)
+
+
+def test_docs_api_md_is_what_the_generator_writes_from_the_docstrings():
+    build = _build_api()
+    assert build.OUTPUT.read_text() == build.render(sg), "run: python docs/build_api.py"
+
+
+def test_the_reference_renders_sections_fields_and_examples():
+    build = _build_api()
+    text = build.render_entry("clip", sg.clip)
+    assert text.startswith("### `sg.clip(x, lo, hi)`\n")
+    assert "**Parameters**" in text and "- **lo, hi** (Variable or array_like): The bounds" in text
+    assert "```python\n>>> x = sg.vector(\"x\")" in text
+    assert "`np.clip`" in text and "``np" not in text
