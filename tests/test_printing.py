@@ -59,3 +59,57 @@ def test_to_networkx_attributes_and_data_flow():
     # Every edge joins a variable and an op.
     for u, v in graph.edges:
         assert {graph.nodes[u]["kind"], graph.nodes[v]["kind"]} == {"variable", "op"}
+
+
+# ---------------------------------------------------------------- the rewrite log
+
+def _rewrite_lines(log):
+    text = str(log)
+    return text.split("rewrites, in order:\n", 1)[1].splitlines() if "rewrites, in order:" in text else []
+
+
+def test_rewrite_log_says_how_many_identical_constants_and_nodes_were_merged():
+    x = sg.vector("x")
+    out = sg.exp(x) * 1.5 + sg.sin(x) * 1.5 + sg.cos(x) * 1.5 + sg.tanh(x) * 1.5 + sg.exp(x)
+    f = sg.function([x], out, backend="python", optimizer={"mode": "fast_run", "exclude": ["fusion"]})
+    lines = _rewrite_lines(f.rewrite_log)
+    constants = [line for line in lines if "merge_constants" in line]
+    assert len(constants) == 1 and constants[0].strip().startswith("merge  merge_constants: merged 4 identical "
+                                                                    "constants 1.5")
+    nodes = [line for line in lines if "merge_nodes" in line]
+    assert len(nodes) == 1 and "merged 2 identical exp(x)" in nodes[0]
+    assert not any("->" in line for line in constants + nodes)
+    # The data keeps every merge: three constants and one node were replaced.
+    assert f.rewrite_log.fired("merge_constants") == 3 and f.rewrite_log.fired("merge_nodes") == 1
+
+
+def test_rewrite_log_shows_op_parameters():
+    X = sg.matrix("X")
+    out = X.sum(axis=1) / X.shape[0] + X.sum(axis=1) / X.shape[0]
+    f = sg.function([X], out, backend="python", optimizer={"mode": "fast_run", "exclude": ["fusion"]})
+    text = "\n".join(_rewrite_lines(f.rewrite_log))
+    assert "shape_of{axis=0}" in text and "sum{axis=1}" in text
+
+
+def test_rewrite_log_abbreviates_large_fused_groups():
+    x = sg.vector("x")
+    y = x
+    for i in range(60):
+        y = sg.tanh(y * (i + 2.0) + sg.sin(x) / (i + 3.0))
+    f = sg.function([x], y, backend="python")
+    lines = _rewrite_lines(f.rewrite_log)
+    fusion = [line for line in lines if "fuse_elementwise" in line]
+    assert fusion and max(len(line) for line in lines) < 250
+    assert "...}(" in fusion[0] and "more)" in fusion[0]
+    assert len(f.graph.nodes[0].inputs) > 60  # each operand used to be listed
+
+
+def test_rewrite_log_names_a_multi_output_fused_node_once():
+    x = sg.vector("x")
+    n = sg.cast(x.shape[0], "float64")
+    f = sg.function([x], [x * n, 1.0 / n], backend="python")
+    fusion = [line for line in _rewrite_lines(f.rewrite_log) if "fuse_elementwise" in line]
+    assert any("(2 outputs)" in line for line in fusion)
+    for line in fusion:
+        change = line.split("fuse_elementwise: ", 1)[1]
+        assert change.count("  ->  ") == 1 and change.count("fused{") == 1
