@@ -21,7 +21,7 @@ n_cases, n_weights = design.shape
 REGULARISATION = 0.001
 
 X, y = sg.matrix("X"), sg.vector("y")
-w = sg.vector("w", shape=(n_weights,))       # the Hessian's size must be known when the graph is built
+w = sg.vector("w")       # any length: the Hessian takes its size from w at call time
 scores = X @ w
 # -log-likelihood of Bernoulli(sigmoid(score)), written stably: softplus(s) - y s.
 loss = (sg.softplus(scores) - y * scores).mean() + 0.5 * REGULARISATION * (w * w).sum()
