@@ -113,3 +113,24 @@ def test_rewrite_log_names_a_multi_output_fused_node_once():
     for line in fusion:
         change = line.split("fuse_elementwise: ", 1)[1]
         assert change.count("  ->  ") == 1 and change.count("fused{") == 1
+
+
+# ---------------------------------------------------------------- what a shape error says
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("backend", ["python", "numba", "cuda"])
+@pytest.mark.parametrize("named_left", [True, False])
+def test_a_misaligned_product_names_both_operands_and_their_shapes(backend, named_left):
+    # The right operand is a shared variable, so the call's input shapes alone do not show it.
+    X = sg.matrix("X")
+    W = sg.shared(np.ones((5, 2)), name="W")
+    left = X if named_left else sg.tanh(X)
+    f = sg.function([X], sg.tanh(left @ W), backend=backend)
+    with pytest.raises(ValueError) as info:
+        f(np.ones((3, 4)))
+    message = str(info.value)
+    assert "(5, 2)" in message and "(3, 4)" in message
+    if backend != "cuda":  # the cuda kernels' message shows the shapes, not which operands they are
+        assert "'W'" in message and ("'X'" in message if named_left else "tanh" in message)

@@ -32,7 +32,28 @@ def explain_error(exc, checks, inputs, values):
     shapes = ", ".join(f"{var.name or f'input {i}'} {np.shape(value)}"
                        for i, (var, value) in enumerate(zip(inputs, values)))
     shapes = f"; the call's inputs had shapes: {shapes}" if shapes else ""
-    return type(exc)(f"{check.message}{where}{shapes}")
+    return type(exc)(f"{check.message}{_operand_shapes(check.node, inputs, values)}{where}{shapes}")
+
+
+def _operand_shapes(node, inputs, values):
+    """The shapes of the failing node's operands where the call knows them (inputs, shared variables)."""
+    from symgraph.graph import SharedVariable
+    if node is None:
+        return ""
+    given = {id(var): value for var, value in zip(inputs, values)}
+    parts = []
+    for operand in node.inputs[:6]:
+        if id(operand) in given:
+            shape = np.shape(given[id(operand)])
+        elif isinstance(operand, SharedVariable):
+            shape = operand._host_value().shape
+        else:
+            shape = "(" + ", ".join("?" if n is None else str(n) for n in operand.type.shape) + ")"
+        label = f"'{operand.name}'" if operand.name else f"the output of {operand.owner.op}" if operand.owner \
+            else "a constant"
+        parts.append(f"{label} {shape}")
+    more = f", and {len(node.inputs) - 6} more" if len(node.inputs) > 6 else ""
+    return f" (operands: {', '.join(parts)}{more})"
 
 
 def to_kernel_scalar(value, var):

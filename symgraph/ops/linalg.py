@@ -24,6 +24,12 @@ def _shape_text(v):
     return "(" + ", ".join("?" if n is None else str(n) for n in v.type.shape) + ("," if v.ndim == 1 else "") + ")"
 
 
+def _operand_names(node):
+    """Which operands a runtime shape error is about: 'X' and the output of tanh."""
+    return " and ".join(f"'{v.name}'" if v.name else f"the output of {v.owner.op}" if v.owner else "a constant"
+                        for v in node.inputs)
+
+
 def _product_dtype(op_name, a, b):
     for v in (a, b):
         if v.type.kind not in "biufc":
@@ -49,7 +55,8 @@ class Dot(Op):
         a, b = inputs
         if a.shape[-1] != b.shape[0]:
             raise ValueError(f"dot: shapes {a.shape} and {b.shape} are not aligned "
-                             f"(inner lengths {a.shape[-1]} != {b.shape[0]}){node.where()}")
+                             f"(inner lengths {a.shape[-1]} != {b.shape[0]}): {_operand_names(node)}"
+                             f"{node.where()}")
         return [np.asarray(np.dot(a, b), dtype=node.outputs[0].dtype)]
 
     def grad(self, inputs, outputs, output_grads):
@@ -86,8 +93,8 @@ class BatchedMatmul(Op):
         try:
             result = np.matmul(a, b)
         except ValueError as exc:
-            raise ValueError(f"matmul: operands of shapes {a.shape} and {b.shape} do not fit: {exc}"
-                             f"{node.where()}") from None
+            raise ValueError(f"matmul: operands of shapes {a.shape} and {b.shape} do not fit "
+                             f"({_operand_names(node)}): {exc}{node.where()}") from None
         return [np.asarray(result, dtype=node.outputs[0].dtype)]
 
     def grad(self, inputs, outputs, output_grads):
