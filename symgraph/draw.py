@@ -3,9 +3,11 @@
 The picture follows the computation-graph convention of the backpropagation
 lectures: operations are rectangles labelled with the op (a fused node shows its
 scalar expression), inputs and shared variables are named ellipses, constants are
-plain labels, and edges follow the data flow. Graphviz's ``dot`` renders it when
-that program is installed; otherwise a layered (Sugiyama-style) layout computed
-here is drawn with matplotlib, so a fresh ``pip install`` draws graphs too.
+plain labels, and edges follow the data flow; a legend explains the shapes and
+colours, and an unnamed output shows its position and type. Graphviz's ``dot``
+renders it when that program is installed; otherwise the layered layout of
+``symgraph/layout.py`` is drawn with matplotlib, so a fresh ``pip install`` draws
+graphs too.
 """
 from __future__ import annotations
 
@@ -16,17 +18,20 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import networkx as nx
-
 from .graph import Constant, SharedVariable, Variable, toposort
+from .layout import CHAR_WIDTH as _CHAR_WIDTH
+from .layout import FONT_SIZE as _FONT_SIZE
+from .layout import layered_layout
 
 # Colours shared by both renderers (what kind of thing a node is, at a glance).
 _FILL = {"op": "#dde8f7", "fused": "#fde7c4", "input": "#ffffff", "variable": "#f4f4f4", "shared": "#e3f3e0",
          "constant": "none", "output": "#f6dede", "update": "#e3f3e0"}
 _ADDED_FILL = {"op": "#f9c9c9", "fused": "#f9c9c9"}
-_FONT_SIZE = 9.0
-_CHAR_WIDTH = _FONT_SIZE * 0.6 / 72      # inches per character, a fair average for DejaVu Sans
-_LINE_HEIGHT = _FONT_SIZE * 1.35 / 72    # inches per text line
+# What the legend says each kind of node is, in the legend's order ("added": ops outside ``base``).
+_LEGEND = [("input", "input"), ("shared", "shared variable"), ("constant", "constant"),
+           ("variable", "named intermediate value"), ("op", "operation"),
+           ("fused", "fused loop (iN: its operand N)"), ("added", "added to the base graph"),
+           ("output", "output"), ("update", "shared variable's new value")]
 _MAX_PIXELS_PER_SIDE = 8000             # PNG size cap; SVG has none
 _MAX_REPR_NODES = 200                    # Jupyter falls back to the text repr above this
 
@@ -171,7 +176,9 @@ def picture_of(obj, title=None, base=None, show_types=False) -> Picture:
             picture.nodes[source_of(var, f"o{index}")]["kind"] = "output"
             continue
         key = f"o{index}"
-        picture.add_node(key, "output" if len(outputs) == 1 else f"output {index}", "output")
+        # An unnamed output says which output it is and what it holds (its dtype and shape).
+        heading = "output" if len(outputs) == 1 else f"output {index}"
+        picture.add_node(key, f"{heading}\n{var.type!r}", "output")
         label = _edge_label(var, show_types)
         if var.owner is not None and len(var.owner.outputs) > 1:
             label = (label + f" out{var.index}").strip()
@@ -191,6 +198,14 @@ def _operand_name(var, position):
 
 def _edge_label(var, show_types):
     return repr(var.type) if show_types else ""
+
+
+def legend_entries(pictures):
+    """(kind, text) for each kind of node the pictures contain, in the legend's order."""
+    kinds = {attrs["kind"] for picture in pictures for attrs in picture.nodes.values()}
+    if any(attrs["added"] for picture in pictures for attrs in picture.nodes.values()):
+        kinds.add("added")
+    return [(kind, text) for kind, text in _LEGEND if kind in kinds]
 
 
 def _pictures(obj, base, show_types):
@@ -235,8 +250,28 @@ def to_dot(obj, rankdir="TB", base=None, show_types=False) -> str:
             lines.append(f"{indent}{_dot_quote(prefix + source)} -> {_dot_quote(prefix + target)}{suffix};")
         if len(pictures) > 1:
             lines.append("  }")
+    lines += _dot_legend(pictures)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dot_legend(pictures):
+    """A dashed cluster with one example node per kind of node drawn, chained invisibly into a column."""
+    entries = legend_entries(pictures)
+    lines = ['  subgraph cluster_legend { label="legend"; style=dashed; fontsize=9;']
+    for kind, text in entries:
+        fill = _ADDED_FILL["op"] if kind == "added" else _FILL[kind]
+        if kind in ("op", "fused", "added"):
+            style = f'shape=rect, style="filled", fillcolor="{fill}"'
+        elif kind == "constant":
+            style = "shape=plaintext"
+        else:
+            style = f'shape=ellipse, style="filled", fillcolor="{fill}"'
+        lines.append(f"    {_dot_quote('legend_' + kind)} [label={_dot_quote(text)}, fontsize=8, {style}];")
+    for (first, _), (second, _) in zip(entries, entries[1:]):
+        lines.append(f"    {_dot_quote('legend_' + first)} -> {_dot_quote('legend_' + second)} [style=invis];")
+    lines.append("  }")
+    return lines
 
 
 def _render_with_dot(dot_text, fmt, dpi):
@@ -245,157 +280,6 @@ def _render_with_dot(dot_text, fmt, dpi):
     if result.returncode != 0:
         raise RuntimeError(f"Graphviz dot failed: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout
-
-
-# ---------------------------------------------------------------- the layered layout (no Graphviz)
-
-def _node_size(attrs):
-    lines = attrs["label"].split("\n")
-    width = max(len(line) for line in lines) * _CHAR_WIDTH
-    height = len(lines) * _LINE_HEIGHT
-    if attrs["kind"] in ("op", "fused"):
-        return width + 0.2, height + 0.14
-    if attrs["kind"] == "constant":
-        return width + 0.06, height + 0.04
-    return width * 1.2 + 0.25, height + 0.2     # an ellipse needs room around its text
-
-
-def layered_layout(picture: Picture, rankdir="TB"):
-    """Positions (inches), sizes and edge routes for ``picture``: layers, barycentre ordering, spacing.
-
-    A node gets the layer one below its deepest input, then moves down to sit just above its first
-    consumer (so a value computed early but used late does not drag a long edge); edges spanning
-    several layers pass through dummy points so they route around nodes.
-    """
-    graph = nx.DiGraph()
-    graph.add_nodes_from(picture.nodes)
-    graph.add_edges_from((s, t) for s, t, _, _ in picture.edges)
-    layer = {}
-    for key in nx.topological_sort(graph):
-        predecessors = list(graph.predecessors(key))
-        layer[key] = 1 + max((layer[p] for p in predecessors), default=-1)
-    for key in reversed(list(nx.topological_sort(graph))):   # then pull each node down next to its first consumer
-        successors = list(graph.successors(key))
-        if successors:
-            layer[key] = max(layer[key], min(layer[s] for s in successors) - 1)
-    if layer:
-        low = min(layer.values())
-        layer = {k: v - low for k, v in layer.items()}
-
-    # Long edges become chains through dummy nodes, one per layer crossed.
-    chains, sizes = [], {k: _node_size(a) for k, a in picture.nodes.items()}
-    for number, (source, target, _, _) in enumerate(picture.edges):
-        chain = [source]
-        for depth in range(layer[source] + 1, layer[target]):
-            dummy = ("dummy", number, depth)
-            layer[dummy] = depth
-            sizes[dummy] = (0.05, 0.05)
-            chain.append(dummy)
-        chain.append(target)
-        chains.append(chain)
-    n_layers = 1 + max(layer.values(), default=0)
-    rows = [[] for _ in range(n_layers)]
-    for key in layer:
-        rows[layer[key]].append(key)
-    up, down = {k: [] for k in layer}, {k: [] for k in layer}
-    for chain in chains:
-        for a, b in zip(chain, chain[1:]):
-            down[a].append(b)
-            up[b].append(a)
-
-    # Barycentre ordering: sweep down and up, each node moving to the mean position of its neighbours.
-    position = {k: i for row in rows for i, k in enumerate(row)}
-    # Big graphs (many edge points) get fewer sweeps: the picture barely improves and time adds up.
-    sweeps = 8 if len(layer) < 3000 else 4
-    for sweep in range(sweeps):
-        order = range(1, n_layers) if sweep % 2 == 0 else range(n_layers - 2, -1, -1)
-        for depth in order:
-            neighbours = up if sweep % 2 == 0 else down
-            row = rows[depth]
-            centre = {k: (sum(position[n] for n in neighbours[k]) / len(neighbours[k])
-                          if neighbours[k] else position[k]) for k in row}
-            row.sort(key=lambda k: (centre[k], position[k]))
-            for i, k in enumerate(row):
-                position[k] = i
-
-    # Coordinates: along a layer, nodes packed in order and then nudged toward their neighbours.
-    across = 0 if rankdir in ("TB", "BT") else 1          # which size component lies along a layer
-
-    def extent(k):
-        return sizes[k][across]
-
-    def gap(a, b):      # edges passing through a layer may run closer together than boxes
-        return 0.22 - 0.08 * (isinstance(a, tuple) + isinstance(b, tuple))
-
-    coordinate = {}
-    for row in rows:
-        x = 0.0
-        for previous, k in zip([None] + row, row):
-            x += gap(previous, k) if previous is not None else 0.0
-            coordinate[k] = x + extent(k) / 2
-            x += extent(k)
-    for sweep in range(12 if len(layer) < 3000 else 4):
-        neighbours = up if sweep % 2 == 0 else down
-        for row in rows:
-            wanted = [sum(coordinate[n] for n in neighbours[k]) / len(neighbours[k]) if neighbours[k]
-                      else coordinate[k] for k in row]
-            _place_in_order(row, wanted, coordinate, extent, gap)
-    low = min((coordinate[k] - extent(k) / 2 for k in coordinate), default=0.0)
-    coordinate = {k: v - low for k, v in coordinate.items()}
-
-    # Layers: each band as thick as its thickest node.
-    thickness = [max((sizes[k][1 - across] for k in row), default=0.1) for row in rows]
-    rank_gap = 0.42 if across == 0 else 0.5
-    band_centre, offset = [], 0.0
-    for t in thickness:
-        band_centre.append(offset + t / 2)
-        offset += t + rank_gap
-    total_rank = offset - rank_gap if rows else 0.0
-    total_across = max((coordinate[k] + extent(k) / 2 for k in coordinate), default=0.0)
-
-    def point(k):
-        rank = band_centre[layer[k]]
-        if rankdir == "BT":
-            rank = total_rank - rank
-        return (coordinate[k], rank) if across == 0 else (rank, coordinate[k])
-
-    centres = {k: point(k) for k in layer}
-    width, height = (total_across, total_rank) if across == 0 else (total_rank, total_across)
-    routes = [[centres[k] for k in chain] for chain in chains]
-    return centres, sizes, routes, (width, height)
-
-
-def _place_in_order(row, wanted, coordinate, extent, gap):
-    """Move the nodes of ``row`` toward ``wanted`` centres, keeping their order and no overlaps."""
-    placed = list(wanted)
-    # Forward pass pushes right, backward pass pushes left; averaging keeps the row centred on its wishes.
-    forward = list(placed)
-    for i in range(1, len(row)):
-        minimum = forward[i - 1] + (extent(row[i - 1]) + extent(row[i])) / 2 + gap(row[i - 1], row[i])
-        forward[i] = max(forward[i], minimum)
-    backward = list(placed)
-    for i in range(len(row) - 2, -1, -1):
-        maximum = backward[i + 1] - (extent(row[i + 1]) + extent(row[i])) / 2 - gap(row[i], row[i + 1])
-        backward[i] = min(backward[i], maximum)
-    for i, k in enumerate(row):
-        coordinate[k] = (forward[i] + backward[i]) / 2
-    for i in range(1, len(row)):        # the average can overlap again; one more forward pass fixes it
-        minimum = coordinate[row[i - 1]] + (extent(row[i - 1]) + extent(row[i])) / 2 + gap(row[i - 1], row[i])
-        coordinate[row[i]] = max(coordinate[row[i]], minimum)
-
-
-def _boundary_point(centre, size, kind, toward):
-    """Where the segment from ``centre`` toward ``toward`` leaves the node's outline."""
-    (cx, cy), (w, h) = centre, size
-    dx, dy = toward[0] - cx, toward[1] - cy
-    if dx == 0 and dy == 0:
-        return centre
-    if kind in ("op", "fused", "constant"):
-        scale = min(abs((w / 2) / dx) if dx else float("inf"), abs((h / 2) / dy) if dy else float("inf"))
-    else:
-        scale = 1.0 / ((dx / (w / 2)) ** 2 + (dy / (h / 2)) ** 2) ** 0.5
-    scale = min(scale, 1.0)
-    return (cx + dx * scale, cy + dy * scale)
 
 
 def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
@@ -420,8 +304,11 @@ def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
             layouts[number] = (centres, sizes, routes, (needed, height))
     margin, panel_gap = 0.2, 0.6
     title_room = 0.35 if any(p.title for p in pictures) else 0.0
-    width = sum(size[0] for *_, size in layouts) + panel_gap * (len(layouts) - 1) + 2 * margin
-    height = max(size[1] for *_, size in layouts) + 2 * margin + title_room
+    entries = legend_entries(pictures)
+    legend_width = _LEGEND_GLYPH[0] + 0.15 + max(len(text) for _, text in entries) * _CHAR_WIDTH * 0.9
+    panels_width = sum(size[0] for *_, size in layouts) + panel_gap * (len(layouts) - 1)
+    width = panels_width + panel_gap + legend_width + 2 * margin
+    height = max(max(size[1] for *_, size in layouts), _LEGEND_ROW * (len(entries) + 1)) + 2 * margin + title_room
     figure = Figure(figsize=(max(width, 1.0), max(height, 0.6)))
     axes = figure.add_axes((0, 0, 1, 1))
     axes.set_xlim(0, max(width, 1.0))
@@ -436,13 +323,13 @@ def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
                       va="center", fontsize=_FONT_SIZE + 2, fontweight="bold")
         for (source, target, label, dashed), route in zip(picture.edges, routes):
             points = [shift(p) for p in route]
-            points[0] = _boundary_point(points[0], sizes[source], picture.nodes[source]["kind"], points[1])
-            points[-1] = _boundary_point(points[-1], sizes[target], picture.nodes[target]["kind"], points[-2])
             codes = [MplPath.MOVETO] + [MplPath.LINETO] * (len(points) - 1)
             axes.add_patch(FancyArrowPatch(path=MplPath(points, codes), arrowstyle="-|>", mutation_scale=9,
                                            color="#444444", linewidth=0.8, linestyle="--" if dashed else "-"))
-            if label:
-                (x0, y0), (x1, y1) = points[-2], points[-1]    # near the consumer, where it is read
+            if label:       # near the consumer, where it is read, on a segment long enough to hold it
+                long_enough = [i for i in range(1, len(points)) if _distance(points[i - 1], points[i]) > 0.2]
+                last = long_enough[-1] if long_enough else len(points) - 1
+                (x0, y0), (x1, y1) = points[last - 1], points[last]
                 axes.text(x0 + 0.65 * (x1 - x0), y0 + 0.65 * (y1 - y0), " " + label,
                           fontsize=_FONT_SIZE - 2, color="#555555", ha="left", va="center")
         for key, attrs in picture.nodes.items():
@@ -458,6 +345,8 @@ def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
                       family="monospace" if kind == "fused" else "sans-serif",
                       color="#555555" if kind == "constant" else "black")
         x_offset += size[0] + panel_gap
+    _draw_legend(axes, entries, (margin + panels_width + panel_gap, margin + title_room),
+                 (Ellipse, FancyArrowPatch, FancyBboxPatch))
 
     if fmt in ("png", "jpg"):   # a huge graph would make a gigapixel image: cap the longer side
         dpi = min(dpi, _MAX_PIXELS_PER_SIDE / max(width, height, 1.0))
@@ -467,13 +356,41 @@ def _render_with_matplotlib(pictures, fmt, rankdir, dpi):
     return buffer.getvalue()
 
 
+def _distance(p, q):
+    return ((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2) ** 0.5
+
+
+_LEGEND_GLYPH = (0.42, 0.2)     # inches: the example shape drawn for each kind
+_LEGEND_ROW = 0.3
+
+
+def _draw_legend(axes, entries, corner, patches):
+    """The legend column: a heading, then an example shape and its meaning for each kind drawn."""
+    Ellipse, FancyArrowPatch, FancyBboxPatch = patches
+    x, y = corner
+    (w, h), size = _LEGEND_GLYPH, _FONT_SIZE - 1
+    axes.text(x, y + _LEGEND_ROW / 2, "legend", ha="left", va="center", fontsize=size, fontweight="bold")
+    for row, (kind, text) in enumerate(entries, start=1):
+        cy, cx = y + (row + 0.5) * _LEGEND_ROW, x + w / 2
+        fill = _ADDED_FILL["op"] if kind == "added" else _FILL[kind]
+        if kind in ("op", "fused", "added"):
+            axes.add_patch(FancyBboxPatch((cx - w / 2, cy - h / 2), w, h, boxstyle="square,pad=0",
+                                          facecolor=fill, edgecolor="#1f3b66", linewidth=1.0))
+        elif kind == "constant":
+            axes.text(cx, cy, "1.0", ha="center", va="center", fontsize=size, color="#555555")
+        else:
+            axes.add_patch(Ellipse((cx, cy), w, h, facecolor=fill, edgecolor="#333333", linewidth=1.0))
+        axes.text(x + w + 0.12, cy, text, ha="left", va="center", fontsize=size)
+
+
 # ---------------------------------------------------------------- the entry point
 
 def draw(obj, path=None, *, engine="auto", rankdir="TB", base=None, show_types=False, dpi=150, format=None):
     """Draw a graph as a picture (SVG, PNG, PDF or JPG).
 
-    Inputs are ellipses, constants and shared variables boxes of their own kinds, operations
-    rounded boxes; a legend explains the shapes and colours.
+    Operations are rectangles (a fused elementwise loop shows its expression), inputs, shared
+    variables and outputs are ellipses, constants plain labels; edges follow the data flow, and a
+    legend explains the shapes and colours.
 
     Parameters
     ----------

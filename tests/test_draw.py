@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from symgraph.draw import layered_layout, picture_of, to_dot
+from symgraph.draw import layered_layout, legend_entries, picture_of, to_dot
 from symgraph.graph import count_nodes, toposort
 
 
@@ -31,7 +31,7 @@ def test_svg_text_names_every_op_and_variable():
     for name in set(op_names):
         assert texts.count(name) == op_names.count(name), name     # one rectangle label per op node
     assert texts.count("x") == 1 and texts.count("z") == 1          # each input drawn once, edges fan out
-    assert "output" in texts
+    assert "output" in texts and "float64[]" in texts      # an unnamed output: which one, and its type
 
 
 def test_picture_matches_the_graph_structure():
@@ -65,7 +65,48 @@ def test_layered_layout_follows_data_flow_without_overlaps(rankdir):
             overlap_y = abs(y1 - y2) < (h1 + h2) / 2 - 1e-9
             assert not (overlap_x and overlap_y)
     for route, (source, target, _, _) in zip(routes, picture.edges):
-        assert route[0] == centres[source] and route[-1] == centres[target]
+        assert on_outline(route[0], centres[source], sizes[source], picture.nodes[source]["kind"])
+        assert on_outline(route[-1], centres[target], sizes[target], picture.nodes[target]["kind"])
+
+
+def inside(point, centre, size, kind, margin=1e-6):
+    """Whether ``point`` lies strictly inside the node's shape (a box, or an ellipse for variables)."""
+    dx, dy = (point[0] - centre[0]) / (size[0] / 2), (point[1] - centre[1]) / (size[1] / 2)
+    if kind in ("op", "fused", "constant"):
+        return max(abs(dx), abs(dy)) < 1 - margin
+    return dx * dx + dy * dy < 1 - margin
+
+
+def on_outline(point, centre, size, kind):
+    dx, dy = (point[0] - centre[0]) / (size[0] / 2), (point[1] - centre[1]) / (size[1] / 2)
+    measure = max(abs(dx), abs(dy)) if kind in ("op", "fused", "constant") else (dx * dx + dy * dy) ** 0.5
+    return abs(measure - 1) < 1e-6
+
+
+def training_step():
+    w = sg.shared(np.zeros(3), name="w")
+    X, t = sg.matrix("X"), sg.vector("t")
+    loss = (sg.softplus(X @ w) - t * (X @ w)).mean()
+    return sg.function([X, t], loss, updates=[(w, w - 0.5 * sg.grad(loss, w))], backend="python")
+
+
+@pytest.mark.parametrize("rankdir", ["TB", "BT", "LR"])
+@pytest.mark.parametrize("graph", ["step", "quiz_gradient"])
+def test_no_edge_passes_behind_a_box(rankdir, graph):
+    if graph == "step":
+        picture = picture_of(training_step())
+    else:
+        x, z, y = quiz_graph()
+        picture = picture_of([y, sg.grad(y, x), sg.grad(y, z)])
+    centres, sizes, routes, _ = layered_layout(picture, rankdir)
+    crossings = []
+    for route, (source, target, _, _) in zip(routes, picture.edges):
+        for (x0, y0), (x1, y1) in zip(route, route[1:]):
+            for step in range(1, 40):
+                point = (x0 + (x1 - x0) * step / 40, y0 + (y1 - y0) * step / 40)
+                crossings += [(source, target, key) for key, attrs in picture.nodes.items()
+                              if inside(point, centres[key], sizes[key], attrs["kind"])]
+    assert crossings == []
 
 
 def png_size(path):
@@ -79,9 +120,9 @@ def test_writes_png_and_svg_by_suffix(tmp_path):
     png = sg.draw(y, tmp_path / "quiz.png", engine="matplotlib")
     assert png == tmp_path / "quiz.png"
     width, height = png_size(png)
-    assert height > width > 100         # top-to-bottom: a tall picture
-    wide, _ = png_size(sg.draw(y, tmp_path / "quiz_lr.png", engine="matplotlib", rankdir="LR"))
-    assert wide > width
+    assert width > 100
+    wide, low = png_size(sg.draw(y, tmp_path / "quiz_lr.png", engine="matplotlib", rankdir="LR"))
+    assert wide > width and low < height     # left to right: wider and lower than top to bottom
     svg = sg.draw(y, tmp_path / "nested" / "quiz.svg", engine="matplotlib")
     assert "exp" in svg_texts(svg.read_text())
     with pytest.raises(ValueError, match=r"\.svg or \.png"):
@@ -128,11 +169,13 @@ def test_dot_text_is_deterministic_and_complete():
     _, _, y2 = quiz_graph()
     dot = to_dot(y1)
     assert dot == to_dot(y2)                      # ids do not depend on memory addresses
-    assert dot.count("shape=box") == count_nodes(y1)
-    assert dot.count("->") == len(picture_of(y1).edges)
+    graph_part, legend = dot.split("subgraph cluster_legend")
+    assert graph_part.count("shape=box") == count_nodes(y1)
+    assert graph_part.count("->") == len(picture_of(y1).edges)
+    assert legend.count("[label=") == len(legend_entries([picture_of(y1)]))
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
     panels = to_dot({"a": y1, "b": y2})
-    assert panels.count("subgraph cluster_") == 2
+    assert panels.count("subgraph cluster_") == 3     # two panels and the legend
 
 
 @pytest.mark.skipif(shutil.which("dot") is not None, reason="Graphviz is installed here")
@@ -188,3 +231,31 @@ def test_named_intermediate_gets_its_own_ellipse_between_ops():
     out_of = [t for s, t, _, _ in picture.edges if s == x_key]
     assert [picture.nodes[s]["label"] for s in into] == ["sin"]
     assert sorted(picture.nodes[t]["label"] for t in out_of) == ["mul", "sin"]
+
+
+def test_unnamed_outputs_say_which_output_and_their_type_named_ones_their_name():
+    x = sg.vector("x")
+    total = x.sum()
+    picture = picture_of([total, x * 2.0])
+    labels = sorted(a["label"] for a in picture.nodes.values() if a["kind"] == "output")
+    assert labels == ["output 0\nfloat64[]", "output 1\nfloat64[?]"]
+    assert [a["label"] for a in picture_of(total).nodes.values() if a["kind"] == "output"] == ["output\nfloat64[]"]
+    total.name = "total"
+    assert [a["label"] for a in picture_of(total).nodes.values() if a["kind"] == "output"] == ["total"]
+
+
+def test_the_legend_explains_each_kind_of_node_drawn_and_only_those():
+    f = training_step()
+    kinds = [kind for kind, _ in legend_entries([picture_of(f)])]
+    assert kinds == ["input", "shared", "op", "fused", "output", "update"]
+    texts = svg_texts(sg.draw(f, engine="matplotlib"))
+    assert "legend" in texts
+    for _, text in legend_entries([picture_of(f)]):
+        assert text in texts
+    w = sg.scalar("w")
+    z = sg.sin(sg.sin(w))
+    with_gradient = legend_entries([picture_of([z, sg.grad(z, w)], base=z)])
+    assert ("added", "added to the base graph") in with_gradient
+    assert "constant" in [kind for kind, _ in with_gradient] and "fused" not in [kind for kind, _ in with_gradient]
+    dot = to_dot(f)
+    assert "cluster_legend" in dot and all(f'"legend_{kind}"' in dot for kind in kinds)
