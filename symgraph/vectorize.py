@@ -20,10 +20,35 @@ class NotVectorizable(Exception):
 
 
 def vectorize_graph(outputs, replacements, batch):
-    """``outputs`` with a leading batch axis of length ``batch`` (an int64 scalar variable).
+    """``outputs`` computed for every batch element at once, along a new leading axis.
 
-    ``replacements`` maps each variable to its batched value (one more leading axis).
-    Outputs that do not depend on a replaced variable are broadcast along the batch axis.
+    Parameters
+    ----------
+    outputs : list of Variable
+        The expressions to batch.
+    replacements : dict
+        ``{variable: batched}``: each batched value has one more, leading, axis of length ``batch``.
+    batch : Variable or int
+        The length of the batch axis (an int64 scalar).
+
+    Returns
+    -------
+    list of Variable
+        One per output, with the batch axis first. Outputs that do not depend on a replaced
+        variable are broadcast along the batch axis.
+
+    Raises
+    ------
+    NotVectorizable
+        If an op on the batched path has no batching rule.
+
+    Examples
+    --------
+    >>> from symgraph.vectorize import vectorize_graph
+    >>> x, X = sg.vector("x"), sg.matrix("X")
+    >>> [Y] = vectorize_graph([sg.exp(x).sum()], {x: X}, X.shape[0])
+    >>> sg.function([X], Y, backend="python")(np.zeros((3, 2)))
+    array([2., 2., 2.])
     """
     batched = {id(v): b for v, b in replacements.items()}
     for node in toposort(outputs, stop_at=list(replacements)):

@@ -72,9 +72,12 @@ def test_the_examples_in_the_docstrings_run():
     import numpy as np
     finder = doctest.DocTestFinder(recurse=False)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    from symgraph.vectorize import vectorize_graph
+    documented = [(f"sg.{name}", getattr(sg, name)) for name in sg.__all__]
+    documented.append(("symgraph.vectorize.vectorize_graph", vectorize_graph))
     examples = 0
-    for name in sg.__all__:
-        for test in finder.find(getattr(sg, name), f"sg.{name}", globs={"sg": sg, "np": np}):
+    for name, obj in documented:
+        for test in finder.find(obj, name, globs={"sg": sg, "np": np}):
             runner.run(test)
             examples += len(test.examples)
     assert runner.failures == 0
