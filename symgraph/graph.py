@@ -325,9 +325,8 @@ class Node:
 
     Attributes
     ----------
-    op, inputs : as given
     outputs : list of Variable
-        The variables it computes.
+        The variables it computes (``op`` and ``inputs`` are kept as given).
 
     Examples
     --------
