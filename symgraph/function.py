@@ -9,14 +9,13 @@ was computed, so a call that raises leaves every shared variable as it was.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .graph import (Constant, SharedVariable, Variable, graph_inputs, graph_to_table, table_to_graph,
                     toposort)
-from .types import safe_cast_allowed
+from .types import checked_cast, safe_cast_allowed
 
 # SYMGRAPH_BACKEND lets a user (or a test run) pick the default backend for every sg.function call.
 DEFAULT_BACKEND = os.environ.get("SYMGRAPH_BACKEND", "numba")
@@ -163,7 +162,7 @@ class Function:
         from codegen import get_backend
         self.backend = backend or os.environ.get("SYMGRAPH_BACKEND", DEFAULT_BACKEND)
         self._executor = get_backend(self.backend).compile(self.program)
-        self._lock = threading.Lock() if updated else None
+        self._lock = state_lock(shared)
         # A backend may offer a specialised checked entry (the numba backend's fast call path).
         make_entry = getattr(self._executor, "make_entry", None)
         self._entry = make_entry(self) if make_entry is not None else None
@@ -191,13 +190,13 @@ class Function:
             return outputs if self._returns_list else outputs[0]
         # get_value(borrow=True): a value another backend updated on a device is copied back first.
         if self._lock is None:
-            results = self._executor(values, [s.get_value(borrow=True) for s in self.program.shared])
+            results = self._executor(values, [])
             return self._finish(results, values)
         with self._lock:
             results = self._executor(values, [s.get_value(borrow=True) for s in self.program.shared])
             n = self.program.n_outputs
             commit_updates(self.program.updated, results[n:], owned={id(v) for v in values})
-        return self._finish(results, values)
+            return self._finish(results, values)
 
     def _bind(self, args, kwargs):
         n = len(self.inputs)
@@ -276,29 +275,13 @@ def check_value(value, var: Variable):
     if isinstance(value, Variable):
         raise TypeError(f"input {var.describe()} got a symbolic variable {value.describe()}; "
                         "pass a NumPy array or a number")
-    if type(value) is np.ndarray and value.dtype.name == var.type.dtype:
+    if type(value) is np.ndarray and value.dtype.name == var.type.dtype and value.dtype.isnative:
         array = value
     else:
         if (hasattr(value, "__cuda_array_interface__") or getattr(type(value), "__cuda_ndarray__", False)) \
                 and not isinstance(value, np.ndarray):
             return value  # device arrays are checked by the CUDA backend
-        try:
-            array = np.asarray(value)
-        except Exception as exc:
-            raise TypeError(f"input {var.describe()}: cannot convert {type(value).__name__} to an array: {exc}") \
-                from None
-        if array.dtype == object:
-            raise TypeError(f"input {var.describe()}: got {type(value).__name__} of non-numeric objects")
-        if array.dtype.name != var.type.dtype:
-            if not safe_cast_allowed(array.dtype, var.type.dtype):
-                raise TypeError(f"input {var.describe()}: cannot cast a {array.dtype} value to "
-                                f"{var.type.dtype} without losing information; cast it yourself "
-                                "(or make the input of that dtype)")
-            if array.dtype.kind in "iu" and var.type.kind in "iu" and array.size:
-                info = np.iinfo(var.type.dtype)
-                if array.min() < info.min or array.max() > info.max:
-                    raise ValueError(f"input {var.describe()}: values out of range for {var.type.dtype}")
-            array = array.astype(var.type.dtype)
+        array = checked_cast(value, var.type.dtype, f"input {var.describe()}")
     if array.ndim != var.type.ndim:
         raise TypeError(f"input {var.describe()} expects a {var.type.ndim}-d value, got shape {array.shape}")
     for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
@@ -309,16 +292,77 @@ def check_value(value, var: Variable):
 
 
 def commit_updates(targets, values, owned=()):
-    """Assign all new values at once (after every one of them was computed).
+    """Assign all new values at once (after every one of them was computed and checked).
 
-    A value that is one of the caller's arrays is copied, so the caller cannot change the state later.
+    Each value must fit its shared variable's static shape; one that does not is a ValueError
+    naming the variable, raised before anything is assigned, so the call commits nothing (as
+    ``set_value`` refuses such a value). A value that is one of the caller's arrays, or that is
+    read-only (a folded constant, a broadcast view), is copied, so the caller cannot change the
+    state later and every backend can read it.
     """
+    arrays = []
     for target, value in zip(targets, values):
-        if id(value) in owned:
-            value = np.array(value, copy=True)
-        target._replace_host_value(np.asarray(value, dtype=target.dtype))
+        array = np.asarray(value, dtype=target.dtype)
+        check_update_shape(target, array.shape)
+        if id(value) in owned or not array.flags.writeable:
+            array = np.array(array, copy=True)
+        arrays.append(array)
+    for target, array in zip(targets, arrays):
+        target._replace_host_value(array)
         for holder in target.device_copies.values():
             holder.invalidate(target)
+
+
+def check_update_shape(target, shape):
+    """ValueError naming ``target`` when an update's new value of ``shape`` breaks its static shape."""
+    if not target.type.accepts_shape(tuple(shape)):
+        raise ValueError(f"update of shared variable {target.describe()}: the new value has shape "
+                         f"{tuple(shape)}, which does not fit its static shape {target.type.shape}; "
+                         "no update of this call was committed")
+
+
+class StateLock:
+    """The locks of the shared variables a function reads or updates, taken in one global order.
+
+    A call holds them from reading the state to committing its updates, so read-state, compute,
+    commit is atomic per shared variable: two functions updating the same variable from two
+    threads never lose an update, and a function that only reads a variable never sees it half
+    committed (the numba backend may also accumulate an update into the variable's array in
+    place). Every function takes its locks sorted by ``id`` of the variable (the order the cuda
+    backend uses too), so two functions sharing variables cannot deadlock. The locks are the
+    variables' own re-entrant locks, which ``get_value`` and ``set_value`` also hold.
+    """
+
+    __slots__ = ("_locks",)
+
+    def __init__(self, shared):
+        self._locks = tuple(s._lock for s in sorted(shared, key=id))
+
+    def __enter__(self):
+        taken = 0
+        try:
+            for lock in self._locks:
+                lock.acquire()
+                taken += 1
+        except BaseException:  # interrupted half way (KeyboardInterrupt): give back what was taken
+            for lock in reversed(self._locks[:taken]):
+                lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        for lock in reversed(self._locks):
+            lock.release()
+        return False
+
+
+def state_lock(shared):
+    """The lock a call of a function over ``shared`` holds: None (no state), one variable's lock, or all."""
+    if not shared:
+        return None
+    if len(shared) == 1:
+        return shared[0]._lock
+    return StateLock(shared)
 
 
 def function(inputs, outputs, updates=None, backend=None, optimizer="fast_run", trust_input=False,

@@ -158,6 +158,7 @@ class CudaExecutor:
 
     def run(self, input_values):
         """One call: outputs (host arrays, or device arrays on request); updates committed atomically."""
+        from symgraph.function import check_update_shape
         program = self.program
         shared = sorted(program.shared, key=id)
         for s in shared:
@@ -178,6 +179,7 @@ class CudaExecutor:
                     value = to_device(np.asarray(value, dtype=target.dtype))
                 elif not runtime.is_fresh(value, token):
                     value = contiguous_copy(value)     # never alias an input or another variable's state
+                check_update_shape(target, value.shape)
                 updates.append((target, value))
             committed = {id(value) for _, value in updates}
             outputs = [self._output(value, token, committed) for value in results[:n]]

@@ -8,12 +8,12 @@ dtype and ndim) and only otherwise calls the general conversion
 Every shape relation the loops rely on is checked inside the kernel; a failed
 check raises ``ValueError("symgraph check N")``, which the wrapper turns into a
 message naming the op, the user's line and the call's input shapes. Updates
-are committed after the kernel returned, under the function's lock.
+are committed after the kernel returned; the call holds its shared variables' locks
+(``symgraph.function.StateLock``).
 """
 from __future__ import annotations
 
 import re
-import threading
 
 import numpy as np
 
@@ -58,7 +58,7 @@ def build_entry(executor, function):
              "to_scalar": to_kernel_scalar, "to_array": to_kernel_array, "commit": commit_updates,
              "explain": explain_error, "checks": module.checks, "inputs": program.inputs,
              "updated": program.updated,
-             "lock": getattr(function, "_lock", None) or threading.Lock()}
+             "lock": getattr(function, "_lock", None)}
     lines = ["def entry(*args, **kwargs):",
              f"    if kwargs or len(args) != {n_inputs}:",
              "        args = bind(args, kwargs)"]
@@ -103,6 +103,7 @@ def build_entry(executor, function):
         body = shared_lines + [f"r = kernel({', '.join(call)})"]
     if program.updated:
         body.append(f"commit(updated, r[{program.n_outputs}:])")
+    if program.shared:   # the shared variables' locks (symgraph.function.StateLock), held for the call
         lines.append("    try:")
         lines.append("        with lock:")
         lines += [f"            {line}" for line in body]
