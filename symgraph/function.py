@@ -101,16 +101,115 @@ def _normalize_updates(updates):
     return result
 
 
-class Function:
-    """A compiled function. Call it with values for its inputs (positional or by name)."""
+#: Keywords a backend reads from ``sg.function``: numba's ``parallel``, ``cache``, ``tape`` and
+#: ``inplace`` (see codegen/numba/__init__.py) and cuda's ``return_device_arrays``.
+BACKEND_OPTIONS = ("parallel", "cache", "tape", "inplace", "return_device_arrays")
+KEYWORDS = ("updates", "givens", "backend", "optimizer", "trust_input", "profile", "name", "rewrite_log",
+            *BACKEND_OPTIONS)
 
-    def __init__(self, inputs, outputs, updates=None, backend=None, optimizer="fast_run",
-                 trust_input=False, name=None, rewrite_log=False, **backend_options):
+
+def _check_keywords(options):
+    unknown = [key for key in options if key not in BACKEND_OPTIONS]
+    if unknown:
+        import difflib
+        close = difflib.get_close_matches(unknown[0], KEYWORDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(f"sg.function() got an unexpected keyword argument {unknown[0]!r}{hint}; "
+                        f"the valid keywords are {', '.join(KEYWORDS)}")
+
+
+def _normalize_givens(givens):
+    """``givens`` (a dict or (variable, replacement) pairs) as {id(variable): (variable, replacement)}."""
+    if givens is None:
+        return {}
+    pairs = list(givens.items()) if isinstance(givens, dict) else list(givens)
+    result = {}
+    from .ops.base import as_variable
+    for pair in pairs:
+        try:
+            old, new = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"givens must be (variable, replacement) pairs, got {pair!r}") from None
+        if not isinstance(old, Variable) or isinstance(old, Constant):
+            raise TypeError(f"givens: {old!r} is not a variable that can be replaced")
+        if id(old) in result:
+            raise ValueError(f"givens replace {old.describe()} twice")
+        new = as_variable(new, like=old.dtype)
+        if new.dtype != old.dtype and isinstance(new, Constant) and safe_cast_allowed(new.dtype, old.dtype):
+            from .ops.elemwise import cast
+            new = cast(new, old.dtype)
+        if new.dtype != old.dtype or new.ndim != old.ndim or not old.type.is_compatible(new.type):
+            raise TypeError(f"givens: the replacement {new.describe()} of type {new.type} does not match "
+                            f"{old.describe()} of type {old.type} (same dtype, ndim and static lengths)")
+        result[id(old)] = (old, new)
+    return result
+
+
+def substitute(roots, givens):
+    """Copies of ``roots`` with the variables of ``givens`` ({id: (old, new)}) replaced, all at once.
+
+    Only the part of the graph between the roots and the replaced variables is rebuilt (each node
+    through its op's ``make_node``, so types are inferred again); a replacement's own graph is not
+    searched, so ``givens=[(x, x * 2)]`` means the old ``x`` inside the replacement, as in Theano.
+    """
+    if not givens:
+        return list(roots)
+    mapping = {key: new for key, (_, new) in givens.items()}
+    stop = [old for old, _ in givens.values()]
+    for node in toposort(roots, stop_at=stop):
+        if not any(id(v) in mapping for v in node.inputs):
+            continue
+        rebuilt = node.op.make_node(*[mapping.get(id(v), v) for v in node.inputs])
+        rebuilt.sources = node.sources
+        for old, new in zip(node.outputs, rebuilt.outputs):
+            if new.dtype != old.dtype or new.ndim != old.ndim:
+                raise TypeError(f"givens change {node.op}{node.where()} from {old.type} to {new.type}")
+            new.name = old.name
+            mapping[id(old)] = new
+    return [mapping.get(id(v), v) for v in roots]
+
+
+class Function:
+    """A compiled function: call it with values for its inputs, positionally or by name.
+
+    Made by ``sg.function`` (see its documentation for the arguments). ``f(*values)`` returns an
+    array for a single output or a list of arrays for a list of outputs, and applies the updates.
+
+    Attributes
+    ----------
+    inputs, outputs : list of Variable
+        The function's inputs and (unoptimized, after ``givens``) outputs.
+    updates : list of (SharedVariable, Variable)
+        The update pairs.
+    graph : CompiledGraph
+        The optimized graph the backend compiled (``f.graph.nodes``, ``f.dprint()``).
+    backend, name : str
+        The backend that runs it and the name given to ``sg.function`` (or None).
+    rewrite_log : RewriteLog
+        What the optimizer did (``print(f.rewrite_log)``).
+    optimize_seconds, compile_seconds : float
+        Time to optimize, and to optimize and compile.
+
+    Examples
+    --------
+    >>> import numpy as np, symgraph as sg
+    >>> x = sg.vector("x")
+    >>> f = sg.function([x], x * 2, name="double", backend="python")
+    >>> f(np.array([1.0, 2.0]))
+    array([2., 4.])
+    >>> f
+    <Function 'double': inputs [x: float64[?]] -> outputs [float64[?]], backend='python'>
+    """
+
+    def __init__(self, inputs, outputs, updates=None, givens=None, backend=None, optimizer="fast_run",
+                 trust_input=False, profile=False, name=None, rewrite_log=False, **backend_options):
         import time
         start = time.perf_counter()
-        # Kept so a pickled function can be compiled again when it is loaded (see __getstate__).
+        _check_keywords(backend_options)
+        # Kept so a pickled function can be compiled again when it is loaded (see __getstate__);
+        # the givens are already substituted in the graph that is pickled.
         self._options = dict(backend_options, optimizer=optimizer, trust_input=trust_input, name=name,
-                             rewrite_log=rewrite_log)
+                             rewrite_log=rewrite_log, profile=profile)
         if isinstance(inputs, Variable):
             inputs = [inputs]
         inputs = list(inputs)
@@ -132,6 +231,11 @@ class Function:
         from .ops.base import as_variable
         output_list = [as_variable(o) for o in output_list]
         update_pairs = _normalize_updates(updates)
+        replacements = _normalize_givens(givens)
+        if replacements:
+            roots = substitute(output_list + [expr for _, expr in update_pairs], replacements)
+            output_list = roots[:len(output_list)]
+            update_pairs = [(target, expr) for (target, _), expr in zip(update_pairs, roots[len(output_list):])]
 
         everything = output_list + [expr for _, expr in update_pairs]
         input_ids = {id(v) for v in inputs}
@@ -163,6 +267,7 @@ class Function:
         self.backend = backend or os.environ.get("SYMGRAPH_BACKEND", DEFAULT_BACKEND)
         self._executor = get_backend(self.backend).compile(self.program)
         self._lock = state_lock(shared)
+        self._profile = self._start_profile() if profile else None
         # A backend may offer a specialised checked entry (the numba backend's fast call path).
         make_entry = getattr(self._executor, "make_entry", None)
         self._entry = make_entry(self) if make_entry is not None else None
@@ -174,7 +279,34 @@ class Function:
     def __call__(self):
         # Calling f looks __call__ up on the class, and this property hands back the backend's
         # specialised entry itself: one Python frame per call instead of two (W2 call overhead).
+        if self._profile is not None:
+            return self._profiled_call
         return self._entry if self._entry is not None else self._call
+
+    def _profiled_call(self, *args, **kwargs):
+        import time
+        start = time.perf_counter()
+        try:
+            return (self._entry or self._call)(*args, **kwargs)
+        finally:
+            self._profile.add_call(time.perf_counter() - start)
+
+    def _start_profile(self):
+        """A Profile the executor fills: per node (python), per node's kernels (cuda), or the kernel."""
+        from .profiling import Profile, timed
+        executor = self._executor
+        if hasattr(executor, "enable_profile"):
+            profile = Profile(f"{self.backend} backend, per node")
+            executor.enable_profile(profile)
+        elif hasattr(executor, "kernel"):
+            # The numba backend compiles the whole optimized graph into one generated kernel: one fused
+            # group, timed from Python around the kernel call (before the entry that calls it is built).
+            profile = Profile(f"{self.backend} backend, per generated kernel")
+            label = f"{self.backend} kernel: the whole graph ({len(self.program.nodes)} nodes, one generated function)"
+            executor.kernel = timed(executor.kernel, profile, label)
+        else:
+            profile = Profile(f"{self.backend} backend, whole calls")
+        return profile
 
     def _call(self, *args, **kwargs):
         values = self._bind(args, kwargs)
@@ -254,16 +386,87 @@ class Function:
 
     # ------------------------------------------------------------ inspection
 
+    def __repr__(self):
+        def shown(var):
+            return f"{var.name}: {var.type}" if var.name else str(var.type)
+        name = f" {self.name!r}" if self.name else ""
+        updates = f", updates [{', '.join(target.name or str(target.type) for target, _ in self.updates)}]" \
+            if self.updates else ""
+        return (f"<Function{name}: inputs [{', '.join(shown(v) for v in self.inputs)}] -> outputs "
+                f"[{', '.join(shown(v) for v in self.outputs)}]{updates}, backend={self.backend!r}>")
+
+    def profile(self):
+        """The timings of the calls so far: a table per node (python, cuda) or per generated kernel (numba).
+
+        Returns
+        -------
+        symgraph.profiling.Profile
+            ``str()`` of it is the table (rows sorted by time, with percentages of the calls'
+            total); ``.rows`` the same as a list of dicts; ``.reset()`` starts again.
+
+        Raises
+        ------
+        ValueError
+            When the function was not compiled with ``profile=True``.
+
+        Examples
+        --------
+        >>> import numpy as np, symgraph as sg
+        >>> x = sg.vector("x")
+        >>> f = sg.function([x], sg.exp(x).sum(), backend="python", profile=True)
+        >>> _ = f(np.ones(3))
+        >>> print(f.profile())                                # doctest: +SKIP
+        python backend, per node: 1 call(s), 0.062 ms in all
+        ...
+        """
+        if self._profile is None:
+            raise ValueError(f"{self._label()} was compiled without profile=True; "
+                             "compile it with sg.function(..., profile=True) to record timings")
+        return self._profile
+
     def dprint(self, **kwargs):
+        """The optimized graph as text (``sg.dprint(f)``); keywords as ``sg.dprint``.
+
+        Returns
+        -------
+        str
+            One line per node, outputs first, shared subexpressions shown once.
+
+        Examples
+        --------
+        >>> import symgraph as sg
+        >>> x = sg.vector("x")
+        >>> text = sg.function([x], x + 1, backend="python").dprint()
+        """
         from .printing import dprint
         return dprint(self, **kwargs)
 
     @property
     def source(self):
+        """The generated code (numba: the kernel's module; cuda: the kernels launched so far; python: None).
+
+        Examples
+        --------
+        >>> import symgraph as sg
+        >>> x = sg.vector("x")
+        >>> sg.function([x], x + 1, backend="python").source is None
+        True
+        """
         return getattr(self._executor, "source", None)
 
     @property
     def cache_info(self):
+        """How the numba backend obtained the kernel (compiled, or loaded from the disk cache, and why).
+
+        ``None`` on the other backends.
+
+        Examples
+        --------
+        >>> import symgraph as sg
+        >>> x = sg.vector("x")
+        >>> sg.function([x], x + 1, backend="python").cache_info is None
+        True
+        """
         return getattr(self._executor, "cache_info", None)
 
 
@@ -365,8 +568,72 @@ def state_lock(shared):
     return StateLock(shared)
 
 
-def function(inputs, outputs, updates=None, backend=None, optimizer="fast_run", trust_input=False,
-             name=None, **options):
-    """Compile ``outputs`` as a function of ``inputs``; see API.md."""
-    return Function(inputs, outputs, updates=updates, backend=backend, optimizer=optimizer,
-                    trust_input=trust_input, name=name, **options)
+def function(inputs, outputs, updates=None, givens=None, backend=None, optimizer="fast_run",
+             trust_input=False, profile=False, name=None, **options):
+    """Compile a function computing ``outputs`` from ``inputs`` (and updating shared variables).
+
+    Parameters
+    ----------
+    inputs : list of Variable
+        The variables a call gives values for, in order (made by ``sg.scalar``, ``sg.vector``,
+        ``sg.matrix``, ``sg.tensor``). Values may be passed by position or by the inputs' names;
+        each is converted to the input's dtype: a cast may round (float64 data to a float32
+        input) but a value it would change beyond rounding (a finite float that becomes inf, an
+        integer out of range, a masked element) is a ``ValueError`` naming the input, and a
+        dtype that cannot be cast safely (float to int) a ``TypeError``.
+    outputs : Variable or list of Variable
+        What a call returns: one variable gives an array, a list (or tuple) gives a list of arrays.
+    updates : list of (SharedVariable, expression) pairs, or dict, optional
+        New values for shared variables. Every update is computed from the values *before* the
+        call, together with the outputs, and all are committed at once after everything was
+        computed, so one call is one training step; a call that raises (including an update
+        whose value breaks the variable's static shape) commits nothing. A call holds the locks
+        of the shared variables it reads or updates, so calls from several threads never lose
+        an update.
+    givens : list of (Variable, replacement) pairs, or dict, optional
+        Substitutions made in ``outputs`` and ``updates`` before compiling, all at once (as
+        Theano's): a replacement is a variable (or a number/array) of the same dtype, ndim and
+        compatible static shape; a replaced variable may be an input, a shared variable or any
+        intermediate variable, and need not be listed in ``inputs``.
+    backend : {"numba", "python", "cuda"}, optional
+        Where it runs; default ``$SYMGRAPH_BACKEND`` or ``"numba"`` (the whole optimized graph as
+        one Numba-compiled kernel). ``"python"`` runs each op's NumPy reference; ``"cuda"``
+        runs numba.cuda kernels (``NUMBA_ENABLE_CUDASIM=1`` simulates a GPU).
+    optimizer : str, dict or None, optional
+        ``"fast_run"`` (default), ``"fast_compile"``, ``None`` (no rewrites), or
+        ``{"mode": "fast_run", "exclude": [...], "include": [...]}`` naming rewrites, tags or
+        stages; an unknown name is a ``ValueError`` listing close matches.
+    trust_input : bool, optional
+        Skip the conversion and checks of input values (they must already be C-contiguous arrays
+        of the inputs' dtypes and ndims); the fastest calls, and wrong values are undefined.
+    profile : bool, optional
+        Record where each call's time goes; ``f.profile()`` returns the table (per node on the
+        python backend, per node's kernels on cuda, per generated kernel on numba).
+    name : str, optional
+        A name shown in ``repr(f)`` and in error messages.
+    **options
+        Backend options: ``parallel``, ``cache``, ``tape``, ``inplace`` (numba) and
+        ``return_device_arrays`` (cuda), and ``rewrite_log``. Any other keyword is a
+        ``TypeError`` naming it.
+
+    Returns
+    -------
+    Function
+        Call it as ``f(*values)`` or ``f(name=value)``; it returns a NumPy array for a single
+        output or a list of arrays for a list of outputs, and then the shared variables hold
+        their updated values.
+
+    Examples
+    --------
+    >>> import numpy as np, symgraph as sg
+    >>> x = sg.vector("x")
+    >>> w = sg.shared(np.zeros(2), name="w")
+    >>> loss = sg.sum((x - w) ** 2)
+    >>> step = sg.function([x], loss, updates=[(w, w - 0.25 * sg.grad(loss, w))])
+    >>> float(step(np.array([1.0, 2.0])))    # the loss at w before the update
+    5.0
+    >>> w.get_value()
+    array([0.5, 1. ])
+    """
+    return Function(inputs, outputs, updates=updates, givens=givens, backend=backend, optimizer=optimizer,
+                    trust_input=trust_input, profile=profile, name=name, **options)

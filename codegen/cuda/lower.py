@@ -115,6 +115,12 @@ class CudaExecutor:
             self.host.update(id(v) for v in node.outputs)
         return lower(node, self.host)
 
+    def enable_profile(self, profile):
+        """Time every step (one node: its kernel launches, synchronised) into ``profile``."""
+        from symgraph.profiling import node_label, timed
+        self.steps = [(node, timed(runtime.synchronized(step), profile, node_label(index, node)))
+                      for index, (node, step) in enumerate(self.steps)]
+
     @property
     def source(self):
         """The generated source of every kernel this function has launched so far."""
