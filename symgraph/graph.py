@@ -139,6 +139,8 @@ class Constant(Variable):
 
     def __init__(self, value, name=None, dtype=None):
         array = np.array(value, dtype=dtype)
+        if not array.dtype.isnative:       # big-endian data: native order, as NumPy's ufuncs compute
+            array = array.astype(array.dtype.newbyteorder("="))
         array.setflags(write=False)
         super().__init__(TensorType(array.dtype, array.shape), None, 0, name)
         self.value = array

@@ -84,10 +84,12 @@ def build_entry(executor, function):
     shared_lines = []
     for i, var in enumerate(program.shared):
         names[f"shared{i}"] = var
+        # A value another backend (cuda) updated on its device is copied back first, by get_value.
+        value = f"(shared{i}.get_value(borrow=True) if shared{i}.device_copies else shared{i}._value)"
         if var.ndim == 0:
-            call.append(f"shared{i}._value[()]")
+            call.append(f"{value}[()]")
         else:
-            shared_lines.append(f"s{i} = shared{i}._value")
+            shared_lines.append(f"s{i} = {value}")
             shared_lines.append(f"if not s{i}.flags.c_contiguous:")
             shared_lines.append(f"    s{i} = ascontiguousarray(s{i})")
             call.append(f"s{i}")

@@ -93,3 +93,25 @@ def test_big_endian_inputs_and_shared_values_compute_right(backend):
     i = sg.vector("i", dtype="int32")
     g = compile_([i], i * 2, backend)
     np.testing.assert_array_equal(g(np.array([1, -2], dtype=">i4")), [2, -4])
+
+
+def test_big_endian_constants_compute_right():
+    x = sg.vector("x")
+    for backend in BACKENDS:
+        f = compile_([x], x + np.arange(3.0).astype(">f8"), backend)
+        np.testing.assert_array_equal(f(np.ones(3)), [1.0, 2.0, 3.0])
+
+
+@pytest.mark.skipif("cuda" not in BACKENDS or "numba" not in BACKENDS, reason="needs the cuda and numba backends")
+def test_a_numba_function_reads_the_value_a_cuda_function_committed():
+    w = sg.shared(np.zeros(2), name="w")
+    step = compile_([], [], "cuda", updates=[(w, w + 1.0)])
+    read = compile_([], w * 1.0, "numba")
+    count = sg.shared(np.float64(0.0), name="count")
+    bump = compile_([], [], "cuda", updates=[(count, count + 1.0)])
+    read_count = compile_([], count + 0.0, "numba")
+    for k in range(1, 3):
+        step()
+        bump()
+        np.testing.assert_array_equal(read(), [k, k])
+        assert float(read_count()) == k
