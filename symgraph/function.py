@@ -255,7 +255,7 @@ class Function:
             if target not in shared:
                 shared.append(target)
         self.program = Program(inputs, shared, everything, len(output_list), updated,
-                               dict(backend_options, trust_input=trust_input))
+                               dict(backend_options, trust_input=trust_input, profile=bool(profile)))
         self.graph = CompiledGraph(self.program)
         self.inputs, self.outputs = inputs, output_list
         self.updates = update_pairs
@@ -292,20 +292,13 @@ class Function:
             self._profile.add_call(time.perf_counter() - start)
 
     def _start_profile(self):
-        """A Profile the executor fills: per node (python), per node's kernels (cuda), or the kernel."""
-        from .profiling import Profile, timed
-        executor = self._executor
-        if hasattr(executor, "enable_profile"):
-            profile = Profile(f"{self.backend} backend, per node")
-            executor.enable_profile(profile)
-        elif hasattr(executor, "kernel"):
-            # The numba backend compiles the whole optimized graph into one generated kernel: one fused
-            # group, timed from Python around the kernel call (before the entry that calls it is built).
-            profile = Profile(f"{self.backend} backend, per generated kernel")
-            label = f"{self.backend} kernel: the whole graph ({len(self.program.nodes)} nodes, one generated function)"
-            executor.kernel = timed(executor.kernel, profile, label)
+        """A Profile the executor fills: per node (python; cuda, synchronised; numba, cycle counters)."""
+        from .profiling import Profile
+        profile = Profile(f"{self.backend} backend, per node")
+        if hasattr(self._executor, "enable_profile"):    # called before the entry is built
+            self._executor.enable_profile(profile)
         else:
-            profile = Profile(f"{self.backend} backend, whole calls")
+            profile.kind = f"{self.backend} backend, whole calls"
         return profile
 
     def _call(self, *args, **kwargs):

@@ -42,6 +42,7 @@ class Profile:
         self.total_seconds = 0.0
         self._seconds = {}
         self._counts = {}
+        self._sources = []     # (rows function, reset function) of counters a backend keeps itself
         self._lock = threading.Lock()
 
     def add(self, label, seconds, count=1):
@@ -49,6 +50,10 @@ class Profile:
         with self._lock:
             self._seconds[label] = self._seconds.get(label, 0.0) + seconds
             self._counts[label] = self._counts.get(label, 0) + count
+
+    def add_source(self, rows, reset):
+        """Rows a backend accumulates itself: ``rows()`` -> [(label, seconds, count)]; ``reset()``."""
+        self._sources.append((rows, reset))
 
     def add_call(self, seconds):
         with self._lock:
@@ -61,13 +66,18 @@ class Profile:
             self.calls, self.total_seconds = 0, 0.0
             self._seconds.clear()
             self._counts.clear()
+            for _, reset in self._sources:
+                reset()
 
     @property
     def rows(self):
         with self._lock:
-            inside = sum(self._seconds.values())
             rows = [{"label": label, "count": self._counts[label], "seconds": seconds}
                     for label, seconds in self._seconds.items()]
+            for source, _ in self._sources:
+                rows += [{"label": label, "count": count, "seconds": seconds}
+                         for label, seconds, count in source()]
+            inside = sum(row["seconds"] for row in rows)
             if self.calls:
                 rows.append({"label": "outside the rows above (argument checks, conversions, updates)",
                              "count": self.calls, "seconds": max(0.0, self.total_seconds - inside)})
