@@ -5,7 +5,8 @@ through the on-disk cache (``cache.load_kernel``) and returns an executor. The
 executor runs as the generic backend interface (``executor(input_arrays,
 shared_arrays)``) and also offers ``make_entry(function)``, the specialised
 checked wrapper ``sg.function`` calls directly (``entry.build_entry``).
-Options (``sg.function(..., parallel=False, cache=False, tape=False, inplace=False)``):
+Options (``sg.function(..., parallel=False, cache=False, tape=False, inplace=False)``; ``profile=True``
+adds per-node cycle counters to the generated kernel, see ``profile.py``):
 ``parallel`` allows ``prange`` loops, ``cache`` uses the disk cache, ``tape`` lets long
 all-scalar programs run on the shared jitted interpreter of ``tape.py`` (Numba needs
 milliseconds per scalar operation to compile straight-line code) and very long fused
