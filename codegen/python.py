@@ -4,9 +4,12 @@ It is the yardstick every other backend is tested against, so it stays plain.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from symgraph.graph import Constant, toposort
+from symgraph.profiling import node_label
 
 
 class PythonExecutor:
@@ -15,22 +18,33 @@ class PythonExecutor:
         self.nodes = toposort(program.outputs)
         self.source = None
         self.cache_info = None
+        self.profile = None        # a symgraph.profiling.Profile when sg.function(..., profile=True)
 
     def __call__(self, input_values, shared_values):
         program = self.program
         values = {id(v): x for v, x in zip(program.inputs, input_values)}
         values.update((id(v), x) for v, x in zip(program.shared, shared_values))
-        for node in self.nodes:
+        profile = self.profile
+        for index, node in enumerate(self.nodes):
             args = []
             for var in node.inputs:
                 if isinstance(var, Constant):
                     args.append(var.value)
                 else:
                     args.append(values[id(var)])
-            results = run_node(node, args)
+            if profile is None:
+                results = run_node(node, args)
+            else:
+                start = time.perf_counter()
+                results = run_node(node, args)
+                profile.add(node_label(index, node), time.perf_counter() - start)
             for var, result in zip(node.outputs, results):
                 values[id(var)] = result
         return [var.value if isinstance(var, Constant) else values[id(var)] for var in program.outputs]
+
+    def enable_profile(self, profile):
+        """Time every node's ``perform`` into ``profile`` (symgraph.profiling.Profile)."""
+        self.profile = profile
 
 
 def run_node(node, args):

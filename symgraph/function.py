@@ -9,14 +9,13 @@ was computed, so a call that raises leaves every shared variable as it was.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .graph import (Constant, SharedVariable, Variable, graph_inputs, graph_to_table, table_to_graph,
                     toposort)
-from .types import safe_cast_allowed
+from .types import checked_cast, safe_cast_allowed
 
 # SYMGRAPH_BACKEND lets a user (or a test run) pick the default backend for every sg.function call.
 DEFAULT_BACKEND = os.environ.get("SYMGRAPH_BACKEND", "numba")
@@ -102,16 +101,64 @@ def _normalize_updates(updates):
     return result
 
 
-class Function:
-    """A compiled function. Call it with values for its inputs (positional or by name)."""
+#: Keywords a backend reads from ``sg.function``: numba's ``parallel``, ``cache``, ``tape`` and
+#: ``inplace`` (see codegen/numba/__init__.py) and cuda's ``return_device_arrays``.
+BACKEND_OPTIONS = ("parallel", "cache", "tape", "inplace", "return_device_arrays")
+KEYWORDS = ("updates", "givens", "backend", "optimizer", "trust_input", "profile", "name", "rewrite_log",
+            *BACKEND_OPTIONS)
 
-    def __init__(self, inputs, outputs, updates=None, backend=None, optimizer="fast_run",
-                 trust_input=False, name=None, rewrite_log=False, **backend_options):
+
+def _check_keywords(options):
+    unknown = [key for key in options if key not in BACKEND_OPTIONS]
+    if unknown:
+        import difflib
+        close = difflib.get_close_matches(unknown[0], KEYWORDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(f"sg.function() got an unexpected keyword argument {unknown[0]!r}{hint}; "
+                        f"the valid keywords are {', '.join(KEYWORDS)}")
+
+
+class Function:
+    """A compiled function: call it with values for its inputs, positionally or by name.
+
+    Made by ``sg.function`` (see its documentation for the arguments). ``f(*values)`` returns an
+    array for a single output or a list of arrays for a list of outputs, and applies the updates.
+
+    Attributes
+    ----------
+    inputs, outputs : list of Variable
+        The function's inputs and (unoptimized, after ``givens``) outputs.
+    updates : list of (SharedVariable, Variable)
+        The update pairs.
+    graph : CompiledGraph
+        The optimized graph the backend compiled (``f.graph.nodes``, ``f.dprint()``).
+    backend, name : str
+        The backend that runs it and the name given to ``sg.function`` (or None).
+    rewrite_log : RewriteLog
+        What the optimizer did (``print(f.rewrite_log)``).
+    optimize_seconds, compile_seconds : float
+        Time to optimize, and to optimize and compile.
+
+    Examples
+    --------
+    >>> import numpy as np, symgraph as sg
+    >>> x = sg.vector("x")
+    >>> f = sg.function([x], x * 2, name="double", backend="python")
+    >>> f(np.array([1.0, 2.0]))
+    array([2., 4.])
+    >>> f
+    <Function 'double': inputs [x: float64[?]] -> outputs [float64[?]], backend='python'>
+    """
+
+    def __init__(self, inputs, outputs, updates=None, givens=None, backend=None, optimizer="fast_run",
+                 trust_input=False, profile=False, name=None, rewrite_log=False, **backend_options):
         import time
         start = time.perf_counter()
-        # Kept so a pickled function can be compiled again when it is loaded (see __getstate__).
+        _check_keywords(backend_options)
+        # Kept so a pickled function can be compiled again when it is loaded (see __getstate__);
+        # the givens are already substituted in the graph that is pickled.
         self._options = dict(backend_options, optimizer=optimizer, trust_input=trust_input, name=name,
-                             rewrite_log=rewrite_log)
+                             rewrite_log=rewrite_log, profile=profile)
         if isinstance(inputs, Variable):
             inputs = [inputs]
         inputs = list(inputs)
@@ -133,6 +180,12 @@ class Function:
         from .ops.base import as_variable
         output_list = [as_variable(o) for o in output_list]
         update_pairs = _normalize_updates(updates)
+        from .givens import normalize_givens, substitute
+        replacements = normalize_givens(givens)
+        if replacements:
+            roots = substitute(output_list + [expr for _, expr in update_pairs], replacements)
+            output_list = roots[:len(output_list)]
+            update_pairs = [(target, expr) for (target, _), expr in zip(update_pairs, roots[len(output_list):])]
 
         everything = output_list + [expr for _, expr in update_pairs]
         input_ids = {id(v) for v in inputs}
@@ -152,7 +205,7 @@ class Function:
             if target not in shared:
                 shared.append(target)
         self.program = Program(inputs, shared, everything, len(output_list), updated,
-                               dict(backend_options, trust_input=trust_input))
+                               dict(backend_options, trust_input=trust_input, profile=bool(profile)))
         self.graph = CompiledGraph(self.program)
         self.inputs, self.outputs = inputs, output_list
         self.updates = update_pairs
@@ -163,7 +216,8 @@ class Function:
         from codegen import get_backend
         self.backend = backend or os.environ.get("SYMGRAPH_BACKEND", DEFAULT_BACKEND)
         self._executor = get_backend(self.backend).compile(self.program)
-        self._lock = threading.Lock() if updated else None
+        self._lock = state_lock(shared)
+        self._profile = self._start_profile() if profile else None
         # A backend may offer a specialised checked entry (the numba backend's fast call path).
         make_entry = getattr(self._executor, "make_entry", None)
         self._entry = make_entry(self) if make_entry is not None else None
@@ -175,7 +229,27 @@ class Function:
     def __call__(self):
         # Calling f looks __call__ up on the class, and this property hands back the backend's
         # specialised entry itself: one Python frame per call instead of two (W2 call overhead).
+        if self._profile is not None:
+            return self._profiled_call
         return self._entry if self._entry is not None else self._call
+
+    def _profiled_call(self, *args, **kwargs):
+        import time
+        start = time.perf_counter()
+        try:
+            return (self._entry or self._call)(*args, **kwargs)
+        finally:
+            self._profile.add_call(time.perf_counter() - start)
+
+    def _start_profile(self):
+        """A Profile the executor fills: per node (python; cuda, synchronised; numba, cycle counters)."""
+        from .profiling import Profile
+        profile = Profile(f"{self.backend} backend, per node")
+        if hasattr(self._executor, "enable_profile"):    # called before the entry is built
+            self._executor.enable_profile(profile)
+        else:
+            profile.kind = f"{self.backend} backend, whole calls"
+        return profile
 
     def _call(self, *args, **kwargs):
         values = self._bind(args, kwargs)
@@ -191,13 +265,13 @@ class Function:
             return outputs if self._returns_list else outputs[0]
         # get_value(borrow=True): a value another backend updated on a device is copied back first.
         if self._lock is None:
-            results = self._executor(values, [s.get_value(borrow=True) for s in self.program.shared])
+            results = self._executor(values, [])
             return self._finish(results, values)
         with self._lock:
             results = self._executor(values, [s.get_value(borrow=True) for s in self.program.shared])
             n = self.program.n_outputs
             commit_updates(self.program.updated, results[n:], owned={id(v) for v in values})
-        return self._finish(results, values)
+            return self._finish(results, values)
 
     def _bind(self, args, kwargs):
         n = len(self.inputs)
@@ -255,16 +329,87 @@ class Function:
 
     # ------------------------------------------------------------ inspection
 
+    def __repr__(self):
+        def shown(var):
+            return f"{var.name}: {var.type}" if var.name else str(var.type)
+        name = f" {self.name!r}" if self.name else ""
+        updates = f", updates [{', '.join(target.name or str(target.type) for target, _ in self.updates)}]" \
+            if self.updates else ""
+        return (f"<Function{name}: inputs [{', '.join(shown(v) for v in self.inputs)}] -> outputs "
+                f"[{', '.join(shown(v) for v in self.outputs)}]{updates}, backend={self.backend!r}>")
+
+    def profile(self):
+        """The timings of the calls so far: a table per node (python, cuda) or per generated kernel (numba).
+
+        Returns
+        -------
+        symgraph.profiling.Profile
+            ``str()`` of it is the table (rows sorted by time, with percentages of the calls'
+            total); ``.rows`` the same as a list of dicts; ``.reset()`` starts again.
+
+        Raises
+        ------
+        ValueError
+            When the function was not compiled with ``profile=True``.
+
+        Examples
+        --------
+        >>> import numpy as np, symgraph as sg
+        >>> x = sg.vector("x")
+        >>> f = sg.function([x], sg.exp(x).sum(), backend="python", profile=True)
+        >>> _ = f(np.ones(3))
+        >>> print(f.profile())                                # doctest: +SKIP
+        python backend, per node: 1 call(s), 0.062 ms in all
+        ...
+        """
+        if self._profile is None:
+            raise ValueError(f"{self._label()} was compiled without profile=True; "
+                             "compile it with sg.function(..., profile=True) to record timings")
+        return self._profile
+
     def dprint(self, **kwargs):
+        """The optimized graph as text (``sg.dprint(f)``); keywords as ``sg.dprint``.
+
+        Returns
+        -------
+        str
+            One line per node, outputs first, shared subexpressions shown once.
+
+        Examples
+        --------
+        >>> import symgraph as sg
+        >>> x = sg.vector("x")
+        >>> text = sg.function([x], x + 1, backend="python").dprint()
+        """
         from .printing import dprint
         return dprint(self, **kwargs)
 
     @property
     def source(self):
+        """The generated code (numba: the kernel's module; cuda: the kernels launched so far; python: None).
+
+        Examples
+        --------
+        >>> import symgraph as sg
+        >>> x = sg.vector("x")
+        >>> sg.function([x], x + 1, backend="python").source is None
+        True
+        """
         return getattr(self._executor, "source", None)
 
     @property
     def cache_info(self):
+        """How the numba backend obtained the kernel (compiled, or loaded from the disk cache, and why).
+
+        ``None`` on the other backends.
+
+        Examples
+        --------
+        >>> import symgraph as sg
+        >>> x = sg.vector("x")
+        >>> sg.function([x], x + 1, backend="python").cache_info is None
+        True
+        """
         return getattr(self._executor, "cache_info", None)
 
 
@@ -276,29 +421,13 @@ def check_value(value, var: Variable):
     if isinstance(value, Variable):
         raise TypeError(f"input {var.describe()} got a symbolic variable {value.describe()}; "
                         "pass a NumPy array or a number")
-    if type(value) is np.ndarray and value.dtype.name == var.type.dtype:
+    if type(value) is np.ndarray and value.dtype.name == var.type.dtype and value.dtype.isnative:
         array = value
     else:
         if (hasattr(value, "__cuda_array_interface__") or getattr(type(value), "__cuda_ndarray__", False)) \
                 and not isinstance(value, np.ndarray):
             return value  # device arrays are checked by the CUDA backend
-        try:
-            array = np.asarray(value)
-        except Exception as exc:
-            raise TypeError(f"input {var.describe()}: cannot convert {type(value).__name__} to an array: {exc}") \
-                from None
-        if array.dtype == object:
-            raise TypeError(f"input {var.describe()}: got {type(value).__name__} of non-numeric objects")
-        if array.dtype.name != var.type.dtype:
-            if not safe_cast_allowed(array.dtype, var.type.dtype):
-                raise TypeError(f"input {var.describe()}: cannot cast a {array.dtype} value to "
-                                f"{var.type.dtype} without losing information; cast it yourself "
-                                "(or make the input of that dtype)")
-            if array.dtype.kind in "iu" and var.type.kind in "iu" and array.size:
-                info = np.iinfo(var.type.dtype)
-                if array.min() < info.min or array.max() > info.max:
-                    raise ValueError(f"input {var.describe()}: values out of range for {var.type.dtype}")
-            array = array.astype(var.type.dtype)
+        array = checked_cast(value, var.type.dtype, f"input {var.describe()}")
     if array.ndim != var.type.ndim:
         raise TypeError(f"input {var.describe()} expects a {var.type.ndim}-d value, got shape {array.shape}")
     for axis, (want, got) in enumerate(zip(var.type.shape, array.shape)):
@@ -309,20 +438,145 @@ def check_value(value, var: Variable):
 
 
 def commit_updates(targets, values, owned=()):
-    """Assign all new values at once (after every one of them was computed).
+    """Assign all new values at once (after every one of them was computed and checked).
 
-    A value that is one of the caller's arrays is copied, so the caller cannot change the state later.
+    Each value must fit its shared variable's static shape; one that does not is a ValueError
+    naming the variable, raised before anything is assigned, so the call commits nothing (as
+    ``set_value`` refuses such a value). A value that is one of the caller's arrays, or that is
+    read-only (a folded constant, a broadcast view), is copied, so the caller cannot change the
+    state later and every backend can read it.
     """
+    arrays = []
     for target, value in zip(targets, values):
-        if id(value) in owned:
-            value = np.array(value, copy=True)
-        target._replace_host_value(np.asarray(value, dtype=target.dtype))
+        array = np.asarray(value, dtype=target.dtype)
+        check_update_shape(target, array.shape)
+        if id(value) in owned or not array.flags.writeable:
+            array = np.array(array, copy=True)
+        arrays.append(array)
+    for target, array in zip(targets, arrays):
+        target._replace_host_value(array)
         for holder in target.device_copies.values():
             holder.invalidate(target)
 
 
-def function(inputs, outputs, updates=None, backend=None, optimizer="fast_run", trust_input=False,
-             name=None, **options):
-    """Compile ``outputs`` as a function of ``inputs``; see API.md."""
-    return Function(inputs, outputs, updates=updates, backend=backend, optimizer=optimizer,
-                    trust_input=trust_input, name=name, **options)
+def check_update_shape(target, shape):
+    """ValueError naming ``target`` when an update's new value of ``shape`` breaks its static shape."""
+    if not target.type.accepts_shape(tuple(shape)):
+        raise ValueError(f"update of shared variable {target.describe()}: the new value has shape "
+                         f"{tuple(shape)}, which does not fit its static shape {target.type.shape}; "
+                         "no update of this call was committed")
+
+
+class StateLock:
+    """The locks of the shared variables a function reads or updates, taken in one global order.
+
+    A call holds them from reading the state to committing its updates, so read-state, compute,
+    commit is atomic per shared variable: two functions updating the same variable from two
+    threads never lose an update, and a function that only reads a variable never sees it half
+    committed (the numba backend may also accumulate an update into the variable's array in
+    place). Every function takes its locks sorted by ``id`` of the variable (the order the cuda
+    backend uses too), so two functions sharing variables cannot deadlock. The locks are the
+    variables' own re-entrant locks, which ``get_value`` and ``set_value`` also hold.
+    """
+
+    __slots__ = ("_locks",)
+
+    def __init__(self, shared):
+        self._locks = tuple(s._lock for s in sorted(shared, key=id))
+
+    def __enter__(self):
+        taken = 0
+        try:
+            for lock in self._locks:
+                lock.acquire()
+                taken += 1
+        except BaseException:  # interrupted half way (KeyboardInterrupt): give back what was taken
+            for lock in reversed(self._locks[:taken]):
+                lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        for lock in reversed(self._locks):
+            lock.release()
+        return False
+
+
+def state_lock(shared):
+    """The lock a call of a function over ``shared`` holds: None (no state), one variable's lock, or all."""
+    if not shared:
+        return None
+    if len(shared) == 1:
+        return shared[0]._lock
+    return StateLock(shared)
+
+
+def function(inputs, outputs, updates=None, givens=None, backend=None, optimizer="fast_run",
+             trust_input=False, profile=False, name=None, **options):
+    """Compile a function computing ``outputs`` from ``inputs`` (and updating shared variables).
+
+    Parameters
+    ----------
+    inputs : list of Variable
+        The variables a call gives values for, in order (made by ``sg.scalar``, ``sg.vector``,
+        ``sg.matrix``, ``sg.tensor``). Values may be passed by position or by the inputs' names;
+        each is converted to the input's dtype: a cast may round (float64 data to a float32
+        input) but a value it would change beyond rounding (a finite float that becomes inf, an
+        integer out of range, a masked element) is a ``ValueError`` naming the input, and a
+        dtype that cannot be cast safely (float to int) a ``TypeError``.
+    outputs : Variable or list of Variable
+        What a call returns: one variable gives an array, a list (or tuple) gives a list of arrays.
+    updates : list of (SharedVariable, expression) pairs, or dict, optional
+        New values for shared variables. Every update is computed from the values *before* the
+        call, together with the outputs, and all are committed at once after everything was
+        computed, so one call is one training step; a call that raises (including an update
+        whose value breaks the variable's static shape) commits nothing. A call holds the locks
+        of the shared variables it reads or updates, so calls from several threads never lose
+        an update.
+    givens : list of (Variable, replacement) pairs, or dict, optional
+        Substitutions made in ``outputs`` and ``updates`` before compiling, all at once (as
+        Theano's): a replacement is a variable (or a number/array) of the same dtype, ndim and
+        compatible static shape; a replaced variable may be an input, a shared variable or any
+        intermediate variable, and need not be listed in ``inputs``.
+    backend : {"numba", "python", "cuda"}, optional
+        Where it runs; default ``$SYMGRAPH_BACKEND`` or ``"numba"`` (the whole optimized graph as
+        one Numba-compiled kernel). ``"python"`` runs each op's NumPy reference; ``"cuda"``
+        runs numba.cuda kernels (``NUMBA_ENABLE_CUDASIM=1`` simulates a GPU).
+    optimizer : str, dict or None, optional
+        ``"fast_run"`` (default), ``"fast_compile"``, ``None`` (no rewrites), or
+        ``{"mode": "fast_run", "exclude": [...], "include": [...]}`` naming rewrites, tags or
+        stages; an unknown name is a ``ValueError`` listing close matches.
+    trust_input : bool, optional
+        Skip the conversion and checks of input values (they must already be C-contiguous arrays
+        of the inputs' dtypes and ndims); the fastest calls, and wrong values are undefined.
+    profile : bool, optional
+        Record where each call's time goes; ``f.profile()`` returns the table (per node on the
+        python backend, per node's kernels on cuda, per generated kernel on numba).
+    name : str, optional
+        A name shown in ``repr(f)`` and in error messages.
+    **options
+        Backend options: ``parallel``, ``cache``, ``tape``, ``inplace`` (numba) and
+        ``return_device_arrays`` (cuda), and ``rewrite_log``. Any other keyword is a
+        ``TypeError`` naming it.
+
+    Returns
+    -------
+    Function
+        Call it as ``f(*values)`` or ``f(name=value)``; it returns a NumPy array for a single
+        output or a list of arrays for a list of outputs, and then the shared variables hold
+        their updated values.
+
+    Examples
+    --------
+    >>> import numpy as np, symgraph as sg
+    >>> x = sg.vector("x")
+    >>> w = sg.shared(np.zeros(2), name="w")
+    >>> loss = sg.sum((x - w) ** 2)
+    >>> step = sg.function([x], loss, updates=[(w, w - 0.25 * sg.grad(loss, w))])
+    >>> float(step(np.array([1.0, 2.0])))    # the loss at w before the update
+    5.0
+    >>> w.get_value()
+    array([0.5, 1. ])
+    """
+    return Function(inputs, outputs, updates=updates, givens=givens, backend=backend, optimizer=optimizer,
+                    trust_input=trust_input, profile=profile, name=name, **options)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import TensorType, safe_cast_allowed
+from .types import TensorType, checked_cast
 
 _PACKAGE_DIRS = tuple(
     os.path.dirname(os.path.abspath(p)) + os.sep
@@ -191,6 +191,8 @@ class Constant(Variable):
 
     def __init__(self, value, name=None, dtype=None):
         array = np.array(value, dtype=dtype)
+        if not array.dtype.isnative:       # big-endian data: native order, as NumPy's ufuncs compute
+            array = array.astype(array.dtype.newbyteorder("="))
         array.setflags(write=False)
         super().__init__(TensorType(array.dtype, array.shape), None, 0, name)
         self.value = array
@@ -247,7 +249,10 @@ class SharedVariable(Variable):
     __slots__ = ("_value", "_lock", "device_copies")
 
     def __init__(self, value, name=None, dtype=None, shape=None):
-        array = np.array(value, dtype=dtype)
+        label = f"shared variable {name!r}" if name else "a shared variable"
+        array = checked_cast(value, dtype, label, exact_kinds=False)
+        if isinstance(value, np.ndarray) and np.may_share_memory(array, value) or not array.flags.writeable:
+            array = array.copy()
         static = tuple(shape) if shape is not None else (None,) * array.ndim
         super().__init__(TensorType(array.dtype, static), None, 0, name)
         if not self.type.accepts_shape(array.shape):
@@ -265,27 +270,28 @@ class SharedVariable(Variable):
             return self._value if borrow else self._value.copy()
 
     def set_value(self, value, borrow=False):
+        """Replace the value (checked as a function input is: ndim, static shape, dtype, range).
+
+        With ``borrow=True`` a writable native array of the right dtype is kept without a copy;
+        anything else (a read-only array, another dtype or byte order) is copied.
+        """
         array = self.checked_value(value)
-        if not borrow or array is value:
-            array = np.array(array, copy=True) if not borrow else array
+        if not borrow or not array.flags.writeable:   # the kernels are typed for writable arrays
+            array = np.array(array, copy=True)
         with self._lock:
             self._value = array
             for holder in self.device_copies.values():
                 holder.invalidate(self)
 
     def checked_value(self, value) -> np.ndarray:
-        array = np.asarray(value)
+        """``value`` as an array this variable can hold, or a TypeError/ValueError naming it."""
+        array = checked_cast(value, self.dtype, f"shared variable {self.describe()}")
         if array.ndim != self.ndim:
             raise ValueError(f"shared variable {self.describe()}: expected a {self.ndim}-d value, "
                              f"got shape {array.shape}")
         if not self.type.accepts_shape(array.shape):
             raise ValueError(f"shared variable {self.describe()}: value of shape {array.shape} "
                              f"does not fit static shape {self.type.shape}")
-        if array.dtype.name != self.dtype:
-            if not safe_cast_allowed(array.dtype, self.dtype):
-                raise TypeError(f"shared variable {self.describe()}: cannot cast a {array.dtype} value "
-                                f"to {self.dtype} without losing information")
-            array = array.astype(self.dtype)
         return array
 
     # Backends call these: the host value without a device sync, and a raw replace.

@@ -146,3 +146,103 @@ def safe_cast_allowed(from_dtype, to_dtype) -> bool:
     if f.kind in "iu" and t.kind in "iu":
         return np.can_cast(f, t, casting="same_kind")
     return False
+
+
+def checked_cast(value, dtype, label, exact_kinds=True) -> np.ndarray:
+    """``value`` as a native-byte-order array of ``dtype``, or an error naming ``label``.
+
+    The cast may round (float64 data into float32, a large int64 into float64) but never change
+    a value beyond rounding: a finite float that would become inf, an integer out of the target's
+    range, a masked array's mask, a complex value's imaginary part or a NaN/inf cast to an integer
+    is a ``ValueError``. With ``exact_kinds`` (function inputs, ``set_value``) the dtype pair must
+    also pass ``safe_cast_allowed`` (a ``TypeError`` otherwise); without it (``sg.shared(...,
+    dtype=...)``, where the caller named the dtype) float to int and complex to real are allowed
+    for values that survive them. Non-native byte order (data read from a big-endian file) is
+    converted to native order, as NumPy's ufuncs do.
+
+    Parameters
+    ----------
+    value : array_like
+        The value to convert.
+    dtype : dtype-like or None
+        The target dtype; ``None`` keeps the value's own dtype (in native order).
+    label : str
+        What the value is for, at the start of every message ("input 'x'").
+    exact_kinds : bool
+        Refuse dtype pairs that ``safe_cast_allowed`` refuses, whatever the values.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``value`` itself when it already is a native array of ``dtype``, else a new array.
+
+    Examples
+    --------
+    >>> checked_cast([1.0, 2.5], "float32", "input 'x'")
+    array([1. , 2.5], dtype=float32)
+    >>> checked_cast([1e300], "float32", "input 'x'")
+    Traceback (most recent call last):
+    ...
+    ValueError: input 'x': 1e+300 does not fit in float32 (it would become inf)
+    """
+    if np.ma.isMaskedArray(value):
+        if np.ma.is_masked(value):
+            raise ValueError(f"{label}: got a masked array with masked elements; fill them first "
+                             "(array.filled(...)), the mask cannot be kept")
+        value = np.ma.getdata(value)
+    try:
+        array = np.asarray(value)
+    except Exception as exc:
+        raise TypeError(f"{label}: cannot convert {type(value).__name__} to an array: {exc}") from None
+    if array.dtype == object:
+        if array.size and all(isinstance(v, int) for v in array.flat):
+            raise ValueError(f"{label}: integer value(s) out of range for "
+                             f"{np.dtype(dtype).name if dtype is not None else 'int64'}")
+        raise TypeError(f"{label}: got {type(value).__name__} of non-numeric objects")
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    if dtype is None or array.dtype == np.dtype(dtype):
+        return array
+    source, target = array.dtype, np.dtype(dtype)
+    if exact_kinds and not safe_cast_allowed(source, target):
+        raise TypeError(f"{label}: cannot cast a {source} value to {target} without losing "
+                        "information; cast it yourself")
+    if source.kind == "c" and target.kind != "c":
+        if array.size and np.any(array.imag != 0):
+            raise ValueError(f"{label}: complex values with a nonzero imaginary part cannot become {target}")
+        array = array.real
+        source = array.dtype
+    if not array.size or source.kind == "b":
+        return array.astype(target)
+    if target.kind == "b":
+        if np.any((array != 0) & (array != 1)):
+            raise ValueError(f"{label}: only 0 and 1 can become bool")
+        return array.astype(target)
+    if target.kind in "iu":
+        _check_integer_range(array, target, label)
+        return array.astype(target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = array.astype(target)
+    overflow = np.isinf(result) & np.isfinite(array)
+    if np.any(overflow):
+        shown = array[overflow].flat[0].item()
+        raise ValueError(f"{label}: {shown!r} does not fit in {target} (it would become inf)")
+    return result
+
+
+def _check_integer_range(array, target, label):
+    """ValueError unless every value of ``array`` (integer or float) is exactly an integer of ``target``."""
+    info = np.iinfo(target)
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{label}: NaN or inf cannot become {target}")
+        if np.any(array != np.trunc(array)):
+            raise ValueError(f"{label}: values with a fractional part cannot become {target}")
+        # float(info.max) rounds up to a power of two for 64-bit targets: compare with the next integer.
+        too_low, too_high = array < float(info.min), array >= float(info.max) + 1.0
+    else:
+        too_low, too_high = array < info.min, array > info.max
+    bad = too_low | too_high
+    if np.any(bad):
+        raise ValueError(f"{label}: values out of range for {target} (got {array[bad].flat[0].item()!r}; "
+                         f"the range is [{info.min}, {info.max}])")

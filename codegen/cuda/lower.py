@@ -115,6 +115,12 @@ class CudaExecutor:
             self.host.update(id(v) for v in node.outputs)
         return lower(node, self.host)
 
+    def enable_profile(self, profile):
+        """Time every step (one node: its kernel launches, synchronised) into ``profile``."""
+        from symgraph.profiling import node_label, timed
+        self.steps = [(node, timed(runtime.synchronized(step), profile, node_label(index, node)))
+                      for index, (node, step) in enumerate(self.steps)]
+
     @property
     def source(self):
         """The generated source of every kernel this function has launched so far."""
@@ -158,6 +164,7 @@ class CudaExecutor:
 
     def run(self, input_values):
         """One call: outputs (host arrays, or device arrays on request); updates committed atomically."""
+        from symgraph.function import check_update_shape
         program = self.program
         shared = sorted(program.shared, key=id)
         for s in shared:
@@ -178,6 +185,7 @@ class CudaExecutor:
                     value = to_device(np.asarray(value, dtype=target.dtype))
                 elif not runtime.is_fresh(value, token):
                     value = contiguous_copy(value)     # never alias an input or another variable's state
+                check_update_shape(target, value.shape)
                 updates.append((target, value))
             committed = {id(value) for _, value in updates}
             outputs = [self._output(value, token, committed) for value in results[:n]]

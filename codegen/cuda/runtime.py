@@ -433,6 +433,16 @@ def build_kernel(key, name, source):
         return kernel
 
 
+def synchronized(step):
+    """``step`` with the device synchronised after it, so timing it measures its kernels (profiling)."""
+    def run(args):
+        results = step(args)
+        from numba import cuda
+        cuda.synchronize()
+        return results
+    return run
+
+
 def cast_expr(expr, dtype) -> str:
     """Source text converting ``expr`` to ``dtype`` as NumPy's astype does (bool: nonzero)."""
     if dtype == "bool":

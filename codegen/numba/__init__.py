@@ -5,7 +5,8 @@ through the on-disk cache (``cache.load_kernel``) and returns an executor. The
 executor runs as the generic backend interface (``executor(input_arrays,
 shared_arrays)``) and also offers ``make_entry(function)``, the specialised
 checked wrapper ``sg.function`` calls directly (``entry.build_entry``).
-Options (``sg.function(..., parallel=False, cache=False, tape=False, inplace=False)``):
+Options (``sg.function(..., parallel=False, cache=False, tape=False, inplace=False)``; ``profile=True``
+adds per-node cycle counters to the generated kernel, see ``profile.py``):
 ``parallel`` allows ``prange`` loops, ``cache`` uses the disk cache, ``tape`` lets long
 all-scalar programs run on the shared jitted interpreter of ``tape.py`` (Numba needs
 milliseconds per scalar operation to compile straight-line code) and very long fused
@@ -41,6 +42,10 @@ class NumbaExecutor:
             self._use_tape(program, start)
             return
         self.module = generate(program, parallel=bool(options.get("parallel", True)))
+        self._profile_counters, self._profile_labels = None, []
+        if options.get("profile"):      # sg.function(..., profile=True): per-node cycle counters
+            from .profile import instrument
+            self.module, self._profile_counters, self._profile_labels = instrument(self.module)
         self.generate_seconds = time.perf_counter() - start
         self.kernel, self.cache_info = load_kernel(self.module, use_disk=bool(options.get("cache", True)))
         self._constants = [argument[1] for argument in self.module.arguments if argument[0] == "constant"]
@@ -60,6 +65,19 @@ class NumbaExecutor:
     def source(self) -> str:
         """The generated module, or the tape's text (built on demand) for a tape program."""
         return self.module.source or self.kernel.source
+
+    def enable_profile(self, profile):
+        """Report the kernel's per-node counters into ``profile``, or time the whole kernel call."""
+        from symgraph.profiling import timed
+        from .profile import counter_rows, cycles_per_second
+        counters, labels = getattr(self, "_profile_counters", None), getattr(self, "_profile_labels", [])
+        if counters is not None and cycles_per_second():
+            profile.kind = "numba backend, per node (cycle counters in the generated kernel)"
+            profile.add_source(lambda: counter_rows(counters, labels, profile.calls),
+                               lambda: counters.fill(0))
+        else:
+            profile.kind = "numba backend, per generated kernel"
+            self.kernel = timed(self.kernel, profile, "the whole generated kernel (one function for the graph)")
 
     def make_entry(self, function):
         return build_entry(self, function)

@@ -8,12 +8,12 @@ dtype and ndim) and only otherwise calls the general conversion
 Every shape relation the loops rely on is checked inside the kernel; a failed
 check raises ``ValueError("symgraph check N")``, which the wrapper turns into a
 message naming the op, the user's line and the call's input shapes. Updates
-are committed after the kernel returned, under the function's lock.
+are committed after the kernel returned; the call holds its shared variables' locks
+(``symgraph.function.StateLock``).
 """
 from __future__ import annotations
 
 import re
-import threading
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def build_entry(executor, function):
              "to_scalar": to_kernel_scalar, "to_array": to_kernel_array, "commit": commit_updates,
              "explain": explain_error, "checks": module.checks, "inputs": program.inputs,
              "updated": program.updated,
-             "lock": getattr(function, "_lock", None) or threading.Lock()}
+             "lock": getattr(function, "_lock", None)}
     lines = ["def entry(*args, **kwargs):",
              f"    if kwargs or len(args) != {n_inputs}:",
              "        args = bind(args, kwargs)"]
@@ -105,10 +105,12 @@ def build_entry(executor, function):
     shared_lines = []
     for i, var in enumerate(program.shared):
         names[f"shared{i}"] = var
+        # A value another backend (cuda) updated on its device is copied back first, by get_value.
+        value = f"(shared{i}.get_value(borrow=True) if shared{i}.device_copies else shared{i}._value)"
         if var.ndim == 0:
-            call.append(f"shared{i}._value[()]")
+            call.append(f"{value}[()]")
         else:
-            shared_lines.append(f"s{i} = shared{i}._value")
+            shared_lines.append(f"s{i} = {value}")
             shared_lines.append(f"if not s{i}.flags.c_contiguous:")
             shared_lines.append(f"    s{i} = ascontiguousarray(s{i})")
             call.append(f"s{i}")
@@ -124,6 +126,7 @@ def build_entry(executor, function):
         body = shared_lines + [f"r = kernel({', '.join(call)})"]
     if program.updated:
         body.append(f"commit(updated, r[{program.n_outputs}:])")
+    if program.shared:   # the shared variables' locks (symgraph.function.StateLock), held for the call
         lines.append("    try:")
         lines.append("        with lock:")
         lines += [f"            {line}" for line in body]

@@ -11,6 +11,7 @@ functions of the whole ``FunctionGraph`` run as named stages of one pipeline.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 import time
@@ -365,8 +366,7 @@ def parse_mode(mode):
         unknown = set(mode) - {"mode", "exclude", "include"}
         if unknown:
             raise ValueError(f"unknown optimizer option(s) {sorted(unknown)}; use 'mode', 'exclude', 'include'")
-        excluded = set(mode.get("exclude", ()))
-        included = set(mode.get("include", ()))
+        excluded, included = (_name_set(mode, key) for key in ("exclude", "include"))
         mode = mode.get("mode", "fast_run")
     if mode is True:
         mode = "fast_run"
@@ -376,7 +376,35 @@ def parse_mode(mode):
     return (mode or None), included, excluded
 
 
+def _name_set(mode, key) -> set:
+    names = mode.get(key, ())
+    return {names} if isinstance(names, str) else set(names)
+
+
+def check_rewrite_names(mode, stages):
+    """ValueError naming every unknown rewrite, tag or stage in ``mode``'s include/exclude lists.
+
+    A misspelt name would otherwise switch nothing off (or on) without a word; the message lists
+    the closest known names.
+    """
+    if not isinstance(mode, dict):
+        return
+    known = set(REGISTRY) | OPT_IN_TAGS
+    for rewrite in REGISTRY.values():
+        known |= rewrite.tags
+    for stage in stages:
+        known |= {stage.name, *stage.tags}
+    for key in ("exclude", "include"):
+        for name in sorted(_name_set(mode, key), key=str):
+            if name not in known:
+                close = difflib.get_close_matches(str(name), sorted(known), n=5, cutoff=0.5)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ValueError(f"optimizer {key!r} names an unknown rewrite, tag or stage {name!r}{hint} "
+                                 f"(the known names: {', '.join(sorted(known))})")
+
+
 def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
+    check_rewrite_names(mode, stages)
     mode, included, excluded = parse_mode(mode)
     log = RewriteLog(mode, detailed=detailed_log)
     if mode is None:

@@ -1,0 +1,61 @@
+"""``givens``: substitutions made in a function's graph before it is compiled (Theano's ``givens``).
+
+``sg.function(inputs, outputs, givens=[(x, replacement)])`` compiles ``outputs`` (and the
+update expressions) with ``x`` replaced; a replacement has ``x``'s dtype, ndim and a compatible
+static shape, and the substitution is simultaneous, as in Theano.
+"""
+from __future__ import annotations
+
+from .graph import Constant, Variable, toposort
+from .types import safe_cast_allowed
+
+
+def normalize_givens(givens):
+    """``givens`` (a dict or (variable, replacement) pairs) as {id(variable): (variable, replacement)}."""
+    if givens is None:
+        return {}
+    pairs = list(givens.items()) if isinstance(givens, dict) else list(givens)
+    result = {}
+    from .ops.base import as_variable
+    for pair in pairs:
+        try:
+            old, new = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"givens must be (variable, replacement) pairs, got {pair!r}") from None
+        if not isinstance(old, Variable) or isinstance(old, Constant):
+            raise TypeError(f"givens: {old!r} is not a variable that can be replaced")
+        if id(old) in result:
+            raise ValueError(f"givens replace {old.describe()} twice")
+        new = as_variable(new, like=old.dtype)
+        if new.dtype != old.dtype and isinstance(new, Constant) and safe_cast_allowed(new.dtype, old.dtype):
+            from .ops.elemwise import cast
+            new = cast(new, old.dtype)
+        if new.dtype != old.dtype or new.ndim != old.ndim or not old.type.is_compatible(new.type):
+            raise TypeError(f"givens: the replacement {new.describe()} of type {new.type} does not match "
+                            f"{old.describe()} of type {old.type} (same dtype, ndim and static lengths)")
+        result[id(old)] = (old, new)
+    return result
+
+
+def substitute(roots, givens):
+    """Copies of ``roots`` with the variables of ``givens`` ({id: (old, new)}) replaced, all at once.
+
+    Only the part of the graph between the roots and the replaced variables is rebuilt (each node
+    through its op's ``make_node``, so types are inferred again); a replacement's own graph is not
+    searched, so ``givens=[(x, x * 2)]`` means the old ``x`` inside the replacement, as in Theano.
+    """
+    if not givens:
+        return list(roots)
+    mapping = {key: new for key, (_, new) in givens.items()}
+    stop = [old for old, _ in givens.values()]
+    for node in toposort(roots, stop_at=stop):
+        if not any(id(v) in mapping for v in node.inputs):
+            continue
+        rebuilt = node.op.make_node(*[mapping.get(id(v), v) for v in node.inputs])
+        rebuilt.sources = node.sources
+        for old, new in zip(node.outputs, rebuilt.outputs):
+            if new.dtype != old.dtype or new.ndim != old.ndim:
+                raise TypeError(f"givens change {node.op}{node.where()} from {old.type} to {new.type}")
+            new.name = old.name
+            mapping[id(old)] = new
+    return [mapping.get(id(v), v) for v in roots]
