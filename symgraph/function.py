@@ -124,6 +124,11 @@ class Function:
     Made by ``sg.function`` (see its documentation for the arguments). ``f(*values)`` returns an
     array for a single output or a list of arrays for a list of outputs, and applies the updates.
 
+    Parameters
+    ----------
+    inputs, outputs, updates, givens, backend, optimizer, trust_input, profile, name
+        As for ``sg.function``, which is the usual way to make one.
+
     Attributes
     ----------
     inputs, outputs : list of Variable
