@@ -382,6 +382,8 @@ def generate(program, parallel=True) -> KernelModule:
     emit_inplace_writes(kernel, inplace)
     if len(results) == 1:
         kernel.emit(f"return {results[0]}")
+    elif not results:               # no outputs and no updates: nothing to return
+        kernel.emit("return ()")
     else:
         kernel.emit(f"return ({', '.join(results)},)")
 

@@ -335,6 +335,23 @@ def logsumexp(x_any, outer, n, inner, zero, out_shape):
     return out.reshape(out_shape)
 
 
+# ------------------------------------------------------------------ integer power (NumPy's, exact)
+
+@_jit
+def int_power(base, exponent, one):
+    """``base ** exponent`` for an ``exponent >= 0`` (the kernel checks the sign first), by repeated squaring
+    in the wrapping arithmetic of ``one``'s type (int64 or uint64; the kernel narrows the result to the op's
+    dtype, which is exact modulo its width). ``np.power`` in Numba goes through float64 and rounds."""
+    result = one
+    zero = one - one
+    while exponent != zero:
+        if exponent & one:
+            result = result * base
+        base = base * base
+        exponent = exponent >> one
+    return result
+
+
 # ------------------------------------------------------------------ allocations and views
 # Each NumPy overload compiles once per process inside a kernel; behind a cached helper it loads.
 
