@@ -7,6 +7,11 @@ loop. Broadcasting is index arithmetic: each array input is indexed with the
 output's indices times a 0/1 mask per axis (0 where the input has length 1), so
 no broadcast copy is ever made. Host scalars (0-d constants, 0-d inputs, shape
 arithmetic) are passed as kernel arguments instead of one-element device arrays.
+
+Integers keep NumPy's bits: every instruction's value is cast to its dtype (``T_int8(a + b)``, which
+wraps as NumPy does, where Numba would compute in 64 bits), and integer ``**`` is exact, by repeated
+squaring in uint64 (``int_power``, defined in the kernel's source); a negative signed exponent sets
+an error flag that the launch reads back and raises as NumPy does.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import math
 
 import numpy as np
 
-from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
+from .runtime import ErrorFlag, build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
 
 
 # ---------------------------------------------------------------- the scalar-op table
@@ -34,6 +39,32 @@ def _sign(x, t):
     if np.dtype(t).kind == "u":
         return f"({one} if {x} > 0 else {x})"
     return f"({one} if {x} > 0 else (-{one} if {x} < 0 else {x}))"   # sign(nan) = nan, sign(0) = 0
+
+
+def _pow(a, b, t):
+    if np.dtype(t).kind in "iu":     # exact, in modular uint64 arithmetic; the caller casts to t
+        return f"int_power(T_uint64({a}), T_uint64({b}), T_uint64(1))"
+    return f"({a} ** {b})"
+
+
+# Repeated squaring, as NumPy's integer power loop (the same bits modulo 2**64 for signed operands).
+INT_POWER_SOURCE = """@cuda.jit(device=True)
+def int_power(base, exponent, one):
+    result = one
+    zero = one - one
+    while exponent != zero:
+        if exponent & one:
+            result = result * base
+        base = base * base
+        exponent = exponent >> one
+    return result
+
+"""
+
+
+def checks_power(instructions) -> bool:
+    """Whether the program raises a signed integer to a power (a negative exponent is an error)."""
+    return any(op.name == "pow" and np.dtype(dtype).kind == "i" for op, _, dtype in instructions)
 
 
 def _sigmoid(x, t):
@@ -59,7 +90,7 @@ SCALAR_TEMPLATES = {
     "sub": (lambda a, b, t: f"({a} - {b})", "out"),
     "mul": (lambda a, b, t: f"({a} * {b})", "out"),
     "true_div": (lambda a, b, t: f"({a} / {b})", "out"),
-    "pow": (lambda a, b, t: f"({a} ** {b})", "out"),
+    "pow": (_pow, "out"),
     "maximum": (_maximum, "out"),
     "minimum": (_minimum, "out"),
     "lt": (lambda a, b, t: f"({a} < {b})", None),
@@ -118,8 +149,11 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
     for k, (_, ndim, scalar) in enumerate(input_spec):
         if not scalar and ndim:
             params += [f"m{k}_{a}" for a in range(ndim)]
-    lines = [f"def {name}({', '.join(params)}):",
-             "    for flat in range(cuda.grid(1), n, cuda.gridsize(1)):"]
+    power = any(op.name == "pow" and np.dtype(dtype).kind in "iu" for op, _, dtype in instructions)
+    params += ["error"] if checks_power(instructions) else []
+    lines = ([INT_POWER_SOURCE] if power else []) + [
+        f"def {name}({', '.join(params)}):",
+        "    for flat in range(cuda.grid(1), n, cuda.gridsize(1)):"]
     body = []
     if out_ndim:
         body.append("r = flat")
@@ -148,6 +182,8 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
                 args.append(f"c{j}_{k}")
             else:
                 args.append(operand(k))
+        if scalar_op.name == "pow" and np.dtype(dtype).kind == "i":
+            body += [f"if {args[1]} < {literal(0, dtype)}:", "    error[0] = 1"]
         body.append(f"v{j} = {cast_expr(template(*args, dtype), dtype)}")
     out_index = ", ".join(f"i{a}" for a in range(out_ndim)) if out_ndim else "0"
     for j, k in enumerate(outputs):
@@ -179,6 +215,7 @@ class ElementwiseKernel:
         self.nin, self.instructions, self.outputs = nin, tuple(instructions), tuple(outputs)
         self.input_spec, self.out_ndim, self.out_dtypes = tuple(input_spec), out_ndim, tuple(out_dtypes)
         self.label = label
+        self.checks_power = checks_power(self.instructions)
         self.key = ("elementwise", self.nin, self.instructions, self.outputs, self.input_spec,
                     out_ndim, self.out_dtypes)
         self._kernel = None
@@ -218,12 +255,17 @@ class ElementwiseKernel:
                 lead = self.out_ndim - ndim
                 masks += [0 if value.shape[a] == 1 and shape[lead + a] != 1 else 1 for a in range(ndim)]
         args += [n] + [int(d) for d in shape] + masks
+        if self.checks_power:
+            args.append(_power_error.array())
         blocks, threads = sizes().elementwise_grid(n)
         self.kernel()[blocks, threads](*args)
+        if self.checks_power and _power_error.raised():
+            raise ValueError(f"{self.label}: Integers to negative integer powers are not allowed (as in NumPy)")
         return destinations
 
 
 _copy_kernels = {}
+_power_error = ErrorFlag()
 
 
 def copy_into(destination, source):

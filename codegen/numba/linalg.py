@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .lower import cast_code, dtype_code, literal, register
-from .scalar import narrowed
 
 
 def _operand(kernel, var, dtype):
@@ -112,9 +111,9 @@ def _integer_dot(kernel, a, b, out, a_dims, b_dims):
 def _emit_integer_sum(kernel, left, right, length, left_dtype, right_dtype, dtype) -> str:
     """Emit the loop over ``k`` of an integer or boolean product's sum; returns code of ``dtype`` holding it.
 
-    As NumPy: a bool product is the logical or of ands (bool); an integer one wraps in ``dtype``. Numba
-    accumulates integers in 64 bits, whose wrap-around agrees with ``dtype``'s modulo its width, so the
-    total is narrowed once, at the end.
+    As NumPy: a bool product is the logical or of ands (bool); an integer one wraps in ``dtype``. The sum
+    runs in uint64 (modular arithmetic, where Numba's signed int64 overflow is undefined), whose bits agree
+    with ``dtype``'s modulo its width, so the total is cast to ``dtype`` once, at the end.
     """
     if np.dtype(dtype).kind == "b":
         total = kernel.let("False", "acc")
@@ -124,11 +123,12 @@ def _emit_integer_sum(kernel, left, right, length, left_dtype, right_dtype, dtyp
             with kernel.indent():
                 kernel.emit(f"{total} = True")
         return total
-    total = kernel.let(literal(0, "uint64" if np.dtype(dtype).kind == "u" else "int64"), "acc")
+    total = kernel.let(literal(0, "uint64"), "acc")
     kernel.emit(kernel.loop("k", length))
     with kernel.indent():
-        kernel.emit(f"{total} += {cast_code(left, left_dtype, dtype)} * {cast_code(right, right_dtype, dtype)}")
-    return narrowed(total, dtype)
+        x, y = (cast_code(cast_code(v, d, dtype), dtype, "uint64") for v, d in ((left, left_dtype), (right, right_dtype)))
+        kernel.emit(f"{total} += {x} * {y}")
+    return cast_code(total, "uint64", dtype)
 
 
 @register("BatchedMatmul")

@@ -340,8 +340,9 @@ def logsumexp(x_any, outer, n, inner, zero, out_shape):
 @_jit
 def int_power(base, exponent, one):
     """``base ** exponent`` for an ``exponent >= 0`` (the kernel checks the sign first), by repeated squaring
-    in the wrapping arithmetic of ``one``'s type (int64 or uint64; the kernel narrows the result to the op's
-    dtype, which is exact modulo its width). ``np.power`` in Numba goes through float64 and rounds."""
+    in the wrapping arithmetic of ``one``'s type: uint64, whose bits modulo 2**64 are those of signed
+    arithmetic too (the kernel casts the result to the op's dtype, exact modulo its width), with no
+    undefined signed overflow. ``np.power`` in Numba goes through float64 and rounds."""
     result = one
     zero = one - one
     while exponent != zero:

@@ -9,7 +9,8 @@ Integers follow NumPy's bits, not Numba's: Numba computes ``int8 + int8`` (and e
 other integer operation) in 64 bits, where NumPy wraps in the op's dtype, so the
 result of every integer operation narrower than 64 bits is cast back to its dtype
 (``np.int8(a + b)``; Numba's integer casts truncate, which is NumPy's wrap-around)
-before anything reads it. Integer ``**`` is exact (repeated squaring, ``runtime.int_power``)
+before anything reads it; int64 add, sub, mul, neg and abs run in uint64 (Numba's signed overflow
+is undefined behaviour to LLVM). Integer ``**`` is exact (repeated squaring, ``runtime.int_power``)
 and a negative exponent raises, as NumPy does. A signed integer compared with a
 uint64 is compared exactly (NumPy's ``qQ->?`` loops), not through float64.
 """
@@ -68,7 +69,23 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) ->
     args = [cast_code(x, d, out_dtype) for x, d in zip(operands, operand_dtypes)]
     if name == "pow" and np.dtype(out_dtype).kind in "iu":
         return _integer_power(args, out_dtype, kernel)
+    if np.dtype(out_dtype) == np.int64 and name in _WRAPPING:
+        return _int64_wrapping(name, args, kernel.let)
     return narrowed(SCALAR_LOWERINGS[name](args, out_dtype, kernel.let), out_dtype)
+
+
+# Numba marks signed 64-bit arithmetic "no signed wrap" (LLVM's nsw), so an overflow is undefined and
+# LLVM folds, for instance, ``a + b > 0`` as if it could not wrap. The same operation on uint64 is plain
+# modular arithmetic with the same bits: int64 add, sub, mul, neg and abs go through it.
+_WRAPPING = {"add", "sub", "mul", "add_n", "neg", "abs"}
+
+
+def _int64_wrapping(name, args, let) -> str:
+    if name == "abs":      # abs(-2**63) is -2**63, as in NumPy
+        x = let(args[0])
+        return f"np.int64(np.uint64({x}) if {x} >= np.int64(0) else -np.uint64({x}))"
+    unsigned = [f"np.uint64({a})" for a in args]
+    return f"np.int64({SCALAR_LOWERINGS[name](unsigned, 'uint64', let)})"
 
 
 def narrowed(expression, dtype) -> str:
@@ -95,9 +112,9 @@ def _integer_power(args, dtype, kernel) -> str:
     if dt.kind == "i" and not _NON_NEGATIVE_LITERAL.fullmatch(exponent):
         kernel.check(f"{exponent} < {literal(0, dt)}",
                      "pow: Integers to negative integer powers are not allowed (as in NumPy)")
-    wide = "np.int64" if dt.kind == "i" else "np.uint64"
-    power = f"{kernel.runtime()}.int_power({wide}({base}), {wide}({exponent}), {wide}(1))"
-    return narrowed(power, dt) if dt.itemsize < 8 else power
+    # In uint64: the same bits modulo 2**64 as signed arithmetic, without Numba's undefined signed overflow.
+    power = f"{kernel.runtime()}.int_power(np.uint64({base}), np.uint64({exponent}), np.uint64(1))"
+    return f"{dtype_code(dt)}({power})"
 
 
 def _comparison(name, operands, operand_dtypes, let) -> str:
