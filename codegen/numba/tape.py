@@ -309,7 +309,7 @@ def vector_tape_applicable(node) -> bool:
     floats.update(np.dtype(v.dtype) for v in list(node.inputs) + list(node.outputs)
                   if np.dtype(v.dtype).kind == "f")
     kinds_ok = all(np.dtype(v.dtype).kind in "fb" for v in list(node.inputs) + list(node.outputs))
-    return kinds_ok and len(floats) == 1
+    return kinds_ok and len(floats) == 1 and floats <= {np.dtype("float32"), np.dtype("float64")}
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -504,7 +504,8 @@ def applicable(program) -> bool:
     for var in list(program.inputs) + list(program.shared) + list(program.outputs):
         if var.ndim != 0:
             return False
-    return len(floats) == 1 and count >= TAPE_MIN_INSTRUCTIONS
+    # Other float dtypes (float16) go to the generated code, which refuses them with an error naming the variable.
+    return len(floats) == 1 and floats <= {"float32", "float64"} and count >= TAPE_MIN_INSTRUCTIONS
 
 
 class Tape:
