@@ -62,6 +62,25 @@ def int_power(base, exponent, one):
 """
 
 
+_MIRRORED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+_COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+
+
+def exact_comparison(name, a, b, a_dtype, b_dtype):
+    """``a <op> b`` for a signed integer against a uint64, exactly as NumPy's ``qQ->?`` loops (Numba would
+    compare both as float64, which rounds above 2**53); None for other dtype pairs."""
+    kinds = {np.dtype(a_dtype).kind, np.dtype(b_dtype).kind}
+    if kinds != {"i", "u"} or np.dtype("uint64") not in (np.dtype(a_dtype), np.dtype(b_dtype)):
+        return None
+    if np.dtype(a_dtype).kind == "u":            # the signed operand on the left: a > b is b < a
+        name, a, b = _MIRRORED.get(name, name), b, a
+    negative = f"(T_int64({a}) < T_int64(0))"
+    unsigned = f"(T_uint64({a}) {_COMPARE[name]} T_uint64({b}))"
+    if name in ("lt", "le", "ne"):               # a negative number is below every uint64
+        return f"({negative} or {unsigned})"
+    return f"((not {negative}) and {unsigned})"
+
+
 def checks_power(instructions) -> bool:
     """Whether the program raises a signed integer to a power (a negative exponent is an error)."""
     return any(op.name == "pow" and np.dtype(dtype).kind == "i" for op, _, dtype in instructions)
@@ -184,7 +203,11 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
                 args.append(operand(k))
         if scalar_op.name == "pow" and np.dtype(dtype).kind == "i":
             body += [f"if {args[1]} < {literal(0, dtype)}:", "    error[0] = 1"]
-        body.append(f"v{j} = {cast_expr(template(*args, dtype), dtype)}")
+        exact = None
+        if scalar_op.name in _COMPARE:
+            exact = exact_comparison(scalar_op.name, *args, *(_operand_dtype(k, nin, input_dtypes, instructions)
+                                                              for k in operands))
+        body.append(f"v{j} = {cast_expr(exact or template(*args, dtype), dtype)}")
     out_index = ", ".join(f"i{a}" for a in range(out_ndim)) if out_ndim else "0"
     for j, k in enumerate(outputs):
         value = operand(k)

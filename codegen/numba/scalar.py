@@ -16,9 +16,9 @@ uint64 is compared exactly (NumPy's ``qQ->?`` loops), not through float64.
 """
 from __future__ import annotations
 
-import numpy as np
-
 import re
+
+import numpy as np
 
 from .lower import cast_code, dtype_code, literal
 

@@ -256,3 +256,23 @@ def test_the_cuda_kernel_checks_negative_exponents_with_a_flag():
     assert "int_power(" in source and "error[0] = 1" in source and "** " not in source
     unsigned = elementwise_source("k", 2, [(Pow(), (0, 1), "uint8")], (2,), [("uint8", 1, False)] * 2, 1, ["uint8"])
     assert "int_power(" in unsigned and "error" not in unsigned
+
+
+@pytest.mark.parametrize("name", ["lt", "le", "gt", "ge", "eq", "ne"])
+def test_the_cuda_signed_to_uint64_comparison_is_exact_under_numba_typing(name):
+    """The expression a GPU compiles for int64 <op> uint64, compiled by Numba's CPU target (same typing):
+    exact above 2**53, where comparing through float64 would round."""
+    import numba
+
+    from codegen.cuda.elemwise import exact_comparison
+
+    reference = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+                 "eq": np.equal, "ne": np.not_equal}[name]
+    pairs = [(2**53 + 1, 2**53), (2**53, 2**53 + 1), (-1, 2**64 - 1), (2**63 - 1, 2**63), (5, 5), (-(2**63), 0)]
+    for left, right in (("int64", "uint64"), ("uint64", "int64")):
+        namespace = {"T_int64": numba.int64, "T_uint64": numba.uint64}
+        exec(f"def compare(a, b):\n    return {exact_comparison(name, 'a', 'b', left, right)}\n", namespace)
+        compare = numba.njit(namespace["compare"])
+        for s, u in pairs:
+            a, b = (np.int64(s), np.uint64(u)) if left == "int64" else (np.uint64(u), np.int64(s))
+            assert compare(a, b) == reference(np.array([a]), np.array([b]))[0], (name, a, b)
