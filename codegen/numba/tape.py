@@ -451,12 +451,15 @@ def encode(instructions, slots, initial, code, lines):
     """
     for scalar_op, operands, out_dtype in instructions:
         name = scalar_op.name
+        boolean = np.dtype(out_dtype).kind == "b"
         if name == "cast":
-            name = "to_bool" if np.dtype(out_dtype).kind == "b" else "cast"
-        if name == "add_n":  # an n-ary sum becomes a chain of adds
+            name = "to_bool" if boolean else "cast"
+        if boolean and name == "add":   # NumPy: a sum of booleans is their logical or (registers hold 0/1)
+            name = "or"
+        if name == "add_n":  # an n-ary sum becomes a chain of adds (of ors for booleans)
             total = slots[operands[0]]
             for k in operands[1:]:
-                code.append((OPCODES["add"], total, slots[k], 0, len(initial)))
+                code.append((OPCODES["or" if boolean else "add"], total, slots[k], 0, len(initial)))
                 total = len(initial)
                 initial.append(0.0)
             if lines is not None:

@@ -56,3 +56,21 @@ def test_float16_still_computes_where_the_backend_has_it(backend):
     result = sg.function([x], x * 2 + 1, backend=backend)(np.array([1.5, -3.0], np.float16))
     assert result.dtype == np.float16
     np.testing.assert_array_equal(result, np.array([4.0, -5.0], np.float16))
+
+
+@pytest.mark.parametrize("ndim", [0, 1])
+def test_boolean_sums_on_the_tapes_are_a_logical_or(ndim):
+    """Long programs run on the tape interpreters, whose registers hold booleans as 0/1: True + True is
+    True (1), as in NumPy, not 2 (scalar tape for 0-d programs, vector tape for a long fused node)."""
+    x = sg.vector("x") if ndim else sg.scalar("x")
+    value = x
+    for _ in range(320):
+        value = value * 1.0001 + 0.5
+    flag = sg.add(value > 0, x > 0) + (x > -1)
+    output = sg.cast(flag, "float64") * 10 + value
+    f = sg.function([x], output, backend="numba")
+    assert ("run_pooled" in f.source) if ndim else f.source.startswith('"""Tape program')
+    data = np.array([1.0, -400.0, 2.0]) if ndim else 1.0
+    expected = sg.function([x], output, backend="python")(data)
+    np.testing.assert_allclose(f(data), expected, rtol=1e-12)
+    assert np.any(np.asarray(expected) - np.asarray(sg.function([x], value, backend="python")(data)) == 10)
