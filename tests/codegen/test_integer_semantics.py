@@ -276,3 +276,27 @@ def test_the_cuda_signed_to_uint64_comparison_is_exact_under_numba_typing(name):
         for s, u in pairs:
             a, b = (np.int64(s), np.uint64(u)) if left == "int64" else (np.uint64(u), np.int64(s))
             assert compare(a, b) == reference(np.array([a]), np.array([b]))[0], (name, a, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["int8", "int64", "uint32", "bool"])
+def test_integer_reductions_on_every_path_wrap_as_numpy(backend, dtype):
+    """Rows, a middle axis and strided views (each a different loop in the numba backend), sums and
+    products that overflow int64 (signed overflow is wrap-around, never undefined behaviour)."""
+    rng = np.random.default_rng(7)
+    if dtype == "bool":
+        data = rng.random((5, 6)) < 0.5
+    else:
+        info = np.iinfo(dtype)
+        data = rng.integers(info.min, info.max, size=(5, 6), dtype=dtype, endpoint=True)
+    x = sg.matrix("x", dtype)
+    outputs = [sg.sum(x), sg.sum(x, axis=0), sg.sum(x, axis=1), sg.sum(x.T, axis=0), sg.sum(x.T, axis=1),
+               sg.prod(x, axis=0), sg.prod(x, axis=1), sg.prod(x.T, axis=0), sg.prod(x.T, axis=1),
+               sg.max(x.T, axis=0), sg.min(x, axis=0), sg.sum(x, axis=1) > 0]
+    with np.errstate(all="ignore"):
+        expected = [np.sum(data), data.sum(0), data.sum(1), data.T.sum(0), data.T.sum(1), data.prod(0), data.prod(1),
+                    data.T.prod(0), data.T.prod(1), data.T.max(0), data.min(0), data.sum(1) > 0]
+    results = sg.function([x], outputs, backend=backend)(data)
+    for k, (result, want) in enumerate(zip(results, expected)):
+        assert np.asarray(result).dtype == want.dtype, k
+        np.testing.assert_array_equal(result, want, err_msg=str(k))
