@@ -9,7 +9,9 @@ no broadcast copy is ever made. Host scalars (0-d constants, 0-d inputs, shape
 arithmetic) are passed as kernel arguments instead of one-element device arrays.
 
 Integers keep NumPy's bits: every instruction's value is cast to its dtype (``T_int8(a + b)``, which
-wraps as NumPy does, where Numba would compute in 64 bits), and integer ``**`` is exact, by repeated
+wraps as NumPy does, where Numba would compute in 64 bits); int64 add, sub, mul, neg and abs run in
+uint64 (signed overflow is undefined to LLVM); a signed integer compared with a uint64 is compared
+exactly; and integer ``**`` is exact, by repeated
 squaring in uint64 (``int_power``, defined in the kernel's source); a negative signed exponent sets
 an error flag that the launch reads back and raises as NumPy does.
 """
@@ -79,6 +81,19 @@ def exact_comparison(name, a, b, a_dtype, b_dtype):
     if name in ("lt", "le", "ne"):               # a negative number is below every uint64
         return f"({negative} or {unsigned})"
     return f"((not {negative}) and {unsigned})"
+
+
+# Numba marks signed 64-bit arithmetic "no signed wrap" (LLVM's nsw), so an overflow is undefined and the
+# compiler may fold ``a + b > 0`` as if it could not wrap; uint64 arithmetic has the same bits, modulo 2**64.
+_WRAPPING = {"add", "sub", "mul", "add_n", "neg", "abs"}
+
+
+def int64_wrapping(name, args, template):
+    """Source for an int64 ``name`` computed in uint64 (the caller casts the result back to int64)."""
+    if name == "abs":                # abs(-2**63) is -2**63, as in NumPy
+        x = args[0]
+        return f"(T_uint64({x}) if {x} >= T_int64(0) else -T_uint64({x}))"
+    return template(*[f"T_uint64({a})" for a in args], "uint64")
 
 
 def checks_power(instructions) -> bool:
@@ -207,6 +222,8 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
         if scalar_op.name in _COMPARE:
             exact = exact_comparison(scalar_op.name, *args, *(_operand_dtype(k, nin, input_dtypes, instructions)
                                                               for k in operands))
+        elif dtype == "int64" and scalar_op.name in _WRAPPING:
+            exact = int64_wrapping(scalar_op.name, args, template)
         body.append(f"v{j} = {cast_expr(exact or template(*args, dtype), dtype)}")
     out_index = ", ".join(f"i{a}" for a in range(out_ndim)) if out_ndim else "0"
     for j, k in enumerate(outputs):

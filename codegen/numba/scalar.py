@@ -82,10 +82,15 @@ _WRAPPING = {"add", "sub", "mul", "add_n", "neg", "abs"}
 
 def _int64_wrapping(name, args, let) -> str:
     if name == "abs":      # abs(-2**63) is -2**63, as in NumPy
-        x = let(args[0])
+        x = _named(args[0], let)
         return f"np.int64(np.uint64({x}) if {x} >= np.int64(0) else -np.uint64({x}))"
     unsigned = [f"np.uint64({a})" for a in args]
     return f"np.int64({SCALAR_LOWERINGS[name](unsigned, 'uint64', let)})"
+
+
+def _named(code, let) -> str:
+    """``code`` if it is already a name (read twice for free), else a new local bound to it."""
+    return code if code.isidentifier() else let(code)
 
 
 def narrowed(expression, dtype) -> str:
@@ -129,7 +134,7 @@ def _comparison(name, operands, operand_dtypes, let) -> str:
     if kinds[0].kind == "u":   # keep the signed operand on the left: a > b is b < a
         name = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}.get(name, name)
         operands, operand_dtypes = operands[::-1], operand_dtypes[::-1]
-    signed = let(cast_code(operands[0], operand_dtypes[0], "int64"))
+    signed = _named(cast_code(operands[0], operand_dtypes[0], "int64"), let)
     unsigned = cast_code(operands[1], operand_dtypes[1], "uint64")
     as_unsigned = f"np.uint64({signed}) {_COMPARE[name]} {unsigned}"
     negative = f"{signed} < np.int64(0)"

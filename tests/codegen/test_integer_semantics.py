@@ -300,3 +300,23 @@ def test_integer_reductions_on_every_path_wrap_as_numpy(backend, dtype):
     for k, (result, want) in enumerate(zip(results, expected)):
         assert np.asarray(result).dtype == want.dtype, k
         np.testing.assert_array_equal(result, want, err_msg=str(k))
+
+
+def test_the_cuda_int64_arithmetic_wraps_under_numba_typing():
+    """The int64 expressions a GPU compiles (in uint64: Numba's signed overflow is undefined to LLVM, which
+    may fold ``a + b > 0`` as if it could not wrap), compiled by Numba's CPU target."""
+    import numba
+
+    from codegen.cuda.elemwise import SCALAR_TEMPLATES, int64_wrapping
+
+    namespace = {"T_int64": numba.int64, "T_uint64": numba.uint64}
+    add = int64_wrapping("add", ["a", "b"], SCALAR_TEMPLATES["add"][0])
+    mul = int64_wrapping("mul", ["a", "b"], SCALAR_TEMPLATES["mul"][0])
+    absolute = int64_wrapping("abs", ["b"], SCALAR_TEMPLATES["abs"][0])
+    exec(f"def f(a, b):\n    s = T_int64({add})\n    p = T_int64({mul})\n    m = T_int64({absolute})\n"
+         f"    return s > T_int64(0), p, m\n", namespace)
+    f = numba.njit(namespace["f"])
+    positive, product, magnitude = f(np.int64(-1), np.int64(-2**63))
+    assert positive                                   # -1 + -2**63 wraps to 2**63 - 1, as in NumPy
+    assert product == np.int64(-1) * np.int64(-2**63) == -2**63
+    assert magnitude == -2**63                         # abs(-2**63) is -2**63 in NumPy
