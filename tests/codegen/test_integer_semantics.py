@@ -22,6 +22,8 @@ INTEGER_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"
 # Same-dtype pairs, and mixed pairs that promote (int8+uint8 -> int16) or leave integers (int64+uint64 -> float64).
 PAIRS = [(d, d) for d in INTEGER_DTYPES] + [("int8", "uint8"), ("uint16", "int32"), ("int64", "uint64"),
                                             ("uint64", "int8"), ("uint32", "int64")]
+# 0-d code is the same statements without the loop: fewer pairs keep the compile time down.
+SCALAR_PAIRS = [(d, d) for d in ("int8", "uint8", "int32", "uint32", "int64", "uint64")] + [("int64", "uint64")]
 CUDA_PAIRS = [("int8", "int8"), ("uint8", "uint8"), ("int32", "int32"), ("int64", "uint64")]
 
 
@@ -134,7 +136,7 @@ def test_integer_operations_on_arrays_give_numpys_bits(backend, pair, data):
 
 
 @pytest.mark.parametrize("backend", ["python", "numba"])
-@pytest.mark.parametrize("pair", PAIRS, ids=["-".join(p) for p in PAIRS])
+@pytest.mark.parametrize("pair", SCALAR_PAIRS, ids=["-".join(p) for p in SCALAR_PAIRS])
 @SETTINGS
 @given(data=st.data())
 def test_integer_operations_on_scalars_give_numpys_bits(backend, pair, data):
