@@ -7,6 +7,13 @@ loop. Broadcasting is index arithmetic: each array input is indexed with the
 output's indices times a 0/1 mask per axis (0 where the input has length 1), so
 no broadcast copy is ever made. Host scalars (0-d constants, 0-d inputs, shape
 arithmetic) are passed as kernel arguments instead of one-element device arrays.
+
+Integers keep NumPy's bits: every instruction's value is cast to its dtype (``T_int8(a + b)``, which
+wraps as NumPy does, where Numba would compute in 64 bits); int64 add, sub, mul, neg and abs run in
+uint64 (signed overflow is undefined to LLVM); a signed integer compared with a uint64 is compared
+exactly; and integer ``**`` is exact, by repeated
+squaring in uint64 (``int_power``, defined in the kernel's source); a negative signed exponent sets
+an error flag that the launch reads back and raises as NumPy does.
 """
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ import math
 
 import numpy as np
 
-from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
+from .runtime import ErrorFlag, build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
 
 
 # ---------------------------------------------------------------- the scalar-op table
@@ -34,6 +41,64 @@ def _sign(x, t):
     if np.dtype(t).kind == "u":
         return f"({one} if {x} > 0 else {x})"
     return f"({one} if {x} > 0 else (-{one} if {x} < 0 else {x}))"   # sign(nan) = nan, sign(0) = 0
+
+
+def _pow(a, b, t):
+    if np.dtype(t).kind in "iu":     # exact, in modular uint64 arithmetic; the caller casts to t
+        return f"int_power(T_uint64({a}), T_uint64({b}), T_uint64(1))"
+    return f"({a} ** {b})"
+
+
+# Repeated squaring, as NumPy's integer power loop (the same bits modulo 2**64 for signed operands).
+INT_POWER_SOURCE = """@cuda.jit(device=True)
+def int_power(base, exponent, one):
+    result = one
+    zero = one - one
+    while exponent != zero:
+        if exponent & one:
+            result = result * base
+        base = base * base
+        exponent = exponent >> one
+    return result
+
+"""
+
+
+_MIRRORED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+_COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+
+
+def exact_comparison(name, a, b, a_dtype, b_dtype):
+    """``a <op> b`` for a signed integer against a uint64, exactly as NumPy's ``qQ->?`` loops (Numba would
+    compare both as float64, which rounds above 2**53); None for other dtype pairs."""
+    kinds = {np.dtype(a_dtype).kind, np.dtype(b_dtype).kind}
+    if kinds != {"i", "u"} or np.dtype("uint64") not in (np.dtype(a_dtype), np.dtype(b_dtype)):
+        return None
+    if np.dtype(a_dtype).kind == "u":            # the signed operand on the left: a > b is b < a
+        name, a, b = _MIRRORED.get(name, name), b, a
+    negative = f"(T_int64({a}) < T_int64(0))"
+    unsigned = f"(T_uint64({a}) {_COMPARE[name]} T_uint64({b}))"
+    if name in ("lt", "le", "ne"):               # a negative number is below every uint64
+        return f"({negative} or {unsigned})"
+    return f"((not {negative}) and {unsigned})"
+
+
+# Numba marks signed 64-bit arithmetic "no signed wrap" (LLVM's nsw), so an overflow is undefined and the
+# compiler may fold ``a + b > 0`` as if it could not wrap; uint64 arithmetic has the same bits, modulo 2**64.
+_WRAPPING = {"add", "sub", "mul", "add_n", "neg", "abs"}
+
+
+def int64_wrapping(name, args, template):
+    """Source for an int64 ``name`` computed in uint64 (the caller casts the result back to int64)."""
+    if name == "abs":                # abs(-2**63) is -2**63, as in NumPy
+        x = args[0]
+        return f"(T_uint64({x}) if {x} >= T_int64(0) else -T_uint64({x}))"
+    return template(*[f"T_uint64({a})" for a in args], "uint64")
+
+
+def checks_power(instructions) -> bool:
+    """Whether the program raises a signed integer to a power (a negative exponent is an error)."""
+    return any(op.name == "pow" and np.dtype(dtype).kind == "i" for op, _, dtype in instructions)
 
 
 def _sigmoid(x, t):
@@ -59,7 +124,7 @@ SCALAR_TEMPLATES = {
     "sub": (lambda a, b, t: f"({a} - {b})", "out"),
     "mul": (lambda a, b, t: f"({a} * {b})", "out"),
     "true_div": (lambda a, b, t: f"({a} / {b})", "out"),
-    "pow": (lambda a, b, t: f"({a} ** {b})", "out"),
+    "pow": (_pow, "out"),
     "maximum": (_maximum, "out"),
     "minimum": (_minimum, "out"),
     "lt": (lambda a, b, t: f"({a} < {b})", None),
@@ -118,8 +183,11 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
     for k, (_, ndim, scalar) in enumerate(input_spec):
         if not scalar and ndim:
             params += [f"m{k}_{a}" for a in range(ndim)]
-    lines = [f"def {name}({', '.join(params)}):",
-             "    for flat in range(cuda.grid(1), n, cuda.gridsize(1)):"]
+    power = any(op.name == "pow" and np.dtype(dtype).kind in "iu" for op, _, dtype in instructions)
+    params += ["error"] if checks_power(instructions) else []
+    lines = ([INT_POWER_SOURCE] if power else []) + [
+        f"def {name}({', '.join(params)}):",
+        "    for flat in range(cuda.grid(1), n, cuda.gridsize(1)):"]
     body = []
     if out_ndim:
         body.append("r = flat")
@@ -148,7 +216,15 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
                 args.append(f"c{j}_{k}")
             else:
                 args.append(operand(k))
-        body.append(f"v{j} = {cast_expr(template(*args, dtype), dtype)}")
+        if scalar_op.name == "pow" and np.dtype(dtype).kind == "i":
+            body += [f"if {args[1]} < {literal(0, dtype)}:", "    error[0] = 1"]
+        exact = None
+        if scalar_op.name in _COMPARE:
+            exact = exact_comparison(scalar_op.name, *args, *(_operand_dtype(k, nin, input_dtypes, instructions)
+                                                              for k in operands))
+        elif dtype == "int64" and scalar_op.name in _WRAPPING:
+            exact = int64_wrapping(scalar_op.name, args, template)
+        body.append(f"v{j} = {cast_expr(exact or template(*args, dtype), dtype)}")
     out_index = ", ".join(f"i{a}" for a in range(out_ndim)) if out_ndim else "0"
     for j, k in enumerate(outputs):
         value = operand(k)
@@ -179,6 +255,7 @@ class ElementwiseKernel:
         self.nin, self.instructions, self.outputs = nin, tuple(instructions), tuple(outputs)
         self.input_spec, self.out_ndim, self.out_dtypes = tuple(input_spec), out_ndim, tuple(out_dtypes)
         self.label = label
+        self.checks_power = checks_power(self.instructions)
         self.key = ("elementwise", self.nin, self.instructions, self.outputs, self.input_spec,
                     out_ndim, self.out_dtypes)
         self._kernel = None
@@ -218,12 +295,17 @@ class ElementwiseKernel:
                 lead = self.out_ndim - ndim
                 masks += [0 if value.shape[a] == 1 and shape[lead + a] != 1 else 1 for a in range(ndim)]
         args += [n] + [int(d) for d in shape] + masks
+        if self.checks_power:
+            args.append(_power_error.array())
         blocks, threads = sizes().elementwise_grid(n)
         self.kernel()[blocks, threads](*args)
+        if self.checks_power and _power_error.raised():
+            raise ValueError(f"{self.label}: Integers to negative integer powers are not allowed (as in NumPy)")
         return destinations
 
 
 _copy_kernels = {}
+_power_error = ErrorFlag()
 
 
 def copy_into(destination, source):

@@ -4,7 +4,8 @@ The input's axes split into *kept* axes (the rows) and *reduced* axes (the colum
 a row), in any combination and any strides: one thread block takes a row (grid-stride
 over rows), its threads stride over the columns accumulating privately, then combine
 their partials in shared memory in a fixed tree. The combination order depends only
-on the block size, so results are deterministic (no atomics). softmax, log_softmax
+on the block size, so results are deterministic (no atomics). Partials accumulate in the
+reduction op's ``accumulator_dtype`` (float32 sums in float64), as on every backend. softmax, log_softmax
 and logsumexp use the same skeleton with three passes over a row: the maximum, the
 sum of ``exp(x - max)``, and the write.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from symgraph.ops.reduce import accumulator_dtype as op_accumulator_dtype
 
 from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
 
@@ -39,10 +42,12 @@ def _initial(kind, dtype):
     return literal(info.min if kind == "max" else info.max, dtype)
 
 
-def accumulator_dtype(kind, in_dtype, out_dtype):
+def accumulator_dtype(kind, out_dtype):
+    """The reduction op's accumulator dtype (``symgraph.ops.reduce.accumulator_dtype``: float32 sums and
+    products in float64); booleans as int8 (shared memory holds no bool arrays)."""
     if kind in ("any", "all") or out_dtype == "bool":
         return "int8"
-    return out_dtype
+    return op_accumulator_dtype(kind, out_dtype)
 
 
 def _unravel(lines, axes, counter, indent):
@@ -82,7 +87,7 @@ def _header(name, ndim, threads, acc_dtype, out_param="out"):
 def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads):
     """A row reduction whose rows may be split into ``parts`` chunks of ``chunk`` columns: block job
     ``row * parts + part`` writes ``out[job]`` (a partial result when ``parts > 1``)."""
-    acc = accumulator_dtype(kind, in_dtype, out_dtype)
+    acc = accumulator_dtype(kind, out_dtype)
     kept = [a for a in range(ndim) if a not in reduced]
     index = ", ".join(f"i{a}" for a in range(ndim))
     if kind in ("any", "all"):
@@ -170,7 +175,7 @@ def _reduce_launch(kind, x, axes, rows, cols, parts, out_dtype):
     out = device_empty((rows * parts,), out_dtype)
     if rows:
         chunk = -(-cols // parts) if cols else 0
-        shared_bytes = threads * np.dtype(accumulator_dtype(kind, x.dtype.name, out_dtype)).itemsize
+        shared_bytes = threads * np.dtype(accumulator_dtype(kind, out_dtype)).itemsize
         blocks = max(1, min(rows * parts, sizes().reduce_max_blocks))
         kernel[blocks, threads, 0, shared_bytes](out, x, rows, cols, parts, chunk, *[int(n) for n in x.shape])
     return out
@@ -186,7 +191,7 @@ def reduce_rows(kind, x, axes, out_dtype):
     parts = min(-(-cols // (s.reduce_threads * 4)), max(1, s.reduce_target_blocks // max(rows, 1)))
     if parts <= 1:
         return _reduce_launch(kind, x, axes, rows, cols, 1, out_dtype), kept_shape
-    partial_dtype = accumulator_dtype(kind, x.dtype.name, out_dtype)
+    partial_dtype = accumulator_dtype(kind, out_dtype)
     partials = _reduce_launch(kind, x, axes, rows, cols, parts, partial_dtype)
     out = _reduce_launch(kind, reshape_view(partials, (rows, parts)), (1,), rows, parts, 1, out_dtype)
     return out, kept_shape

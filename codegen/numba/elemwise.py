@@ -26,7 +26,7 @@ from .lower import PARALLEL_MIN_SIZE, Value, cast_code, dtype_code, register
 
 # Elementwise programs with at least this many scalar operations per element may run in parallel.
 PARALLEL_MIN_INSTRUCTIONS = 4
-from .scalar import scalar_expression
+from .scalar import raises_per_element, scalar_expression
 
 
 def elementwise_program(node):
@@ -45,7 +45,7 @@ def _emit_body(node, kernel, read):
     names = [read(j) for j in range(nin)]
     for scalar_op, operands, dtype in instructions:
         expression = scalar_expression(scalar_op, [names[k] for k in operands],
-                                       [dtypes[k] for k in operands], dtype, kernel.let)
+                                       [dtypes[k] for k in operands], dtype, kernel)
         names.append(kernel.let(expression))
     return [cast_code(names[k], dtypes[k], var.dtype) for k, var in zip(outputs, node.outputs)]
 
@@ -223,7 +223,8 @@ def _flat_loop(node, kernel, dims, outputs):
     static_size = _static_size(node)
     # Only compute-heavy loops get a prange version: each one costs a second or more of compile
     # time, and one or two cheap operations per element are bound by memory, not by cores.
-    heavy = len(elementwise_program(node)[1]) >= PARALLEL_MIN_INSTRUCTIONS
+    instructions = elementwise_program(node)[1]
+    heavy = len(instructions) >= PARALLEL_MIN_INSTRUCTIONS and not raises_per_element(instructions)
     parallel = kernel.allow_parallel and heavy and (static_size is None or static_size >= PARALLEL_MIN_SIZE)
     if parallel and static_size is None:
         kernel.emit(f"if {size} >= {PARALLEL_MIN_SIZE}:")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lower import dtype_code, literal, register
+from .lower import cast_code, dtype_code, literal, register
 
 
 def _operand(kernel, var, dtype):
@@ -86,7 +86,6 @@ def emit_gemm(kernel, alpha, x, y, beta, out, ready=False):
 def _integer_dot(kernel, a, b, out, a_dims, b_dims):
     """Integer and boolean products: plain loops (BLAS has no integer kernels)."""
     x, y = kernel.code(a), kernel.code(b)
-    acc_type = dtype_code(out.dtype)
     row = "i, " if a.ndim == 2 else ""
     col = ", j" if b.ndim == 2 else ""
     out_dims = a_dims[:-1] + b_dims[1:]
@@ -99,10 +98,7 @@ def _integer_dot(kernel, a, b, out, a_dims, b_dims):
     if b.ndim == 2:
         kernel.emit(kernel.loop("j", b_dims[1]))
         kernel.depth += 1
-    total = kernel.let(literal(0, out.dtype), "acc")
-    kernel.emit(kernel.loop("k", a_dims[-1]))
-    with kernel.indent():
-        kernel.emit(f"{total} += {acc_type}({x}[{row}k]) * {acc_type}({y}[k{col}])")
+    total = _emit_integer_sum(kernel, f"{x}[{row}k]", f"{y}[k{col}]", a_dims[-1], a.dtype, b.dtype, out.dtype)
     target = ", ".join(p for p in ("i" if a.ndim == 2 else "", "j" if b.ndim == 2 else "") if p)
     if out_dims:
         kernel.emit(f"{name}[{target}] = {total}")
@@ -110,6 +106,29 @@ def _integer_dot(kernel, a, b, out, a_dims, b_dims):
         kernel.emit(f"{name} = {total}")
     kernel.depth -= (a.ndim == 2) + (b.ndim == 2)
     return name
+
+
+def _emit_integer_sum(kernel, left, right, length, left_dtype, right_dtype, dtype) -> str:
+    """Emit the loop over ``k`` of an integer or boolean product's sum; returns code of ``dtype`` holding it.
+
+    As NumPy: a bool product is the logical or of ands (bool); an integer one wraps in ``dtype``. The sum
+    runs in uint64 (modular arithmetic, where Numba's signed int64 overflow is undefined), whose bits agree
+    with ``dtype``'s modulo its width, so the total is cast to ``dtype`` once, at the end.
+    """
+    if np.dtype(dtype).kind == "b":
+        total = kernel.let("False", "acc")
+        kernel.emit(kernel.loop("k", length))
+        with kernel.indent():
+            kernel.emit(f"if {cast_code(left, left_dtype, dtype)} and {cast_code(right, right_dtype, dtype)}:")
+            with kernel.indent():
+                kernel.emit(f"{total} = True")
+        return total
+    total = kernel.let(literal(0, "uint64"), "acc")
+    kernel.emit(kernel.loop("k", length))
+    with kernel.indent():
+        x, y = (cast_code(cast_code(v, d, dtype), dtype, "uint64") for v, d in ((left, left_dtype), (right, right_dtype)))
+        kernel.emit(f"{total} += {x} * {y}")
+    return cast_code(total, "uint64", dtype)
 
 
 @register("BatchedMatmul")
@@ -158,10 +177,7 @@ def lower_batched_matmul(node, kernel):
         with kernel.indent():
             kernel.emit(kernel.loop("j", b_dims[-1]))
             with kernel.indent():
-                total = kernel.let(literal(0, dtype), "acc")
-                kernel.emit(kernel.loop("k", a_dims[-1]))
-                with kernel.indent():
-                    kernel.emit(f"{total} += {dtype_code(dtype)}({left}[i, k]) * {dtype_code(dtype)}({right}[k, j])")
+                total = _emit_integer_sum(kernel, f"{left}[i, k]", f"{right}[k, j]", a_dims[-1], dtype, dtype, dtype)
                 kernel.emit(f"{name}[{position}i, j] = {total}")
     kernel.depth -= batch
     kernel.bind(out, name, out_dims, contiguous=True, owned=True)

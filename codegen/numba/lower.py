@@ -288,9 +288,34 @@ def array_type(dtype, ndim) -> str:
     return f"{numba_type(dtype)}[{axes}]"
 
 
+#: dtypes Numba computes with on the CPU (it has no float16 arithmetic or conversion at all)
+NUMBA_DTYPES = frozenset(("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                          "float32", "float64"))
+
+
+def refuse_unsupported_dtypes(program):
+    """Raise TypeError, at ``sg.function`` time, for a variable of a dtype Numba cannot compute with (float16),
+    naming it, and the op and user line that built it when it is an intermediate."""
+    nodes = toposort(program.outputs)
+    candidates = list(program.inputs) + list(program.shared) + [v for node in nodes for v in node.outputs]
+    for var in candidates + [v for node in nodes for v in node.inputs] + list(program.outputs):
+        if var.dtype in NUMBA_DTYPES:
+            continue
+        if var.owner is not None:
+            what = f"the {var.type} value computed by {var.owner.op}{var.owner.where()}"
+        else:
+            role = "input" if any(var is v for v in program.inputs) else (
+                "shared variable" if any(var is v for v in program.shared) else "constant")
+            what = f"{role} {var.describe()}"
+        raise TypeError(f"backend='numba' does not support dtype {var.dtype}: {what} has it (Numba has no "
+                        f"{var.dtype} arithmetic on the CPU). Cast it to float32 with "
+                        "sg.cast, or use backend='python' or backend='cuda'")
+
+
 def generate(program, parallel=True) -> KernelModule:
     """The generated module for ``program`` (deterministic for equal graphs)."""
     _ensure_lowerings_loaded()
+    refuse_unsupported_dtypes(program)
     kernel = KernelWriter(parallel=parallel)
     kernel.program = program
     parameters, arguments, argument_types = [], [], []
@@ -382,6 +407,8 @@ def generate(program, parallel=True) -> KernelModule:
     emit_inplace_writes(kernel, inplace)
     if len(results) == 1:
         kernel.emit(f"return {results[0]}")
+    elif not results:               # no outputs and no updates: nothing to return
+        kernel.emit("return ()")
     else:
         kernel.emit(f"return ({', '.join(results)},)")
 

@@ -5,10 +5,13 @@ adjacent axes is one over the middle axis of an (outer, reduced, inner) view),
 which cost a kernel far less compile time than inline loops; other inputs get
 the inline loops below, with the same numerics.
 
-A reduction over trailing axes keeps a scalar accumulator (float32 sums and
-products accumulate in float64, closer to NumPy's pairwise sum, then are
-stored as float32); other axes are reduced by one pass in memory order that
-combines into the output array. max/min propagate NaN as NumPy does.
+Every reduction accumulates in its op's ``accumulator_dtype`` (float32 sums and
+products in float64, rounded once at the end), so it agrees with the python and
+cuda backends; signed integer sums and products run in uint64, the same bits
+modulo 2**64 without Numba's undefined signed overflow. A reduction over
+trailing axes keeps a scalar accumulator; other axes are reduced by one pass in
+memory order that combines into an array of accumulators. max/min propagate
+NaN as NumPy does.
 """
 from __future__ import annotations
 
@@ -49,12 +52,12 @@ def _combine(kind, accumulator, value):
     return f"{value} if ({value} {compare} {accumulator} or {value} != {value}) else {accumulator}"
 
 
-def _accumulator_dtype(kind, out_dtype):
-    if kind in ("sum", "prod") and np.dtype(out_dtype).name in ("float32", "float16"):
-        return "float64"
-    if kind in ("any", "all"):
-        return "bool"
-    return out_dtype
+def _accumulator_dtype(op, kind, out_dtype):
+    """The op's accumulator dtype; signed integer sums and products in uint64 (modular, as NumPy wraps)."""
+    dtype = op.accumulator_dtype(out_dtype)
+    if kind in ("sum", "prod") and np.dtype(dtype).kind == "i":
+        return "uint64"
+    return dtype
 
 
 @register("Reduce")
@@ -76,7 +79,7 @@ def lower_reduce(node, kernel):
         kernel.check(empty, f"{op}: a zero-size axis has no {kind}")
     kept = [a for a in range(x.ndim) if a not in axes]
     out_dims = [("1" if a in axes else dims[a]) for a in range(x.ndim)] if op.keepdims else [dims[a] for a in kept]
-    accumulator_dtype = _accumulator_dtype(kind, out.dtype)
+    accumulator_dtype = _accumulator_dtype(op, kind, out.dtype)
     if _reduce_with_runtime(node, kernel, axes, out_dims, accumulator_dtype):
         return
     source = kernel.code(x)
@@ -108,17 +111,20 @@ def lower_reduce(node, kernel):
             kernel.emit(f"{name} = {result}")
         kernel.depth -= len(kept)
     else:
-        # Other axes: one pass in memory order, combining into the output.
-        kernel.emit(f"{name} = np.full(({', '.join(out_dims)},), {_identity(kind, out.dtype)}, "
-                    f"dtype={dtype_code(out.dtype)})")
+        # Other axes: one pass in memory order, combining into an array of accumulators.
+        totals = kernel.fresh("acc") if accumulator_dtype != out.dtype else name
+        kernel.emit(f"{totals} = np.full(({', '.join(out_dims)},), {_identity(kind, accumulator_dtype)}, "
+                    f"dtype={dtype_code(accumulator_dtype)})")
         for a in range(x.ndim):
             kernel.emit(kernel.loop(f"i{a}", dims[a]))
             kernel.depth += 1
         position = ", ".join("0" if a in axes else f"i{a}" for a in range(x.ndim)) if op.keepdims \
             else ", ".join(f"i{a}" for a in kept)
-        value = kernel.let(cast_code(f"{source}[{', '.join(f'i{a}' for a in range(x.ndim))}]", x.dtype, out.dtype), "a")
-        kernel.emit(f"{name}[{position}] = {_combine(kind, f'{name}[{position}]', value)}")
+        value = kernel.let(element(", ".join(f"i{a}" for a in range(x.ndim))), "a")
+        kernel.emit(f"{totals}[{position}] = {_combine(kind, f'{totals}[{position}]', value)}")
         kernel.depth -= x.ndim
+        if totals != name:
+            kernel.emit(f"{name} = {totals}.astype({dtype_code(out.dtype)})")
     if out_dims:
         kernel.bind(out, name, out_dims, contiguous=True, owned=True)
     else:
@@ -148,7 +154,7 @@ def _reduce_with_runtime(node, kernel, axes, out_dims, accumulator_dtype) -> boo
     else:
         inner = kernel.size_code(inner_dims)
         result = (f"{rt}.{kind}_middle({value.code}, {outer}, {reduced}, {inner}, "
-                  f"{_identity(kind, out.dtype)}, {out_shape})")
+                  f"{_identity(kind, accumulator_dtype)}, {_identity(kind, out.dtype)}, {out_shape})")
     if not out_dims:
         kernel.bind(out, kernel.let(f"{result}[0]", "v"))
         return True
@@ -169,7 +175,7 @@ def lower_sum_to_shape(node, kernel):
     if g.ndim == 0:
         kernel.bind(out, kernel.let(cast_code(kernel.code(g), g.dtype, out.dtype), "v"))
         return
-    accumulator_dtype = _accumulator_dtype("sum", out.dtype)
+    accumulator_dtype = node.op.accumulator_dtype(out.dtype)
     value = kernel.value(g)
     if like.ndim == 0 and value.contiguous:
         total = (f"{kernel.runtime()}.sum_rows({value.code}, 1, {kernel.size_code(g_dims)}, "
@@ -177,7 +183,7 @@ def lower_sum_to_shape(node, kernel):
         kernel.bind(out, kernel.let(total, "v"))
         return
     if value.contiguous and like.ndim <= (3 if lead else 4):
-        _sum_to_shape_with_runtime(node, kernel, message)
+        _sum_to_shape_with_runtime(node, kernel, message, accumulator_dtype)
         return
     source = kernel.code(g)
     name = kernel.fresh("v")
@@ -196,17 +202,20 @@ def lower_sum_to_shape(node, kernel):
         d, gd = like_dims[a], g_dims[lead + a]
         kernel.check(f"{d} != {gd} and {d} != 1", message)
         steps.append(kernel.let(f"0 if {d} == 1 else 1", "step"))
-    kernel.emit(f"{name} = {kernel.new_array(like_dims, out.dtype, zeroed=True)}")
+    totals = kernel.fresh("acc") if accumulator_dtype != out.dtype else name
+    kernel.emit(f"{totals} = {kernel.new_array(like_dims, accumulator_dtype, zeroed=True)}")
     for a in range(g.ndim):
         kernel.emit(kernel.loop(f"i{a}", g_dims[a]))
         kernel.depth += 1
     position = ", ".join(f"i{lead + a} * {steps[a]}" for a in range(like.ndim))
-    kernel.emit(f"{name}[{position}] += {cast_code(f'{source}[{everything}]', g.dtype, out.dtype)}")
+    kernel.emit(f"{totals}[{position}] += {cast_code(f'{source}[{everything}]', g.dtype, accumulator_dtype)}")
     kernel.depth -= g.ndim
+    if totals != name:
+        kernel.emit(f"{name} = {totals}.astype({dtype_code(out.dtype)})")
     kernel.bind(out, name, like_dims, contiguous=True, owned=True)
 
 
-def _sum_to_shape_with_runtime(node, kernel, message):
+def _sum_to_shape_with_runtime(node, kernel, message, accumulator_dtype):
     """A cached helper sums a contiguous gradient; leading axes are collapsed into one.
 
     The helper returns its input when the shapes already match, so the result is marked not owned:
@@ -221,9 +230,10 @@ def _sum_to_shape_with_runtime(node, kernel, message):
         kernel.check(f"{d} != {gd} and {d} != 1", message)
     rt = kernel.runtime()
     target = kernel.int_tuple(like_dims)
+    zero = literal(0, accumulator_dtype)
     if lead:
         lead_size = kernel.size_code(g_dims[:lead])
-        result = f"{rt}.sum_leading_to_shape_{like.ndim}d({kernel.code(g)}, {lead_size}, {target})"
+        result = f"{rt}.sum_leading_to_shape_{like.ndim}d({kernel.code(g)}, {lead_size}, {target}, {zero})"
     else:
-        result = f"{rt}.sum_to_shape_{like.ndim}d({kernel.code(g)}, {target})"
+        result = f"{rt}.sum_to_shape_{like.ndim}d({kernel.code(g)}, {target}, {zero})"
     kernel.bind(out, kernel.let(result, "v"), like_dims, contiguous=True, owned=False)

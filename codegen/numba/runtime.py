@@ -83,13 +83,19 @@ def _combine_for_kind(kind, accumulator, value):
     if not isinstance(kind, types.IntegerLiteral):
         return None
     rule = _RULES[kind.literal_value]
+    if kind.literal_value in (SUM, PROD) and isinstance(accumulator, types.Number) and value != accumulator:
+        # The value joins the accumulator's dtype first: an int8 added to a uint64 accumulator (how kernels
+        # sum signed integers, in modular arithmetic) would otherwise make Numba compute in float64.
+        to = accumulator
+        return lambda kind, accumulator, value: rule(accumulator, to(value))
     return lambda kind, accumulator, value: rule(accumulator, value)
 
 
 # ------------------------------------------------------------------ reductions over trailing axes
 # ``x`` (contiguous) is viewed as (outer, reduced); ``identity`` has the accumulator dtype (float64 for
-# float32 sums and products) and ``like`` the output dtype; the result has ``out_shape``. Reshapes
-# happen here, not in the kernel: each one in a kernel costs ~12 ms of compile time.
+# float32 sums and products, the op's ``accumulator_dtype``; uint64 for signed integer sums and products)
+# and ``like`` the output dtype; the result has ``out_shape``. Reshapes happen here, not in the kernel:
+# each one in a kernel costs ~12 ms of compile time.
 
 @_jit
 def _reduce_rows(x, outer, reduced, identity, like, out_shape, kind):
@@ -135,11 +141,12 @@ def all_rows(x, outer, reduced, identity, like, out_shape):
 
 
 # ------------------------------------------------------------------ reductions over a middle block of axes
-# ``x`` (contiguous) is viewed as (outer, reduced, inner); the (outer, inner) output starts at ``identity``
-# (output dtype) and combines the elements in memory order, as the inline lowering does.
+# ``x`` (contiguous) is viewed as (outer, reduced, inner); (outer, inner) accumulators start at ``identity``
+# (the accumulator dtype, as for rows) and combine the elements in memory order, as the inline lowering
+# does; the result has ``like``'s dtype.
 
 @_jit
-def _reduce_middle(x, outer, reduced, inner, identity, out_shape, kind):
+def _reduce_middle(x, outer, reduced, inner, identity, like, out_shape, kind):
     nb.literally(kind)
     view = x.reshape((outer, reduced, inner))
     out = np.full((outer, inner), identity)
@@ -147,72 +154,73 @@ def _reduce_middle(x, outer, reduced, inner, identity, out_shape, kind):
         for r in range(reduced):
             for i in range(inner):
                 out[o, i] = _combine(kind, out[o, i], view[o, r, i])
-    return out.reshape(out_shape)
+    return out.astype(np.asarray(like).dtype).reshape(out_shape)
 
 
 @_jit
-def sum_middle(x, outer, reduced, inner, identity, out_shape):
-    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, SUM)
+def sum_middle(x, outer, reduced, inner, identity, like, out_shape):
+    return _reduce_middle(x, outer, reduced, inner, identity, like, out_shape, SUM)
 
 
 @_jit
-def prod_middle(x, outer, reduced, inner, identity, out_shape):
-    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, PROD)
+def prod_middle(x, outer, reduced, inner, identity, like, out_shape):
+    return _reduce_middle(x, outer, reduced, inner, identity, like, out_shape, PROD)
 
 
 @_jit
-def max_middle(x, outer, reduced, inner, identity, out_shape):
-    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, MAX)
+def max_middle(x, outer, reduced, inner, identity, like, out_shape):
+    return _reduce_middle(x, outer, reduced, inner, identity, like, out_shape, MAX)
 
 
 @_jit
-def min_middle(x, outer, reduced, inner, identity, out_shape):
-    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, MIN)
+def min_middle(x, outer, reduced, inner, identity, like, out_shape):
+    return _reduce_middle(x, outer, reduced, inner, identity, like, out_shape, MIN)
 
 
 @_jit
-def any_middle(x, outer, reduced, inner, identity, out_shape):
-    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, ANY)
+def any_middle(x, outer, reduced, inner, identity, like, out_shape):
+    return _reduce_middle(x, outer, reduced, inner, identity, like, out_shape, ANY)
 
 
 @_jit
-def all_middle(x, outer, reduced, inner, identity, out_shape):
-    return _reduce_middle(x, outer, reduced, inner, identity, out_shape, ALL)
+def all_middle(x, outer, reduced, inner, identity, like, out_shape):
+    return _reduce_middle(x, outer, reduced, inner, identity, like, out_shape, ALL)
 
 
 # ------------------------------------------------------------------ sum_to_shape (adjoint of broadcasting)
 # ``g`` has the rank of the target ``shape`` whose lengths each equal g's or 1 (the kernel checks that);
-# ``g`` is summed into a new array of the output dtype in memory order, as the inline lowering does.
-# Matching shapes return ``g`` itself: the kernel must treat the result as not owned.
+# ``g`` is summed in memory order, as the inline lowering does, into accumulators of ``zero``'s dtype (the
+# op's accumulator dtype), and the result has g's dtype. Matching shapes return ``g`` itself: the kernel
+# must treat the result as not owned.
 
 @_jit
-def sum_to_shape_1d(g, shape):
+def sum_to_shape_1d(g, shape, zero):
     if g.shape[0] == shape[0]:
         return g
-    out = np.zeros(shape, dtype=g.dtype)
+    out = np.full(shape, zero)
     for i0 in range(g.shape[0]):
         out[0] += g[i0]
-    return out
+    return out.astype(g.dtype)
 
 
 @_jit
-def sum_to_shape_2d(g, shape):
+def sum_to_shape_2d(g, shape, zero):
     if g.shape[0] == shape[0] and g.shape[1] == shape[1]:
         return g
-    out = np.zeros(shape, dtype=g.dtype)
+    out = np.full(shape, zero)
     step0 = 0 if shape[0] == 1 else 1
     step1 = 0 if shape[1] == 1 else 1
     for i0 in range(g.shape[0]):
         for i1 in range(g.shape[1]):
             out[i0 * step0, i1 * step1] += g[i0, i1]
-    return out
+    return out.astype(g.dtype)
 
 
 @_jit
-def sum_to_shape_3d(g, shape):
+def sum_to_shape_3d(g, shape, zero):
     if g.shape[0] == shape[0] and g.shape[1] == shape[1] and g.shape[2] == shape[2]:
         return g
-    out = np.zeros(shape, dtype=g.dtype)
+    out = np.full(shape, zero)
     step0 = 0 if shape[0] == 1 else 1
     step1 = 0 if shape[1] == 1 else 1
     step2 = 0 if shape[2] == 1 else 1
@@ -220,14 +228,14 @@ def sum_to_shape_3d(g, shape):
         for i1 in range(g.shape[1]):
             for i2 in range(g.shape[2]):
                 out[i0 * step0, i1 * step1, i2 * step2] += g[i0, i1, i2]
-    return out
+    return out.astype(g.dtype)
 
 
 @_jit
-def sum_to_shape_4d(g, shape):
+def sum_to_shape_4d(g, shape, zero):
     if g.shape[0] == shape[0] and g.shape[1] == shape[1] and g.shape[2] == shape[2] and g.shape[3] == shape[3]:
         return g
-    out = np.zeros(shape, dtype=g.dtype)
+    out = np.full(shape, zero)
     step0 = 0 if shape[0] == 1 else 1
     step1 = 0 if shape[1] == 1 else 1
     step2 = 0 if shape[2] == 1 else 1
@@ -237,28 +245,28 @@ def sum_to_shape_4d(g, shape):
             for i2 in range(g.shape[2]):
                 for i3 in range(g.shape[3]):
                     out[i0 * step0, i1 * step1, i2 * step2, i3 * step3] += g[i0, i1, i2, i3]
-    return out
+    return out.astype(g.dtype)
 
 
 # With leading axes to drop: ``g`` (contiguous) is viewed as (lead, last k lengths) and summed to
 # (1, *shape); the memory order of the additions is unchanged.
 
 @_jit
-def sum_leading_to_shape_1d(g, lead, shape):
+def sum_leading_to_shape_1d(g, lead, shape, zero):
     view = g.reshape((lead, g.shape[-1]))
-    return sum_to_shape_2d(view, (1, shape[0])).reshape(shape)
+    return sum_to_shape_2d(view, (1, shape[0]), zero).reshape(shape)
 
 
 @_jit
-def sum_leading_to_shape_2d(g, lead, shape):
+def sum_leading_to_shape_2d(g, lead, shape, zero):
     view = g.reshape((lead, g.shape[-2], g.shape[-1]))
-    return sum_to_shape_3d(view, (1, shape[0], shape[1])).reshape(shape)
+    return sum_to_shape_3d(view, (1, shape[0], shape[1]), zero).reshape(shape)
 
 
 @_jit
-def sum_leading_to_shape_3d(g, lead, shape):
+def sum_leading_to_shape_3d(g, lead, shape, zero):
     view = g.reshape((lead, g.shape[-3], g.shape[-2], g.shape[-1]))
-    return sum_to_shape_4d(view, (1, shape[0], shape[1], shape[2])).reshape(shape)
+    return sum_to_shape_4d(view, (1, shape[0], shape[1], shape[2]), zero).reshape(shape)
 
 
 # ------------------------------------------------------------------ softmax family along the middle axis
@@ -333,6 +341,24 @@ def logsumexp(x_any, outer, n, inner, zero, out_shape):
             constants[2] = np.log(total)
             out[o, i] = constants[2] + maximum
     return out.reshape(out_shape)
+
+
+# ------------------------------------------------------------------ integer power (NumPy's, exact)
+
+@_jit
+def int_power(base, exponent, one):
+    """``base ** exponent`` for an ``exponent >= 0`` (the kernel checks the sign first), by repeated squaring
+    in the wrapping arithmetic of ``one``'s type: uint64, whose bits modulo 2**64 are those of signed
+    arithmetic too (the kernel casts the result to the op's dtype, exact modulo its width), with no
+    undefined signed overflow. ``np.power`` in Numba goes through float64 and rounds."""
+    result = one
+    zero = one - one
+    while exponent != zero:
+        if exponent & one:
+            result = result * base
+        base = base * base
+        exponent = exponent >> one
+    return result
 
 
 # ------------------------------------------------------------------ allocations and views

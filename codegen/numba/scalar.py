@@ -4,12 +4,23 @@ Each entry receives its operands as source expressions already converted to the
 dtype it computes in, the result dtype, and ``let`` (to bind a temporary), and
 returns an expression. Constants are typed (``np.float32(1.0)``) so a float32
 graph never silently computes in float64.
+
+Integers follow NumPy's bits, not Numba's: Numba computes ``int8 + int8`` (and every
+other integer operation) in 64 bits, where NumPy wraps in the op's dtype, so the
+result of every integer operation narrower than 64 bits is cast back to its dtype
+(``np.int8(a + b)``; Numba's integer casts truncate, which is NumPy's wrap-around)
+before anything reads it; int64 add, sub, mul, neg and abs run in uint64 (Numba's signed overflow
+is undefined behaviour to LLVM). Integer ``**`` is exact (repeated squaring, ``runtime.int_power``)
+and a negative exponent raises, as NumPy does. A signed integer compared with a
+uint64 is compared exactly (NumPy's ``qQ->?`` loops), not through float64.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from .lower import cast_code, literal
+from .lower import cast_code, dtype_code, literal
 
 #: scalar op name -> function(operands, dtype, let) -> expression
 SCALAR_LOWERINGS: dict = {}
@@ -28,15 +39,17 @@ def scalar(*names):
     return decorate
 
 
-def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, let) -> str:
-    """Source computing ``scalar_op`` on ``operands`` (expressions of ``operand_dtypes``) as ``out_dtype``."""
+def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) -> str:
+    """Source computing ``scalar_op`` on ``operands`` (expressions of ``operand_dtypes``) as ``out_dtype``.
+
+    ``kernel`` (a ``KernelWriter``) binds temporaries and emits the checks an op needs (a negative
+    integer exponent); the expression's value already has ``out_dtype``'s bits.
+    """
     name = scalar_op.name
     if name == "cast":
         return cast_code(operands[0], operand_dtypes[0], out_dtype)
     if name in _COMPARE:
-        common = np.result_type(*operand_dtypes).name
-        a, b = (cast_code(x, d, common) for x, d in zip(operands, operand_dtypes))
-        return f"({a} {_COMPARE[name]} {b})"
+        return _comparison(name, operands, operand_dtypes, kernel.let)
     if name in _LOGIC:
         args = [cast_code(x, d, "bool") for x, d in zip(operands, operand_dtypes)]
         if name == "not":
@@ -54,7 +67,80 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, let) -> st
         a, b = (cast_code(x, d, "bool") for x, d in zip(operands, operand_dtypes))
         return f"({a} or {b})" if name in ("add", "maximum") else f"({a} and {b})"
     args = [cast_code(x, d, out_dtype) for x, d in zip(operands, operand_dtypes)]
-    return SCALAR_LOWERINGS[name](args, out_dtype, let)
+    if name == "pow" and np.dtype(out_dtype).kind in "iu":
+        return _integer_power(args, out_dtype, kernel)
+    if np.dtype(out_dtype) == np.int64 and name in _WRAPPING:
+        return _int64_wrapping(name, args, kernel.let)
+    return narrowed(SCALAR_LOWERINGS[name](args, out_dtype, kernel.let), out_dtype)
+
+
+# Numba marks signed 64-bit arithmetic "no signed wrap" (LLVM's nsw), so an overflow is undefined and
+# LLVM folds, for instance, ``a + b > 0`` as if it could not wrap. The same operation on uint64 is plain
+# modular arithmetic with the same bits: int64 add, sub, mul, neg and abs go through it.
+_WRAPPING = {"add", "sub", "mul", "add_n", "neg", "abs"}
+
+
+def _int64_wrapping(name, args, let) -> str:
+    if name == "abs":      # abs(-2**63) is -2**63, as in NumPy
+        x = _named(args[0], let)
+        return f"np.int64(np.uint64({x}) if {x} >= np.int64(0) else -np.uint64({x}))"
+    unsigned = [f"np.uint64({a})" for a in args]
+    return f"np.int64({SCALAR_LOWERINGS[name](unsigned, 'uint64', let)})"
+
+
+def _named(code, let) -> str:
+    """``code`` if it is already a name (read twice for free), else a new local bound to it."""
+    return code if code.isidentifier() else let(code)
+
+
+def narrowed(expression, dtype) -> str:
+    """``expression`` (an integer Numba may hold in 64 bits) wrapped to ``dtype`` as NumPy wraps."""
+    dt = np.dtype(dtype)
+    if dt.kind in "iu" and dt.itemsize < 8:
+        return f"{dtype_code(dt)}({expression})"
+    return expression
+
+
+def raises_per_element(instructions) -> bool:
+    """Whether the scalar program checks values element by element (a signed integer power's exponent):
+    its loop must stay serial, since Numba runs no ``prange`` loop that can raise in parallel."""
+    return any(op.name == "pow" and np.dtype(dtype).kind == "i" for op, _, dtype in instructions)
+
+
+_NON_NEGATIVE_LITERAL = re.compile(r"np\.u?int\d+\((\d+)\)")
+
+
+def _integer_power(args, dtype, kernel) -> str:
+    """NumPy's integer ``**``: exact in the dtype's wrapping arithmetic; a negative exponent raises."""
+    base, exponent = args
+    dt = np.dtype(dtype)
+    if dt.kind == "i" and not _NON_NEGATIVE_LITERAL.fullmatch(exponent):
+        kernel.check(f"{exponent} < {literal(0, dt)}",
+                     "pow: Integers to negative integer powers are not allowed (as in NumPy)")
+    # In uint64: the same bits modulo 2**64 as signed arithmetic, without Numba's undefined signed overflow.
+    power = f"{kernel.runtime()}.int_power(np.uint64({base}), np.uint64({exponent}), np.uint64(1))"
+    return f"{dtype_code(dt)}({power})"
+
+
+def _comparison(name, operands, operand_dtypes, let) -> str:
+    """``a <op> b`` as NumPy compares: in the operands' common dtype, except a signed integer against a
+    uint64 (common dtype float64, which would round), compared exactly by sign and then as uint64."""
+    kinds = [np.dtype(d) for d in operand_dtypes]
+    mixed = {k.kind for k in kinds} == {"i", "u"} and any(k == np.uint64 for k in kinds)
+    if not mixed:
+        common = np.result_type(*operand_dtypes).name
+        a, b = (cast_code(x, d, common) for x, d in zip(operands, operand_dtypes))
+        return f"({a} {_COMPARE[name]} {b})"
+    if kinds[0].kind == "u":   # keep the signed operand on the left: a > b is b < a
+        name = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}.get(name, name)
+        operands, operand_dtypes = operands[::-1], operand_dtypes[::-1]
+    signed = _named(cast_code(operands[0], operand_dtypes[0], "int64"), let)
+    unsigned = cast_code(operands[1], operand_dtypes[1], "uint64")
+    as_unsigned = f"np.uint64({signed}) {_COMPARE[name]} {unsigned}"
+    negative = f"{signed} < np.int64(0)"
+    if name in ("lt", "le", "ne"):     # a negative number is below every uint64
+        return f"({negative} or {as_unsigned})"
+    return f"(not ({negative}) and {as_unsigned})"
 
 
 @scalar("add")

@@ -309,7 +309,7 @@ def vector_tape_applicable(node) -> bool:
     floats.update(np.dtype(v.dtype) for v in list(node.inputs) + list(node.outputs)
                   if np.dtype(v.dtype).kind == "f")
     kinds_ok = all(np.dtype(v.dtype).kind in "fb" for v in list(node.inputs) + list(node.outputs))
-    return kinds_ok and len(floats) == 1
+    return kinds_ok and len(floats) == 1 and floats <= {np.dtype("float32"), np.dtype("float64")}
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -451,12 +451,15 @@ def encode(instructions, slots, initial, code, lines):
     """
     for scalar_op, operands, out_dtype in instructions:
         name = scalar_op.name
+        boolean = np.dtype(out_dtype).kind == "b"
         if name == "cast":
-            name = "to_bool" if np.dtype(out_dtype).kind == "b" else "cast"
-        if name == "add_n":  # an n-ary sum becomes a chain of adds
+            name = "to_bool" if boolean else "cast"
+        if boolean and name == "add":   # NumPy: a sum of booleans is their logical or (registers hold 0/1)
+            name = "or"
+        if name == "add_n":  # an n-ary sum becomes a chain of adds (of ors for booleans)
             total = slots[operands[0]]
             for k in operands[1:]:
-                code.append((OPCODES["add"], total, slots[k], 0, len(initial)))
+                code.append((OPCODES["or" if boolean else "add"], total, slots[k], 0, len(initial)))
                 total = len(initial)
                 initial.append(0.0)
             if lines is not None:
@@ -504,7 +507,8 @@ def applicable(program) -> bool:
     for var in list(program.inputs) + list(program.shared) + list(program.outputs):
         if var.ndim != 0:
             return False
-    return len(floats) == 1 and count >= TAPE_MIN_INSTRUCTIONS
+    # Other float dtypes (float16) go to the generated code, which refuses them with an error naming the variable.
+    return len(floats) == 1 and floats <= {"float32", "float64"} and count >= TAPE_MIN_INSTRUCTIONS
 
 
 class Tape:

@@ -2,6 +2,10 @@
 
 ``axis`` is normalised to a sorted tuple of non-negative ints when the node is
 built, so ``sum(x, -1)`` and ``sum(x, 1)`` on a matrix are the same op and merge.
+
+Each reduction states the dtype it accumulates in (``accumulator_dtype``), and every
+backend uses it: float16 and float32 sums and products accumulate in float64 and
+are rounded to the output dtype once, at the end.
 """
 from __future__ import annotations
 
@@ -31,8 +35,55 @@ def normalize_axis(axis, ndim, op_name="reduction"):
     return tuple(sorted(result)) if ndim else ()
 
 
+def accumulator_dtype(kind, dtype) -> str:
+    """The dtype a reduction of ``kind`` whose result has ``dtype`` accumulates in, on every backend.
+
+    Sums and products of float16 and float32 accumulate in float64 (then round once to ``dtype``): far
+    closer to the exact result than a float32 running sum, and independent of the order a backend adds
+    in (a sequential loop, NumPy's pairwise sum, a GPU tree). Integer sums and products accumulate in
+    their result dtype (int64/uint64 for narrower inputs, as NumPy), wrapping as NumPy does; max and min
+    in ``dtype``; any and all in bool.
+
+    Parameters
+    ----------
+    kind : str
+        One of sum, prod, max, min, any, all.
+    dtype : str
+        The reduction's output dtype.
+
+    Returns
+    -------
+    str
+        The accumulator's dtype name.
+
+    Examples
+    --------
+    >>> accumulator_dtype("sum", "float32"), accumulator_dtype("sum", "int64"), accumulator_dtype("max", "float32")
+    ('float64', 'int64', 'float32')
+    """
+    name = np.dtype(dtype).name
+    if kind in ("sum", "prod") and name in ("float16", "float32"):
+        return "float64"
+    if kind in ("any", "all"):
+        return "bool"
+    return name
+
+
 class Reduce(Op):
-    """Reduce ``axis`` of the input with ``kind`` in sum, prod, max, min, any, all."""
+    """Reduce ``axis`` of the input with ``kind`` in sum, prod, max, min, any, all.
+
+    Sums and products of float16/float32 accumulate in float64 and round once to the output dtype
+    (``accumulator_dtype``), on every backend, so backends agree to the last bit far more often than
+    their different orders of addition would allow in float32.
+
+    Examples
+    --------
+    >>> import symgraph as sg
+    >>> x = sg.vector("x", dtype="float32")
+    >>> total = sg.sum(x)
+    >>> total.owner.op.accumulator_dtype(total.dtype)
+    'float64'
+    """
 
     __props__ = ("kind", "axis", "keepdims")
     _numpy = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "any": np.any, "all": np.all}
@@ -65,14 +116,20 @@ class Reduce(Op):
         dtype = x.dtype if self.kind in ("max", "min") else np.asarray(probe).dtype.name
         return Node(self, [x], [TensorType(dtype, shape)])
 
+    def accumulator_dtype(self, dtype) -> str:
+        """The dtype this reduction accumulates in when its output has ``dtype`` (see ``accumulator_dtype``)."""
+        return accumulator_dtype(self.kind, dtype)
+
     def perform(self, node, inputs):
         (x,) = inputs
         if self.kind in ("max", "min") and x.size == 0:
             raise ValueError(f"{self.kind}: zero-size input of shape {x.shape} has no {self.kind}"
                              f"{node.where()}")
         axis = self.axis if x.ndim else None
-        out = self._numpy[self.kind](x, axis=axis, keepdims=self.keepdims)
-        return [np.asarray(out, dtype=node.outputs[0].dtype)]
+        dtype = node.outputs[0].dtype
+        options = {"dtype": self.accumulator_dtype(dtype)} if self.kind in ("sum", "prod") else {}
+        out = self._numpy[self.kind](x, axis=axis, keepdims=self.keepdims, **options)
+        return [np.asarray(out, dtype=dtype)]
 
     def grad(self, inputs, outputs, output_grads):
         from .elemwise import eq, mul, true_div, where, cast
@@ -131,10 +188,15 @@ class SumToShape(Op):
     """Sum ``g`` down to the runtime shape of ``like``: the adjoint of NumPy broadcasting.
 
     Used by gradients when broadcasting could not be decided while building the graph
-    (an axis whose length is unknown may turn out to be 1 at call time).
+    (an axis whose length is unknown may turn out to be 1 at call time). It accumulates
+    as ``sum`` does (float32 in float64: ``accumulator_dtype``).
     """
 
     name = "sum_to_shape"
+
+    def accumulator_dtype(self, dtype) -> str:
+        """The dtype this sum accumulates in when its output has ``dtype`` (as ``Reduce``'s sum)."""
+        return accumulator_dtype("sum", dtype)
 
     def make_node(self, g, like):
         g, like = as_variable(g), as_variable(like)
@@ -142,7 +204,8 @@ class SumToShape(Op):
 
     def perform(self, node, inputs):
         g, like = inputs
-        return [sum_to_shape_value(g, like.shape).astype(node.outputs[0].dtype, copy=False)]
+        dtype = node.outputs[0].dtype
+        return [sum_to_shape_value(g, like.shape, self.accumulator_dtype(dtype)).astype(dtype, copy=False)]
 
     def grad(self, inputs, outputs, output_grads):
         from .shape import broadcast_like
@@ -152,13 +215,14 @@ class SumToShape(Op):
         return [True, False]
 
 
-def sum_to_shape_value(g: np.ndarray, shape) -> np.ndarray:
+def sum_to_shape_value(g: np.ndarray, shape, dtype=None) -> np.ndarray:
+    """``g`` summed (in ``dtype``, default g's) over the axes where ``shape`` has length 1 or none."""
     lead = g.ndim - len(shape)
     if lead < 0:
         raise ValueError(f"sum_to_shape: cannot sum shape {g.shape} to {tuple(shape)}")
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    out = g.sum(axis=axes, keepdims=True) if axes else g
+    out = g.sum(axis=axes, keepdims=True, dtype=dtype) if axes else g
     if lead:
         out = out.reshape(out.shape[lead:])
     if out.shape != tuple(shape):

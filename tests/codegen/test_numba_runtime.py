@@ -77,8 +77,12 @@ def test_middle_helper_and_nan_propagation():
     for kind in ("max", "min", "sum"):
         want = getattr(np, kind)(x, axis=1)
         identity = {"sum": 0.0, "max": -np.inf, "min": np.inf}[kind]
-        got = getattr(rt, f"{kind}_middle")(x, 2, 3, 4, identity, (2, 4))
+        got = getattr(rt, f"{kind}_middle")(x, 2, 3, 4, identity, identity, (2, 4))
         np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=kind)
+    # float32 accumulates in float64 (the identity's dtype) and the result has like's dtype
+    column = np.array([1e8] + [1.0] * 100 + [-1e8], dtype=np.float32).reshape(1, 102, 1)
+    got = rt.sum_middle(column, 1, 102, 1, np.float64(0), np.float32(0), (1,))
+    assert got.dtype == np.float32 and got[0] == 100
 
 
 def test_softmax_helpers_match_numpy_with_infinite_rows():
@@ -101,12 +105,12 @@ def test_softmax_helpers_match_numpy_with_infinite_rows():
 
 def test_sum_to_shape_helpers():
     g = np.arange(24.0).reshape(2, 3, 4)
-    assert rt.sum_to_shape_3d(g, (2, 3, 4)) is g                      # matching shapes: the input itself
-    np.testing.assert_array_equal(rt.sum_to_shape_3d(g, (1, 3, 1)), g.sum(axis=(0, 2), keepdims=True))
-    np.testing.assert_array_equal(rt.sum_leading_to_shape_1d(g, 6, (4,)), g.sum(axis=(0, 1)))
-    np.testing.assert_array_equal(rt.sum_leading_to_shape_2d(g, 2, (1, 4)), g.sum(axis=(0, 1))[None])
+    assert rt.sum_to_shape_3d(g, (2, 3, 4), 0.0) is g                      # matching shapes: the input itself
+    np.testing.assert_array_equal(rt.sum_to_shape_3d(g, (1, 3, 1), 0.0), g.sum(axis=(0, 2), keepdims=True))
+    np.testing.assert_array_equal(rt.sum_leading_to_shape_1d(g, 6, (4,), 0.0), g.sum(axis=(0, 1)))
+    np.testing.assert_array_equal(rt.sum_leading_to_shape_2d(g, 2, (1, 4), 0.0), g.sum(axis=(0, 1))[None])
     m = np.arange(12, dtype="int32").reshape(3, 4)
-    got = rt.sum_to_shape_2d(m, (3, 1))
+    got = rt.sum_to_shape_2d(m, (3, 1), np.int32(0))
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, m.sum(axis=1, keepdims=True))
 
