@@ -22,6 +22,7 @@ import numpy as np
 
 from symgraph.graph import Constant, SharedVariable, toposort
 
+from ..guard import UnsafeSourceError
 from .split import SPLIT_LINES, split_body
 
 # Elementwise loops with at least this many elements run in parallel (prange) on large inputs.
@@ -140,7 +141,15 @@ class KernelWriter:
 
     # ------------------------------------------------------------ emitting source
     def emit(self, line: str):
+        """Append one line of code; a line holding anything but printable ASCII (a line break that would
+        start a statement, say) is an internal error: user text never reaches the source."""
+        if not (line.isascii() and line.isprintable()):
+            raise UnsafeSourceError(f"internal error: a lowering emitted the line {line!r}")
         self.lines.append("    " * self.depth + line)
+
+    def comment(self, text):
+        """A ``#`` comment showing ``text`` (op parameters, say) escaped to printable ASCII on one line."""
+        self.emit("# " + comment_text(text))
 
     def indent(self):
         writer = self
@@ -268,6 +277,7 @@ class KernelModule:
     structure: str = ""              # the source with dtypes blanked out (explains cache misses)
     dtypes: str = ""
     notes: list = field(default_factory=list)
+    legend: dict = field(default_factory=dict)   # parameter name -> the variable it holds, as the user names it
 
 
 def _ensure_lowerings_loaded():
@@ -307,12 +317,15 @@ def generate(program, parallel=True) -> KernelModule:
                 kernel.check(f"{name}.shape[{axis}] != {n}",
                              f"{label} has static length {n} on axis {axis}")
 
+    # Parameters are named by position only: a variable's name is user text (it stays out of the source
+    # and so out of the cache key; ``KernelModule.legend`` maps parameters back to variables).
     for i, var in enumerate(program.inputs):
-        add_parameter(var, f"in{i}_{_identifier(var.name)}" if var.name else f"in{i}", ("input", i))
+        add_parameter(var, f"in{i}", ("input", i))
     for i, var in enumerate(program.shared):
-        add_parameter(var, f"sh{i}_{_identifier(var.name)}" if var.name else f"sh{i}", ("shared", i))
+        add_parameter(var, f"sh{i}", ("shared", i))
 
     nodes = toposort(program.outputs)
+    _check_dtypes(program, nodes)
 
     def bind_constant(var):
         # 0-d constants are typed literals; arrays are kernel arguments (deterministic source, no globals).
@@ -346,7 +359,7 @@ def generate(program, parallel=True) -> KernelModule:
         outputs = ", ".join(f"{o.type}" for o in node.outputs[:4])
         if len(node.outputs) > 4:
             outputs += f", ... ({len(node.outputs)} outputs)"
-        kernel.emit(f"# {node.op} -> {outputs}")
+        kernel.comment(f"{node.op} -> {outputs}")
         try:
             lower = lowering_for(node.op)
         except NotImplementedError as exc:      # name the user's line that built the node
@@ -419,8 +432,9 @@ def generate(program, parallel=True) -> KernelModule:
     source = "\n".join(header) + "\n" + "\n".join(body) + "\n"
     structure = _structure(program)
     dtypes = ",".join(v.dtype for v in list(program.inputs) + list(program.shared) + list(program.outputs))
+    legend = _legend(program)
     return KernelModule(source, "kernel", arguments, argument_types, output_scalar, kernel.checks,
-                        uses_prange, structure, dtypes)
+                        uses_prange, structure, dtypes, legend=legend)
 
 
 def _structure(program) -> str:
@@ -443,6 +457,25 @@ def _structure(program) -> str:
     return re.sub(r"(float|int|uint)(16|32|64)|bool_?|boolean", "T", "\n".join(parts))
 
 
-def _identifier(name) -> str:
-    cleaned = re.sub(r"\W", "_", name)
-    return cleaned[:24]
+def _check_dtypes(program, nodes):
+    """A TypeError naming the variable for a dtype the generated source cannot spell (datetime64[ns], str, object):
+    the source writes dtypes as ``nb.<name>``, so a name must be a plain numeric dtype's."""
+    variables = [*program.inputs, *program.shared, *(v for node in nodes for v in node.outputs)]
+    for var in variables:
+        dtype = np.dtype(var.dtype)
+        if dtype.kind not in "biufc" or not re.fullmatch(r"[a-z]+[0-9]*", dtype.name):
+            where = var.owner.where() if var.owner is not None else ""
+            raise TypeError(f"the numba backend does not support dtype {dtype.name!r} ({var.describe()}{where}); "
+                            "use a boolean, integer, float or complex dtype")
+
+
+def comment_text(text) -> str:
+    """``text`` as printable ASCII on one line (``ascii`` escapes, without its quotes): safe in a comment."""
+    return ascii(str(text))[1:-1]
+
+
+def _legend(program) -> dict:
+    """Kernel parameter -> how the user names that variable (kept beside the source, never in it)."""
+    legend = {f"in{i}": var.describe() for i, var in enumerate(program.inputs)}
+    legend.update({f"sh{i}": var.describe() for i, var in enumerate(program.shared)})
+    return legend
