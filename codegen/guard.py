@@ -38,6 +38,8 @@ VOCABULARY = frozenset({
 })
 # The functions a generated module defines: the numba kernel and its parts, the cuda kernels.
 FUNCTION_NAME = re.compile(r"(kernel|[a-z]+(_[a-z]+)*_kernel|part[0-9]+)\Z")
+# The only names a generated module assigns at module level (numba/lower.py's prange options).
+MODULE_CONSTANTS = frozenset({"PRANGE_ONLY"})
 # Names bound by the cuda namespace: one type constructor per dtype (T_float32, ...).
 _TYPE_NAME = re.compile(r"T_(bool|u?int(8|16|32|64)|float(16|32|64)|complex(64|128))\Z")
 # String constants a generated module may hold: its docstring and the option values we pass to Numba.
@@ -91,7 +93,9 @@ def check_source(source: str, vocabulary=frozenset(), strings=frozenset()) -> No
             _check_function(statement, names, texts)
             continue
         if not isinstance(statement, (ast.Import, ast.ImportFrom, ast.Assign, ast.Expr)) or (
-                isinstance(statement, ast.Expr) and not isinstance(statement.value, ast.Constant)):
+                isinstance(statement, ast.Expr) and not isinstance(statement.value, ast.Constant)) or (
+                isinstance(statement, ast.Assign) and any(getattr(target, "id", None) not in MODULE_CONSTANTS
+                                                          for target in statement.targets)):
             _fail(statement, f"holds a module-level {type(statement).__name__} statement")
         _check_nodes(ast.walk(statement), names, texts)
 
