@@ -30,6 +30,8 @@ PARALLEL_MIN_SIZE = 1 << 16
 # Kernels longer than this stay serial: compiling a long function with prange takes minutes.
 PARALLEL_MAX_LINES = 600
 
+INT64_MAX = 2 ** 63 - 1
+
 #: op class name -> lowering function(node, kernel); one registered function per op (see register)
 LOWERINGS: dict = {}
 
@@ -246,6 +248,28 @@ class KernelWriter:
         """``var`` is the same value as ``source_var`` (identity ops); never owned, it is shared."""
         value = self.value(source_var)
         self.values[id(var)] = Value(value.code, list(value.dims), value.contiguous, False)
+
+    def checked_size(self, dims, message, itemsize=1) -> str:
+        """A local holding the number of elements of ``dims`` (code for lengths known to be >= 0), checked as
+        NumPy checks a shape: the product of the nonzero lengths times ``itemsize`` must fit in int64, else the
+        call raises ``message`` (int64 arithmetic would wrap, and a wrapped size reads and writes out of
+        bounds)."""
+        size = self.let("np.int64(1)", "size")
+        nonzero = self.let(f"np.int64({int(itemsize)})", "nonzero")
+        for d in dims:
+            literal_length = str(d).isdigit()
+            if literal_length and int(d) == 0:
+                self.emit(f"{size} = np.int64(0)")
+                continue
+            if not literal_length:
+                self.emit(f"if {d} != 0:")
+                self.depth += 1
+            self.check(f"{nonzero} > {INT64_MAX} // {d}", message)
+            self.emit(f"{nonzero} = {nonzero} * {d}")
+            if not literal_length:
+                self.depth -= 1
+            self.emit(f"{size} = {size} * {d}")
+        return size
 
     def size_code(self, dims) -> str:
         return " * ".join(f"{d}" for d in dims) if dims else "1"
