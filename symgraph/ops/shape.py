@@ -6,11 +6,45 @@ static, so gradients work for inputs whose lengths are known only at call time.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..graph import Constant, Node, Variable
 from ..types import TensorType
 from .base import Op, as_variable, pointing_at_user_line
+
+
+INT64_MAX = 2 ** 63 - 1
+
+
+def check_size(lengths, dtype, what):
+    """A ValueError when an array of ``lengths`` (Python ints >= 0) and ``dtype`` cannot exist: as NumPy, the
+    product of the nonzero lengths times the item size must fit in int64.
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        The known lengths of the shape.
+    dtype : str or numpy.dtype
+        The element type (its item size counts).
+    what : str
+        How the error names the operation.
+
+    Returns
+    -------
+    int
+        The number of elements.
+
+    Examples
+    --------
+    >>> check_size([3, 4], "float64", "reshape")
+    12
+    """
+    nonzero = math.prod(n for n in lengths if n != 0) * np.dtype(dtype).itemsize
+    if nonzero > INT64_MAX:
+        raise ValueError(f"{what}: the shape is too large (its size, {nonzero} bytes, overflows int64)")
+    return math.prod(lengths)
 
 
 class Shape(Op):
@@ -191,12 +225,18 @@ class BroadcastTo(Op):
             if n is not None and xn not in (None, 1, n):
                 raise ValueError(f"broadcast_to: cannot broadcast {x.describe()} to length {n} on axis {i}")
             static.append(n if n is not None else (xn if xn not in (None, 1) else None))
+        if any(n is not None and n < 0 for n in static):
+            raise ValueError(f"broadcast_to: negative length in shape {tuple(static)}")
+        check_size([n for n in static if n is not None], x.dtype, f"broadcast_to {tuple(static)}")
         return Node(self, [x, *dims], [TensorType(x.dtype, static)])
 
     def perform(self, node, inputs):
         x, *dims = inputs
+        shape = tuple(int(d) for d in dims)
+        if min(shape, default=0) >= 0:
+            check_size(shape, x.dtype, f"broadcast_to {shape}{node.where()}")
         try:
-            return [np.broadcast_to(x, tuple(int(d) for d in dims))]
+            return [np.broadcast_to(x, shape)]
         except ValueError:
             raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to "
                              f"{tuple(int(d) for d in dims)}{node.where()}") from None
@@ -267,14 +307,16 @@ class Reshape(Op):
             raise ValueError("reshape: only one dimension can be -1")
         if any(n is not None and n < -1 for n in static):
             raise ValueError(f"reshape: invalid shape {static}")
-        size = np.prod([n for n in x.type.shape]) if None not in x.type.shape else None
+        # Python ints: a product in int64 would wrap (2**62 + 1 lengths of 4 look like 4 elements).
+        size = math.prod(x.type.shape) if None not in x.type.shape else None
         known = [n for n in static if n not in (None, -1)]
+        check_size(known, x.dtype, f"reshape to {tuple(static)}")
         if -1 in static and size is not None and None not in static:
-            rest = int(np.prod(known)) if known else 1
+            rest = math.prod(known)
             if rest == 0 or size % rest:
                 raise ValueError(f"reshape: cannot reshape {x.describe()} to {tuple(static)}")
             static = [size // rest if n == -1 else n for n in static]
-        elif size is not None and None not in static and -1 not in static and int(np.prod(static)) != size:
+        elif size is not None and None not in static and -1 not in static and math.prod(static) != size:
             raise ValueError(f"reshape: cannot reshape {x.describe()} of size {size} to {tuple(static)}")
         static = [None if n == -1 else n for n in static]
         return Node(self, [x, *dims], [TensorType(x.dtype, static)])
@@ -282,6 +324,8 @@ class Reshape(Op):
     def perform(self, node, inputs):
         x, *dims = inputs
         shape = tuple(int(d) for d in dims)
+        if min(shape, default=0) >= -1:
+            check_size([n for n in shape if n != -1], x.dtype, f"reshape to {shape}{node.where()}")
         try:
             return [x.reshape(shape)]
         except ValueError:
