@@ -27,6 +27,17 @@ def lower_shape_of(node, host):
     return lambda args: [np.array(args[0].shape[axis], dtype=np.int64)]
 
 
+@register("SpecifyShape")
+def lower_specify_shape(node, host):
+    def step(args):
+        x = args[0]
+        for axis, want in enumerate(node.op.shape):
+            if want is not None and x.shape[axis] != want:
+                raise ValueError(f"{node.op.message(axis, x.shape[axis], node.inputs[0])}{node.where()}")
+        return [x]
+    return step
+
+
 @register("StopGradient")
 def lower_stop_gradient(node, host):
     return lambda args: [args[0]]

@@ -32,6 +32,19 @@ def lower_shape_of(node, kernel):
     kernel.bind(out, kernel.let(f"np.int64({kernel.dims(x)[node.op.axis]})", "v"))
 
 
+@register("SpecifyShape")
+def lower_specify_shape(node, kernel):
+    """The same value; the lengths the op names are checked, then known (a squeezed axis reads as 1)."""
+    (x,), (out,) = node.inputs, node.outputs
+    value = kernel.value(x)
+    dims = list(value.dims)
+    for axis, want in enumerate(node.op.shape):
+        if want is not None:
+            kernel.check(f"{dims[axis]} != {want}", node.op.message(axis, None, x))
+            dims[axis] = str(want)
+    kernel.bind(out, value.code, dims, contiguous=value.contiguous, owned=False)
+
+
 @register("StopGradient")
 def lower_identity(node, kernel):
     kernel.alias(node.outputs[0], node.inputs[0])

@@ -196,13 +196,98 @@ def expand_dims(x, axis):
     return dimshuffle(x, order)
 
 
+class SpecifyShape(Op):
+    """``x`` unchanged, its lengths ``shape`` (an int per axis, or None for any) checked at call time and
+    static afterwards (PyTensor's ``specify_shape``); ``squeeze(x, axis)`` uses it for axes whose length is
+    known only at call time. ``caller`` names the user's function in messages."""
+    __props__ = ("shape", "caller")
+    name = "specify_shape"
+
+    def __init__(self, shape, caller="specify_shape"):
+        self.shape = tuple(None if n is None else int(n) for n in shape)
+        self.caller = str(caller)
+
+    def message(self, axis, length, x=None):
+        """Why a value of ``length`` (None: not known here) on ``axis`` is refused."""
+        what = f" of {x.describe()}" if x is not None else ""
+        has = f"is {length}, not" if length is not None else "is not"
+        if self.caller == "squeeze":
+            return f"squeeze: cannot remove axis {axis}{what}: its length {has} 1 (only length-1 axes can be squeezed)"
+        return f"{self.caller}: the length of axis {axis}{what} {has} {self.shape[axis]}"
+
+    def make_node(self, x):
+        x = as_variable(x)
+        if len(self.shape) != x.ndim:
+            raise ValueError(f"{self.caller}: {len(self.shape)} lengths given for the {x.ndim} axes of {x.describe()}")
+        for axis, (want, have) in enumerate(zip(self.shape, x.type.shape)):
+            if want is not None and have is not None and want != have:
+                raise ValueError(self.message(axis, have, x))
+        shape = tuple(have if want is None else want for want, have in zip(self.shape, x.type.shape))
+        return Node(self, [x], [TensorType(x.dtype, shape)])
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        for axis, want in enumerate(self.shape):
+            if want is not None and x.shape[axis] != want:
+                raise ValueError(self.message(axis, x.shape[axis], node.inputs[0]) + node.where())
+        return [x]
+
+    def grad(self, inputs, outputs, output_grads):
+        return [output_grads[0]]
+
+
 def squeeze(x, axis=None):
+    """Remove length-1 axes, as ``np.squeeze``.
+
+    A graph's number of axes is fixed when it is built, so ``squeeze(x)`` without ``axis`` needs every
+    length of ``x`` known then (it removes the axes of static length 1); with lengths known only at call
+    time it raises and asks for ``axis``. ``squeeze(x, axis)`` removes exactly those axes; one whose
+    length is known only at call time is checked then (a length other than 1 raises, naming squeeze).
+
+    Parameters
+    ----------
+    x : Variable
+        The tensor.
+    axis : int or tuple of int, optional
+        The axes to remove (negative values count from the end).
+
+    Returns
+    -------
+    Variable
+        ``x`` without those axes.
+
+    Examples
+    --------
+    >>> x = sg.tensor("x", shape=(None, None, None))
+    >>> sg.function([x], sg.squeeze(x, axis=1))(np.zeros((5, 1, 4))).shape
+    (5, 4)
+    """
     x = as_variable(x)
     if axis is None:
-        axes = [i for i, n in enumerate(x.type.shape) if n == 1]
+        unknown = [a for a, n in enumerate(x.type.shape) if n is None]
+        if unknown:
+            with pointing_at_user_line():
+                raise ValueError(
+                    f"squeeze: the lengths of axes {unknown} of {x.describe()} are known only at call time, so "
+                    "which axes squeeze() removes, and how many axes the result has, would depend on the call; "
+                    "pass axis= with the axes to remove (their length is checked at call time), or give the "
+                    "input a static shape")
+        axes = [a for a, n in enumerate(x.type.shape) if n == 1]
     else:
-        axes = [int(a) % x.ndim for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)]
-    return dimshuffle(x, [i for i in range(x.ndim) if i not in axes])
+        axes = []
+        for a in ((axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)):
+            if not -x.ndim <= int(a) < x.ndim or int(a) % x.ndim in axes:
+                with pointing_at_user_line():
+                    raise ValueError(f"squeeze: axis {axis} is out of range or repeated for {x.describe()}")
+            axes.append(int(a) % x.ndim)
+        for a in axes:
+            if x.type.shape[a] not in (None, 1):
+                with pointing_at_user_line():
+                    raise ValueError(SpecifyShape((None,) * x.ndim, "squeeze").message(a, x.type.shape[a], x))
+        if any(x.type.shape[a] is None for a in axes):
+            x = SpecifyShape([1 if a in axes and n is None else None for a, n in enumerate(x.type.shape)],
+                             "squeeze")(x)
+    return dimshuffle(x, [a for a in range(x.ndim) if a not in axes])
 
 
 class BroadcastTo(Op):
