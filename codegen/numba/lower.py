@@ -10,7 +10,10 @@ generated code (``raise ValueError("symgraph check 3")``, a constant message so
 the source stays deterministic); the Python entry maps the number back to the op,
 its user line and the call's input shapes. Array constants are kernel arguments
 and source locations stay out of the source, so equal graphs give equal source
-and the on-disk cache can key on it.
+and the on-disk cache can key on it. No user text is ever written into the source:
+parameters are ``in0``/``sh0`` whatever the variables are called (``KernelModule.legend``
+maps them back), comments are escaped to one line of printable ASCII, and the module
+passes ``codegen/guard.py`` before it is compiled.
 """
 from __future__ import annotations
 
