@@ -305,3 +305,14 @@ def test_a_dtype_the_source_cannot_spell_is_a_type_error_naming_the_variable():
     x = sg.tensor("when", "datetime64[ns]", (None,))
     with pytest.raises(TypeError, match=r"dtype 'datetime64\[ns\]'.*'when'"):
         sg.function([x], x, backend="numba")
+
+
+def test_op_parameters_reach_the_source_only_as_escaped_comments():
+    from symgraph.ops.shape import SpecifyShape
+    x = sg.vector("x")
+    hostile = "c'\nopen('MARKER','w')\n#\u2028é"
+    y = SpecifyShape((None,), hostile)(x) * 2
+    source = lower.generate(sg.function([x], y, backend="python", optimizer=None).program).source
+    _walk_source(source)
+    lines = [line.strip() for line in source.split("\n") if "MARKER" in line]
+    assert lines and all(line.startswith("#") for line in lines), lines
