@@ -221,9 +221,10 @@ def lower_arange(node, kernel):
     out = node.outputs[0]
     kernel.check(f"{step} == 0", f"{node.op}: step cannot be zero")
     dtype = np.dtype(out.dtype)
-    # The cached runtime helper: np.arange(...).astype inline compiles its overloads in every process (~0.2 s).
-    # The length as NumPy computes it, from the bounds' own kind (the python backend passes Python ints or
-    # floats): exact integer arithmetic for integer bounds (stop - start may not fit in int64), doubles else.
+    # Cached runtime helpers (np.arange inline compiles its overloads in every process, ~0.2 s) compute
+    # the length as NumPy computes it, from the bounds' own kind (the python backend passes Python ints or
+    # floats): exact integer arithmetic for integer bounds (stop - start may not fit in int64), doubles
+    # else; the values come from NumPy's own fill loop.
     rt = kernel.runtime()
     exact = all(np.dtype(v.dtype).kind in "biu" for v in node.inputs)
     kind = "int" if exact else "float"
