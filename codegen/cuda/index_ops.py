@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from symgraph.ops.elemwise import Add
+from symgraph.ops.shape import check_size
 
 from .elemwise import ElementwiseKernel, broadcast_shape, copy_into
 from .runtime import (ErrorFlag, build_kernel, cast_expr, contiguous_copy, device_empty, host_int, reshape_view,
@@ -365,7 +366,8 @@ def lower_join(node, host):
                 shapes = ", ".join(str(tuple(q.shape)) for q in parts)
                 raise ValueError(f"{label(node)}: arrays of shapes {shapes} cannot be joined along axis {axis}")
         shape = list(first.shape)
-        shape[axis] = sum(p.shape[axis] for p in parts)
+        shape[axis] = sum(int(p.shape[axis]) for p in parts)
+        check_size(shape, dtype, label(node))       # broadcast views may be long without memory
         out = device_empty(shape, dtype)
         offset = 0
         for p in parts:
