@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from symgraph.ops.elemwise import Add
+from symgraph.ops.shape import check_size
 
 from .elemwise import ElementwiseKernel, broadcast_shape, copy_into
 from .runtime import (ErrorFlag, build_kernel, cast_expr, contiguous_copy, device_empty, host_int, reshape_view,
@@ -334,32 +335,21 @@ def lower_advanced_inc_subtensor(node, host):
 
 # ---------------------------------------------------------------- arange and concatenate
 
-_ARANGE = """
-def arange_kernel(out, start, step, n):
-    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        out[i] = {value}
-"""
-
-
 @register("ARange")
 def lower_arange(node, host):
     dtype = node.outputs[0].dtype
 
     def step(args):
-        start, stop, step_ = (to_host(a)[()] for a in args)
+        # Python numbers, as the reference backend: NumPy then computes the length from the exact difference
+        # (numpy int64 scalars would wrap in stop - start) and fills the values with its own loop.
+        start, stop, step_ = (to_host(a)[()].item() for a in args)
         if step_ == 0:
             raise ValueError(f"{label(node)}: step cannot be zero")
-        n = len(np.arange(start, stop, step_, dtype=dtype)) if dtype[0] != "f" else \
-            max(0, int(np.ceil((stop - start) / step_)))
-        out = device_empty((n,), dtype)
-        if n:
-            work = "float64" if np.dtype(dtype).kind == "f" else "int64"
-            key = ("arange", dtype, work)
-            kernel = build_kernel(key, "arange_kernel",
-                                  _ARANGE.format(value=cast_expr("start + i * step", dtype)))
-            blocks, threads = sizes().elementwise_grid(n)
-            kernel[blocks, threads](out, np.asarray(start, dtype=work)[()], np.asarray(step_, dtype=work)[()], n)
-        return [out]
+        try:
+            values = np.arange(start, stop, step_, dtype=dtype)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"{label(node)}: {exc}") from None
+        return [to_device(values) if values.size else device_empty((0,), dtype)]
     return step
 
 
@@ -376,7 +366,8 @@ def lower_join(node, host):
                 shapes = ", ".join(str(tuple(q.shape)) for q in parts)
                 raise ValueError(f"{label(node)}: arrays of shapes {shapes} cannot be joined along axis {axis}")
         shape = list(first.shape)
-        shape[axis] = sum(p.shape[axis] for p in parts)
+        shape[axis] = sum(int(p.shape[axis]) for p in parts)
+        check_size(shape, dtype, label(node))       # broadcast views may be long without memory
         out = device_empty(shape, dtype)
         offset = 0
         for p in parts:

@@ -1,9 +1,9 @@
 """Lowering of softmax, log_softmax, logsumexp (one three-pass row kernel each) and one_hot."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from symgraph.ops.shape import check_size
 
 from .reduce import softmax_rows
 from .runtime import (ErrorFlag, as_contiguous, build_kernel, cast_expr, device_empty, host_int, reshape_view,
@@ -61,7 +61,7 @@ def lower_one_hot(node, host):
         if n < 0:
             raise ValueError(f"{label(node)}: n must be non-negative, got {n}")
         shape = tuple(indices.shape) + (n,)
-        total = math.prod(shape)
+        total = check_size(shape, dtype, label(node))
         out = device_empty((total,), dtype)
         if total:
             kernel = build_kernel(("one_hot", dtype, indices.dtype.name), "one_hot_kernel", source)

@@ -17,6 +17,8 @@ import threading
 
 import numpy as np
 
+from ..guard import check_source
+
 
 def simulator_enabled() -> bool:
     from numba import config
@@ -424,6 +426,7 @@ def build_kernel(key, name, source):
             return kernel
         from numba import cuda
         namespace = kernel_namespace()
+        check_source(source)     # only code we wrote becomes a kernel (codegen/guard.py)
         exec(compile(source, f"<symgraph cuda kernel {name}>", "exec"), namespace)
         kernel = cuda.jit(namespace[name])
         if simulator_enabled():

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from symgraph.ops.shape import check_size
+
 from .runtime import as_contiguous, host_int, reshape_view, view_with
 from .table import device, label, register
 
@@ -23,6 +25,17 @@ def lower_shape(node, host):
 def lower_shape_of(node, host):
     axis = node.op.axis
     return lambda args: [np.array(args[0].shape[axis], dtype=np.int64)]
+
+
+@register("SpecifyShape")
+def lower_specify_shape(node, host):
+    def step(args):
+        x = args[0]
+        for axis, want in enumerate(node.op.shape):
+            if want is not None and x.shape[axis] != want:
+                raise ValueError(f"{node.op.message(axis, x.shape[axis], node.inputs[0])}{node.where()}")
+        return [x]
+    return step
 
 
 @register("StopGradient")
@@ -73,16 +86,19 @@ def lower_broadcast_to(node, host):
         shape = [host_int(d, f"{label(node)} (shape)") for d in args[1:]]
         if any(n < 0 for n in shape):
             raise ValueError(f"{label(node)}: negative length in shape {tuple(shape)}")
+        check_size(shape, x.dtype, label(node))     # a view too large to exist would loop (nearly) forever
         return [broadcast_view(x, shape, label(node))]
     return step
 
 
-def resolve_shape(size, dims, what):
-    """``dims`` with one -1 filled in, checked against ``size`` (NumPy's reshape rules)."""
+def resolve_shape(size, dims, what, dtype):
+    """``dims`` with one -1 filled in, checked against ``size`` (NumPy's reshape rules, the size of an array
+    of ``dtype`` included)."""
     unknown = [i for i, n in enumerate(dims) if n == -1]
     known = math.prod([n for n in dims if n != -1])
     if len(unknown) > 1 or any(n < -1 for n in dims):
         raise ValueError(f"{what}: invalid shape {tuple(dims)}")
+    check_size([n for n in dims if n != -1], dtype, what)
     if unknown:
         if known == 0 or size % known:
             raise ValueError(f"{what}: cannot reshape an array of size {size} into shape {tuple(dims)}")
@@ -98,6 +114,6 @@ def lower_reshape(node, host):
     def step(args):
         x = device(args[0])
         dims = [host_int(d, f"{label(node)} (shape)") for d in args[1:]]
-        shape = resolve_shape(math.prod(x.shape), dims, label(node))
+        shape = resolve_shape(math.prod(x.shape), dims, label(node), x.dtype)
         return [reshape_view(as_contiguous(x), shape)]
     return step

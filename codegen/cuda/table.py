@@ -20,7 +20,7 @@ LOWERINGS: dict = {}
 #: ops evaluated on the host (with ``perform``) when every input is a host value: they never make an
 #: array larger than their inputs, and host values are scalars and shape vectors.
 HOST_FOLDABLE = {"Elemwise", "Fused", "Subtensor", "Reshape", "DimShuffle", "Reduce", "StopGradient",
-                 "SumToShape", "Join", "Shape", "ShapeOf"}
+                 "SumToShape", "Join", "Shape", "ShapeOf", "SpecifyShape"}
 #: ops whose output is always a host value (they only read the metadata of their input)
 HOST_ALWAYS = {"Shape", "ShapeOf"}
 

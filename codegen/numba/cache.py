@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ..guard import check_source
 from . import link
 
 FORMAT_VERSION = "2"
@@ -147,6 +148,7 @@ def _import(source, directory, key):
     """Import ``directory/kernel.py`` (writing ``source`` first when given); its jitted ``kernel``."""
     path = os.path.join(directory, "kernel.py")
     if source is not None:
+        check_source(source)     # only code we wrote becomes a module (codegen/guard.py)
         atomic_write(path, source.encode())
     spec = importlib.util.spec_from_file_location(f"symgraph_kernel_{key}", path)
     module = importlib.util.module_from_spec(spec)

@@ -19,6 +19,8 @@ import numpy as np
 
 from symgraph.function import check_value, commit_updates
 
+from ..guard import check_source
+
 _CHECK = re.compile(r"symgraph check (\d+)$")
 
 
@@ -65,8 +67,11 @@ def to_kernel_array(value, var):
     return array if array.flags.writeable else array.copy()   # the kernel is typed for writable arrays
 
 
+_PYTHON_TYPES = {"float64": "float", "int64": "int", "bool": "bool"}
+
+
 def _python_type(dtype):
-    return {"float64": "float", "int64": "int", "bool": "bool"}.get(dtype)
+    return _PYTHON_TYPES.get(dtype)
 
 
 def build_entry(executor, function):
@@ -147,6 +152,7 @@ def build_entry(executor, function):
     else:
         lines.append(f"    return {results[0]}")
     source = "\n".join(lines) + "\n"
+    check_source(source, vocabulary={*names, "entry", "type", "len", *_PYTHON_TYPES.values()})
     exec(compile(source, "<symgraph entry>", "exec"), names)  # noqa: S102 - generated from the graph
     entry = names["entry"]
     entry.source = source

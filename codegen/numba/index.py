@@ -221,11 +221,18 @@ def lower_arange(node, kernel):
     out = node.outputs[0]
     kernel.check(f"{step} == 0", f"{node.op}: step cannot be zero")
     dtype = np.dtype(out.dtype)
-    # The cached runtime helper: np.arange(...).astype inline compiles its overloads in every process (~0.2 s).
+    # Cached runtime helpers (np.arange inline compiles its overloads in every process, ~0.2 s) compute
+    # the length as NumPy computes it, from the bounds' own kind (the python backend passes Python ints or
+    # floats): exact integer arithmetic for integer bounds (stop - start may not fit in int64), doubles
+    # else; the values come from NumPy's own fill loop.
     rt = kernel.runtime()
-    if dtype.kind in "iu":
-        name = kernel.let(f"{rt}.arange(np.int64({start}), np.int64({stop}), np.int64({step}), {literal(0, dtype)})",
-                          "v")
-    else:
-        name = kernel.let(f"{rt}.arange({start}, {stop}, {step}, {literal(0, dtype)})", "v")
-    kernel.bind(out, name, contiguous=True, owned=True)
+    exact = all(np.dtype(v.dtype).kind in "biu" for v in node.inputs)
+    kind = "int" if exact else "float"
+    start, stop, step = (f"np.{'int64' if exact else 'float64'}({code})" for code in (start, stop, step))
+    length = kernel.let(f"{rt}.arange_length_{kind}({start}, {stop}, {step})", "n")
+    kernel.check(f"{length} == -1", f"{node.op}: the length exceeds the largest possible array (Maximum allowed "
+                 "size exceeded)")
+    if not exact:
+        kernel.check(f"{length} == -2", f"{node.op}: cannot compute the length (a bound or the step is NaN)")
+    name = kernel.let(f"{rt}.arange_fill({start}, {start} + {step}, {length}, {literal(0, dtype)})", "v")
+    kernel.bind(out, name, [length], contiguous=True, owned=True)

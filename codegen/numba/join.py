@@ -5,7 +5,9 @@ The lengths off the join axis are checked to agree before anything is written.
 """
 from __future__ import annotations
 
-from .lower import dtype_code, register
+import numpy as np
+
+from .lower import INT64_MAX, dtype_code, register
 
 
 @register("Join")
@@ -18,8 +20,16 @@ def lower_join(node, kernel):
             if a != axis and d != first[a]:
                 kernel.check(f"{d} != {first[a]}",
                              f"{node.op}: the inputs' lengths on axis {a} differ (joining along axis {axis})")
-    total = kernel.let(" + ".join(kernel.dims(var)[axis] for var in node.inputs), "n")
+    # The joined length, added with an overflow check: broadcast views can be long without memory, and a
+    # wrapped total would allocate too little for the copies.
+    too_large = f"{node.op}: the result is too large (its size overflows int64)"
+    total = kernel.let(kernel.dims(node.inputs[0])[axis], "n")
+    for var in node.inputs[1:]:
+        length = kernel.dims(var)[axis]
+        kernel.check(f"{length} > {INT64_MAX} - {total}", too_large)
+        kernel.emit(f"{total} = {total} + {length}")
     dims = [total if a == axis else d for a, d in enumerate(first)]
+    kernel.checked_size(dims, too_large, np.dtype(out.dtype).itemsize)
     name = kernel.let(kernel.new_array(dims, out.dtype), "v")
     offset = kernel.let("0", "offset")
     outer, inner = kernel.size_code(first[:axis]), kernel.size_code(first[axis + 1:])

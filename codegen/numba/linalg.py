@@ -305,7 +305,7 @@ def emit_inplace_decisions(kernel, updates):
         a, b = update.dot.inputs
         a_dims, b_dims = kernel.dims(a), kernel.dims(b)
         kernel.node = update.dot
-        kernel.emit(f"# in place: {update.target.describe()} {'+' if update.sign > 0 else '-'}= c * {update.dot.op}")
+        kernel.comment(f"in place: {kernel.code(update.target)} {'+' if update.sign > 0 else '-'}= c * {update.dot.op}")
         kernel.check(f"{a_dims[-1]} != {b_dims[0]}",
                      f"{update.dot.op}: the inner lengths of its operands differ (shapes are not aligned)")
         target = kernel.code(update.target)

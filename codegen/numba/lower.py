@@ -10,7 +10,10 @@ generated code (``raise ValueError("symgraph check 3")``, a constant message so
 the source stays deterministic); the Python entry maps the number back to the op,
 its user line and the call's input shapes. Array constants are kernel arguments
 and source locations stay out of the source, so equal graphs give equal source
-and the on-disk cache can key on it.
+and the on-disk cache can key on it. No user text is ever written into the source:
+parameters are ``in0``/``sh0`` whatever the variables are called (``KernelModule.legend``
+maps them back), comments are escaped to one line of printable ASCII, and the module
+passes ``codegen/guard.py`` before it is compiled.
 """
 from __future__ import annotations
 
@@ -22,12 +25,15 @@ import numpy as np
 
 from symgraph.graph import Constant, SharedVariable, toposort
 
+from ..guard import UnsafeSourceError
 from .split import SPLIT_LINES, split_body
 
 # Elementwise loops with at least this many elements run in parallel (prange) on large inputs.
 PARALLEL_MIN_SIZE = 1 << 16
 # Kernels longer than this stay serial: compiling a long function with prange takes minutes.
 PARALLEL_MAX_LINES = 600
+
+INT64_MAX = 2 ** 63 - 1
 
 #: op class name -> lowering function(node, kernel); one registered function per op (see register)
 LOWERINGS: dict = {}
@@ -140,7 +146,15 @@ class KernelWriter:
 
     # ------------------------------------------------------------ emitting source
     def emit(self, line: str):
+        """Append one line of code; a line holding anything but printable ASCII (a line break that would
+        start a statement, say) is an internal error: user text never reaches the source."""
+        if not (line.isascii() and line.isprintable()):
+            raise UnsafeSourceError(f"internal error: a lowering emitted the line {line!r}")
         self.lines.append("    " * self.depth + line)
+
+    def comment(self, text):
+        """A ``#`` comment showing ``text`` (op parameters, say) escaped to printable ASCII on one line."""
+        self.emit("# " + comment_text(text))
 
     def indent(self):
         writer = self
@@ -238,6 +252,28 @@ class KernelWriter:
         value = self.value(source_var)
         self.values[id(var)] = Value(value.code, list(value.dims), value.contiguous, False)
 
+    def checked_size(self, dims, message, itemsize=1) -> str:
+        """A local holding the number of elements of ``dims`` (code for lengths known to be >= 0), checked as
+        NumPy checks a shape: the product of the nonzero lengths times ``itemsize`` must fit in int64, else the
+        call raises ``message`` (int64 arithmetic would wrap, and a wrapped size reads and writes out of
+        bounds)."""
+        size = self.let("np.int64(1)", "size")
+        nonzero = self.let(f"np.int64({int(itemsize)})", "nonzero")
+        for d in dims:
+            literal_length = str(d).isdigit()
+            if literal_length and int(d) == 0:
+                self.emit(f"{size} = np.int64(0)")
+                continue
+            if not literal_length:
+                self.emit(f"if {d} != 0:")
+                self.depth += 1
+            self.check(f"{nonzero} > {INT64_MAX} // {d}", message)
+            self.emit(f"{nonzero} = {nonzero} * {d}")
+            if not literal_length:
+                self.depth -= 1
+            self.emit(f"{size} = {size} * {d}")
+        return size
+
     def size_code(self, dims) -> str:
         return " * ".join(f"{d}" for d in dims) if dims else "1"
 
@@ -268,6 +304,7 @@ class KernelModule:
     structure: str = ""              # the source with dtypes blanked out (explains cache misses)
     dtypes: str = ""
     notes: list = field(default_factory=list)
+    legend: dict = field(default_factory=dict)   # parameter name -> the variable it holds, as the user names it
 
 
 def _ensure_lowerings_loaded():
@@ -332,12 +369,15 @@ def generate(program, parallel=True) -> KernelModule:
                 kernel.check(f"{name}.shape[{axis}] != {n}",
                              f"{label} has static length {n} on axis {axis}")
 
+    # Parameters are named by position only: a variable's name is user text (it stays out of the source
+    # and so out of the cache key; ``KernelModule.legend`` maps parameters back to variables).
     for i, var in enumerate(program.inputs):
-        add_parameter(var, f"in{i}_{_identifier(var.name)}" if var.name else f"in{i}", ("input", i))
+        add_parameter(var, f"in{i}", ("input", i))
     for i, var in enumerate(program.shared):
-        add_parameter(var, f"sh{i}_{_identifier(var.name)}" if var.name else f"sh{i}", ("shared", i))
+        add_parameter(var, f"sh{i}", ("shared", i))
 
     nodes = toposort(program.outputs)
+    _check_dtypes(program, nodes)
 
     def bind_constant(var):
         # 0-d constants are typed literals; arrays are kernel arguments (deterministic source, no globals).
@@ -371,7 +411,7 @@ def generate(program, parallel=True) -> KernelModule:
         outputs = ", ".join(f"{o.type}" for o in node.outputs[:4])
         if len(node.outputs) > 4:
             outputs += f", ... ({len(node.outputs)} outputs)"
-        kernel.emit(f"# {node.op} -> {outputs}")
+        kernel.comment(f"{node.op} -> {outputs}")
         try:
             lower = lowering_for(node.op)
         except NotImplementedError as exc:      # name the user's line that built the node
@@ -446,8 +486,9 @@ def generate(program, parallel=True) -> KernelModule:
     source = "\n".join(header) + "\n" + "\n".join(body) + "\n"
     structure = _structure(program)
     dtypes = ",".join(v.dtype for v in list(program.inputs) + list(program.shared) + list(program.outputs))
+    legend = _legend(program)
     return KernelModule(source, "kernel", arguments, argument_types, output_scalar, kernel.checks,
-                        uses_prange, structure, dtypes)
+                        uses_prange, structure, dtypes, legend=legend)
 
 
 def _structure(program) -> str:
@@ -470,6 +511,25 @@ def _structure(program) -> str:
     return re.sub(r"(float|int|uint)(16|32|64)|bool_?|boolean", "T", "\n".join(parts))
 
 
-def _identifier(name) -> str:
-    cleaned = re.sub(r"\W", "_", name)
-    return cleaned[:24]
+def _check_dtypes(program, nodes):
+    """A TypeError naming the variable for a dtype the generated source cannot spell (datetime64[ns], str, object):
+    the source writes dtypes as ``nb.<name>``, so a name must be a plain numeric dtype's."""
+    variables = [*program.inputs, *program.shared, *(v for node in nodes for v in node.outputs)]
+    for var in variables:
+        dtype = np.dtype(var.dtype)
+        if dtype.kind not in "biufc" or not re.fullmatch(r"[a-z]+[0-9]*", dtype.name):
+            where = var.owner.where() if var.owner is not None else ""
+            raise TypeError(f"the numba backend does not support dtype {dtype.name!r} ({var.describe()}{where}); "
+                            "use a boolean, integer, float or complex dtype")
+
+
+def comment_text(text) -> str:
+    """``text`` as printable ASCII on one line (``ascii`` escapes, without its quotes): safe in a comment."""
+    return ascii(str(text))[1:-1]
+
+
+def _legend(program) -> dict:
+    """Kernel parameter -> how the user names that variable (kept beside the source, never in it)."""
+    legend = {f"in{i}": var.describe() for i, var in enumerate(program.inputs)}
+    legend.update({f"sh{i}": var.describe() for i, var in enumerate(program.shared)})
+    return legend

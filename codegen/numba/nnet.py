@@ -147,6 +147,8 @@ def lower_one_hot(node, kernel):
     length = kernel.let(f"np.int64({kernel.code(n)})", "n")
     kernel.check(f"{length} < 0", f"{node.op}: n must be non-negative")
     dims = kernel.dims(indices) + [length]
+    kernel.checked_size(dims, f"{node.op}: the result is too large (its size overflows int64)",
+                        np.dtype(out.dtype).itemsize)
     name = kernel.let(kernel.new_array(dims, out.dtype, zeroed=True), "v")
     one = literal(1, out.dtype)
     if indices.ndim == 0:

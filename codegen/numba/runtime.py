@@ -423,6 +423,70 @@ def copy(x):
 
 
 @_jit
-def arange(start, stop, step, like):
-    """np.arange(start, stop, step) with the dtype of the scalar ``like`` (the kernel checks step != 0)."""
-    return np.arange(start, stop, step).astype(np.asarray(like).dtype)
+def arange_length_int(start, stop, step):
+    """The length of ``np.arange(start, stop, step)`` for integer bounds, as NumPy computes it: the ceiling of
+    ``(stop - start) / step`` with the difference exact (it may exceed int64) and the quotient rounded once to
+    a double; -1 when it exceeds the largest array. The kernel checks step != 0."""
+    one = np.uint64(1)
+    if step > 0:
+        if stop <= start:
+            return np.int64(0)
+        difference, size = np.uint64(stop) - np.uint64(start), np.uint64(step)
+    else:
+        if stop >= start:
+            return np.int64(0)
+        difference, size = np.uint64(start) - np.uint64(stop), np.uint64(0) - np.uint64(step)
+    quotient = difference // size
+    remainder = difference - quotient * size
+    length = quotient
+    if remainder != 0:
+        length = quotient + one
+        bits, rest = np.uint64(0), quotient
+        while rest > one:
+            rest >>= one
+            bits += one
+        if quotient != 0 and bits < np.uint64(53):
+            # The double nearest quotient + remainder / size is quotient itself (whose ceiling is quotient)
+            # when remainder / size is below half a unit in the last place of quotient, 2**(bits - 53).
+            shift = np.uint64(53) - bits
+            threshold = size >> shift
+            exact = (size & ((one << shift) - one)) == 0
+            if remainder < threshold or (remainder == threshold and (not exact or quotient % np.uint64(2) == 0)):
+                length = quotient
+    if length > np.uint64(9223372036854775807):
+        return np.int64(-1)
+    return np.int64(length)
+
+
+@_jit
+def arange_length_float(start, stop, step):
+    """The length of ``np.arange(start, stop, step)`` for float bounds (NumPy: the ceiling of the double
+    ``(stop - start) / step``); -1 when it exceeds the largest array, -2 when it is not a number."""
+    difference = stop - start
+    quotient = difference / step
+    if quotient == 0.0 and difference != 0.0:     # NumPy's underflow and divide-by-inf rule
+        return np.int64(0) if np.signbit(quotient) else np.int64(1)
+    value = np.ceil(quotient)
+    if value != value:
+        return np.int64(-2)
+    if not -9.223372036854775808e18 <= value < 9.223372036854775808e18:
+        return np.int64(-1)
+    return np.int64(max(value, 0.0))
+
+
+@_jit
+def arange_fill(start, second, n, like):
+    """The values of ``np.arange`` in the dtype of the scalar ``like``, by NumPy's fill loop: ``start``, then
+    ``second`` (start + step, computed by the caller as NumPy does), then ``start + i * delta`` in that
+    dtype with ``delta`` the difference of the first two stored values."""
+    out = np.empty(n, np.asarray(like).dtype)
+    if n > 0:
+        out[0] = start
+    if n > 1:
+        out[1] = second
+        first, delta = out[0], out[1] - out[0]
+        scratch = np.empty(1, out.dtype)
+        for i in range(2, n):
+            scratch[0] = i                  # the index in the output dtype, as NumPy's loop converts it
+            out[i] = first + scratch[0] * delta
+    return out

@@ -6,6 +6,8 @@ known to be contiguous. Lengths given at run time are checked before use.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .lower import cast_code, dtype_code, register
 
 
@@ -28,6 +30,19 @@ def lower_shape(node, kernel):
 def lower_shape_of(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
     kernel.bind(out, kernel.let(f"np.int64({kernel.dims(x)[node.op.axis]})", "v"))
+
+
+@register("SpecifyShape")
+def lower_specify_shape(node, kernel):
+    """The same value; the lengths the op names are checked, then known (a squeezed axis reads as 1)."""
+    (x,), (out,) = node.inputs, node.outputs
+    value = kernel.value(x)
+    dims = list(value.dims)
+    for axis, want in enumerate(node.op.shape):
+        if want is not None:
+            kernel.check(f"{dims[axis]} != {want}", node.op.message(axis, None, x))
+            dims[axis] = str(want)
+    kernel.bind(out, value.code, dims, contiguous=value.contiguous, owned=False)
 
 
 @register("StopGradient")
@@ -92,6 +107,8 @@ def lower_broadcast_to(node, kernel):
         n = kernel.let(f"np.int64({d})", "n")
         kernel.check(f"{n} < 0", f"{node.op}: negative length on axis {axis}")
         names.append(n)
+    kernel.checked_size(names, f"{node.op}: the requested shape is too large (its size overflows int64)",
+                        np.dtype(out.dtype).itemsize)
     lead = len(names) - x.ndim
     for a, xd in enumerate(kernel.dims(x)):
         target = names[lead + a]
@@ -115,7 +132,9 @@ def lower_reshape(node, kernel):
     if requested:
         unknown = kernel.let(" + ".join(f"({n} == -1)" for n in requested), "unknown")
         kernel.check(" or ".join(f"{n} < -1" for n in requested) + f" or {unknown} > 1", message)
-        known = kernel.let(" * ".join(f"(1 if {n} == -1 else {n})" for n in requested), "known")
+        terms = [kernel.let(f"np.int64(1) if {n} == -1 else {n}", "n") for n in requested]
+        known = kernel.checked_size(terms, f"{node.op}: the requested shape is too large (its size overflows "
+                                    "int64)", np.dtype(out.dtype).itemsize)
         kernel.check(f"({unknown} == 0 and {known} != {size}) or "
                      f"({unknown} == 1 and ({known} == 0 or {size} % {known} != 0))", message)
         resolved = [kernel.let(f"{size} // {known} if {n} == -1 else {n}", "n") for n in requested]

@@ -53,6 +53,11 @@ class Join(Op):
         return Node(self, tensors, [TensorType(dtype, shape)])
 
     def perform(self, node, inputs):
+        if inputs and all(a.ndim == inputs[0].ndim > self.axis for a in inputs):
+            from .shape import check_size       # NumPy's own sum of lengths wraps (and then crashes)
+            shape = list(inputs[0].shape)
+            shape[self.axis] = sum(int(a.shape[self.axis]) for a in inputs)
+            check_size(shape, node.outputs[0].dtype, f"concatenate{node.where()}")
         try:
             out = np.concatenate(inputs, axis=self.axis)
         except ValueError:

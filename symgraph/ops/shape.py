@@ -6,11 +6,45 @@ static, so gradients work for inputs whose lengths are known only at call time.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..graph import Constant, Node, Variable
 from ..types import TensorType
 from .base import Op, as_variable, pointing_at_user_line
+
+
+INT64_MAX = 2 ** 63 - 1
+
+
+def check_size(lengths, dtype, what):
+    """A ValueError when an array of ``lengths`` (Python ints >= 0) and ``dtype`` cannot exist: as NumPy, the
+    product of the nonzero lengths times the item size must fit in int64.
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        The known lengths of the shape.
+    dtype : str or numpy.dtype
+        The element type (its item size counts).
+    what : str
+        How the error names the operation.
+
+    Returns
+    -------
+    int
+        The number of elements.
+
+    Examples
+    --------
+    >>> check_size([3, 4], "float64", "reshape")
+    12
+    """
+    nonzero = math.prod(n for n in lengths if n != 0) * np.dtype(dtype).itemsize
+    if nonzero > INT64_MAX:
+        raise ValueError(f"{what}: the shape is too large (its size, {nonzero} bytes, overflows int64)")
+    return math.prod(lengths)
 
 
 class Shape(Op):
@@ -162,13 +196,98 @@ def expand_dims(x, axis):
     return dimshuffle(x, order)
 
 
+class SpecifyShape(Op):
+    """``x`` unchanged, its lengths ``shape`` (an int per axis, or None for any) checked at call time and
+    static afterwards (PyTensor's ``specify_shape``); ``squeeze(x, axis)`` uses it for axes whose length is
+    known only at call time. ``caller`` names the user's function in messages."""
+    __props__ = ("shape", "caller")
+    name = "specify_shape"
+
+    def __init__(self, shape, caller="specify_shape"):
+        self.shape = tuple(None if n is None else int(n) for n in shape)
+        self.caller = str(caller)
+
+    def message(self, axis, length, x=None):
+        """Why a value of ``length`` (None: not known here) on ``axis`` is refused."""
+        what = f" of {x.describe()}" if x is not None else ""
+        has = f"is {length}, not" if length is not None else "is not"
+        if self.caller == "squeeze":
+            return f"squeeze: cannot remove axis {axis}{what}: its length {has} 1 (only length-1 axes can be squeezed)"
+        return f"{self.caller}: the length of axis {axis}{what} {has} {self.shape[axis]}"
+
+    def make_node(self, x):
+        x = as_variable(x)
+        if len(self.shape) != x.ndim:
+            raise ValueError(f"{self.caller}: {len(self.shape)} lengths given for the {x.ndim} axes of {x.describe()}")
+        for axis, (want, have) in enumerate(zip(self.shape, x.type.shape)):
+            if want is not None and have is not None and want != have:
+                raise ValueError(self.message(axis, have, x))
+        shape = tuple(have if want is None else want for want, have in zip(self.shape, x.type.shape))
+        return Node(self, [x], [TensorType(x.dtype, shape)])
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        for axis, want in enumerate(self.shape):
+            if want is not None and x.shape[axis] != want:
+                raise ValueError(self.message(axis, x.shape[axis], node.inputs[0]) + node.where())
+        return [x]
+
+    def grad(self, inputs, outputs, output_grads):
+        return [output_grads[0]]
+
+
 def squeeze(x, axis=None):
+    """Remove length-1 axes, as ``np.squeeze``.
+
+    A graph's number of axes is fixed when it is built, so ``squeeze(x)`` without ``axis`` needs every
+    length of ``x`` known then (it removes the axes of static length 1); with lengths known only at call
+    time it raises and asks for ``axis``. ``squeeze(x, axis)`` removes exactly those axes; one whose
+    length is known only at call time is checked then (a length other than 1 raises, naming squeeze).
+
+    Parameters
+    ----------
+    x : Variable
+        The tensor.
+    axis : int or tuple of int, optional
+        The axes to remove (negative values count from the end).
+
+    Returns
+    -------
+    Variable
+        ``x`` without those axes.
+
+    Examples
+    --------
+    >>> x = sg.tensor("x", shape=(None, None, None))
+    >>> sg.function([x], sg.squeeze(x, axis=1))(np.zeros((5, 1, 4))).shape
+    (5, 4)
+    """
     x = as_variable(x)
     if axis is None:
-        axes = [i for i, n in enumerate(x.type.shape) if n == 1]
+        unknown = [a for a, n in enumerate(x.type.shape) if n is None]
+        if unknown:
+            with pointing_at_user_line():
+                raise ValueError(
+                    f"squeeze: the lengths of axes {unknown} of {x.describe()} are known only at call time, so "
+                    "which axes squeeze() removes, and how many axes the result has, would depend on the call; "
+                    "pass axis= with the axes to remove (their length is checked at call time), or give the "
+                    "input a static shape")
+        axes = [a for a, n in enumerate(x.type.shape) if n == 1]
     else:
-        axes = [int(a) % x.ndim for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)]
-    return dimshuffle(x, [i for i in range(x.ndim) if i not in axes])
+        axes = []
+        for a in ((axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)):
+            if not -x.ndim <= int(a) < x.ndim or int(a) % x.ndim in axes:
+                with pointing_at_user_line():
+                    raise ValueError(f"squeeze: axis {axis} is out of range or repeated for {x.describe()}")
+            axes.append(int(a) % x.ndim)
+        for a in axes:
+            if x.type.shape[a] not in (None, 1):
+                with pointing_at_user_line():
+                    raise ValueError(SpecifyShape((None,) * x.ndim, "squeeze").message(a, x.type.shape[a], x))
+        if any(x.type.shape[a] is None for a in axes):
+            x = SpecifyShape([1 if a in axes and n is None else None for a, n in enumerate(x.type.shape)],
+                             "squeeze")(x)
+    return dimshuffle(x, [a for a in range(x.ndim) if a not in axes])
 
 
 class BroadcastTo(Op):
@@ -191,12 +310,18 @@ class BroadcastTo(Op):
             if n is not None and xn not in (None, 1, n):
                 raise ValueError(f"broadcast_to: cannot broadcast {x.describe()} to length {n} on axis {i}")
             static.append(n if n is not None else (xn if xn not in (None, 1) else None))
+        if any(n is not None and n < 0 for n in static):
+            raise ValueError(f"broadcast_to: negative length in shape {tuple(static)}")
+        check_size([n for n in static if n is not None], x.dtype, f"broadcast_to {tuple(static)}")
         return Node(self, [x, *dims], [TensorType(x.dtype, static)])
 
     def perform(self, node, inputs):
         x, *dims = inputs
+        shape = tuple(int(d) for d in dims)
+        if min(shape, default=0) >= 0:
+            check_size(shape, x.dtype, f"broadcast_to {shape}{node.where()}")
         try:
-            return [np.broadcast_to(x, tuple(int(d) for d in dims))]
+            return [np.broadcast_to(x, shape)]
         except ValueError:
             raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to "
                              f"{tuple(int(d) for d in dims)}{node.where()}") from None
@@ -267,14 +392,16 @@ class Reshape(Op):
             raise ValueError("reshape: only one dimension can be -1")
         if any(n is not None and n < -1 for n in static):
             raise ValueError(f"reshape: invalid shape {static}")
-        size = np.prod([n for n in x.type.shape]) if None not in x.type.shape else None
+        # Python ints: a product in int64 would wrap (2**62 + 1 lengths of 4 look like 4 elements).
+        size = math.prod(x.type.shape) if None not in x.type.shape else None
         known = [n for n in static if n not in (None, -1)]
+        check_size(known, x.dtype, f"reshape to {tuple(static)}")
         if -1 in static and size is not None and None not in static:
-            rest = int(np.prod(known)) if known else 1
+            rest = math.prod(known)
             if rest == 0 or size % rest:
                 raise ValueError(f"reshape: cannot reshape {x.describe()} to {tuple(static)}")
             static = [size // rest if n == -1 else n for n in static]
-        elif size is not None and None not in static and -1 not in static and int(np.prod(static)) != size:
+        elif size is not None and None not in static and -1 not in static and math.prod(static) != size:
             raise ValueError(f"reshape: cannot reshape {x.describe()} of size {size} to {tuple(static)}")
         static = [None if n == -1 else n for n in static]
         return Node(self, [x, *dims], [TensorType(x.dtype, static)])
@@ -282,6 +409,8 @@ class Reshape(Op):
     def perform(self, node, inputs):
         x, *dims = inputs
         shape = tuple(int(d) for d in dims)
+        if min(shape, default=0) >= -1:
+            check_size([n for n in shape if n != -1], x.dtype, f"reshape to {shape}{node.where()}")
         try:
             return [x.reshape(shape)]
         except ValueError:

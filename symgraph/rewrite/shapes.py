@@ -226,7 +226,7 @@ def _infer(node, var, cache, facts):
             entry = _dim_from_scalar(d, cache)
             if entry is None and name == "broadcast_to" and axis >= lead:
                 xd = cache[x][axis - lead]
-                entry = xd if xd != 1 else None
+                entry = xd if isinstance(xd, int) and xd != 1 else None   # an unknown length may be 1
             if entry is None or (isinstance(entry, int) and entry < 0):
                 entry = own[axis]
             result.append(static[axis] if static[axis] is not None else entry)

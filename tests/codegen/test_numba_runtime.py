@@ -128,8 +128,11 @@ def test_allocation_and_view_helpers():
     copied = rt.copy(view)                                              # a writable copy of a read-only view
     copied[0, 0] = 10
     assert copied.flags.c_contiguous and v[0] == 0
-    np.testing.assert_array_equal(rt.arange(2, 11, 3, np.int32(0)), np.arange(2, 11, 3, dtype="int32"))
-    np.testing.assert_array_equal(rt.arange(0.5, 2.0, 0.25, np.float32(0)), np.arange(0.5, 2.0, 0.25).astype("float32"))
+    n = rt.arange_length_int(2, 11, 3)
+    np.testing.assert_array_equal(rt.arange_fill(2, 5, n, np.int32(0)), np.arange(2, 11, 3, dtype="int32"))
+    n = rt.arange_length_float(0.5, 2.0, 0.25)
+    np.testing.assert_array_equal(rt.arange_fill(0.5, 0.75, n, np.float32(0)), np.arange(0.5, 2.0, 0.25, dtype="float32"))
+    assert rt.arange_length_int(-1, 2 ** 63 - 1, 2 ** 62) == 2 and rt.arange_length_int(-2 ** 63, 2 ** 63 - 1, 1) == -1
 
 
 # ---------------------------------------------------------------- lowerings against the python backend
