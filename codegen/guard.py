@@ -34,6 +34,7 @@ GENERATED_NAME = re.compile(r"[a-z]{1,10}[0-9]+(_[0-9]+)*\Z")
 VOCABULARY = frozenset({
     "np", "nb", "rt", "prange", "KernelCompiler", "PRANGE_ONLY",               # numba kernels (numba/lower.py)
     "cuda", "M", "INF",                                                       # cuda kernels (cuda/runtime.py)
+    "int_power",                                   # the exact integer power a cuda kernel defines (cuda/elemwise.py)
     "range", "min", "max", "abs", "dict", "ValueError", "IndexError",
 })
 # The functions a generated module defines: the numba kernel and its parts, the cuda kernels.

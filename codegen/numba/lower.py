@@ -344,8 +344,9 @@ def refuse_unsupported_dtypes(program):
             role = "input" if any(var is v for v in program.inputs) else (
                 "shared variable" if any(var is v for v in program.shared) else "constant")
             what = f"{role} {var.describe()}"
-        raise TypeError(f"backend='numba' does not support dtype {var.dtype}: {what} has it (Numba has no "
-                        f"{var.dtype} arithmetic on the CPU). Cast it to float32 with "
+        target = "float32" if var.dtype == "float16" else "a numeric dtype"
+        raise TypeError(f"backend='numba' does not support dtype {var.dtype!r}: {what} has it (Numba has no "
+                        f"{var.dtype} arithmetic on the CPU). Cast it to {target} with "
                         "sg.cast, or use backend='python' or backend='cuda'")
 
 
