@@ -236,7 +236,7 @@ def _infer(node, var, cache, facts):
         return tuple(s if s is not None else d for s, d in zip(static, like))
     if name == "stop_gradient" or name in _SAME_SHAPE_AS_FIRST:
         return _with_static(static, cache[node.inputs[0]], own)
-    if type(op).__name__ == "Reduce":
+    if type(op).__name__ in ("Reduce", "LogSumExp"):
         source = cache[node.inputs[0]]
         if op.keepdims:
             return tuple(1 if a in op.axis else d for a, d in enumerate(source))
