@@ -258,3 +258,32 @@ def test_a_sum_that_does_not_broadcast_back_along_its_axis_is_not_softmax():
     assert not fired([out], "softmax_from_quotient")
     cv = np.array([[0.0, 1.0], [2.0, 3.0]])
     np.testing.assert_allclose(sg.function([c], out, backend="python")(cv), np.exp(cv) / np.exp(cv).sum(axis=1))
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_theano_tutorial_logistic_regression_with_a_hand_written_sigmoid(backend):
+    """The Theano tutorial's p = 1 / (1 + exp(-x.w - b)) is a sigmoid: finite cross-entropy and training step
+    at logits of +-1000, and the optimized step holds no exp or log."""
+    rng = np.random.default_rng(0)
+    x, y = sg.matrix("x"), sg.vector("y")
+    w0 = rng.standard_normal(4)
+    w, b = sg.shared(w0, name="w"), sg.shared(0.0, name="b")
+    p_1 = 1 / (1 + sg.exp(-sg.dot(x, w) - b))
+    xent = -y * sg.log(p_1) - (1 - y) * sg.log(1 - p_1)
+    cost = xent.mean() + 0.01 * (w ** 2).sum()
+    gw, gb = sg.grad(cost, [w, b])
+    new_w, new_b = w - 0.1 * gw, b - 0.1 * gb
+    optimized, log = optimize_graph([p_1 > 0.5, xent, new_w, new_b], mode={"exclude": ["fusion"]})
+    assert log.fired("sigmoid_from_quotient")
+    names = op_names(optimized)
+    assert not {"exp", "log", "log1p"} & set(names), names
+    assert names.count("softplus") == 2
+    train = sg.function([x, y], [p_1 > 0.5, xent], updates=[(w, new_w), (b, new_b)], backend=backend)
+    xv, yv = rng.standard_normal((5, 4)) * 300, np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+    prediction, got_xent = train(xv, yv)
+    z = xv @ w0
+    np.testing.assert_array_equal(prediction, z > 0)
+    np.testing.assert_allclose(got_xent, yv * np.logaddexp(0, -z) + (1 - yv) * np.logaddexp(0, z), rtol=1e-12)
+    residual = special.expit(z) - yv
+    np.testing.assert_allclose(w.get_value(), w0 - 0.1 * (xv.T @ residual / 5 + 0.02 * w0), rtol=1e-12)
+    np.testing.assert_allclose(b.get_value(), -0.1 * residual.mean(), rtol=1e-12)

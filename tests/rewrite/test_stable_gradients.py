@@ -2,6 +2,9 @@
 finite wherever the stable formula's are, on every backend, and the gradient is still made of the user's graph."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy import special
 
 import symgraph as sg
@@ -163,3 +166,44 @@ def test_a_rewrite_that_drops_an_input_is_not_used(monkeypatch):
     g = sg.grad(cost, y)
     np.testing.assert_allclose(sg.function([x, y], g, backend="python", optimizer=None)(np.zeros(2), np.ones(2)),
                                [0.5, 0.5])
+
+
+FORMS = {   # name: (build, value, derivative), each elementwise in x
+    "log(1 + exp(x))": (lambda x: sg.log(1.0 + sg.exp(x)), lambda v: np.logaddexp(0, v), special.expit),
+    "log(sigmoid(x))": (lambda x: sg.log(sg.sigmoid(x)), lambda v: -np.logaddexp(0, -v),
+                        lambda v: special.expit(-v)),
+    "exp(x) / (1 + exp(x))": (lambda x: sg.exp(x) / (1.0 + sg.exp(x)), special.expit,
+                              lambda v: special.expit(v) * special.expit(-v)),
+    "1 / (1 + exp(-x))": (lambda x: 1.0 / (1.0 + sg.exp(-x)), special.expit,
+                          lambda v: special.expit(v) * special.expit(-v)),
+    "log(1 - 1 / (1 + exp(-x)))": (lambda x: sg.log(1.0 - 1.0 / (1.0 + sg.exp(-x))), lambda v: -np.logaddexp(0, v),
+                                   lambda v: -special.expit(v)),
+    "log1p(-sigmoid(x))": (lambda x: sg.log1p(-sg.sigmoid(x)), lambda v: -np.logaddexp(0, v),
+                           lambda v: -special.expit(v)),
+    "sigmoid(-x) * exp(x)": (lambda x: sg.sigmoid(-x) * sg.exp(x), special.expit,
+                             lambda v: special.expit(v) * special.expit(-v)),
+    "log(exp(x) + exp(2x))": (lambda x: sg.log(sg.exp(x) + sg.exp(2.0 * x)), lambda v: np.logaddexp(v, 2 * v),
+                              lambda v: special.expit(v - 2 * v) + 2 * special.expit(2 * v - v)),
+}
+_COMPILED = {}
+
+
+def _compiled(name, optimizer):
+    key = (name, optimizer)
+    if key not in _COMPILED:
+        build = FORMS[name][0]
+        x = sg.vector("x")
+        out = build(x)
+        _COMPILED[key] = sg.function([x], [out, sg.grad(sg.sum(out), x)], backend="python", optimizer=optimizer)
+    return _COMPILED[key]
+
+
+@given(name=st.sampled_from(sorted(FORMS)), optimizer=st.sampled_from(["fast_run", None]),
+       values=arrays(np.float64, st.integers(1, 6), elements=st.floats(-1e4, 1e4)))
+@settings(max_examples=150, deadline=None)
+def test_gradients_of_naive_forms_match_the_stable_derivative_everywhere(name, optimizer, values):
+    _, value, derivative = FORMS[name]
+    got_value, got_grad = _compiled(name, optimizer)(values)
+    np.testing.assert_allclose(got_grad, derivative(values), rtol=1e-9, atol=1e-300)
+    if optimizer is not None:       # (values: only the optimizer computes the stable forms)
+        np.testing.assert_allclose(got_value, value(values), rtol=1e-9, atol=1e-300)
