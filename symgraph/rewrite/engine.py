@@ -352,9 +352,10 @@ class Stage:
                 if r.tags & set(self.tags) and r.name not in excluded and not (r.tags & excluded)]
 
 
-# Rewrites with these tags change IEEE results (x * 0 -> 0 is wrong for x = inf or NaN), so they run
-# only when asked for: optimizer={"mode": "fast_run", "include": ["assumes_finite"]}.
-OPT_IN_TAGS = frozenset({"assumes_finite"})
+# Rewrites with these tags change IEEE results (x * 0 -> 0 is wrong for x = inf or NaN; A @ b + A @ c ->
+# A @ (b + c) rounds differently), so they run only when asked for:
+# optimizer={"mode": "fast_run", "include": ["assumes_finite", "fast_math"]}.
+OPT_IN_TAGS = frozenset({"assumes_finite", "fast_math"})
 
 
 def parse_mode(mode):

@@ -208,6 +208,17 @@ def exp_minus_one_to_expm1(node):
     return _replacing(node, ew.expm1(x))
 
 
+@register("stability", ops="exp")
+def exp_of_log_softmax(node):
+    """exp(log_softmax(x)) -> softmax(x) (as the gradient of log_softmax writes it): one op, no rounding
+    through the log, and a gradient that need not compute log_softmax at all."""
+    inner = node.inputs[0].owner
+    if inner is None or type(inner.op).__name__ != "LogSoftmax":
+        return None
+    from ..ops.nnet import Softmax
+    return _replacing(node, Softmax(inner.op.axis)(inner.inputs[0]))
+
+
 # ---------------------------------------------------------------- sigmoid and softmax written by hand
 
 def _one_plus_exp(var):
