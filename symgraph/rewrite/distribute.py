@@ -12,7 +12,6 @@ from ..ops import elemwise as ew
 from ..ops.base import op_name
 from .engine import register
 from .patterns import as_replacement
-from .shapes import same_shape
 
 _PRODUCTS = frozenset({"dot", "matmul"})
 
@@ -37,7 +36,9 @@ def _factored(first, second, combine):
         if not _same_value(common, other):
             continue
         u, v = (b1, b2) if left else (a1, a2)
-        if u.dtype != v.dtype or u.ndim != v.ndim or not same_shape(u, v):
+        # Equal ndims suffice: both products ran, so b and c agree on the contracted axis, and
+        # broadcasting along any other axis commutes with the product (A @ (b + c) = A @ b + A @ c).
+        if u.dtype != v.dtype or u.ndim != v.ndim:
             continue
         return p.op(a1, combine(u, v)) if left else p.op(combine(u, v), b1)
     return None
