@@ -48,6 +48,11 @@ def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=No
     they are its only source, as in Theano). ``disconnected``: what to do for a ``wrt`` the cost
     does not depend on: ``"raise"`` (``DisconnectedInputError`` naming it), ``"zero"``/``"ignore"``
     (zeros), ``"warn"`` (zeros and a warning) or ``"none"`` (``None``).
+
+    The cost is differentiated in its numerically stable form (``symgraph.rewrite.stabilize``):
+    ``log(1 + exp(x))`` as ``softplus(x)``, ``log(softmax(x)[i, y])`` as ``log_softmax(x)[i, y]``...,
+    so the gradient is finite wherever the stable value is; nodes those rewrites leave alone are
+    the user's own (the gradient reuses them).
     """
     if disconnected not in DISCONNECTED_CHOICES:
         raise ValueError(f"grad: disconnected must be one of {DISCONNECTED_CHOICES}, got {disconnected!r}")
