@@ -287,3 +287,18 @@ def test_theano_tutorial_logistic_regression_with_a_hand_written_sigmoid(backend
     residual = special.expit(z) - yv
     np.testing.assert_allclose(w.get_value(), w0 - 0.1 * (xv.T @ residual / 5 + 0.02 * w0), rtol=1e-12)
     np.testing.assert_allclose(b.get_value(), -0.1 * residual.mean(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("build", [
+    lambda x, g: g / (1.0 + sg.exp(x)) * sg.exp(x),           # d/dx log1p(exp(x)), as backprop writes it
+    lambda x, g: sg.exp(x) * (g * (1.0 / (1.0 + sg.exp(x)))),
+    lambda x, g: g * (sg.sigmoid(-x) * sg.exp(x)),
+])
+def test_gradient_formulas_written_naively_are_stabilised_by_the_optimizer(build):
+    """The optimizer's stability rewrites also reach gradient graphs built without sg.grad."""
+    x, g = sg.vector("x"), sg.vector("g")
+    out = build(x, g)
+    _, log = optimize_graph([out])
+    assert log.fired("sigmoid_times_exp")
+    xv, gv = np.array([-1000.0, -2.0, 0.0, 3.0, 1000.0]), np.full(5, 2.0)
+    np.testing.assert_allclose(sg.function([x, g], out, backend="python")(xv, gv), 2 * special.expit(xv), rtol=1e-12)
