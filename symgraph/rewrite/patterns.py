@@ -128,12 +128,6 @@ def exp_argument(var):
     return inner[0] if inner is not None else None
 
 
-def same_exp(a, b) -> bool:
-    """``a`` and ``b`` are both ``exp(x)`` of the same ``x`` (one node or two)."""
-    x = exp_argument(a)
-    return x is not None and (a is b or exp_argument(b) is x)
-
-
 #: ops that only select, repeat or rearrange the elements of their first input, so every elementwise
 #: function commutes with them: f(view(x)) == view(f(x)) exactly
 VIEW_OPS = frozenset({"subtensor", "advanced_subtensor", "dimshuffle", "reshape", "broadcast_to", "identity"})
@@ -157,4 +151,4 @@ def apply_views(base, views):
 
 __all__ = ["operands", "uniform_value", "is_value", "as_replacement", "filled", "is_nonnegative",
            "is_nonzero", "dims", "same_shape", "shape_scalars", "negated", "is_negation_of",
-           "exp_argument", "same_exp", "VIEW_OPS", "peel_views", "apply_views"]
+           "exp_argument", "VIEW_OPS", "peel_views", "apply_views"]

@@ -302,3 +302,21 @@ def test_gradient_formulas_written_naively_are_stabilised_by_the_optimizer(build
     assert log.fired("sigmoid_times_exp")
     xv, gv = np.array([-1000.0, -2.0, 0.0, 3.0, 1000.0]), np.full(5, 2.0)
     np.testing.assert_allclose(sg.function([x, g], out, backend="python")(xv, gv), 2 * special.expit(xv), rtol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+@pytest.mark.parametrize("idx0", [0, slice(1, None), slice(None)])
+@pytest.mark.parametrize("idx1", [None, [0, 1, 1, -1]])
+def test_pytensor_logsoftmax_subtensor_dimshuffle(axis, idx0, idx1):
+    """PyTensor's test_logsoftmax_subtensor_dimshuffle: log(softmax(x)[idx0, idx1]) holds no softmax
+    once optimized, and is finite where log of the softmax underflows."""
+    logit_p = sg.matrix("logit_p")
+    out = sg.log(sg.softmax(logit_p, axis=axis)[(idx0, idx1)])
+    f = sg.function([logit_p], out, backend="python")
+    assert "softmax" not in op_names(f.graph.outputs)
+    test_logit_p = np.array([[-10.0, -10.0, 999.0], [999.0, 990.0, -10.0]])
+    expected = special.log_softmax(test_logit_p, axis=axis)[(idx0, idx1)]
+    np.testing.assert_allclose(f(test_logit_p), expected, rtol=1e-12)
+    cost = sg.sum(out)
+    g = sg.function([logit_p], sg.grad(cost, logit_p), backend="python", optimizer=None)(test_logit_p)
+    assert np.all(np.isfinite(g))
