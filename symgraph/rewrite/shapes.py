@@ -281,7 +281,39 @@ def _infer(node, var, cache, facts):
     if type(op).__name__ == "Join":
         first = cache[node.inputs[0]]
         return _with_static(static, tuple(own[a] if a == op.axis else d for a, d in enumerate(first)), own)
+    if type(op).__name__ in ("Subtensor", "AdvancedSubtensor"):
+        return _with_static(static, _indexed_dims(op, node.inputs, cache, own, facts), own)
     return own
+
+
+def _indexed_dims(op, inputs, cache, own, facts):
+    """Lengths of ``x[key]``: a full slice keeps x's length, an integer drops the axis, index arrays give
+    the broadcast of their lengths (where NumPy puts them); any other slice is a new length."""
+    source, indices = cache[inputs[0]], iter(inputs[1:])
+    kept, arrays, array_axes = [], [], []
+    for axis, entry in enumerate(op.spec):
+        if entry[0] == "a":
+            arrays.append(cache[next(indices)])
+            array_axes.append(axis)
+            kept.append("arrays")
+            continue
+        parts = entry[1:]
+        for part in parts:
+            if part == "?":
+                next(indices)
+        if entry[0] == "s":
+            full = parts[0] in (None, 0) and parts[1] is None and parts[2] in (None, 1)
+            kept.append(source[axis] if full else None)
+    if not arrays:
+        result = kept
+    else:
+        width = max(len(a) for a in arrays)
+        joined = list(broadcast_dims(arrays, width, facts))
+        adjacent = array_axes == list(range(array_axes[0], array_axes[-1] + 1))
+        first = kept.index("arrays")
+        others = [d for d in kept if d != "arrays"]
+        result = (others[:first] + joined + others[first:]) if adjacent else joined + others
+    return tuple(own[a] if d is None else d for a, d in enumerate(result))
 
 
 def _with_static(static, inferred, own):
