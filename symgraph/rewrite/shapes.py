@@ -313,6 +313,8 @@ def _indexed_dims(op, inputs, cache, own, facts):
         first = kept.index("arrays")
         others = [d for d in kept if d != "arrays"]
         result = (others[:first] + joined + others[first:]) if adjacent else joined + others
+    if len(result) != len(own):
+        return own
     return tuple(own[a] if d is None else d for a, d in enumerate(result))
 
 

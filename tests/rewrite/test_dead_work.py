@@ -133,3 +133,23 @@ def test_products_of_operands_of_different_shapes_are_not_factored():
     rng = np.random.default_rng(2)
     compare([A, b, c], out, [rng.normal(size=(3, 3)), rng.normal(size=3), rng.normal(size=(3, 3))],
             optimizer={"include": ["fast_math"]})
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_update_only_softmax_regression_step_computes_no_log_softmax(backend):
+    """-mean(log(softmax(X @ W)[arange(n), y])): the step needs softmax only (the mean's count is read
+    from the index arrays' lengths, not from the indexed log-probabilities)."""
+    rng = np.random.default_rng(4)
+    W = sg.shared(rng.normal(size=(3, 4)), name="W")
+    X, y = sg.matrix("X"), sg.vector("y", dtype="int64")
+    loss = -sg.log(sg.softmax(X @ W)[sg.arange(X.shape[0]), y]).mean()
+    new_W = W - 0.1 * sg.grad(loss, W)
+    (optimized,), _ = optimize_graph([new_W])
+    names = operations([optimized])
+    assert "log_softmax" not in names and "log" not in names
+    assert names.count("softmax") == 1 and names.count("dot") == 2
+    xv, yv = rng.normal(size=(6, 3)) * 500, rng.integers(0, 4, size=6)
+    w0 = W.get_value()
+    sg.function([X, y], [], updates=[(W, new_W)], backend=backend)(xv, yv)
+    residual = special.softmax(xv @ w0, axis=1) - np.eye(4)[yv]
+    np.testing.assert_allclose(W.get_value(), w0 - 0.1 * xv.T @ residual / 6, rtol=1e-12, atol=1e-12)
