@@ -462,12 +462,13 @@ def _match_candidate(candidate, wanted, result, ndim, ShapeOf):
 
 # ---------------------------------------------------------------- rewrites
 
-def _atoms_in_graph_order(var, atoms):
+def _atoms_in_graph_order(var, atoms, limit=2000):
     """``atoms`` ordered by when a breadth-first walk up from ``var`` first meets their variables
-    (deterministic, so equal graphs give equal rewritten graphs), or None when one is not met."""
+    (deterministic, so equal graphs give equal rewritten graphs), or None when one is not met
+    within ``limit`` variables (a bound, so a graph with many shape queries stays linear)."""
     wanted = {v for v, _ in atoms}
     met, seen, frontier = [], {var}, [var]
-    while frontier and len(met) < len(wanted):
+    while frontier and len(met) < len(wanted) and len(seen) < limit:
         following = []
         for v in frontier:
             if v in wanted:
