@@ -87,6 +87,9 @@ class FunctionGraph:
             self.clients.setdefault(var, {})[(OUTPUT, j)] = None
         self.log = None
         self.stage = ""
+        #: variables that lost a consumer when a node died (the driver revisits their few remaining users:
+        #: a value now read only for its shape can be replaced by a cheaper one)
+        self.released = []
 
     # ------------------------------------------------------------ structure
 
@@ -160,6 +163,8 @@ class FunctionGraph:
                     uses.pop((node, i), None)
                     if not uses and var.owner is not None:
                         stack.append(var.owner)
+                    elif uses:
+                        self.released.append(var)
 
     def __len__(self):
         return len(self.nodes)
@@ -260,6 +265,7 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
     if not rewrites:
         return 0
     index = _RewriteIndex(rewrites)
+    fg.released = []
     queue = deque(fg.toposort())
     queued = set(queue)
     max_steps = max_steps or 50 * (len(fg) + 100)
@@ -288,6 +294,7 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
                     if not changed:
                         continue
                     fired += 1
+                    changed = changed + _revisit_released(fg)
                     for var in changed:
                         # new nodes are rewritten too, then everything that now reads a new value
                         owner = var.owner
@@ -302,6 +309,12 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
     finally:
         _graph_stack().pop()
     return fired
+
+
+def _revisit_released(fg, few=2):
+    """Variables whose consumers to revisit: those left with ``few`` or fewer users when a node died."""
+    released, fg.released = fg.released, []
+    return [var for var in released if 0 < len(fg.clients.get(var, ())) <= few]
 
 
 def _apply_result(fg, node, result, rewrite_name):
@@ -401,6 +414,7 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
                               RuntimeWarning, stacklevel=2)
             finally:
                 _graph_stack().pop()
+                fg.released = []
         else:
             apply_local_rewrites(fg, stage.rewrites(excluded))
         log.stage_done(stage.name, before, len(fg), time.perf_counter() - start)

@@ -494,12 +494,14 @@ def _register_rewrites():
         (shape_of(softplus(X @ w) - t, 0) -> broadcast_length(shape_of(X, 0), shape_of(t, 0))), so x need
         not be computed only for its shape (Theano's ShapeFeature). One source: see fold_shape_of."""
         x = node.inputs[0]
+        graph = current_graph()
+        if graph is None or not _used_only_for_shape(graph, x):
+            return None   # x is computed anyway: reading its shape costs nothing
         d = dims(x)[node.op.axis]
         if isinstance(d, int) or len(d) < 2 or any(v is x for v, _ in d):
             return None
-        graph = current_graph()
         atoms = _atoms_in_graph_order(x, d)
-        if graph is None or atoms is None or not all(graph.contains(v) for v, _ in atoms):
+        if atoms is None or not all(graph.contains(v) for v, _ in atoms):
             return None
         from ..ops.shape import ShapeOf
         lengths = [ShapeOf(axis)(v) for v, axis in atoms]
@@ -513,12 +515,20 @@ def _register_rewrites():
         """sum_to_shape(g, like) -> sum_to_shape(g, an input of like's node with like's shape): like is read
         only for its shape, so softplus(X @ w) need not be computed to sum a gradient to the shape of X @ w."""
         g, like = node.inputs
+        graph = current_graph()
+        if graph is None or not _used_only_for_shape(graph, like):
+            return None   # like is computed anyway (each firing makes a node dead: linear overall)
         source = _same_shape_input(like)
-        if source is None:
-            return None
-        while (further := _same_shape_input(source)) is not None:
-            source = further
-        return [type(node.op)()(g, source)]
+        return None if source is None else [type(node.op)()(g, source)]
+
+
+def _used_only_for_shape(graph, var):
+    """Every use of ``var`` in ``graph`` reads only its shape (``shape_of``, the ``like`` of ``sum_to_shape``)."""
+    from .engine import OUTPUT
+    uses = graph.clients.get(var)
+    return bool(uses) and all(
+        node is not OUTPUT and (op_name(node.op) == "shape_of" or (op_name(node.op) == "sum_to_shape" and i == 1))
+        for node, i in uses)
 
 
 def _same_shape_input(var):
