@@ -72,6 +72,13 @@ def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=No
     DisconnectedInputError
         If ``cost`` does not depend on a ``wrt`` and ``disconnected="raise"``.
 
+    Notes
+    -----
+    The cost is differentiated in its numerically stable form (``symgraph.rewrite.stabilize``):
+    ``log(1 + exp(x))`` as ``softplus(x)``, ``log(softmax(x)[i, y])`` as ``log_softmax(x)[i, y]``...,
+    so the gradient is finite wherever the stable value is; nodes those rewrites leave alone are
+    the user's own (the gradient reuses them).
+
     Examples
     --------
     >>> x = sg.scalar("x")
@@ -92,7 +99,7 @@ def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=No
                 f"grad: cannot differentiate with respect to {var.describe()}: its dtype {var.dtype} is not "
                 "a float type (integer and boolean variables have no gradient)")
 
-    seeds = _seed_gradients(cost, known_grads)
+    seeds = _stable_seeds(_seed_gradients(cost, known_grads), wrt_list, consider_constant or ())
     grads = _backpropagate(seeds, wrt_list, consider_constant or ())
 
     results = []
@@ -133,6 +140,14 @@ def _seed_gradients(cost, known_grads):
     if not seeds:
         raise ValueError("grad: give a cost, or known_grads when cost is None")
     return seeds
+
+
+def _stable_seeds(seeds, wrt_list, consider_constant):
+    """The seeds with their variables in stable form (``log(1 + exp(x))`` as ``softplus(x)``...), so the
+    backward pass differentiates the formulas that stay finite (``symgraph.rewrite.stabilize``)."""
+    from .rewrite.stabilize import stable_for_grad
+    roots = stable_for_grad([var for var, _ in seeds], keep=list(wrt_list) + list(consider_constant))
+    return [(root, g) for root, (_, g) in zip(roots, seeds)]
 
 
 def _backpropagate(seeds, wrt_list, consider_constant):

@@ -88,6 +88,9 @@ class FunctionGraph:
             self.clients.setdefault(var, {})[(OUTPUT, j)] = None
         self.log = None
         self.stage = ""
+        #: variables that lost a consumer when a node died (the driver revisits their few remaining users:
+        #: a value now read only for its shape can be replaced by a cheaper one)
+        self.released = []
 
     # ------------------------------------------------------------ structure
 
@@ -161,6 +164,8 @@ class FunctionGraph:
                     uses.pop((node, i), None)
                     if not uses and var.owner is not None:
                         stack.append(var.owner)
+                    elif uses:
+                        self.released.append(var)
 
     def __len__(self):
         return len(self.nodes)
@@ -261,6 +266,7 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
     if not rewrites:
         return 0
     index = _RewriteIndex(rewrites)
+    fg.released = []
     queue = deque(fg.toposort())
     queued = set(queue)
     max_steps = max_steps or 50 * (len(fg) + 100)
@@ -289,6 +295,7 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
                     if not changed:
                         continue
                     fired += 1
+                    changed = changed + _revisit_released(fg)
                     for var in changed:
                         # new nodes are rewritten too, then everything that now reads a new value
                         owner = var.owner
@@ -303,6 +310,12 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
     finally:
         _graph_stack().pop()
     return fired
+
+
+def _revisit_released(fg, few=2):
+    """Variables whose consumers to revisit: those left with ``few`` or fewer users when a node died."""
+    released, fg.released = fg.released, []
+    return [var for var in released if 0 < len(fg.clients.get(var, ())) <= few]
 
 
 def _apply_result(fg, node, result, rewrite_name):
@@ -353,9 +366,10 @@ class Stage:
                 if r.tags & set(self.tags) and r.name not in excluded and not (r.tags & excluded)]
 
 
-# Rewrites with these tags change IEEE results (x * 0 -> 0 is wrong for x = inf or NaN), so they run
-# only when asked for: optimizer={"mode": "fast_run", "include": ["assumes_finite"]}.
-OPT_IN_TAGS = frozenset({"assumes_finite"})
+# Rewrites with these tags change IEEE results (x * 0 -> 0 is wrong for x = inf or NaN; A @ b + A @ c ->
+# A @ (b + c) rounds differently), so they run only when asked for:
+# optimizer={"mode": "fast_run", "include": ["assumes_finite", "fast_math"]}.
+OPT_IN_TAGS = frozenset({"assumes_finite", "fast_math"})
 
 
 def parse_mode(mode):
@@ -428,6 +442,7 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
                               RuntimeWarning, stacklevel=2)
             finally:
                 _graph_stack().pop()
+                fg.released = []
         else:
             apply_local_rewrites(fg, stage.rewrites(excluded))
         log.stage_done(stage.name, before, len(fg), time.perf_counter() - start)

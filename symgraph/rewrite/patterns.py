@@ -93,5 +93,62 @@ def is_nonzero(var) -> bool:
     return value is not None and value != 0
 
 
+def negated(var):
+    """``-var`` without a new negation where one can be taken off: ``-(-x) -> x``, ``-(a - b) -> b - a``,
+    ``-(-a - b) -> a + b``, a constant's negative (all exact in IEEE arithmetic)."""
+    from ..ops import elemwise as ew
+    inner = operands(var, "neg")
+    if inner is not None:
+        return inner[0]
+    difference = operands(var, "sub")
+    if difference is not None:
+        a, b = difference
+        minuend = operands(a, "neg")
+        if minuend is not None and minuend[0].dtype == var.dtype:
+            return ew.add(minuend[0], b)
+        return ew.sub(b, a)
+    if isinstance(var, Constant) and var.type.kind in "fc":
+        return Constant(-var.value, dtype=var.dtype)
+    return ew.neg(var)
+
+
+def is_negation_of(a, b) -> bool:
+    """``a`` is provably ``-b`` (structurally: ``neg`` either way, or opposite constants)."""
+    inner_a, inner_b = operands(a, "neg"), operands(b, "neg")
+    if (inner_a is not None and inner_a[0] is b) or (inner_b is not None and inner_b[0] is a):
+        return True
+    first, second = uniform_value(a), uniform_value(b)
+    return (isinstance(a, Constant) and isinstance(b, Constant) and first is not None
+            and second is not None and first == -second and a.type == b.type)
+
+
+def exp_argument(var):
+    """``x`` when ``var`` is ``exp(x)``, else None."""
+    inner = operands(var, "exp")
+    return inner[0] if inner is not None else None
+
+
+#: ops that only select, repeat or rearrange the elements of their first input, so every elementwise
+#: function commutes with them: f(view(x)) == view(f(x)) exactly
+VIEW_OPS = frozenset({"subtensor", "advanced_subtensor", "dimshuffle", "reshape", "broadcast_to", "identity"})
+
+
+def peel_views(var):
+    """``(base, views)``: ``var`` is ``views`` (nodes, outermost first) applied to ``base``."""
+    views = []
+    while var.owner is not None and op_name(var.owner.op) in VIEW_OPS:
+        views.append(var.owner)
+        var = var.owner.inputs[0]
+    return var, views
+
+
+def apply_views(base, views):
+    """The ``views`` found by ``peel_views`` applied, in their order, to a new ``base``."""
+    for node in reversed(views):
+        base = node.op(base, *node.inputs[1:])
+    return base
+
+
 __all__ = ["operands", "uniform_value", "is_value", "as_replacement", "filled", "is_nonnegative",
-           "is_nonzero", "dims", "same_shape", "shape_scalars"]
+           "is_nonzero", "dims", "same_shape", "shape_scalars", "negated", "is_negation_of",
+           "exp_argument", "VIEW_OPS", "peel_views", "apply_views"]

@@ -175,9 +175,39 @@ def _own(var):
 def _shape_inputs(node):
     name = op_name(node.op)
     if name in ("broadcast_to", "reshape"):
-        return [node.inputs[0]] + [d.owner.inputs[0] for d in node.inputs[1:]
-                                   if d.owner is not None and op_name(d.owner.op) == "shape_of"]
+        return [node.inputs[0]] + [var for d in node.inputs[1:] for var in _length_sources(d)]
     return node.inputs
+
+
+def _length_sources(d):
+    """The variables whose lengths the int64 scalar ``d`` reads (``shape_of`` of them, or a broadcast of such)."""
+    owner = d.owner
+    if owner is None:
+        return []
+    if op_name(owner.op) == "shape_of":
+        return [owner.inputs[0]]
+    pair = _broadcast_length_operands(d)
+    return [] if pair is None else _length_sources(pair[0]) + _length_sources(pair[1])
+
+
+def _broadcast_length_operands(d):
+    """``(a, b)`` when the int64 scalar ``d`` is ``broadcast_length(a, b)``, else None."""
+    owner = d.owner
+    if owner is None or op_name(owner.op) != "where":
+        return None
+    condition, b, a = owner.inputs
+    test = condition.owner
+    if test is None or op_name(test.op) != "eq" or test.inputs[0] is not a:
+        return None
+    one = test.inputs[1]
+    return (a, b) if isinstance(one, Constant) and one.value.shape == () and one.value == 1 else None
+
+
+def broadcast_length(a, b):
+    """The length NumPy broadcasting gives two lengths ``a`` and ``b`` (int64 scalars) that broadcast:
+    ``b if a == 1 else a``. Shape inference reads this expression back as the broadcast of the two."""
+    from ..ops import elemwise as ew
+    return ew.where(ew.eq(a, Constant(1, dtype="int64")), b, a)
 
 
 def broadcast_dims(dim_lists, ndim, facts=None):
@@ -223,7 +253,7 @@ def _infer(node, var, cache, facts):
         lead = len(shape) - x.ndim
         result = []
         for axis, d in enumerate(shape):
-            entry = _dim_from_scalar(d, cache)
+            entry = _dim_from_scalar(d, cache, facts)
             if entry is None and name == "broadcast_to" and axis >= lead:
                 xd = cache[x][axis - lead]
                 entry = xd if isinstance(xd, int) and xd != 1 else None   # an unknown length may be 1
@@ -236,7 +266,7 @@ def _infer(node, var, cache, facts):
         return tuple(s if s is not None else d for s, d in zip(static, like))
     if name == "stop_gradient" or name in _SAME_SHAPE_AS_FIRST:
         return _with_static(static, cache[node.inputs[0]], own)
-    if type(op).__name__ == "Reduce":
+    if type(op).__name__ in ("Reduce", "LogSumExp"):
         source = cache[node.inputs[0]]
         if op.keepdims:
             return tuple(1 if a in op.axis else d for a, d in enumerate(source))
@@ -251,7 +281,41 @@ def _infer(node, var, cache, facts):
     if type(op).__name__ == "Join":
         first = cache[node.inputs[0]]
         return _with_static(static, tuple(own[a] if a == op.axis else d for a, d in enumerate(first)), own)
+    if type(op).__name__ in ("Subtensor", "AdvancedSubtensor"):
+        return _with_static(static, _indexed_dims(op, node.inputs, cache, own, facts), own)
     return own
+
+
+def _indexed_dims(op, inputs, cache, own, facts):
+    """Lengths of ``x[key]``: a full slice keeps x's length, an integer drops the axis, index arrays give
+    the broadcast of their lengths (where NumPy puts them); any other slice is a new length."""
+    source, indices = cache[inputs[0]], iter(inputs[1:])
+    kept, arrays, array_axes = [], [], []
+    for axis, entry in enumerate(op.spec):
+        if entry[0] == "a":
+            arrays.append(cache[next(indices)])
+            array_axes.append(axis)
+            kept.append("arrays")
+            continue
+        parts = entry[1:]
+        for part in parts:
+            if part == "?":
+                next(indices)
+        if entry[0] == "s":
+            full = parts[0] in (None, 0) and parts[1] is None and parts[2] in (None, 1)
+            kept.append(source[axis] if full else None)
+    if not arrays:
+        result = kept
+    else:
+        width = max(len(a) for a in arrays)
+        joined = list(broadcast_dims(arrays, width, facts))
+        adjacent = array_axes == list(range(array_axes[0], array_axes[-1] + 1))
+        first = kept.index("arrays")
+        others = [d for d in kept if d != "arrays"]
+        result = (others[:first] + joined + others[first:]) if adjacent else joined + others
+    if len(result) != len(own):
+        return own
+    return tuple(own[a] if d is None else d for a, d in enumerate(result))
 
 
 def _with_static(static, inferred, own):
@@ -259,13 +323,18 @@ def _with_static(static, inferred, own):
                  for a, (s, d) in enumerate(zip(static, inferred)))
 
 
-def _dim_from_scalar(d, cache):
+def _dim_from_scalar(d, cache, facts=None):
     """The dimension description an int64 scalar shape entry stands for, or None."""
     if isinstance(d, Constant):
         return int(d.value)
     owner = d.owner
     if owner is not None and op_name(owner.op) == "shape_of":
         return cache[owner.inputs[0]][owner.op.axis]
+    pair = _broadcast_length_operands(d)
+    if pair is not None:
+        parts = [_dim_from_scalar(p, cache, facts) for p in pair]
+        if None not in parts:
+            return broadcast_dims([(p,) for p in parts], 1, facts)[0]
     return None
 
 
@@ -389,3 +458,89 @@ def _match_candidate(candidate, wanted, result, ndim, ShapeOf):
     for axis, w in enumerate(wanted):
         if result[axis] is None and axis >= lead and candidate_dims[axis - lead] == w:
             result[axis] = ShapeOf(axis - lead)(candidate)
+
+
+# ---------------------------------------------------------------- rewrites
+
+def _atoms_in_graph_order(var, atoms, limit=2000):
+    """``atoms`` ordered by when a breadth-first walk up from ``var`` first meets their variables
+    (deterministic, so equal graphs give equal rewritten graphs), or None when one is not met
+    within ``limit`` variables (a bound, so a graph with many shape queries stays linear)."""
+    wanted = {v for v, _ in atoms}
+    met, seen, frontier = [], {var}, [var]
+    while frontier and len(met) < len(wanted) and len(seen) < limit:
+        following = []
+        for v in frontier:
+            if v in wanted:
+                met.append(v)
+            if v.owner is not None:
+                for u in v.owner.inputs:
+                    if u not in seen:
+                        seen.add(u)
+                        following.append(u)
+        frontier = following
+    if len(met) < len(wanted):
+        return None
+    rank = {v: i for i, v in enumerate(met)}
+    return sorted(atoms, key=lambda atom: (rank[atom[0]], atom[1]))
+
+
+def _register_rewrites():
+    from .engine import current_graph, register
+
+    @register("canonicalize", "shape", ops="shape_of")
+    def shape_of_broadcast(node):
+        """shape_of(x, i) -> the broadcast of the lengths x's length i comes from, read from x's inputs
+        (shape_of(softplus(X @ w) - t, 0) -> broadcast_length(shape_of(X, 0), shape_of(t, 0))), so x need
+        not be computed only for its shape (Theano's ShapeFeature). One source: see fold_shape_of."""
+        x = node.inputs[0]
+        graph = current_graph()
+        if graph is None or not _used_only_for_shape(graph, x):
+            return None   # x is computed anyway: reading its shape costs nothing
+        d = dims(x)[node.op.axis]
+        if isinstance(d, int) or len(d) < 2 or any(v is x for v, _ in d):
+            return None
+        atoms = _atoms_in_graph_order(x, d)
+        if atoms is None or not all(graph.contains(v) for v, _ in atoms):
+            return None
+        from ..ops.shape import ShapeOf
+        lengths = [ShapeOf(axis)(v) for v, axis in atoms]
+        result = lengths[0]
+        for length in lengths[1:]:
+            result = broadcast_length(result, length)
+        return [result]
+
+    @register("canonicalize", "shape", ops="sum_to_shape")
+    def sum_to_shape_like_ancestor(node):
+        """sum_to_shape(g, like) -> sum_to_shape(g, an input of like's node with like's shape): like is read
+        only for its shape, so softplus(X @ w) need not be computed to sum a gradient to the shape of X @ w."""
+        g, like = node.inputs
+        graph = current_graph()
+        if graph is None or not _used_only_for_shape(graph, like):
+            return None   # like is computed anyway (each firing makes a node dead: linear overall)
+        source = _same_shape_input(like)
+        return None if source is None else [type(node.op)()(g, source)]
+
+
+def _used_only_for_shape(graph, var):
+    """Every use of ``var`` in ``graph`` reads only its shape (``shape_of``, the ``like`` of ``sum_to_shape``)."""
+    from .engine import OUTPUT
+    uses = graph.clients.get(var)
+    return bool(uses) and all(
+        node is not OUTPUT and (op_name(node.op) == "shape_of" or (op_name(node.op) == "sum_to_shape" and i == 1))
+        for node, i in uses)
+
+
+def _same_shape_input(var):
+    """An input of ``var``'s node (elementwise, softmax-like or a cast) that provably has ``var``'s shape."""
+    owner = var.owner
+    if owner is None or not (hasattr(owner.op, "scalar_op") or op_name(owner.op) in _SAME_SHAPE_AS_FIRST):
+        return None
+    wanted = dims(var)
+    for candidate in owner.inputs[:1] if not hasattr(owner.op, "scalar_op") else owner.inputs:
+        if candidate.type.shape == var.type.shape and dims(candidate) == wanted:
+            return candidate
+    return None
+
+
+_register_rewrites()

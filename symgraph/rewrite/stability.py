@@ -1,76 +1,181 @@
 """Numerical-stability rewrites: the same values, computed without overflow, underflow or cancellation.
 
 The forward forms (``log(sigmoid x) -> -softplus(-x)``, ``log(softmax x) -> log_softmax x``,
-``log(sum(exp x)) -> logsumexp x``, ``log(1 + x) -> log1p x``, ``exp(x) - 1 -> expm1 x``)
-fix the values; the cancellations (``a / s * s -> a`` for an ``s`` that is never zero in
-exact arithmetic, such as a softmax or sigmoid output) fix the gradients those
-expressions had before the forward rewrite, where ``s`` underflowed to 0 and ``a / s``
-made NaN. Together they make the cross-entropy of a softmax and its gradient finite
-for logits of any size.
+``log(sum(exp x)) -> logsumexp x``, ``log(1 + x) -> log1p x``, ``exp(x) - 1 -> expm1 x``,
+``1 / (1 + exp(-x)) -> sigmoid x``, ``exp(x) / sum(exp x) -> softmax x``...) fix the values.
+A ``log`` is taken through indexing, reshapes, transposes and broadcasts
+(``log(softmax(x)[rows, labels]) -> log_softmax(x)[rows, labels]``): these only select or
+rearrange elements, so ``log`` commutes with them exactly.
+
+Gradients: the forward forms are tagged ``"before_grad"`` as well, and ``sg.grad`` applies
+them to the cost's graph before differentiating it (``symgraph.rewrite.stabilize``), so the
+gradient of ``log(1 + exp(x))`` is built from ``softplus``'s rule (``sigmoid(x)``), never
+from ``exp(x) / (1 + exp(x))``. The cancellations (``a / s * s -> a`` for an ``s`` that is
+never zero in exact arithmetic, such as a softmax or sigmoid output) fix gradient graphs
+built some other way, where ``s`` underflowed to 0 and ``a / s`` made NaN.
+
+Every rewrite here changes bits on purpose (it computes the value another way), and all
+are on by default: they are the documented exception to "the default optimizer never
+changes an IEEE result". Exclude them with ``optimizer={"exclude": ["stability"]}``.
 """
 from __future__ import annotations
 
 from ..ops import elemwise as ew
+from ..ops.base import op_name
 from ..ops.reduce import Reduce
 from .engine import register
-from .patterns import as_replacement, is_nonzero, is_value, operands
+from .patterns import (apply_views, as_replacement, exp_argument, is_negation_of, is_nonzero, is_value,
+                       negated, operands, peel_views)
 
 
-@register("stability", ops="log")
+def _replacing(node, expression):
+    """``[expression]`` shaped and typed as the node's output, or None (no expression, or no way to)."""
+    if expression is None:
+        return None
+    replacement = as_replacement(expression, node.outputs[0])
+    return None if replacement is None else [replacement]
+
+
+# ---------------------------------------------------------------- stable forms of log(s)
+
+def _log_of_sigmoid(s):
+    inner = operands(s, "sigmoid")
+    return ew.neg(ew.softplus(negated(inner[0]))) if inner is not None else None
+
+
+def _log_of_one_minus_sigmoid(s):
+    inner = operands(s, "sub")
+    if inner is None or not is_value(inner[0], 1):
+        return None
+    sigmoid_input = operands(inner[1], "sigmoid")
+    return ew.neg(ew.softplus(sigmoid_input[0])) if sigmoid_input is not None else None
+
+
+def _log_of_softmax(s):
+    if s.owner is None or type(s.owner.op).__name__ != "Softmax":
+        return None
+    from ..ops.nnet import LogSoftmax
+    return LogSoftmax(s.owner.op.axis)(s.owner.inputs[0])
+
+
+def _log_of_sum_of_exp(s):
+    if s.owner is None or not isinstance(s.owner.op, Reduce) or s.owner.op.kind != "sum":
+        return None
+    x = exp_argument(s.owner.inputs[0])
+    if x is None or not x.type.is_float:
+        return None
+    from ..ops.nnet import LogSumExp
+    return LogSumExp(s.owner.op.axis, s.owner.op.keepdims)(x)
+
+
+def _exp_terms(s, limit=16):
+    """The exponents ``x_i`` when ``s`` is ``exp(x_1) + exp(x_2) + ...`` (``add``/``add_n`` nodes), else None."""
+    pending, exponents = [s], []
+    while pending:
+        v = pending.pop()
+        if v.owner is not None and op_name(v.owner.op) in ("add", "add_n"):
+            pending.extend(reversed(v.owner.inputs))
+            if len(pending) + len(exponents) > limit:
+                return None
+            continue
+        x = exp_argument(v)
+        if x is None or not x.type.is_float:
+            return None
+        exponents.append(x)
+    return exponents if len(exponents) >= 2 else None
+
+
+def _log_of_exp_sum(s):
+    exponents = _exp_terms(s)
+    if exponents is None:
+        return None
+    parts = [as_replacement(x, s) for x in exponents]   # each broadcast to the sum's shape and dtype
+    if any(p is None for p in parts):
+        return None
+    from ..ops.join import stack
+    from ..ops.nnet import LogSumExp
+    return LogSumExp((0,), False)(stack(parts))
+
+
+def _log_of_exp(s):
+    x = exp_argument(s)
+    return x if x is not None and x.type.is_float else None
+
+
+_LOG_FORMS = (_log_of_sigmoid, _log_of_one_minus_sigmoid, _log_of_softmax, _log_of_sum_of_exp,
+              _log_of_exp_sum, _log_of_exp)
+
+
+def stable_log(s):
+    """An expression equal to ``log(s)`` that stays finite where the naive one does not, or None."""
+    for form in _LOG_FORMS:
+        found = form(s)
+        if found is not None:
+            return found
+    return None
+
+
+@register("stability", "before_grad", ops="log")
 def log_sigmoid_to_softplus(node):
     """log(sigmoid(x)) -> -softplus(-x): finite for x = -1000."""
-    inner = operands(node.inputs[0], "sigmoid")
-    if inner is not None:
-        return [as_replacement(ew.neg(ew.softplus(ew.neg(inner[0]))), node.outputs[0])]
-    return None
+    return _replacing(node, _log_of_sigmoid(node.inputs[0]))
 
 
-@register("stability", ops="log")
+@register("stability", "before_grad", ops="log")
 def log_one_minus_sigmoid(node):
     """log(1 - sigmoid(x)) -> -softplus(x): finite for x = 1000."""
-    inner = operands(node.inputs[0], "sub")
-    if inner is not None and is_value(inner[0], 1):
-        s = operands(inner[1], "sigmoid")
-        if s is not None:
-            return [as_replacement(ew.neg(ew.softplus(s[0])), node.outputs[0])]
-    return None
+    return _replacing(node, _log_of_one_minus_sigmoid(node.inputs[0]))
 
 
-@register("stability", ops="sub")
+@register("stability", "before_grad", ops="sub")
 def one_minus_sigmoid(node):
     """1 - sigmoid(x) -> sigmoid(-x): no cancellation for large x, and provably nonzero."""
     one, s = node.inputs
     inner = operands(s, "sigmoid")
     if inner is not None and is_value(one, 1) and s.dtype == node.outputs[0].dtype:
-        return [as_replacement(ew.sigmoid(ew.neg(inner[0])), node.outputs[0])]
+        return _replacing(node, ew.sigmoid(negated(inner[0])))
     return None
 
 
-@register("stability", ops="log")
+@register("stability", "before_grad", ops="log")
 def log_softmax_from_log(node):
     """log(softmax(x)) -> log_softmax(x): finite for entries of 1000."""
-    x = node.inputs[0]
-    if x.owner is not None and type(x.owner.op).__name__ == "Softmax":
-        from ..ops.nnet import LogSoftmax
-        return [as_replacement(LogSoftmax(x.owner.op.axis)(x.owner.inputs[0]), node.outputs[0])]
-    return None
+    return _replacing(node, _log_of_softmax(node.inputs[0]))
 
 
-@register("stability", ops="log")
+@register("stability", "before_grad", ops="log")
 def log_sum_exp_to_logsumexp(node):
     """log(sum(exp(x), axes)) -> logsumexp(x, axes)."""
-    total = node.inputs[0]
-    if total.owner is None or not isinstance(total.owner.op, Reduce) or total.owner.op.kind != "sum":
-        return None
-    inner = operands(total.owner.inputs[0], "exp")
-    if inner is None or not inner[0].type.is_float:
-        return None
-    from ..ops.nnet import LogSumExp
-    op = total.owner.op
-    return [as_replacement(LogSumExp(op.axis, op.keepdims)(inner[0]), node.outputs[0])]
+    return _replacing(node, _log_of_sum_of_exp(node.inputs[0]))
 
 
-@register("stability", ops="log")
+@register("stability", "before_grad", ops="log")
+def log_of_exp_sum(node):
+    """log(exp(a) + exp(b) + ...) -> logsumexp(stack([a, b, ...]), 0): finite for a = b = 10000."""
+    return _replacing(node, _log_of_exp_sum(node.inputs[0]))
+
+
+@register("stability", "before_grad", ops="log")
+def log_through_views(node):
+    """log(view(s)) -> view(stable log(s)) where the view indexes, reshapes, transposes or broadcasts:
+    log(softmax(x)[arange(n), y]) -> log_softmax(x)[arange(n), y], log(sum(exp x).T) -> logsumexp(x).T."""
+    base, views = peel_views(node.inputs[0])
+    if not views or not base.type.is_float or base.dtype != node.outputs[0].dtype:
+        return None
+    stable = stable_log(base)
+    if stable is None:
+        return None
+    stable = as_replacement(stable, base)
+    if stable is None:
+        return None
+    # The same views of a value of the same shape: the result has the log's shape by construction
+    # (shape inference need not see through advanced indexing to know it).
+    result = apply_views(stable, views)
+    out = node.outputs[0]
+    return [result] if result.dtype == out.dtype and out.type.is_compatible(result.type) else None
+
+
+@register("stability", "before_grad", ops="log")
 def log_one_plus_to_log1p(node):
     """log(1 + x) -> log1p(x): accurate for tiny x."""
     inner = operands(node.inputs[0], "add")
@@ -79,29 +184,142 @@ def log_one_plus_to_log1p(node):
     a, b = inner
     for one, x in ((a, b), (b, a)):
         if is_value(one, 1) and x.type.is_float:
-            return [as_replacement(ew.log1p(x), node.outputs[0])]
+            return _replacing(node, ew.log1p(x))
     return None
 
 
-@register("stability", ops="log1p")
+@register("stability", "before_grad", ops="log1p")
 def log1p_exp_to_softplus(node):
     """log1p(exp(x)) -> softplus(x): no overflow for large x."""
-    inner = operands(node.inputs[0], "exp")
-    if inner is not None:
-        return [as_replacement(ew.softplus(inner[0]), node.outputs[0])]
-    return None
+    x = exp_argument(node.inputs[0])
+    return _replacing(node, ew.softplus(x)) if x is not None else None
 
 
-@register("stability", ops=("sub", "add"))
+@register("stability", "before_grad", ops="log1p")
+def log1p_minus_sigmoid(node):
+    """log1p(-sigmoid(x)) -> -softplus(x): about -37 at x = 37, where 1 - sigmoid(37) rounds to 0."""
+    inner = operands(node.inputs[0], "neg")
+    s = operands(inner[0], "sigmoid") if inner is not None else None
+    return _replacing(node, ew.neg(ew.softplus(s[0]))) if s is not None else None
+
+
+@register("stability", "before_grad", ops=("sub", "add"))
 def exp_minus_one_to_expm1(node):
     """exp(x) - 1 -> expm1(x) (also exp(x) + -1): accurate for tiny x."""
     a, b = node.inputs
     minus_one = is_value(b, 1) if ew.Sub == type(node.op.scalar_op) else is_value(b, -1)
-    inner = operands(a, "exp")
-    if not minus_one or inner is None:
+    x = exp_argument(a)
+    if not minus_one or x is None:
         return None
-    return [as_replacement(ew.expm1(inner[0]), node.outputs[0])]
+    return _replacing(node, ew.expm1(x))
 
+
+@register("stability", ops="exp")
+def exp_of_log_softmax(node):
+    """exp(log_softmax(x)) -> softmax(x) (as the gradient of log_softmax writes it): one op, no rounding
+    through the log, and a gradient that need not compute log_softmax at all."""
+    inner = node.inputs[0].owner
+    if inner is None or type(inner.op).__name__ != "LogSoftmax":
+        return None
+    from ..ops.nnet import Softmax
+    return _replacing(node, Softmax(inner.op.axis)(inner.inputs[0]))
+
+
+# ---------------------------------------------------------------- sigmoid and softmax written by hand
+
+def _one_plus_exp(var):
+    """``z`` when ``var`` is ``1 + exp(z)`` or ``exp(z) + 1``, else None."""
+    terms = operands(var, "add")
+    if terms is None:
+        return None
+    for one, e in (terms, terms[::-1]):
+        z = exp_argument(e)
+        if z is not None and z.type.is_float and is_value(one, 1):
+            return z
+    return None
+
+
+@register("stability", "before_grad", ops="true_div")
+def sigmoid_from_quotient(node):
+    """exp(z) / (1 + exp(z)) -> sigmoid(z), 1 / (1 + exp(-x)) -> sigmoid(x), a / (1 + exp(z)) -> a * sigmoid(-z):
+    no inf / inf for large z."""
+    a, d = node.inputs
+    z = _one_plus_exp(d)
+    if z is None:
+        return None
+    if exp_argument(a) is z:
+        return _replacing(node, ew.sigmoid(z))
+    s = ew.sigmoid(negated(z))
+    return _replacing(node, s if is_value(a, 1) else ew.mul(a, s))
+
+
+def _sigmoid_of_pair(p, q):
+    """``sigmoid(x)`` when ``p`` and ``q`` are ``sigmoid(-x)`` and ``exp(x)`` (either order), else None."""
+    for s, e in ((p, q), (q, p)):
+        inner, x = operands(s, "sigmoid"), exp_argument(e)
+        if inner is not None and x is not None and is_negation_of(inner[0], x):
+            return ew.sigmoid(x)
+    return None
+
+
+@register("stability", "before_grad", ops="mul")
+def sigmoid_times_exp(node):
+    """sigmoid(-x) * exp(x) -> sigmoid(x), and (a * sigmoid(-x)) * exp(x) -> a * sigmoid(x): no 0 * inf."""
+    p, q = node.inputs
+    direct = _sigmoid_of_pair(p, q)
+    if direct is not None:
+        return _replacing(node, direct)
+    for product, other in ((p, q), (q, p)):
+        factors = operands(product, "mul")
+        for i in (0, 1) if factors is not None else ():
+            pair = _sigmoid_of_pair(factors[i], other)
+            if pair is not None:
+                return _replacing(node, ew.mul(factors[1 - i], pair))
+    return None
+
+
+def _summed_back_axis(total, x):
+    """The axis ``a`` when ``total`` is ``sum(exp(x), a)`` shaped to broadcast against ``x`` along ``a``
+    (``keepdims``, an ``expand_dims``, or a leading axis), else None."""
+    views = []
+    while total.owner is not None and op_name(total.owner.op) == "dimshuffle":
+        views.append(total.owner.op.new_order)
+        total = total.owner.inputs[0]
+    owner = total.owner
+    if owner is None or not isinstance(owner.op, Reduce) or owner.op.kind != "sum" or len(owner.op.axis) != 1:
+        return None
+    if exp_argument(owner.inputs[0]) is not x:
+        return None
+    (axis,) = owner.op.axis
+    # which axis of x each axis of the (viewed) total follows; None for a length-1 axis
+    follows = [None if i == axis else i for i in range(x.ndim)] if owner.op.keepdims else \
+        [i for i in range(x.ndim) if i != axis]
+    for new_order in reversed(views):
+        if any(follows[a] is not None and a not in new_order for a in range(len(follows))):
+            return None
+        follows = [None if a == "x" else follows[a] for a in new_order]
+    if len(follows) > x.ndim:
+        return None
+    follows = [None] * (x.ndim - len(follows)) + follows
+    expected = [None if i == axis else i for i in range(x.ndim)]
+    return axis if follows == expected else None
+
+
+@register("stability", "before_grad", ops="true_div")
+def softmax_from_quotient(node):
+    """exp(x) / sum(exp(x), axis) (broadcast back along ``axis``) -> softmax(x, axis): finite for x = 1000."""
+    e, total = node.inputs
+    x = exp_argument(e)
+    if x is None or not x.type.is_float or x.ndim == 0:
+        return None
+    axis = _summed_back_axis(total, x)
+    if axis is None:
+        return None
+    from ..ops.nnet import Softmax
+    return _replacing(node, Softmax(axis)(x))
+
+
+# ---------------------------------------------------------------- cancellations in gradient graphs
 
 def _factors(var):
     """The two factors of a product, or None."""

@@ -11,6 +11,8 @@ from symgraph.ops.base import op_name
 from symgraph.rewrite import optimize, shapes
 from symgraph.rewrite.shapes import ShapeFacts, program_facts
 
+from .helpers import compare
+
 
 def mlp(n_in=5, hidden=(6, 4), n_out=3, bias_lengths=None):
     """A small MLP training graph like benchmarks/run.py's: loss and the gradients of every parameter."""
@@ -212,7 +214,8 @@ def test_mlp_step_relu_gradients_use_flat_loops():
     X, Y, params, values, loss, grads = mlp()
     f = sg.function([X, Y], [loss] + grads, backend="numba")
     blocks = f.source.split("    # ")
-    where_blocks = [b for b in blocks if b.startswith("fused{where")]
+    # (scalar blocks such as broadcast_length's where(n == 1, m, n) have no loop to check)
+    where_blocks = [b for b in blocks if b.startswith("fused{where") and "[?" in b.split("\n")[0]]
     assert len(where_blocks) == 2
     for block in where_blocks:
         assert "for i0" not in block and "for i in range" in block
@@ -231,3 +234,32 @@ def test_100k_node_chain_of_products_optimizes_without_recursion():
     optimized = optimize(y)
     assert optimized.ndim == 1
     assert time.process_time() - start < 120
+
+
+# ---------------------------------------------------------------- indexing (issue 14, item 21)
+
+@pytest.mark.parametrize("index, axes", [
+    (lambda x, y: x[1:], [None, ("x", 1)]),
+    (lambda x, y: x[:, 0], [("x", 0)]),
+    (lambda x, y: x[::1, :], [("x", 0), ("x", 1)]),
+    (lambda x, y: x[:, y], [("x", 0), ("y", 0)]),
+    (lambda x, y: x[y, :], [("y", 0), ("x", 1)]),
+    (lambda x, y: x[:, None][y], [("y", 0), 1, ("x", 1)]),
+    (lambda x, y: x[y, np.array([[0], [1]])], ["both", "both"]),
+])
+def test_lengths_of_indexed_values(index, axes):
+    """A full slice keeps the length, an integer drops the axis, index arrays give their (broadcast) lengths."""
+    x, y = sg.matrix("x"), sg.vector("y", dtype="int64")
+    described = shapes.dims(index(x, y))
+    for d, expected in zip(described, axes):
+        if expected is None:
+            assert len(d) == 1 and next(iter(d))[0] not in (x, y)          # a new length
+        elif expected == 1:
+            assert d == 1
+        elif expected == "both":
+            assert d == 2 or (y, 0) in d                                  # broadcast of (2, 1) and y
+        else:
+            assert d == frozenset({({"x": x, "y": y}[expected[0]], expected[1])})
+    xv, yv = np.arange(12.0).reshape(3, 4), np.array([2, 0])
+    compare([x, y], index(x, y), [xv, yv])
+    compare([x, y], index(x, y).shape[0] + 0, [xv, yv])
