@@ -352,9 +352,11 @@ class Stage:
                 if r.tags & set(self.tags) and r.name not in excluded and not (r.tags & excluded)]
 
 
-# Rewrites with these tags change IEEE results (x * 0 -> 0 is wrong for x = inf or NaN), so they run
-# only when asked for: optimizer={"mode": "fast_run", "include": ["assumes_finite"]}.
-OPT_IN_TAGS = frozenset({"assumes_finite"})
+# Rewrites with these tags change IEEE results, so they run only when asked for:
+# "assumes_finite" (x * 0 -> 0 is wrong for x = inf or NaN) and "fast_math" (re-association, signed
+# zeros, one rounding for two), e.g. optimizer={"mode": "fast_run", "include": ["fast_math"]};
+# including "fast_math" includes "assumes_finite" too.
+OPT_IN_TAGS = frozenset({"assumes_finite", "fast_math"})
 
 
 def parse_mode(mode):
@@ -370,6 +372,8 @@ def parse_mode(mode):
         mode = mode.get("mode", "fast_run")
     if mode is True:
         mode = "fast_run"
+    if "fast_math" in included:
+        included |= OPT_IN_TAGS
     excluded |= OPT_IN_TAGS - included
     if mode not in ("fast_run", "fast_compile", None, False):
         raise ValueError(f"unknown optimizer mode {mode!r}; use 'fast_run', 'fast_compile' or None")
