@@ -7,6 +7,12 @@ exact arithmetic, such as a softmax or sigmoid output) fix the gradients those
 expressions had before the forward rewrite, where ``s`` underflowed to 0 and ``a / s``
 made NaN. Together they make the cross-entropy of a softmax and its gradient finite
 for logits of any size.
+
+Every rewrite here changes bits on purpose: it replaces an expression by another form of
+the same mathematical value that rounds less, or stays finite where the original over- or
+underflows. They are the only default rewrites that do not reproduce NumPy's bits for the
+graph as written (the rest are exact, tests/rewrite/test_ieee_exact.py); each docstring says
+what it changes. ``optimizer={"exclude": ["stability"]}`` switches them all off.
 """
 from __future__ import annotations
 
@@ -18,7 +24,10 @@ from .patterns import as_replacement, is_nonzero, is_value, operands
 
 @register("stability", ops="log")
 def log_sigmoid_to_softplus(node):
-    """log(sigmoid(x)) -> -softplus(-x): finite for x = -1000."""
+    """log(sigmoid(x)) -> -softplus(-x): finite for x = -1000.
+
+    Changes bits on purpose: -inf becomes -1000 there, and the rounding of sigmoid is gone.
+    """
     inner = operands(node.inputs[0], "sigmoid")
     if inner is not None:
         return [as_replacement(ew.neg(ew.softplus(ew.neg(inner[0]))), node.outputs[0])]
@@ -27,7 +36,10 @@ def log_sigmoid_to_softplus(node):
 
 @register("stability", ops="log")
 def log_one_minus_sigmoid(node):
-    """log(1 - sigmoid(x)) -> -softplus(x): finite for x = 1000."""
+    """log(1 - sigmoid(x)) -> -softplus(x): finite for x = 1000.
+
+    Changes bits on purpose: -inf becomes -1000 there, and 1 - sigmoid(x) no longer cancels.
+    """
     inner = operands(node.inputs[0], "sub")
     if inner is not None and is_value(inner[0], 1):
         s = operands(inner[1], "sigmoid")
@@ -38,7 +50,10 @@ def log_one_minus_sigmoid(node):
 
 @register("stability", ops="sub")
 def one_minus_sigmoid(node):
-    """1 - sigmoid(x) -> sigmoid(-x): no cancellation for large x, and provably nonzero."""
+    """1 - sigmoid(x) -> sigmoid(-x): no cancellation for large x, and provably nonzero.
+
+    Changes bits on purpose: 1 - sigmoid(40) is 0.0, sigmoid(-40) is 4.2e-18.
+    """
     one, s = node.inputs
     inner = operands(s, "sigmoid")
     if inner is not None and is_value(one, 1) and s.dtype == node.outputs[0].dtype:
@@ -48,7 +63,10 @@ def one_minus_sigmoid(node):
 
 @register("stability", ops="log")
 def log_softmax_from_log(node):
-    """log(softmax(x)) -> log_softmax(x): finite for entries of 1000."""
+    """log(softmax(x)) -> log_softmax(x): finite for entries of 1000.
+
+    Changes bits on purpose: computed as x - logsumexp(x), without rounding softmax first.
+    """
     x = node.inputs[0]
     if x.owner is not None and type(x.owner.op).__name__ == "Softmax":
         from ..ops.nnet import LogSoftmax
@@ -58,7 +76,10 @@ def log_softmax_from_log(node):
 
 @register("stability", ops="log")
 def log_sum_exp_to_logsumexp(node):
-    """log(sum(exp(x), axes)) -> logsumexp(x, axes)."""
+    """log(sum(exp(x), axes)) -> logsumexp(x, axes).
+
+    Changes bits on purpose: finite where exp(x) overflows (x = 1000) or the sum underflows.
+    """
     total = node.inputs[0]
     if total.owner is None or not isinstance(total.owner.op, Reduce) or total.owner.op.kind != "sum":
         return None
@@ -72,7 +93,10 @@ def log_sum_exp_to_logsumexp(node):
 
 @register("stability", ops="log")
 def log_one_plus_to_log1p(node):
-    """log(1 + x) -> log1p(x): accurate for tiny x."""
+    """log(1 + x) -> log1p(x): accurate for tiny x.
+
+    Changes bits on purpose: log(1 + 1e-20) is 0.0, log1p(1e-20) is 1e-20.
+    """
     inner = operands(node.inputs[0], "add")
     if inner is None:
         return None
@@ -85,7 +109,10 @@ def log_one_plus_to_log1p(node):
 
 @register("stability", ops="log1p")
 def log1p_exp_to_softplus(node):
-    """log1p(exp(x)) -> softplus(x): no overflow for large x."""
+    """log1p(exp(x)) -> softplus(x): no overflow for large x.
+
+    Changes bits on purpose: inf becomes 1000 at x = 1000; elsewhere a few ulps may differ.
+    """
     inner = operands(node.inputs[0], "exp")
     if inner is not None:
         return [as_replacement(ew.softplus(inner[0]), node.outputs[0])]
@@ -94,7 +121,10 @@ def log1p_exp_to_softplus(node):
 
 @register("stability", ops=("sub", "add"))
 def exp_minus_one_to_expm1(node):
-    """exp(x) - 1 -> expm1(x) (also exp(x) + -1): accurate for tiny x."""
+    """exp(x) - 1 -> expm1(x) (also exp(x) + -1): accurate for tiny x.
+
+    Changes bits on purpose: exp(1e-20) - 1 is 0.0, expm1(1e-20) is 1e-20.
+    """
     a, b = node.inputs
     minus_one = is_value(b, 1) if ew.Sub == type(node.op.scalar_op) else is_value(b, -1)
     inner = operands(a, "exp")
@@ -110,7 +140,10 @@ def _factors(var):
 
 @register("stability", ops="mul")
 def cancel_division(node):
-    """(a / s) * s -> a and (a / s) * (s * b) -> a * b for s never zero in exact arithmetic."""
+    """(a / s) * s -> a and (a / s) * (s * b) -> a * b for s never zero in exact arithmetic.
+
+    Changes bits on purpose: the exact a where the quotient rounded, or made NaN when s underflowed to 0.
+    """
     out = node.outputs[0]
     first, second = node.inputs
     for quotient, other in ((first, second), (second, first)):
@@ -134,7 +167,10 @@ def cancel_division(node):
 
 @register("stability", ops="true_div")
 def cancel_common_factor(node):
-    """(s * b) / s -> b for s never zero in exact arithmetic."""
+    """(s * b) / s -> b for s never zero in exact arithmetic.
+
+    Changes bits on purpose: the exact b where the product rounded or the quotient was 0 / 0.
+    """
     numerator, s = node.inputs
     factors = _factors(numerator)
     if factors is None or not is_nonzero(s):
@@ -153,6 +189,7 @@ def distribute_over_quotient(node):
 
     This is the shape of every gradient through log(sigmoid) or log(softmax) once the forward
     value was stabilised: s * (a / s - b), or (a / s - b / t) * (s * t) for binary cross-entropy.
+    Changes bits on purpose (distributing rounds differently), so that the quotients cancel.
     """
     out = node.outputs[0]
     first, second = node.inputs
