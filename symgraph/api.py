@@ -81,7 +81,34 @@ def var(x, axis=None, keepdims=False):
 
 
 def std(x, axis=None, keepdims=False):
-    return ew.sqrt(var(x, axis, keepdims))
+    """Standard deviation, ``sqrt(var(x, axis))``, differentiable where the variance is 0.
+
+    Where the variance is 0 (one element, or equal elements) the derivative of sqrt is infinite
+    and the variance's is 0; the derivatives are taken as 0 there (as PyTensor and autograd give
+    for one element) by evaluating sqrt at 1 on that branch, so every order stays finite. The
+    value is NumPy's: sqrt(+0.0) is the +0.0 chosen.
+
+    Parameters
+    ----------
+    x : Variable or array_like
+    axis : int or tuple of int, optional
+        Axes to reduce (all by default).
+    keepdims : bool
+        Keep the reduced axes with length 1.
+
+    Returns
+    -------
+    Variable
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> sg.function([x], sg.std(x))(np.array([1.0, 3.0]))
+    array(1.)
+    """
+    variance = var(x, axis, keepdims)
+    zero = ew.eq(variance, 0)
+    return ew.where(zero, 0, ew.sqrt(ew.where(zero, 1, variance)))
 
 
 # ---------------------------------------------------------------- shapes
