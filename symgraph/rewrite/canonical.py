@@ -560,7 +560,8 @@ def fold_shape_of(node):
 
 @register("canonicalize", "shape", ops="sum_to_shape")
 def sum_to_shape_decided(node):
-    """sum_to_shape(g, like) -> g when g already has like's shape, or a plain sum when the axes are known."""
+    """sum_to_shape(g, like) -> g when g already has like's shape, or a plain sum when the axes are known
+    (a float axis summed only when its length is static, or g cannot hold -0.0)."""
     g, like = node.inputs
     out = node.outputs[0]
     gd, ld = dims(g), dims(like)
@@ -572,9 +573,11 @@ def sum_to_shape_decided(node):
         gn = gd[lead + i]
         if gn == n:
             continue
-        if n == 1:
+        if n == 1 and (isinstance(gn, int) or _no_negative_zero(g)):
             axes.append(lead + i)
         else:
+            # (a length known only at call time may be 1 there: sum_to_shape then leaves the axis
+            # alone, while a sum over it would turn -0.0 into +0.0)
             return None
     if not axes:
         return [as_replacement(g, out)]

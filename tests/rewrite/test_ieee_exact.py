@@ -244,3 +244,16 @@ def test_int64_through_float64_is_not_collapsed():
     j = sg.vector("j", dtype="int32")
     _, log = optimize_graph([sg.cast(sg.cast(j, "float64"), "int64")])
     assert log.fired("remove_useless_cast")   # int32 -> float64 is exact, so that chain does collapse
+
+
+def test_sum_to_shape_keeps_negative_zero_when_the_length_may_be_one():
+    """sum_to_shape over an axis whose length is known only at call time: at length 1 it sums
+    nothing (-0.0 stays -0.0), so it is not replaced by a sum (which gives +0.0)."""
+    from symgraph.ops.reduce import SumToShape
+    x, b = sg.vector("x"), sg.vector("b", shape=(1,))
+    out = SumToShape()(-x, b)
+    for backend in ("python", "numba"):
+        f = sg.function([x, b], out, backend=backend)
+        reference = sg.function([x, b], out, backend="python", optimizer=None)
+        for value in (np.array([0.0]), np.array([0.0, 0.0]), np.array([2.0, -3.0])):
+            assert same_bits(f(value, np.ones(1)), reference(value, np.ones(1))), (backend, value)
