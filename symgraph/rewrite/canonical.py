@@ -4,7 +4,7 @@ Each rewrite is a small named function (node in, replacements or None out). The 
 by default give NumPy's bits for every input, signed zeros, infinities, NaN and integer
 wrap-around included; each states the condition that makes it exact (``x + 0 -> x`` only
 where ``x`` cannot be -0.0 or the zero is -0.0, ``x ** 3`` is not ``x * x * x``, integer
-constants combine only within one dtype). The one exception is ``log_of_exp``, a documented
+constants combine only within one dtype; the predicates are in exactness.py). The one exception is ``log_of_exp``, a documented
 stability rewrite: ``log(exp(x)) -> x`` gives the exact value where the unrewritten
 expression rounds or overflows.
 
@@ -32,57 +32,12 @@ from ..ops.shape import BroadcastTo, DimShuffle, Reshape, ShapeOf
 from .engine import current_graph, register
 from .patterns import (as_replacement, dims, filled, is_nonnegative, is_value, operands, same_shape,
                        shape_scalars, uniform_value)
+from .exactness import exact_negation, no_negative_zero, represents_exactly, zero_sign
 from .shapes import broadcast_dims
 
 
 def _binary(node):
     return node.inputs[0], node.inputs[1], node.outputs[0]
-
-
-def _constant_leaf(var):
-    """The constant ``var`` is a broadcast or view of, or None."""
-    while not isinstance(var, Constant):
-        if var.owner is None or op_name(var.owner.op) not in ("dimshuffle", "broadcast_to", "identity"):
-            return None
-        var = var.owner.inputs[0]
-    return var
-
-
-def _zero_sign(var):
-    """For a constant zero ``var``: -1 when every element is -0.0, +1 for +0.0 or an integer 0; else None."""
-    leaf = _constant_leaf(var)
-    if leaf is None or leaf.value.size == 0 or np.dtype(leaf.dtype).kind not in "biuf":
-        return None
-    value = leaf.value
-    if np.any(value != 0):
-        return None
-    negative = np.signbit(value) if value.dtype.kind == "f" else np.zeros(value.shape, bool)
-    if negative.all():
-        return -1
-    return 1 if not negative.any() else None
-
-
-def _no_negative_zero(var) -> bool:
-    """No element of ``var`` can be -0.0: integers and booleans, or a constant without one."""
-    kind = np.dtype(var.dtype).kind
-    if kind in "biu":
-        return True
-    owner = var.owner
-    if owner is not None and op_name(owner.op) in ("exp", "abs", "sigmoid", "softplus"):
-        return True  # exp(-inf), abs(-0.0), sigmoid(-inf), softplus(-inf) are all +0.0
-    if owner is not None and op_name(owner.op) == "cast" and np.dtype(owner.inputs[0].dtype).kind in "biu":
-        return True
-    leaf = _constant_leaf(var)
-    if leaf is not None and kind == "f":
-        return not np.any((leaf.value == 0) & np.signbit(leaf.value))
-    return False
-
-
-def _exact_negation(negated, out, complex_ok=True) -> bool:
-    """-y (in y's dtype, then promoted) equals -(y promoted to ``out``'s dtype): true for floats,
-    and for integers only within one dtype (int8 -(-128) wraps to -128; int64 128 does not)."""
-    kind = np.dtype(negated.dtype).kind
-    return kind == "f" or (complex_ok and kind == "c") or negated.dtype == out.dtype
 
 
 # ---------------------------------------------------------------- identities and neutral elements
@@ -91,23 +46,6 @@ def _exact_negation(negated, out, complex_ok=True) -> bool:
 def remove_identity(node):
     """identity(x) -> x, and stop_gradient(x) -> x (differentiation is over once we optimize)."""
     return [node.inputs[0]]
-
-
-def represents_exactly(source, target) -> bool:
-    """Every value of dtype ``source`` is a value of dtype ``target`` (int64 -> float64 is not:
-    2**53 + 1 rounds; int32 -> float64 and uint8 -> float16 are)."""
-    source, target = np.dtype(source), np.dtype(target)
-    if source.kind == "b":
-        return True
-    if target.kind == "b":
-        return False
-    if source.kind in "iu" and target.kind in "fc":
-        component = np.dtype(target.char.lower()) if target.kind == "c" else target
-        component = np.finfo(component)
-        return component.nmant + 1 >= np.iinfo(source).bits - (source.kind == "i")
-    if source.kind == "c" and target.kind != "c":
-        return False
-    return np.can_cast(source, target, casting="safe")
 
 
 @register("canonicalize", ops="cast")
@@ -135,8 +73,8 @@ def remove_useless_cast(node):
 def _add_zero(node, exact):
     a, b, out = _binary(node)
     for x, zero in ((a, b), (b, a)):
-        sign = _zero_sign(zero)
-        if sign is not None and (not exact or sign < 0 or _no_negative_zero(x)):
+        sign = zero_sign(zero)
+        if sign is not None and (not exact or sign < 0 or no_negative_zero(x)):
             return [as_replacement(x, out)]
     return None
 
@@ -161,13 +99,13 @@ def add_n_zeros(node):
     and adding +0.0 to anything but -0.0 changes nothing), and the kept terms add in ``out``'s dtype.
     """
     out = node.outputs[0]
-    signs = [_zero_sign(v) for v in node.inputs]
+    signs = [zero_sign(v) for v in node.inputs]
     kept = [v for v, sign in zip(node.inputs, signs) if sign is None]
     if len(kept) == len(node.inputs):
         return None
     if not kept:
         return [filled(0, out)] if 1 in signs or np.dtype(out.dtype).kind in "biu" else None
-    if 1 in signs and not any(_no_negative_zero(v) for v in kept):
+    if 1 in signs and not any(no_negative_zero(v) for v in kept):
         kept += [v for v, sign in zip(node.inputs, signs) if sign == 1][:1]  # keep one +0.0
         if len(kept) == len(node.inputs):
             return None
@@ -179,10 +117,10 @@ def add_n_zeros(node):
 
 def _sub_zero(node, exact):
     a, b, out = _binary(node)
-    sign = _zero_sign(b)
-    if sign is not None and (not exact or sign > 0 or _no_negative_zero(a)):
+    sign = zero_sign(b)
+    if sign is not None and (not exact or sign > 0 or no_negative_zero(a)):
         return [as_replacement(a, out)]
-    sign = _zero_sign(a)
+    sign = zero_sign(a)
     kind = np.dtype(b.dtype).kind
     if sign is not None and out.dtype == b.dtype and kind in "iufc" and \
             (not exact or sign < 0 or kind in "iu"):
@@ -270,13 +208,13 @@ def fold_negations(node):
     """x + (-y) -> x - y, x - (-y) -> x + y, (-a) * (-b) -> a * b.
 
     Exact in IEEE arithmetic (x - y is x + (-y)); for integers only when the negation happens in the
-    result's dtype (``_exact_negation``).
+    result's dtype (``exact_negation``).
     """
     a, b, out = _binary(node)
     name = op_name(node.op)
 
     def negated(v):
-        return operands(v, "neg") is not None and _exact_negation(v, out)
+        return operands(v, "neg") is not None and exact_negation(v, out)
 
     if name == "add":
         if negated(b):
@@ -300,9 +238,9 @@ def negation_out_of_product(node):
     a, b, out = _binary(node)
     if np.dtype(out.dtype).kind == "c":
         return None
-    if operands(a, "neg") is not None and operands(b, "neg") is None and _exact_negation(a, out, False):
+    if operands(a, "neg") is not None and operands(b, "neg") is None and exact_negation(a, out, False):
         return [as_replacement(ew.neg(ew.mul(a.owner.inputs[0], b)), out)]
-    if operands(b, "neg") is not None and operands(a, "neg") is None and _exact_negation(b, out, False):
+    if operands(b, "neg") is not None and operands(a, "neg") is None and exact_negation(b, out, False):
         return [as_replacement(ew.neg(ew.mul(a, b.owner.inputs[0])), out)]
     return None
 
@@ -473,7 +411,7 @@ def _reduce_trivial_axes(node, exact):
     op, x, out = node.op, node.inputs[0], node.outputs[0]
     if not isinstance(op, Reduce) or x.dtype != out.dtype:
         return None
-    if exact and op.kind == "sum" and not _no_negative_zero(x):
+    if exact and op.kind == "sum" and not no_negative_zero(x):
         return None
     if any(x.type.shape[a] != 1 for a in op.axis):
         return None
@@ -573,7 +511,7 @@ def sum_to_shape_decided(node):
         gn = gd[lead + i]
         if gn == n:
             continue
-        if n == 1 and (isinstance(gn, int) or _no_negative_zero(g)):
+        if n == 1 and (isinstance(gn, int) or no_negative_zero(g)):
             axes.append(lead + i)
         else:
             # (a length known only at call time may be 1 there: sum_to_shape then leaves the axis
