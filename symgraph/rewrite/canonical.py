@@ -15,8 +15,7 @@ Rewrites that change IEEE results are opt-in, under two tags (``engine.OPT_IN_TA
   changes for finite values: ``combine_constants`` (``(x * 1e-30) * 1e-30`` is not
   ``x * 1e-60`` at ``x = 1e30`` in float32), ``pow_by_multiplication`` (x ** 3 -> x * x * x),
   ``exp_of_log``, ``sum_of_broadcast`` for floats, and the signed-zero forms of the rules
-  above (``add_float_zero``, ``sub_float_zero``, ``negate_float_difference``,
-  ``reduce_float_trivial_axes``).
+  above (``add_float_zero``, ``sub_float_zero``, ``negate_float_difference``).
 Switch them on with ``optimizer={"mode": "fast_run", "include": ["fast_math"]}``.
 """
 from __future__ import annotations
@@ -407,32 +406,25 @@ def reshape_chain(node):
 
 # ---------------------------------------------------------------- reductions
 
-def _reduce_trivial_axes(node, exact):
-    op, x, out = node.op, node.inputs[0], node.outputs[0]
-    if not isinstance(op, Reduce) or x.dtype != out.dtype:
-        return None
-    if exact and op.kind == "sum" and not no_negative_zero(x):
-        return None
-    if any(x.type.shape[a] != 1 for a in op.axis):
-        return None
-    if op.keepdims or not op.axis:
-        return [as_replacement(x, out)]
-    return [DimShuffle([a for a in range(x.ndim) if a not in op.axis])(x)]
-
-
 @register("canonicalize", ops=("sum", "prod", "max", "min"))
 def reduce_trivial_axes(node):
     """A reduction over no axes, or over axes of static length 1, is a reshape (dimshuffle) of x.
 
-    Not for float sums where x may hold -0.0: NumPy's sum of one -0.0 is +0.0.
+    A float sum becomes ``x + 0.0``: NumPy's sum of one element starts from 0.0, so the sum of
+    one -0.0 is +0.0 (``add_zero`` drops the addition where x cannot be -0.0).
     """
-    return _reduce_trivial_axes(node, exact=True)
-
-
-@register("canonicalize", "fast_math", ops="sum")
-def reduce_float_trivial_axes(node):
-    """sum over no axes or axes of length 1 -> x for floats too. Opt-in: keeps -0.0 where NumPy gives +0.0."""
-    return _reduce_trivial_axes(node, exact=False)
+    op, x, out = node.op, node.inputs[0], node.outputs[0]
+    if not isinstance(op, Reduce) or x.dtype != out.dtype:
+        return None
+    if any(x.type.shape[a] != 1 for a in op.axis):
+        return None
+    if op.keepdims or not op.axis:
+        result = x
+    else:
+        result = DimShuffle([a for a in range(x.ndim) if a not in op.axis])(x)
+    if op.kind == "sum" and not no_negative_zero(x):
+        result = ew.add(result, Constant(0, dtype=out.dtype))
+    return [as_replacement(result, out)]
 
 
 @register("canonicalize", ops="sum")

@@ -347,9 +347,11 @@ class Stage:
             return False  # (a local stage stays: excluding a tag removes just those rewrites)
         return not self.optional or self.name in included or bool(set(self.tags) & included)
 
-    def rewrites(self, excluded):
+    def rewrites(self, excluded, included=frozenset()):
+        # an opt-in rewrite asked for by name runs although its tag stays off
         return [r for r in REGISTRY.values()
-                if r.tags & set(self.tags) and r.name not in excluded and not (r.tags & excluded)]
+                if r.tags & set(self.tags) and r.name not in excluded
+                and (not (r.tags & excluded) or r.name in included)]
 
 
 # Rewrites with these tags change IEEE results, so they run only when asked for:
@@ -405,6 +407,6 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
             finally:
                 _graph_stack().pop()
         else:
-            apply_local_rewrites(fg, stage.rewrites(excluded))
+            apply_local_rewrites(fg, stage.rewrites(excluded, included))
         log.stage_done(stage.name, before, len(fg), time.perf_counter() - start)
     return fg.outputs, log

@@ -190,6 +190,8 @@ def test_fast_math_switches_the_reassociation_on():
     assert f(1e-300) == np.inf   # what the user asked for: x * 1e400
     _, log = optimize_graph([x * 0.0], mode={"mode": "fast_run", "include": ["fast_math"]})
     assert log.fired("mul_by_zero")   # fast_math includes assumes_finite
+    _, log = optimize_graph([out, x + 0.0], mode={"mode": "fast_run", "include": ["combine_constants"]})
+    assert log.fired("combine_constants") and not log.fired("add_float_zero")   # one, by its name
 
 
 # ------------------------------------------------------------------ casts (issue 14 item 8)
