@@ -359,7 +359,12 @@ def var(x, axis=None, keepdims=False):
 
 
 def std(x, axis=None, keepdims=False):
-    """The standard deviation along ``axis``, as ``np.std`` (``ddof=0``): ``sqrt(var(x))``.
+    """Standard deviation, ``sqrt(var(x, axis))``, differentiable where the variance is 0.
+
+    Where the variance is 0 (one element, or equal elements) the derivative of sqrt is infinite
+    and the variance's is 0; the derivatives are taken as 0 there (as PyTensor and autograd give
+    for one element) by evaluating sqrt at 1 on that branch, so every order stays finite. The
+    value is NumPy's: sqrt(+0.0) is the +0.0 chosen.
 
     Parameters
     ----------
@@ -381,7 +386,9 @@ def std(x, axis=None, keepdims=False):
     >>> sg.function([X], sg.std(X, axis=0), backend="python")([[1.0, 0.0], [3.0, 0.0]])
     array([1., 0.])
     """
-    return ew.sqrt(var(x, axis, keepdims))
+    variance = var(x, axis, keepdims)
+    zero = ew.eq(variance, 0)
+    return ew.where(zero, 0, ew.sqrt(ew.where(zero, 1, variance)))
 
 
 # ---------------------------------------------------------------- shapes

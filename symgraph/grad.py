@@ -263,6 +263,13 @@ def _as_list(x):
     return (list(x), True) if isinstance(x, (list, tuple)) else ([x], False)
 
 
+def _structured(results, like):
+    """``results`` in the structure the caller passed as ``like``: a tuple, a list, or one variable."""
+    if isinstance(like, tuple):
+        return tuple(results)
+    return list(results) if isinstance(like, list) else results[0]
+
+
 def Lop(f, wrt, eval_points, consider_constant=None, disconnected="zero"):
     """The vector-Jacobian product ``v^T (d f / d wrt)`` (reverse mode, one backward pass).
 
@@ -334,7 +341,7 @@ def Rop(f, wrt, eval_points):
     ``u`` is a fresh ``zeros_like(f)`` node: its value never matters, and the result never needs
     an input the caller does not have.
     """
-    f_list, f_is_list = _as_list(f)
+    f_list, _ = _as_list(f)
     wrt_list, _ = _as_list(wrt)
     points, _ = _as_list(eval_points)
     if len(points) != len(wrt_list):
@@ -347,7 +354,7 @@ def Rop(f, wrt, eval_points):
     transposed = Lop(f_list, wrt_list, dummies)
     known = [(g, as_variable(v, like=g.dtype)) for g, v in zip(transposed, points)]
     results = grad(None, dummies, disconnected="zero", known_grads=known)
-    return results if f_is_list else results[0]
+    return _structured(results, f)
 
 
 def hessian_vector_product(cost, wrt, v):
@@ -379,14 +386,14 @@ def hessian_vector_product(cost, wrt, v):
     Computed as ``grad(<grad(cost, wrt), v>, wrt)``: the same graph size as the double-Lop Rop,
     two reverse passes, and it uses the symmetry of ``H``.
     """
-    wrt_list, is_list = _as_list(wrt)
+    wrt_list, _ = _as_list(wrt)
     vs, _ = _as_list(v)
     if len(vs) != len(wrt_list):
         raise ValueError(f"hessian_vector_product: {len(wrt_list)} wrt variables but {len(vs)} vectors")
     first = grad(cost, wrt_list, disconnected="zero")
     projected = add_n(*[_inner(g, as_variable(vi, like=g.dtype)) for g, vi in zip(first, vs)])
     result = grad(projected, wrt_list, disconnected="zero")
-    return result if is_list else result[0]
+    return _structured(result, wrt)
 
 
 def _inner(a, b):
@@ -436,7 +443,7 @@ def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=
     linear in the number of rows), which needs the length of ``expr`` when the graph is built.
     """
     from .vectorize import NotVectorizable, vectorize_graph
-    wrt_list, is_list = _as_list(wrt)
+    wrt_list, _ = _as_list(wrt)
     for w in wrt_list:
         if not isinstance(w, Variable) or w.ndim > 1:
             raise TypeError(f"jacobian: wrt must be 0-d or 1-d variables, got {getattr(w, 'describe', lambda: w)()}")
@@ -455,7 +462,7 @@ def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=
         identity = one_hot(arange(length), length, dtype=cotangent_dtype)
         try:
             result = vectorize_graph(rows, {cotangent: identity}, length)
-            return result if is_list else result[0]
+            return _structured(result, wrt)
         except NotVectorizable as exc:
             if vectorize or n is None:
                 raise ValueError(f"jacobian: cannot batch the rows of the Jacobian of {expr.describe()} "
@@ -470,7 +477,7 @@ def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=
         one_hot_row[i] = 1
         rows.append(grad(None, wrt_list, known_grads=[(expr, Constant(one_hot_row))], **options))
     result = [stack([row[k] for row in rows]) for k in range(len(wrt_list))]
-    return result if is_list else result[0]
+    return _structured(result, wrt)
 
 
 def hessian(cost, wrt, consider_constant=None, disconnected="raise", vectorize=None):
@@ -505,7 +512,7 @@ def hessian(cost, wrt, consider_constant=None, disconnected="raise", vectorize=N
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    wrt_list, is_list = _as_list(wrt)
+    wrt_list, _ = _as_list(wrt)
     result = []
     for w in wrt_list:
         g = grad(cost, w, consider_constant=consider_constant, disconnected=disconnected)
@@ -513,7 +520,7 @@ def hessian(cost, wrt, consider_constant=None, disconnected="raise", vectorize=N
         length = shape_of(w, 0) if w.ndim == 1 else None
         result.append(jacobian(g, w, consider_constant=consider_constant, disconnected="zero",
                                vectorize=vectorize, _length=length))
-    return result if is_list else result[0]
+    return _structured(result, wrt)
 
 
 # ---------------------------------------------------------------- checking

@@ -217,3 +217,34 @@ def test_float32_jacobian_hessian_and_products_stay_float32():
     np.testing.assert_allclose(hv, expected_hess @ v0, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(jv, np.exp(w0) * v0, rtol=1e-6)
     np.testing.assert_allclose(vj, np.exp(w0) * v0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("container", [tuple, list])
+@pytest.mark.parametrize("vectorize", [None, False])
+def test_derivatives_return_the_structure_the_caller_passed(container, vectorize):
+    """jacobian, hessian, Lop, Rop and hessian_vector_product keep a tuple a tuple and a list a list,
+    as sg.grad does; the values match the single-variable calls."""
+    x, y = sg.vector("x", shape=(3,)), sg.vector("y", shape=(3,))
+    v, u = sg.vector("v", shape=(3,)), sg.vector("u", shape=(3,))
+    e = sg.tanh(x) * y
+    cost = sg.sum(e * e)
+    wrt = container((x, y))
+    results = {
+        "grad": sg.grad(cost, wrt),
+        "jacobian": sg.jacobian(e, wrt, vectorize=vectorize),
+        "jacobian0": sg.jacobian(cost, wrt),
+        "hessian": sg.hessian(cost, wrt, vectorize=vectorize),
+        "Lop": sg.Lop(container((e, e * 2.0)), wrt, container((v, u))),
+        "Rop": sg.Rop(container((e, e * 2.0)), wrt, container((v, u))),
+        "hvp": sg.hessian_vector_product(cost, wrt, container((v, u))),
+    }
+    for name, result in results.items():
+        assert type(result) is container and len(result) == 2, name
+    singles = [sg.jacobian(e, x, vectorize=vectorize), sg.Rop(e, x, v), sg.Rop(e * 2.0, x, v)]
+    assert all(isinstance(s, sg.Variable) for s in singles)
+    point = [RNG.normal(size=3) for _ in range(4)]
+    f = compile_([x, y, v, u], [results["jacobian"][0], singles[0], results["Rop"][1]])
+    jac, single_jac, rop = f(*point)
+    np.testing.assert_allclose(jac, single_jac)
+    expected = 2 * ((1 - np.tanh(point[0]) ** 2) * point[1] * point[2] + np.tanh(point[0]) * point[3])
+    np.testing.assert_allclose(rop, expected)

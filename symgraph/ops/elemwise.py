@@ -139,14 +139,22 @@ class TrueDiv(ScalarOp):
 
 
 class Pow(ScalarOp):
-    """x ** y; d/dy uses log(x), so it is NaN for x <= 0 as in Theano, JAX and PyTensor."""
+    """x ** y. d/dx is y * x ** (y - 1), taken as 0 where y == 0 (d/dx x ** 0.0 at x = 0 is 0, not
+    0 * inf); d/dy is x ** y * log(x), taken as 0 where x == 0 (d/dy 0 ** y is 0 for y > 0), as JAX
+    does; it is NaN for x < 0. The excluded points go through a second ``where`` on the operand
+    (``x ** (y - 1)`` is evaluated at x = 1 there), so every higher derivative is finite too.
+    """
     name, nin = "pow", 2
     impl = staticmethod(np.power)
 
     def grad(self, inputs, output, gy):
         x, y = inputs
-        gx = mul(mul(gy, y), pow(x, sub(y, 1)))
-        gy_ = mul(mul(gy, output), log(x)) if y.type.is_float else None
+        y_zero = eq(y, 0)
+        x_where_used = where(y_zero, 1, x)
+        gx = where(y_zero, 0, mul(mul(gy, y), pow(x_where_used, sub(y, 1))))
+        gy_ = None
+        if y.type.is_float:
+            gy_ = mul(mul(gy, output), log(where(eq(x, 0), 1, x)))
         return [gx, gy_]
 
 

@@ -142,12 +142,34 @@ class Reduce(Op):
         if self.kind == "sum":
             return [broadcast_like(gy, x)]
         if self.kind == "prod":
-            # d prod / d x_i = prod / x_i; exact only where x has no zeros (as Theano without zero handling).
-            return [true_div(mul(gy, y), x)]
+            return [mul(broadcast_like(gy, x), _product_of_others(x, self.axis))]
         # max/min: the gradient goes to every position equal to the extremum, shared among ties.
         hit = cast(eq(x, y), x.dtype)
         count = Reduce("sum", self.axis, True)(hit)
         return [true_div(where(eq(x, y), gy, 0), count)]
+
+
+def _product_of_others(x, axis):
+    """For each element of ``x``, the product of the other elements along ``axis`` (d prod / d x_i),
+    built so that it is right at zeros and differentiable with a right derivative there.
+
+    ``prod / x_i`` is NaN at a zero. Instead, with ``s = where(x == 0, 1, x)`` and ``c_i`` the number of
+    zeros among the other elements, the product of the others is ``(prod(s) / s_i) * F_i`` where
+    ``F_i`` is 1 when ``c_i == 0`` and 0 otherwise. ``F_i`` is written as ``E_i``, the sum of the other
+    zero elements, when ``c_i == 1``: its value is 0, its derivative with respect to that one zero is
+    1, so the second derivative (prod of all but two elements) is right at zeros too: the gradient of
+    [0, 2, 3] is [6, 0, 0] and its Hessian's first row [0, 3, 2], as JAX gives.
+    """
+    from .elemwise import cast, eq, mul, sub, true_div, where
+    zero = eq(x, 0)
+    safe = where(zero, 1, x)
+    others_nonzero = true_div(Reduce("prod", axis, True)(safe), safe)
+    zero_count = cast(zero, x.dtype)
+    zeros_elsewhere = sub(Reduce("sum", axis, True)(zero_count), zero_count)
+    zero_part = where(zero, x, 0)
+    other_zeros_sum = sub(Reduce("sum", axis, True)(zero_part), zero_part)
+    factor = where(eq(zeros_elsewhere, 0), 1, where(eq(zeros_elsewhere, 1), other_zeros_sum, 0))
+    return mul(others_nonzero, factor)
 
 
 def reduce(kind, x, axis=None, keepdims=False):

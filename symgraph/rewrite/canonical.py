@@ -1,14 +1,22 @@
 """Algebraic canonicalisation and simplification, valid for every value a rewrite meets.
 
-Each rewrite is a small named function (node in, replacements or None out). Where
-a rewrite is exact only for finite inputs it says so; excluding it by name
-(``optimizer={"mode": "fast_run", "exclude": [name]}``) restores IEEE semantics for
-infinities and NaN:
-- ``mul_by_zero`` (x * 0 -> 0) and ``sub_self`` (x - x -> 0) assume x is finite
-  (``inf * 0`` and ``inf - inf`` are NaN).
-Everything else is exact in IEEE arithmetic, including ``log(exp(x)) -> x`` (which
-also removes an overflow) and ``exp(log(x)) -> x``, which fires only where ``x`` is
-provably non-negative (for negative x, log gives NaN).
+Each rewrite is a small named function (node in, replacements or None out). The rewrites on
+by default give NumPy's bits for every input, signed zeros, infinities, NaN and integer
+wrap-around included; each states the condition that makes it exact (``x + 0 -> x`` only
+where ``x`` cannot be -0.0 or the zero is -0.0, ``x ** 3`` is not ``x * x * x``, integer
+constants combine only within one dtype; the predicates are in exactness.py). The one exception is ``log_of_exp``, a documented
+stability rewrite: ``log(exp(x)) -> x`` gives the exact value where the unrewritten
+expression rounds or overflows.
+
+Rewrites that change IEEE results are opt-in, under two tags (``engine.OPT_IN_TAGS``):
+- ``assumes_finite``: ``mul_by_zero`` (x * 0 -> 0) and ``sub_self`` (x - x -> 0), wrong for
+  infinities and NaN (``inf * 0`` and ``inf - inf`` are NaN);
+- ``fast_math`` (which also switches on ``assumes_finite``): re-association and rounding
+  changes for finite values: ``combine_constants`` (``(x * 1e-30) * 1e-30`` is not
+  ``x * 1e-60`` at ``x = 1e30`` in float32), ``pow_by_multiplication`` (x ** 3 -> x * x * x),
+  ``exp_of_log``, ``sum_of_broadcast`` for floats, and the signed-zero forms of the rules
+  above (``add_float_zero``, ``sub_float_zero``, ``negate_float_difference``).
+Switch them on with ``optimizer={"mode": "fast_run", "include": ["fast_math"]}``.
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ from ..ops.shape import BroadcastTo, DimShuffle, Reshape, ShapeOf
 from .engine import current_graph, register
 from .patterns import (as_replacement, dims, filled, is_nonnegative, is_value, operands, same_shape,
                        shape_scalars, uniform_value)
+from .exactness import exact_negation, no_negative_zero, represents_exactly, zero_sign
 from .shapes import broadcast_dims
 
 
@@ -40,48 +49,94 @@ def remove_identity(node):
 
 @register("canonicalize", ops="cast")
 def remove_useless_cast(node):
-    """cast(x, dtype of x) -> x; cast(cast(x, wider), t) -> cast(x, t) when the inner cast is lossless."""
+    """cast(x, dtype of x) -> x; cast(cast(x, middle), t) -> cast(x, t) when that is exact for every value.
+
+    Exact when ``middle`` represents every value of x's dtype (``represents_exactly``) and the
+    conversion to ``t`` of the same value cannot depend on where it comes from: ``t`` is a float,
+    complex or bool, both casts are between integers, or every value of x's dtype fits in ``t``
+    (an out-of-range float -> int conversion is not a wrap-around).
+    """
     x, out = node.inputs[0], node.outputs[0]
     if x.dtype == out.dtype:
         return [x]
     inner = operands(x, "cast")
-    if inner is not None and np.can_cast(inner[0].dtype, x.dtype, casting="safe"):
+    if inner is None or not represents_exactly(inner[0].dtype, x.dtype):
+        return None
+    source, middle, target = (np.dtype(v.dtype) for v in (inner[0], x, out))
+    if target.kind in "fcb" or source.kind == "b" or (source.kind in "iu" and middle.kind in "iu") or \
+            (target.kind in "iu" and np.can_cast(source, target, casting="safe")):
         return [ew.cast(inner[0], out.dtype)]
+    return None
+
+
+def _add_zero(node, exact):
+    a, b, out = _binary(node)
+    for x, zero in ((a, b), (b, a)):
+        sign = zero_sign(zero)
+        if sign is not None and (not exact or sign < 0 or no_negative_zero(x)):
+            return [as_replacement(x, out)]
     return None
 
 
 @register("canonicalize", ops="add")
 def add_zero(node):
-    """x + 0 -> x."""
-    a, b, out = _binary(node)
-    if is_value(b, 0):
-        return [as_replacement(a, out)]
-    if is_value(a, 0):
-        return [as_replacement(b, out)]
-    return None
+    """x + 0 -> x where exact: the zero is -0.0, or x is never -0.0 (integers); -0.0 + 0.0 is +0.0."""
+    return _add_zero(node, exact=True)
+
+
+@register("canonicalize", "fast_math", ops="add")
+def add_float_zero(node):
+    """x + 0.0 -> x for every float x. Opt-in: turns -0.0 + 0.0 (= +0.0) into -0.0."""
+    return _add_zero(node, exact=False)
 
 
 @register("canonicalize", ops="add_n")
 def add_n_zeros(node):
-    """add_n(x, 0, y) -> add_n(x, y): zero terms dropped (and add_n of one term is that term)."""
+    """add_n(x, 0, y) -> add_n(x, y): zero terms dropped (and add_n of one term is that term).
+
+    Exact when a dropped zero is -0.0 or a kept term is never -0.0 (then no partial sum is -0.0,
+    and adding +0.0 to anything but -0.0 changes nothing), and the kept terms add in ``out``'s dtype.
+    """
     out = node.outputs[0]
-    kept = [v for v in node.inputs if not is_value(v, 0)]
+    signs = [zero_sign(v) for v in node.inputs]
+    kept = [v for v, sign in zip(node.inputs, signs) if sign is None]
     if len(kept) == len(node.inputs):
         return None
     if not kept:
-        return [filled(0, out)]
-    return [as_replacement(ew.add_n(*kept), out)]
+        return [filled(0, out)] if 1 in signs or np.dtype(out.dtype).kind in "biu" else None
+    if 1 in signs and not any(no_negative_zero(v) for v in kept):
+        kept += [v for v, sign in zip(node.inputs, signs) if sign == 1][:1]  # keep one +0.0
+        if len(kept) == len(node.inputs):
+            return None
+    total = ew.add_n(*kept) if len(kept) > 1 else kept[0]
+    if len(kept) > 1 and total.dtype != out.dtype:
+        return None  # dropping a wider zero would add narrow integers in their own (wrapping) dtype
+    return [as_replacement(total, out)]
+
+
+def _sub_zero(node, exact):
+    a, b, out = _binary(node)
+    sign = zero_sign(b)
+    if sign is not None and (not exact or sign > 0 or no_negative_zero(a)):
+        return [as_replacement(a, out)]
+    sign = zero_sign(a)
+    kind = np.dtype(b.dtype).kind
+    if sign is not None and out.dtype == b.dtype and kind in "iufc" and \
+            (not exact or sign < 0 or kind in "iu"):
+        return [as_replacement(ew.neg(b), out)]
+    return None
 
 
 @register("canonicalize", ops="sub")
 def sub_zero(node):
-    """x - 0 -> x and 0 - x -> -x."""
-    a, b, out = _binary(node)
-    if is_value(b, 0):
-        return [as_replacement(a, out)]
-    if is_value(a, 0) and out.dtype == b.dtype:
-        return [as_replacement(ew.neg(b), out)]
-    return None
+    """x - 0 -> x and 0 - x -> -x where exact (x - (-0.0) and +0.0 - x differ from x and -x at x = ±0.0)."""
+    return _sub_zero(node, exact=True)
+
+
+@register("canonicalize", "fast_math", ops="sub")
+def sub_float_zero(node):
+    """x - 0.0 -> x and 0.0 - x -> -x for floats. Opt-in: the sign of a zero result may change."""
+    return _sub_zero(node, exact=False)
 
 
 @register("canonicalize", ops="mul")
@@ -119,12 +174,21 @@ def div_one(node):
 
 @register("canonicalize", ops="neg")
 def double_negation(node):
-    """-(-x) -> x, and -(a - b) -> b - a."""
+    """-(-x) -> x, and -(a - b) -> b - a for integers (for floats -(a - a) is -0.0, b - a is +0.0)."""
     inner = operands(node.inputs[0], "neg")
     if inner is not None:
         return [as_replacement(inner[0], node.outputs[0])]
     inner = operands(node.inputs[0], "sub")
-    if inner is not None:
+    if inner is not None and np.dtype(node.outputs[0].dtype).kind in "iu":
+        return [as_replacement(ew.sub(inner[1], inner[0]), node.outputs[0])]
+    return None
+
+
+@register("canonicalize", "fast_math", ops="neg")
+def negate_float_difference(node):
+    """-(a - b) -> b - a for floats. Opt-in: gives +0.0 where a == b made -0.0."""
+    inner = operands(node.inputs[0], "sub")
+    if inner is not None and np.dtype(node.outputs[0].dtype).kind in "fc":
         return [as_replacement(ew.sub(inner[1], inner[0]), node.outputs[0])]
     return None
 
@@ -140,35 +204,47 @@ def sub_self(node):
 
 @register("canonicalize", ops=("add", "sub", "mul"))
 def fold_negations(node):
-    """x + (-y) -> x - y, x - (-y) -> x + y, (-a) * (-b) -> a * b."""
+    """x + (-y) -> x - y, x - (-y) -> x + y, (-a) * (-b) -> a * b.
+
+    Exact in IEEE arithmetic (x - y is x + (-y)); for integers only when the negation happens in the
+    result's dtype (``exact_negation``).
+    """
     a, b, out = _binary(node)
     name = op_name(node.op)
+
+    def negated(v):
+        return operands(v, "neg") is not None and exact_negation(v, out)
+
     if name == "add":
-        if operands(b, "neg") is not None:
+        if negated(b):
             return [as_replacement(ew.sub(a, b.owner.inputs[0]), out)]
-        if operands(a, "neg") is not None:
+        if negated(a):
             return [as_replacement(ew.sub(b, a.owner.inputs[0]), out)]
-    elif name == "sub" and operands(b, "neg") is not None:
+    elif name == "sub" and negated(b):
         return [as_replacement(ew.add(a, b.owner.inputs[0]), out)]
-    elif name == "mul" and operands(a, "neg") is not None and operands(b, "neg") is not None:
+    elif name == "mul" and negated(a) and negated(b):
         return [as_replacement(ew.mul(a.owner.inputs[0], b.owner.inputs[0]), out)]
     return None
 
 
 @register("canonicalize", ops="mul")
 def negation_out_of_product(node):
-    """(-a) * b -> -(a * b), so products are matched without looking through signs."""
+    """(-a) * b -> -(a * b), so products are matched without looking through signs.
+
+    Exact for real floats (rounding is symmetric) and for integers negated in the result's dtype;
+    not for complex numbers (the sign of a zero part can change).
+    """
     a, b, out = _binary(node)
-    if operands(a, "neg") is not None and operands(b, "neg") is None:
+    if np.dtype(out.dtype).kind == "c":
+        return None
+    if operands(a, "neg") is not None and operands(b, "neg") is None and exact_negation(a, out, False):
         return [as_replacement(ew.neg(ew.mul(a.owner.inputs[0], b)), out)]
-    if operands(b, "neg") is not None and operands(a, "neg") is None:
+    if operands(b, "neg") is not None and operands(a, "neg") is None and exact_negation(b, out, False):
         return [as_replacement(ew.neg(ew.mul(a, b.owner.inputs[0])), out)]
     return None
 
 
-@register("canonicalize", ops=("mul", "add"))
-def combine_constants(node):
-    """c1 * (c2 * x) -> (c1*c2) * x and c1 + (c2 + x) -> (c1+c2) + x (constant folding finishes it)."""
+def _combine_constants(node, exact):
     a, b, out = _binary(node)
     name = op_name(node.op)
     for c1, inner in ((a, b), (b, a)):
@@ -177,12 +253,32 @@ def combine_constants(node):
         p, q = inner.owner.inputs
         for c2, x in ((p, q), (q, p)):
             if isinstance(c2, Constant) and not isinstance(x, Constant):
+                if exact and not (np.dtype(out.dtype).kind in "iu" and
+                                  c1.dtype == c2.dtype == x.dtype == inner.dtype == out.dtype):
+                    continue
                 fn = np.multiply if name == "mul" else np.add
                 with np.errstate(all="ignore"):
                     value = np.asarray(fn(c1.value, c2.value)).astype(out.dtype)
                 result = node.op(Constant(value), x)
                 return [as_replacement(result, out)]
     return None
+
+
+@register("canonicalize", ops=("mul", "add"))
+def combine_integer_constants(node):
+    """c1 * (c2 * x) -> (c1*c2) * x and c1 + (c2 + x) -> (c1+c2) + x when all are one integer dtype
+    (wrapping arithmetic is associative; constant folding finishes it)."""
+    return _combine_constants(node, exact=True)
+
+
+@register("canonicalize", "fast_math", ops=("mul", "add"))
+def combine_constants(node):
+    """c1 * (c2 * x) -> (c1*c2) * x and c1 + (c2 + x) -> (c1+c2) + x for any dtype.
+
+    Opt-in: re-associating floats changes results (float32 ``(x * 1e-30) * 1e-30`` at x = 1e30
+    is 1e-30, ``x * 1e-60`` is 0; ``1e16 + (y + -1e16)`` at y = 1 is 0, ``y + 0`` is 1).
+    """
+    return _combine_constants(node, exact=False)
 
 
 @register("canonicalize", ops="where")
@@ -198,13 +294,39 @@ def where_same_branches(node):
     return None
 
 
+def _small_integer_exponent(node, exponents):
+    value = uniform_value(node.inputs[1])
+    if value is None or isinstance(value, (bool, complex)) or value != int(value) or value not in exponents:
+        return None
+    return int(value)
+
+
 @register("canonicalize", ops="pow")
 def pow_small_integer(node):
-    """x ** 2 -> x * x, x ** 3 -> x * x * x, x ** 1 -> x, x ** 0 -> 1 (also for NaN, as NumPy), x ** -1 -> 1 / x."""
+    """x ** 2 -> x * x, x ** 1 -> x, x ** 0 -> 1 (also for NaN, as NumPy), x ** -1 -> 1 / x, and for
+    integers x ** 3 -> x * x * x, x ** 4 -> (x * x) * (x * x) (wrapping as NumPy's power does).
+
+    Each is exact: pow(x, 2) and x * x are both the correctly rounded square; float x ** 3 is not
+    x * x * x (two roundings), see ``pow_by_multiplication``.
+    """
+    kind = np.dtype(node.outputs[0].dtype).kind
+    exponents = {"i": (0, 1, 2, 3, 4), "u": (0, 1, 2, 3, 4), "f": (-1, 0, 1, 2)}.get(kind, (0, 1, 2))
+    if _small_integer_exponent(node, exponents) is None:
+        return None
+    return _pow_by_multiplication(node)
+
+
+@register("canonicalize", "fast_math", ops="pow")
+def pow_by_multiplication(node):
+    """x ** 3 -> x * x * x and x ** 4 -> (x * x) * (x * x) for floats. Opt-in: two roundings instead of one."""
+    if _small_integer_exponent(node, (3, 4)) is None:
+        return None
+    return _pow_by_multiplication(node)
+
+
+def _pow_by_multiplication(node):
     x, e, out = _binary(node)
     value = uniform_value(e)
-    if value is None or isinstance(value, (bool, complex)) or value != int(value) or not -1 <= value <= 4:
-        return None
     if x.dtype != out.dtype:
         x = ew.cast(x, out.dtype)
     value = int(value)
@@ -226,18 +348,23 @@ def pow_small_integer(node):
 
 # ---------------------------------------------------------------- exp / log
 
-@register("canonicalize", ops="exp")
+@register("canonicalize", "fast_math", ops="exp")
 def exp_of_log(node):
-    """exp(log(x)) -> x where x is provably >= 0 (exp(log(0)) = 0 still holds; negative x would give NaN)."""
+    """exp(log(x)) -> x where x is provably >= 0 (exp(log(0)) = 0 still holds; negative x would give NaN).
+
+    Opt-in: exp(log(3.0)) is 3.0000000000000004, and exp(log(-0.0)) is +0.0.
+    """
     inner = operands(node.inputs[0], "log")
     if inner is not None and is_nonnegative(inner[0]) and inner[0].dtype == node.outputs[0].dtype:
         return [as_replacement(inner[0], node.outputs[0])]
     return None
 
 
-@register("canonicalize", ops="log")
+@register("canonicalize", "stability", ops="log")
 def log_of_exp(node):
-    """log(exp(x)) -> x (exact, and no overflow for large x)."""
+    """log(exp(x)) -> x. A stability rewrite that changes bits on purpose: it gives the exact
+    value x where log(exp(x)) rounds (log(exp(0.1)) is 0.10000000000000003) or overflows
+    (log(exp(1000.0)) is inf)."""
     inner = operands(node.inputs[0], "exp")
     if inner is not None and inner[0].dtype == node.outputs[0].dtype:
         return [as_replacement(inner[0], node.outputs[0])]
@@ -281,20 +408,45 @@ def reshape_chain(node):
 
 @register("canonicalize", ops=("sum", "prod", "max", "min"))
 def reduce_trivial_axes(node):
-    """A reduction over no axes, or over axes of static length 1, is a reshape (dimshuffle) of x."""
+    """A reduction over no axes, or over axes of static length 1, is a reshape (dimshuffle) of x.
+
+    A float sum becomes ``x + 0.0``: NumPy's sum of one element starts from 0.0, so the sum of
+    one -0.0 is +0.0 (``add_zero`` drops the addition where x cannot be -0.0).
+    """
     op, x, out = node.op, node.inputs[0], node.outputs[0]
     if not isinstance(op, Reduce) or x.dtype != out.dtype:
         return None
     if any(x.type.shape[a] != 1 for a in op.axis):
         return None
     if op.keepdims or not op.axis:
-        return [as_replacement(x, out)]
-    return [DimShuffle([a for a in range(x.ndim) if a not in op.axis])(x)]
+        result = x
+    else:
+        result = DimShuffle([a for a in range(x.ndim) if a not in op.axis])(x)
+    if op.kind == "sum" and not no_negative_zero(x):
+        result = ew.add(result, Constant(0, dtype=out.dtype))
+    return [as_replacement(result, out)]
 
 
 @register("canonicalize", ops="sum")
+def sum_of_integer_broadcast(node):
+    """sum(broadcast_to(s, shape), axes) -> s * (product of the summed lengths) for integers and
+    booleans (exact: both wrap modulo the same power of two)."""
+    if np.dtype(node.inputs[0].dtype).kind not in "biu":
+        return None
+    return _sum_of_broadcast(node)
+
+
+@register("canonicalize", "fast_math", ops="sum")
 def sum_of_broadcast(node):
-    """sum(broadcast_to(s, shape), axes) -> s * (product of the summed lengths), broadcast to the rest."""
+    """sum(broadcast_to(s, shape), axes) -> s * (product of the summed lengths), broadcast to the rest.
+
+    Opt-in for floats: one rounding instead of a sum's (ten 0.1s sum to 0.9999999999999999, 0.1 * 10
+    is 1.0), and inf * 0 is NaN where an empty sum is 0.
+    """
+    return _sum_of_broadcast(node)
+
+
+def _sum_of_broadcast(node):
     op, y, out = node.op, node.inputs[0], node.outputs[0]
     if not isinstance(op, Reduce) or y.owner is None or not isinstance(y.owner.op, BroadcastTo):
         return None
@@ -338,7 +490,8 @@ def fold_shape_of(node):
 
 @register("canonicalize", "shape", ops="sum_to_shape")
 def sum_to_shape_decided(node):
-    """sum_to_shape(g, like) -> g when g already has like's shape, or a plain sum when the axes are known."""
+    """sum_to_shape(g, like) -> g when g already has like's shape, or a plain sum when the axes are known
+    (a float axis summed only when its length is static, or g cannot hold -0.0)."""
     g, like = node.inputs
     out = node.outputs[0]
     gd, ld = dims(g), dims(like)
@@ -350,9 +503,11 @@ def sum_to_shape_decided(node):
         gn = gd[lead + i]
         if gn == n:
             continue
-        if n == 1:
+        if n == 1 and (isinstance(gn, int) or no_negative_zero(g)):
             axes.append(lead + i)
         else:
+            # (a length known only at call time may be 1 there: sum_to_shape then leaves the axis
+            # alone, while a sum over it would turn -0.0 into +0.0)
             return None
     if not axes:
         return [as_replacement(g, out)]

@@ -361,14 +361,17 @@ class Stage:
             return False  # (a local stage stays: excluding a tag removes just those rewrites)
         return not self.optional or self.name in included or bool(set(self.tags) & included)
 
-    def rewrites(self, excluded):
+    def rewrites(self, excluded, included=frozenset()):
+        # an opt-in rewrite asked for by name runs although its tag stays off
         return [r for r in REGISTRY.values()
-                if r.tags & set(self.tags) and r.name not in excluded and not (r.tags & excluded)]
+                if r.tags & set(self.tags) and r.name not in excluded
+                and (not (r.tags & excluded) or r.name in included)]
 
 
-# Rewrites with these tags change IEEE results (x * 0 -> 0 is wrong for x = inf or NaN; A @ b + A @ c ->
-# A @ (b + c) rounds differently), so they run only when asked for:
-# optimizer={"mode": "fast_run", "include": ["assumes_finite", "fast_math"]}.
+# Rewrites with these tags change IEEE results, so they run only when asked for:
+# "assumes_finite" (x * 0 -> 0 is wrong for x = inf or NaN) and "fast_math" (re-association, signed
+# zeros, one rounding for two, A @ b + A @ c -> A @ (b + c)), e.g. optimizer={"mode": "fast_run", "include": ["fast_math"]};
+# including "fast_math" includes "assumes_finite" too.
 OPT_IN_TAGS = frozenset({"assumes_finite", "fast_math"})
 
 
@@ -384,6 +387,8 @@ def parse_mode(mode):
         mode = mode.get("mode", "fast_run")
     if mode is True:
         mode = "fast_run"
+    if "fast_math" in included:
+        included |= OPT_IN_TAGS
     excluded |= OPT_IN_TAGS - included
     if mode not in ("fast_run", "fast_compile", None, False):
         raise ValueError(f"unknown optimizer mode {mode!r}; use 'fast_run', 'fast_compile' or None")
@@ -444,6 +449,6 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
                 _graph_stack().pop()
                 fg.released = []
         else:
-            apply_local_rewrites(fg, stage.rewrites(excluded))
+            apply_local_rewrites(fg, stage.rewrites(excluded, included))
         log.stage_done(stage.name, before, len(fg), time.perf_counter() - start)
     return fg.outputs, log

@@ -14,9 +14,12 @@ from ``exp(x) / (1 + exp(x))``. The cancellations (``a / s * s -> a`` for an ``s
 never zero in exact arithmetic, such as a softmax or sigmoid output) fix gradient graphs
 built some other way, where ``s`` underflowed to 0 and ``a / s`` made NaN.
 
-Every rewrite here changes bits on purpose (it computes the value another way), and all
-are on by default: they are the documented exception to "the default optimizer never
-changes an IEEE result". Exclude them with ``optimizer={"exclude": ["stability"]}``.
+Every rewrite here changes bits on purpose: it replaces an expression by another form of
+the same mathematical value that rounds less, or stays finite where the original over- or
+underflows. They are on by default, the documented exception to "the default optimizer never
+changes an IEEE result": the other default rewrites reproduce NumPy's bits for the graph as
+written (tests/rewrite/test_ieee_exact.py); each docstring here says what it changes.
+``optimizer={"exclude": ["stability"]}`` switches them all off.
 """
 from __future__ import annotations
 
@@ -117,19 +120,28 @@ def stable_log(s):
 
 @register("stability", "before_grad", ops="log")
 def log_sigmoid_to_softplus(node):
-    """log(sigmoid(x)) -> -softplus(-x): finite for x = -1000."""
+    """log(sigmoid(x)) -> -softplus(-x): finite for x = -1000.
+
+    Changes bits on purpose: -inf becomes -1000 there, and the rounding of sigmoid is gone.
+    """
     return _replacing(node, _log_of_sigmoid(node.inputs[0]))
 
 
 @register("stability", "before_grad", ops="log")
 def log_one_minus_sigmoid(node):
-    """log(1 - sigmoid(x)) -> -softplus(x): finite for x = 1000."""
+    """log(1 - sigmoid(x)) -> -softplus(x): finite for x = 1000.
+
+    Changes bits on purpose: -inf becomes -1000 there, and 1 - sigmoid(x) no longer cancels.
+    """
     return _replacing(node, _log_of_one_minus_sigmoid(node.inputs[0]))
 
 
 @register("stability", "before_grad", ops="sub")
 def one_minus_sigmoid(node):
-    """1 - sigmoid(x) -> sigmoid(-x): no cancellation for large x, and provably nonzero."""
+    """1 - sigmoid(x) -> sigmoid(-x): no cancellation for large x, and provably nonzero.
+
+    Changes bits on purpose: 1 - sigmoid(40) is 0.0, sigmoid(-40) is 4.2e-18.
+    """
     one, s = node.inputs
     inner = operands(s, "sigmoid")
     if inner is not None and is_value(one, 1) and s.dtype == node.outputs[0].dtype:
@@ -139,13 +151,19 @@ def one_minus_sigmoid(node):
 
 @register("stability", "before_grad", ops="log")
 def log_softmax_from_log(node):
-    """log(softmax(x)) -> log_softmax(x): finite for entries of 1000."""
+    """log(softmax(x)) -> log_softmax(x): finite for entries of 1000.
+
+    Changes bits on purpose: computed as x - logsumexp(x), without rounding softmax first.
+    """
     return _replacing(node, _log_of_softmax(node.inputs[0]))
 
 
 @register("stability", "before_grad", ops="log")
 def log_sum_exp_to_logsumexp(node):
-    """log(sum(exp(x), axes)) -> logsumexp(x, axes)."""
+    """log(sum(exp(x), axes)) -> logsumexp(x, axes).
+
+    Changes bits on purpose: finite where exp(x) overflows (x = 1000) or the sum underflows.
+    """
     return _replacing(node, _log_of_sum_of_exp(node.inputs[0]))
 
 
@@ -177,7 +195,10 @@ def log_through_views(node):
 
 @register("stability", "before_grad", ops="log")
 def log_one_plus_to_log1p(node):
-    """log(1 + x) -> log1p(x): accurate for tiny x."""
+    """log(1 + x) -> log1p(x): accurate for tiny x.
+
+    Changes bits on purpose: log(1 + 1e-20) is 0.0, log1p(1e-20) is 1e-20.
+    """
     inner = operands(node.inputs[0], "add")
     if inner is None:
         return None
@@ -190,7 +211,10 @@ def log_one_plus_to_log1p(node):
 
 @register("stability", "before_grad", ops="log1p")
 def log1p_exp_to_softplus(node):
-    """log1p(exp(x)) -> softplus(x): no overflow for large x."""
+    """log1p(exp(x)) -> softplus(x): no overflow for large x.
+
+    Changes bits on purpose: inf becomes 1000 at x = 1000; elsewhere a few ulps may differ.
+    """
     x = exp_argument(node.inputs[0])
     return _replacing(node, ew.softplus(x)) if x is not None else None
 
@@ -205,7 +229,10 @@ def log1p_minus_sigmoid(node):
 
 @register("stability", "before_grad", ops=("sub", "add"))
 def exp_minus_one_to_expm1(node):
-    """exp(x) - 1 -> expm1(x) (also exp(x) + -1): accurate for tiny x."""
+    """exp(x) - 1 -> expm1(x) (also exp(x) + -1): accurate for tiny x.
+
+    Changes bits on purpose: exp(1e-20) - 1 is 0.0, expm1(1e-20) is 1e-20.
+    """
     a, b = node.inputs
     minus_one = is_value(b, 1) if ew.Sub == type(node.op.scalar_op) else is_value(b, -1)
     x = exp_argument(a)
@@ -328,7 +355,10 @@ def _factors(var):
 
 @register("stability", ops="mul")
 def cancel_division(node):
-    """(a / s) * s -> a and (a / s) * (s * b) -> a * b for s never zero in exact arithmetic."""
+    """(a / s) * s -> a and (a / s) * (s * b) -> a * b for s never zero in exact arithmetic.
+
+    Changes bits on purpose: the exact a where the quotient rounded, or made NaN when s underflowed to 0.
+    """
     out = node.outputs[0]
     first, second = node.inputs
     for quotient, other in ((first, second), (second, first)):
@@ -352,7 +382,10 @@ def cancel_division(node):
 
 @register("stability", ops="true_div")
 def cancel_common_factor(node):
-    """(s * b) / s -> b for s never zero in exact arithmetic."""
+    """(s * b) / s -> b for s never zero in exact arithmetic.
+
+    Changes bits on purpose: the exact b where the product rounded or the quotient was 0 / 0.
+    """
     numerator, s = node.inputs
     factors = _factors(numerator)
     if factors is None or not is_nonzero(s):
@@ -371,6 +404,7 @@ def distribute_over_quotient(node):
 
     This is the shape of every gradient through log(sigmoid) or log(softmax) once the forward
     value was stabilised: s * (a / s - b), or (a / s - b / t) * (s * t) for binary cross-entropy.
+    Changes bits on purpose (distributing rounds differently), so that the quotients cancel.
     """
     out = node.outputs[0]
     first, second = node.inputs

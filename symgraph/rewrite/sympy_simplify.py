@@ -8,8 +8,16 @@ after the graph's inputs, so a derivative can be read, printed (``latex``) or ch
 converts the scalar program to SymPy (stable functions such as ``log1p``, ``softplus``
 and ``sigmoid`` stay opaque so SymPy cannot undo the stability rewrites), simplifies,
 converts back with common subexpressions shared, and keeps the result only when it
-has fewer operations and agrees with the original at sample points (same values,
-same NaN/inf pattern). Sizes, total time and a structural cache bound the cost.
+has fewer operations and agrees with the original at finite sample points (same values,
+same NaN/inf pattern). Like ``fast_math``, the stage reasons about real numbers: it turns
+``sin(x)**2 + cos(x)**2`` into 1, which is also 1 where the original is NaN (x = inf).
+
+Each expression goes through a cheap-first cascade of SymPy normal forms (``factor_terms``,
+``powsimp``; then ``expand``, ``cancel``; then ``trigsimp``; then ``simplify``), each later and
+costlier step only for smaller expressions (``EXPAND_SIZE``, ``TRIG_SIZE``, ``SIMPLIFY_SIZE``, in
+SymPy operations) and only while the expression's wall-clock budget (``EXPRESSION_BUDGET``) and
+the stage's (``TIME_BUDGET``) last; a result that is a number ends the cascade. Sizes, the two
+budgets and a structural cache bound the cost on large graphs.
 """
 from __future__ import annotations
 
@@ -25,7 +33,11 @@ from ..ops.base import as_variable, op_name
 #: fused nodes with more instructions than this are left alone (SymPy's simplify is super-linear)
 MAX_INSTRUCTIONS = 16
 #: total seconds the SymPy stage may spend in one optimizer run
-TIME_BUDGET = 0.2
+TIME_BUDGET = 1.0
+#: seconds one expression's cascade may start new steps in
+EXPRESSION_BUDGET = 0.25
+#: the largest expressions (SymPy operation counts) given to expand/cancel, trigsimp and simplify
+EXPAND_SIZE, TRIG_SIZE, SIMPLIFY_SIZE = 12, 12, 8
 
 _CACHE: dict = {}
 _OPAQUE = ("log1p", "expm1", "sigmoid", "softplus", "relu")
@@ -289,6 +301,10 @@ def _simplified_program(node, deadline=None):
     simplified = [_cheap_simplify(operands[k], deadline) for k in op.outputs]
     builder = _ProgramBuilder(symbols, dtype)
     outputs = [builder.convert(e) for e in simplified]
+    # An output that is a constant or an input (sin(x)**2 + cos(x)**2 -> 1) is copied by an identity
+    # instruction: the fused node still broadcasts it to the shape of all its inputs.
+    outputs = [ref if isinstance(ref, tuple) and ref[0] == "i" else builder.emit(ew.Identity(), [ref])
+               for ref in outputs]
     nin, instructions, output_indices = builder.finish(outputs)
     if len(instructions) >= len(op.instructions) or not instructions:
         return None
@@ -300,25 +316,32 @@ def _simplified_program(node, deadline=None):
 
 
 def _cheap_simplify(expr, deadline=None):
-    """The smallest of a few fast SymPy normal forms of ``expr`` (``sympy.simplify`` itself can take
-    seconds on a 15-operation trigonometric expression, so it is not used)."""
+    """The smallest SymPy form of ``expr`` found by the cheap-first cascade (module docstring).
+
+    ``sympy.simplify`` can take seconds on a 15-operation trigonometric expression, so it runs last
+    and only on small ones; a step is started only before both deadlines, and a number ends it.
+    """
     sp = _sympy()
     size = sp.count_ops(expr)
+    own_deadline = time.perf_counter() + EXPRESSION_BUDGET
+    deadline = own_deadline if deadline is None else min(deadline, own_deadline)
     transforms = [sp.factor_terms, sp.powsimp]
-    if size <= 12:
+    if size <= EXPAND_SIZE:
         transforms += [sp.expand, sp.cancel, lambda e: sp.factor_terms(sp.expand(e))]
-    if size <= 6 and expr.has(sp.sin, sp.cos, sp.tan, sp.tanh):
+    if size <= TRIG_SIZE and expr.has(sp.sin, sp.cos, sp.tan, sp.tanh):
         transforms.append(sp.trigsimp)
+    if size <= SIMPLIFY_SIZE:
+        transforms.append(sp.simplify)
     best, best_size = expr, size
     for transform in transforms:
-        if deadline is not None and time.perf_counter() > deadline:
+        if best.is_Number or time.perf_counter() > deadline:
             break
         try:
-            candidate = transform(expr)
+            candidate = transform(best)
         except Exception:  # SymPy raises many kinds of errors on odd inputs; a failed form is skipped
             continue
         candidate_size = sp.count_ops(candidate)
-        if candidate_size < best_size:
+        if candidate_size < best_size or (candidate.is_Number and not best.is_Number):
             best, best_size = candidate, candidate_size
     return best
 

@@ -1,77 +1,136 @@
-"""Each differentiable catalogue row: ``sg.grad`` against central finite differences, and the second
-derivative (a Hessian-vector product, ``grad`` of ``grad``) against finite differences of the gradient.
+"""Every differentiable op of the catalogue: first, second and third derivatives against central finite
+differences (float64, and float32 for the first), plus the rule that non-differentiable inputs get no gradient.
 
-The cost is ``sum(output * W)`` for a fixed random ``W``, so every output entry is checked.
+The cost is ``sum(output * W)`` for fixed random weights ``W``, so every output entry contributes;
+``sg.verify_grad`` (the one finite-difference checker) compares the gradient along random
+directions and checks its shape and dtype. The first derivative is checked with lengths known
+only at call time and with every length static.
 """
+import zlib
+
 import numpy as np
 import pytest
 
 import symgraph as sg
 
 try:
-    from tests.ops.catalogue import DIFFERENTIABLE, ids, sample_inputs, symbolic_inputs
+    from tests.ops.catalogue import CATALOGUE, DIFFERENTIABLE, ids, sample_inputs
 except ImportError:  # pytest run without the repository root on sys.path
-    from catalogue import DIFFERENTIABLE, ids, sample_inputs, symbolic_inputs
-
-EPS = 1e-6
+    from catalogue import CATALOGUE, DIFFERENTIABLE, ids, sample_inputs
 
 
-def _compile(inputs, outputs):
-    return sg.function(inputs, outputs, backend="python", optimizer=None)
+def _weights(row, arrays, rng):
+    """Fixed random weights shaped like the row's output: the scalar reduction sum(w * op(x))."""
+    out = np.asarray(row.ref(*arrays))
+    return rng.uniform(0.5, 1.5, size=out.shape)
 
 
-def _setup(row, seed=0, static=False):
-    rng = np.random.default_rng(seed)
-    arrays = sample_inputs(row, rng, "float64")
-    variables = symbolic_inputs(row, "float64", static=static)
-    output = row.build(*variables)
-    out_value = _compile(variables, output)(*arrays)
-    weights = sg.tensor("weights", "float64", (None,) * output.ndim)
-    cost = sg.sum(output * weights)
-    return rng, arrays, variables, cost, weights, rng.standard_normal(np.shape(out_value))
+def _scalar_reduction(row, weights):
+    def cost(*xs):
+        out = row.build(*xs)
+        if not out.type.is_float:
+            out = sg.cast(out, "float64")
+        return sg.sum(out * weights.astype(out.dtype))
+    return cost
 
 
-def _finite_difference(evaluate, arrays, index):
-    """Central differences of the scalar (or array) ``evaluate(arrays)`` along every entry of ``arrays[index]``."""
-    base = arrays[index]
-    columns = []
-    for k in range(base.size):
-        plus, minus = [a.copy() for a in arrays], [a.copy() for a in arrays]
-        plus[index].flat[k] += EPS
-        minus[index].flat[k] -= EPS
-        columns.append((np.asarray(evaluate(plus)) - np.asarray(evaluate(minus))) / (2 * EPS))
-    return np.array(columns).reshape(base.shape + np.shape(columns[0]) if columns else base.shape)
+def _directional_derivative(cost, directions, wrt_positions):
+    """x -> <grad cost(x), r>: its gradient is the Hessian of ``cost`` applied to ``r``."""
+    def first(*xs):
+        wrt = [xs[i] for i in wrt_positions]
+        grads = sg.grad(cost(*xs), wrt, disconnected="zero")
+        total = None
+        for g, r in zip(grads, directions):
+            term = sg.sum(g * r.astype(g.dtype))
+            total = term if total is None else total + term
+        return total
+    return first
+
+
+def _static(row):
+    return [spec.static for spec in row.inputs]
+
+
+def _float_positions(arrays):
+    return [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
 
 
 @pytest.mark.parametrize("static", [False, True], ids=["dynamic_shapes", "static_shapes"])
 @pytest.mark.parametrize("row", DIFFERENTIABLE, ids=ids)
-def test_gradient_matches_finite_differences(row, static):
-    rng, arrays, variables, cost, weights, w = _setup(row, static=static)
-    wrt = [variables[i] for i in row.grad_wrt]
-    grads = sg.grad(cost, wrt)
-    f_cost = _compile(variables + [weights], cost)
-    f_grads = _compile(variables + [weights], grads)
-    analytic = f_grads(*arrays, w)
-    for i, g in zip(row.grad_wrt, analytic):
-        assert g.shape == arrays[i].shape and g.dtype == arrays[i].dtype
-        numeric = _finite_difference(lambda a: f_cost(*a, w), arrays, i)
-        np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-6, err_msg=f"{row.id}: d/d input {i}")
+def test_first_derivative_matches_finite_differences(row, static):
+    rng = np.random.default_rng(zlib.crc32(row.id.encode()))
+    arrays = sample_inputs(row, rng, "float64")
+    sg.verify_grad(_scalar_reduction(row, _weights(row, arrays, rng)), arrays, rng=rng,
+                   static_shape=True if static else _static(row))
+
+
+@pytest.mark.parametrize("row", [r for r in DIFFERENTIABLE if "float32" in r.dtypes], ids=ids)
+def test_first_derivative_in_float32(row):
+    # verify_grad also checks that each gradient has its input's dtype (float32 stays float32).
+    rng = np.random.default_rng(zlib.crc32(row.id.encode()))
+    arrays = sample_inputs(row, rng, "float32")
+    sg.verify_grad(_scalar_reduction(row, _weights(row, arrays, rng)), arrays, rng=rng,
+                   static_shape=_static(row), n_directions=1)
 
 
 @pytest.mark.parametrize("row", DIFFERENTIABLE, ids=ids)
-def test_second_derivative_matches_finite_differences(row):
-    rng, arrays, variables, cost, weights, w = _setup(row, seed=1)
-    i = row.grad_wrt[0]
-    x = variables[i]
-    g = sg.grad(cost, x)
-    direction = sg.tensor("direction", "float64", (None,) * x.ndim)
-    hessian_vector = sg.grad(sg.sum(g * direction), x, disconnected="zero")
-    v = rng.standard_normal(arrays[i].shape)
-    f_g = _compile(variables + [weights], g)
-    f_hv = _compile(variables + [weights, direction], hessian_vector)
-    analytic = f_hv(*arrays, w, v)
-    plus, minus = [a.copy() for a in arrays], [a.copy() for a in arrays]
-    plus[i] = plus[i] + EPS * v
-    minus[i] = minus[i] - EPS * v
-    numeric = (f_g(*plus, w) - f_g(*minus, w)) / (2 * EPS)
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-5, err_msg=f"{row.id}: Hessian-vector")
+def test_second_derivative_matches_finite_differences_of_the_first(row):
+    rng = np.random.default_rng(zlib.crc32(row.id.encode()) + 1)
+    arrays = sample_inputs(row, rng, "float64")
+    cost = _scalar_reduction(row, _weights(row, arrays, rng))
+    positions = _float_positions(arrays)
+    directions = [rng.standard_normal(arrays[i].shape) for i in positions]
+    sg.verify_grad(_directional_derivative(cost, directions, positions), arrays, rng=rng,
+                   static_shape=_static(row), n_directions=2)
+
+
+@pytest.mark.parametrize("row", DIFFERENTIABLE, ids=ids)
+def test_third_derivative(row):
+    rng = np.random.default_rng(zlib.crc32(row.id.encode()) + 2)
+    arrays = sample_inputs(row, rng, "float64")
+    cost = _scalar_reduction(row, _weights(row, arrays, rng))
+    positions = _float_positions(arrays)
+    first = [rng.standard_normal(arrays[i].shape) for i in positions]
+    second = [rng.standard_normal(arrays[i].shape) for i in positions]
+    third = _directional_derivative(_directional_derivative(cost, first, positions), second, positions)
+    sg.verify_grad(third, arrays, rng=rng, static_shape=_static(row), n_directions=1, rtol=1e-3)
+
+
+_ZERO_GRADIENT = ("sign", "zeros_like", "ones_like", "ones_like_0d", "arange_symbolic", "one_hot_symbolic_n")
+
+
+def _passes_no_gradient(row):
+    if row.differentiable or not any(spec.dtype is None or spec.dtype.startswith("float") for spec in row.inputs):
+        return False
+    if row.id in _ZERO_GRADIENT:
+        return True
+    out = row.build(*[sg.tensor(f"in{i}", spec.dtype or "float64",
+                                spec.shape if spec.static else (None,) * len(spec.shape))
+                      for i, spec in enumerate(row.inputs)])
+    return not out.type.is_float
+
+
+@pytest.mark.parametrize("row", [r for r in CATALOGUE if _passes_no_gradient(r)], ids=ids)
+def test_non_differentiable_rows_give_zero_gradient(row):
+    """Comparisons, one_hot, casts to integers, shapes, sign: the float inputs get exactly zero."""
+    rng = np.random.default_rng(0)
+    arrays = sample_inputs(row, rng, "float64")
+    inputs = [sg.tensor(f"in{i}", a.dtype, a.shape if spec.static else (None,) * a.ndim)
+              for i, (a, spec) in enumerate(zip(arrays, row.inputs))]
+    out = row.build(*inputs)
+    cost = sg.sum(sg.cast(out, "float64") if not out.type.is_float else out)
+    floats = [v for v in inputs if v.type.is_float]
+    grads = sg.grad(cost, floats, disconnected="zero")
+    values = sg.function(inputs, list(grads), backend="python", optimizer=None)(*arrays)
+    for v in values:
+        assert np.all(v == 0)
+
+
+def test_integer_indices_pass_no_gradient():
+    x = sg.vector("x")
+    i = sg.scalar("i", dtype="int64")
+    g = sg.grad(x[i] * 3.0, x)
+    f = sg.function([x, i], g, backend="python", optimizer=None)
+    np.testing.assert_array_equal(f(np.ones(4), 2), [0, 0, 3, 0])
+    with pytest.raises(TypeError, match="'i'"):
+        sg.grad(x[i] * 3.0, i)

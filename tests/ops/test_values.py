@@ -46,8 +46,14 @@ def test_float32_stays_float32(row):
     output = row.build(*symbolic_inputs(row, "float32"))
     if row.id in ("cast_to_float64", "matmul_constant", "concatenate_with_constant", "array_constant_operand"):
         assert output.dtype == "float64"  # a float64 array operand promotes, as in NumPy
-    elif all(s.dtype in (None, "bool") for s in row.inputs) and output.type.is_float:
-        assert output.dtype == "float32", f"{row.id} upcasts float32 to {output.dtype}"
+        return
+    others = sorted({s.dtype for s in row.inputs if s.dtype not in (None, "bool")})
+    if others:
+        pytest.skip(f"{row.id} has {'/'.join(others)} inputs, which may promote as in NumPy "
+                    "(its dtype is checked against NumPy by test_value_matches_numpy)")
+    if not output.type.is_float:
+        pytest.skip(f"{row.id} gives {output.dtype}, not a float result")
+    assert output.dtype == "float32", f"{row.id} upcasts float32 to {output.dtype}"
 
 
 def test_catalogue_covers_every_family():

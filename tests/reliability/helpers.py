@@ -1,13 +1,17 @@
-"""Shared helpers for the reliability tests: which backends work here, finite differences, case counting.
+"""Shared helpers for the reliability tests: which backends run here, finite differences, case counting.
 
-``available_backends()`` compiles one tiny function per backend once per test session and
-keeps those that give the right answer, so the suite runs on whatever is installed
-(python always; numba; cuda under Numba's simulator). ``CASES_CHECKED`` counts the random
-cases each property checked; the reliability conftest prints the totals (the soak figure).
+``available_backends()`` is the list of backends expected here, decided without compiling
+anything (so ``pytest --collect-only`` runs no compiled code): python and numba always, cuda
+where Numba's simulator is on (as tests/conftest.py sets it) or a real GPU run is asked for
+(``SYMGRAPH_REAL_GPU=1``). An expected backend that does not work is a failure, not a smaller
+suite: the reliability conftest probes each one once, when the first test runs
+(``expected_backend_failures``), and fails every test with the reason. ``CASES_CHECKED`` counts
+the random cases each property checked; the reliability conftest prints the totals (the soak figure).
 """
 from __future__ import annotations
 
 import functools
+import os
 from collections import Counter
 
 import numpy as np
@@ -19,20 +23,32 @@ CASES_CHECKED: Counter = Counter()
 BACKEND_PROBLEMS: dict = {}
 
 
-@functools.lru_cache(maxsize=None)
 def available_backends() -> tuple:
-    """The backends that compile and correctly run ``x * 2`` here; python is always among them."""
-    working = []
-    for backend in ALL_BACKENDS:
-        try:
-            x = sg.vector("x")
-            f = sg.function([x], x * 2, backend=backend)
-            if not np.array_equal(np.asarray(f(np.arange(3.0))), np.arange(3.0) * 2):
-                raise AssertionError("wrong result for x * 2")
-            working.append(backend)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not available"; the reason is kept
-            BACKEND_PROBLEMS[backend] = f"{type(exc).__name__}: {exc}"
-    return tuple(working)
+    """The backends expected to work here (no code is compiled to decide it)."""
+    backends = ["python", "numba"]
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or os.environ.get("SYMGRAPH_REAL_GPU") == "1":
+        backends.append("cuda")
+    return tuple(backends)
+
+
+@functools.lru_cache(maxsize=None)
+def backend_problem(backend) -> str | None:
+    """Why ``backend`` cannot compile and correctly run ``x * 2`` here, or None when it can."""
+    try:
+        x = sg.vector("x")
+        f = sg.function([x], x * 2, backend=backend)
+        if not np.array_equal(np.asarray(f(np.arange(3.0))), np.arange(3.0) * 2):
+            raise AssertionError("wrong result for x * 2")
+    except Exception as exc:  # noqa: BLE001 - reported, and fails the tests (expected_backend_failures)
+        BACKEND_PROBLEMS[backend] = f"{type(exc).__name__}: {exc}"
+        return BACKEND_PROBLEMS[backend]
+    return None
+
+
+def expected_backend_failures() -> dict:
+    """{backend: reason} for each expected backend that does not work (compiles one tiny function each)."""
+    problems = {backend: backend_problem(backend) for backend in available_backends()}
+    return {backend: problem for backend, problem in problems.items() if problem is not None}
 
 
 def backend_options(backend) -> dict:

@@ -79,3 +79,47 @@ def test_simplification_never_changes_nan_behaviour():
     f = sg.function([x], out, backend="python", optimizer=WITH_SYMPY)
     assert np.isnan(f(np.array([0.0]))[0])
     compare([x], out, [np.array([0.5, -2.0])], optimizer=WITH_SYMPY)
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_pythagorean_identity_simplifies_to_one(backend):
+    """The first thing a user tries: sin(x)**2 + cos(x)**2 becomes the constant 1 (broadcast to x)."""
+    x = sg.vector("x")
+    out = sg.sin(x) ** 2 + sg.cos(x) ** 2
+    optimized, log = optimize_graph([out], mode=WITH_SYMPY)
+    assert log.fired("sympy_simplify")
+    (node,) = [n for n in toposort(optimized) if isinstance(n.op, Fused)]
+    assert [s.name for s, _, _ in node.op.instructions] == ["identity"]
+    f = sg.function([x], out, backend=backend, optimizer=WITH_SYMPY)
+    np.testing.assert_array_equal(f(np.array([0.3, 2.0, -5.0, 0.0])), np.ones(4))
+    assert f(np.zeros((0,))).shape == (0,)
+
+
+def test_trigonometric_identities_inside_larger_expressions():
+    x, y = sg.vector("x"), sg.vector("y")
+    out = sg.exp(x) * (sg.sin(y) * sg.sin(y) + sg.cos(y) * sg.cos(y)) + x
+    optimized, log = optimize_graph([out], mode=WITH_SYMPY)
+    assert log.fired("sympy_simplify")
+    names = [s.name for n in toposort(optimized) if isinstance(n.op, Fused) for s, _, _ in n.op.instructions]
+    assert "sin" not in names and "cos" not in names
+    compare([x, y], out, [np.linspace(-2, 2, 5), np.linspace(-3, 3, 5)], optimizer=WITH_SYMPY)
+
+
+def test_sympy_stage_stays_fast_on_a_large_graph():
+    """Hundreds of distinct trigonometric fused nodes: the stage stops at its time budget (and each
+    expression's cascade at its own), however many nodes there are."""
+    from symgraph.rewrite import sympy_simplify
+    x = sg.vector("x")
+    terms = []
+    for k in range(300):
+        a, b = float(k + 2), float(k + 3)     # distinct constants: no structural cache hits
+        inner = sg.sin(x * a) * sg.cos(x + b) + sg.tan(x - a) * sg.sin(x * b) ** 2
+        terms.append(sg.max(inner * sg.cos(inner + a) - sg.sin(inner * b)))   # a reduction ends each fused node
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    fused = [n for n in toposort(sg.optimize([out])) if isinstance(n.op, Fused)]
+    assert sum(sympy_simplify._eligible(n) for n in fused) >= 250   # the stage has work for all of them
+    _, log = optimize_graph([out], mode=WITH_SYMPY)
+    (stage,) = [s for s in log.stages if s.name == "sympy"]
+    assert stage.seconds < sympy_simplify.TIME_BUDGET + 2 * sympy_simplify.EXPRESSION_BUDGET + 1.0
