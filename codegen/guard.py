@@ -35,6 +35,7 @@ VOCABULARY = frozenset({
     "np", "nb", "rt", "prange", "KernelCompiler", "PRANGE_ONLY",               # numba kernels (numba/lower.py)
     "cuda", "M", "INF",                                                       # cuda kernels (cuda/runtime.py)
     "int_power",                                   # the exact integer power a cuda kernel defines (cuda/elemwise.py)
+    "cycle_counter",                               # the cycle counter of a profile=True kernel (numba/profile.py)
     "range", "min", "max", "abs", "dict", "ValueError", "IndexError",
 })
 # The functions a generated module defines: the numba kernel and its parts, the cuda kernels.
@@ -51,7 +52,8 @@ STRINGS = frozenset({
 # A failed check raises with its number only; the entry looks the message up (lower.KernelWriter.check).
 CHECK_MESSAGE = re.compile(r"symgraph check [0-9]+\Z")
 # The modules a generated module may import.
-MODULES = frozenset({"numpy", "numba", f"{__package__}.numba.pipeline", f"{__package__}.numba.linked"})
+MODULES = frozenset({"numpy", "numba", f"{__package__}.numba.pipeline", f"{__package__}.numba.linked",
+                     f"{__package__}.numba.profile"})         # profile.py: the counter of a profile=True kernel
 # Statements and expressions no lowering writes.
 _FORBIDDEN = (ast.JoinedStr, ast.Global, ast.Nonlocal, ast.Lambda, ast.ClassDef, ast.AsyncFunctionDef, ast.Await,
               ast.Yield, ast.YieldFrom, ast.Delete, ast.NamedExpr)

@@ -67,11 +67,11 @@ def instrument(module):
         match = _NODE_COMMENT.match(line)
         if match:
             if labels:
-                out.append(f"    _profile_counters[{len(labels) - 1}] += _profile_clock() - _profile_start")
-            out.append("    _profile_start = _profile_clock()")
+                out.append(f"    _profile_counters[{len(labels) - 1}] += cycle_counter() - _profile_start")
+            out.append("    _profile_start = cycle_counter()")
             labels.append(f"#{len(labels)} {match.group(1)}")
         elif line.startswith("    return ") and labels:
-            out.append(f"    _profile_counters[{len(labels) - 1}] += _profile_clock() - _profile_start")
+            out.append(f"    _profile_counters[{len(labels) - 1}] += cycle_counter() - _profile_start")
         out.append(line)
     if not labels:
         return module, None, []
@@ -84,7 +84,7 @@ def instrument(module):
               f"def {module.function_name}({parameters}, _profile_counters):"]
     out = out[:start - 1] + header + out[start - 1:]
     out.insert(next(i for i, line in enumerate(out) if line.startswith("import numba as nb")) + 1,
-               f"from {__package__}.profile import cycle_counter as _profile_clock")
+               f"from {__package__}.profile import cycle_counter")
     instrumented = dataclasses.replace(module, source="\n".join(out),
                                        arguments=list(module.arguments) + [("constant", counters)],
                                        argument_types=argument_types)
