@@ -12,9 +12,21 @@ recompiled, and so is one whose helper records no longer resolve. A per-key
 file lock makes two processes compiling the same function take turns; the
 second one loads. An explain record per graph structure says why a miss
 happened (new graph, changed dtypes, changed versions).
+
+A cache directory that cannot be written (a read-only mount, a warm cache baked
+into an image) still serves its complete entries, read without a lock; what it
+cannot serve is compiled in a private temporary directory of this process, with
+one warning per directory. A stray file or directory where an entry, its lock or
+its manifest belongs is damage: removed and recreated, never an error.
+
+Kernels are kept only while a function uses them: the in-process reuse map
+holds weak references and kernel modules leave ``sys.modules`` once imported,
+so a dropped function gives its dispatcher back (Numba keeps the machine code
+in LLVM's execution engine, a few kB per kernel that are never freed).
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -27,7 +39,11 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
+import weakref
 from dataclasses import dataclass
+
+from numba.core.caching import CacheImpl, InTreeCacheLocator
 
 from ..guard import check_source
 from . import link
@@ -38,8 +54,12 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py", "link.py",
                                                                   "linked.py", "pipeline.py"))
 LINKS = "links.pickle"
-_loaded: dict = {}                 # key -> dispatcher, for functions compiled again in this process
+KERNEL_MODULE_PREFIX = "symgraph_kernel_"
+# key -> dispatcher while some function still uses it, for functions compiled again in this process
+_loaded = weakref.WeakValueDictionary()
 _loaded_lock = threading.Lock()
+_warned: set = set()               # cache directories this process has warned about
+_private_roots: dict = {}          # process id -> this process's private temporary cache directory
 
 
 @dataclass
@@ -106,18 +126,27 @@ def load_kernel(module, use_disk=True):
                                                      "disk cache disabled", key, None)
     root = cache_directory()
     try:
-        os.makedirs(root, exist_ok=True)
-    except OSError:
-        root = tempfile.mkdtemp(prefix="symgraph-cache-")
+        return _load_or_compile(module, root, key, version_info, start)
+    except OSError as exc:   # an unwritable or unusable cache directory must never stop a compile
+        directory = os.path.join(root, key)
+        dispatcher = _load_without_writing(directory, key)
+        if dispatcher is not None:
+            return _remember(key, dispatcher), CacheInfo("loaded", time.perf_counter() - start, None, key,
+                                                         directory)
+        _warn_once(root, exc)
+        return _load_or_compile(module, _private_root(), key, version_info, start)
+
+
+def _load_or_compile(module, root, key, version_info, start):
+    """(dispatcher, CacheInfo): the entry under ``root`` loaded, or compiled and written, under its lock."""
+    os.makedirs(root, exist_ok=True)
     directory = os.path.join(root, key)
     with _file_lock(os.path.join(root, key + ".lock")):
         reason = None
         if os.path.isdir(directory):
             if _manifest_matches(directory):
                 try:
-                    with open(os.path.join(directory, LINKS), "rb") as stream:
-                        link.restore(pickle.loads(stream.read()))
-                    dispatcher = _import(None, directory, key)
+                    dispatcher = _load_entry(directory, key)
                     if dispatcher.stats.cache_hits:
                         return _remember(key, dispatcher), CacheInfo(
                             "loaded", time.perf_counter() - start, None, key, directory)
@@ -129,7 +158,7 @@ def load_kernel(module, use_disk=True):
             shutil.rmtree(directory, ignore_errors=True)
         if reason is None:
             reason = _explain_miss(root, module, version_info)
-        os.makedirs(directory, exist_ok=True)
+        _make_directory(directory)
         with link.recording() as records:
             dispatcher = _import(module.source, directory, key)
         atomic_write(os.path.join(directory, LINKS), pickle.dumps(records, protocol=4))
@@ -139,9 +168,67 @@ def load_kernel(module, use_disk=True):
                                                  directory)
 
 
-def _remember(key, dispatcher):
+def _load_entry(directory, key):
+    """The kernel of the entry ``directory`` (its manifest checked): its helpers registered, then imported."""
+    with open(os.path.join(directory, LINKS), "rb") as stream:
+        link.restore(pickle.loads(stream.read()))
+    return _import(None, directory, key)
+
+
+def _load_without_writing(directory, key):
+    """The kernel of a complete entry (its manifest matches) in a directory we cannot write, read without
+    taking the lock (the manifest is written last, atomically); None when there is none or it does not load."""
+    if not os.path.isdir(directory) or not _manifest_matches(directory):
+        return None
+    try:
+        dispatcher = _load_entry(directory, key)
+    except Exception:  # noqa: BLE001 - damaged or stale: the caller compiles in a private directory instead
+        return None
+    return dispatcher if dispatcher.stats.cache_hits else None
+
+
+def _make_directory(path):
+    """``os.makedirs(path)``, a stray file at ``path`` (damage: entries are directories) removed first."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        os.unlink(path)
+    os.makedirs(path, exist_ok=True)
+
+
+def _warn_once(root, exc):
+    """One warning per cache directory and process: it cannot be used, and why."""
+    if root in _warned:
+        return
+    _warned.add(root)
+    why = f"{type(exc).__name__}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+    warnings.warn(f"symgraph: cannot use the kernel cache directory {root!r} ({why}); compiling in a "
+                  "private temporary directory instead", RuntimeWarning, stacklevel=2)
+
+
+def _private_root():
+    """This process's own temporary cache directory (made on first use, removed at exit), for kernels the
+    configured directory cannot hold."""
+    pid = os.getpid()            # a forked child makes its own: the parent removes the parent's at exit
     with _loaded_lock:
-        return _loaded.setdefault(key, dispatcher)
+        root = _private_roots.get(pid)
+        if root is None:
+            root = _private_roots[pid] = tempfile.mkdtemp(prefix="symgraph-cache-")
+            atexit.register(_remove_private_root, pid, root)
+        return root
+
+
+def _remove_private_root(pid, root):
+    if os.getpid() == pid:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _remember(key, dispatcher):
+    """The dispatcher functions of this process share for ``key``: an earlier one still alive, else this."""
+    with _loaded_lock:
+        known = _loaded.get(key)
+        if known is not None:
+            return known
+        _loaded[key] = dispatcher
+        return dispatcher
 
 
 def _import(source, directory, key):
@@ -150,12 +237,19 @@ def _import(source, directory, key):
     if source is not None:
         check_source(source)     # only code we wrote becomes a module (codegen/guard.py)
         atomic_write(path, source.encode())
-    spec = importlib.util.spec_from_file_location(f"symgraph_kernel_{key}", path)
+    spec = importlib.util.spec_from_file_location(f"{KERNEL_MODULE_PREFIX}{key}", path)
     module = importlib.util.module_from_spec(spec)
-    # Numba's cached environment re-imports the module by name on load; unregistered it is '<dynamic>'.
+    # Numba's cached environment re-imports the module by name on load (the kernel has its signature, so
+    # it is compiled or loaded right here); registered for that only, so a dropped function frees it.
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.kernel
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if sys.modules.get(spec.name) is module:
+            del sys.modules[spec.name]
+    # Taken out of the module's globals: Numba's target context keeps every live kernel's entry point,
+    # whose environment holds those globals, so a kernel named there could never be collected.
+    return vars(module).pop("kernel")
 
 
 def atomic_write(path, data: bytes):
@@ -172,12 +266,43 @@ def atomic_write(path, data: bytes):
 
 @contextlib.contextmanager
 def _file_lock(path):
-    with open(path, "a+b") as handle:
+    with _open_lock_file(path) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open_lock_file(path):
+    """The lock file at ``path``, opened for locking; a directory there (damage) is removed first."""
+    try:
+        return open(path, "a+b")
+    except IsADirectoryError:
+        shutil.rmtree(path, ignore_errors=True)
+        return open(path, "a+b")
+
+
+class EntryCacheLocator(InTreeCacheLocator):
+    """Numba's cache locator for our kernel modules: their entry's ``__pycache__``, which may be read-only
+    (a warm cache on a read-only mount still loads; Numba's own in-tree locator wants to write there)."""
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not py_func.__module__.startswith(KERNEL_MODULE_PREFIX) or not os.path.exists(py_file):
+            return None
+        return cls(py_func, py_file)
+
+    def ensure_cache_path(self):
+        try:
+            super().ensure_cache_path()
+        except OSError:
+            if not os.path.isdir(self.get_cache_path()):
+                raise
+
+
+if EntryCacheLocator not in CacheImpl._locator_classes:    # after NUMBA_CACHE_DIR's, before Numba's in-tree one
+    CacheImpl._locator_classes.insert(CacheImpl._locator_classes.index(InTreeCacheLocator), EntryCacheLocator)
 
 
 def _entry_files(directory):
