@@ -98,8 +98,10 @@ def _other_frameworks_w1(label, x, y, base):
     if importlib.util.find_spec("jax"):
         import jax
         import jax.numpy as jnp
+        jax.config.update("jax_enable_x64", True)   # else jnp.asarray silently computes in float32
         fn = jax.jit(lambda a, b: jnp.tanh(a) * jnp.exp(-(b * b)) + jnp.sqrt(jnp.abs(a - b)) / (1.0 + a * a))
         ja, jb = jnp.asarray(x), jnp.asarray(y)
+        assert ja.dtype == np.float64, ja.dtype
         record(label, "JAX jit", best_time(lambda: fn(ja, jb).block_until_ready()), base)
     if importlib.util.find_spec("torch"):
         import torch
