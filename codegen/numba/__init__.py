@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from . import locator  # noqa: F401 - first: Numba picks a function's cache locator when it is decorated
 from .cache import CacheInfo, load_kernel
 from .entry import build_entry, explain_error
 from . import tape

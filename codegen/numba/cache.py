@@ -26,7 +26,6 @@ in LLVM's execution engine, a few kB per kernel that are never freed).
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -39,27 +38,23 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 import weakref
 from dataclasses import dataclass
 
-from numba.core.caching import CacheImpl, InTreeCacheLocator
-
 from ..guard import check_source
 from . import link
+from .locator import KERNEL_MODULE_PREFIX, cache_directory  # noqa: F401 - cache_directory is part of this API
+from .locator import private_root as _private_root, warn_once as _warn_once
 
-FORMAT_VERSION = "2"
+FORMAT_VERSION = "3"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # The libraries kernels call by name or embed (intrinsics); Numba's own index keys only the kernel file.
 RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py", "link.py",
                                                                   "linked.py", "pipeline.py"))
 LINKS = "links.pickle"
-KERNEL_MODULE_PREFIX = "symgraph_kernel_"
 # key -> dispatcher while some function still uses it, for functions compiled again in this process
 _loaded = weakref.WeakValueDictionary()
 _loaded_lock = threading.Lock()
-_warned: set = set()               # cache directories this process has warned about
-_private_roots: dict = {}          # process id -> this process's private temporary cache directory
 
 
 @dataclass
@@ -78,14 +73,6 @@ class CacheInfo:
     def __str__(self):
         why = f" ({self.reason})" if self.reason else ""
         return f"{self.status}{why} in {self.seconds * 1e3:.1f} ms, key {self.key[:12]}, {self.path}"
-
-
-def cache_directory() -> str:
-    configured = os.environ.get("SYMGRAPH_CACHE_DIR")
-    if configured:
-        return configured
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "symgraph")
 
 
 def versions() -> dict:
@@ -152,7 +139,7 @@ def _load_or_compile(module, root, key, version_info, start):
                             "loaded", time.perf_counter() - start, None, key, directory)
                     reason = "numba's cache entry was stale"
                 except Exception as exc:  # a damaged entry must never stop a compile
-                    reason = f"damaged entry ({type(exc).__name__})"
+                    reason = f"damaged entry ({exc if isinstance(exc, DamagedEntry) else type(exc).__name__})"
             else:
                 reason = "corrupted or half-written entry"
             shutil.rmtree(directory, ignore_errors=True)
@@ -168,11 +155,32 @@ def _load_or_compile(module, root, key, version_info, start):
                                                  directory)
 
 
+class DamagedEntry(Exception):
+    """A cache entry that must not be loaded (recompiled instead)."""
+
+
 def _load_entry(directory, key):
-    """The kernel of the entry ``directory`` (its manifest checked): its helpers registered, then imported."""
+    """The kernel of the entry ``directory`` (its manifest checked): its helpers registered, then imported.
+
+    Loading machine code that calls an unregistered symbol crashes the process, and ``links.pickle`` may
+    be short (written by another writer, its manifest consistent): the symbols the machine code itself
+    names are checked before Numba loads it."""
     with open(os.path.join(directory, LINKS), "rb") as stream:
         link.restore(pickle.loads(stream.read()))
+    missing = link.unregistered(_linked_symbols(directory))
+    if missing:
+        raise DamagedEntry(f"its machine code calls {len(missing)} helper(s) its records do not register")
     return _import(None, directory, key)
+
+
+def _linked_symbols(directory) -> set:
+    """The linked-helper symbols named in the entry's compiled machine code (Numba's ``.nbc`` files)."""
+    symbols = set()
+    for relative, path in _entry_files(directory):
+        if relative.endswith(".nbc"):
+            with open(path, "rb") as stream:
+                symbols.update(match.decode() for match in link.SYMBOL_PATTERN.findall(stream.read()))
+    return symbols
 
 
 def _load_without_writing(directory, key):
@@ -192,33 +200,6 @@ def _make_directory(path):
     if os.path.lexists(path) and not os.path.isdir(path):
         os.unlink(path)
     os.makedirs(path, exist_ok=True)
-
-
-def _warn_once(root, exc):
-    """One warning per cache directory and process: it cannot be used, and why."""
-    if root in _warned:
-        return
-    _warned.add(root)
-    why = f"{type(exc).__name__}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
-    warnings.warn(f"symgraph: cannot use the kernel cache directory {root!r} ({why}); compiling in a "
-                  "private temporary directory instead", RuntimeWarning, stacklevel=2)
-
-
-def _private_root():
-    """This process's own temporary cache directory (made on first use, removed at exit), for kernels the
-    configured directory cannot hold."""
-    pid = os.getpid()            # a forked child makes its own: the parent removes the parent's at exit
-    with _loaded_lock:
-        root = _private_roots.get(pid)
-        if root is None:
-            root = _private_roots[pid] = tempfile.mkdtemp(prefix="symgraph-cache-")
-            atexit.register(_remove_private_root, pid, root)
-        return root
-
-
-def _remove_private_root(pid, root):
-    if os.getpid() == pid:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _remember(key, dispatcher):
@@ -283,28 +264,6 @@ def _open_lock_file(path):
         return open(path, "a+b")
 
 
-class EntryCacheLocator(InTreeCacheLocator):
-    """Numba's cache locator for our kernel modules: their entry's ``__pycache__``, which may be read-only
-    (a warm cache on a read-only mount still loads; Numba's own in-tree locator wants to write there)."""
-
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        if not py_func.__module__.startswith(KERNEL_MODULE_PREFIX) or not os.path.exists(py_file):
-            return None
-        return cls(py_func, py_file)
-
-    def ensure_cache_path(self):
-        try:
-            super().ensure_cache_path()
-        except OSError:
-            if not os.path.isdir(self.get_cache_path()):
-                raise
-
-
-if EntryCacheLocator not in CacheImpl._locator_classes:    # after NUMBA_CACHE_DIR's, before Numba's in-tree one
-    CacheImpl._locator_classes.insert(CacheImpl._locator_classes.index(InTreeCacheLocator), EntryCacheLocator)
-
-
 def _entry_files(directory):
     for folder, _, files in os.walk(directory):
         for name in files:
@@ -349,11 +308,16 @@ def _explain_miss(root, module, version_info) -> str:
         return "new graph"
     if not isinstance(records, list) or not records:
         return "new graph"
-    if any(r.get("dtypes") == module.dtypes for r in records if isinstance(r, dict)):
-        if all(r.get("versions") != version_info for r in records if isinstance(r, dict)):
-            return "changed versions"
-        return "entry missing (deleted or never written)"
-    return "changed dtypes"
+    records = [r for r in records if isinstance(r, dict)]
+    if not any(r.get("dtypes") == module.dtypes for r in records):
+        return "changed dtypes"
+    records = [r for r in records if r.get("dtypes") == module.dtypes]
+    if not any(r.get("constants") == module.constants for r in records):
+        return ("changed constants (a Python number in the graph is compiled in: pass a value that changes "
+                "as an input or a shared variable)")
+    if all(r.get("versions") != version_info for r in records):
+        return "changed versions"
+    return "entry missing (deleted or never written)"
 
 
 def _record_explain(root, module, version_info):
@@ -367,6 +331,6 @@ def _record_explain(root, module, version_info):
                 records = []
         except (OSError, ValueError):
             records = []
-        record = {"dtypes": module.dtypes, "versions": version_info}
+        record = {"dtypes": module.dtypes, "constants": module.constants, "versions": version_info}
         records = [r for r in records if r != record][-15:] + [record]
         atomic_write(path, json.dumps(records).encode())

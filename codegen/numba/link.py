@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import re
 import threading
 
 import llvmlite.binding as llvm
@@ -36,6 +37,8 @@ from numba.core.extending import intrinsic
 PREFIX = "symgraph_linked_"
 _resolved: dict = {}             # symbol -> (dispatcher, argument types, signature, compile result)
 _noted = threading.local()       # the records of the kernel this thread is compiling
+#: a linked symbol as it appears in compiled machine code: the prefix, the helper's name, a 20-digit hash
+SYMBOL_PATTERN = re.compile(rb"symgraph_linked_[A-Za-z0-9_]*?_[0-9a-f]{20}")
 
 
 def symbol(helper, argtypes) -> str:
@@ -81,6 +84,11 @@ def restore(records):
         for part in qualified_name.split("."):
             helper = getattr(helper, part)
         resolve(helper, tuple(argtypes))
+
+
+def unregistered(symbols) -> list:
+    """The names among ``symbols`` that no helper of this process is registered under (sorted)."""
+    return sorted(name for name in symbols if name not in _resolved)
 
 
 def _note(helper, argtypes):

@@ -305,6 +305,7 @@ class KernelModule:
     dtypes: str = ""
     notes: list = field(default_factory=list)
     legend: dict = field(default_factory=dict)   # parameter name -> the variable it holds, as the user names it
+    constants: str = ""              # the values of the 0-d constants written into the source
 
 
 def _ensure_lowerings_loaded():
@@ -485,16 +486,18 @@ def generate(program, parallel=True) -> KernelModule:
         f"def kernel({', '.join(parameters)}):",
     ]
     source = "\n".join(header) + "\n" + "\n".join(body) + "\n"
-    structure = _structure(program)
+    structure, constants = _structure(program)
     dtypes = ",".join(v.dtype for v in list(program.inputs) + list(program.shared) + list(program.outputs))
     legend = _legend(program)
     return KernelModule(source, "kernel", arguments, argument_types, output_scalar, kernel.checks,
-                        uses_prange, structure, dtypes, legend=legend)
+                        uses_prange, structure, dtypes, legend=legend, constants=constants)
 
 
-def _structure(program) -> str:
-    """The graph without dtypes (ops, connectivity, ndims): equal for graphs that differ only in dtypes."""
-    index = {}
+def _structure(program) -> tuple:
+    """(structure, constants): the graph without dtypes and without the values of its 0-d constants (ops,
+    connectivity, ndims), equal for graphs that differ only in dtypes or constants, and those values
+    (the source writes them as literals), which tell a changed constant from a new graph."""
+    index, constants = {}, []
     parts = [f"in:{v.ndim}" for v in list(program.inputs) + list(program.shared)]
     for v in list(program.inputs) + list(program.shared):
         index[id(v)] = len(index)
@@ -503,13 +506,15 @@ def _structure(program) -> str:
         for v in node.inputs:
             if id(v) not in index:
                 index[id(v)] = len(index)
-                parts.append(f"leaf:{v.ndim}:{np.asarray(getattr(v, 'value', 0)).tolist() if v.ndim == 0 else ''}")
+                parts.append(f"leaf:{v.ndim}")
+                if v.ndim == 0:
+                    constants.append(repr(np.asarray(getattr(v, "value", 0)).tolist()))
             operands.append(str(index[id(v)]))
         parts.append(f"{node.op}({','.join(operands)})")
         for v in node.outputs:
             index[id(v)] = len(index)
     parts.append("out:" + ",".join(str(index.get(id(v), -1)) for v in program.outputs))
-    return re.sub(r"(float|int|uint)(16|32|64)|bool_?|boolean", "T", "\n".join(parts))
+    return re.sub(r"(float|int|uint)(16|32|64)|bool_?|boolean", "T", "\n".join(parts)), ",".join(constants)
 
 
 def _check_dtypes(program, nodes):

@@ -65,7 +65,7 @@ warnings.simplefilter("always")
 out = []
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    for scale in (3.25, 4.5, 5.75):     # warm, cold, cold
+    for scale in (3.375, 4.5, 5.75):     # warm, cold, cold
         x = sg.vector("x")
         f = sg.function([x], sg.cos(x) * scale + 0.5)
         out.append({"status": f.cache_info.status, "path": f.cache_info.path,
@@ -80,7 +80,7 @@ def test_read_only_mount_loads_warm_entries_and_compiles_cold_ones(tmp_path, mon
         pytest.skip("no unshare")
     directory = tmp_path / "cache"
     monkeypatch.setenv("SYMGRAPH_CACHE_DIR", str(directory))
-    warm_entry(3.25)
+    warm_entry(3.375)
     before = sorted(os.listdir(directory))
     program = tmp_path / "read_only.py"
     program.write_text(READ_ONLY_SCRIPT)
@@ -97,7 +97,7 @@ def test_read_only_mount_loads_warm_entries_and_compiles_cold_ones(tmp_path, mon
     report = json.loads(done.stdout.split("INFO", 1)[1])
     warm, cold, colder = report["runs"]
     assert warm["status"] == "loaded" and warm["path"].startswith(str(directory)), warm
-    for run, scale in ((warm, 3.25), (cold, 4.5), (colder, 5.75)):
+    for run, scale in ((warm, 3.375), (cold, 4.5), (colder, 5.75)):
         np.testing.assert_allclose(run["value"], np.cos(np.arange(4.0)) * scale + 0.5, rtol=1e-12)
     for run in (cold, colder):
         assert run["status"] == "compiled" and not run["path"].startswith(str(directory)), run
