@@ -221,7 +221,7 @@ def main():
     parser.add_argument("--simulator", action="store_true", help="tiny sizes under Numba's CUDA simulator")
     parser.add_argument("--profile", action="store_true", help="also print where the host time of a call goes")
     args = parser.parse_args()
-    from codegen.cuda.runtime import require_cuda
+    from symgraph.codegen.cuda.runtime import require_cuda
     require_cuda()   # a clear message when there is no GPU
     sync = cuda.synchronize
     if args.simulator:

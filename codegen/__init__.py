@@ -4,9 +4,9 @@ from __future__ import annotations
 import importlib
 
 _BACKENDS = {
-    "python": "codegen.python",
-    "numba": "codegen.numba",
-    "cuda": "codegen.cuda",
+    "python": "symgraph.codegen.python",
+    "numba": "symgraph.codegen.numba",
+    "cuda": "symgraph.codegen.cuda",
 }
 
 

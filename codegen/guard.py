@@ -19,7 +19,7 @@ Examples
 >>> check_source("import os\\n")
 Traceback (most recent call last):
 ...
-codegen.guard.UnsafeSourceError: generated source imports 'os' (line 1)
+symgraph.codegen.guard.UnsafeSourceError: generated source imports 'os' (line 1)
 """
 from __future__ import annotations
 

@@ -218,7 +218,7 @@ class Function:
         self.trust_input = trust_input
         self.optimize_seconds = time.perf_counter() - start
 
-        from codegen import get_backend
+        from symgraph.codegen import get_backend
         self.backend = backend or os.environ.get("SYMGRAPH_BACKEND", DEFAULT_BACKEND)
         self._executor = get_backend(self.backend).compile(self.program)
         self._lock = state_lock(shared)

@@ -57,7 +57,7 @@ def device_copy(shared) -> DeviceCopy:
 
 
 def _host_step(node):
-    from codegen.python import run_node
+    from symgraph.codegen.python import run_node
 
     def step(args):
         return run_node(node, [to_host(a) for a in args])

@@ -1,4 +1,4 @@
-"""The helpers generated kernels call, each as a ``link.linked`` stand-in: ``import codegen.numba.linked as rt``.
+"""The helpers generated kernels call, each as a ``link.linked`` stand-in: ``import symgraph.codegen.numba.linked as rt``.
 
 Every public jitted function of runtime.py, tape.py and blas.py is here under its own
 name; ``gemm`` and ``overlaps`` are jitted wrappers of blas.py's intrinsics, so a call

@@ -557,7 +557,7 @@ class Tape:
         arity = {"where": 3, **{name: 2 for name in ("add", "sub", "mul", "true_div", "pow", "maximum", "minimum",
                                                      "lt", "le", "gt", "ge", "eq", "ne", "and", "or")}}
         lines = [f'"""Tape program of {len(self.opcodes)} scalar instructions over {len(self.initial)} '
-                 f'{self.dtype.name} registers, run by codegen.numba.tape.run_tape (a jitted interpreter)."""']
+                 f'{self.dtype.name} registers, run by symgraph.codegen.numba.tape.run_tape (a jitted interpreter)."""']
         lines += [f"r{i} = argument {i}" for i in range(self.n_arguments)]
         for row in zip(self.opcodes, self.first, self.second, self.third, self.result):
             name = names[int(row[0])]

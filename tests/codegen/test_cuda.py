@@ -22,7 +22,7 @@ except ImportError:  # pytest run without the repository root on sys.path
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
     from tests.ops.catalogue import CATALOGUE, sample_inputs, symbolic_inputs, tolerance
 
-from codegen.cuda import lower as cuda_lower  # noqa: E402
+from symgraph.codegen.cuda import lower as cuda_lower  # noqa: E402
 
 
 def _compare(result, expected, row=None, dtype="float64"):
@@ -65,9 +65,9 @@ def test_every_catalogue_op_optimized_with_static_shapes_matches_the_python_back
 def test_every_registered_op_and_scalar_op_has_a_cuda_lowering():
     from symgraph.ops.base import OP_REGISTRY
     from symgraph.ops.elemwise import SCALAR_OPS
-    from codegen.cuda.elemwise import SCALAR_TEMPLATES
-    from codegen.cuda.lower import load_lowerings
-    from codegen.cuda.table import lowering_for
+    from symgraph.codegen.cuda.elemwise import SCALAR_TEMPLATES
+    from symgraph.codegen.cuda.lower import load_lowerings
+    from symgraph.codegen.cuda.table import lowering_for
     load_lowerings()
     missing = [name for name, cls in OP_REGISTRY.items() if lowering_for(cls) is None]
     assert not missing, f"ops without a CUDA lowering: {missing}"
@@ -283,7 +283,7 @@ def test_device_array_inputs_are_checked_with_errors_naming_the_input():
 
 
 def test_outputs_can_be_returned_as_device_arrays():
-    from codegen.cuda.runtime import is_device_array
+    from symgraph.codegen.cuda.runtime import is_device_array
     w = sg.shared(np.arange(3.0), name="w")
     x = sg.vector("x")
     f = sg.function([x], [x * w, w, x.sum(), w + 1], updates=[(w, w + 1)], backend="cuda",
@@ -298,7 +298,7 @@ def test_outputs_can_be_returned_as_device_arrays():
 
 
 def test_a_call_reuses_the_last_calls_intermediates_but_never_what_it_handed_out(monkeypatch):
-    from codegen.cuda import runtime
+    from symgraph.codegen.cuda import runtime
     rng = np.random.default_rng(8)
     w = sg.shared(rng.normal(size=(3, 4)), name="w")
     x = sg.matrix("x")
@@ -333,8 +333,8 @@ def test_a_call_reuses_the_last_calls_intermediates_but_never_what_it_handed_out
 # ---------------------------------------------------------------- errors at compile time and call time
 
 def test_an_op_without_a_lowering_fails_at_function_time_naming_the_op(monkeypatch):
-    from codegen.cuda import table
-    from codegen.cuda.lower import load_lowerings
+    from symgraph.codegen.cuda import table
+    from symgraph.codegen.cuda.lower import load_lowerings
     load_lowerings()
     monkeypatch.delitem(table.LOWERINGS, "Dot")
     x = sg.matrix("x")
@@ -390,7 +390,7 @@ import gc
 import numpy as np
 from numba.cuda.cudadrv import driver
 from numba.cuda.cudadrv.devicearray import DeviceNDArray
-from codegen.cuda.runtime import DeviceMemoryPool
+from symgraph.codegen.cuda.runtime import DeviceMemoryPool
 
 class Context:
     pass
@@ -449,7 +449,7 @@ def test_device_memory_pool_reuses_a_buffer_only_once_every_view_of_it_is_gone()
 def test_buffers_are_not_reused_when_numba_uses_per_thread_default_streams(per_thread):
     """Kernels of two host threads are then unordered, so a released buffer must not be reused."""
     env = _env_without_the_simulator(NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM=per_thread)
-    script = "from codegen.cuda import runtime; print(runtime.per_thread_default_stream())"
+    script = "from symgraph.codegen.cuda import runtime; print(runtime.per_thread_default_stream())"
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(per_thread == "1")

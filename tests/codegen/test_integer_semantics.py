@@ -230,7 +230,7 @@ def test_the_cuda_integer_power_compiles_to_exact_wrapping_code():
     CPU target with the same typing rules: the simulator alone runs it on NumPy scalars."""
     import numba
 
-    from codegen.cuda.elemwise import INT_POWER_SOURCE
+    from symgraph.codegen.cuda.elemwise import INT_POWER_SOURCE
 
     class DeviceJit:
         @staticmethod
@@ -251,7 +251,7 @@ def test_the_cuda_integer_power_compiles_to_exact_wrapping_code():
 
 def test_the_cuda_kernel_checks_negative_exponents_with_a_flag():
     """On a GPU a kernel cannot raise: a negative signed exponent sets the error flag the launch reads back."""
-    from codegen.cuda.elemwise import elementwise_source
+    from symgraph.codegen.cuda.elemwise import elementwise_source
     from symgraph.ops.elemwise import Pow
 
     source = elementwise_source("k", 2, [(Pow(), (0, 1), "int32")], (2,), [("int32", 1, False)] * 2, 1, ["int32"])
@@ -266,7 +266,7 @@ def test_the_cuda_signed_to_uint64_comparison_is_exact_under_numba_typing(name):
     exact above 2**53, where comparing through float64 would round."""
     import numba
 
-    from codegen.cuda.elemwise import exact_comparison
+    from symgraph.codegen.cuda.elemwise import exact_comparison
 
     reference = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
                  "eq": np.equal, "ne": np.not_equal}[name]
@@ -309,7 +309,7 @@ def test_the_cuda_int64_arithmetic_wraps_under_numba_typing():
     may fold ``a + b > 0`` as if it could not wrap), compiled by Numba's CPU target."""
     import numba
 
-    from codegen.cuda.elemwise import SCALAR_TEMPLATES, int64_wrapping
+    from symgraph.codegen.cuda.elemwise import SCALAR_TEMPLATES, int64_wrapping
 
     namespace = {"T_int64": numba.int64, "T_uint64": numba.uint64}
     add = int64_wrapping("add", ["a", "b"], SCALAR_TEMPLATES["add"][0])

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from codegen.numba import LOWERINGS, lowering_for
-from codegen.numba.lower import _ensure_lowerings_loaded
+from symgraph.codegen.numba import LOWERINGS, lowering_for
+from symgraph.codegen.numba.lower import _ensure_lowerings_loaded
 from symgraph.graph import toposort
 from symgraph.ops.base import OP_REGISTRY
 from tests.ops.catalogue import CATALOGUE, FAMILIES, sample_inputs, symbolic_inputs

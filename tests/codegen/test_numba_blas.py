@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from codegen.numba import blas
-from codegen.numba.blas import gemm, overlaps
+from symgraph.codegen.numba import blas
+from symgraph.codegen.numba.blas import gemm, overlaps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -126,7 +126,7 @@ def test_links_naming_a_missing_helper_are_recompiled_not_run(tmp_path):
     links = os.path.join(entry, "links.pickle")
     with open(links, "rb") as stream:
         records = pickle.load(stream)
-    assert records and all(module.startswith("codegen.numba.") for module, _, _ in records)
+    assert records and all(module.startswith("symgraph.codegen.numba.") for module, _, _ in records)
     with open(links, "wb") as stream:
         pickle.dump([(module, name + "_renamed", types) for module, name, types in records], stream)
     manifest_path = os.path.join(entry, "manifest.json")
@@ -155,7 +155,7 @@ def test_concurrent_compiles_of_one_function_do_not_corrupt_each_other(tmp_path)
 
 def test_changed_versions_are_explained(tmp_path, monkeypatch):
     import symgraph as sg
-    from codegen.numba import cache as cache_module
+    from symgraph.codegen.numba import cache as cache_module
     monkeypatch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path))
     x = sg.vector("x")
     sg.function([x], sg.cos(x) * 3.25 + 0.5)

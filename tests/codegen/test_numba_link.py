@@ -10,7 +10,7 @@ import pytest
 from numba import types
 
 import symgraph as sg
-from codegen.numba import link, runtime
+from symgraph.codegen.numba import link, runtime
 
 
 @numba.njit(cache=False)
@@ -65,11 +65,11 @@ def test_recording_collects_what_a_cached_kernel_needs_and_restore_resolves_it()
         assert caller(np.arange(4.0)) == 6.0
     argtypes = (types.float64[::1], types.int64, types.int64, types.float64, types.float64,
                 types.UniTuple(types.int64, 1))
-    assert records == [("codegen.numba.runtime", "sum_rows", argtypes)]
+    assert records == [("symgraph.codegen.numba.runtime", "sum_rows", argtypes)]
     link.restore(records)
     assert llvm.address_of_symbol(link.symbol(runtime.sum_rows, argtypes))
     with pytest.raises(AttributeError):
-        link.restore([("codegen.numba.runtime", "no_such_helper", argtypes)])
+        link.restore([("symgraph.codegen.numba.runtime", "no_such_helper", argtypes)])
 
 
 def test_a_training_step_kernel_calls_helpers_instead_of_inline_numpy():
@@ -83,7 +83,7 @@ def test_a_training_step_kernel_calls_helpers_instead_of_inline_numpy():
     step = sg.function([X, y], loss, updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)], cache=False)
     reference = sg.function([X, y], loss, updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)], backend="python")
     source = step.source
-    for inline in ("np.empty(", "np.zeros(", ".copy()", ".reshape(", "from codegen.numba.blas"):
+    for inline in ("np.empty(", "np.zeros(", ".copy()", ".reshape(", "from symgraph.codegen.numba.blas"):
         assert inline not in source, inline
     assert "rt.gemm(" in source and "rt.empty(" in source
     Xv, yv = rng.normal(size=(4, 5)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
@@ -135,7 +135,7 @@ def test_kernels_compile_without_ssa_unless_they_have_prange_loops():
 
 
 def test_checks_that_cannot_fail_are_dropped_and_leave_valid_blocks():
-    from codegen.numba.lower import KernelWriter
+    from symgraph.codegen.numba.lower import KernelWriter
     kernel = KernelWriter()
     length = kernel.broadcast_length(["n", "1", "1"], "cannot broadcast")   # 1 against 1: nothing to test
     kernel.check("m != m and m != 1", "cannot fail")
@@ -156,7 +156,7 @@ def test_restoring_in_one_thread_while_another_compiles_does_not_deadlock():
     import threading
     argtypes = (types.float64[::1], types.int64, types.int64, types.float64, types.float64,
                 types.UniTuple(types.int64, 1))
-    records = [("codegen.numba.runtime", "sum_rows", argtypes)]
+    records = [("symgraph.codegen.numba.runtime", "sum_rows", argtypes)]
     stop, errors = threading.Event(), []
 
     def restore_repeatedly():

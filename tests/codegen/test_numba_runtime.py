@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from codegen.numba import cache
-from codegen.numba import runtime as rt
+from symgraph.codegen.numba import cache
+from symgraph.codegen.numba import runtime as rt
 from symgraph.ops.reduce import Reduce, SumToShape
 from symgraph.ops.shape import broadcast_to, dimshuffle
 

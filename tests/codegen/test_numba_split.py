@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from codegen.numba import lower, split
+from symgraph.codegen.numba import lower, split
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_a_name_reassigned_only_in_a_branch_is_passed_into_its_part(monkeypatch)
     body = ["    x = a + 1", "    if a > 0:", "        x = 5", "    return x"]
     parts, calls = split.split_body(body, ["a"], "False")
     assert len(parts) == 2 and "def part1(a, x):" in parts[1]
-    from codegen.numba.pipeline import KernelCompiler
+    from symgraph.codegen.numba.pipeline import KernelCompiler
     namespace = {"nb": nb, "KernelCompiler": KernelCompiler}
     parts = [part.replace("cache=True", "cache=False") for part in parts]    # exec'd source has no file
     exec("\n".join(parts) + "\ndef kernel(a):\n" + "\n".join(calls), namespace)  # noqa: S102

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from codegen.numba import tape
+from symgraph.codegen.numba import tape
 
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "true_div": np.divide,
           "pow": np.power, "maximum": np.maximum, "minimum": np.minimum,
