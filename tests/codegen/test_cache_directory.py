@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from codegen.numba import cache as cache_module
+from symgraph.codegen.numba import cache as cache_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

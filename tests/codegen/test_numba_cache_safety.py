@@ -84,7 +84,7 @@ def test_cache_written_without_numba_cache_dir_loads_with_it(tmp_path):
 
 
 def test_links_shorter_than_the_machine_code_needs_are_recompiled(tmp_path):
-    from codegen.numba import cache as cache_module
+    from symgraph.codegen.numba import cache as cache_module
     cache = tmp_path / "symgraph"
     entry = run(cache)["path"]
     links = os.path.join(entry, "links.pickle")
@@ -123,7 +123,7 @@ def test_runtime_cache_falls_back_when_the_cache_directory_cannot_be_written(tmp
 
 def test_locators_come_before_numbas_own():
     from numba.core.caching import CacheImpl, UserProvidedCacheLocator
-    from codegen.numba.locator import EntryCacheLocator, RuntimeCacheLocator
+    from symgraph.codegen.numba.locator import EntryCacheLocator, RuntimeCacheLocator
     order = CacheImpl._locator_classes
     assert order.index(RuntimeCacheLocator) < order.index(UserProvidedCacheLocator)
     assert order.index(EntryCacheLocator) < order.index(UserProvidedCacheLocator)
@@ -167,7 +167,7 @@ def _exp_times(c):
 
 
 def test_every_miss_reason_is_what_happened(fresh_cache, monkeypatch):
-    from codegen.numba import cache as cache_module
+    from symgraph.codegen.numba import cache as cache_module
     _forget()
     first = _compile(_exp_times(3))
     assert (first.status, first.reason) == ("compiled", "new graph")
