@@ -24,6 +24,7 @@ before any module that defines a ``cache=True`` function, since Numba picks the 
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import os
 import shutil
@@ -100,9 +101,20 @@ class EntryCacheLocator(InTreeCacheLocator):
 
 def runtime_cache_path(root=None) -> str:
     """The directory of the runtime library's machine code under ``root`` (the cache directory): one per
-    installed copy of this package, so two checkouts sharing a cache never overwrite each other."""
-    install = hashlib.sha256(_HERE.encode()).hexdigest()[:16]
-    return os.path.join(root or cache_directory(), "runtime", install)
+    installed copy and version of this package (its import name, path and sources), so two checkouts
+    sharing a cache never overwrite each other, and an edited module never leaves stale machine code in
+    a function that called into it (Numba's own index only checks the function's own file)."""
+    return os.path.join(root or cache_directory(), "runtime", _install_digest())
+
+
+@functools.lru_cache(maxsize=None)
+def _install_digest() -> str:
+    digest = hashlib.sha256(f"{__package__}\0{_HERE}".encode())
+    for name in sorted(os.listdir(_HERE)):
+        if name.endswith(".py"):
+            with open(os.path.join(_HERE, name), "rb") as stream:
+                digest.update(name.encode() + b"\0" + stream.read())
+    return digest.hexdigest()[:16]
 
 
 class RuntimeCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
