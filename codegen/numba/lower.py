@@ -309,14 +309,9 @@ class KernelModule:
 
 
 def _ensure_lowerings_loaded():
-    # Importing the op-family modules fills LOWERINGS (each registers its entries).
-    from . import elemwise, reduce, shape  # noqa: F401
-    for module in ("linalg", "index", "nnet", "join", "fused"):
-        try:
-            __import__(f"{__package__}.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name not in (f"{__package__}.{module}",) and not exc.name.startswith("symgraph"):
-                raise
+    # Importing the op-family modules fills LOWERINGS (each registers its entries). Every one exists and
+    # must import: a failure is a bug to see, not a smaller table.
+    from . import elemwise, index, join, linalg, nnet, reduce, shape  # noqa: F401
 
 
 def array_type(dtype, ndim) -> str:

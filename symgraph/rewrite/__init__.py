@@ -9,7 +9,9 @@ switched on: ``optimizer={"mode": "fast_run", "exclude": ["fusion"], "include": 
 """
 from __future__ import annotations
 
+import contextlib
 import gc
+import threading
 import warnings
 
 from ..graph import toposort
@@ -39,6 +41,32 @@ PIPELINE = [
 ]
 
 
+_pause_lock = threading.Lock()
+_pause = {"depth": 0, "was_enabled": False}   # the optimizer runs of all threads that paused the collector
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """The cyclic garbage collector paused while the block runs, then restored as it was found.
+
+    The pipeline allocates many short-lived acyclic objects; the collector's full passes over a large heap
+    would make it superlinear. Pauses nest across threads: the collector comes back (if it was on when the
+    first pause began) when the last optimizer run ends, also when one raises.
+    """
+    with _pause_lock:
+        if _pause["depth"] == 0:
+            _pause["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _pause["depth"] += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pause["depth"] -= 1
+            if _pause["depth"] == 0 and _pause["was_enabled"]:
+                gc.enable()
+
+
 def optimize_graph(outputs, mode="fast_run", inputs=None):
     """Optimized copies of ``outputs`` (leaves kept as the same objects) and a rewrite log.
 
@@ -46,15 +74,8 @@ def optimize_graph(outputs, mode="fast_run", inputs=None):
     The user's graph is never modified; the returned outputs have the originals' dtypes and ranks.
     """
     outputs = list(outputs)
-    # The pipeline allocates many short-lived acyclic objects; the cyclic collector's full passes
-    # over a large heap would make it superlinear, so it waits until the pipeline is done.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         optimized, log = run_pipeline(outputs, PIPELINE, mode)
-    finally:
-        if collecting:
-            gc.enable()
     problem = None
     for old, new in zip(outputs, optimized):
         if old.dtype != new.dtype or old.ndim != new.ndim:
