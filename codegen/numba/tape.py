@@ -29,10 +29,48 @@ from .elemwise import elementwise_program
 # Programs with at least this many scalar instructions use the tape.
 TAPE_MIN_INSTRUCTIONS = 300
 
-OPCODES = {name: code for code, name in enumerate((
+# The opcodes, by name: the interpreters below compare with these constants (Numba folds module-level
+# integers), and tests/codegen/test_numba_vector_tape.py checks that every opcode has its branch in both
+# interpreters; an opcode without one is an error there, never another op's result.
+OP_ADD = 0
+OP_SUB = 1
+OP_MUL = 2
+OP_TRUE_DIV = 3
+OP_POW = 4
+OP_MAXIMUM = 5
+OP_MINIMUM = 6
+OP_LT = 7
+OP_LE = 8
+OP_GT = 9
+OP_GE = 10
+OP_EQ = 11
+OP_NE = 12
+OP_AND = 13
+OP_OR = 14
+OP_NOT = 15
+OP_NEG = 16
+OP_ABS = 17
+OP_SIGN = 18
+OP_EXP = 19
+OP_LOG = 20
+OP_LOG1P = 21
+OP_EXPM1 = 22
+OP_SIN = 23
+OP_COS = 24
+OP_TAN = 25
+OP_TANH = 26
+OP_SQRT = 27
+OP_SIGMOID = 28
+OP_SOFTPLUS = 29
+OP_RELU = 30
+OP_WHERE = 31
+OP_IDENTITY = 32
+OP_CAST = 33
+OP_TO_BOOL = 34
+OPCODES = {name: globals()["OP_" + name.upper()] for name in (
     "add", "sub", "mul", "true_div", "pow", "maximum", "minimum", "lt", "le", "gt", "ge", "eq", "ne",
     "and", "or", "not", "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
-    "tanh", "sqrt", "sigmoid", "softplus", "relu", "where", "identity", "cast", "to_bool"))}
+    "tanh", "sqrt", "sigmoid", "softplus", "relu", "where", "identity", "cast", "to_bool")}
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -43,75 +81,77 @@ def run_tape(registers, opcodes, first, second, third, result):  # pragma: no co
         op = opcodes[k]
         x = registers[first[k]]
         y = registers[second[k]]
-        if op == 0:
+        if op == OP_ADD:
             r = x + y
-        elif op == 1:
+        elif op == OP_SUB:
             r = x - y
-        elif op == 2:
+        elif op == OP_MUL:
             r = x * y
-        elif op == 3:
+        elif op == OP_TRUE_DIV:
             r = x / y
-        elif op == 4:
+        elif op == OP_POW:
             r = np.power(x, y)
-        elif op == 5:
+        elif op == OP_MAXIMUM:
             r = np.maximum(x, y)
-        elif op == 6:
+        elif op == OP_MINIMUM:
             r = np.minimum(x, y)
-        elif op == 7:
+        elif op == OP_LT:
             r = one if x < y else zero
-        elif op == 8:
+        elif op == OP_LE:
             r = one if x <= y else zero
-        elif op == 9:
+        elif op == OP_GT:
             r = one if x > y else zero
-        elif op == 10:
+        elif op == OP_GE:
             r = one if x >= y else zero
-        elif op == 11:
+        elif op == OP_EQ:
             r = one if x == y else zero
-        elif op == 12:
+        elif op == OP_NE:
             r = one if x != y else zero
-        elif op == 13:
+        elif op == OP_AND:
             r = one if (x != zero and y != zero) else zero
-        elif op == 14:
+        elif op == OP_OR:
             r = one if (x != zero or y != zero) else zero
-        elif op == 15:
+        elif op == OP_NOT:
             r = one if x == zero else zero
-        elif op == 16:
+        elif op == OP_NEG:
             r = -x
-        elif op == 17:
+        elif op == OP_ABS:
             r = np.abs(x)
-        elif op == 18:
+        elif op == OP_SIGN:
             r = np.sign(x)
-        elif op == 19:
+        elif op == OP_EXP:
             r = np.exp(x)
-        elif op == 20:
+        elif op == OP_LOG:
             r = np.log(x)
-        elif op == 21:
+        elif op == OP_LOG1P:
             r = np.log1p(x)
-        elif op == 22:
+        elif op == OP_EXPM1:
             r = np.expm1(x)
-        elif op == 23:
+        elif op == OP_SIN:
             r = np.sin(x)
-        elif op == 24:
+        elif op == OP_COS:
             r = np.cos(x)
-        elif op == 25:
+        elif op == OP_TAN:
             r = np.tan(x)
-        elif op == 26:
+        elif op == OP_TANH:
             r = np.tanh(x)
-        elif op == 27:
+        elif op == OP_SQRT:
             r = np.sqrt(x)
-        elif op == 28:
+        elif op == OP_SIGMOID:
             e = np.exp(-np.abs(x))
             r = one / (one + e) if x >= zero else e / (one + e)
-        elif op == 29:
+        elif op == OP_SOFTPLUS:
             r = np.maximum(x, zero) + np.log1p(np.exp(-np.abs(x)))
-        elif op == 30:
+        elif op == OP_RELU:
             r = zero if x <= zero else x
-        elif op == 31:
+        elif op == OP_WHERE:
             r = y if x != zero else registers[third[k]]
-        elif op == 32 or op == 33:
+        elif op == OP_IDENTITY or op == OP_CAST:
             r = x
-        else:
+        elif op == OP_TO_BOOL:
             r = one if x != zero else zero
+        else:
+            raise ValueError("symgraph internal error: a tape opcode without a branch in run_tape")
         registers[result[k]] = r
     return registers
 
@@ -169,109 +209,112 @@ def _run_block(registers, m, opcodes, first, second, third, result):  # pragma: 
         y = registers[second[k]]
         z = registers[third[k]]
         r = registers[result[k]]
-        if op == 0:
+        if op == OP_ADD:
             for j in range(m):
                 r[j] = x[j] + y[j]
-        elif op == 1:
+        elif op == OP_SUB:
             for j in range(m):
                 r[j] = x[j] - y[j]
-        elif op == 2:
+        elif op == OP_MUL:
             for j in range(m):
                 r[j] = x[j] * y[j]
-        elif op == 3:
+        elif op == OP_TRUE_DIV:
             for j in range(m):
                 r[j] = x[j] / y[j]
-        elif op == 4:
+        elif op == OP_POW:
             for j in range(m):
                 r[j] = np.power(x[j], y[j])
-        elif op == 5:
+        elif op == OP_MAXIMUM:
             for j in range(m):
                 r[j] = np.maximum(x[j], y[j])
-        elif op == 6:
+        elif op == OP_MINIMUM:
             for j in range(m):
                 r[j] = np.minimum(x[j], y[j])
-        elif op == 7:
+        elif op == OP_LT:
             for j in range(m):
                 r[j] = one if x[j] < y[j] else zero
-        elif op == 8:
+        elif op == OP_LE:
             for j in range(m):
                 r[j] = one if x[j] <= y[j] else zero
-        elif op == 9:
+        elif op == OP_GT:
             for j in range(m):
                 r[j] = one if x[j] > y[j] else zero
-        elif op == 10:
+        elif op == OP_GE:
             for j in range(m):
                 r[j] = one if x[j] >= y[j] else zero
-        elif op == 11:
+        elif op == OP_EQ:
             for j in range(m):
                 r[j] = one if x[j] == y[j] else zero
-        elif op == 12:
+        elif op == OP_NE:
             for j in range(m):
                 r[j] = one if x[j] != y[j] else zero
-        elif op == 13:
+        elif op == OP_AND:
             for j in range(m):
                 r[j] = one if (x[j] != zero and y[j] != zero) else zero
-        elif op == 14:
+        elif op == OP_OR:
             for j in range(m):
                 r[j] = one if (x[j] != zero or y[j] != zero) else zero
-        elif op == 15:
+        elif op == OP_NOT:
             for j in range(m):
                 r[j] = one if x[j] == zero else zero
-        elif op == 16:
+        elif op == OP_NEG:
             for j in range(m):
                 r[j] = -x[j]
-        elif op == 17:
+        elif op == OP_ABS:
             for j in range(m):
                 r[j] = np.abs(x[j])
-        elif op == 18:
+        elif op == OP_SIGN:
             for j in range(m):
                 r[j] = np.sign(x[j])
-        elif op == 19:
+        elif op == OP_EXP:
             for j in range(m):
                 r[j] = np.exp(x[j])
-        elif op == 20:
+        elif op == OP_LOG:
             for j in range(m):
                 r[j] = np.log(x[j])
-        elif op == 21:
+        elif op == OP_LOG1P:
             for j in range(m):
                 r[j] = np.log1p(x[j])
-        elif op == 22:
+        elif op == OP_EXPM1:
             for j in range(m):
                 r[j] = np.expm1(x[j])
-        elif op == 23:
+        elif op == OP_SIN:
             for j in range(m):
                 r[j] = np.sin(x[j])
-        elif op == 24:
+        elif op == OP_COS:
             for j in range(m):
                 r[j] = np.cos(x[j])
-        elif op == 25:
+        elif op == OP_TAN:
             for j in range(m):
                 r[j] = np.tan(x[j])
-        elif op == 26:
+        elif op == OP_TANH:
             for j in range(m):
                 r[j] = np.tanh(x[j])
-        elif op == 27:
+        elif op == OP_SQRT:
             for j in range(m):
                 r[j] = np.sqrt(x[j])
-        elif op == 28:
+        elif op == OP_SIGMOID:
             for j in range(m):
                 e = np.exp(-np.abs(x[j]))
                 r[j] = one / (one + e) if x[j] >= zero else e / (one + e)
-        elif op == 29:
+        elif op == OP_SOFTPLUS:
             for j in range(m):
                 r[j] = np.maximum(x[j], zero) + np.log1p(np.exp(-np.abs(x[j])))
-        elif op == 30:
+        elif op == OP_RELU:
             for j in range(m):
                 r[j] = zero if x[j] <= zero else x[j]
-        elif op == 31:
+        elif op == OP_WHERE:
             for j in range(m):
                 r[j] = y[j] if x[j] != zero else z[j]
-        elif op == 32 or op == 33:
+        elif op == OP_IDENTITY or op == OP_CAST:
             for j in range(m):
                 r[j] = x[j]
-        else:
+        elif op == OP_TO_BOOL:
             for j in range(m):
                 r[j] = one if x[j] != zero else zero
+        else:   # unreachable (tested); in a parallel block an exception cannot be raised, so NaN, not a value
+            for j in range(m):
+                r[j] = np.nan
 
 
 class VectorTape:

@@ -170,3 +170,27 @@ def test_tape_false_compiles_the_long_node_to_a_loop():
     assert "rt.run_pooled(" not in f.source
     values = np.linspace(-1, 1, 5)
     np.testing.assert_allclose(f(values), numpy_expression(values, values, 140), rtol=1e-12)
+
+
+def test_every_opcode_has_its_branch_in_both_interpreters():
+    """Opcodes are named constants; each interpreter compares with every one of them exactly once, so an
+    opcode added to the table without its branch is caught here (it once fell through to ``to_bool``)."""
+    import ast
+    import inspect
+
+    names = {f"OP_{name.upper()}" for name in tape.OPCODES}
+    assert sorted(tape.OPCODES.values()) == list(range(len(tape.OPCODES)))
+    assert all(getattr(tape, f"OP_{name.upper()}") == code for name, code in tape.OPCODES.items())
+    for interpreter in (tape.run_tape, tape._run_block):
+        tree = ast.parse(inspect.getsource(interpreter.py_func))
+        compared = [node.comparators[0].id for node in ast.walk(tree)
+                    if isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and node.left.id == "op"]
+        assert sorted(compared) == sorted(names), interpreter.py_func.__name__
+
+
+def test_unknown_opcode_is_an_error_not_another_op():
+    registers = np.array([1.5, 2.0, 0.0])
+    bad = np.array([len(tape.OPCODES)], dtype=np.int64)
+    index = np.array([0], dtype=np.int64)
+    with pytest.raises(ValueError, match="opcode without a branch"):
+        tape.run_tape(registers, bad, index, index + 1, index, index + 2)
