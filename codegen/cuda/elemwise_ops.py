@@ -1,11 +1,14 @@
 """Lowering of ``Elemwise`` and ``Fused`` nodes: one generated kernel per node (see elemwise.py)."""
 from __future__ import annotations
 
+from symgraph.ops.elemwise import Elemwise
+from symgraph.ops.fused import Fused
+
 from .elemwise import ElementwiseKernel, missing_scalar_ops, scalar_program
 from .table import device, label, register
 
 
-@register("Elemwise", "Fused")
+@register(Elemwise, Fused)
 def lower_elementwise(node, host):
     nin, instructions, outputs = scalar_program(node.op, node)
     missing = missing_scalar_ops(op for op, _, _ in instructions)

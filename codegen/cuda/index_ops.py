@@ -15,6 +15,8 @@ import numpy as np
 
 from symgraph.ops.elemwise import Add
 from symgraph.ops.shape import check_size
+from symgraph.ops.index import ARange, AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
+from symgraph.ops.join import Join
 
 from .elemwise import ElementwiseKernel, broadcast_shape, copy_into
 from .runtime import (ErrorFlag, build_kernel, cast_expr, contiguous_copy, device_empty, host_int, reshape_view,
@@ -94,13 +96,13 @@ def _reverse_written_values(node, y, slot_ndim, slot_axes):
     return y
 
 
-@register("Subtensor")
+@register(Subtensor)
 def lower_subtensor(node, host):
     spec = node.op.spec
     return lambda args: [_read_view(node, device(args[0]), spec, args[1:])]
 
 
-@register("IncSubtensor")
+@register(IncSubtensor)
 def lower_inc_subtensor(node, host):
     op = node.op
     x_var, y_var = node.inputs[0], node.inputs[1]
@@ -276,7 +278,7 @@ def _gather(node, view, spec, indices):
     return out
 
 
-@register("AdvancedSubtensor")
+@register(AdvancedSubtensor)
 def lower_advanced_subtensor(node, host):
     spec = node.op.spec
 
@@ -288,7 +290,7 @@ def lower_advanced_subtensor(node, host):
     return step
 
 
-@register("AdvancedIncSubtensor")
+@register(AdvancedIncSubtensor)
 def lower_advanced_inc_subtensor(node, host):
     op = node.op
     spec = op.spec
@@ -335,7 +337,7 @@ def lower_advanced_inc_subtensor(node, host):
 
 # ---------------------------------------------------------------- arange and concatenate
 
-@register("ARange")
+@register(ARange)
 def lower_arange(node, host):
     dtype = node.outputs[0].dtype
 
@@ -353,7 +355,7 @@ def lower_arange(node, host):
     return step
 
 
-@register("Join")
+@register(Join)
 def lower_join(node, host):
     axis = node.op.axis
     dtype = node.outputs[0].dtype

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from symgraph.ops.linalg import BatchedMatmul, Dot
+
 from .elemwise import broadcast_shape
 from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes, view_with
 from .table import device, label, register
@@ -91,7 +93,7 @@ def batched_matmul(a, b, out_dtype, what):
     return out
 
 
-@register("Dot")
+@register(Dot)
 def lower_dot(node, host):
     out_dtype = node.outputs[0].dtype
 
@@ -108,7 +110,7 @@ def lower_dot(node, host):
     return step
 
 
-@register("BatchedMatmul")
+@register(BatchedMatmul)
 def lower_batched_matmul(node, host):
     out_dtype = node.outputs[0].dtype
 

@@ -104,14 +104,14 @@ class CudaExecutor:
 
     def _plan(self, node):
         """The step computing ``node`` (None when the op has no lowering); marks host-valued outputs."""
-        name = type(node.op).__name__
-        if name in HOST_FOLDABLE and all(id(v) in self.host for v in node.inputs):
+        op_class = type(node.op)
+        if op_class in HOST_FOLDABLE and all(id(v) in self.host for v in node.inputs):
             self.host.update(id(v) for v in node.outputs)
             return _host_step(node)
         lower = lowering_for(node.op)
         if lower is None:
             return None
-        if name in HOST_ALWAYS:
+        if op_class in HOST_ALWAYS:
             self.host.update(id(v) for v in node.outputs)
         return lower(node, self.host)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from symgraph.ops.shape import check_size
+from symgraph.ops.nnet import LogSoftmax, LogSumExp, OneHot, Softmax
 
 from .reduce import softmax_rows
 from .runtime import (ErrorFlag, as_contiguous, build_kernel, cast_expr, device_empty, host_int, reshape_view,
@@ -11,7 +12,7 @@ from .runtime import (ErrorFlag, as_contiguous, build_kernel, cast_expr, device_
 from .table import device, label, register
 
 
-@register("Softmax", "LogSoftmax")
+@register(Softmax, LogSoftmax)
 def lower_softmax(node, host):
     kind = "softmax" if type(node.op).__name__ == "Softmax" else "log_softmax"
     axis = node.op.axis
@@ -21,7 +22,7 @@ def lower_softmax(node, host):
     return step
 
 
-@register("LogSumExp")
+@register(LogSumExp)
 def lower_logsumexp(node, host):
     op = node.op
 
@@ -50,7 +51,7 @@ def one_hot_kernel(out, indices, n, total, bad):
 _index_error = ErrorFlag()
 
 
-@register("OneHot")
+@register(OneHot)
 def lower_one_hot(node, host):
     dtype = node.outputs[0].dtype
     source = _ONE_HOT.format(one=cast_expr(1, dtype), zero=cast_expr(0, dtype))

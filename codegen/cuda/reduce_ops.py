@@ -1,12 +1,14 @@
 """Lowering of reductions (``Reduce``, ``SumToShape``) onto the tree-reduction kernels of reduce.py."""
 from __future__ import annotations
 
+from symgraph.ops.reduce import Reduce, SumToShape
+
 from .reduce import reduce_rows
 from .runtime import reshape_view
 from .table import device, label, register
 
 
-@register("Reduce")
+@register(Reduce)
 def lower_reduce(node, host):
     op = node.op
     out_dtype = node.outputs[0].dtype
@@ -22,7 +24,7 @@ def lower_reduce(node, host):
     return step
 
 
-@register("SumToShape")
+@register(SumToShape)
 def lower_sum_to_shape(node, host):
     out_dtype = node.outputs[0].dtype
 

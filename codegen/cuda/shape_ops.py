@@ -10,24 +10,25 @@ import math
 
 import numpy as np
 
-from symgraph.ops.shape import check_size
+from symgraph.ops.shape import BroadcastTo, DimShuffle, Reshape, Shape, ShapeOf, SpecifyShape, check_size
+from symgraph.ops.grad_ops import StopGradient
 
 from .runtime import as_contiguous, host_int, reshape_view, view_with
 from .table import device, label, register
 
 
-@register("Shape")
+@register(Shape)
 def lower_shape(node, host):
     return lambda args: [np.array(args[0].shape, dtype=np.int64)]
 
 
-@register("ShapeOf")
+@register(ShapeOf)
 def lower_shape_of(node, host):
     axis = node.op.axis
     return lambda args: [np.array(args[0].shape[axis], dtype=np.int64)]
 
 
-@register("SpecifyShape")
+@register(SpecifyShape)
 def lower_specify_shape(node, host):
     def step(args):
         x = args[0]
@@ -38,12 +39,12 @@ def lower_specify_shape(node, host):
     return step
 
 
-@register("StopGradient")
+@register(StopGradient)
 def lower_stop_gradient(node, host):
     return lambda args: [args[0]]
 
 
-@register("DimShuffle")
+@register(DimShuffle)
 def lower_dimshuffle(node, host):
     order = node.op.new_order
     used = {a for a in order if a != "x"}
@@ -79,7 +80,7 @@ def broadcast_view(x, shape, what):
     return view_with(x, shape, strides)
 
 
-@register("BroadcastTo")
+@register(BroadcastTo)
 def lower_broadcast_to(node, host):
     def step(args):
         x = device(args[0])
@@ -109,7 +110,7 @@ def resolve_shape(size, dims, what, dtype):
     return tuple(dims)
 
 
-@register("Reshape")
+@register(Reshape)
 def lower_reshape(node, host):
     def step(args):
         x = device(args[0])

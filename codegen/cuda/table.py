@@ -4,7 +4,7 @@ A lowering ``lower(node) -> step`` runs once when a function is compiled; the st
 ``step(args) -> list of outputs`` runs on every call, with ``args`` the node's input
 values: device arrays, or NumPy arrays for host values (0-d constants and inputs,
 shapes and arithmetic on them). Adding an op to the CUDA backend is one
-``@register("OpClassName")`` function in the module of its family.
+``@register(OpClass)`` function in the module of its family (the table is keyed by the class object).
 """
 from __future__ import annotations
 
@@ -13,32 +13,31 @@ from collections import OrderedDict
 
 import numpy as np
 
+from symgraph.ops.elemwise import Elemwise
+from symgraph.ops.fused import Fused
+from symgraph.ops.grad_ops import StopGradient
+from symgraph.ops.index import Subtensor
+from symgraph.ops.join import Join
+from symgraph.ops.reduce import Reduce, SumToShape
+from symgraph.ops.shape import DimShuffle, Reshape, Shape, ShapeOf, SpecifyShape
+
+from ..registry import Lowerings
 from .runtime import to_device
 
-LOWERINGS: dict = {}
+LOWERINGS = Lowerings("cuda")
+register = LOWERINGS.register
 
 #: ops evaluated on the host (with ``perform``) when every input is a host value: they never make an
 #: array larger than their inputs, and host values are scalars and shape vectors.
-HOST_FOLDABLE = {"Elemwise", "Fused", "Subtensor", "Reshape", "DimShuffle", "Reduce", "StopGradient",
-                 "SumToShape", "Join", "Shape", "ShapeOf", "SpecifyShape"}
+HOST_FOLDABLE = (Elemwise, Fused, Subtensor, Reshape, DimShuffle, Reduce, StopGradient, SumToShape, Join, Shape,
+                 ShapeOf, SpecifyShape)
 #: ops whose output is always a host value (they only read the metadata of their input)
-HOST_ALWAYS = {"Shape", "ShapeOf"}
-
-
-def register(*op_class_names):
-    def decorate(lower):
-        for name in op_class_names:
-            LOWERINGS[name] = lower
-        return lower
-    return decorate
+HOST_ALWAYS = (Shape, ShapeOf)
 
 
 def lowering_for(op):
     """The lowering of an op (or op class), found along its class hierarchy; None when there is none."""
-    for cls in (op if isinstance(op, type) else type(op)).__mro__:
-        if cls.__name__ in LOWERINGS:
-            return LOWERINGS[cls.__name__]
-    return None
+    return LOWERINGS.find(op)
 
 
 _small_uploads: OrderedDict = OrderedDict()

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 
 from symgraph.rewrite.shapes import ShapeFacts, program_facts
+from symgraph.ops.elemwise import Elemwise
+from symgraph.ops.fused import Fused
 
 from .lower import PARALLEL_MIN_SIZE, Value, cast_code, dtype_code, register
 
@@ -89,7 +91,7 @@ def _broadcast_dims(node, kernel):
     return dims
 
 
-@register("Elemwise", "Fused")
+@register(Elemwise, Fused)
 def lower_elementwise(node, kernel):
     inputs = node.inputs
     if all(var.ndim == 0 for var in inputs):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from symgraph.ops.index import ARange, AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
+
 from .lower import cast_code, dtype_code, literal, register
 
 SYMBOLIC = "?"
@@ -68,7 +70,7 @@ def _value_steps(kernel, node, y, region_dims):
     return lead, steps
 
 
-@register("Subtensor")
+@register(Subtensor)
 def lower_subtensor(node, kernel):
     x, *index_vars = node.inputs
     out = node.outputs[0]
@@ -102,7 +104,7 @@ def _write_region(kernel, node, region, region_dims, y, assign):
     return None, None
 
 
-@register("IncSubtensor")
+@register(IncSubtensor)
 def lower_inc_subtensor(node, kernel):
     x, y, *index_vars = node.inputs
     out = node.outputs[0]
@@ -179,7 +181,7 @@ def _advanced_source_index(kernel, node, x, axes, layout, ndim):
     return ", ".join(source)
 
 
-@register("AdvancedSubtensor")
+@register(AdvancedSubtensor)
 def lower_advanced_subtensor(node, kernel):
     x, *index_vars = node.inputs
     out = node.outputs[0]
@@ -194,7 +196,7 @@ def lower_advanced_subtensor(node, kernel):
     kernel.bind(out, name, out_dims, contiguous=True, owned=True)
 
 
-@register("AdvancedIncSubtensor")
+@register(AdvancedIncSubtensor)
 def lower_advanced_inc_subtensor(node, kernel):
     x, y, *index_vars = node.inputs
     out = node.outputs[0]
@@ -215,7 +217,7 @@ def lower_advanced_inc_subtensor(node, kernel):
     kernel.bind(out, name, kernel.dims(x), contiguous=True, owned=True)
 
 
-@register("ARange")
+@register(ARange)
 def lower_arange(node, kernel):
     start, stop, step = (kernel.code(v) for v in node.inputs)
     out = node.outputs[0]

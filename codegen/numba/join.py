@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from symgraph.ops.join import Join
+
 from .lower import INT64_MAX, dtype_code, register
 
 
-@register("Join")
+@register(Join)
 def lower_join(node, kernel):
     out = node.outputs[0]
     axis = node.op.axis

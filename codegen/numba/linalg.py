@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from symgraph.ops.linalg import BatchedMatmul, Dot
+
 from .lower import cast_code, dtype_code, literal, register
 
 
@@ -38,7 +40,7 @@ def _operand(kernel, var, dtype):
     return code if var.dtype == dtype else kernel.let(f"{code}.astype({dtype_code(dtype)})", "v")
 
 
-@register("Dot")
+@register(Dot)
 def lower_dot(node, kernel):
     a, b = node.inputs
     out = node.outputs[0]
@@ -131,7 +133,7 @@ def _emit_integer_sum(kernel, left, right, length, left_dtype, right_dtype, dtyp
     return cast_code(total, "uint64", dtype)
 
 
-@register("BatchedMatmul")
+@register(BatchedMatmul)
 def lower_batched_matmul(node, kernel):
     a, b = node.inputs
     out = node.outputs[0]

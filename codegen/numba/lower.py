@@ -1,7 +1,7 @@
 """Lower an optimized ``Program`` to one generated Python module whose single ``@njit`` function runs the call.
 
 The lowering reads the graph through ONE dispatch table, ``LOWERINGS`` (PyTensor's
-``numba_funcify`` idea): an op class name maps to a function ``lower(node, kernel)``
+``numba_funcify`` idea): an op class maps to a function ``lower(node, kernel)``
 that appends plain Python source lines to a ``KernelWriter``. The writer tracks,
 for every graph variable, the code that names its value (a Numba scalar for 0-d
 variables, an array otherwise), the code for each of its lengths, and whether the
@@ -26,6 +26,7 @@ import numpy as np
 from symgraph.graph import Constant, SharedVariable, toposort
 
 from ..guard import UnsafeSourceError
+from ..registry import Lowerings
 from .split import SPLIT_LINES, split_body
 
 # Elementwise loops with at least this many elements run in parallel (prange) on large inputs.
@@ -35,26 +36,14 @@ PARALLEL_MAX_LINES = 600
 
 INT64_MAX = 2 ** 63 - 1
 
-#: op class name -> lowering function(node, kernel); one registered function per op (see register)
-LOWERINGS: dict = {}
-
-
-def register(*op_class_names):
-    """Decorator: the function lowers nodes of the op classes with these names."""
-    def decorate(function):
-        for name in op_class_names:
-            LOWERINGS[name] = function
-        return function
-    return decorate
+#: op class -> lowering function(node, kernel), keyed by the class object (see codegen/registry.py)
+LOWERINGS = Lowerings("numba")
+register = LOWERINGS.register
 
 
 def lowering_for(op):
     """The lowering of ``op``: its class, else the nearest base class with one (single dispatch)."""
-    for cls in type(op).__mro__:
-        function = LOWERINGS.get(cls.__name__)
-        if function is not None:
-            return function
-    raise NotImplementedError(f"the numba backend has no lowering for op {op} ({type(op).__name__})")
+    return LOWERINGS.lookup(op)
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from symgraph.ops.nnet import LogSoftmax, LogSumExp, OneHot, Softmax
+
 from .lower import cast_code, dtype_code, literal, register
 
 
@@ -62,7 +64,7 @@ def _middle_view(kernel, x, first, last) -> str:
     return f"{kernel.code(x)}, {outer}, {middle}, {inner}"
 
 
-@register("Softmax", "LogSoftmax")
+@register(Softmax, LogSoftmax)
 def lower_softmax(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
     axis, log = node.op.axis, type(node.op).__name__ == "LogSoftmax"
@@ -95,7 +97,7 @@ def lower_softmax(node, kernel):
     kernel.bind(out, name, dims, contiguous=True, owned=True)
 
 
-@register("LogSumExp")
+@register(LogSumExp)
 def lower_logsumexp(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
     op = node.op
@@ -140,7 +142,7 @@ def lower_logsumexp(node, kernel):
         kernel.bind(out, name)
 
 
-@register("OneHot")
+@register(OneHot)
 def lower_one_hot(node, kernel):
     indices, n = node.inputs
     out = node.outputs[0]

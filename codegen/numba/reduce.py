@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from symgraph.ops.reduce import Reduce, SumToShape
+
 from .lower import cast_code, dtype_code, literal, register
 
 
@@ -60,7 +62,7 @@ def _accumulator_dtype(op, kind, out_dtype):
     return dtype
 
 
-@register("Reduce")
+@register(Reduce)
 def lower_reduce(node, kernel):
     op = node.op
     (x,), (out,) = node.inputs, node.outputs
@@ -163,7 +165,7 @@ def _reduce_with_runtime(node, kernel, axes, out_dims, accumulator_dtype) -> boo
     return True
 
 
-@register("SumToShape")
+@register(SumToShape)
 def lower_sum_to_shape(node, kernel):
     g, like = node.inputs
     out = node.outputs[0]

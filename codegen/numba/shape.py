@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from symgraph.ops.grad_ops import StopGradient
+from symgraph.ops.shape import BroadcastTo, DimShuffle, Reshape, Shape, ShapeOf, SpecifyShape
+
 from .lower import cast_code, dtype_code, register
 
 
@@ -16,7 +19,7 @@ def _full(kernel, dims, code, from_dtype, to_dtype) -> str:
     return f"{kernel.runtime()}.full({kernel.int_tuple(dims)}, {cast_code(code, from_dtype, to_dtype)})"
 
 
-@register("Shape")
+@register(Shape)
 def lower_shape(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
     dims = kernel.dims(x)
@@ -26,13 +29,13 @@ def lower_shape(node, kernel):
     kernel.bind(out, name, [str(x.ndim)], contiguous=True, owned=True)
 
 
-@register("ShapeOf")
+@register(ShapeOf)
 def lower_shape_of(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
     kernel.bind(out, kernel.let(f"np.int64({kernel.dims(x)[node.op.axis]})", "v"))
 
 
-@register("SpecifyShape")
+@register(SpecifyShape)
 def lower_specify_shape(node, kernel):
     """The same value; the lengths the op names are checked, then known (a squeezed axis reads as 1)."""
     (x,), (out,) = node.inputs, node.outputs
@@ -45,12 +48,12 @@ def lower_specify_shape(node, kernel):
     kernel.bind(out, value.code, dims, contiguous=value.contiguous, owned=False)
 
 
-@register("StopGradient")
+@register(StopGradient)
 def lower_identity(node, kernel):
     kernel.alias(node.outputs[0], node.inputs[0])
 
 
-@register("DimShuffle")
+@register(DimShuffle)
 def lower_dimshuffle(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
     order = node.op.new_order
@@ -94,7 +97,7 @@ def lower_dimshuffle(node, kernel):
     kernel.bind(out, name, out_dims, contiguous=False, owned=owned)
 
 
-@register("BroadcastTo")
+@register(BroadcastTo)
 def lower_broadcast_to(node, kernel):
     x, *lengths = node.inputs
     out = node.outputs[0]
@@ -121,7 +124,7 @@ def lower_broadcast_to(node, kernel):
     kernel.bind(out, name, names, contiguous=False, owned=False)
 
 
-@register("Reshape")
+@register(Reshape)
 def lower_reshape(node, kernel):
     x, *lengths = node.inputs
     out = node.outputs[0]
