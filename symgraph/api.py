@@ -10,7 +10,7 @@ from .graph import Constant, SharedVariable, Variable
 from .ops import elemwise as ew
 from .ops import reduce as red
 from .ops import shape as shp
-from .ops.base import as_variable, as_variables
+from .ops.base import as_variable
 from .types import TensorType
 
 # What ``from symgraph.api import *`` (and so ``import symgraph``) exports: the API, not this
@@ -451,97 +451,3 @@ from .ops.index import arange, inc_subtensor, set_subtensor  # noqa: E402
 from .ops.join import concatenate, stack  # noqa: E402
 from .ops.linalg import dot, matmul, outer  # noqa: E402
 from .ops.nnet import log_softmax, logsumexp, one_hot, softmax  # noqa: E402
-
-
-# ---------------------------------------------------------------- operators on Variable
-
-def _binary(fn):
-    def method(self, other):
-        return fn(*as_variables(self, other))
-    return method
-
-
-def _reflected(fn):
-    def method(self, other):
-        a, b = as_variables(other, self)
-        return fn(a, b)
-    return method
-
-
-def _symbolic_shape(self):
-    """The symbolic shape: a tuple of int64 scalars (constants where the length is static)."""
-    return shp.shape_tuple(self)
-
-
-def _getitem(self, key):
-    from .ops.index import getitem
-    return getitem(self, key)
-
-
-def _matmul(a, b):
-    from .ops.linalg import matmul
-    return matmul(a, b)
-
-
-def _len(self):
-    if self.ndim == 0:
-        raise TypeError(f"len() of 0-d symbolic variable {self.describe()}")
-    n = self.type.shape[0]
-    if n is None:
-        raise TypeError(f"len() of {self.describe()}: its first length is known only at call time; "
-                        "use x.shape[0]")
-    return n
-
-
-def _iter(self):
-    n = _len(self)
-    return (self[i] for i in range(n))
-
-
-def _reshape_method(self, *shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list, Variable)):
-        shape = shape[0]
-    return shp.reshape(self, shape)
-
-
-def _transpose_method(self, *axes):
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = axes[0]
-    return shp.transpose(self, axes or None)
-
-
-_OPERATORS = {
-    "__add__": _binary(ew.add), "__radd__": _reflected(ew.add),
-    "__sub__": _binary(ew.sub), "__rsub__": _reflected(ew.sub),
-    "__mul__": _binary(ew.mul), "__rmul__": _reflected(ew.mul),
-    "__truediv__": _binary(ew.true_div), "__rtruediv__": _reflected(ew.true_div),
-    "__pow__": _binary(ew.pow), "__rpow__": _reflected(ew.pow),
-    "__lt__": _binary(ew.lt), "__le__": _binary(ew.le),
-    "__gt__": _binary(ew.gt), "__ge__": _binary(ew.ge),
-    "__and__": _binary(ew.logical_and), "__rand__": _reflected(ew.logical_and),
-    "__or__": _binary(ew.logical_or), "__ror__": _reflected(ew.logical_or),
-    "__invert__": lambda self: ew.logical_not(self),
-    "__matmul__": lambda self, other: _matmul(*as_variables(self, other)),
-    "__rmatmul__": lambda self, other: _matmul(*as_variables(other, self)),
-    "__neg__": lambda self: ew.neg(self),
-    "__pos__": lambda self: self,
-    "__abs__": lambda self: ew.abs_(self),
-    "__getitem__": _getitem,
-    "__len__": _len,
-    "__iter__": _iter,
-    "shape": property(_symbolic_shape),
-    "T": property(lambda self: shp.transpose(self)),
-    "size": property(lambda self: red.prod(shp.Shape()(self)) if self.ndim else as_variable(1, "int64")),
-    "sum": lambda self, axis=None, keepdims=False: red.sum(self, axis, keepdims),
-    "mean": lambda self, axis=None, keepdims=False: red.mean(self, axis, keepdims),
-    "max": lambda self, axis=None, keepdims=False: red.max(self, axis, keepdims),
-    "min": lambda self, axis=None, keepdims=False: red.min(self, axis, keepdims),
-    "prod": lambda self, axis=None, keepdims=False: red.prod(self, axis, keepdims),
-    "reshape": _reshape_method,
-    "transpose": _transpose_method,
-    "astype": lambda self, dtype: ew.cast(self, dtype),
-    "dot": lambda self, other: _matmul(*as_variables(self, other)),
-}
-
-for _name, _method in _OPERATORS.items():
-    setattr(Variable, _name, _method)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .operators import VariableOperators
 from .types import TensorType, checked_cast
 
 _PACKAGE_DIRS = tuple(
@@ -72,7 +73,7 @@ class inherit_source:
         _location_override.sources = self.previous
 
 
-class Variable:
+class Variable(VariableOperators):
     """A typed symbolic value: an input, a constant, shared state, or the output of a node.
 
     Users make variables with ``sg.scalar``/``vector``/``matrix``/``tensor``, ``sg.constant``
@@ -153,9 +154,6 @@ class Variable:
         raise TypeError(
             f"the truth value of symbolic variable {self.describe()} is unknown until the function runs; "
             "use sg.where(cond, a, b) instead of 'if' or 'and'/'or'")
-
-    def __iter__(self):
-        raise TypeError(f"symbolic variable {self.describe()} cannot be iterated; index it instead")
 
     def __reduce_ex__(self, protocol):
         # A computed variable is pickled as the list of the nodes computing it, in topological

@@ -1,0 +1,193 @@
+"""The Python operators and array-like methods of ``Variable`` (``x + y``, ``x[1:]``, ``x.T``, ``x.sum()``).
+
+``Variable`` (graph.py) inherits them from ``VariableOperators``, so they are defined in one visible
+place and belong to the class from the start, rather than being attached at import time. ``graph.py``
+comes before the ops in the import order (``types -> graph -> ops``), so each method imports the op it
+builds when it is called (a lookup in ``sys.modules`` after the first call).
+"""
+from __future__ import annotations
+
+
+class VariableOperators:
+    """Mixin: NumPy-style operators and methods for symbolic variables; each builds a node, nothing computes."""
+
+    __slots__ = ()
+
+    # ------------------------------------------------------------ arithmetic and comparisons
+
+    def __add__(self, other):
+        return _binary("add", self, other)
+
+    def __radd__(self, other):
+        return _binary("add", other, self)
+
+    def __sub__(self, other):
+        return _binary("sub", self, other)
+
+    def __rsub__(self, other):
+        return _binary("sub", other, self)
+
+    def __mul__(self, other):
+        return _binary("mul", self, other)
+
+    def __rmul__(self, other):
+        return _binary("mul", other, self)
+
+    def __truediv__(self, other):
+        return _binary("true_div", self, other)
+
+    def __rtruediv__(self, other):
+        return _binary("true_div", other, self)
+
+    def __pow__(self, other):
+        return _binary("pow", self, other)
+
+    def __rpow__(self, other):
+        return _binary("pow", other, self)
+
+    def __lt__(self, other):
+        return _binary("lt", self, other)
+
+    def __le__(self, other):
+        return _binary("le", self, other)
+
+    def __gt__(self, other):
+        return _binary("gt", self, other)
+
+    def __ge__(self, other):
+        return _binary("ge", self, other)
+
+    def __and__(self, other):
+        return _binary("logical_and", self, other)
+
+    def __rand__(self, other):
+        return _binary("logical_and", other, self)
+
+    def __or__(self, other):
+        return _binary("logical_or", self, other)
+
+    def __ror__(self, other):
+        return _binary("logical_or", other, self)
+
+    def __invert__(self):
+        from .ops import elemwise
+        return elemwise.logical_not(self)
+
+    def __neg__(self):
+        from .ops import elemwise
+        return elemwise.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        from .ops import elemwise
+        return elemwise.abs_(self)
+
+    def __matmul__(self, other):
+        from .ops.base import as_variables
+        from .ops.linalg import matmul
+        return matmul(*as_variables(self, other))
+
+    def __rmatmul__(self, other):
+        from .ops.base import as_variables
+        from .ops.linalg import matmul
+        return matmul(*as_variables(other, self))
+
+    def dot(self, other):
+        """``self @ other``."""
+        return self.__matmul__(other)
+
+    def astype(self, dtype):
+        """``self`` cast to ``dtype`` (as NumPy's ``astype``)."""
+        from .ops import elemwise
+        return elemwise.cast(self, dtype)
+
+    # ------------------------------------------------------------ indexing and length
+
+    def __getitem__(self, key):
+        from .ops.index import getitem
+        return getitem(self, key)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError(f"len() of 0-d symbolic variable {self.describe()}")
+        n = self.type.shape[0]
+        if n is None:
+            raise TypeError(f"len() of {self.describe()}: its first length is known only at call time; "
+                            "use x.shape[0]")
+        return n
+
+    def __iter__(self):
+        """The rows ``self[0], self[1], ...`` when the first length is known when the graph is built."""
+        return (self[i] for i in range(len(self)))    # len() raises for 0-d and call-time lengths
+
+    # ------------------------------------------------------------ shapes
+
+    @property
+    def shape(self):
+        """The symbolic shape: a tuple of int64 scalars (constants where the length is static)."""
+        from .ops import shape
+        return shape.shape_tuple(self)
+
+    @property
+    def T(self):  # noqa: N802 - NumPy's name
+        """The transpose (axes reversed)."""
+        from .ops import shape
+        return shape.transpose(self)
+
+    @property
+    def size(self):
+        """The number of elements, an int64 scalar."""
+        from .ops import reduce, shape
+        from .ops.base import as_variable
+        return reduce.prod(shape.Shape()(self)) if self.ndim else as_variable(1, "int64")
+
+    def reshape(self, *shape):
+        """``self`` with a new shape, given as a tuple or as separate lengths (ints or int scalars)."""
+        from .ops import shape as shapes
+        from .graph import Variable
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list, Variable)):
+            shape = shape[0]
+        return shapes.reshape(self, shape)
+
+    def transpose(self, *axes):
+        """``self`` with its axes permuted (reversed when none are given)."""
+        from .ops import shape
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = axes[0]
+        return shape.transpose(self, axes or None)
+
+    # ------------------------------------------------------------ reductions
+
+    def sum(self, axis=None, keepdims=False):
+        """``sg.sum(self, axis, keepdims)``."""
+        from .ops import reduce
+        return reduce.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        """``sg.mean(self, axis, keepdims)``."""
+        from .ops import reduce
+        return reduce.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        """``sg.max(self, axis, keepdims)``."""
+        from .ops import reduce
+        return reduce.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        """``sg.min(self, axis, keepdims)``."""
+        from .ops import reduce
+        return reduce.min(self, axis, keepdims)
+
+    def prod(self, axis=None, keepdims=False):
+        """``sg.prod(self, axis, keepdims)``."""
+        from .ops import reduce
+        return reduce.prod(self, axis, keepdims)
+
+
+def _binary(name, a, b):
+    """The elementwise op ``name`` of ``a`` and ``b`` (either may be a Python number or an array)."""
+    from .ops import elemwise
+    from .ops.base import as_variables
+    return getattr(elemwise, name)(*as_variables(a, b))
