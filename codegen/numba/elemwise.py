@@ -24,7 +24,7 @@ from symgraph.rewrite.shapes import ShapeFacts, program_facts
 from symgraph.ops.elemwise import Elemwise
 from symgraph.ops.fused import Fused
 
-from .lower import PARALLEL_MIN_SIZE, Value, cast_code, dtype_code, register
+from .kernel import PARALLEL_MIN_SIZE, Value, cast_code, dtype_code, register
 
 # Elementwise programs with at least this many scalar operations per element may run in parallel.
 PARALLEL_MIN_INSTRUCTIONS = 4

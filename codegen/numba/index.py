@@ -12,7 +12,7 @@ import numpy as np
 
 from symgraph.ops.index import ARange, AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor, Subtensor
 
-from .lower import cast_code, dtype_code, literal, register
+from .kernel import cast_code, dtype_code, literal, register
 
 SYMBOLIC = "?"
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from symgraph.ops.join import Join
 
-from .lower import INT64_MAX, dtype_code, register
+from .kernel import INT64_MAX, dtype_code, register
 
 
 @register(Join)

@@ -32,7 +32,7 @@ import numpy as np
 
 from symgraph.ops.linalg import BatchedMatmul, Dot
 
-from .lower import cast_code, dtype_code, literal, register
+from .kernel import cast_code, dtype_code, literal, register
 
 
 def _operand(kernel, var, dtype):

@@ -11,7 +11,7 @@ import numpy as np
 
 from symgraph.ops.nnet import LogSoftmax, LogSumExp, OneHot, Softmax
 
-from .lower import cast_code, dtype_code, literal, register
+from .kernel import cast_code, dtype_code, literal, register
 
 
 def _row_loops(kernel, dims, kept, reduced, body):

@@ -19,7 +19,7 @@ import numpy as np
 
 from symgraph.ops.reduce import Reduce, SumToShape
 
-from .lower import cast_code, dtype_code, literal, register
+from .kernel import cast_code, dtype_code, literal, register
 
 
 def _identity(kind, dtype):

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from .lower import cast_code, dtype_code, literal
+from .kernel import cast_code, dtype_code, literal
 
 #: scalar op name -> function(operands, dtype, let) -> expression
 SCALAR_LOWERINGS: dict = {}

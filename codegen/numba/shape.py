@@ -11,7 +11,7 @@ import numpy as np
 from symgraph.ops.grad_ops import StopGradient
 from symgraph.ops.shape import BroadcastTo, DimShuffle, Reshape, Shape, ShapeOf, SpecifyShape
 
-from .lower import cast_code, dtype_code, register
+from .kernel import cast_code, dtype_code, register
 
 
 def _full(kernel, dims, code, from_dtype, to_dtype) -> str:

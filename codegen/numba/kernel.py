@@ -1,0 +1,303 @@
+"""The numba backend's lowering table and kernel writer: what every lowering module imports.
+
+The lowering reads the graph through ONE dispatch table, ``LOWERINGS`` (PyTensor's
+``numba_funcify`` idea, keyed by op class, see ``codegen/registry.py``): an op class maps to a
+function ``lower(node, kernel)`` that appends plain Python source lines to a ``KernelWriter``. The
+writer tracks, for every graph variable, the code that names its value (a Numba scalar for 0-d
+variables, an array otherwise), the code for each of its lengths, and whether the kernel owns the
+buffer. Shape relations the loops rely on are checked in the generated code (``raise
+ValueError("symgraph check 3")``, a constant message so the source stays deterministic); the Python
+entry maps the number back to the op, its user line and the call's input shapes. Comments are escaped
+to one line of printable ASCII.
+
+Imports run one way: this module <- the lowering modules (elemwise.py, reduce.py, ...) <- lower.py,
+the driver that imports them all and writes the module.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..guard import UnsafeSourceError
+from ..registry import Lowerings
+
+# Elementwise loops with at least this many elements run in parallel (prange) on large inputs.
+PARALLEL_MIN_SIZE = 1 << 16
+# Kernels longer than this stay serial: compiling a long function with prange takes minutes.
+PARALLEL_MAX_LINES = 600
+
+INT64_MAX = 2 ** 63 - 1
+
+#: op class -> lowering function(node, kernel), keyed by the class object (see codegen/registry.py)
+LOWERINGS = Lowerings("numba")
+register = LOWERINGS.register
+
+
+def lowering_for(op):
+    """The lowering of ``op``: its class, else the nearest base class with one (single dispatch)."""
+    return LOWERINGS.lookup(op)
+
+
+@dataclass
+class Value:
+    """How the kernel holds one graph variable."""
+    code: str              # a local name or a literal
+    dims: list             # code (an int literal or an expression) for each axis
+    contiguous: bool       # known to be C-contiguous (so it can be reshaped to 1-d without a copy)
+    owned: bool            # a buffer the kernel allocated (safe to return to the caller)
+
+
+@dataclass
+class Check:
+    """A shape relation checked in the kernel; ``number`` appears in the raised message."""
+    number: int
+    exception: str         # "ValueError" or "IndexError"
+    message: str
+    node: object = None
+
+
+def numba_type(dtype) -> str:
+    name = np.dtype(dtype).name
+    return "nb.boolean" if name == "bool" else f"nb.{name}"
+
+
+def dtype_code(dtype) -> str:
+    name = np.dtype(dtype).name
+    return "np.bool_" if name == "bool" else f"np.{name}"
+
+
+def literal(value, dtype) -> str:
+    """Source for a scalar constant of exactly ``dtype`` (Numba would otherwise type 0.0 as float64)."""
+    dt = np.dtype(dtype)
+    value = np.asarray(value).item()
+    if dt.kind == "b":
+        return "True" if value else "False"
+    if dt.kind in "iu":
+        return f"np.{dt.name}({int(value)})"
+    if dt.kind == "f":
+        number = float(value)
+        if math.isnan(number):
+            text = "np.nan"
+        elif math.isinf(number):
+            text = "np.inf" if number > 0 else "-np.inf"
+        else:
+            text = repr(number)
+        return f"np.{dt.name}({text})"
+    raise TypeError(f"the numba backend does not support dtype {dt.name}")
+
+
+def cast_code(code, from_dtype, to_dtype) -> str:
+    """``code`` (a scalar of ``from_dtype``) converted to ``to_dtype``."""
+    source, target = np.dtype(from_dtype), np.dtype(to_dtype)
+    if source == target:
+        return code
+    if target.kind == "b":
+        return f"({code} != 0)"
+    return f"{dtype_code(target)}({code})"
+
+
+class KernelWriter:
+    """Accumulates the body of the generated kernel and the values of graph variables."""
+
+    def __init__(self, parallel=True):
+        self.lines: list[str] = []
+        self.depth = 1
+        self.values: dict[int, Value] = {}
+        self.checks: list[Check] = []
+        self.counter = 0
+        self.allow_parallel = parallel
+        self.uses_prange = False
+        self.node = None            # the node being lowered (for check messages)
+        self.imports: list[str] = []  # extra header lines of the generated module (e.g. the runtime library)
+        self.program = None           # the program being lowered (for whole-graph facts such as shapes)
+        self.array_arguments: list = []  # (name, array): data a lowering passes as an extra kernel argument
+        self.tape_rows: dict = {}        # id(var) -> (stacked result, row, rows, dims): vector tape outputs
+        self.tape_pools: dict = {}       # dtype name -> the kernel's pooled vector tape arrays (tape.py)
+        self.shape_facts = None          # the program's shape equalities, computed on first use (elemwise.py)
+
+    def array_argument(self, array, prefix="data") -> str:
+        """A kernel parameter bound to ``array`` at call time (keeps data out of the cached source).
+
+        ``array`` may be a list of 1-d parts that the caller keeps appending to while lowering; they
+        are joined end to end when ``generate`` collects the arguments.
+        """
+        name = f"{prefix}{len(self.array_arguments)}"
+        self.array_arguments.append((name, array if isinstance(array, list) else np.ascontiguousarray(array)))
+        return name
+
+    # ------------------------------------------------------------ emitting source
+    def emit(self, line: str):
+        """Append one line of code; a line holding anything but printable ASCII (a line break that would
+        start a statement, say) is an internal error: user text never reaches the source."""
+        if not (line.isascii() and line.isprintable()):
+            raise UnsafeSourceError(f"internal error: a lowering emitted the line {line!r}")
+        self.lines.append("    " * self.depth + line)
+
+    def comment(self, text):
+        """A ``#`` comment showing ``text`` (op parameters, say) escaped to printable ASCII on one line."""
+        self.emit("# " + comment_text(text))
+
+    def indent(self):
+        writer = self
+
+        class _Block:
+            def __enter__(self):
+                writer.depth += 1
+
+            def __exit__(self, *exc):
+                writer.depth -= 1
+        return _Block()
+
+    def fresh(self, prefix="t") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def let(self, expression, prefix="t") -> str:
+        """Assign ``expression`` to a new local and return its name."""
+        name = self.fresh(prefix)
+        self.emit(f"{name} = {expression}")
+        return name
+
+    def check(self, failing_condition: str, message: str, exception="ValueError"):
+        """Emit ``if failing_condition: raise``; the entry turns the number back into ``message``."""
+        if _never_true(failing_condition):
+            self.emit("pass")       # the check may be the only statement of a block
+            return
+        number = len(self.checks)
+        self.checks.append(Check(number, exception, message, self.node))
+        self.emit(f"if {failing_condition}:")
+        with self.indent():
+            self.emit(f'raise {exception}("symgraph check {number}")')
+
+    def broadcast_length(self, lengths, message) -> str:
+        """A local holding the NumPy broadcast of the runtime ``lengths`` (code strings); a mismatch raises."""
+        length = self.let(lengths[0], "n")
+        for other in lengths[1:]:
+            self.emit(f"if {other} != {length}:")
+            with self.indent():
+                self.emit(f"if {length} == 1:")
+                with self.indent():
+                    self.emit(f"{length} = {other}")
+                self.emit("else:")
+                with self.indent():
+                    self.check(f"{other} != 1", message)
+        return length
+
+    def loop(self, index, count, parallel=False) -> str:
+        if parallel:
+            self.uses_prange = True
+            return f"for {index} in prange({count}):"
+        return f"for {index} in range({count}):"
+
+    def runtime(self) -> str:
+        """The name under which the generated module imports ``linked.py``: the cached helpers, called by address."""
+        line = f"import {__package__}.linked as rt"
+        if line not in self.imports:
+            self.imports.append(line)
+        return "rt"
+
+    def new_array(self, dims, dtype, zeroed=False) -> str:
+        """Source allocating an array of ``dims`` (code strings) and ``dtype`` through the cached helper:
+        ``np.empty`` inline makes Numba compile its overload again in every process (~130 ms)."""
+        helper = "zeros" if zeroed else "empty"
+        return f"{self.runtime()}.{helper}({self.int_tuple(dims)}, {literal(0, dtype)})"
+
+    def int_tuple(self, dims) -> str:
+        """Source for a tuple of int64 lengths; literal lengths are wrapped, else Numba types ``(1, n)`` as a
+        tuple of a literal and an int64, a new signature (and a new compile) of every helper it reaches."""
+        items = [f"np.int64({d})" if str(d).lstrip("-").isdigit() else str(d) for d in dims]
+        return f"({', '.join(items)},)"
+
+    # ------------------------------------------------------------ variables
+    def value(self, var) -> Value:
+        value = self.values.get(id(var))
+        if value is None:
+            raise KeyError(f"internal error: {var!r} is used before it is computed")
+        return value
+
+    def code(self, var) -> str:
+        return self.value(var).code
+
+    def dims(self, var) -> list:
+        return self.value(var).dims
+
+    def bind(self, var, code, dims=None, contiguous=False, owned=False):
+        """Record that ``code`` holds ``var``; unknown lengths are read from ``code.shape``."""
+        if dims is None:
+            dims = [str(n) if n is not None else f"{code}.shape[{axis}]"
+                    for axis, n in enumerate(var.type.shape)]
+        self.values[id(var)] = Value(code, list(dims), contiguous, owned)
+
+    def alias(self, var, source_var):
+        """``var`` is the same value as ``source_var`` (identity ops); never owned, it is shared."""
+        value = self.value(source_var)
+        self.values[id(var)] = Value(value.code, list(value.dims), value.contiguous, False)
+
+    def checked_size(self, dims, message, itemsize=1) -> str:
+        """A local holding the number of elements of ``dims`` (code for lengths known to be >= 0), checked as
+        NumPy checks a shape: the product of the nonzero lengths times ``itemsize`` must fit in int64, else the
+        call raises ``message`` (int64 arithmetic would wrap, and a wrapped size reads and writes out of
+        bounds)."""
+        size = self.let("np.int64(1)", "size")
+        nonzero = self.let(f"np.int64({int(itemsize)})", "nonzero")
+        for d in dims:
+            literal_length = str(d).isdigit()
+            if literal_length and int(d) == 0:
+                self.emit(f"{size} = np.int64(0)")
+                continue
+            if not literal_length:
+                self.emit(f"if {d} != 0:")
+                self.depth += 1
+            self.check(f"{nonzero} > {INT64_MAX} // {d}", message)
+            self.emit(f"{nonzero} = {nonzero} * {d}")
+            if not literal_length:
+                self.depth -= 1
+            self.emit(f"{size} = {size} * {d}")
+        return size
+
+    def size_code(self, dims) -> str:
+        return " * ".join(f"{d}" for d in dims) if dims else "1"
+
+    def where(self) -> str:
+        return self.node.where() if self.node is not None else ""
+
+
+def _never_true(condition: str) -> bool:
+    """True for a failing condition that cannot hold: a conjunction with a term ``x != x`` (a check costs
+    Numba compile time, and one that cannot fail guards nothing)."""
+    for term in condition.split(" and "):
+        sides = term.split(" != ")
+        if len(sides) == 2 and sides[0].strip() == sides[1].strip() and "(" not in term:
+            return True
+    return False
+
+
+@dataclass
+class KernelModule:
+    """The generated module and what the entry needs to call it."""
+    source: str
+    function_name: str
+    arguments: list                  # ("input", i) | ("shared", i) | ("constant", array)
+    argument_types: list             # numba type source per argument
+    output_scalar: list              # per program output: True when the kernel returns a Numba scalar
+    checks: list
+    parallel: bool
+    structure: str = ""              # the source with dtypes blanked out (explains cache misses)
+    dtypes: str = ""
+    notes: list = field(default_factory=list)
+    legend: dict = field(default_factory=dict)   # parameter name -> the variable it holds, as the user names it
+    constants: str = ""              # the values of the 0-d constants written into the source
+
+
+def array_type(dtype, ndim) -> str:
+    if ndim == 0:
+        return numba_type(dtype)
+    axes = ", ".join([":"] * (ndim - 1) + ["::1"])
+    return f"{numba_type(dtype)}[{axes}]"
+
+
+def comment_text(text) -> str:
+    """``text`` as printable ASCII on one line (``ascii`` escapes, without its quotes): safe in a comment."""
+    return ascii(str(text))[1:-1]
