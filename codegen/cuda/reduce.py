@@ -15,11 +15,11 @@ import math
 
 import numpy as np
 
-from symgraph.ops.reduce import accumulator_dtype as op_accumulator_dtype
+from symgraph.ops.reduce import accumulator_dtype as op_accumulator_dtype, identity
 
 from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
 
-# kind -> (combine(a, b) source, initial value for an accumulator of dtype t)
+# kind -> combine(a, b) source (the initial value is the op's identity)
 _COMBINE = {
     "sum": lambda a, b: f"{a} + {b}",
     "prod": lambda a, b: f"{a} * {b}",
@@ -31,15 +31,8 @@ _COMBINE = {
 
 
 def _initial(kind, dtype):
-    kind_of = np.dtype(dtype).kind
-    if kind in ("sum", "any"):
-        return literal(0, dtype)
-    if kind in ("prod", "all"):
-        return literal(1, dtype)
-    if kind_of == "f":
-        return literal(-np.inf if kind == "max" else np.inf, dtype)
-    info = np.iinfo(dtype)
-    return literal(info.min if kind == "max" else info.max, dtype)
+    """The reduction's identity (the op's, see ``symgraph.ops.reduce.identity``) as a typed literal."""
+    return literal(identity(kind, dtype), dtype)
 
 
 def accumulator_dtype(kind, out_dtype):

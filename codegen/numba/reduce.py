@@ -17,27 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.ops.reduce import Reduce, SumToShape
+from symgraph.ops.reduce import Reduce, SumToShape, identity
 
 from .kernel import cast_code, dtype_code, literal, register
 
 
 def _identity(kind, dtype):
-    dt = np.dtype(dtype)
-    if kind == "sum":
-        return literal(0, dt)
-    if kind == "prod":
-        return literal(1, dt)
-    if kind == "any":
-        return "False"
-    if kind == "all":
-        return "True"
-    if dt.kind == "f":
-        return literal(-np.inf if kind == "max" else np.inf, dt)
-    if dt.kind == "b":
-        return "False" if kind == "max" else "True"
-    info = np.iinfo(dt)
-    return literal(info.min if kind == "max" else info.max, dt)
+    """The reduction's identity (the op's, see ``symgraph.ops.reduce.identity``) as a typed literal."""
+    return literal(identity(kind, dtype), dtype)
 
 
 def _combine(kind, accumulator, value):

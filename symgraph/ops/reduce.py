@@ -69,6 +69,43 @@ def accumulator_dtype(kind, dtype) -> str:
     return name
 
 
+def identity(kind, dtype):
+    """The value a reduction of ``kind`` starts from in an accumulator of ``dtype``: the result of reducing
+    nothing (0 for sum, 1 for prod, False for any, True for all), and for max and min the value every
+    other one replaces (-inf/inf, the integer dtype's min/max, False/True). Every backend starts from it.
+
+    Parameters
+    ----------
+    kind : str
+        One of sum, prod, max, min, any, all.
+    dtype : str
+        The accumulator's dtype.
+
+    Returns
+    -------
+    bool, int or float
+        The identity, exactly representable in ``dtype``.
+
+    Examples
+    --------
+    >>> identity("sum", "float32"), identity("max", "float64"), identity("min", "int8"), identity("all", "bool")
+    (0, -inf, 127, True)
+    """
+    dt = np.dtype(dtype)
+    if kind in ("sum", "prod"):
+        return 0 if kind == "sum" else 1
+    if kind in ("any", "all"):
+        return kind == "all"
+    if kind not in ("max", "min"):
+        raise ValueError(f"unknown reduction {kind!r}")
+    if dt.kind == "f":
+        return -np.inf if kind == "max" else np.inf
+    if dt.kind == "b":
+        return kind == "min"
+    info = np.iinfo(dt)
+    return int(info.min if kind == "max" else info.max)
+
+
 class Reduce(Op):
     """Reduce ``axis`` of the input with ``kind`` in sum, prod, max, min, any, all.
 
@@ -119,6 +156,10 @@ class Reduce(Op):
     def accumulator_dtype(self, dtype) -> str:
         """The dtype this reduction accumulates in when its output has ``dtype`` (see ``accumulator_dtype``)."""
         return accumulator_dtype(self.kind, dtype)
+
+    def identity(self, dtype):
+        """The value this reduction starts from in an accumulator of ``dtype`` (see ``identity``)."""
+        return identity(self.kind, dtype)
 
     def perform(self, node, inputs):
         (x,) = inputs
