@@ -23,6 +23,9 @@ class Op:
     __props__: tuple = ()
     #: the short name used in printing, to_networkx and rewrites ("exp", "dot", ...)
     name: str = ""
+    #: facts the rewrites read (see ScalarOp for elementwise ops): every output is >= 0, > 0 (exactly)
+    nonnegative = False
+    positive = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -134,6 +137,12 @@ def is_op(node, name_or_class) -> bool:
     if isinstance(name_or_class, str):
         return op_name(op) == name_or_class
     return isinstance(op, name_or_class)
+
+
+def op_facts(op):
+    """What declares an op's facts (``nonnegative``, ``positive``, ``transcendental``): an elementwise op's
+    scalar op, otherwise the op itself."""
+    return getattr(op, "scalar_op", None) or op
 
 
 def op_name(op) -> str:

@@ -25,6 +25,13 @@ class ScalarOp:
     nin = 1
     #: for float functions of integers (exp of int64 -> float64), as NumPy does
     impl = None
+    # Facts the rewrites read (rewrite/patterns.py, rewrite/fusion.py), declared by each op:
+    #: the value is >= 0 for every input (NaN aside)
+    nonnegative = False
+    #: the value is > 0 in exact arithmetic for every input (floating point may still underflow to 0)
+    positive = False
+    #: costly enough that recomputing it for every element of a broadcast loses to a separate loop
+    transcendental = False
 
     def __eq__(self, other):
         return type(self) is type(other) and all(getattr(self, p) == getattr(other, p) for p in self.__props__)
@@ -145,6 +152,7 @@ class Pow(ScalarOp):
     (``x ** (y - 1)`` is evaluated at x = 1 there), so every higher derivative is finite too.
     """
     name, nin = "pow", 2
+    transcendental = True
     impl = staticmethod(np.power)
 
     def grad(self, inputs, output, gy):
@@ -242,6 +250,7 @@ class Neg(ScalarOp):
 class Abs(ScalarOp):
     """abs'(0) = 0."""
     name = "abs"
+    nonnegative = True
     impl = staticmethod(np.abs)
 
     def grad(self, inputs, output, gy):
@@ -256,6 +265,9 @@ class Sign(ScalarOp):
 
 class Exp(ScalarOp):
     name = "exp"
+    positive = True
+    nonnegative = True
+    transcendental = True
     impl = staticmethod(np.exp)
 
     def grad(self, inputs, output, gy):
@@ -264,6 +276,7 @@ class Exp(ScalarOp):
 
 class Log(ScalarOp):
     name = "log"
+    transcendental = True
     impl = staticmethod(np.log)
 
     def grad(self, inputs, output, gy):
@@ -272,6 +285,7 @@ class Log(ScalarOp):
 
 class Log1p(ScalarOp):
     name = "log1p"
+    transcendental = True
     impl = staticmethod(np.log1p)
 
     def grad(self, inputs, output, gy):
@@ -280,6 +294,7 @@ class Log1p(ScalarOp):
 
 class Expm1(ScalarOp):
     name = "expm1"
+    transcendental = True
     impl = staticmethod(np.expm1)
 
     def grad(self, inputs, output, gy):
@@ -288,6 +303,7 @@ class Expm1(ScalarOp):
 
 class Sin(ScalarOp):
     name = "sin"
+    transcendental = True
     impl = staticmethod(np.sin)
 
     def grad(self, inputs, output, gy):
@@ -296,6 +312,7 @@ class Sin(ScalarOp):
 
 class Cos(ScalarOp):
     name = "cos"
+    transcendental = True
     impl = staticmethod(np.cos)
 
     def grad(self, inputs, output, gy):
@@ -304,6 +321,7 @@ class Cos(ScalarOp):
 
 class Tan(ScalarOp):
     name = "tan"
+    transcendental = True
     impl = staticmethod(np.tan)
 
     def grad(self, inputs, output, gy):
@@ -312,6 +330,7 @@ class Tan(ScalarOp):
 
 class Tanh(ScalarOp):
     name = "tanh"
+    transcendental = True
     impl = staticmethod(np.tanh)
 
     def grad(self, inputs, output, gy):
@@ -320,6 +339,7 @@ class Tanh(ScalarOp):
 
 class Sqrt(ScalarOp):
     name = "sqrt"
+    nonnegative = True
     impl = staticmethod(np.sqrt)
 
     def grad(self, inputs, output, gy):
@@ -341,6 +361,9 @@ def _softplus(x):
 
 class Sigmoid(ScalarOp):
     name = "sigmoid"
+    positive = True
+    nonnegative = True
+    transcendental = True
     impl = staticmethod(_sigmoid)
 
     def grad(self, inputs, output, gy):
@@ -350,6 +373,9 @@ class Sigmoid(ScalarOp):
 class Softplus(ScalarOp):
     """log(1 + exp(x)), computed without overflow."""
     name = "softplus"
+    positive = True
+    nonnegative = True
+    transcendental = True
     impl = staticmethod(_softplus)
 
     def grad(self, inputs, output, gy):
@@ -359,6 +385,7 @@ class Softplus(ScalarOp):
 class Relu(ScalarOp):
     """max(x, 0); relu'(0) = 0."""
     name = "relu"
+    nonnegative = True
 
     @staticmethod
     def impl(x):

@@ -56,6 +56,7 @@ class _AlongAxis(Op):
 class Softmax(_AlongAxis):
     """exp(x) / sum(exp(x)) along ``axis``."""
     name = "softmax"
+    nonnegative = positive = True
 
     def perform(self, node, inputs):
         (x,) = inputs

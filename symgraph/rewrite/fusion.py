@@ -24,9 +24,6 @@ from .shapes import dims
 
 #: the most nodes fused into one loop (keeps generated kernels compilable in reasonable time)
 MAX_GROUP = 400
-#: scalar ops costly enough that recomputing them across a broadcast loses to a separate loop
-TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sinh", "cosh",
-                            "arcsin", "arccos", "arctan", "sigmoid", "softplus", "pow", "erf", "erfc"})
 
 
 def is_fusable(node) -> bool:
@@ -74,10 +71,11 @@ def _update_levels(fg, new_node, level):
                     stack.append(consumer)
 
 
-def _scalar_op_names(node):
+def _transcendental(node) -> bool:
+    """Whether the node computes a scalar op that declares itself costly (``ScalarOp.transcendental``)."""
     if isinstance(node.op, Fused):
-        return {str(getattr(op, "name", op)) for op, _, _ in node.op.instructions}
-    return {str(getattr(node.op.scalar_op, "name", node.op.scalar_op))}
+        return any(getattr(op, "transcendental", False) for op, _, _ in node.op.instructions)
+    return node.op.scalar_op.transcendental
 
 
 def _broadcast_into(var, root_var) -> bool:
@@ -95,7 +93,7 @@ def _close(fg, group, stack, assigned, root_var):
             owner = var.owner
             if owner is None or owner in group or owner in assigned or not is_fusable(owner):
                 continue
-            if _broadcast_into(var, root_var) and _scalar_op_names(owner) & TRANSCENDENTAL:
+            if _broadcast_into(var, root_var) and _transcendental(owner):
                 continue
             if len(group) >= MAX_GROUP:
                 return

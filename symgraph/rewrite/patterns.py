@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Constant
-from ..ops.base import op_name
+from ..ops.base import op_facts, op_name
 from .shapes import dims, same_shape, shape_scalars
 
 
@@ -69,9 +69,9 @@ def filled(value, like):
 
 def is_nonnegative(var) -> bool:
     """Provably >= 0 for every input value (NaN aside)."""
-    name = op_name(var.owner.op) if var.owner is not None else None
-    if name in ("exp", "sigmoid", "softplus", "sqrt", "abs", "relu", "softmax"):
+    if var.owner is not None and op_facts(var.owner.op).nonnegative:
         return True
+    name = op_name(var.owner.op) if var.owner is not None else None
     if name == "mul":
         a, b = var.owner.inputs
         return a is b or (is_nonnegative(a) and is_nonnegative(b))
@@ -86,8 +86,7 @@ def is_nonzero(var) -> bool:
     Floating point may still underflow these to 0; rewrites that cancel them (``a / s * s -> a``)
     then give the exact value where the unrewritten graph gave NaN.
     """
-    name = op_name(var.owner.op) if var.owner is not None else None
-    if name in ("exp", "sigmoid", "softmax", "softplus"):
+    if var.owner is not None and op_facts(var.owner.op).positive:
         return True
     value = uniform_value(var)
     return value is not None and value != 0
