@@ -139,15 +139,6 @@ SCALAR_TEMPLATES = {
     "neg": (lambda x, t: f"(-{x})", "out"),
     "abs": (lambda x, t: f"abs({x})", "out"),
     "sign": (_sign, "out"),
-    "exp": (lambda x, t: f"M.exp({x})", "out"),
-    "log": (lambda x, t: f"M.log({x})", "out"),
-    "log1p": (lambda x, t: f"M.log1p({x})", "out"),
-    "expm1": (lambda x, t: f"M.expm1({x})", "out"),
-    "sin": (lambda x, t: f"M.sin({x})", "out"),
-    "cos": (lambda x, t: f"M.cos({x})", "out"),
-    "tan": (lambda x, t: f"M.tan({x})", "out"),
-    "tanh": (lambda x, t: f"M.tanh({x})", "out"),
-    "sqrt": (lambda x, t: f"M.sqrt({x})", "out"),
     "sigmoid": (_sigmoid, "out"),
     "softplus": (_softplus, "out"),
     "relu": (_relu, "out"),
@@ -157,8 +148,18 @@ SCALAR_TEMPLATES = {
 }
 
 
+def template_for(scalar_op):
+    """``(template, conversion)`` of ``scalar_op``: its entry in this table, else ``math.<f>`` for the
+    function the op declares it is (``ScalarOp.math_function``); None when there is neither."""
+    entry = SCALAR_TEMPLATES.get(scalar_op.name)
+    function = getattr(scalar_op, "math_function", None)
+    if entry is None and function:
+        entry = (lambda x, t: f"M.{function}({x})", "out")
+    return entry
+
+
 def missing_scalar_ops(scalar_ops) -> list[str]:
-    return sorted({op.name for op in scalar_ops if op.name not in SCALAR_TEMPLATES})
+    return sorted({op.name for op in scalar_ops if template_for(op) is None})
 
 
 def scalar_program(op, node):
@@ -208,7 +209,7 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
         return f"x{k}" if k < nin else f"v{k - nin}"
 
     for j, (scalar_op, operands, dtype) in enumerate(instructions):
-        template, convert = SCALAR_TEMPLATES[scalar_op.name]
+        template, convert = template_for(scalar_op)
         args = []
         for k in operands:
             if convert == "out" and _operand_dtype(k, nin, input_dtypes, instructions) != dtype:

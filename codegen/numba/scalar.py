@@ -60,7 +60,8 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) ->
         a = cast_code(operands[1], operand_dtypes[1], out_dtype)
         b = cast_code(operands[2], operand_dtypes[2], out_dtype)
         return f"({a} if {cond} else {b})"
-    if name not in SCALAR_LOWERINGS:
+    template = template_for(scalar_op)
+    if template is None:
         raise NotImplementedError(f"the numba backend has no lowering for scalar op {scalar_op}")
     if np.dtype(out_dtype).kind == "b" and name in ("add", "mul", "maximum", "minimum"):
         # NumPy: add/max of bools is logical or, mul/min is logical and.
@@ -71,7 +72,16 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) ->
         return _integer_power(args, out_dtype, kernel)
     if np.dtype(out_dtype) == np.int64 and name in _WRAPPING:
         return _int64_wrapping(name, args, kernel.let)
-    return narrowed(SCALAR_LOWERINGS[name](args, out_dtype, kernel.let), out_dtype)
+    return narrowed(template(args, out_dtype, kernel.let), out_dtype)
+
+
+def template_for(scalar_op):
+    """The numba template of ``scalar_op``: its entry in this table, else ``np.<f>`` for the function the
+    op declares it is (``ScalarOp.math_function``); None when there is neither."""
+    template = SCALAR_LOWERINGS.get(scalar_op.name)
+    if template is None and getattr(scalar_op, "math_function", None):
+        template = _ufunc(scalar_op.math_function)
+    return template
 
 
 # Numba marks signed 64-bit arithmetic "no signed wrap" (LLVM's nsw), so an overflow is undefined and
@@ -189,8 +199,7 @@ def _ufunc(numpy_name):
     return lower
 
 
-for _name in ("maximum", "minimum", "abs", "sign", "exp", "log", "log1p", "expm1", "sin", "cos",
-              "tan", "tanh", "sqrt"):
+for _name in ("maximum", "minimum", "abs", "sign"):
     SCALAR_LOWERINGS[_name] = _ufunc(_name)
 
 

@@ -32,6 +32,10 @@ class ScalarOp:
     positive = False
     #: costly enough that recomputing it for every element of a broadcast loses to a separate loop
     transcendental = False
+    #: the function this op is in both NumPy and Python's ``math`` (``"exp"``): backends render it as
+    #: ``np.exp(x)`` (numba) or ``math.exp(x)`` (cuda) without a template of their own; None for ops
+    #: whose formula is a template in the backends' tables (sigmoid, comparisons, integer-exact arithmetic)
+    math_function = None
 
     def __eq__(self, other):
         return type(self) is type(other) and all(getattr(self, p) == getattr(other, p) for p in self.__props__)
@@ -265,6 +269,7 @@ class Sign(ScalarOp):
 
 class Exp(ScalarOp):
     name = "exp"
+    math_function = "exp"
     positive = True
     nonnegative = True
     transcendental = True
@@ -276,6 +281,7 @@ class Exp(ScalarOp):
 
 class Log(ScalarOp):
     name = "log"
+    math_function = "log"
     transcendental = True
     impl = staticmethod(np.log)
 
@@ -285,6 +291,7 @@ class Log(ScalarOp):
 
 class Log1p(ScalarOp):
     name = "log1p"
+    math_function = "log1p"
     transcendental = True
     impl = staticmethod(np.log1p)
 
@@ -294,6 +301,7 @@ class Log1p(ScalarOp):
 
 class Expm1(ScalarOp):
     name = "expm1"
+    math_function = "expm1"
     transcendental = True
     impl = staticmethod(np.expm1)
 
@@ -303,6 +311,7 @@ class Expm1(ScalarOp):
 
 class Sin(ScalarOp):
     name = "sin"
+    math_function = "sin"
     transcendental = True
     impl = staticmethod(np.sin)
 
@@ -312,6 +321,7 @@ class Sin(ScalarOp):
 
 class Cos(ScalarOp):
     name = "cos"
+    math_function = "cos"
     transcendental = True
     impl = staticmethod(np.cos)
 
@@ -321,6 +331,7 @@ class Cos(ScalarOp):
 
 class Tan(ScalarOp):
     name = "tan"
+    math_function = "tan"
     transcendental = True
     impl = staticmethod(np.tan)
 
@@ -330,6 +341,7 @@ class Tan(ScalarOp):
 
 class Tanh(ScalarOp):
     name = "tanh"
+    math_function = "tanh"
     transcendental = True
     impl = staticmethod(np.tanh)
 
@@ -339,6 +351,7 @@ class Tanh(ScalarOp):
 
 class Sqrt(ScalarOp):
     name = "sqrt"
+    math_function = "sqrt"
     nonnegative = True
     impl = staticmethod(np.sqrt)
 

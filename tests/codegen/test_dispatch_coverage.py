@@ -84,3 +84,20 @@ def test_lowering_modules_name_classes_not_strings():
                     if "@register(\"" in stream.read():
                         offenders.append(name)
     assert offenders == []
+
+
+def test_every_scalar_op_renders_on_both_backends_and_none_is_restated():
+    """A scalar op that declares the NumPy/math function it is has no entry in either backend's table;
+    every other scalar op has its template in both."""
+    from symgraph.codegen.cuda import elemwise as cuda_elemwise
+    from symgraph.codegen.numba import scalar as numba_scalar
+    from symgraph.ops.elemwise import SCALAR_OPS
+    ops = [cls.__new__(cls) for cls in SCALAR_OPS.values()]
+    structural = {"cast", "where", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not"}  # numba: in-line
+    for op in ops:
+        assert cuda_elemwise.template_for(op) is not None, op.name
+        if op.name not in structural:
+            assert numba_scalar.template_for(op) is not None, op.name
+        if op.math_function:
+            assert op.name not in numba_scalar.SCALAR_LOWERINGS and op.name not in cuda_elemwise.SCALAR_TEMPLATES
+    assert sum(1 for op in ops if op.math_function) >= 9
