@@ -100,10 +100,14 @@ class EntryCacheLocator(InTreeCacheLocator):
 
 
 def runtime_cache_path(root=None) -> str:
-    """The directory of the runtime library's machine code under ``root`` (the cache directory): one per
+    """The directory of the runtime library's machine code: ``$SYMGRAPH_RUNTIME_CACHE_DIR`` when set (to
+    keep the once-per-install library apart from the kernels, e.g. with a fresh ``SYMGRAPH_CACHE_DIR`` per
+    run), else under ``root`` (the cache directory). In it, one directory per
     installed copy and version of this package (its import name, path and sources), so two checkouts
     sharing a cache never overwrite each other, and an edited module never leaves stale machine code in
     a function that called into it (Numba's own index only checks the function's own file)."""
+    if root is None and os.environ.get("SYMGRAPH_RUNTIME_CACHE_DIR"):
+        return os.path.join(os.environ["SYMGRAPH_RUNTIME_CACHE_DIR"], _install_digest())
     return os.path.join(root or cache_directory(), "runtime", _install_digest())
 
 

@@ -197,3 +197,11 @@ def test_every_miss_reason_is_what_happened(fresh_cache, monkeypatch):
     monkeypatch.setattr(cache_module, "versions", lambda: dict(real, numba="0.0.0"))
     changed = _compile(_exp_times(3))
     assert (changed.status, changed.reason) == ("compiled", "changed versions")
+
+
+def test_runtime_cache_directory_can_be_kept_apart(tmp_path):
+    cache, runtime = tmp_path / "symgraph", tmp_path / "runtime"
+    before = numba_files(PACKAGE)
+    run(cache, SYMGRAPH_RUNTIME_CACHE_DIR=str(runtime))
+    assert numba_files(cache / "runtime") == [] and numba_files(runtime)
+    assert numba_files(PACKAGE) == before
