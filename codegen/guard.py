@@ -63,7 +63,7 @@ class UnsafeSourceError(RuntimeError):
     """A generated module holds something no lowering should write (an internal error, never user input)."""
 
 
-def check_source(source: str, vocabulary=frozenset(), strings=frozenset()) -> None:
+def check_source(source: str, vocabulary=frozenset(), strings=frozenset(), constants=frozenset()) -> None:
     """Raise ``UnsafeSourceError`` unless ``source`` holds only generated identifiers and known literals.
 
     Parameters
@@ -72,6 +72,8 @@ def check_source(source: str, vocabulary=frozenset(), strings=frozenset()) -> No
         A generated module (the numba kernel module, or a cuda kernel's source).
     vocabulary, strings : set of str
         Names and string constants allowed on top of the fixed ``VOCABULARY`` and ``STRINGS``.
+    constants : set of str
+        Names the module may assign at module level (to literals), on top of ``MODULE_CONSTANTS``.
 
     Returns
     -------
@@ -89,6 +91,7 @@ def check_source(source: str, vocabulary=frozenset(), strings=frozenset()) -> No
     except SyntaxError as exc:
         raise UnsafeSourceError(f"generated source does not parse: {exc}") from None
     names, texts = VOCABULARY | set(vocabulary), STRINGS | set(strings)
+    assignable = MODULE_CONSTANTS | set(constants)
     for statement in tree.body:
         # Module level runs as plain Python when the module is imported: only imports, the options
         # assignment, the docstring and function definitions may stand there.
@@ -97,7 +100,7 @@ def check_source(source: str, vocabulary=frozenset(), strings=frozenset()) -> No
             continue
         if not isinstance(statement, (ast.Import, ast.ImportFrom, ast.Assign, ast.Expr)) or (
                 isinstance(statement, ast.Expr) and not isinstance(statement.value, ast.Constant)) or (
-                isinstance(statement, ast.Assign) and any(getattr(target, "id", None) not in MODULE_CONSTANTS
+                isinstance(statement, ast.Assign) and any(getattr(target, "id", None) not in assignable
                                                           for target in statement.targets)):
             _fail(statement, f"holds a module-level {type(statement).__name__} statement")
         _check_nodes(ast.walk(statement), names, texts)

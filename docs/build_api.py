@@ -5,7 +5,7 @@
 
 Standard library only: ``inspect`` reads the signatures and the NumPy-style docstrings, and
 ``render`` turns their sections into Markdown. Every name in ``symgraph.__all__`` must be placed
-in exactly one of ``SECTIONS`` (tests/test_docs.py checks it), so a new public name cannot be
+in exactly one of ``sections()`` (tests/test_docs.py checks it), so a new public name cannot be
 left out of the reference.
 """
 from __future__ import annotations
@@ -46,6 +46,20 @@ SECTIONS = [
     ("Compiling and running", "", ["function", "Function", "optimize"]),
     ("Inspection", "", ["dprint", "to_networkx", "to_sympy", "latex", "draw"]),
 ]
+
+
+
+def sections(sg):
+    """``SECTIONS`` with the functions of public scalar op classes (``symgraph.ops.elemwise.FUNCTIONS``,
+    defined by their class alone) added to the elementwise section."""
+    from symgraph.ops.elemwise import FUNCTIONS
+    result = []
+    for title, intro, names in SECTIONS:
+        if title == "Elementwise operations":
+            names = names + sorted(n for n in FUNCTIONS if n not in names)
+        result.append((title, intro, names))
+    return result
+
 
 _FIELD_SECTIONS = {"Parameters", "Returns", "Raises", "Attributes", "Yields", "Other Parameters"}
 
@@ -125,10 +139,10 @@ def render(sg=None):
            "(`tests/test_docs.py` runs them); the examples compile with `backend=\"python\"`, NumPy's "
            "reference evaluator, which needs no compile time: the default `\"numba\"` backend gives the "
            "same values.", "", "## Contents", ""]
-    for title, _, names in SECTIONS:
+    for title, _, names in sections(sg):
         anchor = re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-")
         out.append(f"- [{title}](#{anchor}): " + ", ".join(f"`{n}`" for n in names))
-    for title, intro, names in SECTIONS:
+    for title, intro, names in sections(sg):
         out += ["", f"## {title}", ""]
         if intro:
             out += [_inline(intro), ""]

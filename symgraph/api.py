@@ -34,6 +34,10 @@ __all__ = [
     # types of the graph
     "Variable", "Constant", "SharedVariable", "TensorType",
 ]
+# The elementwise functions of the scalar op classes marked ``public`` (symgraph/ops/elemwise.py): exported
+# from their table, so adding one takes its class only.
+__all__ += sorted(ew.FUNCTIONS)
+globals().update(ew.FUNCTIONS)
 
 
 # ---------------------------------------------------------------- inputs

@@ -1,4 +1,4 @@
-"""Elementwise kernels: one scalar-op template table, one generated grid-stride kernel per node.
+"""Elementwise kernels: the ops' own scalar formulas, one generated grid-stride kernel per node.
 
 ``Elemwise`` and ``Fused`` lower through the same path: a node becomes a *scalar
 program* (instructions in evaluation order, each a scalar op, its operand indices
@@ -21,32 +21,58 @@ import math
 
 import numpy as np
 
-from .runtime import ErrorFlag, build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
+from symgraph.ops.elemwise import ScalarDialect
+
+from .runtime import ErrorFlag, build_kernel, cast_expr, device_empty, literal, reshape_view, simulator_enabled, sizes
 
 
-# ---------------------------------------------------------------- the scalar-op table
-# Each entry turns operand expressions (already converted to the op's computation dtype) into an
-# expression; ``t`` is the result dtype. Operands are plain names, so repeating one is free.
+# ---------------------------------------------------------------- the scalar ops' dialect
 
-def _maximum(a, b, t):
-    return f"({a} if ({a} >= {b} or {a} != {a}) else {b})"       # NaN propagates, as np.maximum
+#: functions of NumPy that Numba's CUDA target provides in ``numba.cuda`` rather than in ``math``
+_CUDA_FUNCTIONS = {"cbrt"}
 
 
-def _minimum(a, b, t):
-    return f"({a} if ({a} <= {b} or {a} != {a}) else {b})"
+class CudaDialect(ScalarDialect):
+    """How the ops' scalar formulas (``ScalarOp.formula``) are written in a cuda kernel: ``math``'s functions
+    (``M``), and temporaries as lines of the kernel body."""
 
+    def __init__(self, dtype, body, prefix):
+        self.dtype = np.dtype(dtype)
+        self.body, self.prefix, self.count = body, prefix, 0
 
-def _sign(x, t):
-    one = literal(1, t)
-    if np.dtype(t).kind == "u":
-        return f"({one} if {x} > 0 else {x})"
-    return f"({one} if {x} > 0 else (-{one} if {x} < 0 else {x}))"   # sign(nan) = nan, sign(0) = 0
+    def call(self, function, *args):
+        # Numba's CUDA target has cbrt as ``cuda.cbrt``, not ``math.cbrt``; its simulator's ``cuda.cbrt``
+        # is ``a ** (1 / 3)`` (NaN below 0), so there ``M`` (NumPy) computes it.
+        namespace = "cuda" if function in _CUDA_FUNCTIONS and not simulator_enabled() else "M"
+        return f"{namespace}.{function}({', '.join(args)})"
 
+    def lit(self, value):
+        return literal(value, self.dtype.name)
 
-def _pow(a, b, t):
-    if np.dtype(t).kind in "iu":     # exact, in modular uint64 arithmetic; the caller casts to t
-        return f"int_power(T_uint64({a}), T_uint64({b}), T_uint64(1))"
-    return f"({a} ** {b})"
+    def let(self, expression):
+        if expression.isidentifier():
+            return expression
+        name = f"{self.prefix}_{self.count}"
+        self.count += 1
+        self.body.append(f"{name} = {expression}")
+        return name
+
+    def truth(self, x):
+        return f"({x} != 0)"
+
+    def abs(self, x):
+        return f"abs({x})"
+
+    def maximum(self, a, b):
+        return f"({a} if ({a} >= {b} or {a} != {a}) else {b})"       # NaN propagates, as np.maximum
+
+    def minimum(self, a, b):
+        return f"({a} if ({a} <= {b} or {a} != {a}) else {b})"
+
+    def power(self, a, b):
+        if self.dtype.kind in "iu":     # exact, in modular uint64 arithmetic; the caller casts to the dtype
+            return f"int_power(T_uint64({a}), T_uint64({b}), T_uint64(1))"
+        return f"({a} ** {b})"
 
 
 # Repeated squaring, as NumPy's integer power loop (the same bits modulo 2**64 for signed operands).
@@ -88,12 +114,13 @@ def exact_comparison(name, a, b, a_dtype, b_dtype):
 _WRAPPING = {"add", "sub", "mul", "add_n", "neg", "abs"}
 
 
-def int64_wrapping(name, args, template):
-    """Source for an int64 ``name`` computed in uint64 (the caller casts the result back to int64)."""
-    if name == "abs":                # abs(-2**63) is -2**63, as in NumPy
+def int64_wrapping(scalar_op, args, dialect):
+    """Source for an int64 ``scalar_op`` computed in uint64 (the caller casts the result back to int64)."""
+    if scalar_op.name == "abs":                # abs(-2**63) is -2**63, as in NumPy
         x = args[0]
         return f"(T_uint64({x}) if {x} >= T_int64(0) else -T_uint64({x}))"
-    return template(*[f"T_uint64({a})" for a in args], "uint64")
+    dialect.dtype = np.dtype("uint64")
+    return scalar_op.formula(dialect, *[f"T_uint64({a})" for a in args])
 
 
 def checks_power(instructions) -> bool:
@@ -101,73 +128,14 @@ def checks_power(instructions) -> bool:
     return any(op.name == "pow" and np.dtype(dtype).kind == "i" for op, _, dtype in instructions)
 
 
-def _sigmoid(x, t):
-    one = literal(1, t)
-    return (f"({one} / ({one} + M.exp(-{x})) if {x} >= {literal(0, t)} "
-            f"else M.exp({x}) / ({one} + M.exp({x})))")
-
-
-def _softplus(x, t):
-    zero = literal(0, t)
-    return f"(({x} if {x} > {zero} else {zero}) + M.log1p(M.exp(-abs({x}))))"
-
-
-def _relu(x, t):
-    zero = literal(0, t)
-    return f"({x} if ({x} > {zero} or {x} != {x}) else {zero})"
-
-
-#: name -> (template, how operands are converted: "out" = to the result dtype, None = as they are)
-SCALAR_TEMPLATES = {
-    "add": (lambda a, b, t: f"({a} + {b})", "out"),
-    "add_n": (lambda *args: "(" + " + ".join(args[:-1]) + ")", "out"),   # left to right, as the reference
-    "sub": (lambda a, b, t: f"({a} - {b})", "out"),
-    "mul": (lambda a, b, t: f"({a} * {b})", "out"),
-    "true_div": (lambda a, b, t: f"({a} / {b})", "out"),
-    "pow": (_pow, "out"),
-    "maximum": (_maximum, "out"),
-    "minimum": (_minimum, "out"),
-    "lt": (lambda a, b, t: f"({a} < {b})", None),
-    "le": (lambda a, b, t: f"({a} <= {b})", None),
-    "gt": (lambda a, b, t: f"({a} > {b})", None),
-    "ge": (lambda a, b, t: f"({a} >= {b})", None),
-    "eq": (lambda a, b, t: f"({a} == {b})", None),
-    "ne": (lambda a, b, t: f"({a} != {b})", None),
-    "and": (lambda a, b, t: f"(({a} != 0) and ({b} != 0))", None),
-    "or": (lambda a, b, t: f"(({a} != 0) or ({b} != 0))", None),
-    "not": (lambda x, t: f"({x} == 0)", None),
-    "neg": (lambda x, t: f"(-{x})", "out"),
-    "abs": (lambda x, t: f"abs({x})", "out"),
-    "sign": (_sign, "out"),
-    "sigmoid": (_sigmoid, "out"),
-    "softplus": (_softplus, "out"),
-    "relu": (_relu, "out"),
-    "where": (lambda c, a, b, t: f"({a} if {c} else {b})", None),
-    "identity": (lambda x, t: x, "out"),
-    "cast": (lambda x, t: x, "out"),      # the conversion to the result dtype is the whole op
-}
-
-
-def template_for(scalar_op):
-    """``(template, conversion)`` of ``scalar_op``: its entry in this table, else ``math.<f>`` for the
-    function the op declares it is (``ScalarOp.math_function``); None when there is neither."""
-    entry = SCALAR_TEMPLATES.get(scalar_op.name)
-    function = getattr(scalar_op, "math_function", None)
-    if entry is None and function:
-        entry = (lambda x, t: f"M.{function}({x})", "out")
-    return entry
+def converts_operands(scalar_op) -> bool:
+    """Whether the operands are converted to the result dtype first (arithmetic), or used as they are
+    (comparisons, logical operators, ``where``'s condition and branches)."""
+    return not (scalar_op.predicate or scalar_op.name == "where")
 
 
 def missing_scalar_ops(scalar_ops) -> list[str]:
-    return sorted({op.name for op in scalar_ops if template_for(op) is None})
-
-
-def scalar_program(op, node):
-    """``(nin, instructions, outputs)`` for an Elemwise or Fused node (see ops/fused.py)."""
-    if hasattr(op, "instructions"):
-        return op.nin, tuple(op.instructions), tuple(op.outputs)
-    nin = len(node.inputs)
-    return nin, ((op.scalar_op, tuple(range(nin)), node.outputs[0].dtype),), (nin,)
+    return sorted({op.name for op in scalar_ops if not op.has_formula()})
 
 
 # ---------------------------------------------------------------- kernel source
@@ -209,23 +177,23 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
         return f"x{k}" if k < nin else f"v{k - nin}"
 
     for j, (scalar_op, operands, dtype) in enumerate(instructions):
-        template, convert = template_for(scalar_op)
         args = []
         for k in operands:
-            if convert == "out" and _operand_dtype(k, nin, input_dtypes, instructions) != dtype:
+            if converts_operands(scalar_op) and _operand_dtype(k, nin, input_dtypes, instructions) != dtype:
                 body.append(f"c{j}_{k} = {cast_expr(operand(k), dtype)}")
                 args.append(f"c{j}_{k}")
             else:
                 args.append(operand(k))
         if scalar_op.name == "pow" and np.dtype(dtype).kind == "i":
             body += [f"if {args[1]} < {literal(0, dtype)}:", "    error[0] = 1"]
+        dialect = CudaDialect(dtype, body, f"t{j}")
         exact = None
         if scalar_op.name in _COMPARE:
             exact = exact_comparison(scalar_op.name, *args, *(_operand_dtype(k, nin, input_dtypes, instructions)
                                                               for k in operands))
         elif dtype == "int64" and scalar_op.name in _WRAPPING:
-            exact = int64_wrapping(scalar_op.name, args, template)
-        body.append(f"v{j} = {cast_expr(exact or template(*args, dtype), dtype)}")
+            exact = int64_wrapping(scalar_op, args, dialect)
+        body.append(f"v{j} = {cast_expr(exact or scalar_op.formula(dialect, *args), dtype)}")
     out_index = ", ".join(f"i{a}" for a in range(out_ndim)) if out_ndim else "0"
     for j, k in enumerate(outputs):
         value = operand(k)

@@ -4,13 +4,13 @@ from __future__ import annotations
 from symgraph.ops.elemwise import Elemwise
 from symgraph.ops.fused import Fused
 
-from .elemwise import ElementwiseKernel, missing_scalar_ops, scalar_program
+from .elemwise import ElementwiseKernel, missing_scalar_ops
 from .table import device, label, register
 
 
 @register(Elemwise, Fused)
 def lower_elementwise(node, host):
-    nin, instructions, outputs = scalar_program(node.op, node)
+    nin, instructions, outputs = node.op.scalar_program(node)
     missing = missing_scalar_ops(op for op, _, _ in instructions)
     if missing:
         raise NotImplementedError(f"backend='cuda' has no kernel template for scalar op(s) {missing} "

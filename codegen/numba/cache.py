@@ -42,8 +42,9 @@ import weakref
 from dataclasses import dataclass
 
 from ..guard import check_source
-from . import link
+from . import interpreter, link
 from .locator import KERNEL_MODULE_PREFIX, cache_directory  # noqa: F401 - cache_directory is part of this API
+from .locator import atomic_write  # noqa: F401 - part of this module's API (tests replace it here)
 from .locator import private_root as _private_root, warn_once as _warn_once
 
 FORMAT_VERSION = "3"
@@ -86,7 +87,7 @@ def versions() -> dict:
 def runtime_digest() -> str:
     """Hash of the jitted libraries' sources: a kernel's machine code calls its helpers under names derived
     from their argument types and embeds the intrinsics, so an edited library must miss the kernel cache."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(interpreter.digest().encode())
     for path in RUNTIME_SOURCES:
         with open(path, "rb") as stream:
             digest.update(stream.read())
@@ -231,18 +232,6 @@ def _import(source, directory, key):
     # Taken out of the module's globals: Numba's target context keeps every live kernel's entry point,
     # whose environment holds those globals, so a kernel named there could never be collected.
     return vars(module).pop("kernel")
-
-
-def atomic_write(path, data: bytes):
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 @contextlib.contextmanager

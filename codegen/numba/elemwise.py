@@ -25,24 +25,16 @@ from symgraph.ops.elemwise import Elemwise
 from symgraph.ops.fused import Fused
 
 from .kernel import PARALLEL_MIN_SIZE, Value, cast_code, dtype_code, register
+from .scalar import raises_per_element, scalar_expression
+from .tape import lower_vector_tape, vector_tape_applicable
 
 # Elementwise programs with at least this many scalar operations per element may run in parallel.
 PARALLEL_MIN_INSTRUCTIONS = 4
-from .scalar import raises_per_element, scalar_expression
-
-
-def elementwise_program(node):
-    """``(nin, instructions, outputs)`` in the ``Fused`` format; an ``Elemwise`` is one instruction."""
-    op = node.op
-    if hasattr(op, "instructions"):
-        return op.nin, tuple(op.instructions), tuple(op.outputs)
-    nin = len(node.inputs)
-    return nin, ((op.scalar_op, tuple(range(nin)), node.outputs[0].dtype),), (nin,)
 
 
 def _emit_body(node, kernel, read):
     """Emit the scalar program for one element; ``read(j)`` gives input j's value. Returns output names."""
-    nin, instructions, outputs = elementwise_program(node)
+    nin, instructions, outputs = node.op.scalar_program(node)
     dtypes = [v.dtype for v in node.inputs] + [dtype for _, _, dtype in instructions]
     names = [read(j) for j in range(nin)]
     for scalar_op, operands, dtype in instructions:
@@ -103,7 +95,6 @@ def lower_elementwise(node, kernel):
     n = node.outputs[0].ndim
     proven = _lengths_proven_equal(node, _shape_facts(kernel))
     dims = _checked_dims(node, kernel) if proven else _broadcast_dims(node, kernel)
-    from .tape import lower_vector_tape, vector_tape_applicable  # (tape.py imports this module)
     tape_allowed = kernel.program is None or kernel.program.options.get("tape", True)
     if tape_allowed and vector_tape_applicable(node):  # very long: Numba would take minutes on the inline loop
         lower_vector_tape(node, kernel, dims)
@@ -225,7 +216,7 @@ def _flat_loop(node, kernel, dims, outputs):
     static_size = _static_size(node)
     # Only compute-heavy loops get a prange version: each one costs a second or more of compile
     # time, and one or two cheap operations per element are bound by memory, not by cores.
-    instructions = elementwise_program(node)[1]
+    instructions = node.op.scalar_program(node)[1]
     heavy = len(instructions) >= PARALLEL_MIN_INSTRUCTIONS and not raises_per_element(instructions)
     parallel = kernel.allow_parallel and heavy and (static_size is None or static_size >= PARALLEL_MIN_SIZE)
     if parallel and static_size is None:

@@ -204,13 +204,8 @@ class InplaceUpdate:
 
 def _scalar_program(node):
     """``(nin, instructions, outputs)`` of an Elemwise or Fused node (the Fused encoding), else None."""
-    op = node.op
-    if type(op).__name__ == "Fused":
-        return op.nin, op.instructions, op.outputs
-    if type(op).__name__ == "Elemwise":
-        nin = len(node.inputs)
-        return nin, ((op.scalar_op, tuple(range(nin)), node.outputs[0].dtype),), (nin,)
-    return None
+    program = getattr(node.op, "scalar_program", None)
+    return program(node) if program is not None else None
 
 
 def _match_update(node, target, product):

@@ -24,6 +24,7 @@ before any module that defines a ``cache=True`` function, since Numba picks the 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import os
@@ -36,6 +37,8 @@ from numba.core.caching import CacheImpl, InTreeCacheLocator, _CacheLocator, _So
 
 #: the module-name prefix of generated kernel modules (``cache._import`` names them)
 KERNEL_MODULE_PREFIX = "symgraph_kernel_"
+#: the module-name prefix of the generated parts of the runtime library (interpreter.py)
+GENERATED_MODULE_PREFIX = "symgraph_generated_"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _lock = threading.Lock()
 _warned: set = set()               # cache directories this process has warned about
@@ -99,6 +102,20 @@ class EntryCacheLocator(InTreeCacheLocator):
                 raise
 
 
+def atomic_write(path, data: bytes):
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed over it): a reader in another
+    process never sees half a file."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def runtime_cache_path(root=None) -> str:
     """The directory of the runtime library's machine code: ``$SYMGRAPH_RUNTIME_CACHE_DIR`` when set (to
     keep the once-per-install library apart from the kernels, e.g. with a fresh ``SYMGRAPH_CACHE_DIR`` per
@@ -121,9 +138,24 @@ def _install_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def generated_directory() -> str:
+    """Where the generated parts of the runtime library are written (their machine code goes next to
+    them): the runtime cache path, or this process's private directory when that cannot be written."""
+    path = runtime_cache_path()
+    try:
+        os.makedirs(path, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        warn_once(cache_directory(), exc)
+        path = runtime_cache_path(private_root())
+        os.makedirs(path, exist_ok=True)
+    return path
+
+
 class RuntimeCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
-    """Numba's cache locator for the ``cache=True`` functions of this package (the runtime library):
-    under the symgraph cache directory, never in the installed source tree."""
+    """Numba's cache locator for the ``cache=True`` functions of this package (the runtime library) and of
+    its generated parts: under the symgraph cache directory, never in the installed source tree."""
 
     def __init__(self, py_func, py_file, cache_path):
         self._py_file = py_file
@@ -135,6 +167,8 @@ class RuntimeCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
 
     @classmethod
     def from_function(cls, py_func, py_file):
+        if py_func.__module__.startswith(GENERATED_MODULE_PREFIX) and os.path.exists(py_file):
+            return cls(py_func, py_file, os.path.dirname(os.path.abspath(py_file)))
         if os.path.dirname(os.path.abspath(py_file)) != _HERE or not os.path.exists(py_file):
             return None
         locator = cls(py_func, py_file, runtime_cache_path())

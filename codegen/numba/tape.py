@@ -20,301 +20,27 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numba import prange
 
 from symgraph.graph import Constant, toposort
 
-from .elemwise import elementwise_program
+from . import interpreter
+
 
 # Programs with at least this many scalar instructions use the tape.
 TAPE_MIN_INSTRUCTIONS = 300
 
-# The opcodes, by name: the interpreters below compare with these constants (Numba folds module-level
-# integers), and tests/codegen/test_numba_vector_tape.py checks that every opcode has its branch in both
-# interpreters; an opcode without one is an error there, never another op's result.
-OP_ADD = 0
-OP_SUB = 1
-OP_MUL = 2
-OP_TRUE_DIV = 3
-OP_POW = 4
-OP_MAXIMUM = 5
-OP_MINIMUM = 6
-OP_LT = 7
-OP_LE = 8
-OP_GT = 9
-OP_GE = 10
-OP_EQ = 11
-OP_NE = 12
-OP_AND = 13
-OP_OR = 14
-OP_NOT = 15
-OP_NEG = 16
-OP_ABS = 17
-OP_SIGN = 18
-OP_EXP = 19
-OP_LOG = 20
-OP_LOG1P = 21
-OP_EXPM1 = 22
-OP_SIN = 23
-OP_COS = 24
-OP_TAN = 25
-OP_TANH = 26
-OP_SQRT = 27
-OP_SIGMOID = 28
-OP_SOFTPLUS = 29
-OP_RELU = 30
-OP_WHERE = 31
-OP_IDENTITY = 32
-OP_CAST = 33
-OP_TO_BOOL = 34
-OPCODES = {name: globals()["OP_" + name.upper()] for name in (
-    "add", "sub", "mul", "true_div", "pow", "maximum", "minimum", "lt", "le", "gt", "ge", "eq", "ne",
-    "and", "or", "not", "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
-    "tanh", "sqrt", "sigmoid", "softplus", "relu", "where", "identity", "cast", "to_bool")}
-
-
-@nb.njit(cache=True, error_model="numpy")
-def run_tape(registers, opcodes, first, second, third, result):  # pragma: no cover - jitted
-    zero = registers.dtype.type(0)
-    one = registers.dtype.type(1)
-    for k in range(opcodes.shape[0]):
-        op = opcodes[k]
-        x = registers[first[k]]
-        y = registers[second[k]]
-        if op == OP_ADD:
-            r = x + y
-        elif op == OP_SUB:
-            r = x - y
-        elif op == OP_MUL:
-            r = x * y
-        elif op == OP_TRUE_DIV:
-            r = x / y
-        elif op == OP_POW:
-            r = np.power(x, y)
-        elif op == OP_MAXIMUM:
-            r = np.maximum(x, y)
-        elif op == OP_MINIMUM:
-            r = np.minimum(x, y)
-        elif op == OP_LT:
-            r = one if x < y else zero
-        elif op == OP_LE:
-            r = one if x <= y else zero
-        elif op == OP_GT:
-            r = one if x > y else zero
-        elif op == OP_GE:
-            r = one if x >= y else zero
-        elif op == OP_EQ:
-            r = one if x == y else zero
-        elif op == OP_NE:
-            r = one if x != y else zero
-        elif op == OP_AND:
-            r = one if (x != zero and y != zero) else zero
-        elif op == OP_OR:
-            r = one if (x != zero or y != zero) else zero
-        elif op == OP_NOT:
-            r = one if x == zero else zero
-        elif op == OP_NEG:
-            r = -x
-        elif op == OP_ABS:
-            r = np.abs(x)
-        elif op == OP_SIGN:
-            r = np.sign(x)
-        elif op == OP_EXP:
-            r = np.exp(x)
-        elif op == OP_LOG:
-            r = np.log(x)
-        elif op == OP_LOG1P:
-            r = np.log1p(x)
-        elif op == OP_EXPM1:
-            r = np.expm1(x)
-        elif op == OP_SIN:
-            r = np.sin(x)
-        elif op == OP_COS:
-            r = np.cos(x)
-        elif op == OP_TAN:
-            r = np.tan(x)
-        elif op == OP_TANH:
-            r = np.tanh(x)
-        elif op == OP_SQRT:
-            r = np.sqrt(x)
-        elif op == OP_SIGMOID:
-            e = np.exp(-np.abs(x))
-            r = one / (one + e) if x >= zero else e / (one + e)
-        elif op == OP_SOFTPLUS:
-            r = np.maximum(x, zero) + np.log1p(np.exp(-np.abs(x)))
-        elif op == OP_RELU:
-            r = zero if x <= zero else x
-        elif op == OP_WHERE:
-            r = y if x != zero else registers[third[k]]
-        elif op == OP_IDENTITY or op == OP_CAST:
-            r = x
-        elif op == OP_TO_BOOL:
-            r = one if x != zero else zero
-        else:
-            raise ValueError("symgraph internal error: a tape opcode without a branch in run_tape")
-        registers[result[k]] = r
-    return registers
-
+# The interpreters (run_tape, _run_block, run_vector_tape, run_pooled) are written from the scalar ops'
+# formulas, one opcode and branch per op class (interpreter.py); OPCODES is {name: opcode}.
+_interpreters = interpreter.load()
+run_tape, _run_block = _interpreters.run_tape, _interpreters._run_block
+run_vector_tape, run_pooled = _interpreters.run_vector_tape, _interpreters.run_pooled
+OPCODES = interpreter.opcodes()
+_OPCODE_OF_CLASS = {cls: OPCODES[cls.name] for cls in interpreter.tape_op_classes()}
+_ARITY = {cls.name: cls.nin for cls in interpreter.tape_op_classes()}
 
 # Fused elementwise nodes with at least this many instructions run on the vector tape (run_vector_tape):
 # Numba's compile time grows faster than linearly with a loop body's length.
 VECTOR_TAPE_MIN_INSTRUCTIONS = 256
-# Elements per block: registers for one block stay in cache, and the per-instruction dispatch is amortized.
-VECTOR_BLOCK = 512
-PRANGE_ONLY = dict(prange=True, comprehension=False, reduction=False, inplace_binop=False, setitem=False,
-                   numpy=False, stencil=False, fusion=False)
-
-
-@nb.njit(cache=True, error_model="numpy", parallel=PRANGE_ONLY)
-def run_vector_tape(operands, initial, opcodes, first, second, third, result, outputs):  # pragma: no cover
-    """Run a tape over every element: ``operands`` (n_operands, size) -> (len(outputs), size).
-
-    Registers 0..n_operands-1 take the operands' values; the others start from ``initial``
-    (the constants). Blocks of ``VECTOR_BLOCK`` elements run in parallel, each on its own registers.
-    """
-    n_operands, size = operands.shape
-    dtype = operands.dtype
-    out = np.empty((outputs.shape[0], size), dtype=dtype)
-    n_blocks = (size + VECTOR_BLOCK - 1) // VECTOR_BLOCK
-    for block in prange(n_blocks):
-        start = block * VECTOR_BLOCK
-        m = min(VECTOR_BLOCK, size - start)
-        registers = np.empty((initial.shape[0], VECTOR_BLOCK), dtype=dtype)
-        for r in range(initial.shape[0]):
-            if r < n_operands:
-                registers[r, :m] = operands[r, start:start + m]
-            else:
-                registers[r, :m] = initial[r]
-        _run_block(registers, m, opcodes, first, second, third, result)
-        for k in range(outputs.shape[0]):
-            out[k, start:start + m] = registers[outputs[k], :m]
-    return out
-
-
-@nb.njit(cache=True, error_model="numpy")
-def run_pooled(operands, initial, opcodes, first, second, third, result, outputs, bounds, number):  # pragma: no cover
-    """run_vector_tape on tape ``number`` of a pool (its arrays' slices are ``bounds[14*number:]``)."""
-    b = bounds[14 * number:14 * number + 14]
-    return run_vector_tape(operands, initial[b[0]:b[1]], opcodes[b[2]:b[3]], first[b[4]:b[5]],
-                           second[b[6]:b[7]], third[b[8]:b[9]], result[b[10]:b[11]], outputs[b[12]:b[13]])
-
-
-@nb.njit(cache=True, error_model="numpy")
-def _run_block(registers, m, opcodes, first, second, third, result):  # pragma: no cover - jitted
-    zero = registers.dtype.type(0)
-    one = registers.dtype.type(1)
-    for k in range(opcodes.shape[0]):
-        op = opcodes[k]
-        x = registers[first[k]]
-        y = registers[second[k]]
-        z = registers[third[k]]
-        r = registers[result[k]]
-        if op == OP_ADD:
-            for j in range(m):
-                r[j] = x[j] + y[j]
-        elif op == OP_SUB:
-            for j in range(m):
-                r[j] = x[j] - y[j]
-        elif op == OP_MUL:
-            for j in range(m):
-                r[j] = x[j] * y[j]
-        elif op == OP_TRUE_DIV:
-            for j in range(m):
-                r[j] = x[j] / y[j]
-        elif op == OP_POW:
-            for j in range(m):
-                r[j] = np.power(x[j], y[j])
-        elif op == OP_MAXIMUM:
-            for j in range(m):
-                r[j] = np.maximum(x[j], y[j])
-        elif op == OP_MINIMUM:
-            for j in range(m):
-                r[j] = np.minimum(x[j], y[j])
-        elif op == OP_LT:
-            for j in range(m):
-                r[j] = one if x[j] < y[j] else zero
-        elif op == OP_LE:
-            for j in range(m):
-                r[j] = one if x[j] <= y[j] else zero
-        elif op == OP_GT:
-            for j in range(m):
-                r[j] = one if x[j] > y[j] else zero
-        elif op == OP_GE:
-            for j in range(m):
-                r[j] = one if x[j] >= y[j] else zero
-        elif op == OP_EQ:
-            for j in range(m):
-                r[j] = one if x[j] == y[j] else zero
-        elif op == OP_NE:
-            for j in range(m):
-                r[j] = one if x[j] != y[j] else zero
-        elif op == OP_AND:
-            for j in range(m):
-                r[j] = one if (x[j] != zero and y[j] != zero) else zero
-        elif op == OP_OR:
-            for j in range(m):
-                r[j] = one if (x[j] != zero or y[j] != zero) else zero
-        elif op == OP_NOT:
-            for j in range(m):
-                r[j] = one if x[j] == zero else zero
-        elif op == OP_NEG:
-            for j in range(m):
-                r[j] = -x[j]
-        elif op == OP_ABS:
-            for j in range(m):
-                r[j] = np.abs(x[j])
-        elif op == OP_SIGN:
-            for j in range(m):
-                r[j] = np.sign(x[j])
-        elif op == OP_EXP:
-            for j in range(m):
-                r[j] = np.exp(x[j])
-        elif op == OP_LOG:
-            for j in range(m):
-                r[j] = np.log(x[j])
-        elif op == OP_LOG1P:
-            for j in range(m):
-                r[j] = np.log1p(x[j])
-        elif op == OP_EXPM1:
-            for j in range(m):
-                r[j] = np.expm1(x[j])
-        elif op == OP_SIN:
-            for j in range(m):
-                r[j] = np.sin(x[j])
-        elif op == OP_COS:
-            for j in range(m):
-                r[j] = np.cos(x[j])
-        elif op == OP_TAN:
-            for j in range(m):
-                r[j] = np.tan(x[j])
-        elif op == OP_TANH:
-            for j in range(m):
-                r[j] = np.tanh(x[j])
-        elif op == OP_SQRT:
-            for j in range(m):
-                r[j] = np.sqrt(x[j])
-        elif op == OP_SIGMOID:
-            for j in range(m):
-                e = np.exp(-np.abs(x[j]))
-                r[j] = one / (one + e) if x[j] >= zero else e / (one + e)
-        elif op == OP_SOFTPLUS:
-            for j in range(m):
-                r[j] = np.maximum(x[j], zero) + np.log1p(np.exp(-np.abs(x[j])))
-        elif op == OP_RELU:
-            for j in range(m):
-                r[j] = zero if x[j] <= zero else x[j]
-        elif op == OP_WHERE:
-            for j in range(m):
-                r[j] = y[j] if x[j] != zero else z[j]
-        elif op == OP_IDENTITY or op == OP_CAST:
-            for j in range(m):
-                r[j] = x[j]
-        elif op == OP_TO_BOOL:
-            for j in range(m):
-                r[j] = one if x[j] != zero else zero
-        else:   # unreachable (tested); in a parallel block an exception cannot be raised, so NaN, not a value
-            for j in range(m):
-                r[j] = np.nan
 
 
 class VectorTape:
@@ -326,7 +52,7 @@ class VectorTape:
     """
 
     def __init__(self, node, input_registers, n_rows, constants):
-        nin, instructions, outputs = elementwise_program(node)
+        nin, instructions, outputs = node.op.scalar_program(node)
         initial = [0.0] * (n_rows + len(constants))
         for register, value in constants.items():
             initial[register] = value
@@ -345,7 +71,7 @@ def vector_tape_applicable(node) -> bool:
     """A long fused node over arrays whose values are all one float dtype (booleans stored as 0/1)."""
     if not hasattr(node.op, "instructions") or not 1 <= node.outputs[0].ndim <= 3:
         return False
-    nin, instructions, _ = elementwise_program(node)
+    nin, instructions, _ = node.op.scalar_program(node)
     if len(instructions) < VECTOR_TAPE_MIN_INSTRUCTIONS or not tape_instructions_supported(instructions):
         return False
     floats = {np.dtype(d) for _, _, d in instructions if np.dtype(d).kind == "f"}
@@ -405,7 +131,7 @@ def lower_vector_tape(node, kernel, dims):
     not per operand, where that is possible (Numba spends milliseconds on each statement): the
     rows of an earlier tape's result are copied as one block, and constants live in registers.
     """
-    dtype = np.dtype(next(d for _, _, d in elementwise_program(node)[1] if np.dtype(d).kind == "f"))
+    dtype = np.dtype(next(d for _, _, d in node.op.scalar_program(node)[1] if np.dtype(d).kind == "f"))
     n = len(dims)
     rows_of = kernel.tape_rows
     # Plan the operand rows: blocks of earlier tape results, then single operands; then constants.
@@ -496,8 +222,8 @@ def encode(instructions, slots, initial, code, lines):
         name = scalar_op.name
         boolean = np.dtype(out_dtype).kind == "b"
         if name == "cast":
-            name = "to_bool" if boolean else "cast"
-        if boolean and name == "add":   # NumPy: a sum of booleans is their logical or (registers hold 0/1)
+            name = "to_bool" if boolean else "identity"
+        elif boolean and name == "add":   # NumPy: a sum of booleans is their logical or (registers hold 0/1)
             name = "or"
         if name == "add_n":  # an n-ary sum becomes a chain of adds (of ors for booleans)
             total = slots[operands[0]]
@@ -519,9 +245,10 @@ def encode(instructions, slots, initial, code, lines):
 
 
 def tape_instructions_supported(instructions) -> bool:
-    """Every instruction has an opcode and computes a float or a boolean."""
-    return all((scalar_op.name in OPCODES or scalar_op.name == "add_n") and np.dtype(dtype).kind in "fb"
-               for scalar_op, _, dtype in instructions)
+    """Every instruction has an opcode (its class has one, or the tape encodes it) and computes a float or
+    a boolean."""
+    return all((type(scalar_op) in _OPCODE_OF_CLASS or scalar_op.name in ("add_n", "cast"))
+               and np.dtype(dtype).kind in "fb" for scalar_op, _, dtype in instructions)
 
 
 def applicable(program) -> bool:
@@ -542,7 +269,7 @@ def applicable(program) -> bool:
                 floats.add(var.dtype)
             elif kind != "b":
                 return False
-        nin, instructions, _ = elementwise_program(node)
+        nin, instructions, _ = node.op.scalar_program(node)
         if not tape_instructions_supported(instructions):
             return False
         floats.update(dtype for _, _, dtype in instructions if np.dtype(dtype).kind == "f")
@@ -569,7 +296,7 @@ class Tape:
         self.n_arguments = len(initial)
         code = []
         for node in nodes:
-            nin, instructions, outputs = elementwise_program(node)
+            nin, instructions, outputs = node.op.scalar_program(node)
             slots = []
             for var in node.inputs:
                 if id(var) not in registers:
@@ -597,14 +324,12 @@ class Tape:
     def source(self) -> str:
         """The tape as readable text (built on demand: a long program has tens of thousands of lines)."""
         names = {code: name for name, code in OPCODES.items()}
-        arity = {"where": 3, **{name: 2 for name in ("add", "sub", "mul", "true_div", "pow", "maximum", "minimum",
-                                                     "lt", "le", "gt", "ge", "eq", "ne", "and", "or")}}
         lines = [f'"""Tape program of {len(self.opcodes)} scalar instructions over {len(self.initial)} '
                  f'{self.dtype.name} registers, run by symgraph.codegen.numba.tape.run_tape (a jitted interpreter)."""']
         lines += [f"r{i} = argument {i}" for i in range(self.n_arguments)]
         for row in zip(self.opcodes, self.first, self.second, self.third, self.result):
             name = names[int(row[0])]
-            operands = ", ".join(f"r{int(r)}" for r in row[1:1 + arity.get(name, 1)])
+            operands = ", ".join(f"r{int(r)}" for r in row[1:1 + _ARITY.get(name, 1)])
             lines.append(f"r{int(row[4])} = {name}({operands})")
         lines.append("return " + ", ".join(f"r{r}" for r in self.outputs))
         return "\n".join(lines) + "\n"

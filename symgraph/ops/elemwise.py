@@ -17,8 +17,61 @@ from ..types import TensorType, broadcast_shapes
 from .base import Op, as_variables
 
 
+#: every scalar op class of symgraph, by name (filled as the classes are defined)
+SCALAR_OPS: dict = {}
+
+
+class ScalarDialect:
+    """What a backend offers the scalar formulas of ``ScalarOp.formula``: source text in, source text out.
+
+    Operators (``+ - * / < <= == != and or not``) are the same in every backend (all are Python source
+    compiled by Numba); what differs is provided here. ``dtype`` is the computation dtype (a NumPy dtype).
+    """
+
+    dtype = np.dtype("float64")
+
+    def call(self, function, *args) -> str:
+        """The NumPy/``math`` function ``function`` (``np.exp(x)`` on numba, ``math.exp(x)`` on cuda)."""
+        raise NotImplementedError
+
+    def lit(self, value) -> str:
+        """The number ``value`` as a constant of the computation dtype (float32 stays float32)."""
+        raise NotImplementedError
+
+    def let(self, expression) -> str:
+        """A name bound to ``expression`` (computed once, read any number of times)."""
+        raise NotImplementedError
+
+    def truth(self, x) -> str:
+        """The operand ``x`` as a condition (non-zero is true)."""
+        raise NotImplementedError
+
+    def select(self, condition, a, b) -> str:
+        return f"({a} if {condition} else {b})"
+
+    def abs(self, x) -> str:
+        raise NotImplementedError
+
+    def maximum(self, a, b) -> str:
+        """NumPy's ``maximum`` (NaN propagates)."""
+        raise NotImplementedError
+
+    def minimum(self, a, b) -> str:
+        raise NotImplementedError
+
+    def power(self, a, b) -> str:
+        raise NotImplementedError
+
+
 class ScalarOp:
-    """A pure function of ``nin`` scalars. Identity is class plus ``__props__``, like ``Op``."""
+    """A pure function of ``nin`` scalars. Identity is class plus ``__props__``, like ``Op``.
+
+    The class owns everything the op means: ``impl`` (the NumPy reference), ``output_dtype``, ``grad``,
+    the facts rewrites read, and its scalar formula, which every backend renders (numba's generated
+    source and both tape interpreters, cuda's kernels): either ``math_function``, the NumPy/``math``
+    function the op is, or ``formula``, an expression written with a backend's ``ScalarDialect``.
+    Defining a subclass in symgraph registers it (``SCALAR_OPS``), so a backend needs nothing more.
+    """
 
     __props__: tuple = ()
     name = ""
@@ -36,6 +89,38 @@ class ScalarOp:
     #: ``np.exp(x)`` (numba) or ``math.exp(x)`` (cuda) without a template of their own; None for ops
     #: whose formula is a template in the backends' tables (sigmoid, comparisons, integer-exact arithmetic)
     math_function = None
+    #: the result is a truth value (comparisons, logical operators): the tapes store it as 0 or 1
+    predicate = False
+    #: the SymPy function this op is (``"exp"``: ``sympy.exp``), for ``sg.to_sympy`` and the SymPy rewrite
+    sympy_function = None
+    #: for an op SymPy must not rewrite (a stable formula it would undo, as ``log1p``): a method
+    #: ``sympy_readable(self, sp, *args)`` giving its formula for ``sg.to_sympy``; the SymPy rewrite
+    #: keeps it as an opaque function of its name
+    sympy_readable = None
+    # A class marked ``public`` becomes ``sg.<name>`` (``FUNCTIONS`` below; api.py exports every one, and
+    # its docstring is written from the class's: the summary line, ``reference`` and ``example``):
+    public = False
+    #: the NumPy expression the op computes, for its docstring ("np.cbrt(x)")
+    reference = ""
+    #: (arguments, printed result) of the docstring's example: ("[-8.0, 27.0]", "array([-2.,  3.])")
+    example = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name") and cls.__module__.startswith("symgraph."):
+            SCALAR_OPS[cls.name] = cls
+
+    @classmethod
+    def has_formula(cls) -> bool:
+        """Whether the op says how it is computed (``formula`` or ``math_function``), so backends can render it."""
+        return cls.formula is not ScalarOp.formula or cls.math_function is not None
+
+    def formula(self, f, *args) -> str:
+        """Source computing this op on ``args`` (operand expressions, already in the computation dtype)
+        in the dialect ``f`` of a backend (see ``ScalarDialect``). The default is ``math_function``."""
+        if self.math_function is None:
+            raise NotImplementedError(f"scalar op {self.name} declares no formula")
+        return f.call(self.math_function, *args)
 
     def __eq__(self, other):
         return type(self) is type(other) and all(getattr(self, p) == getattr(other, p) for p in self.__props__)
@@ -88,6 +173,11 @@ class Elemwise(Op):
         dtype = self.scalar_op.output_dtype(*[v.dtype for v in inputs])
         return Node(self, inputs, [TensorType(dtype, shape)])
 
+    def scalar_program(self, node):
+        """``(nin, instructions, outputs)`` in the ``Fused`` format (ops/fused.py): one instruction."""
+        nin = len(node.inputs)
+        return nin, ((self.scalar_op, tuple(range(nin)), node.outputs[0].dtype),), (nin,)
+
     def perform(self, node, inputs):
         with np.errstate(all="ignore"):
             result = self.scalar_op.impl(*inputs)
@@ -117,6 +207,10 @@ def _not_differentiable(self, inputs, output, output_grad):
 class Add(ScalarOp):
     name, nin = "add", 2
     impl = staticmethod(np.add)
+    sympy_function = "Add"
+
+    def formula(self, f, a, b):
+        return f"({a} + {b})"
 
     def grad(self, inputs, output, gy):
         return [gy, gy]
@@ -126,6 +220,9 @@ class Sub(ScalarOp):
     name, nin = "sub", 2
     impl = staticmethod(np.subtract)
 
+    def formula(self, f, a, b):
+        return f"({a} - {b})"
+
     def grad(self, inputs, output, gy):
         return [gy, neg(gy)]
 
@@ -133,6 +230,10 @@ class Sub(ScalarOp):
 class Mul(ScalarOp):
     name, nin = "mul", 2
     impl = staticmethod(np.multiply)
+    sympy_function = "Mul"
+
+    def formula(self, f, a, b):
+        return f"({a} * {b})"
 
     def grad(self, inputs, output, gy):
         a, b = inputs
@@ -142,6 +243,9 @@ class Mul(ScalarOp):
 class TrueDiv(ScalarOp):
     name, nin = "true_div", 2
     impl = staticmethod(np.true_divide)
+
+    def formula(self, f, a, b):
+        return f"({a} / {b})"
 
     def grad(self, inputs, output, gy):
         a, b = inputs
@@ -158,6 +262,10 @@ class Pow(ScalarOp):
     name, nin = "pow", 2
     transcendental = True
     impl = staticmethod(np.power)
+    sympy_function = "Pow"
+
+    def formula(self, f, a, b):
+        return f.power(a, b)
 
     def grad(self, inputs, output, gy):
         x, y = inputs
@@ -174,6 +282,10 @@ class Maximum(ScalarOp):
     """Ties send the gradient to the first argument."""
     name, nin = "maximum", 2
     impl = staticmethod(np.maximum)
+    sympy_function = "Max"
+
+    def formula(self, f, a, b):
+        return f.maximum(a, b)
 
     def grad(self, inputs, output, gy):
         a, b = inputs
@@ -185,6 +297,10 @@ class Minimum(ScalarOp):
     """Ties send the gradient to the first argument."""
     name, nin = "minimum", 2
     impl = staticmethod(np.minimum)
+    sympy_function = "Min"
+
+    def formula(self, f, a, b):
+        return f.minimum(a, b)
 
     def grad(self, inputs, output, gy):
         a, b = inputs
@@ -194,36 +310,42 @@ class Minimum(ScalarOp):
 
 class Comparison(ScalarOp):
     nin = 2
+    predicate = True
     grad = _not_differentiable
+    #: the Python operator (comparisons) or keyword (logical operators)
+    operator = ""
+
+    def formula(self, f, a, b):
+        return f"({a} {self.operator} {b})"
 
 
 class Lt(Comparison):
-    name = "lt"
+    name, operator = "lt", "<"
     impl = staticmethod(np.less)
 
 
 class Le(Comparison):
-    name = "le"
+    name, operator = "le", "<="
     impl = staticmethod(np.less_equal)
 
 
 class Gt(Comparison):
-    name = "gt"
+    name, operator = "gt", ">"
     impl = staticmethod(np.greater)
 
 
 class Ge(Comparison):
-    name = "ge"
+    name, operator = "ge", ">="
     impl = staticmethod(np.greater_equal)
 
 
 class Eq(Comparison):
-    name = "eq"
+    name, operator = "eq", "=="
     impl = staticmethod(np.equal)
 
 
 class Ne(Comparison):
-    name = "ne"
+    name, operator = "ne", "!="
     impl = staticmethod(np.not_equal)
 
 
@@ -231,21 +353,34 @@ class And(Comparison):
     name = "and"
     impl = staticmethod(np.logical_and)
 
+    def formula(self, f, a, b):
+        return f"({f.truth(a)} and {f.truth(b)})"
+
 
 class Or(Comparison):
     name = "or"
     impl = staticmethod(np.logical_or)
 
+    def formula(self, f, a, b):
+        return f"({f.truth(a)} or {f.truth(b)})"
+
 
 class Not(ScalarOp):
     name = "not"
+    predicate = True
     impl = staticmethod(np.logical_not)
     grad = _not_differentiable
+
+    def formula(self, f, x):
+        return f"(not {f.truth(x)})"
 
 
 class Neg(ScalarOp):
     name = "neg"
     impl = staticmethod(np.negative)
+
+    def formula(self, f, x):
+        return f"(-{x})"
 
     def grad(self, inputs, output, gy):
         return [neg(gy)]
@@ -255,21 +390,35 @@ class Abs(ScalarOp):
     """abs'(0) = 0."""
     name = "abs"
     nonnegative = True
+    sympy_function = "Abs"
     impl = staticmethod(np.abs)
+
+    def formula(self, f, x):
+        return f.abs(x)
 
     def grad(self, inputs, output, gy):
         return [mul(gy, sign(inputs[0]))]
 
 
 class Sign(ScalarOp):
+    """-1, 0 or 1; NaN stays NaN and -0.0 gives 0.0, as in NumPy."""
     name = "sign"
+    sympy_function = "sign"
     impl = staticmethod(np.sign)
     grad = _not_differentiable
+
+    def formula(self, f, x):
+        one, zero = f.lit(1), f.lit(0)
+        if f.dtype.kind in "ub":
+            return f.select(f"{x} > {zero}", one, x)
+        equal = f.select(f"{x} == {zero}", zero, x)
+        return f.select(f"{x} > {zero}", one, f.select(f"{x} < {zero}", f.lit(-1), equal))
 
 
 class Exp(ScalarOp):
     name = "exp"
     math_function = "exp"
+    sympy_function = "exp"
     positive = True
     nonnegative = True
     transcendental = True
@@ -282,6 +431,7 @@ class Exp(ScalarOp):
 class Log(ScalarOp):
     name = "log"
     math_function = "log"
+    sympy_function = "log"
     transcendental = True
     impl = staticmethod(np.log)
 
@@ -295,6 +445,9 @@ class Log1p(ScalarOp):
     transcendental = True
     impl = staticmethod(np.log1p)
 
+    def sympy_readable(self, sp, x):
+        return sp.log(1 + x)
+
     def grad(self, inputs, output, gy):
         return [true_div(gy, add(inputs[0], 1))]
 
@@ -305,6 +458,9 @@ class Expm1(ScalarOp):
     transcendental = True
     impl = staticmethod(np.expm1)
 
+    def sympy_readable(self, sp, x):
+        return sp.exp(x) - 1
+
     def grad(self, inputs, output, gy):
         return [mul(gy, add(output, 1))]
 
@@ -312,6 +468,7 @@ class Expm1(ScalarOp):
 class Sin(ScalarOp):
     name = "sin"
     math_function = "sin"
+    sympy_function = "sin"
     transcendental = True
     impl = staticmethod(np.sin)
 
@@ -322,6 +479,7 @@ class Sin(ScalarOp):
 class Cos(ScalarOp):
     name = "cos"
     math_function = "cos"
+    sympy_function = "cos"
     transcendental = True
     impl = staticmethod(np.cos)
 
@@ -332,6 +490,7 @@ class Cos(ScalarOp):
 class Tan(ScalarOp):
     name = "tan"
     math_function = "tan"
+    sympy_function = "tan"
     transcendental = True
     impl = staticmethod(np.tan)
 
@@ -342,6 +501,7 @@ class Tan(ScalarOp):
 class Tanh(ScalarOp):
     name = "tanh"
     math_function = "tanh"
+    sympy_function = "tanh"
     transcendental = True
     impl = staticmethod(np.tanh)
 
@@ -352,11 +512,25 @@ class Tanh(ScalarOp):
 class Sqrt(ScalarOp):
     name = "sqrt"
     math_function = "sqrt"
+    sympy_function = "sqrt"
     nonnegative = True
     impl = staticmethod(np.sqrt)
 
     def grad(self, inputs, output, gy):
         return [true_div(mul(gy, 0.5), output)]
+
+
+class Cbrt(ScalarOp):
+    """The real cube root: negative for negative ``x``; its derivative is ``inf`` at 0."""
+    name = "cbrt"
+    math_function = "cbrt"
+    public = True
+    reference = "np.cbrt(x)"
+    example = ("[-8.0, 27.0]", "array([-2.,  3.])")
+    impl = staticmethod(np.cbrt)
+
+    def grad(self, inputs, output, gy):
+        return [true_div(gy, mul(3, mul(output, output)))]   # 1 / (3 cbrt(x) ** 2), from the forward node
 
 
 def _sigmoid(x):
@@ -373,11 +547,21 @@ def _softplus(x):
 
 
 class Sigmoid(ScalarOp):
+    """1 / (1 + exp(-x)) from exp(-|x|) only, so neither tail overflows."""
     name = "sigmoid"
     positive = True
     nonnegative = True
     transcendental = True
     impl = staticmethod(_sigmoid)
+
+    def sympy_readable(self, sp, x):
+        return 1 / (1 + sp.exp(-x))
+
+    def formula(self, f, x):
+        x = f.let(x)
+        e = f.let(f.call("exp", f"(-{f.abs(x)})"))
+        one = f.lit(1)
+        return f.select(f"{x} >= {f.lit(0)}", f"{one} / ({one} + {e})", f"{e} / ({one} + {e})")
 
     def grad(self, inputs, output, gy):
         return [mul(gy, mul(output, sub(1, output)))]  # s * (1 - s), s the forward node
@@ -390,6 +574,13 @@ class Softplus(ScalarOp):
     nonnegative = True
     transcendental = True
     impl = staticmethod(_softplus)
+
+    def sympy_readable(self, sp, x):
+        return sp.log(1 + sp.exp(x))
+
+    def formula(self, f, x):
+        x = f.let(x)
+        return f"({f.maximum(x, f.lit(0))} + {f.call('log1p', f.call('exp', f'(-{f.abs(x)})'))})"
 
     def grad(self, inputs, output, gy):
         return [mul(gy, sigmoid(inputs[0]))]
@@ -405,6 +596,13 @@ class Relu(ScalarOp):
         x = np.asarray(x)
         return np.maximum(x, np.zeros((), dtype=x.dtype))
 
+    def sympy_readable(self, sp, x):
+        return sp.Max(x, 0)
+
+    def formula(self, f, x):
+        x, zero = f.let(x), f.lit(0)
+        return f.select(f"{x} <= {zero}", zero, x)    # x <= 0 is False for NaN: NaN passes, as in np.maximum
+
     def grad(self, inputs, output, gy):
         # From the output (relu(x) > 0 exactly when x > 0, NaN included): the forward pass then need
         # not keep x alive for the backward pass, which saves a stored array per layer.
@@ -415,6 +613,9 @@ class Switch(ScalarOp):
     """where(cond, a, b). The gradient of the branch not taken is exactly zero (no NaN leaks through)."""
     name, nin = "where", 3
     impl = staticmethod(np.where)
+
+    def formula(self, f, condition, a, b):
+        return f.select(f.truth(condition), a, b)
 
     def grad(self, inputs, output, gy):
         cond = inputs[0]
@@ -433,6 +634,9 @@ class AddN(ScalarOp):
     def impl(*xs):
         return functools.reduce(np.add, xs)
 
+    def formula(self, f, *args):
+        return "(" + " + ".join(args) + ")"     # left to right, as the reference
+
     def grad(self, inputs, output, gy):
         return [gy] * self.nin
 
@@ -440,6 +644,9 @@ class AddN(ScalarOp):
 class Identity(ScalarOp):
     name = "identity"
     impl = staticmethod(lambda x: np.array(x, copy=True))
+
+    def formula(self, f, x):
+        return x
 
     def grad(self, inputs, output, gy):
         return [gy]
@@ -455,6 +662,9 @@ class Cast(ScalarOp):
     def impl(self, x):
         return np.asarray(x).astype(self.dtype)
 
+    def formula(self, f, x):
+        return x      # the backend's conversion to the result dtype is the whole op
+
     def output_dtype(self, *dtypes):
         return self.dtype
 
@@ -468,22 +678,8 @@ class Cast(ScalarOp):
         return [cast(gy, x.dtype)]
 
 
-_elemwise_functions = {}
-
-
-def _declare(*classes):
-    for cls in classes:
-        _elemwise_functions[cls.name] = Elemwise(cls())
-
-
-_declare(Add, Sub, Mul, TrueDiv, Pow, Maximum, Minimum, Lt, Le, Gt, Ge, Eq, Ne, And, Or, Not,
-         Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sin, Cos, Tan, Tanh, Sqrt, Sigmoid, Softplus,
-         Relu, Switch, Identity)
-
-SCALAR_OPS = {cls.name: cls for cls in (
-    Add, Sub, Mul, TrueDiv, Pow, Maximum, Minimum, Lt, Le, Gt, Ge, Eq, Ne, And, Or, Not,
-    Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sin, Cos, Tan, Tanh, Sqrt, Sigmoid, Softplus,
-    Relu, Switch, Identity, Cast, AddN)}
+# One Elemwise op per scalar op class without parameters (cast and add_n are built per call).
+_elemwise_functions = {cls.name: Elemwise(cls()) for cls in SCALAR_OPS.values() if not cls.__props__}
 
 
 def _f(name):
@@ -505,6 +701,10 @@ logical_and, logical_or, logical_not = _f("and"), _f("or"), _f("not")
 neg, abs_, sign, exp, log, log1p, expm1 = _f("neg"), _f("abs"), _f("sign"), _f("exp"), _f("log"), _f("log1p"), _f("expm1")
 sin, cos, tan, tanh, sqrt = _f("sin"), _f("cos"), _f("tan"), _f("tanh"), _f("sqrt")
 sigmoid, softplus, relu, where, identity = _f("sigmoid"), _f("softplus"), _f("relu"), _f("where"), _f("identity")
+
+#: the functions of the scalar op classes marked ``public``, by name: api.py exports each as ``sg.<name>``,
+#: so a new elementwise function is its class (and a row of the test catalogue), nothing more
+FUNCTIONS = {cls.name: _f(cls.name) for cls in SCALAR_OPS.values() if cls.public}
 
 
 def add_n(*xs):

@@ -42,6 +42,10 @@ class Fused(Op):
             raise ValueError(f"fused: invalid outputs {self.outputs}")
         self._hash = None
 
+    def scalar_program(self, node):
+        """``(nin, instructions, outputs)``: the program itself (``Elemwise`` gives the same for one op)."""
+        return self.nin, self.instructions, self.outputs
+
     def __hash__(self):
         # The instruction tuple can be long; hash it once.
         if self._hash is None:

@@ -21,6 +21,7 @@ budgets and a structural cache bound the cost on large graphs.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -40,7 +41,6 @@ EXPRESSION_BUDGET = 0.25
 EXPAND_SIZE, TRIG_SIZE, SIMPLIFY_SIZE = 12, 12, 8
 
 _CACHE: dict = {}
-_OPAQUE = ("log1p", "expm1", "sigmoid", "softplus", "relu")
 _SHAPE_ONLY = ("dimshuffle", "broadcast_to", "sum_to_shape", "stop_gradient", "identity", "reshape")
 
 
@@ -58,34 +58,24 @@ def _opaque_function(name):
 
 
 def _scalar_to_sympy(scalar_op, args, readable):
-    """The SymPy form of one scalar op applied to SymPy ``args``."""
+    """The SymPy form of one scalar op applied to SymPy ``args``: the SymPy function the op declares it is
+    (``ScalarOp.sympy_function``), an opaque function for the stable ones (``sympy_readable``), or one of
+    the operators SymPy has no function for."""
     sp = _sympy()
     name = scalar_op.name
     a = args[0]
-    binary = {"add": lambda: args[0] + args[1], "sub": lambda: args[0] - args[1],
-              "mul": lambda: args[0] * args[1], "true_div": lambda: args[0] / args[1],
-              "pow": lambda: args[0] ** args[1], "maximum": lambda: sp.Max(*args),
-              "minimum": lambda: sp.Min(*args)}
-    if name in binary:
-        return binary[name]()
-    unary = {"neg": lambda: -a, "exp": lambda: sp.exp(a), "log": lambda: sp.log(a), "sin": lambda: sp.sin(a),
-             "cos": lambda: sp.cos(a), "tan": lambda: sp.tan(a), "tanh": lambda: sp.tanh(a),
-             "sqrt": lambda: sp.sqrt(a), "abs": lambda: sp.Abs(a), "sign": lambda: sp.sign(a),
-             "identity": lambda: a}
-    if name in unary:
-        return unary[name]()
-    if name == "add_n":
-        return sp.Add(*args)
+    if scalar_op.sympy_function:
+        return getattr(sp, scalar_op.sympy_function)(*args)
+    if scalar_op.sympy_readable is not None:
+        return scalar_op.sympy_readable(sp, *args) if readable else _opaque_function(name)(*args)
+    operators = {"sub": lambda: args[0] - args[1], "true_div": lambda: args[0] / args[1],
+                 "neg": lambda: -a, "identity": lambda: a, "add_n": lambda: sp.Add(*args)}
+    if name in operators:
+        return operators[name]()
     if name == "cast":
         if np.dtype(scalar_op.dtype).kind == "b":
             raise Unsupported("cast to bool")
         return a
-    if name in _OPAQUE:
-        if not readable:
-            return _opaque_function(name)(a)
-        return {"log1p": lambda: sp.log(1 + a), "expm1": lambda: sp.exp(a) - 1,
-                "sigmoid": lambda: 1 / (1 + sp.exp(-a)), "softplus": lambda: sp.log(1 + sp.exp(a)),
-                "relu": lambda: sp.Max(a, 0)}[name]()
     if name == "where" and readable:
         return sp.Piecewise((args[1], args[0]), (args[2], True))
     comparisons = {"lt": sp.Lt, "le": sp.Le, "gt": sp.Gt, "ge": sp.Ge, "eq": sp.Eq, "ne": sp.Ne}
@@ -162,9 +152,14 @@ def latex(expr, symbols=None):
 
 # ------------------------------------------------------------------ the optimizer stage
 
-_FROM_SYMPY_UNARY = {"exp": ew.Exp, "log": ew.Log, "sin": ew.Sin, "cos": ew.Cos, "tan": ew.Tan,
-                     "tanh": ew.Tanh, "Abs": ew.Abs, "sign": ew.Sign, "log1p": ew.Log1p, "expm1": ew.Expm1,
-                     "sigmoid": ew.Sigmoid, "softplus": ew.Softplus, "relu": ew.Relu}
+@functools.lru_cache(maxsize=None)
+def _from_sympy_unary() -> dict:
+    """SymPy function name -> the scalar op class of one argument it is (opaque ones by the op's name)."""
+    table = {}
+    for cls in ew.SCALAR_OPS.values():
+        if cls.nin == 1 and not cls.__props__ and (cls.sympy_function or cls.sympy_readable is not None):
+            table[cls.sympy_function or cls.name] = cls
+    return table
 
 
 class _ProgramBuilder:
@@ -242,8 +237,8 @@ class _ProgramBuilder:
             result = args[0]
             for a in args[1:]:
                 result = self.emit(op, [result, a])
-        elif expr.is_Function and type(expr).__name__ in _FROM_SYMPY_UNARY and len(expr.args) == 1:
-            result = self.emit(_FROM_SYMPY_UNARY[type(expr).__name__](), [self.convert(expr.args[0])])
+        elif expr.is_Function and type(expr).__name__ in _from_sympy_unary() and len(expr.args) == 1:
+            result = self.emit(_from_sympy_unary()[type(expr).__name__](), [self.convert(expr.args[0])])
         else:
             raise Unsupported(str(type(expr)))
         self.operand[expr] = result
@@ -272,8 +267,10 @@ def _is_negated(term):
     return term.is_Mul and term.as_coeff_mul()[0].is_negative or term.is_Number and term.is_negative
 
 
-_SUPPORTED = {"add", "sub", "mul", "true_div", "neg", "exp", "log", "sin", "cos", "tan", "tanh", "sqrt",
-              "abs", "pow", "add_n", "maximum", "minimum", "identity"} | set(_OPAQUE)
+def _supported(scalar_op) -> bool:
+    """Whether the SymPy stage can take ``scalar_op`` through SymPy and back."""
+    return bool(scalar_op.sympy_function or scalar_op.sympy_readable is not None
+                or scalar_op.name in ("sub", "true_div", "neg", "add_n", "identity"))
 
 
 def _eligible(node):
@@ -283,7 +280,7 @@ def _eligible(node):
         return False
     if not 1 < len(op.instructions) <= MAX_INSTRUCTIONS:
         return False
-    return all(s.name in _SUPPORTED for s, _, _ in op.instructions)
+    return all(_supported(s) for s, _, _ in op.instructions)
 
 
 def _simplified_program(node, deadline=None):

@@ -309,12 +309,13 @@ def test_the_cuda_int64_arithmetic_wraps_under_numba_typing():
     may fold ``a + b > 0`` as if it could not wrap), compiled by Numba's CPU target."""
     import numba
 
-    from symgraph.codegen.cuda.elemwise import SCALAR_TEMPLATES, int64_wrapping
+    from symgraph.codegen.cuda.elemwise import CudaDialect, int64_wrapping
+    from symgraph.ops.elemwise import Abs, Add, Mul
 
     namespace = {"T_int64": numba.int64, "T_uint64": numba.uint64}
-    add = int64_wrapping("add", ["a", "b"], SCALAR_TEMPLATES["add"][0])
-    mul = int64_wrapping("mul", ["a", "b"], SCALAR_TEMPLATES["mul"][0])
-    absolute = int64_wrapping("abs", ["b"], SCALAR_TEMPLATES["abs"][0])
+    add = int64_wrapping(Add(), ["a", "b"], CudaDialect("int64", [], "t"))
+    mul = int64_wrapping(Mul(), ["a", "b"], CudaDialect("int64", [], "t"))
+    absolute = int64_wrapping(Abs(), ["b"], CudaDialect("int64", [], "t"))
     exec(f"def f(a, b):\n    s = T_int64({add})\n    p = T_int64({mul})\n    m = T_int64({absolute})\n"
          f"    return s > T_int64(0), p, m\n", namespace)
     f = numba.njit(namespace["f"])

@@ -11,18 +11,16 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from symgraph.codegen.numba import tape
+from symgraph.codegen.numba import interpreter, tape
+from symgraph.ops.elemwise import SCALAR_OPS
 
-BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "true_div": np.divide,
-          "pow": np.power, "maximum": np.maximum, "minimum": np.minimum,
-          "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
-          "eq": np.equal, "ne": np.not_equal,
-          "and": lambda x, y: (x != 0) & (y != 0), "or": lambda x, y: (x != 0) | (y != 0)}
-UNARY = {"not": lambda x: x == 0, "neg": np.negative, "abs": np.abs, "sign": np.sign, "exp": np.exp,
-         "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin, "cos": np.cos, "tan": np.tan,
-         "tanh": np.tanh, "sqrt": np.sqrt, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-         "softplus": lambda x: np.logaddexp(0, x), "relu": lambda x: np.maximum(x, 0),
-         "identity": lambda x: x, "cast": lambda x: x, "to_bool": lambda x: x != 0}
+def reference(name):
+    """The NumPy reference of an opcode: its op class's own ``impl`` (the tape's ``to_bool``: ``x != 0``)."""
+    return (lambda x: x != 0) if name == "to_bool" else SCALAR_OPS[name].impl
+
+
+def arity(name):
+    return 1 if name == "to_bool" else SCALAR_OPS[name].nin
 
 
 def run_one(name, operands):
@@ -36,36 +34,40 @@ def run_one(name, operands):
     return tape.run_vector_tape(stacked, initial, *columns, np.array([k], dtype=np.int64))[0]
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("name", sorted(BINARY))
-def test_binary_opcodes_match_numpy(name, dtype):
-    rng = np.random.default_rng(0)
-    size = 3 * tape.VECTOR_BLOCK + 17
-    x = rng.uniform(0.1, 2.0, size).astype(dtype)
-    y = rng.uniform(0.1, 2.0, size).astype(dtype)
-    y[::5] = x[::5]          # exercises eq/ne and ties of the comparisons
-    x[::7] = 0.0             # exercises and/or on zeros
-    expected = BINARY[name](x, y).astype(dtype)
-    np.testing.assert_allclose(run_one(name, [x, y]), expected, rtol=2e-6 if dtype == "float32" else 1e-14)
+def run_scalar(name, operands, count):
+    """The first ``count`` elements, each through ``run_tape`` (the interpreter of all-scalar programs)."""
+    k = len(operands)
+    args = list(range(k)) + [0] * (3 - k)
+    columns = [np.array([value], dtype=np.int64) for value in (tape.OPCODES[name], *args, k)]
+    results = []
+    for i in range(count):
+        registers = np.array([x[i] for x in operands] + [0], dtype=operands[0].dtype)
+        results.append(tape.run_tape(registers, *columns)[k])
+    return np.array(results, dtype=operands[0].dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("name", sorted(UNARY))
-def test_unary_opcodes_match_numpy(name, dtype):
-    rng = np.random.default_rng(1)
-    size = 2 * tape.VECTOR_BLOCK + 3
-    x = rng.uniform(-2.0, 2.0, size).astype(dtype)
-    x[::9] = 0.0
-    if name in ("log", "sqrt", "log1p"):
-        x = np.abs(x) + 0.1
-    expected = np.asarray(UNARY[name](x)).astype(dtype)
-    np.testing.assert_allclose(run_one(name, [x]), expected, rtol=2e-6 if dtype == "float32" else 1e-13,
-                               atol=1e-7 if dtype == "float32" else 1e-15)
+@pytest.mark.parametrize("name", sorted(tape.OPCODES))
+def test_every_opcode_matches_its_op_on_both_tapes(name, dtype):
+    """Every opcode, generated from its op class's formula, against that class's NumPy ``impl``, on the
+    vector tape and on the scalar tape: an op added to elemwise.py is tested here without a new row."""
+    rng = np.random.default_rng(sorted(tape.OPCODES).index(name))
+    size = 3 * interpreter.VECTOR_BLOCK + 17
+    operands = [rng.uniform(-2.0, 2.0, size).astype(dtype) for _ in range(arity(name))]
+    operands[0][::9] = 0.0                    # zeros: and/or/not, sign, relu, to_bool
+    if len(operands) > 1:
+        operands[1][::5] = operands[0][::5]   # ties: the comparisons, maximum/minimum
+        operands[0][::11] = 1.0               # a true condition for where
+    with np.errstate(all="ignore"):
+        expected = np.asarray(reference(name)(*operands)).astype(dtype)
+    tolerance = dict(rtol=2e-6 if dtype == "float32" else 1e-13, atol=1e-7 if dtype == "float32" else 1e-15)
+    np.testing.assert_allclose(run_one(name, operands), expected, **tolerance)
+    np.testing.assert_allclose(run_scalar(name, operands, 40), expected[:40], **tolerance)
 
 
 def test_where_selects_by_the_condition_register():
     rng = np.random.default_rng(2)
-    size = tape.VECTOR_BLOCK + 1
+    size = interpreter.VECTOR_BLOCK + 1
     condition = (rng.uniform(size=size) > 0.5).astype(np.float64)
     a, b = rng.normal(size=size), rng.normal(size=size)
     np.testing.assert_array_equal(run_one("where", [condition, a, b]), np.where(condition != 0, a, b))
@@ -173,19 +175,34 @@ def test_tape_false_compiles_the_long_node_to_a_loop():
 
 
 def test_every_opcode_has_its_branch_in_both_interpreters():
-    """Opcodes are named constants; each interpreter compares with every one of them exactly once, so an
-    opcode added to the table without its branch is caught here (it once fell through to ``to_bool``)."""
+    """Opcodes are named constants written from the scalar op table (interpreter.py); each interpreter
+    compares with every one of them exactly once, so no opcode falls through to another op's branch (one
+    once fell through to ``to_bool``)."""
     import ast
     import inspect
 
-    names = {f"OP_{name.upper()}" for name in tape.OPCODES}
+
+
+    names = {interpreter.constant_name(name) for name in tape.OPCODES}
     assert sorted(tape.OPCODES.values()) == list(range(len(tape.OPCODES)))
-    assert all(getattr(tape, f"OP_{name.upper()}") == code for name, code in tape.OPCODES.items())
-    for interpreter in (tape.run_tape, tape._run_block):
-        tree = ast.parse(inspect.getsource(interpreter.py_func))
+    module = inspect.getmodule(tape.run_tape.py_func)
+    assert all(getattr(module, interpreter.constant_name(name)) == code for name, code in tape.OPCODES.items())
+    for function in (tape.run_tape, tape._run_block):
+        tree = ast.parse(inspect.getsource(function.py_func))
         compared = [node.comparators[0].id for node in ast.walk(tree)
                     if isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and node.left.id == "op"]
-        assert sorted(compared) == sorted(names), interpreter.py_func.__name__
+        assert sorted(compared) == sorted(names), function.py_func.__name__
+
+
+def test_the_opcode_table_and_the_scalar_op_table_agree():
+    """Every scalar op class that declares its formula and has no parameters has an opcode under its name,
+    in definition order, and the tape's own ``to_bool`` comes last; ops with parameters (cast, add_n) are
+    encoded by the tape and have none."""
+
+    expected = [cls.name for cls in SCALAR_OPS.values() if cls.has_formula() and not cls.__props__]
+    assert list(tape.OPCODES) == expected + ["to_bool"]
+    assert "cast" not in tape.OPCODES and "add_n" not in tape.OPCODES
+    assert interpreter.tape_op_classes() == [SCALAR_OPS[name] for name in expected]
 
 
 def test_unknown_opcode_is_an_error_not_another_op():

@@ -173,6 +173,7 @@ _UNARY = [  # name, sg function, numpy reference, domain, differentiable
     ("softplus", sg.softplus, lambda x: np.logaddexp(0, x), "any", True),
     ("relu", sg.relu, lambda x: np.maximum(x, 0), "nonzero", True),
     ("neg", lambda x: -x, np.negative, "any", True), ("square", sg.square, np.square, "any", True),
+    ("cbrt", sg.cbrt, np.cbrt, "nonzero", True),
 ]
 for _name, _fn, _ref, _domain, _diff in _UNARY:
     add_row(f"{_name}", _fn, _ref, [F(2, 3, domain=_domain)], None if _diff else (), family="elemwise")
