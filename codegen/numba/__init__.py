@@ -15,7 +15,8 @@ elementwise nodes run on its vector form, ``inplace`` lets updates
 
 The kernel holds only what is particular to the graph (its checks and fused loops): reductions,
 softmax, allocation, BLAS calls, copies and the tape interpreters are precompiled, disk-cached
-helpers (``runtime.py``, ``blas.py``, ``tape.py``) that it calls by address (``link.py``).
+helpers (``runtime.py``, ``blas.py``, ``tape.py`` and the interpreters interpreter.py writes) that it
+calls by address (``link.py``).
 """
 from __future__ import annotations
 

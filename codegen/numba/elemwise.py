@@ -1,7 +1,7 @@
 """Lowering of elementwise nodes (``Elemwise`` and the optimizer's ``Fused``): one loop per node.
 
 A node's scalar program (one instruction for ``Elemwise``, many for ``Fused``)
-becomes the body of a single loop through the scalar-op table of ``scalar.py``,
+becomes the body of a single loop, each op written from its own formula (``scalar.py``),
 which indexes every operand directly: over flat contiguous memory when every
 operand has the output's shape, in parallel (``prange``) when there are many
 elements, else as a nested loop. Broadcasting the types show (an axis of static

@@ -5,8 +5,9 @@ Numba spends several milliseconds typing and lowering each scalar operation
 its gradient (~20,000 ops) would take minutes to compile as straight-line
 code. A program whose every value is 0-d and every node elementwise becomes a
 *tape* instead: one instruction (opcode, operand registers, result register)
-per scalar op, run by ``run_tape``, a fixed ``@njit(cache=True)`` interpreter
-compiled once per dtype and reused by every function. Registers hold the
+per scalar op, run by ``run_tape``, an ``@njit(cache=True)`` interpreter
+compiled once per dtype and reused by every function (its source is written from the
+scalar ops' own formulas, one opcode per op class: see interpreter.py). Registers hold the
 program's float dtype (float32 stays float32); booleans are stored as 0/1.
 
 Fused elementwise nodes over arrays that are very long (``VECTOR_TAPE_MIN_INSTRUCTIONS``)
