@@ -47,9 +47,11 @@ class ScalarDialect:
         raise NotImplementedError
 
     def select(self, condition, a, b) -> str:
+        """``a`` where ``condition`` holds, else ``b`` (only the branch taken is evaluated)."""
         return f"({a} if {condition} else {b})"
 
     def abs(self, x) -> str:
+        """The absolute value of ``x``."""
         raise NotImplementedError
 
     def maximum(self, a, b) -> str:
@@ -57,9 +59,11 @@ class ScalarDialect:
         raise NotImplementedError
 
     def minimum(self, a, b) -> str:
+        """NumPy's ``minimum`` (NaN propagates)."""
         raise NotImplementedError
 
     def power(self, a, b) -> str:
+        """``a ** b`` for floats (the backends compute integer powers exactly, on their own)."""
         raise NotImplementedError
 
 
@@ -86,8 +90,7 @@ class ScalarOp:
     #: costly enough that recomputing it for every element of a broadcast loses to a separate loop
     transcendental = False
     #: the function this op is in both NumPy and Python's ``math`` (``"exp"``): backends render it as
-    #: ``np.exp(x)`` (numba) or ``math.exp(x)`` (cuda) without a template of their own; None for ops
-    #: whose formula is a template in the backends' tables (sigmoid, comparisons, integer-exact arithmetic)
+    #: ``np.exp(x)`` (numba) or ``math.exp(x)`` (cuda); None for ops that write their ``formula``
     math_function = None
     #: the result is a truth value (comparisons, logical operators): the tapes store it as 0 or 1
     predicate = False
