@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from symgraph.ops.elemwise import ScalarDialect
+from symgraph.ops.elemwise import SCALAR_OPS, ScalarDialect
 
 from .runtime import ErrorFlag, build_kernel, cast_expr, device_empty, literal, reshape_view, simulator_enabled, sizes
 
@@ -91,7 +91,7 @@ def int_power(base, exponent, one):
 
 
 _MIRRORED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
-_COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+_COMPARE = {"lt", "le", "gt", "ge", "eq", "ne"}
 
 
 def exact_comparison(name, a, b, a_dtype, b_dtype):
@@ -103,7 +103,7 @@ def exact_comparison(name, a, b, a_dtype, b_dtype):
     if np.dtype(a_dtype).kind == "u":            # the signed operand on the left: a > b is b < a
         name, a, b = _MIRRORED.get(name, name), b, a
     negative = f"(T_int64({a}) < T_int64(0))"
-    unsigned = f"(T_uint64({a}) {_COMPARE[name]} T_uint64({b}))"
+    unsigned = f"(T_uint64({a}) {SCALAR_OPS[name].operator} T_uint64({b}))"
     if name in ("lt", "le", "ne"):               # a negative number is below every uint64
         return f"({negative} or {unsigned})"
     return f"((not {negative}) and {unsigned})"
@@ -119,8 +119,8 @@ def int64_wrapping(scalar_op, args, dialect):
     if scalar_op.name == "abs":                # abs(-2**63) is -2**63, as in NumPy
         x = args[0]
         return f"(T_uint64({x}) if {x} >= T_int64(0) else -T_uint64({x}))"
-    dialect.dtype = np.dtype("uint64")
-    return scalar_op.formula(dialect, *[f"T_uint64({a})" for a in args])
+    unsigned = CudaDialect("uint64", dialect.body, dialect.prefix)
+    return scalar_op.formula(unsigned, *[f"T_uint64({a})" for a in args])
 
 
 def checks_power(instructions) -> bool:

@@ -177,6 +177,7 @@ _BLOCK_TAIL = [
 ]
 
 
+@functools.lru_cache(maxsize=None)
 def digest() -> str:
     """A hash of the interpreters' source (part of a kernel's cache key: kernels call them)."""
     return hashlib.sha256(interpreter_source().encode()).hexdigest()[:16]

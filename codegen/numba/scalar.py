@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from symgraph.ops.elemwise import ScalarDialect
+from symgraph.ops.elemwise import SCALAR_OPS, ScalarDialect
 
 from .kernel import cast_code, dtype_code, literal
 
@@ -155,8 +155,7 @@ def _comparison(scalar_op, operands, operand_dtypes, let) -> str:
         operands, operand_dtypes = operands[::-1], operand_dtypes[::-1]
     signed = _named(cast_code(operands[0], operand_dtypes[0], "int64"), let)
     unsigned = cast_code(operands[1], operand_dtypes[1], "uint64")
-    operator = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}[name]
-    as_unsigned = f"np.uint64({signed}) {operator} {unsigned}"
+    as_unsigned = f"np.uint64({signed}) {SCALAR_OPS[name].operator} {unsigned}"
     negative = f"{signed} < np.int64(0)"
     if name in ("lt", "le", "ne"):     # a negative number is below every uint64
         return f"({negative} or {as_unsigned})"
