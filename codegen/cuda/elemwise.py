@@ -229,15 +229,18 @@ class ElementwiseKernel:
                     out_ndim, self.out_dtypes)
         self._kernel = None
 
-    def kernel(self):
+    def kernel(self, call):
+        """The compiled kernel (built on first use, noted by ``call``: a ``Call``, or None outside one)."""
         if self._kernel is None:
             source = elementwise_source("elementwise_kernel", self.nin, self.instructions, self.outputs,
                                         self.input_spec, self.out_ndim, self.out_dtypes)
-            self._kernel = build_kernel(self.key, "elementwise_kernel", source)
+            build = call.kernel if call is not None else build_kernel
+            self._kernel = build(self.key, "elementwise_kernel", source)
         return self._kernel
 
-    def __call__(self, values, destinations=None):
-        """Compute into fresh arrays (or into ``destinations``, views of the output shape); returns them."""
+    def __call__(self, call, values, destinations=None):
+        """Compute into arrays made by ``call`` (or into ``destinations``, views of the output shape);
+        returns them."""
         shapes = [v.shape for v, (_, _, scalar) in zip(values, self.input_spec) if not scalar]
         if destinations is not None:
             shape = tuple(destinations[0].shape)
@@ -248,7 +251,8 @@ class ElementwiseKernel:
             shape = broadcast_shape(shapes, self.label) if shapes else ()
             if len(shape) < self.out_ndim:
                 shape = (1,) * (self.out_ndim - len(shape)) + shape
-            destinations = [device_empty(shape, d) for d in self.out_dtypes]
+            destinations = [call.empty(shape, d) if call is not None else device_empty(shape, d)
+                            for d in self.out_dtypes]
         n = math.prod(shape)
         if n == 0:
             return destinations
@@ -267,7 +271,7 @@ class ElementwiseKernel:
         if self.checks_power:
             args.append(_power_error.array())
         blocks, threads = sizes().elementwise_grid(n)
-        self.kernel()[blocks, threads](*args)
+        self.kernel(call)[blocks, threads](*args)
         if self.checks_power and _power_error.raised():
             raise ValueError(f"{self.label}: Integers to negative integer powers are not allowed (as in NumPy)")
         return destinations
@@ -277,8 +281,9 @@ _copy_kernels = {}
 _power_error = ErrorFlag()
 
 
-def copy_into(destination, source):
-    """``destination[...] = source`` (NumPy broadcasting) with an identity kernel."""
+def copy_into(call, destination, source):
+    """``destination[...] = source`` (NumPy broadcasting) with an identity kernel (``call`` as for
+    ``ElementwiseKernel``)."""
     from symgraph.ops.elemwise import Identity
     key = (destination.ndim, source.ndim, source.dtype.name, destination.dtype.name)
     kernel = _copy_kernels.get(key)
@@ -287,5 +292,5 @@ def copy_into(destination, source):
         kernel = ElementwiseKernel(1, (instruction,), (1,), ((source.dtype.name, source.ndim, False),),
                                    destination.ndim, (destination.dtype.name,), label="copy")
         _copy_kernels[key] = kernel
-    kernel([source], [destination])
+    kernel(call, [source], [destination])
     return destination

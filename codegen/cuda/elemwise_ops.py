@@ -19,6 +19,6 @@ def lower_elementwise(node, host):
     kernel = ElementwiseKernel(nin, instructions, outputs, spec, node.outputs[0].ndim,
                                [o.dtype for o in node.outputs], label=label(node))
 
-    def step(args):
-        return kernel([a if scalar else device(a) for a, (_, _, scalar) in zip(args, spec)])
+    def step(args, call):
+        return kernel(call, [a if scalar else device(a) for a, (_, _, scalar) in zip(args, spec)])
     return step

@@ -19,8 +19,8 @@ from symgraph.ops.index import ARange, AdvancedIncSubtensor, AdvancedSubtensor, 
 from symgraph.ops.join import Join
 
 from .elemwise import ElementwiseKernel, broadcast_shape, copy_into
-from .runtime import (ErrorFlag, build_kernel, cast_expr, contiguous_copy, device_empty, host_int, reshape_view,
-                      sizes, to_device, to_host, view_with)
+from .runtime import (ErrorFlag, cast_expr, contiguous_copy, host_int, reshape_view, sizes, to_device, to_host,
+                      view_with)
 from .table import device, label, register
 
 SYMBOLIC = "?"
@@ -71,35 +71,35 @@ def _basic_view(node, x, spec, index_values):
     return view, reversed_axes
 
 
-def reverse_axis(node, array, axis):
+def reverse_axis(call, node, array, axis):
     """A contiguous copy of ``array`` with ``axis`` in reverse order (a gather with a descending arange)."""
     n = array.shape[axis]
     if n <= 1:
         return array
     spec = tuple(("a",) if a == axis else ("s", None, None, None) for a in range(array.ndim))
-    return _gather(node, array, spec, [to_device(np.arange(n - 1, -1, -1, dtype=np.int64))])
+    return _gather(call, node, array, spec, [to_device(np.arange(n - 1, -1, -1, dtype=np.int64))])
 
 
-def _read_view(node, x, spec, index_values):
+def _read_view(call, node, x, spec, index_values):
     view, reversed_axes = _basic_view(node, x, spec, index_values)
     for axis in reversed_axes:
-        view = reverse_axis(node, view, axis)
+        view = reverse_axis(call, node, view, axis)
     return view
 
 
-def _reverse_written_values(node, y, slot_ndim, slot_axes):
+def _reverse_written_values(call, node, y, slot_ndim, slot_axes):
     """``y`` (broadcast against a slot of ``slot_ndim`` axes) reversed along the given slot axes."""
     lead = slot_ndim - y.ndim
     for axis in slot_axes:
         if axis - lead >= 0:
-            y = reverse_axis(node, y, axis - lead)
+            y = reverse_axis(call, node, y, axis - lead)
     return y
 
 
 @register(Subtensor)
 def lower_subtensor(node, host):
     spec = node.op.spec
-    return lambda args: [_read_view(node, device(args[0]), spec, args[1:])]
+    return lambda args, call: [_read_view(call, node, device(args[0]), spec, args[1:])]
 
 
 @register(IncSubtensor)
@@ -112,20 +112,20 @@ def lower_inc_subtensor(node, host):
                             ((x_var.dtype, slot_ndim, False), (y_var.dtype, y_var.ndim, y_scalar)),
                             slot_ndim, (x_var.dtype,), label=label(node))
 
-    def step(args):
-        out = contiguous_copy(device(args[0]))
+    def step(args, call):
+        out = contiguous_copy(call, device(args[0]))
         slot, reversed_axes = _basic_view(node, out, op.spec, args[2:])
         y = args[1]
         if reversed_axes and not y_scalar:
-            y = _reverse_written_values(node, device(y), slot.ndim, reversed_axes)
+            y = _reverse_written_values(call, node, device(y), slot.ndim, reversed_axes)
         if op.set_instead_of_inc:
             y = device(y)
             if y.ndim > slot.ndim or broadcast_shape([slot.shape, y.shape], label(node)) != tuple(slot.shape):
                 raise ValueError(f"{label(node)}: a value of shape {tuple(y.shape)} cannot be written into "
                                  f"a region of shape {tuple(slot.shape)}")
-            copy_into(slot, y)
+            copy_into(call, slot, y)
         else:
-            add([slot, y if y_scalar else device(y)], [slot])
+            add(call, [slot, y if y_scalar else device(y)], [slot])
         return [out]
     return step
 
@@ -251,7 +251,7 @@ def _check_flag(node):
         raise _out_of_range(node, "an index array holds an index out of bounds for its axis")
 
 
-def _gather(node, view, spec, indices):
+def _gather(call, node, view, spec, indices):
     """``view[index arrays on the 'a' axes of spec, full slices elsewhere]`` (NumPy advanced indexing)."""
     shape = broadcast_shape([i.shape for i in indices], f"{label(node)} (index arrays)")
     index_ndims = tuple(i.ndim for i in indices)
@@ -263,13 +263,13 @@ def _gather(node, view, spec, indices):
         out_shape[positions[a]] = view.shape[a]
     for b in range(nb):
         out_shape[start + b] = shape[b]
-    out = device_empty(out_shape, view.dtype)
+    out = call.empty(out_shape, view.dtype)
     total = math.prod(out_shape)
     if total:
         if any(view.shape[a] == 0 for a, e in enumerate(spec) if e[0] == "a"):
             raise _out_of_range(node, f"cannot index an empty axis of shape {tuple(view.shape)}")
         key = ("gather", spec, index_ndims, nb, view.dtype.name, tuple(i.dtype.name for i in indices))
-        kernel = build_kernel(key, "gather_kernel", gather_source("gather_kernel", spec, index_ndims, nb))
+        kernel = call.kernel(key, "gather_kernel", gather_source("gather_kernel", spec, index_ndims, nb))
         blocks, threads = sizes().elementwise_grid(total)
         target = out if out.ndim else reshape_view(out, (1,))
         kernel[blocks, threads](target, view, *_index_args(view, indices, index_ndims, shape), total,
@@ -282,11 +282,11 @@ def _gather(node, view, spec, indices):
 def lower_advanced_subtensor(node, host):
     spec = node.op.spec
 
-    def step(args):
+    def step(args, call):
         view, reversed_axes, indices, _ = _advanced_parts(node, device(args[0]), spec, args[1:])
         for axis in reversed_axes:
-            view = reverse_axis(node, view, axis)
-        return [_gather(node, view, spec, indices)]
+            view = reverse_axis(call, node, view, axis)
+        return [_gather(call, node, view, spec, indices)]
     return step
 
 
@@ -296,8 +296,8 @@ def lower_advanced_inc_subtensor(node, host):
     spec = op.spec
     dtype = node.outputs[0].dtype
 
-    def step(args):
-        out = contiguous_copy(device(args[0]))
+    def step(args, call):
+        out = contiguous_copy(call, device(args[0]))
         view, reversed_axes, indices, shape = _advanced_parts(node, out, spec, args[2:])
         index_ndims = tuple(i.ndim for i in indices)
         indices = [reshape_view(i, (1,)) if i.ndim == 0 else i for i in indices]
@@ -313,7 +313,7 @@ def lower_advanced_inc_subtensor(node, host):
             raise ValueError(f"{label(node)}: a value of shape {tuple(y.shape)} does not fit the indexed "
                              f"region of shape {tuple(slot)}")
         if reversed_axes:
-            y = _reverse_written_values(node, y, len(slot), [positions[a] for a in reversed_axes])
+            y = _reverse_written_values(call, node, y, len(slot), [positions[a] for a in reversed_axes])
         nslice = math.prod([view.shape[a] for a in slice_axes])
         nbatch = math.prod(shape)
         if nslice and nbatch:
@@ -321,9 +321,9 @@ def lower_advanced_inc_subtensor(node, host):
                 raise _out_of_range(node, f"cannot index an empty axis of shape {tuple(view.shape)}")
             key = ("scatter", spec, index_ndims, nb, y.ndim, not op.set_instead_of_inc, dtype, y.dtype.name,
                    tuple(i.dtype.name for i in indices))
-            kernel = build_kernel(key, "scatter_kernel",
-                                  scatter_source("scatter_kernel", spec, index_ndims, nb, y.ndim,
-                                                 not op.set_instead_of_inc, dtype))
+            kernel = call.kernel(key, "scatter_kernel",
+                                 scatter_source("scatter_kernel", spec, index_ndims, nb, y.ndim,
+                                                not op.set_instead_of_inc, dtype))
             lead = len(slot) - y.ndim
             masks = [0 if y.shape[a] == 1 and slot[lead + a] != 1 else 1 for a in range(y.ndim)]
             blocks, threads = sizes().elementwise_grid(nslice)
@@ -341,7 +341,7 @@ def lower_advanced_inc_subtensor(node, host):
 def lower_arange(node, host):
     dtype = node.outputs[0].dtype
 
-    def step(args):
+    def step(args, call):
         # Python numbers, as the reference backend: NumPy then computes the length from the exact difference
         # (numpy int64 scalars would wrap in stop - start) and fills the values with its own loop.
         start, stop, step_ = (to_host(a)[()].item() for a in args)
@@ -351,7 +351,7 @@ def lower_arange(node, host):
             values = np.arange(start, stop, step_, dtype=dtype)
         except (ValueError, OverflowError) as exc:
             raise ValueError(f"{label(node)}: {exc}") from None
-        return [to_device(values) if values.size else device_empty((0,), dtype)]
+        return [to_device(values) if values.size else call.empty((0,), dtype)]
     return step
 
 
@@ -360,7 +360,7 @@ def lower_join(node, host):
     axis = node.op.axis
     dtype = node.outputs[0].dtype
 
-    def step(args):
+    def step(args, call):
         parts = [device(a) for a in args]
         first = parts[0]
         for p in parts[1:]:
@@ -370,13 +370,13 @@ def lower_join(node, host):
         shape = list(first.shape)
         shape[axis] = sum(int(p.shape[axis]) for p in parts)
         check_size(shape, dtype, label(node))       # broadcast views may be long without memory
-        out = device_empty(shape, dtype)
+        out = call.empty(shape, dtype)
         offset = 0
         for p in parts:
             n = p.shape[axis]
             if n and p.size:
                 key = (slice(None),) * axis + (slice(offset, offset + n),)
-                copy_into(out[key], p)
+                copy_into(call, out[key], p)
             offset += n
         return [out]
     return step

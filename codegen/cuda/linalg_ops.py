@@ -15,7 +15,7 @@ import numpy as np
 from symgraph.ops.linalg import BatchedMatmul, Dot
 
 from .elemwise import broadcast_shape
-from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes, view_with
+from .runtime import cast_expr, literal, reshape_view, sizes, view_with
 from .table import device, label, register
 
 
@@ -65,7 +65,7 @@ def matmul_source(name, batch_ndim, a_dtype, b_dtype, out_dtype, tile):
     return "\n".join(lines) + "\n"
 
 
-def batched_matmul(a, b, out_dtype, what):
+def batched_matmul(call, a, b, out_dtype, what):
     """``np.matmul`` of device arrays with ndim >= 2 (batch axes broadcast)."""
     a_shape, b_shape = tuple(a.shape), tuple(b.shape)   # plain tuples: the simulator's refuse index -1
     if a_shape[-1] != b_shape[-2]:
@@ -77,14 +77,14 @@ def batched_matmul(a, b, out_dtype, what):
     a = view_with(a, (1,) * (nb - a.ndim + 2) + tuple(a.shape), (0,) * (nb - a.ndim + 2) + tuple(a.strides))
     b = view_with(b, (1,) * (nb - b.ndim + 2) + tuple(b.shape), (0,) * (nb - b.ndim + 2) + tuple(b.strides))
     m, k, n = a_shape[-2], a_shape[-1], b_shape[-1]
-    out = device_empty(batch + (m, n), out_dtype)
+    out = call.empty(batch + (m, n), out_dtype)
     nbatch = math.prod(batch)
     if not (m and n and nbatch):
         return out
     s = sizes()
     key = ("matmul", nb, a.dtype.name, b.dtype.name, out_dtype, s.tile)
-    kernel = build_kernel(key, "matmul_kernel", matmul_source("matmul_kernel", nb, a.dtype.name, b.dtype.name,
-                                                              out_dtype, s.tile))
+    kernel = call.kernel(key, "matmul_kernel", matmul_source("matmul_kernel", nb, a.dtype.name, b.dtype.name,
+                                                             out_dtype, s.tile))
     grid = (-(-n // s.tile), -(-m // s.tile), max(1, min(nbatch, s.batch_max_blocks)))
     masks_a = [0 if a.shape[i] == 1 and batch[i] != 1 else 1 for i in range(nb)]
     masks_b = [0 if b.shape[i] == 1 and batch[i] != 1 else 1 for i in range(nb)]
@@ -97,14 +97,14 @@ def batched_matmul(a, b, out_dtype, what):
 def lower_dot(node, host):
     out_dtype = node.outputs[0].dtype
 
-    def step(args):
+    def step(args, call):
         a, b = device(args[0]), device(args[1])
         if a.shape[a.ndim - 1] != b.shape[0]:
             raise ValueError(f"{label(node)}: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned "
                              f"(inner lengths {a.shape[a.ndim - 1]} != {b.shape[0]})")
         a2 = a if a.ndim == 2 else view_with(a, (1, a.shape[0]), (0, a.strides[0]))
         b2 = b if b.ndim == 2 else view_with(b, (b.shape[0], 1), (b.strides[0], 0))
-        out = batched_matmul(a2, b2, out_dtype, label(node))
+        out = batched_matmul(call, a2, b2, out_dtype, label(node))
         shape = tuple(a.shape)[:-1] + tuple(b.shape)[1:]
         return [reshape_view(out, shape)]
     return step
@@ -114,6 +114,6 @@ def lower_dot(node, host):
 def lower_batched_matmul(node, host):
     out_dtype = node.outputs[0].dtype
 
-    def step(args):
-        return [batched_matmul(device(args[0]), device(args[1]), out_dtype, label(node))]
+    def step(args, call):
+        return [batched_matmul(call, device(args[0]), device(args[1]), out_dtype, label(node))]
     return step

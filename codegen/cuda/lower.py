@@ -59,7 +59,7 @@ def device_copy(shared) -> DeviceCopy:
 def _host_step(node):
     from symgraph.codegen.python import run_node
 
-    def step(args):
+    def step(args, call):
         return run_node(node, [to_host(a) for a in args])
     return step
 
@@ -146,20 +146,20 @@ class CudaExecutor:
 
     # ------------------------------------------------------------ running
 
-    def _evaluate(self, input_values, shared_values):
+    def _evaluate(self, input_values, shared_values, call):
         values = dict(self.constants)
         for var, value in zip(self.program.inputs, input_values):
             values[id(var)] = self._input_value(var, value)
         for var, value in zip(self.program.shared, shared_values):
             values[id(var)] = value
         for node, step in self.steps:
-            results = step([values[id(v)] for v in node.inputs])
+            results = step([values[id(v)] for v in node.inputs], call)
             for var, result in zip(node.outputs, results):
                 values[id(var)] = result
         return [values[id(v)] for v in self.program.outputs]
 
     def __call__(self, input_values, shared_values):
-        results = self._evaluate(input_values, [to_device(np.asarray(s)) for s in shared_values])
+        results = self._evaluate(input_values, [to_device(np.asarray(s)) for s in shared_values], runtime.Call())
         return [to_host(r) if not isinstance(r, np.ndarray) else r for r in results]
 
     def run(self, input_values):
@@ -169,46 +169,42 @@ class CudaExecutor:
         shared = sorted(program.shared, key=id)
         for s in shared:
             s._lock.acquire()
-        runtime._call.token = token = object()
-        runtime._call.used = self.kernel_keys
         # The previous call's arrays that nobody outside this executor holds (taken, so a call
         # running at the same time in another thread gets none of them).
-        runtime._call.recycle, self._spare = self._spare, {}
-        runtime._call.allocated = allocated = []
+        recycle, self._spare = self._spare, {}
+        call = runtime.Call(recycle, used=self.kernel_keys)
         try:
             results = self._evaluate(input_values,
-                                     [device_copy(s).device_array(s) for s in program.shared])
+                                     [device_copy(s).device_array(s) for s in program.shared], call)
             n = program.n_outputs
             updates = []
             for target, value in zip(program.updated, results[n:]):
                 if isinstance(value, np.ndarray):
                     value = to_device(np.asarray(value, dtype=target.dtype))
-                elif not runtime.is_fresh(value, token):
-                    value = contiguous_copy(value)     # never alias an input or another variable's state
+                elif not runtime.is_fresh(value, call.token):
+                    value = contiguous_copy(call, value)     # never alias an input or another variable's state
                 check_update_shape(target, value.shape)
                 updates.append((target, value))
             committed = {id(value) for _, value in updates}
-            outputs = [self._output(value, token, committed) for value in results[:n]]
+            outputs = [self._output(value, call, committed) for value in results[:n]]
             for target, value in updates:             # nothing above raised: commit all at once
                 device_copy(target).commit(target, value)
             # Every other array of this call is dead once it returns; kernels still reading them run
             # on the same stream before any kernel of the next call that rewrites them.
             if not runtime.per_thread_default_stream():
-                self._spare = runtime.spare_arrays(allocated, outputs + [value for _, value in updates])
+                self._spare = runtime.spare_arrays(call.allocated, outputs + [value for _, value in updates])
             return outputs
         finally:
-            runtime._call.token = runtime._call.used = None
-            runtime._call.recycle = runtime._call.allocated = None
             for s in reversed(shared):
                 s._lock.release()
 
-    def _output(self, value, token, committed):
+    def _output(self, value, call, committed):
         if self.return_device_arrays:
             if isinstance(value, np.ndarray):
                 return to_device(value)
-            if runtime.is_fresh(value, token) and id(value) not in committed:
+            if runtime.is_fresh(value, call.token) and id(value) not in committed:
                 return value
-            return contiguous_copy(value)     # never hand out an input's or a shared variable's memory
+            return contiguous_copy(call, value)     # never hand out an input's or a shared variable's memory
         if isinstance(value, np.ndarray):
             return np.array(value, copy=True)
         return to_host(value)

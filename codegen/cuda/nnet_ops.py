@@ -1,14 +1,11 @@
 """Lowering of softmax, log_softmax, logsumexp (one three-pass row kernel each) and one_hot."""
 from __future__ import annotations
 
-import numpy as np
-
 from symgraph.ops.shape import check_size
 from symgraph.ops.nnet import LogSoftmax, LogSumExp, OneHot, Softmax
 
 from .reduce import softmax_rows
-from .runtime import (ErrorFlag, as_contiguous, build_kernel, cast_expr, device_empty, host_int, reshape_view,
-                      sizes)
+from .runtime import ErrorFlag, as_contiguous, cast_expr, host_int, reshape_view, sizes
 from .table import device, label, register
 
 
@@ -17,8 +14,8 @@ def lower_softmax(node, host):
     kind = "softmax" if type(node.op).__name__ == "Softmax" else "log_softmax"
     axis = node.op.axis
 
-    def step(args):
-        return [softmax_rows(kind, device(args[0]), (axis,))]
+    def step(args, call):
+        return [softmax_rows(call, kind, device(args[0]), (axis,))]
     return step
 
 
@@ -26,9 +23,9 @@ def lower_softmax(node, host):
 def lower_logsumexp(node, host):
     op = node.op
 
-    def step(args):
+    def step(args, call):
         x = device(args[0])
-        out = softmax_rows("logsumexp", x, op.axis)
+        out = softmax_rows(call, "logsumexp", x, op.axis)
         if op.keepdims:
             shape = tuple(1 if a in op.axis else n for a, n in enumerate(x.shape))
         else:
@@ -56,16 +53,16 @@ def lower_one_hot(node, host):
     dtype = node.outputs[0].dtype
     source = _ONE_HOT.format(one=cast_expr(1, dtype), zero=cast_expr(0, dtype))
 
-    def step(args):
-        indices = as_contiguous(device(args[0]))
+    def step(args, call):
+        indices = as_contiguous(call, device(args[0]))
         n = host_int(args[1], f"{label(node)} (n)")
         if n < 0:
             raise ValueError(f"{label(node)}: n must be non-negative, got {n}")
         shape = tuple(indices.shape) + (n,)
         total = check_size(shape, dtype, label(node))
-        out = device_empty((total,), dtype)
+        out = call.empty((total,), dtype)
         if total:
-            kernel = build_kernel(("one_hot", dtype, indices.dtype.name), "one_hot_kernel", source)
+            kernel = call.kernel(("one_hot", dtype, indices.dtype.name), "one_hot_kernel", source)
             blocks, threads = sizes().elementwise_grid(total)
             kernel[blocks, threads](out, reshape_view(indices, (indices.size,)), n, total, _index_error.array())
             if _index_error.raised():   # an out-of-range index is an error, never a silent zero row

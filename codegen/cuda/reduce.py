@@ -17,7 +17,7 @@ import numpy as np
 
 from symgraph.ops.reduce import accumulator_dtype as op_accumulator_dtype, identity
 
-from .runtime import build_kernel, cast_expr, device_empty, literal, reshape_view, sizes
+from .runtime import cast_expr, literal, reshape_view, sizes
 
 # kind -> combine(a, b) source (the initial value is the op's identity)
 _COMBINE = {
@@ -127,7 +127,7 @@ def softmax_source(name, kind, ndim, reduced, dtype, threads):
     # A row whose maximum is not finite is shifted by 0, as the reference does (no inf - inf = NaN).
     lines += ["        m = buf[0]",
               "        cuda.syncthreads()",
-              f"        if m != m or m == INF or m == -INF:",
+              "        if m != m or m == INF or m == -INF:",
               f"            m = {zero}",
               f"        acc = {zero}",
               "        for col in range(tid, cols, THREADS):"]
@@ -160,12 +160,12 @@ def _prepared(x, axes):
     return x, tuple(axes), rows, cols
 
 
-def _reduce_launch(kind, x, axes, rows, cols, parts, out_dtype):
+def _reduce_launch(call, kind, x, axes, rows, cols, parts, out_dtype):
     threads = sizes().reduce_threads
     key = ("reduce", kind, x.ndim, axes, x.dtype.name, out_dtype, threads)
-    kernel = build_kernel(key, "reduce_kernel",
-                          reduce_source("reduce_kernel", kind, x.ndim, axes, x.dtype.name, out_dtype, threads))
-    out = device_empty((rows * parts,), out_dtype)
+    kernel = call.kernel(key, "reduce_kernel",
+                         reduce_source("reduce_kernel", kind, x.ndim, axes, x.dtype.name, out_dtype, threads))
+    out = call.empty((rows * parts,), out_dtype)
     if rows:
         chunk = -(-cols // parts) if cols else 0
         shared_bytes = threads * np.dtype(accumulator_dtype(kind, out_dtype)).itemsize
@@ -174,7 +174,7 @@ def _reduce_launch(kind, x, axes, rows, cols, parts, out_dtype):
     return out
 
 
-def reduce_rows(kind, x, axes, out_dtype):
+def reduce_rows(call, kind, x, axes, out_dtype):
     """``kind`` over ``axes`` of device array ``x``: a flat contiguous array (the kept axes in order) and
     the kept shape. Few long rows are split over several blocks, then the partials reduced again (the
     split depends only on the sizes, so results stay deterministic)."""
@@ -183,21 +183,21 @@ def reduce_rows(kind, x, axes, out_dtype):
     s = sizes()
     parts = min(-(-cols // (s.reduce_threads * 4)), max(1, s.reduce_target_blocks // max(rows, 1)))
     if parts <= 1:
-        return _reduce_launch(kind, x, axes, rows, cols, 1, out_dtype), kept_shape
+        return _reduce_launch(call, kind, x, axes, rows, cols, 1, out_dtype), kept_shape
     partial_dtype = accumulator_dtype(kind, out_dtype)
-    partials = _reduce_launch(kind, x, axes, rows, cols, parts, partial_dtype)
-    out = _reduce_launch(kind, reshape_view(partials, (rows, parts)), (1,), rows, parts, 1, out_dtype)
+    partials = _reduce_launch(call, kind, x, axes, rows, cols, parts, partial_dtype)
+    out = _reduce_launch(call, kind, reshape_view(partials, (rows, parts)), (1,), rows, parts, 1, out_dtype)
     return out, kept_shape
 
 
-def softmax_rows(kind, x, axes):
+def softmax_rows(call, kind, x, axes):
     """softmax / log_softmax (x's shape) or logsumexp (a flat array, one value per row) over ``axes``."""
     x, axes, rows, cols = _prepared(x, axes)
     threads = sizes().reduce_threads
     dtype = x.dtype.name
     key = ("softmax", kind, x.ndim, axes, dtype, threads)
-    kernel = build_kernel(key, "softmax_kernel", softmax_source("softmax_kernel", kind, x.ndim, axes, dtype, threads))
-    out = device_empty((rows,) if kind == "logsumexp" else x.shape, dtype)
+    kernel = call.kernel(key, "softmax_kernel", softmax_source("softmax_kernel", kind, x.ndim, axes, dtype, threads))
+    out = call.empty((rows,) if kind == "logsumexp" else x.shape, dtype)
     if rows and (cols or kind == "logsumexp"):
         s = sizes()
         kernel[max(1, min(rows, s.reduce_max_blocks)), threads, 0, threads * x.dtype.itemsize](

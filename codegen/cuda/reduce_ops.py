@@ -13,12 +13,12 @@ def lower_reduce(node, host):
     op = node.op
     out_dtype = node.outputs[0].dtype
 
-    def step(args):
+    def step(args, call):
         x = device(args[0])
         if op.kind in ("max", "min") and x.size == 0:
             raise ValueError(f"{op.kind}: zero-size input of shape {tuple(x.shape)} has no {op.kind}"
                              f"{node.where()}")
-        out, kept = reduce_rows(op.kind, x, op.axis, out_dtype)
+        out, kept = reduce_rows(call, op.kind, x, op.axis, out_dtype)
         shape = tuple(1 if a in op.axis else n for a, n in enumerate(x.shape)) if op.keepdims else kept
         return [reshape_view(out, shape)]
     return step
@@ -28,7 +28,7 @@ def lower_reduce(node, host):
 def lower_sum_to_shape(node, host):
     out_dtype = node.outputs[0].dtype
 
-    def step(args):
+    def step(args, call):
         g, like = device(args[0]), args[1]
         shape = tuple(like.shape)
         lead = g.ndim - len(shape)
@@ -37,6 +37,6 @@ def lower_sum_to_shape(node, host):
             raise ValueError(f"{label(node)}: cannot sum shape {tuple(g.shape)} to {shape}")
         axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
                                           if n == 1 and g.shape[lead + i] != 1)
-        out, _ = reduce_rows("sum", g, axes, out_dtype)
+        out, _ = reduce_rows(call, "sum", g, axes, out_dtype)
         return [reshape_view(out, shape)]
     return step

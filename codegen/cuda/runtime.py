@@ -236,30 +236,43 @@ def to_device(array):
     return device
 
 
-_call = threading.local()
-
-
 def device_empty(shape, dtype):
-    """A new device array, tagged with the running call so the executor knows nobody else holds it.
+    """A new device array outside any call (a call's steps allocate with ``Call.empty``)."""
+    return _pooled_array(tuple(int(n) for n in shape), np.dtype(dtype))
 
-    Inside a call, an array of the same shape and dtype that the function's previous call made
-    and did not hand out is reused first (``_call.recycle``): the same Numba array object, so
-    neither the allocation nor Numba's typing of a new array object is paid again.
+
+class Call:
+    """The state of one call of a compiled function, handed to every step as its second argument.
+
+    ``empty`` allocates the call's arrays: it reuses first an array of the same shape and dtype that
+    the function's previous call made and did not hand out (``recycle``: the same Numba array object,
+    so neither the allocation nor Numba's typing of a new array object is paid again), records each
+    in ``allocated`` and tags it with ``token`` (so the executor knows nobody else holds it). ``kernel``
+    builds a kernel and notes its key in ``used`` (the kernels a function runs, for ``f.source``).
     """
-    shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
-    recycle = getattr(_call, "recycle", None)
-    array = None
-    if recycle:
-        spare = recycle.get((shape, dtype))
-        if spare:
-            array = spare.pop()
-    if array is None:
-        array = _pooled_array(shape, dtype)
-    allocated = getattr(_call, "allocated", None)
-    if allocated is not None:
-        allocated.append(array)
-    array._symgraph_call = getattr(_call, "token", None)
-    return array
+
+    __slots__ = ("token", "recycle", "allocated", "used")
+
+    def __init__(self, recycle=None, used=None):
+        self.token = object()
+        self.recycle = recycle if recycle is not None else {}
+        self.allocated = []
+        self.used = used
+
+    def empty(self, shape, dtype):
+        """A device array of ``shape`` and ``dtype`` made by this call (contents undefined)."""
+        shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+        spare = self.recycle.get((shape, dtype)) if self.recycle else None
+        array = spare.pop() if spare else _pooled_array(shape, dtype)
+        self.allocated.append(array)
+        array._symgraph_call = self.token
+        return array
+
+    def kernel(self, key, name, source):
+        """``build_kernel(key, name, source)``, noted as one this call's function runs."""
+        if self.used is not None and key not in self.used:
+            self.used[key] = None
+        return build_kernel(key, name, source)
 
 
 def spare_arrays(allocated, handed_out):
@@ -281,7 +294,7 @@ def to_host(value) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     if not value.is_c_contiguous() and value.size > 1:
-        value = contiguous_copy(value)
+        value = contiguous_copy(None, value)
     return value.copy_to_host()
 
 
@@ -313,15 +326,16 @@ def reshape_view(array, shape):
     return view_with(array, shape, c_strides(shape, array.dtype.itemsize))
 
 
-def contiguous_copy(array):
+def contiguous_copy(call, array):
+    """A C-contiguous copy of ``array``, made by ``call`` (a ``Call``; None outside a call)."""
     from .elemwise import copy_into
-    out = device_empty(array.shape, array.dtype)
-    copy_into(out, array)
+    out = call.empty(array.shape, array.dtype) if call is not None else device_empty(array.shape, array.dtype)
+    copy_into(call, out, array)
     return out
 
 
-def as_contiguous(array):
-    return array if is_c_contiguous(array) else contiguous_copy(array)
+def as_contiguous(call, array):
+    return array if is_c_contiguous(array) else contiguous_copy(call, array)
 
 
 def host_int(value, what) -> int:
@@ -417,9 +431,6 @@ class _SimulatedLaunch:
 
 def build_kernel(key, name, source):
     """``cuda.jit`` of the function ``name`` defined by ``source``, cached by ``key`` (op identity, dtypes, ndims)."""
-    used = getattr(_call, "used", None)
-    if used is not None and key not in used:
-        used[key] = None                      # the kernels one function runs, in order (for f.source)
     with _cache_lock:
         kernel = _kernel_cache.get(key)
         if kernel is not None:
@@ -438,8 +449,8 @@ def build_kernel(key, name, source):
 
 def synchronized(step):
     """``step`` with the device synchronised after it, so timing it measures its kernels (profiling)."""
-    def run(args):
-        results = step(args)
+    def run(args, call):
+        results = step(args, call)
         from numba import cuda
         cuda.synchronize()
         return results

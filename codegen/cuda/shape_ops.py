@@ -19,18 +19,18 @@ from .table import device, label, register
 
 @register(Shape)
 def lower_shape(node, host):
-    return lambda args: [np.array(args[0].shape, dtype=np.int64)]
+    return lambda args, call: [np.array(args[0].shape, dtype=np.int64)]
 
 
 @register(ShapeOf)
 def lower_shape_of(node, host):
     axis = node.op.axis
-    return lambda args: [np.array(args[0].shape[axis], dtype=np.int64)]
+    return lambda args, call: [np.array(args[0].shape[axis], dtype=np.int64)]
 
 
 @register(SpecifyShape)
 def lower_specify_shape(node, host):
-    def step(args):
+    def step(args, call):
         x = args[0]
         for axis, want in enumerate(node.op.shape):
             if want is not None and x.shape[axis] != want:
@@ -41,7 +41,7 @@ def lower_specify_shape(node, host):
 
 @register(StopGradient)
 def lower_stop_gradient(node, host):
-    return lambda args: [args[0]]
+    return lambda args, call: [args[0]]
 
 
 @register(DimShuffle)
@@ -49,7 +49,7 @@ def lower_dimshuffle(node, host):
     order = node.op.new_order
     used = {a for a in order if a != "x"}
 
-    def step(args):
+    def step(args, call):
         x = device(args[0])
         for axis in range(x.ndim):
             if axis not in used and x.shape[axis] != 1:
@@ -82,7 +82,7 @@ def broadcast_view(x, shape, what):
 
 @register(BroadcastTo)
 def lower_broadcast_to(node, host):
-    def step(args):
+    def step(args, call):
         x = device(args[0])
         shape = [host_int(d, f"{label(node)} (shape)") for d in args[1:]]
         if any(n < 0 for n in shape):
@@ -112,9 +112,9 @@ def resolve_shape(size, dims, what, dtype):
 
 @register(Reshape)
 def lower_reshape(node, host):
-    def step(args):
+    def step(args, call):
         x = device(args[0])
         dims = [host_int(d, f"{label(node)} (shape)") for d in args[1:]]
         shape = resolve_shape(math.prod(x.shape), dims, label(node), x.dtype)
-        return [reshape_view(as_contiguous(x), shape)]
+        return [reshape_view(as_contiguous(call, x), shape)]
     return step

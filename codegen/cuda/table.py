@@ -1,9 +1,10 @@
 """The CUDA lowering table: op class name -> function turning one node into a step.
 
 A lowering ``lower(node) -> step`` runs once when a function is compiled; the step
-``step(args) -> list of outputs`` runs on every call, with ``args`` the node's input
+``step(args, call) -> list of outputs`` runs on every call, with ``args`` the node's input
 values: device arrays, or NumPy arrays for host values (0-d constants and inputs,
-shapes and arithmetic on them). Adding an op to the CUDA backend is one
+shapes and arithmetic on them), and ``call`` the call's state (``runtime.Call``: it
+allocates the call's arrays and builds kernels). Adding an op to the CUDA backend is one
 ``@register(OpClass)`` function in the module of its family (the table is keyed by the class object).
 """
 from __future__ import annotations

@@ -45,15 +45,15 @@ def _factored(first, second, combine):
 
 
 @register("canonicalize", "fast_math", ops=("add", "sub"))
-def factor_common_product(node):
+def factor_common_product(node, graph):
     """A @ b + A @ c -> A @ (b + c), b @ A - c @ A -> (b - c) @ A: one product instead of two."""
     combine = ew.add if op_name(node.op) == "add" else ew.sub
     factored = _factored(*node.inputs, combine)
-    return None if factored is None else [as_replacement(factored, node.outputs[0])]
+    return None if factored is None else [as_replacement(factored, node.outputs[0], graph)]
 
 
 @register("canonicalize", "fast_math", ops="add_n")
-def factor_common_product_n(node):
+def factor_common_product_n(node, graph):
     """add_n(..., A @ b, ..., A @ c, ...) -> add_n(..., A @ (b + c)): one product fewer."""
     terms = list(node.inputs)
     for i, first in enumerate(terms):
@@ -61,5 +61,5 @@ def factor_common_product_n(node):
             factored = _factored(first, terms[j], ew.add)
             if factored is not None:
                 rest = [t for k, t in enumerate(terms) if k not in (i, j)]
-                return [as_replacement(ew.add_n(*rest, factored), node.outputs[0])]
+                return [as_replacement(ew.add_n(*rest, factored), node.outputs[0], graph)]
     return None

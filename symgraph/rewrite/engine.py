@@ -4,7 +4,9 @@
 shared variables - stay the same objects) and keeps, for every variable, the list of
 its consumers, so a variable can be replaced everywhere in time proportional to its
 uses and dead nodes are pruned as they appear. Local rewrites are small named
-functions ``node -> replacement variables or None`` registered with tags; the driver
+functions ``node -> replacement variables or None`` registered with tags (those that read
+the graph being rewritten - its shape facts, a value's consumers - take it as a second
+argument, ``(node, graph)``; nothing reaches it through a global); the driver
 applies them from a worklist until nothing changes (a replaced variable's consumers
 are revisited, never the whole graph). Global passes (merge, fusion, SymPy) are
 functions of the whole ``FunctionGraph`` run as named stages of one pipeline.
@@ -12,8 +14,8 @@ functions of the whole ``FunctionGraph`` run as named stages of one pipeline.
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
-import threading
 import time
 import warnings
 from collections import deque
@@ -29,11 +31,16 @@ STRICT = os.environ.get("SYMGRAPH_STRICT_REWRITES", "") not in ("", "0")
 
 
 class LocalRewrite:
+    """A named local rewrite: ``function(node)``, or ``function(node, graph)`` when it reads the
+    FunctionGraph being rewritten (its shape facts, the consumers of a value); returns the
+    replacement variables for ``node``'s outputs, or None."""
+
     def __init__(self, function, name, tags, ops):
         self.function, self.name, self.tags, self.ops = function, name, frozenset(tags), ops
+        self.reads_graph = len(inspect.signature(function).parameters) == 2
 
-    def __call__(self, node):
-        return self.function(node)
+    def __call__(self, node, graph):
+        return self.function(node, graph) if self.reads_graph else self.function(node)
 
     def __repr__(self):
         return f"<rewrite {self.name} {sorted(self.tags)}>"
@@ -51,24 +58,6 @@ def register(*tags, ops=None, name=None):
         REGISTRY[rewrite.name] = rewrite
         return function
     return decorate
-
-
-# The FunctionGraph being rewritten; rewrites reach it (its shape information, its consumers)
-# through current_graph() so their signature stays "node in, replacements out". Per thread:
-# two threads may compile functions at the same time.
-_STATE = threading.local()
-
-
-def _graph_stack() -> list:
-    stack = getattr(_STATE, "graphs", None)
-    if stack is None:
-        stack = _STATE.graphs = []
-    return stack
-
-
-def current_graph() -> "FunctionGraph | None":
-    stack = _graph_stack()
-    return stack[-1] if stack else None
 
 
 class FunctionGraph:
@@ -271,44 +260,40 @@ def apply_local_rewrites(fg: FunctionGraph, rewrites, max_steps=None):
     queued = set(queue)
     max_steps = max_steps or 50 * (len(fg) + 100)
     steps = fired = 0
-    _graph_stack().append(fg)
-    try:
-        while queue and steps < max_steps:
-            node = queue.popleft()
-            queued.discard(node)
-            steps += 1
-            if node not in fg.nodes:
-                continue
-            with inherit_source(node.sources):
-                for rewrite in index.for_node(node):
-                    try:
-                        result = rewrite(node)
-                        if result is None:
-                            continue
-                        changed = _apply_result(fg, node, result, rewrite.name)
-                    except Exception as exc:  # a broken rewrite must not break the user's compile
-                        if STRICT:
-                            raise
-                        warnings.warn(f"rewrite {rewrite.name} failed on {node.op}{node.where()}: {exc!r}; "
-                                      "skipped", RuntimeWarning, stacklevel=2)
+    while queue and steps < max_steps:
+        node = queue.popleft()
+        queued.discard(node)
+        steps += 1
+        if node not in fg.nodes:
+            continue
+        with inherit_source(node.sources):
+            for rewrite in index.for_node(node):
+                try:
+                    result = rewrite(node, fg)
+                    if result is None:
                         continue
-                    if not changed:
-                        continue
-                    fired += 1
-                    changed = changed + _revisit_released(fg)
-                    for var in changed:
-                        # new nodes are rewritten too, then everything that now reads a new value
-                        owner = var.owner
-                        if owner is not None and owner not in queued and owner in fg.nodes:
-                            queued.add(owner)
-                            queue.append(owner)
-                        for consumer in fg.consumers(var):
-                            if consumer not in queued:
-                                queued.add(consumer)
-                                queue.append(consumer)
-                    break
-    finally:
-        _graph_stack().pop()
+                    changed = _apply_result(fg, node, result, rewrite.name)
+                except Exception as exc:  # a broken rewrite must not break the user's compile
+                    if STRICT:
+                        raise
+                    warnings.warn(f"rewrite {rewrite.name} failed on {node.op}{node.where()}: {exc!r}; "
+                                  "skipped", RuntimeWarning, stacklevel=2)
+                    continue
+                if not changed:
+                    continue
+                fired += 1
+                changed = changed + _revisit_released(fg)
+                for var in changed:
+                    # new nodes are rewritten too, then everything that now reads a new value
+                    owner = var.owner
+                    if owner is not None and owner not in queued and owner in fg.nodes:
+                        queued.add(owner)
+                        queue.append(owner)
+                    for consumer in fg.consumers(var):
+                        if consumer not in queued:
+                            queued.add(consumer)
+                            queue.append(consumer)
+                break
     return fired
 
 
@@ -437,7 +422,6 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
         fg.stage = stage.name
         before, start = len(fg), time.perf_counter()
         if stage.pass_function is not None:
-            _graph_stack().append(fg)
             try:
                 stage.pass_function(fg)
             except Exception as exc:  # each replacement is atomic: keep what the pass finished
@@ -446,7 +430,6 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
                 warnings.warn(f"optimizer stage {stage.name} failed: {exc!r}; continuing without it",
                               RuntimeWarning, stacklevel=2)
             finally:
-                _graph_stack().pop()
                 fg.released = []
         else:
             apply_local_rewrites(fg, stage.rewrites(excluded, included))

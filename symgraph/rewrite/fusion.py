@@ -108,7 +108,7 @@ def _grow(fg, root, assigned, level, rank):
     _close(fg, group, [root], assigned, root_var)
     # Shared producers with the root's shape become extra outputs of the same loop, round by
     # round (a chain of shared values joins one link per round) while no cycle appears.
-    root_dims = dims(root.outputs[0])
+    root_dims = dims(root.outputs[0], fg)
     ndim = root.outputs[0].ndim
     while len(group) < MAX_GROUP:
         extras = []
@@ -117,7 +117,7 @@ def _grow(fg, root, assigned, level, rank):
                 owner = var.owner
                 if owner is None or owner in group or owner in assigned or not is_fusable(owner) \
                         or len(owner.outputs) != 1 or var.ndim != ndim or owner in extras \
-                        or dims(var) != root_dims:
+                        or dims(var, fg) != root_dims:
                     continue
                 extras.append(owner)
         if not extras:

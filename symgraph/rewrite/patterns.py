@@ -38,8 +38,9 @@ def is_value(var, number) -> bool:
     return value is not None and not isinstance(value, complex) and value == number
 
 
-def as_replacement(x, out):
-    """``x`` (equal in value to ``out`` up to broadcasting and dtype) with ``out``'s dtype and shape."""
+def as_replacement(x, out, graph):
+    """``x`` (equal in value to ``out`` up to broadcasting and dtype) with ``out``'s dtype and shape
+    (``graph``: the FunctionGraph being rewritten, whose shape facts say when no broadcast is needed)."""
     from ..ops.elemwise import cast
     from ..ops.shape import BroadcastTo
     if x.ndim > out.ndim:
@@ -48,23 +49,24 @@ def as_replacement(x, out):
         if np.dtype(x.dtype).kind == "c" and np.dtype(out.dtype).kind != "c":
             return None
         x = cast(x, out.dtype)
-    if x.ndim == out.ndim and same_shape(x, out):
+    if x.ndim == out.ndim and same_shape(x, out, graph):
         return x
     if out.ndim == 0:
         return None
-    shape = shape_scalars(out)
+    shape = shape_scalars(out, graph)
     if shape is None:
         return None
     y = BroadcastTo()(x, *shape)
     return y if out.type.is_compatible(y.type) else None
 
 
-def filled(value, like):
-    """An array of ``like``'s shape and dtype holding ``value`` everywhere (a lazy broadcast)."""
+def filled(value, like, graph):
+    """An array of ``like``'s shape and dtype holding ``value`` everywhere (a lazy broadcast; ``graph``
+    as for ``as_replacement``)."""
     constant = Constant(value, dtype=like.dtype)
     if like.ndim == 0:
         return constant
-    return as_replacement(constant, like)
+    return as_replacement(constant, like, graph)
 
 
 def is_nonnegative(var) -> bool:

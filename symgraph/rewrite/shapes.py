@@ -106,7 +106,7 @@ class ShapeFacts:
 
     def dims(self, var) -> tuple:
         """``dims(var)`` under these facts (cached in ``self.cache``)."""
-        return dims(var, self.cache, self)
+        return describe(var, self.cache, self)
 
     def _rank(self, d):
         if isinstance(d, int):
@@ -127,20 +127,19 @@ def _canon_all(descriptions, facts):
     return tuple(facts.canon(d) for d in descriptions)
 
 
-def dims(var, cache=None, facts=None) -> tuple:
+def dims(var, graph=None) -> tuple:
     """The dimension descriptions of ``var``: ints, or frozensets of ``(variable, axis)`` atoms.
 
-    Without ``cache``, the FunctionGraph being rewritten supplies both the cache and its facts.
+    ``graph`` is the FunctionGraph being rewritten: its cache holds the descriptions and its facts
+    make provably equal lengths equal. Without one, ``var`` is described alone (no facts, no cache).
     """
-    if cache is None:
-        from .engine import current_graph
-        graph = current_graph()
-        if graph is not None:
-            cache, facts = graph.shape_cache, graph_facts(graph)
-        else:
-            cache = {}
-    if facts is None:
-        facts = _NO_FACTS
+    if graph is None:
+        return describe(var, {}, _NO_FACTS)
+    return describe(var, graph.shape_cache, graph_facts(graph))
+
+
+def describe(var, cache, facts) -> tuple:
+    """``dims(var)`` with descriptions cached in ``cache`` and canonical under ``facts`` (a ShapeFacts)."""
     found = cache.get(var)
     if found is not None:
         return found
@@ -213,12 +212,9 @@ def broadcast_length(a, b):
 def broadcast_dims(dim_lists, ndim, facts=None):
     """NumPy broadcasting of dimension descriptions (``None`` where a static length conflicts).
 
-    With ``facts``, descriptions are compared by class: the broadcast of equal lengths is that length.
+    With ``facts`` (a ShapeFacts), descriptions are compared by class: the broadcast of equal lengths is
+    that length.
     """
-    if facts is None:
-        from .engine import current_graph
-        graph = current_graph()
-        facts = graph_facts(graph) if graph is not None else None
     padded = [(1,) * (ndim - len(d)) + tuple(d) for d in dim_lists]
     out = []
     for axis in range(ndim):
@@ -344,13 +340,13 @@ def _required_equal(node, cache, facts):
     """Pairs of descriptions that must be equal for ``node`` to run (its perform raises otherwise)."""
     kind = type(node.op).__name__
     if kind == "Dot":
-        a, b = (dims(v, cache, facts) for v in node.inputs)
+        a, b = (describe(v, cache, facts) for v in node.inputs)
         return [(a[-1], b[0])]
     if kind == "BatchedMatmul":
-        a, b = (dims(v, cache, facts) for v in node.inputs)
+        a, b = (describe(v, cache, facts) for v in node.inputs)
         return [(a[-1], b[-2])]
     if kind == "Join":
-        described = [dims(v, cache, facts) for v in node.inputs]
+        described = [describe(v, cache, facts) for v in node.inputs]
         return [(described[0][axis], other[axis]) for other in described[1:]
                 for axis in range(len(other)) if axis != node.op.axis]
     return []
@@ -405,23 +401,24 @@ def program_facts(outputs) -> ShapeFacts:
     return facts_from_nodes(fast_toposort(list(outputs)))
 
 
-def same_shape(a: Variable, b: Variable) -> bool:
-    """True when ``a`` and ``b`` provably have the same runtime shape."""
+def same_shape(a: Variable, b: Variable, graph) -> bool:
+    """True when ``a`` and ``b`` (of the FunctionGraph ``graph``) provably have the same runtime shape."""
     if a.ndim != b.ndim:
         return False
-    da, db = dims(a), dims(b)
+    da, db = dims(a, graph), dims(b, graph)
     return all(x == y for x, y in zip(da, db))
 
 
-def shape_scalars(var, search_depth=4, search_width=64):
-    """int64 scalar variables for each length of ``var``, or None when one cannot be expressed.
+def shape_scalars(var, graph, search_depth=4, search_width=64):
+    """int64 scalar variables for each length of ``var`` (of the FunctionGraph ``graph``), or None when
+    one cannot be expressed.
 
     Static lengths become constants; others become ``shape_of`` of an ancestor of ``var``
     with the same length (found by a short search upward), so the result never depends on
     ``var`` itself or on anything computed from it.
     """
     from ..ops.shape import ShapeOf
-    wanted = dims(var)
+    wanted = dims(var, graph)
     result = [Constant(d, dtype="int64") if isinstance(d, int) else None for d in wanted]
     if all(r is not None for r in result):
         return result
@@ -433,7 +430,7 @@ def shape_scalars(var, search_depth=4, search_width=64):
             if candidate in seen or len(seen) > search_width:
                 continue
             seen.add(candidate)
-            _match_candidate(candidate, wanted, result, var.ndim, ShapeOf)
+            _match_candidate(candidate, wanted, result, var.ndim, ShapeOf, graph)
             if all(r is not None for r in result):
                 return result
             if candidate.owner is not None:
@@ -442,10 +439,10 @@ def shape_scalars(var, search_depth=4, search_width=64):
     return None
 
 
-def _match_candidate(candidate, wanted, result, ndim, ShapeOf):
+def _match_candidate(candidate, wanted, result, ndim, ShapeOf, graph):
     owner = candidate.owner
     if owner is not None and op_name(owner.op) == "shape_of":
-        d = dims(owner.inputs[0])[owner.op.axis]
+        d = dims(owner.inputs[0], graph)[owner.op.axis]
         if not isinstance(d, int):
             for axis, w in enumerate(wanted):
                 if result[axis] is None and w == d:
@@ -453,7 +450,7 @@ def _match_candidate(candidate, wanted, result, ndim, ShapeOf):
         return
     if candidate.ndim == 0:
         return
-    candidate_dims = dims(candidate)
+    candidate_dims = dims(candidate, graph)
     lead = ndim - candidate.ndim
     for axis, w in enumerate(wanted):
         if result[axis] is None and axis >= lead and candidate_dims[axis - lead] == w:
@@ -486,18 +483,17 @@ def _atoms_in_graph_order(var, atoms, limit=2000):
 
 
 def _register_rewrites():
-    from .engine import current_graph, register
+    from .engine import register
 
     @register("canonicalize", "shape", ops="shape_of")
-    def shape_of_broadcast(node):
+    def shape_of_broadcast(node, graph):
         """shape_of(x, i) -> the broadcast of the lengths x's length i comes from, read from x's inputs
         (shape_of(softplus(X @ w) - t, 0) -> broadcast_length(shape_of(X, 0), shape_of(t, 0))), so x need
         not be computed only for its shape (Theano's ShapeFeature). One source: see fold_shape_of."""
         x = node.inputs[0]
-        graph = current_graph()
-        if graph is None or not _used_only_for_shape(graph, x):
+        if not _used_only_for_shape(graph, x):
             return None   # x is computed anyway: reading its shape costs nothing
-        d = dims(x)[node.op.axis]
+        d = dims(x, graph)[node.op.axis]
         if isinstance(d, int) or len(d) < 2 or any(v is x for v, _ in d):
             return None
         atoms = _atoms_in_graph_order(x, d)
@@ -511,14 +507,13 @@ def _register_rewrites():
         return [result]
 
     @register("canonicalize", "shape", ops="sum_to_shape")
-    def sum_to_shape_like_ancestor(node):
+    def sum_to_shape_like_ancestor(node, graph):
         """sum_to_shape(g, like) -> sum_to_shape(g, an input of like's node with like's shape): like is read
         only for its shape, so softplus(X @ w) need not be computed to sum a gradient to the shape of X @ w."""
         g, like = node.inputs
-        graph = current_graph()
-        if graph is None or not _used_only_for_shape(graph, like):
+        if not _used_only_for_shape(graph, like):
             return None   # like is computed anyway (each firing makes a node dead: linear overall)
-        source = _same_shape_input(like)
+        source = _same_shape_input(like, graph)
         return None if source is None else [type(node.op)()(g, source)]
 
 
@@ -531,14 +526,14 @@ def _used_only_for_shape(graph, var):
         for node, i in uses)
 
 
-def _same_shape_input(var):
+def _same_shape_input(var, graph):
     """An input of ``var``'s node (elementwise, softmax-like or a cast) that provably has ``var``'s shape."""
     owner = var.owner
     if owner is None or not (hasattr(owner.op, "scalar_op") or op_name(owner.op) in _SAME_SHAPE_AS_FIRST):
         return None
-    wanted = dims(var)
+    wanted = dims(var, graph)
     for candidate in owner.inputs[:1] if not hasattr(owner.op, "scalar_op") else owner.inputs:
-        if candidate.type.shape == var.type.shape and dims(candidate) == wanted:
+        if candidate.type.shape == var.type.shape and dims(candidate, graph) == wanted:
             return candidate
     return None
 

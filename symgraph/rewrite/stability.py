@@ -31,11 +31,11 @@ from .patterns import (apply_views, as_replacement, exp_argument, is_negation_of
                        negated, operands, peel_views)
 
 
-def _replacing(node, expression):
+def _replacing(node, expression, graph):
     """``[expression]`` shaped and typed as the node's output, or None (no expression, or no way to)."""
     if expression is None:
         return None
-    replacement = as_replacement(expression, node.outputs[0])
+    replacement = as_replacement(expression, node.outputs[0], graph)
     return None if replacement is None else [replacement]
 
 
@@ -88,11 +88,11 @@ def _exp_terms(s, limit=16):
     return exponents if len(exponents) >= 2 else None
 
 
-def _log_of_exp_sum(s):
+def _log_of_exp_sum(s, graph):
     exponents = _exp_terms(s)
     if exponents is None:
         return None
-    parts = [as_replacement(x, s) for x in exponents]   # each broadcast to the sum's shape and dtype
+    parts = [as_replacement(x, s, graph) for x in exponents]   # each broadcast to the sum's shape and dtype
     if any(p is None for p in parts):
         return None
     from ..ops.join import stack
@@ -105,39 +105,39 @@ def _log_of_exp(s):
     return x if x is not None and x.type.is_float else None
 
 
-_LOG_FORMS = (_log_of_sigmoid, _log_of_one_minus_sigmoid, _log_of_softmax, _log_of_sum_of_exp,
-              _log_of_exp_sum, _log_of_exp)
+_LOG_FORMS = (_log_of_sigmoid, _log_of_one_minus_sigmoid, _log_of_softmax, _log_of_sum_of_exp, _log_of_exp)
 
 
-def stable_log(s):
-    """An expression equal to ``log(s)`` that stays finite where the naive one does not, or None."""
+def stable_log(s, graph):
+    """An expression equal to ``log(s)`` that stays finite where the naive one does not, or None
+    (``s`` a value of the FunctionGraph ``graph``)."""
     for form in _LOG_FORMS:
         found = form(s)
         if found is not None:
             return found
-    return None
+    return _log_of_exp_sum(s, graph)   # (matches a sum, which none of the forms above do)
 
 
 @register("stability", "before_grad", ops="log")
-def log_sigmoid_to_softplus(node):
+def log_sigmoid_to_softplus(node, graph):
     """log(sigmoid(x)) -> -softplus(-x): finite for x = -1000.
 
     Changes bits on purpose: -inf becomes -1000 there, and the rounding of sigmoid is gone.
     """
-    return _replacing(node, _log_of_sigmoid(node.inputs[0]))
+    return _replacing(node, _log_of_sigmoid(node.inputs[0]), graph)
 
 
 @register("stability", "before_grad", ops="log")
-def log_one_minus_sigmoid(node):
+def log_one_minus_sigmoid(node, graph):
     """log(1 - sigmoid(x)) -> -softplus(x): finite for x = 1000.
 
     Changes bits on purpose: -inf becomes -1000 there, and 1 - sigmoid(x) no longer cancels.
     """
-    return _replacing(node, _log_of_one_minus_sigmoid(node.inputs[0]))
+    return _replacing(node, _log_of_one_minus_sigmoid(node.inputs[0]), graph)
 
 
 @register("stability", "before_grad", ops="sub")
-def one_minus_sigmoid(node):
+def one_minus_sigmoid(node, graph):
     """1 - sigmoid(x) -> sigmoid(-x): no cancellation for large x, and provably nonzero.
 
     Changes bits on purpose: 1 - sigmoid(40) is 0.0, sigmoid(-40) is 4.2e-18.
@@ -145,45 +145,45 @@ def one_minus_sigmoid(node):
     one, s = node.inputs
     inner = operands(s, "sigmoid")
     if inner is not None and is_value(one, 1) and s.dtype == node.outputs[0].dtype:
-        return _replacing(node, ew.sigmoid(negated(inner[0])))
+        return _replacing(node, ew.sigmoid(negated(inner[0])), graph)
     return None
 
 
 @register("stability", "before_grad", ops="log")
-def log_softmax_from_log(node):
+def log_softmax_from_log(node, graph):
     """log(softmax(x)) -> log_softmax(x): finite for entries of 1000.
 
     Changes bits on purpose: computed as x - logsumexp(x), without rounding softmax first.
     """
-    return _replacing(node, _log_of_softmax(node.inputs[0]))
+    return _replacing(node, _log_of_softmax(node.inputs[0]), graph)
 
 
 @register("stability", "before_grad", ops="log")
-def log_sum_exp_to_logsumexp(node):
+def log_sum_exp_to_logsumexp(node, graph):
     """log(sum(exp(x), axes)) -> logsumexp(x, axes).
 
     Changes bits on purpose: finite where exp(x) overflows (x = 1000) or the sum underflows.
     """
-    return _replacing(node, _log_of_sum_of_exp(node.inputs[0]))
+    return _replacing(node, _log_of_sum_of_exp(node.inputs[0]), graph)
 
 
 @register("stability", "before_grad", ops="log")
-def log_of_exp_sum(node):
+def log_of_exp_sum(node, graph):
     """log(exp(a) + exp(b) + ...) -> logsumexp(stack([a, b, ...]), 0): finite for a = b = 10000."""
-    return _replacing(node, _log_of_exp_sum(node.inputs[0]))
+    return _replacing(node, _log_of_exp_sum(node.inputs[0], graph), graph)
 
 
 @register("stability", "before_grad", ops="log")
-def log_through_views(node):
+def log_through_views(node, graph):
     """log(view(s)) -> view(stable log(s)) where the view indexes, reshapes, transposes or broadcasts:
     log(softmax(x)[arange(n), y]) -> log_softmax(x)[arange(n), y], log(sum(exp x).T) -> logsumexp(x).T."""
     base, views = peel_views(node.inputs[0])
     if not views or not base.type.is_float or base.dtype != node.outputs[0].dtype:
         return None
-    stable = stable_log(base)
+    stable = stable_log(base, graph)
     if stable is None:
         return None
-    stable = as_replacement(stable, base)
+    stable = as_replacement(stable, base, graph)
     if stable is None:
         return None
     # The same views of a value of the same shape: the result has the log's shape by construction
@@ -194,7 +194,7 @@ def log_through_views(node):
 
 
 @register("stability", "before_grad", ops="log")
-def log_one_plus_to_log1p(node):
+def log_one_plus_to_log1p(node, graph):
     """log(1 + x) -> log1p(x): accurate for tiny x.
 
     Changes bits on purpose: log(1 + 1e-20) is 0.0, log1p(1e-20) is 1e-20.
@@ -205,30 +205,30 @@ def log_one_plus_to_log1p(node):
     a, b = inner
     for one, x in ((a, b), (b, a)):
         if is_value(one, 1) and x.type.is_float:
-            return _replacing(node, ew.log1p(x))
+            return _replacing(node, ew.log1p(x), graph)
     return None
 
 
 @register("stability", "before_grad", ops="log1p")
-def log1p_exp_to_softplus(node):
+def log1p_exp_to_softplus(node, graph):
     """log1p(exp(x)) -> softplus(x): no overflow for large x.
 
     Changes bits on purpose: inf becomes 1000 at x = 1000; elsewhere a few ulps may differ.
     """
     x = exp_argument(node.inputs[0])
-    return _replacing(node, ew.softplus(x)) if x is not None else None
+    return _replacing(node, ew.softplus(x), graph) if x is not None else None
 
 
 @register("stability", "before_grad", ops="log1p")
-def log1p_minus_sigmoid(node):
+def log1p_minus_sigmoid(node, graph):
     """log1p(-sigmoid(x)) -> -softplus(x): about -37 at x = 37, where 1 - sigmoid(37) rounds to 0."""
     inner = operands(node.inputs[0], "neg")
     s = operands(inner[0], "sigmoid") if inner is not None else None
-    return _replacing(node, ew.neg(ew.softplus(s[0]))) if s is not None else None
+    return _replacing(node, ew.neg(ew.softplus(s[0])), graph) if s is not None else None
 
 
 @register("stability", "before_grad", ops=("sub", "add"))
-def exp_minus_one_to_expm1(node):
+def exp_minus_one_to_expm1(node, graph):
     """exp(x) - 1 -> expm1(x) (also exp(x) + -1): accurate for tiny x.
 
     Changes bits on purpose: exp(1e-20) - 1 is 0.0, expm1(1e-20) is 1e-20.
@@ -238,18 +238,18 @@ def exp_minus_one_to_expm1(node):
     x = exp_argument(a)
     if not minus_one or x is None:
         return None
-    return _replacing(node, ew.expm1(x))
+    return _replacing(node, ew.expm1(x), graph)
 
 
 @register("stability", ops="exp")
-def exp_of_log_softmax(node):
+def exp_of_log_softmax(node, graph):
     """exp(log_softmax(x)) -> softmax(x) (as the gradient of log_softmax writes it): one op, no rounding
     through the log, and a gradient that need not compute log_softmax at all."""
     inner = node.inputs[0].owner
     if inner is None or type(inner.op).__name__ != "LogSoftmax":
         return None
     from ..ops.nnet import Softmax
-    return _replacing(node, Softmax(inner.op.axis)(inner.inputs[0]))
+    return _replacing(node, Softmax(inner.op.axis)(inner.inputs[0]), graph)
 
 
 # ---------------------------------------------------------------- sigmoid and softmax written by hand
@@ -267,7 +267,7 @@ def _one_plus_exp(var):
 
 
 @register("stability", "before_grad", ops="true_div")
-def sigmoid_from_quotient(node):
+def sigmoid_from_quotient(node, graph):
     """exp(z) / (1 + exp(z)) -> sigmoid(z), 1 / (1 + exp(-x)) -> sigmoid(x), a / (1 + exp(z)) -> a * sigmoid(-z):
     no inf / inf for large z."""
     a, d = node.inputs
@@ -275,9 +275,9 @@ def sigmoid_from_quotient(node):
     if z is None:
         return None
     if exp_argument(a) is z:
-        return _replacing(node, ew.sigmoid(z))
+        return _replacing(node, ew.sigmoid(z), graph)
     s = ew.sigmoid(negated(z))
-    return _replacing(node, s if is_value(a, 1) else ew.mul(a, s))
+    return _replacing(node, s if is_value(a, 1) else ew.mul(a, s), graph)
 
 
 def _sigmoid_of_pair(p, q):
@@ -290,18 +290,18 @@ def _sigmoid_of_pair(p, q):
 
 
 @register("stability", "before_grad", ops="mul")
-def sigmoid_times_exp(node):
+def sigmoid_times_exp(node, graph):
     """sigmoid(-x) * exp(x) -> sigmoid(x), and (a * sigmoid(-x)) * exp(x) -> a * sigmoid(x): no 0 * inf."""
     p, q = node.inputs
     direct = _sigmoid_of_pair(p, q)
     if direct is not None:
-        return _replacing(node, direct)
+        return _replacing(node, direct, graph)
     for product, other in ((p, q), (q, p)):
         factors = operands(product, "mul")
         for i in (0, 1) if factors is not None else ():
             pair = _sigmoid_of_pair(factors[i], other)
             if pair is not None:
-                return _replacing(node, ew.mul(factors[1 - i], pair))
+                return _replacing(node, ew.mul(factors[1 - i], pair), graph)
     return None
 
 
@@ -333,7 +333,7 @@ def _summed_back_axis(total, x):
 
 
 @register("stability", "before_grad", ops="true_div")
-def softmax_from_quotient(node):
+def softmax_from_quotient(node, graph):
     """exp(x) / sum(exp(x), axis) (broadcast back along ``axis``) -> softmax(x, axis): finite for x = 1000."""
     e, total = node.inputs
     x = exp_argument(e)
@@ -343,7 +343,7 @@ def softmax_from_quotient(node):
     if axis is None:
         return None
     from ..ops.nnet import Softmax
-    return _replacing(node, Softmax(axis)(x))
+    return _replacing(node, Softmax(axis)(x), graph)
 
 
 # ---------------------------------------------------------------- cancellations in gradient graphs
@@ -354,7 +354,7 @@ def _factors(var):
 
 
 @register("stability", ops="mul")
-def cancel_division(node):
+def cancel_division(node, graph):
     """(a / s) * s -> a and (a / s) * (s * b) -> a * b for s never zero in exact arithmetic.
 
     Changes bits on purpose: the exact a where the quotient rounded, or made NaN when s underflowed to 0.
@@ -369,19 +369,19 @@ def cancel_division(node):
         if not is_nonzero(s):
             continue
         if other is s:
-            return [as_replacement(a, out)]
+            return [as_replacement(a, out, graph)]
         factors = _factors(other)
         if factors is not None:
             p, q = factors
             if p is s:
-                return [as_replacement(ew.mul(a, q), out)]
+                return [as_replacement(ew.mul(a, q), out, graph)]
             if q is s:
-                return [as_replacement(ew.mul(a, p), out)]
+                return [as_replacement(ew.mul(a, p), out, graph)]
     return None
 
 
 @register("stability", ops="true_div")
-def cancel_common_factor(node):
+def cancel_common_factor(node, graph):
     """(s * b) / s -> b for s never zero in exact arithmetic.
 
     Changes bits on purpose: the exact b where the product rounded or the quotient was 0 / 0.
@@ -392,14 +392,14 @@ def cancel_common_factor(node):
         return None
     p, q = factors
     if p is s:
-        return [as_replacement(q, node.outputs[0])]
+        return [as_replacement(q, node.outputs[0], graph)]
     if q is s:
-        return [as_replacement(p, node.outputs[0])]
+        return [as_replacement(p, node.outputs[0], graph)]
     return None
 
 
 @register("stability", ops="mul")
-def distribute_over_quotient(node):
+def distribute_over_quotient(node, graph):
     """(a / s + b) * (s * c) -> (a / s) * (s * c) + b * (s * c) when s is never zero, so the quotient cancels.
 
     This is the shape of every gradient through log(sigmoid) or log(softmax) once the forward
@@ -421,5 +421,5 @@ def distribute_over_quotient(node):
                    for t in terms):
             continue
         combine = ew.sub if name == "sub" else ew.add
-        return [as_replacement(combine(ew.mul(terms[0], multiplier), ew.mul(terms[1], multiplier)), out)]
+        return [as_replacement(combine(ew.mul(terms[0], multiplier), ew.mul(terms[1], multiplier)), out, graph)]
     return None

@@ -515,3 +515,24 @@ def test_index_errors_are_raised_once_and_do_not_leak_into_the_next_call():
     with pytest.raises(IndexError, match="out of range"):
         f(np.array([0, 3]))
     np.testing.assert_array_equal(f(np.array([2, 0])), np.eye(3)[[2, 0]])
+
+
+def test_a_call_passes_its_state_to_every_step():
+    """Per-call state (the arrays a call made, their tag, the arrays it may reuse, the kernels it ran) is a
+    ``Call`` handed to each step, not a thread-local: two calls in one thread keep theirs apart."""
+    from symgraph.codegen.cuda import runtime
+    from symgraph.codegen.cuda.table import lowering_for
+    cuda_lower.load_lowerings()
+    x = sg.vector("x")
+    node = (sg.exp(x) * 2.0).owner.inputs[0].owner            # exp(x)
+    step = lowering_for(node.op)(node, set())
+    used = {}
+    first = runtime.Call(used=used)
+    (out,) = step([runtime.to_device(np.array([0.0, 1.0]))], first)
+    np.testing.assert_allclose(runtime.to_host(out), np.exp([0.0, 1.0]))
+    assert [a is out for a in first.allocated] == [True] and len(used) == 1
+    assert runtime.is_fresh(out, first.token) and not runtime.is_fresh(out, runtime.Call().token)
+    second = runtime.Call(recycle=runtime.spare_arrays(first.allocated, []))
+    (again,) = step([runtime.to_device(np.array([2.0, 3.0]))], second)
+    assert again is out and runtime.is_fresh(again, second.token)     # the spare array, reused and re-tagged
+    np.testing.assert_allclose(runtime.to_host(again), np.exp([2.0, 3.0]))

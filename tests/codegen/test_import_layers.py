@@ -77,3 +77,21 @@ def test_cycles_through_deferred_imports_do_not_grow():
     cycles = sorted(sorted(c) for c in nx.simple_cycles(graph)
                     if not any(n.endswith(".numba") or n.endswith(".cuda") or n == "symgraph.codegen" for n in c))
     assert cycles == KNOWN_DEFERRED_CYCLES
+
+
+def test_no_per_call_or_per_rewrite_state_in_module_level_thread_locals():
+    """The graph being rewritten and a cuda call's state are passed as arguments: neither the rewrite
+    modules nor the cuda backend keep a module-level ``threading.local()`` (numba/link.py's records,
+    filled from inside Numba's typing where no argument can reach, are the one documented exception)."""
+    root = os.path.join(CODEGEN, "..")
+    folders = [os.path.join(root, "symgraph", "rewrite"), os.path.join(CODEGEN, "cuda")]
+    found = []
+    for folder in folders:
+        for file in sorted(os.listdir(folder)):
+            if file.endswith(".py"):
+                tree = ast.parse(open(os.path.join(folder, file)).read())
+                for node in tree.body:
+                    if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+                            and ast.unparse(node.value.func) in ("threading.local", "local"):
+                        found.append(f"{file}: {ast.unparse(node)}")
+    assert found == []

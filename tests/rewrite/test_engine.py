@@ -120,3 +120,29 @@ def test_optimize_returns_the_same_structure():
     assert single is x
     pair = sg.optimize([x - 0.0, sg.exp(x)])
     assert isinstance(pair, list) and pair[0] is x
+
+
+def test_rewrites_read_the_graph_through_their_argument():
+    """A rewrite declared ``(node, graph)`` gets the FunctionGraph being rewritten; ``(node)`` gets the node
+    alone; the shape analyses take that graph as an argument (no graph reached through a global)."""
+    from symgraph.rewrite import engine, shapes
+    seen = []
+
+    def reads(node, graph):
+        seen.append(graph)
+
+    def alone(node):
+        seen.append(node)
+
+    x = sg.vector("x")
+    fg = FunctionGraph([sg.exp(x) + 1.0])
+    rewrites = [engine.LocalRewrite(reads, "reads", ["test"], None), engine.LocalRewrite(alone, "alone", ["test"], None)]
+    assert [r.reads_graph for r in rewrites] == [True, False]
+    engine.apply_local_rewrites(fg, rewrites)
+    assert seen and all(s is fg or s in fg.nodes for s in seen) and any(s is fg for s in seen)
+    assert not hasattr(engine, "current_graph")
+    # a product requires its inner lengths equal: under the graph's facts, a's columns and b's rows are one length
+    a, b = sg.matrix("a"), sg.matrix("b")
+    product_graph = FunctionGraph([a @ b], clone=False)
+    assert shapes.dims(a, product_graph)[1] == shapes.dims(b, product_graph)[0]
+    assert shapes.dims(a)[1] != shapes.dims(b)[0]          # alone, nothing says so
