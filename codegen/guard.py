@@ -32,7 +32,7 @@ GENERATED_NAME = re.compile(r"[a-z]{1,10}[0-9]+(_[0-9]+)*\Z")
 # and a few builtins. A name a function binds itself (a parameter, an assignment, a loop index) is local to
 # it and may be read there whatever its spelling: Python never resolves it to a module or a builtin.
 VOCABULARY = frozenset({
-    "np", "nb", "rt", "prange", "KernelCompiler", "PRANGE_ONLY",               # numba kernels (numba/lower.py)
+    "np", "nb", "rt", "prange", "KernelCompiler", "PRANGE_ONLY", "math",       # numba kernels (numba/lower.py)
     "cuda", "M", "INF",                                                       # cuda kernels (cuda/runtime.py)
     "int_power",                                   # the exact integer power a cuda kernel defines (cuda/elemwise.py)
     "cycle_counter",                               # the cycle counter of a profile=True kernel (numba/profile.py)
@@ -52,7 +52,7 @@ STRINGS = frozenset({
 # A failed check raises with its number only; the entry looks the message up (lower.KernelWriter.check).
 CHECK_MESSAGE = re.compile(r"symgraph check [0-9]+\Z")
 # The modules a generated module may import.
-MODULES = frozenset({"numpy", "numba", f"{__package__}.numba.pipeline", f"{__package__}.numba.linked",
+MODULES = frozenset({"math", "numpy", "numba", f"{__package__}.numba.pipeline", f"{__package__}.numba.linked",
                      f"{__package__}.numba.profile"})         # profile.py: the counter of a profile=True kernel
 # Statements and expressions no lowering writes.
 _FORBIDDEN = (ast.JoinedStr, ast.Global, ast.Nonlocal, ast.Lambda, ast.ClassDef, ast.AsyncFunctionDef, ast.Await,

@@ -29,7 +29,7 @@ SECTIONS = [
      ["add", "sub", "mul", "true_div", "neg", "pow", "abs", "square", "sign",
       "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh",
       "sigmoid", "softplus", "relu", "maximum", "minimum", "clip", "where", "cast",
-      "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not"]),
+      "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "polygamma"]),
     ("Reductions",
      "``axis=None`` reduces every axis; ``keepdims=True`` keeps the reduced axes with length 1.",
      ["sum", "prod", "max", "min", "mean", "var", "std", "logsumexp"]),

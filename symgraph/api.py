@@ -22,7 +22,7 @@ __all__ = [
     "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "sign", "log1p", "expm1", "sigmoid", "softplus",
     "relu", "abs", "pow", "square", "clip", "maximum", "minimum", "where", "cast",
     "add", "sub", "mul", "true_div", "neg", "logical_and", "logical_or", "logical_not",
-    "eq", "ne", "lt", "le", "gt", "ge",
+    "eq", "ne", "lt", "le", "gt", "ge", "polygamma",
     # reductions
     "sum", "prod", "max", "min", "mean", "var", "std",
     # shapes
@@ -234,6 +234,7 @@ def shared(value, name=None, dtype=None, shape=None):
 exp, log, sin, cos, tan, tanh, sqrt = ew.exp, ew.log, ew.sin, ew.cos, ew.tan, ew.tanh, ew.sqrt
 sign, log1p, expm1, sigmoid, softplus, relu = ew.sign, ew.log1p, ew.expm1, ew.sigmoid, ew.softplus, ew.relu
 maximum, minimum, where, cast = ew.maximum, ew.minimum, ew.where, ew.cast
+polygamma = ew.polygamma
 add, sub, mul, true_div, neg = ew.add, ew.sub, ew.mul, ew.true_div, ew.neg
 logical_and, logical_or, logical_not = ew.logical_and, ew.logical_or, ew.logical_not
 eq, ne, lt, le, gt, ge = ew.eq, ew.ne, ew.lt, ew.le, ew.gt, ew.ge

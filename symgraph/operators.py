@@ -39,6 +39,18 @@ class VariableOperators:
     def __rtruediv__(self, other):
         return _binary("true_div", other, self)
 
+    def __floordiv__(self, other):
+        return _binary("floor_divide", self, other)
+
+    def __rfloordiv__(self, other):
+        return _binary("floor_divide", other, self)
+
+    def __mod__(self, other):
+        return _binary("mod", self, other)
+
+    def __rmod__(self, other):
+        return _binary("mod", other, self)
+
     def __pow__(self, other):
         return _binary("pow", self, other)
 

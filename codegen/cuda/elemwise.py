@@ -30,6 +30,9 @@ from .runtime import ErrorFlag, build_kernel, cast_expr, device_empty, literal, 
 
 #: functions of NumPy that Numba's CUDA target provides in ``numba.cuda`` rather than in ``math``
 _CUDA_FUNCTIONS = {"cbrt"}
+# NumPy's names of the functions ``math`` spells differently
+_MATH_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arccosh": "acosh",
+               "arctanh": "atanh", "arctan2": "atan2"}
 
 
 class CudaDialect(ScalarDialect):
@@ -43,8 +46,10 @@ class CudaDialect(ScalarDialect):
     def call(self, function, *args):
         # Numba's CUDA target has cbrt as ``cuda.cbrt``, not ``math.cbrt``; its simulator's ``cuda.cbrt``
         # is ``a ** (1 / 3)`` (NaN below 0), so there ``M`` (NumPy) computes it.
+        if function == "exp2":          # not in Numba's CUDA math
+            return self.power(self.lit(2), args[0])
         namespace = "cuda" if function in _CUDA_FUNCTIONS and not simulator_enabled() else "M"
-        return f"{namespace}.{function}({', '.join(args)})"
+        return f"{namespace}.{_MATH_NAMES.get(function, function)}({', '.join(args)})"
 
     def lit(self, value):
         return literal(value, self.dtype.name)
@@ -186,7 +191,12 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
                 args.append(operand(k))
         if scalar_op.name == "pow" and np.dtype(dtype).kind == "i":
             body += [f"if {args[1]} < {literal(0, dtype)}:", "    error[0] = 1"]
-        dialect = CudaDialect(dtype, body, f"t{j}")
+        # a predicate's formula computes in its operands' dtype (isnan of an integer is False), others in the result's
+        computes_in = np.result_type(*[_operand_dtype(k, nin, input_dtypes, instructions) for k in operands]) \
+            if scalar_op.predicate else dtype
+        if scalar_op.wide and dtype == "float32":     # computed in float64, rounded once (below)
+            computes_in, args = "float64", [cast_expr(a, "float64") for a in args]
+        dialect = CudaDialect(computes_in, body, f"t{j}")
         exact = None
         if scalar_op.name in _COMPARE:
             exact = exact_comparison(scalar_op.name, *args, *(_operand_dtype(k, nin, input_dtypes, instructions)

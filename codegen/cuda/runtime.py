@@ -372,12 +372,18 @@ class ErrorFlag:
 
 # ---------------------------------------------------------------- kernel building
 
+def _special(name):
+    """SciPy's ufunc for a ``math`` function NumPy lacks (erf, erfc, lgamma)."""
+    from scipy import special
+    return {"erf": special.erf, "erfc": special.erfc, "lgamma": special.gammaln}[name]
+
+
 class _SimulatorMath:
     """The ``math`` functions generated kernels use, as NumPy ufuncs: IEEE results (inf/nan) instead of
     Python's ValueError/OverflowError, and NumPy scalars keep their dtype, as on a GPU."""
 
     def __getattr__(self, name):
-        ufunc = {"pow": np.power, "fabs": np.abs}.get(name) or getattr(np, name)
+        ufunc = {"pow": np.power, "fabs": np.abs}.get(name) or getattr(np, name, None) or _special(name)
 
         def call(*args):
             with np.errstate(all="ignore"):
@@ -471,5 +477,7 @@ def literal(value, dtype) -> str:
     if np.dtype(dtype).kind == "f":
         if math.isinf(value):
             return f"T_{dtype}({'-' if value < 0 else ''}INF)"
+        if math.isnan(value):
+            return f"T_{dtype}(INF - INF)"
         return f"T_{dtype}({float(value)!r})"
     return f"T_{dtype}({int(value)})"

@@ -43,12 +43,18 @@ class TapeDialect(NumbaDialect):
     are registers (``x``, or ``x[j]`` in a block), constants are of the registers' dtype, and temporaries
     are lines before the result."""
 
-    def __init__(self, lines):
+    def __init__(self, lines, wide=False):
         super().__init__("float64", None)
-        self.lines = lines
+        self.lines, self.wide = lines, wide
 
     def lit(self, value):
-        return {0: "zero", 1: "one"}.get(value, f"registers.dtype.type({float(value)!r})")
+        number = float(value)
+        text = {"nan": "np.nan", "inf": "np.inf", "-inf": "-np.inf"}.get(repr(number))
+        if self.wide:       # a ``wide`` op computes in float64 whatever the registers hold
+            return text or f"np.float64({number!r})"
+        if number in (0.0, 1.0):
+            return "one" if number else "zero"
+        return f"registers.dtype.type({text or repr(number)})"
 
     def let(self, expression):
         if expression.isidentifier():
@@ -84,7 +90,10 @@ def _branches(element) -> list:
     branches = []
     for cls in tape_op_classes():
         lines = []
-        value = cls().formula(TapeDialect(lines), *(x, y, z)[:_arity(cls)])
+        operands = (x, y, z)[:_arity(cls)]
+        if cls.wide:
+            operands = tuple(f"np.float64({v})" for v in operands)
+        value = cls().formula(TapeDialect(lines, cls.wide), *operands)
         if cls.predicate:
             value = f"one if {value} else zero"
         branches.append((cls.name, lines + [f"r = {value}"]))
@@ -99,7 +108,8 @@ def _arity(cls) -> int:
 @functools.lru_cache(maxsize=None)
 def interpreter_source() -> str:
     """The source of the interpreters' module (see the module docstring)."""
-    lines = [f'"""{_DOCSTRING}"""', "import numba as nb", "import numpy as np", "from numba import prange", ""]
+    lines = [f'"""{_DOCSTRING}"""', "import math", "import numba as nb", "import numpy as np",
+             "from numba import prange", ""]
     lines += [f"{constant_name(name)} = {code!r}" for name, code in opcodes().items()]
     lines += [f"VECTOR_BLOCK = {VECTOR_BLOCK!r}", "PRANGE_ONLY = dict(prange=True, comprehension=False, "
               "reduction=False, inplace_binop=False, setitem=False, numpy=False, stencil=False, fusion=False)", ""]

@@ -38,7 +38,11 @@ class NumbaDialect(ScalarDialect):
         return _named(expression, self._let)
 
     def call(self, function, *args):
-        return f"np.{function}({', '.join(args)})"
+        if hasattr(np, function):
+            return f"np.{function}({', '.join(args)})"
+        # NumPy lacks it (erf, erfc, lgamma): Python's ``math``, whose result Numba types as float64
+        value = f"math.{function}({', '.join(args)})"
+        return f"np.float32({value})" if self.dtype == np.float32 else value
 
     def lit(self, value):
         return literal(value, self.dtype)
@@ -74,6 +78,10 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) ->
     if name in _LOGIC:
         args = [cast_code(x, d, "bool") for x, d in zip(operands, operand_dtypes)]
         return scalar_op.formula(NumbaDialect("bool", kernel.let), *args)
+    if scalar_op.predicate:     # isnan, isinf, isfinite: in their operand's dtype (isnan of an int is False)
+        common = np.result_type(*operand_dtypes).name
+        args = [cast_code(x, d, common) for x, d in zip(operands, operand_dtypes)]
+        return scalar_op.formula(NumbaDialect(common, kernel.let), *args)
     if name == "where":
         args = [cast_code(operands[0], operand_dtypes[0], "bool")]
         args += [cast_code(x, d, out_dtype) for x, d in zip(operands[1:], operand_dtypes[1:])]
@@ -84,6 +92,9 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) ->
         # NumPy: add/max of bools is logical or, mul/min is logical and.
         a, b = (cast_code(x, d, "bool") for x, d in zip(operands, operand_dtypes))
         return f"({a} or {b})" if name in ("add", "maximum") else f"({a} and {b})"
+    if scalar_op.wide and out_dtype == "float32":     # computed in float64, rounded once
+        args = [cast_code(x, d, "float64") for x, d in zip(operands, operand_dtypes)]
+        return f"np.float32({scalar_op.formula(NumbaDialect('float64', kernel.let), *args)})"
     args = [cast_code(x, d, out_dtype) for x, d in zip(operands, operand_dtypes)]
     if name == "pow" and np.dtype(out_dtype).kind in "iu":
         return _integer_power(args, out_dtype, kernel)

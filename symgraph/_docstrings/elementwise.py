@@ -117,10 +117,11 @@ for _name, (_summary, _numpy, _returns, _example, _output) in UNARY.items():
                                                     returns=_returns, example=_example, output=_output), "x, /")
 for _name, _function in elemwise.FUNCTIONS.items():    # from the class: its summary, reference and example
     _op = elemwise.SCALAR_OPS[_name]
-    _summary, _, _more = (_op.__doc__ or "").strip().partition(": ")
-    add_doc(_function, _UNARY.format(name=_name, summary=_summary.rstrip("."), numpy=_op.reference,
-                                     returns=_FLOAT + (f" {_more[0].upper()}{_more[1:]}" if _more else ""),
-                                     example=_op.example[0], output=_op.example[1]), "x, /")
+    _summary, _, _more = " ".join((_op.__doc__ or "").split()).partition(": ")
+    _returns = (_op.returns or _FLOAT) + (f" {_more[0].upper()}{_more[1:]}" if _more else "")
+    add_doc(_function, (_UNARY if _op.nin == 1 else _BINARY).format(
+        name=_name, summary=_summary.rstrip("."), numpy=_op.reference, returns=_returns,
+        example=_op.example[0], output=_op.example[1]), "x, /" if _op.nin == 1 else "a, b, /")
 for _name, (_summary, _numpy, _returns, _example, _output) in BINARY.items():
     add_doc(getattr(elemwise, _name), _BINARY.format(name=_name, summary=_summary, numpy=_numpy,
                                                      returns=_returns, example=_example, output=_output), "a, b, /")

@@ -9,6 +9,7 @@ its input (undoing broadcasting).
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -94,6 +95,9 @@ class ScalarOp:
     math_function = None
     #: the result is a truth value (comparisons, logical operators): the tapes store it as 0 or 1
     predicate = False
+    #: float32 operands are computed in float64 and the result rounded once (as SciPy computes its special
+    #: functions): for formulas whose float32 rounding errors would add up (digamma's recurrence)
+    wide = False
     #: the SymPy function this op is (``"exp"``: ``sympy.exp``), for ``sg.to_sympy`` and the SymPy rewrite
     sympy_function = None
     #: for an op SymPy must not rewrite (a stable formula it would undo, as ``log1p``): a method
@@ -107,6 +111,8 @@ class ScalarOp:
     reference = ""
     #: (arguments, printed result) of the docstring's example: ("[-8.0, 27.0]", "array([-2.,  3.])")
     example = None
+    #: what the docstring says the result is (None: "NumPy's result dtype, float64 for integer operands")
+    returns = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -681,6 +687,790 @@ class Cast(ScalarOp):
         return [cast(gy, x.dtype)]
 
 
+# ---------------------------------------------------------------- more of NumPy's math
+# Each class is the whole op: sg.<name> (public), its docstring (the class's, its reference and example),
+# its NumPy/SciPy reference (impl), its formula for every backend and its derivative.
+
+def _zero_gradient(self, inputs, output, output_grad):
+    from .shape import zeros_like
+    return [zeros_like(x) if x.type.is_float else None for x in inputs]
+
+
+def _exact_for_integers(function):
+    """A formula that is ``function`` for floats and the operand itself for integers and booleans (floor,
+    ceil, trunc and round of an integer are that integer, in its dtype, as in NumPy 2)."""
+    def formula(self, f, x):
+        return x if f.dtype.kind in "iub" else f.call(function, x)
+    return formula
+
+
+class Floor(ScalarOp):
+    """The largest integer not greater than ``x``: integer operands keep their dtype, as in NumPy 2; the
+    derivative is 0 everywhere (also at the jumps)."""
+    name = "floor"
+    public = True
+    reference = "np.floor(x)"
+    example = ("[-1.5, 0.5, 2.0]", "array([-2.,  0.,  2.])")
+    returns = "The result, with the dtype of ``x``."
+    impl = staticmethod(np.floor)
+    formula = _exact_for_integers("floor")
+    grad = _zero_gradient
+
+
+class Ceil(ScalarOp):
+    """The smallest integer not less than ``x``: integer operands keep their dtype, as in NumPy 2; the
+    derivative is 0 everywhere (also at the jumps)."""
+    name = "ceil"
+    public = True
+    reference = "np.ceil(x)"
+    example = ("[-1.5, 0.5, 2.0]", "array([-1.,  1.,  2.])")
+    returns = "The result, with the dtype of ``x``."
+    impl = staticmethod(np.ceil)
+    formula = _exact_for_integers("ceil")
+    grad = _zero_gradient
+
+
+class Trunc(ScalarOp):
+    """``x`` rounded toward zero: integer operands keep their dtype, as in NumPy 2; the derivative is 0
+    everywhere (also at the jumps)."""
+    name = "trunc"
+    public = True
+    reference = "np.trunc(x)"
+    example = ("[-1.5, 0.5, 2.0]", "array([-1.,  0.,  2.])")
+    returns = "The result, with the dtype of ``x``."
+    impl = staticmethod(np.trunc)
+    formula = _exact_for_integers("trunc")
+    grad = _zero_gradient
+
+
+class Round(ScalarOp):
+    """``x`` rounded to the nearest integer, halves to even (``round(2.5) == 2.0``, ``round(-0.5) == -0.0``):
+    integer operands keep their dtype; the derivative is 0 everywhere (also at the jumps)."""
+    name = "round"
+    public = True
+    reference = "np.round(x)"
+    example = ("[0.5, 1.5, 2.5, -0.7]", "array([ 0.,  2.,  2., -1.])")
+    returns = "The result, with the dtype of ``x``."
+    impl = staticmethod(np.round)
+    grad = _zero_gradient
+
+    def formula(self, f, x):
+        if f.dtype.kind in "iub":
+            return x
+        x = f.let(x)
+        low = f.let(f.call("floor", x))
+        fraction = f.let(f"({x} - {low})")          # exact
+        up = f"({low} + {f.lit(1)})"
+        tie = f.select(f"{f.call('fmod', low, f.lit(2))} == {f.lit(0)}", low, up)
+        nearest = f.select(f"{fraction} > {f.lit(0.5)}", up, f.select(f"{fraction} < {f.lit(0.5)}", low, tie))
+        return f.call("copysign", nearest, x)        # -0.4 rounds to -0.0, as in NumPy
+
+
+def _float_modulus(f, a, b):
+    """``(fmod(a, b), a, b)`` as names: the start of NumPy's ``npy_divmod`` for floats."""
+    a, b = f.let(a), f.let(b)
+    return f.let(f.call("fmod", a, b)), a, b
+
+
+def _integer_division(f, a, b, operator):
+    """``a // b`` or ``a % b`` for integers as NumPy computes them: floor semantics, 0 for a zero divisor,
+    and ``MIN // -1 == MIN`` (which wraps) without dividing (a hardware trap otherwise)."""
+    a, b = f.let(a), f.let(b)
+    zero, one = f.lit(0), f.lit(1)
+    if f.dtype.kind == "u":
+        return f.select(f"{b} == {zero}", zero, f"({a} {operator} {b})")
+    minus_one = f.lit(-1)
+    divisor = f.let(f.select(f"({b} == {zero}) or ({b} == {minus_one})", one, b))
+    quotient = f"({a} {operator} {divisor})"
+    if operator == "%":
+        by_minus_one = zero
+    else:
+        low = f.lit(np.iinfo(f.dtype).min)
+        by_minus_one = f.select(f"{a} == {low}", low, f"(-{a})")
+    return f.select(f"{b} == {zero}", zero, f.select(f"{b} == {minus_one}", by_minus_one, quotient))
+
+
+class Mod(ScalarOp):
+    """The remainder of floor division, with the sign of ``b`` (``a % b``): NumPy's and Python's
+    convention, ``-7 % 3 == 2`` and ``7 % -3 == -2``. An integer remainder by 0 is 0 and a float one NaN,
+    as in NumPy. Derivatives 1 and ``-floor_divide(a, b)``."""
+    name, nin = "mod", 2
+    public = True
+    reference = "np.mod(a, b)"
+    example = ("[-7.0, 7.0, 7.5], [3.0, -3.0, 2.0]", "array([ 2. , -2. ,  1.5])")
+    returns = "The result, with the promoted dtype of ``a`` and ``b``."
+    impl = staticmethod(np.mod)
+
+    def formula(self, f, a, b):
+        if f.dtype.kind in "iub":
+            return _integer_division(f, a, b, "%")
+        m, a, b = _float_modulus(f, a, b)
+        zero = f.lit(0)
+        adjusted = f.select(f"({b} < {zero}) != ({m} < {zero})", f"({m} + {b})", m)
+        return f.select(f"{b} == {zero}", m, f.select(f"{m} != {zero}", adjusted, f.call("copysign", zero, b)))
+
+    def grad(self, inputs, output, gy):
+        a, b = inputs
+        return [gy, neg(mul(gy, floor_divide(a, b)))]
+
+
+class FloorDivide(ScalarOp):
+    """``a / b`` rounded down (``a // b``): NumPy's convention, ``-7 // 2 == -4``. An integer division by
+    0 gives 0 and ``MIN // -1`` wraps to ``MIN``, as in NumPy; a float division by 0 gives ``a / b``
+    (inf or NaN). The derivative is 0 everywhere."""
+    name, nin = "floor_divide", 2
+    public = True
+    reference = "np.floor_divide(a, b)"
+    example = ("[-7.0, 7.0, 7.5], [2.0, -2.0, 2.0]", "array([-4., -4.,  3.])")
+    returns = "The result, with the promoted dtype of ``a`` and ``b``."
+    impl = staticmethod(np.floor_divide)
+    grad = _zero_gradient
+
+    def formula(self, f, a, b):
+        if f.dtype.kind in "iub":
+            return _integer_division(f, a, b, "//")
+        m, a, b = _float_modulus(f, a, b)      # NumPy's npy_divmod, step for step
+        zero, one = f.lit(0), f.lit(1)
+        exact = f.let(f"(({a} - {m}) / {b})")
+        crosses = f"{m} != {zero} and (({b} < {zero}) != ({m} < {zero}))"
+        quotient = f.let(f.select(crosses, f"({exact} - {one})", exact))
+        low = f.let(f.call("floor", quotient))
+        rounded = f.select(f"({quotient} - {low}) > {f.lit(0.5)}", f"({low} + {one})", low)
+        nonzero = f.select(f"{quotient} != {zero}", rounded, f.call("copysign", zero, f"({a} / {b})"))
+        return f.select(f"{b} == {zero}", f"({a} / {b})", nonzero)
+
+
+class Reciprocal(ScalarOp):
+    """``1 / x``: for integers NumPy's C division by truncation (``reciprocal(2) == 0``); an integer 0 gives
+    0 on every backend (NumPy's value there is undefined behaviour in C and depends on the dtype)."""
+    name = "reciprocal"
+    public = True
+    reference = "np.reciprocal(x)"
+    example = ("[2.0, -0.5]", "array([ 0.5, -2. ])")
+    returns = "The result, with the dtype of ``x``."
+
+    @staticmethod
+    def impl(x):
+        x = np.asarray(x)
+        if x.dtype.kind in "iu":
+            return np.where(x == 0, x, np.reciprocal(np.where(x == 0, np.ones((), x.dtype), x)))
+        return np.reciprocal(x)
+
+    def formula(self, f, x):
+        if f.dtype.kind in "iub":
+            if f.dtype.kind == "b":
+                return x
+            x, one = f.let(x), f.lit(1)
+            if f.dtype.kind == "u":
+                return f.select(f"{x} == {one}", one, f.lit(0))
+            return f.select(f"({x} == {one}) or ({x} == {f.lit(-1)})", x, f.lit(0))
+        return f"({f.lit(1)} / {x})"
+
+    def grad(self, inputs, output, gy):
+        return [neg(mul(gy, mul(output, output)))]
+
+
+class Arcsin(ScalarOp):
+    """The inverse sine, in ``[-pi/2, pi/2]`` (NaN outside ``[-1, 1]``): derivative ``1 / sqrt(1 - x**2)``
+    (``inf`` at ±1)."""
+    name = "arcsin"
+    math_function = "arcsin"
+    sympy_function = "asin"
+    transcendental = True
+    public = True
+    reference = "np.arcsin(x)"
+    example = ("[0.0, 1.0]", "array([0.        , 1.57079633])")
+    impl = staticmethod(np.arcsin)
+
+    def grad(self, inputs, output, gy):
+        x = inputs[0]
+        return [true_div(gy, sqrt(sub(1, mul(x, x))))]
+
+
+class Arccos(ScalarOp):
+    """The inverse cosine, in ``[0, pi]`` (NaN outside ``[-1, 1]``): derivative ``-1 / sqrt(1 - x**2)``."""
+    name = "arccos"
+    math_function = "arccos"
+    sympy_function = "acos"
+    transcendental = True
+    public = True
+    reference = "np.arccos(x)"
+    example = ("[1.0, 0.0]", "array([0.        , 1.57079633])")
+    impl = staticmethod(np.arccos)
+
+    def grad(self, inputs, output, gy):
+        x = inputs[0]
+        return [neg(true_div(gy, sqrt(sub(1, mul(x, x)))))]
+
+
+class Arctan(ScalarOp):
+    """The inverse tangent, in ``(-pi/2, pi/2)``: derivative ``1 / (1 + x**2)``."""
+    name = "arctan"
+    math_function = "arctan"
+    sympy_function = "atan"
+    transcendental = True
+    public = True
+    reference = "np.arctan(x)"
+    example = ("[0.0, 1.0]", "array([0.        , 0.78539816])")
+    impl = staticmethod(np.arctan)
+
+    def grad(self, inputs, output, gy):
+        x = inputs[0]
+        return [true_div(gy, add(1, mul(x, x)))]
+
+
+class Sinh(ScalarOp):
+    """The hyperbolic sine: derivative ``cosh(x)``."""
+    name = "sinh"
+    math_function = "sinh"
+    sympy_function = "sinh"
+    transcendental = True
+    public = True
+    reference = "np.sinh(x)"
+    example = ("[0.0, 1.0]", "array([0.        , 1.17520119])")
+    impl = staticmethod(np.sinh)
+
+    def grad(self, inputs, output, gy):
+        return [mul(gy, cosh(inputs[0]))]
+
+
+class Cosh(ScalarOp):
+    """The hyperbolic cosine: derivative ``sinh(x)``."""
+    name = "cosh"
+    math_function = "cosh"
+    sympy_function = "cosh"
+    positive = True
+    nonnegative = True
+    transcendental = True
+    public = True
+    reference = "np.cosh(x)"
+    example = ("[0.0, 1.0]", "array([1.        , 1.54308063])")
+    impl = staticmethod(np.cosh)
+
+    def grad(self, inputs, output, gy):
+        return [mul(gy, sinh(inputs[0]))]
+
+
+class Arcsinh(ScalarOp):
+    """The inverse hyperbolic sine: derivative ``1 / sqrt(x**2 + 1)``."""
+    name = "arcsinh"
+    math_function = "arcsinh"
+    sympy_function = "asinh"
+    transcendental = True
+    public = True
+    reference = "np.arcsinh(x)"
+    example = ("[0.0, 1.0]", "array([0.        , 0.88137359])")
+    impl = staticmethod(np.arcsinh)
+
+    def grad(self, inputs, output, gy):
+        x = inputs[0]
+        return [true_div(gy, sqrt(add(mul(x, x), 1)))]
+
+
+class Arccosh(ScalarOp):
+    """The inverse hyperbolic cosine (NaN below 1): derivative ``1 / sqrt(x**2 - 1)`` (``inf`` at 1)."""
+    name = "arccosh"
+    math_function = "arccosh"
+    sympy_function = "acosh"
+    nonnegative = True
+    transcendental = True
+    public = True
+    reference = "np.arccosh(x)"
+    example = ("[1.0, 2.0]", "array([0.       , 1.3169579])")
+    impl = staticmethod(np.arccosh)
+
+    def grad(self, inputs, output, gy):
+        x = inputs[0]
+        return [true_div(gy, sqrt(sub(mul(x, x), 1)))]
+
+
+class Arctanh(ScalarOp):
+    """The inverse hyperbolic tangent (±inf at ±1, NaN beyond): derivative ``1 / (1 - x**2)``."""
+    name = "arctanh"
+    math_function = "arctanh"
+    sympy_function = "atanh"
+    transcendental = True
+    public = True
+    reference = "np.arctanh(x)"
+    example = ("[0.0, 0.5]", "array([0.        , 0.54930614])")
+    impl = staticmethod(np.arctanh)
+
+    def grad(self, inputs, output, gy):
+        x = inputs[0]
+        return [true_div(gy, sub(1, mul(x, x)))]
+
+
+class Arctan2(ScalarOp):
+    """The angle of the point ``(b, a)`` (``a`` the y coordinate, as ``np.arctan2(y, x)``), in
+    ``[-pi, pi]``, with C's conventions for zeros and infinities: derivatives ``b / r**2`` and ``-a / r**2``
+    (``r**2 = a**2 + b**2``), taken as 0 at the origin."""
+    name, nin = "arctan2", 2
+    math_function = "arctan2"
+    transcendental = True
+    public = True
+    reference = "np.arctan2(a, b)"
+    example = ("[1.0, 0.0], [0.0, -1.0]", "array([1.57079633, 3.14159265])")
+    returns = "The result, a float dtype (float64 for integer operands)."
+    impl = staticmethod(np.arctan2)
+
+    def grad(self, inputs, output, gy):
+        a, b = inputs
+        r2 = add(mul(a, a), mul(b, b))
+        safe = where(eq(r2, 0), 1, r2)
+        scale = where(eq(r2, 0), 0, true_div(gy, safe))
+        return [mul(scale, b), neg(mul(scale, a))]
+
+
+class Hypot(ScalarOp):
+    """``sqrt(a**2 + b**2)`` without overflow or underflow in the squares (``hypot(inf, nan)`` is ``inf``,
+    as in C): derivatives ``a / hypot`` and ``b / hypot``, taken as 0 at the origin."""
+    name, nin = "hypot", 2
+    math_function = "hypot"
+    nonnegative = True
+    public = True
+    reference = "np.hypot(a, b)"
+    example = ("[3.0, 5.0], [4.0, 12.0]", "array([ 5., 13.])")
+    returns = "The result, a float dtype (float64 for integer operands)."
+    impl = staticmethod(np.hypot)
+
+    def grad(self, inputs, output, gy):
+        a, b = inputs
+        zero = eq(output, 0)
+        scale = where(zero, 0, true_div(gy, where(zero, 1, output)))
+        return [mul(scale, a), mul(scale, b)]
+
+
+class Log2(ScalarOp):
+    """The base-2 logarithm: derivative ``1 / (x log 2)``."""
+    name = "log2"
+    math_function = "log2"
+    transcendental = True
+    public = True
+    reference = "np.log2(x)"
+    example = ("[1.0, 8.0]", "array([0., 3.])")
+    impl = staticmethod(np.log2)
+
+    def sympy_readable(self, sp, x):
+        return sp.log(x, 2)
+
+    def grad(self, inputs, output, gy):
+        return [true_div(gy, mul(inputs[0], float(np.log(2.0))))]
+
+
+class Log10(ScalarOp):
+    """The base-10 logarithm: derivative ``1 / (x log 10)``."""
+    name = "log10"
+    math_function = "log10"
+    transcendental = True
+    public = True
+    reference = "np.log10(x)"
+    example = ("[1.0, 1000.0]", "array([0., 3.])")
+    impl = staticmethod(np.log10)
+
+    def sympy_readable(self, sp, x):
+        return sp.log(x, 10)
+
+    def grad(self, inputs, output, gy):
+        return [true_div(gy, mul(inputs[0], float(np.log(10.0))))]
+
+
+class Exp2(ScalarOp):
+    """``2 ** x``: derivative ``2 ** x log 2``."""
+    name = "exp2"
+    math_function = "exp2"
+    positive = True
+    nonnegative = True
+    transcendental = True
+    public = True
+    reference = "np.exp2(x)"
+    example = ("[0.0, 3.0]", "array([1., 8.])")
+    impl = staticmethod(np.exp2)
+
+    def sympy_readable(self, sp, x):
+        return 2 ** x
+
+    def grad(self, inputs, output, gy):
+        return [mul(gy, mul(output, float(np.log(2.0))))]
+
+
+class Logaddexp(ScalarOp):
+    """``log(exp(a) + exp(b))`` without overflow (``logaddexp(1000, 1000)`` is ``1000 + log 2``) or
+    cancellation, as NumPy computes it: derivatives ``sigmoid(a - b)`` and ``sigmoid(b - a)``."""
+    name, nin = "logaddexp", 2
+    transcendental = True
+    public = True
+    reference = "np.logaddexp(a, b)"
+    example = ("[0.0, 1000.0], [0.0, 1000.0]", "array([6.93147181e-01, 1.00069315e+03])")
+    returns = "The result, a float dtype (float64 for integer operands)."
+    impl = staticmethod(np.logaddexp)
+
+    def sympy_readable(self, sp, a, b):
+        return sp.log(sp.exp(a) + sp.exp(b))
+
+    def formula(self, f, a, b):
+        a, b = f.let(a), f.let(b)
+        d = f.let(f"({a} - {b})")
+        zero = f.lit(0)
+        above = f"({a} + {f.call('log1p', f.call('exp', f'(-{d})'))})"
+        below = f"({b} + {f.call('log1p', f.call('exp', d))})"
+        # equal operands first: also two infinities of one sign, whose difference is NaN
+        return f.select(f"{a} == {b}", f"({a} + {f.lit(np.log(2.0))})",
+                        f.select(f"{d} > {zero}", above, f.select(f"{d} <= {zero}", below, d)))
+
+    def grad(self, inputs, output, gy):
+        a, b = inputs
+        return [mul(gy, sigmoid(sub(a, b))), mul(gy, sigmoid(sub(b, a)))]
+
+
+_TWO_OVER_SQRT_PI = 2.0 / float(np.sqrt(np.pi))
+
+
+class Erf(ScalarOp):
+    """The error function ``2/sqrt(pi) * integral of exp(-t**2) from 0 to x``: derivative
+    ``2/sqrt(pi) * exp(-x**2)``."""
+    name = "erf"
+    math_function = "erf"
+    sympy_function = "erf"
+    transcendental = True
+    public = True
+    reference = "scipy.special.erf(x)"
+    example = ("[0.0, 1.0]", "array([0.        , 0.84270079])")
+
+    @staticmethod
+    def impl(x):
+        from scipy import special
+        return special.erf(x)
+
+    def grad(self, inputs, output, gy):
+        x = inputs[0]
+        return [mul(gy, mul(_TWO_OVER_SQRT_PI, exp(neg(mul(x, x)))))]
+
+
+class Erfc(ScalarOp):
+    """``1 - erf(x)``, accurate where ``erf(x)`` is close to 1 (``erfc(10)`` is ``2.1e-45``, not 0):
+    derivative ``-2/sqrt(pi) * exp(-x**2)``."""
+    name = "erfc"
+    math_function = "erfc"
+    sympy_function = "erfc"
+    nonnegative = True
+    transcendental = True
+    public = True
+    reference = "scipy.special.erfc(x)"
+    example = ("[0.0, 1.0]", "array([1.        , 0.15729921])")
+
+    @staticmethod
+    def impl(x):
+        from scipy import special
+        return special.erfc(x)
+
+    def grad(self, inputs, output, gy):
+        x = inputs[0]
+        return [neg(mul(gy, mul(_TWO_OVER_SQRT_PI, exp(neg(mul(x, x))))))]
+
+
+# Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011): single-precision polynomials in
+# w = -log(1 - y**2), for w < 5 (in w - 2.5) and beyond (in sqrt(w) - 3), highest degree first.
+_ERFINV_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                   -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
+def _horner(f, coefficients, w):
+    value = f.lit(coefficients[0])
+    for c in coefficients[1:]:
+        value = f.let(f"({f.lit(c)} + {value} * {w})")
+    return value
+
+
+class Erfinv(ScalarOp):
+    """The inverse of ``erf`` on ``[-1, 1]`` (±inf at ±1, NaN beyond): Giles' approximation refined by
+    four Newton steps, on ``log(erfc(|x|)) = log(1 - |y|)`` where ``|y| > 0.5``, so the result keeps its
+    relative accuracy up to ``y = 1 - 1e-16``; odd, so ``erfinv(-0.0)`` is -0.0. Derivative
+    ``sqrt(pi)/2 * exp(erfinv(y)**2)``."""
+    name = "erfinv"
+    transcendental = True
+    wide = True
+    public = True
+    reference = "scipy.special.erfinv(x)"
+    example = ("[0.0, 0.5]", "array([0.        , 0.47693628])")
+
+    @staticmethod
+    def impl(x):
+        from scipy import special
+        return np.copysign(special.erfinv(x), x)     # odd: erfinv(-0.0) is -0.0 (SciPy gives +0.0)
+
+    def formula(self, f, y):
+        y = f.let(y)
+        one = f.lit(1)
+        a = f.let(f.abs(y))
+        w = f.let(f"(-{f.call('log', f'(({one} - {a}) * ({one} + {a}))')})")
+        central = _horner(f, _ERFINV_CENTRAL, f.let(f"({w} - {f.lit(2.5)})"))
+        tail = _horner(f, _ERFINV_TAIL, f.let(f"({f.call('sqrt', w)} - {f.lit(3.0)})"))
+        t = f.let(f"({f.select(f'{w} < {f.lit(5.0)}', central, tail)} * {a})")
+        # Newton steps: on erf(t) = a in the middle; in the tail on log(erfc(t)) = log(1 - a), which converges
+        # as fast where erfc falls exponentially (1 - a is exact there, a > 0.5)
+        tail_side = f.let(f"{a} > {f.lit(0.5)}")
+        log_complement = f.let(f.call("log", f"({one} - {a})"))
+        for _ in range(4):
+            slope = f.let(f"({f.lit(_TWO_OVER_SQRT_PI)} * {f.call('exp', f'(-{t} * {t})')})")
+            complement = f.let(f.call("erfc", t))
+            tail_step = f"(({log_complement} - {f.call('log', complement)}) * {complement} / {slope})"
+            middle_step = f"(({f.call('erf', t)} - {a}) / {slope})"
+            t = f.let(f"({t} - {f.select(tail_side, tail_step, middle_step)})")
+        magnitude = f.select(f"{a} < {one}", t, f.select(f"{a} == {one}", f.lit(np.inf), f.lit(np.nan)))
+        return f.call("copysign", magnitude, y)
+
+    def grad(self, inputs, output, gy):
+        return [mul(gy, mul(float(np.sqrt(np.pi)) / 2.0, exp(mul(output, output))))]
+
+
+class Lgamma(ScalarOp):
+    """``log|Gamma(x)|``, accurate for large ``x`` (no overflow of Gamma itself): ``inf`` at 0, the
+    negative integers and ±inf (as C's and Python's ``lgamma``; SciPy's ``gammaln(-inf)`` is ``-inf``).
+    Derivative ``digamma(x)``."""
+    name = "lgamma"
+    math_function = "lgamma"
+    transcendental = True
+    public = True
+    reference = "scipy.special.gammaln(x)"
+    example = ("[1.0, 5.0]", "array([0.        , 3.17805383])")
+
+    @staticmethod
+    def impl(x):
+        from scipy import special
+        x = np.asarray(x)
+        return np.where(x == -np.inf, np.inf, special.gammaln(x))
+
+    def sympy_readable(self, sp, x):
+        return sp.loggamma(x)
+
+    def formula(self, f, x):
+        x = f.let(x)
+        return f.select(f"{x} == {f.lit(-np.inf)}", f.lit(np.inf), f.call("lgamma", x))
+
+    def grad(self, inputs, output, gy):
+        return [mul(gy, digamma(inputs[0]))]
+
+
+# Asymptotic series at u >= 10 (after shifting x up by 10 with the recurrence), Bernoulli numbers:
+# digamma(u) ~ log u - 1/(2u) - sum B_2k / (2k u**2k).
+_DIGAMMA_SERIES = (-1 / 12, 1 / 120, -1 / 252, 1 / 240, -1 / 132, 691 / 32760, -1 / 12)
+_SHIFT = 10
+
+
+def _series(f, coefficients, inverse_square):
+    value = f.lit(coefficients[-1])
+    for c in reversed(coefficients[:-1]):
+        value = f.let(f"({f.lit(c)} + {value} * {inverse_square})")
+    return value
+
+
+def _shifted(f, z):
+    """``(u, sum of 1/(z + k) for k < 10)`` where ``z < 10`` (u = z + 10), else ``(z, 0)``."""
+    near = f.let(f"{z} < {f.lit(_SHIFT)}")
+    terms = [f"({f.lit(1)} / ({z} + {f.lit(k)}))" for k in range(_SHIFT)]
+    total = f.let("(" + " + ".join(terms) + ")")
+    return f.let(f.select(near, f"({z} + {f.lit(_SHIFT)})", z)), f.select(near, total, f.lit(0))
+
+
+def _near_integer_offset(f, x):
+    """``x - k`` for an integer ``k`` near ``x`` (exact): ``tan(pi * x)`` and ``sin(pi * x) ** 2`` have period
+    1 in ``x``, and ``pi * (x - k)`` keeps its relative accuracy near the poles at the integers."""
+    return f.let(f"({x} - {f.call('floor', f'({x} + {f.lit(0.5)})')})")
+
+
+class Digamma(ScalarOp):
+    """The logarithmic derivative of Gamma, ``Gamma'(x) / Gamma(x)``: the recurrence up to ``x >= 10``, an
+    asymptotic series there, and the reflection formula below 0 (NaN at the negative integers, -inf at +0
+    and +inf at -0, as SciPy). Derivative ``polygamma(1, x)``."""
+    name = "digamma"
+    transcendental = True
+    wide = True
+    public = True
+    reference = "scipy.special.digamma(x)"
+    example = ("[1.0, 0.5]", "array([-0.57721566, -1.96351003])")
+
+    @staticmethod
+    def impl(x):
+        from scipy import special
+        return special.digamma(x)
+
+    def sympy_readable(self, sp, x):
+        return sp.polygamma(0, x)
+
+    def formula(self, f, x):
+        x = f.let(x)
+        zero, one = f.lit(0), f.lit(1)
+        negative = f.let(f"{x} < {zero}")
+        z = f.let(f.select(negative, f"({one} - {x})", x))
+        u, shift = _shifted(f, z)
+        inverse = f.let(f"({one} / {u})")
+        square = f.let(f"({inverse} * {inverse})")
+        series = _series(f, _DIGAMMA_SERIES, square)
+        value = f.let(f"({f.call('log', u)} - {f.lit(0.5)} * {inverse} + {series} * {square} - {shift})")
+        pi = f.lit(np.pi)
+        reflected = f"({value} - {pi} / {f.call('tan', f'({pi} * {_near_integer_offset(f, x)})')})"
+        pole = f"{negative} and {f.call('floor', x)} == {x}"
+        at_zero = f.call("copysign", f.lit(np.inf), f"(-{x})")
+        return f.select(f"{x} == {zero}", at_zero,
+                        f.select(pole, f.lit(np.nan), f.select(negative, reflected, value)))
+
+    def grad(self, inputs, output, gy):
+        return [mul(gy, polygamma(1, inputs[0]))]
+
+
+# B_2, B_4, ..., B_16: the Bernoulli numbers of the asymptotic series of the polygamma functions
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510)
+
+
+def _cot_derivative(n) -> list:
+    """Coefficients (constant first) of the polynomial ``P_n`` with ``d^n/dy^n cot(y) = P_n(cot(y))``:
+    ``P_0(c) = c`` and ``P_(k+1)(c) = -(1 + c**2) P_k'(c)``."""
+    p = [0, 1]
+    for _ in range(n):
+        derivative = [k * p[k] for k in range(1, len(p))] or [0]
+        product = [0] * (len(derivative) + 2)
+        for k, a in enumerate(derivative):
+            product[k] -= a
+            product[k + 2] -= a
+        p = product
+    return p
+
+
+class Polygamma(ScalarOp):
+    """The ``n``-th derivative of ``digamma`` (``n >= 1``): the recurrence up to ``x >= 10``, an asymptotic
+    series there, and the reflection formula below 0; ``(-1)**(n+1) * inf`` at 0, the negative integers and
+    -inf, as SciPy. Derivative ``polygamma(n + 1, x)``."""
+    __props__ = ("n",)
+    name = "polygamma"
+    transcendental = True
+    wide = True
+
+    def __init__(self, n=1):
+        self.n = int(n)
+        if self.n < 1:
+            raise ValueError(f"polygamma: n must be a positive integer here (digamma is n = 0), got {n}")
+
+    def impl(self, x):
+        from scipy import special
+        x = np.asarray(x)
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype("float64")
+        return np.asarray(special.polygamma(self.n, x)).astype(dtype)
+
+    def formula(self, f, x):
+        n = self.n
+        sign = (-1) ** (n + 1)
+        x = f.let(x)
+        zero, one = f.lit(0), f.lit(1)
+        negative = f.let(f"{x} < {zero}")
+        z = f.let(f.select(negative, f"({one} - {x})", x))
+        near = f.let(f"{z} < {f.lit(_SHIFT)}")
+        # the recurrence psi_n(z) = psi_n(z + 10) + (-1)**(n+1) n! sum_k 1 / (z + k)**(n+1)
+        terms = []
+        for k in range(_SHIFT):
+            t = f.let(f"({one} / ({z} + {f.lit(k)}))")
+            terms.append(f.let(" * ".join([t] * (n + 1))))
+        shift = f.let(f.select(near, "(" + " + ".join(terms) + ")", zero))
+        u = f.let(f.select(near, f"({z} + {f.lit(_SHIFT)})", z))
+        inverse = f.let(f"({one} / {u})")
+        square = f.let(f"({inverse} * {inverse})")
+        # psi_n(u) ~ (-1)**(n+1) [(n-1)!/u**n + n!/(2 u**(n+1)) + sum_k B_2k (2k+n-1)!/(2k)! / u**(2k+n)]
+        coefficients = [b * math.factorial(2 * k + n + 1) / math.factorial(2 * k + 2)
+                        for k, b in enumerate(_BERNOULLI)]
+        series = _series(f, coefficients, square)
+        inverse_n = f.let(" * ".join([inverse] * n))
+        bracket = (f"({f.lit(math.factorial(n - 1))} + {f.lit(math.factorial(n) / 2)} * {inverse} + "
+                   f"{series} * {square})")
+        value = f.let(f"({f.lit(sign)} * {inverse_n} * {bracket} + {f.lit(sign * math.factorial(n))} * {shift})")
+        # reflection: psi_n(x) = (-1)**n psi_n(1 - x) - pi**(n+1) P_n(cot(pi x))
+        pi = f.lit(np.pi)
+        c = f.let(f"({one} / {f.call('tan', f'({pi} * {_near_integer_offset(f, x)})')})")
+        polynomial = [a for a in _cot_derivative(n)]
+        cot_term = f.lit(polynomial[-1])
+        for a in reversed(polynomial[:-1]):
+            cot_term = f.let(f"({f.lit(a)} + {cot_term} * {c})")
+        reflected = f"({f.lit((-1) ** n)} * {value} - {f.lit(np.pi ** (n + 1))} * {cot_term})"
+        pole = f"{x} <= {zero} and {f.call('floor', x)} == {x}"
+        return f.select(pole, f.lit(sign * np.inf), f.select(negative, reflected, value))
+
+    def grad(self, inputs, output, gy):
+        return [mul(gy, polygamma(self.n + 1, inputs[0]))]
+
+
+def polygamma(n, x):
+    """The ``n``-th derivative of the digamma function, elementwise, as ``scipy.special.polygamma(n, x)``.
+
+    Parameters
+    ----------
+    n : int
+        The order, ``n >= 0`` (a Python int: 0 is ``digamma``, 1 the trigamma function).
+    x : Variable or array_like
+        The operand (Python numbers and arrays become constants).
+
+    Returns
+    -------
+    Variable
+        The result, with the dtype of a float ``x`` (float64 for integers; SciPy's ``polygamma`` gives
+        float64 for float32 too). ``(-1)**(n+1) * inf`` at 0 and the negative integers. Its derivative is
+        ``polygamma(n + 1, x)``, to any order.
+
+    Examples
+    --------
+    >>> x = sg.vector("x")
+    >>> sg.function([x], sg.polygamma(1, x), backend="python")([1.0, 0.5])
+    array([1.64493407, 4.9348022 ])
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise TypeError(f"polygamma: n must be a non-negative Python int, got {n!r}")
+    return digamma(x) if n == 0 else Elemwise(Polygamma(int(n)))(x)
+
+
+class IsNan(ScalarOp):
+    """Whether ``x`` is NaN: False for integers and booleans; not differentiable."""
+    name = "isnan"
+    predicate = True
+    public = True
+    reference = "np.isnan(x)"
+    example = ("[1.0, np.nan]", "array([False,  True])")
+    returns = "A boolean variable."
+    impl = staticmethod(np.isnan)
+    grad = _not_differentiable
+
+    def formula(self, f, x):
+        return "False" if f.dtype.kind in "iub" else f.call("isnan", x)
+
+
+class IsInf(ScalarOp):
+    """Whether ``x`` is +inf or -inf: False for integers and booleans; not differentiable."""
+    name = "isinf"
+    predicate = True
+    public = True
+    reference = "np.isinf(x)"
+    example = ("[1.0, -np.inf]", "array([False,  True])")
+    returns = "A boolean variable."
+    impl = staticmethod(np.isinf)
+    grad = _not_differentiable
+
+    def formula(self, f, x):
+        return "False" if f.dtype.kind in "iub" else f.call("isinf", x)
+
+
+class IsFinite(ScalarOp):
+    """Whether ``x`` is neither inf nor NaN: True for integers and booleans; not differentiable."""
+    name = "isfinite"
+    predicate = True
+    public = True
+    reference = "np.isfinite(x)"
+    example = ("[1.0, np.inf, np.nan]", "array([ True, False, False])")
+    returns = "A boolean variable."
+    impl = staticmethod(np.isfinite)
+    grad = _not_differentiable
+
+    def formula(self, f, x):
+        return "True" if f.dtype.kind in "iub" else f.call("isfinite", x)
+
+
 # One Elemwise op per scalar op class without parameters (cast and add_n are built per call).
 _elemwise_functions = {cls.name: Elemwise(cls()) for cls in SCALAR_OPS.values() if not cls.__props__}
 
@@ -704,6 +1494,8 @@ logical_and, logical_or, logical_not = _f("and"), _f("or"), _f("not")
 neg, abs_, sign, exp, log, log1p, expm1 = _f("neg"), _f("abs"), _f("sign"), _f("exp"), _f("log"), _f("log1p"), _f("expm1")
 sin, cos, tan, tanh, sqrt = _f("sin"), _f("cos"), _f("tan"), _f("tanh"), _f("sqrt")
 sigmoid, softplus, relu, where, identity = _f("sigmoid"), _f("softplus"), _f("relu"), _f("where"), _f("identity")
+cosh, sinh, digamma = _f("cosh"), _f("sinh"), _f("digamma")
+mod, floor_divide = _f("mod"), _f("floor_divide")
 
 #: the functions of the scalar op classes marked ``public``, by name: api.py exports each as ``sg.<name>``,
 #: so a new elementwise function is its class (and a row of the test catalogue), nothing more

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from scipy import special
 
 import symgraph as sg
 from symgraph.ops import shape as shape_ops
@@ -24,7 +25,7 @@ FLOAT_DTYPES = ("float64", "float32")
 
 # domain name -> (low, high) of a uniform draw; "nonzero" draws |x| in (0.5, 2) with a random sign.
 _UNIFORM = {"any": (-2.0, 2.0), "positive": (0.5, 2.0), "unit": (0.05, 0.95), "small": (-1.0, 1.0),
-            "nonzero": (0.5, 2.0), "large": (995.0, 1005.0)}
+            "nonzero": (0.5, 2.0), "large": (995.0, 1005.0), "half": (-0.6, 0.6), "above_one": (1.2, 3.0)}
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class InputSpec:
 
     ``dtype`` None means "the float dtype under test" (float64 or float32); otherwise fixed
     ("int64", "bool", ...). ``domain``: "any" (-2, 2), "positive" (0.5, 2), "unit" (0.05, 0.95),
-    "small" (-1, 1), "nonzero" (|x| in (0.5, 2)), "large" (995, 1005), "int" (integers in
+    "small" (-1, 1), "nonzero" (|x| in (0.5, 2)), "large" (995, 1005), "half" (-0.6, 0.6),
+    "above_one" (1.2, 3), "int" (integers in
     [low, high)), "bool". ``static``: the symbolic input carries the sample shape as its static
     shape (some ops, such as squeeze, need static lengths); otherwise every length is None.
     """
@@ -184,6 +186,55 @@ add_row("sqrt_int", sg.sqrt, np.sqrt, [I(4, low=0, high=9)], family="elemwise")
 add_row("neg_int", lambda x: -x, np.negative, [I(4, low=-3, high=3)], family="elemwise")
 add_row("abs_int", sg.abs, np.abs, [I(4, low=-3, high=3)], family="elemwise")
 add_row("sigmoid_large", sg.sigmoid, _np_sigmoid, [F(3, domain="large")], (), family="elemwise")
+
+# More of NumPy's math (and SciPy's special functions): name, sg function, reference, domain, differentiable.
+# Edge points (inf, NaN, ±0, ties, the poles) are tested on every backend by tests/ops/test_more_math.py.
+_MATH = [
+    ("floor", sg.floor, np.floor, "any", True), ("ceil", sg.ceil, np.ceil, "any", True),
+    ("trunc", sg.trunc, np.trunc, "any", True), ("round", sg.round, np.round, "any", True),
+    ("arcsin", sg.arcsin, np.arcsin, "half", True), ("arccos", sg.arccos, np.arccos, "half", True),
+    ("arctan", sg.arctan, np.arctan, "any", True), ("sinh", sg.sinh, np.sinh, "any", True),
+    ("cosh", sg.cosh, np.cosh, "any", True), ("arcsinh", sg.arcsinh, np.arcsinh, "any", True),
+    ("arccosh", sg.arccosh, np.arccosh, "above_one", True), ("arctanh", sg.arctanh, np.arctanh, "half", True),
+    ("log2", sg.log2, np.log2, "positive", True), ("log10", sg.log10, np.log10, "positive", True),
+    ("exp2", sg.exp2, np.exp2, "any", True), ("reciprocal", sg.reciprocal, np.reciprocal, "nonzero", True),
+    ("erf", sg.erf, special.erf, "any", True), ("erfc", sg.erfc, special.erfc, "any", True),
+    ("erfinv", sg.erfinv, special.erfinv, "half", True), ("lgamma", sg.lgamma, special.gammaln, "positive", True),
+    ("digamma", sg.digamma, special.digamma, "positive", True),
+    ("isnan", sg.isnan, np.isnan, "any", False), ("isinf", sg.isinf, np.isinf, "any", False),
+    ("isfinite", sg.isfinite, np.isfinite, "any", False),
+]
+for _name, _fn, _ref, _domain, _diff in _MATH:
+    add_row(_name, _fn, _ref, [F(2, 3, domain=_domain)], None if _diff else (), family="elemwise")
+add_row("polygamma_1", lambda x: sg.polygamma(1, x), lambda x: special.polygamma(1, x).astype(x.dtype),
+    [F(2, 3, domain="positive")], family="elemwise")
+add_row("polygamma_3_negative", lambda x: sg.polygamma(3, x), lambda x: special.polygamma(3, x).astype(x.dtype),
+    [F(2, 3, domain="half")], (), family="elemwise")
+add_row("digamma_negative", sg.digamma, special.digamma, [F(2, 3, domain="half")], (), family="elemwise")
+add_row("lgamma_negative", sg.lgamma, special.gammaln, [F(2, 3, domain="half")], (), family="elemwise")
+add_row("logaddexp", sg.logaddexp, np.logaddexp, [F(2, 3), F(2, 3)], family="elemwise")
+add_row("logaddexp_large", sg.logaddexp, np.logaddexp, [F(3, domain="large"), F(3, domain="large")],
+    family="elemwise")
+add_row("arctan2", sg.arctan2, np.arctan2, [F(2, 3, domain="nonzero"), F(2, 3, domain="nonzero")],
+    family="elemwise")
+add_row("hypot", sg.hypot, np.hypot, [F(2, 3, domain="nonzero"), F(3, domain="nonzero")], family="elemwise")
+add_row("mod", sg.mod, np.mod, [F(2, 3), F(2, 3, domain="nonzero")], family="elemwise")
+add_row("mod_operator", lambda a: a % 0.75, lambda a: a % a.dtype.type(0.75), [F(2, 3)], family="elemwise")
+add_row("rmod_operator", lambda a: 5.0 % a, lambda a: a.dtype.type(5.0) % a, [F(2, 3, domain="nonzero")],
+    family="elemwise")
+add_row("floor_divide", sg.floor_divide, np.floor_divide, [F(2, 3), F(2, 3, domain="nonzero")], family="elemwise")
+add_row("floordiv_operator", lambda a, b: a // b, np.floor_divide, [F(2, 3), F(3, domain="nonzero")],
+    family="elemwise")
+add_row("mod_int", lambda a, b: a % b, np.mod, [I(2, 4, low=-9, high=9), I(4, low=-4, high=4)],
+    family="elemwise")
+add_row("floordiv_int", lambda a, b: a // b, np.floor_divide, [I(2, 4, low=-9, high=9), I(4, low=-4, high=4)],
+    family="elemwise")
+add_row("floordiv_int8", lambda a, b: a // b, np.floor_divide,
+    [I(6, low=-128, high=128, dtype="int8"), I(6, low=-2, high=2, dtype="int8")], family="elemwise")
+add_row("floor_int", sg.floor, np.floor, [I(4, low=-3, high=3)], family="elemwise")
+add_row("round_int", sg.round, np.round, [I(4, low=-3, high=3, dtype="int32")], family="elemwise")
+add_row("reciprocal_int", sg.reciprocal, np.reciprocal, [I(6, low=1, high=4)], family="elemwise")
+add_row("isnan_int", sg.isnan, np.isnan, [I(4)], family="elemwise")
 add_row("softplus_large", sg.softplus, lambda x: np.logaddexp(0, x), [F(3, domain="large")], (), family="elemwise")
 
 _BINARY = [  # name, sg function, numpy reference, domain of b, differentiable
