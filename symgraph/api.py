@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import Constant, SharedVariable, Variable
+from .ops import arrays
 from .ops import elemwise as ew
 from .ops import reduce as red
 from .ops import shape as shp
@@ -24,13 +25,17 @@ __all__ = [
     "add", "sub", "mul", "true_div", "neg", "logical_and", "logical_or", "logical_not",
     "eq", "ne", "lt", "le", "gt", "ge", "polygamma",
     # reductions
-    "sum", "prod", "max", "min", "mean", "var", "std",
+    "sum", "prod", "max", "min", "mean", "var", "std", "any", "all",
     # shapes
     "transpose", "reshape", "zeros_like", "ones_like", "expand_dims", "squeeze", "broadcast_to", "shape",
     "stop_gradient",
     # products, nnet, joining, indexing
     "arange", "inc_subtensor", "set_subtensor", "concatenate", "stack", "dot", "matmul", "outer",
     "log_softmax", "logsumexp", "one_hot", "softmax",
+    # construction and rearrangement (symgraph/ops/arrays.py)
+    "zeros", "ones", "full", "eye", "linspace", "diag", "trace", "tril", "triu", "flatten", "moveaxis",
+    "swapaxes", "vstack", "hstack", "column_stack", "split", "array_split", "tensordot", "take", "repeat",
+    "tile", "pad",
     # types of the graph
     "Variable", "Constant", "SharedVariable", "TensorType",
 ]
@@ -307,97 +312,22 @@ def square(x):
     return ew.mul(x, x)
 
 
-def clip(x, lo, hi):
-    """``x`` limited to ``[lo, hi]``, elementwise, as ``np.clip``: ``minimum(maximum(x, lo), hi)``.
-
-    Parameters
-    ----------
-    x : Variable or array_like
-        The values.
-    lo, hi : Variable or array_like
-        The bounds (broadcast against ``x``).
-
-    Returns
-    -------
-    Variable
-        The clipped values. The gradient flows to ``x`` where ``lo <= x <= hi``.
-
-    Examples
-    --------
-    >>> x = sg.vector("x")
-    >>> sg.function([x], sg.clip(x, 0.0, 1.0), backend="python")([-0.5, 0.25, 3.0])
-    array([0.  , 0.25, 1.  ])
-    """
-    return ew.minimum(ew.maximum(x, lo), hi)
-
-
 # ---------------------------------------------------------------- reductions
 
 sum, prod, max, min, mean = red.sum, red.prod, red.max, red.min, red.mean  # noqa: A001
-
-
-def var(x, axis=None, keepdims=False):
-    """The variance along ``axis``, as ``np.var`` (``ddof=0``).
-
-    Parameters
-    ----------
-    x : Variable or array_like
-        The values.
-    axis : int or tuple of ints, optional
-        The axes to reduce; ``None`` (default) reduces all of them.
-    keepdims : bool, default False
-        Keep the reduced axes with length 1.
-
-    Returns
-    -------
-    Variable
-        ``mean((x - mean(x)) ** 2)`` along ``axis``.
-
-    Examples
-    --------
-    >>> x = sg.vector("x")
-    >>> sg.function([x], sg.var(x), backend="python")([1.0, 2.0, 3.0, 4.0])
-    array(1.25)
-    """
-    centred = ew.sub(x, red.mean(x, axis, keepdims=True))
-    return red.mean(ew.mul(centred, centred), axis, keepdims)
-
-
-def std(x, axis=None, keepdims=False):
-    """Standard deviation, ``sqrt(var(x, axis))``, differentiable where the variance is 0.
-
-    Where the variance is 0 (one element, or equal elements) the derivative of sqrt is infinite
-    and the variance's is 0; the derivatives are taken as 0 there (as PyTensor and autograd give
-    for one element) by evaluating sqrt at 1 on that branch, so every order stays finite. The
-    value is NumPy's: sqrt(+0.0) is the +0.0 chosen.
-
-    Parameters
-    ----------
-    x : Variable or array_like
-        The values.
-    axis : int or tuple of ints, optional
-        The axes to reduce; ``None`` (default) reduces all of them.
-    keepdims : bool, default False
-        Keep the reduced axes with length 1.
-
-    Returns
-    -------
-    Variable
-        The standard deviation.
-
-    Examples
-    --------
-    >>> X = sg.matrix("X")
-    >>> sg.function([X], sg.std(X, axis=0), backend="python")([[1.0, 0.0], [3.0, 0.0]])
-    array([1., 0.])
-    """
-    variance = var(x, axis, keepdims)
-    zero = ew.eq(variance, 0)
-    return ew.where(zero, 0, ew.sqrt(ew.where(zero, 1, variance)))
+any, all = red.any, red.all  # noqa: A001
+var, std = arrays.var, arrays.std
 
 
 # ---------------------------------------------------------------- shapes
 
+clip = arrays.clip
+zeros, ones, full, eye, linspace = arrays.zeros, arrays.ones, arrays.full, arrays.eye, arrays.linspace
+diag, trace, tril, triu = arrays.diag, arrays.trace, arrays.tril, arrays.triu
+flatten, moveaxis, swapaxes, tensordot = arrays.flatten, arrays.moveaxis, arrays.swapaxes, arrays.tensordot
+vstack, hstack, column_stack = arrays.vstack, arrays.hstack, arrays.column_stack
+split, array_split, take, repeat, tile, pad = (arrays.split, arrays.array_split, arrays.take, arrays.repeat,
+                                               arrays.tile, arrays.pad)
 transpose, reshape, zeros_like, ones_like = shp.transpose, shp.reshape, shp.zeros_like, shp.ones_like
 expand_dims, squeeze, broadcast_to = shp.expand_dims, shp.squeeze, shp.broadcast_to
 

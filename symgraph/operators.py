@@ -197,6 +197,43 @@ class VariableOperators:
         from .ops import reduce
         return reduce.prod(self, axis, keepdims)
 
+    def any(self, axis=None, keepdims=False):
+        """``sg.any(self, axis, keepdims)``."""
+        from .ops import reduce
+        return reduce.any(self, axis, keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        """``sg.all(self, axis, keepdims)``."""
+        from .ops import reduce
+        return reduce.all(self, axis, keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        """``sg.var(self, axis, ddof, keepdims)``."""
+        from .ops import arrays
+        return arrays.var(self, axis, ddof, keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        """``sg.std(self, axis, ddof, keepdims)``."""
+        from .ops import arrays
+        return arrays.std(self, axis, ddof, keepdims)
+
+    # ------------------------------------------------------------ shapes and values
+
+    def flatten(self):
+        """``sg.flatten(self)``: the elements as a vector, in C order."""
+        from .ops import arrays
+        return arrays.flatten(self)
+
+    def squeeze(self, axis=None):
+        """``sg.squeeze(self, axis)``."""
+        from .ops import shape
+        return shape.squeeze(self, axis)
+
+    def clip(self, lo, hi):
+        """``sg.clip(self, lo, hi)``."""
+        from .ops import arrays
+        return arrays.clip(self, lo, hi)
+
 
 def _binary(name, a, b):
     """The elementwise op ``name`` of ``a`` and ``b`` (either may be a Python number or an array)."""

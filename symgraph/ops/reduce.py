@@ -235,6 +235,58 @@ def min(x, axis=None, keepdims=False):
     return reduce("min", x, axis, keepdims)
 
 
+def any(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
+    """Whether any element along ``axis`` is true (non-zero), as ``np.any``.
+
+    Parameters
+    ----------
+    x : Variable or array_like
+        The values (any dtype; non-zero is true, NaN included).
+    axis : int or tuple of ints, optional
+        The axes to reduce; ``None`` (default) reduces all of them.
+    keepdims : bool, default False
+        Keep the reduced axes with length 1.
+
+    Returns
+    -------
+    Variable
+        A boolean variable (False for an empty axis).
+
+    Examples
+    --------
+    >>> X = sg.matrix("X")
+    >>> sg.function([X], sg.any(X, axis=1), backend="python")([[0.0, 2.0], [0.0, 0.0]])
+    array([ True, False])
+    """
+    return reduce("any", x, axis, keepdims)
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001 - NumPy's name
+    """Whether every element along ``axis`` is true (non-zero), as ``np.all``.
+
+    Parameters
+    ----------
+    x : Variable or array_like
+        The values (any dtype; non-zero is true, NaN included).
+    axis : int or tuple of ints, optional
+        The axes to reduce; ``None`` (default) reduces all of them.
+    keepdims : bool, default False
+        Keep the reduced axes with length 1.
+
+    Returns
+    -------
+    Variable
+        A boolean variable (True for an empty axis).
+
+    Examples
+    --------
+    >>> X = sg.matrix("X")
+    >>> sg.function([X], sg.all(X, axis=1), backend="python")([[1.0, 2.0], [0.0, 3.0]])
+    array([ True, False])
+    """
+    return reduce("all", x, axis, keepdims)
+
+
 def mean(x, axis=None, keepdims=False):
     from .elemwise import true_div, cast
     from .shape import shape_of

@@ -189,7 +189,15 @@ def expand_dims(x, axis):
     x = as_variable(x)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out_ndim = x.ndim + len(axes)
+    if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -out_ndim <= a < out_ndim
+           for a in axes):
+        with pointing_at_user_line():
+            raise ValueError(f"expand_dims: axis {axis!r} is out of bounds for the {out_ndim}-d result "
+                             f"(from {x.describe()})")
     axes = sorted(int(a) % out_ndim for a in axes)
+    if len(set(axes)) != len(axes):
+        with pointing_at_user_line():
+            raise ValueError(f"expand_dims: repeated axis in {axis!r}")
     order, it = [], iter(range(x.ndim))
     for pos in range(out_ndim):
         order.append("x" if pos in axes else next(it))

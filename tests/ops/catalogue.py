@@ -380,6 +380,67 @@ add_row("shape_vector", lambda x: sg.shape(x), lambda x: np.array(x.shape, dtype
     family="shape")
 add_row("shape_entry", lambda x: x.shape[1] * 2, lambda x: np.int64(x.shape[1] * 2), [F(2, 3)], (), family="shape")
 
+# NumPy's array functions built from the core ops (symgraph/ops/arrays.py)
+add_row("any_axis", lambda x: sg.any(x, axis=1), lambda x: np.any(x, axis=1), [F(2, 3)], (), family="reduce")
+add_row("all_bool", lambda x: x.all(axis=0, keepdims=True), lambda x: np.all(x, axis=0, keepdims=True), [B(3, 4)],
+    family="reduce")
+add_row("var_ddof", lambda x: sg.var(x, axis=0, ddof=1), lambda x: np.var(x, axis=0, ddof=1), [F(3, 4)],
+    family="reduce")
+add_row("std_ddof_method", lambda x: x.std(axis=1, ddof=1, keepdims=True),
+    lambda x: np.std(x, axis=1, ddof=1, keepdims=True), [F(3, 4)], family="reduce")
+add_row("zeros", lambda x: sg.zeros((x.shape[0], 2), dtype=x.dtype) + x[:, None],
+    lambda x: np.zeros((len(x), 2), dtype=x.dtype) + x[:, None],
+    [F(3)], family="shape")
+add_row("ones_int", lambda x: sg.ones(x.shape[0], dtype="int32"), lambda x: np.ones(len(x), dtype="int32"), [F(3)],
+    (), family="shape")
+add_row("full", lambda x: sg.full((2, x.shape[0]), 2.5, dtype=x.dtype) * x,
+    lambda x: np.full((2, len(x)), 2.5, dtype=x.dtype) * x, [F(3)],
+    family="shape")
+add_row("eye", lambda x: sg.eye(x.shape[0], 4, k=1, dtype=x.dtype) * x[:, None],
+    lambda x: np.eye(len(x), 4, k=1, dtype=x.dtype) * x[:, None],
+    [F(3)], family="shape")
+add_row("linspace", lambda a: sg.linspace(a, a + 2.0, 5), lambda a: np.linspace(a, a + 2.0, 5), [F()],
+    family="shape")
+add_row("linspace_open", lambda a: sg.linspace(0.0, a, 4, endpoint=False),
+    lambda a: np.linspace(0.0, a, 4, endpoint=False), [F(domain="positive")], family="shape")
+add_row("diag_vector", lambda x: sg.diag(x, -1), lambda x: np.diag(x, -1), [F(3)], family="shape")
+add_row("diag_matrix", lambda x: sg.diag(x, 1), lambda x: np.diag(x, 1), [F(3, 4)], family="shape")
+add_row("trace", sg.trace, np.trace, [F(3, 3)], family="shape")
+add_row("tril", lambda x: sg.tril(x, -1), lambda x: np.tril(x, -1), [F(2, 3, 4)], family="shape")
+add_row("triu", sg.triu, np.triu, [F(3, 4)], family="shape")
+add_row("flatten_method", lambda x: x.flatten(), lambda x: x.flatten(), [F(2, 3)], family="shape")
+add_row("moveaxis", lambda x: sg.moveaxis(x, 0, -1), lambda x: np.moveaxis(x, 0, -1), [F(2, 3, 4)], family="shape")
+add_row("swapaxes", lambda x: sg.swapaxes(x, 0, 2), lambda x: np.swapaxes(x, 0, 2), [F(2, 3, 4)], family="shape")
+add_row("vstack", lambda a, b: sg.vstack([a, b]), lambda a, b: np.vstack([a, b]), [F(3), F(2, 3)], family="shape")
+add_row("hstack", lambda a, b: sg.hstack([a, b]), lambda a, b: np.hstack([a, b]), [F(2, 3), F(2, 1)],
+    family="shape")
+add_row("column_stack", lambda a, b: sg.column_stack([a, b]), lambda a, b: np.column_stack([a, b]), [F(3), F(3)],
+    family="shape")
+add_row("split", lambda x: sg.split(x, 2, axis=1)[1], lambda x: np.split(x, 2, axis=1)[1], [F(2, 4)],
+    family="shape")
+add_row("split_indices", lambda x: sg.concatenate(sg.split(x, [1, 3])[::-1]),
+    lambda x: np.concatenate(np.split(x, [1, 3])[::-1]), [F(5, 2)], family="shape")
+add_row("array_split", lambda x: sg.array_split(x, 3)[0] * 2.0, lambda x: np.array_split(x, 3)[0] * 2.0, [F(7)],
+    family="shape")
+add_row("tensordot", lambda a, b: sg.tensordot(a, b, axes=([0, 2], [1, 0])),
+    lambda a, b: np.tensordot(a, b, axes=([0, 2], [1, 0])), [F(2, 3, 4), F(4, 2, 5)], family="linalg")
+add_row("tensordot_outer", lambda a, b: sg.tensordot(a, b, axes=0), lambda a, b: np.tensordot(a, b, axes=0),
+    [F(2), F(3)], family="linalg")
+add_row("take", lambda x: sg.take(x, [2, 0, -1], axis=1), lambda x: np.take(x, [2, 0, -1], axis=1), [F(2, 3)],
+    family="index")
+add_row("take_flat", lambda x: sg.take(x, [[5, 0], [1, 1]]), lambda x: np.take(x, [[5, 0], [1, 1]]), [F(2, 3)],
+    family="index")
+add_row("repeat", lambda x: sg.repeat(x, 2, axis=0), lambda x: np.repeat(x, 2, axis=0), [F(2, 3)], family="shape")
+add_row("repeat_counts", lambda x: sg.repeat(x, [1, 0, 3], axis=1), lambda x: np.repeat(x, [1, 0, 3], axis=1),
+    [F(2, 3)], family="shape")
+add_row("tile", lambda x: sg.tile(x, (2, 1, 3)), lambda x: np.tile(x, (2, 1, 3)), [F(2, 3)], family="shape")
+add_row("pad_constant", lambda x: sg.pad(x, ((1, 0), (2, 1)), constant_values=1.5),
+    lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=1.5), [F(2, 3)], family="shape")
+add_row("pad_edge", lambda x: sg.pad(x, 2, mode="edge"), lambda x: np.pad(x, 2, mode="edge"), [F(2, 3)],
+    family="shape")
+add_row("pad_reflect", lambda x: sg.pad(x, (3, 1), mode="reflect"), lambda x: np.pad(x, (3, 1), mode="reflect"),
+    [F(3, 4)], family="shape")
+
 # ---------------------------------------------------------------- joining
 
 add_row("concatenate_axis0", lambda a, b: sg.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
