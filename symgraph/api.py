@@ -9,6 +9,7 @@ import numpy as np
 from .graph import Constant, SharedVariable, Variable
 from .ops import arrays
 from .ops import elemwise as ew
+from .ops import sort as srt
 from .ops import reduce as red
 from .ops import shape as shp
 from .ops.base import as_variable
@@ -25,7 +26,8 @@ __all__ = [
     "add", "sub", "mul", "true_div", "neg", "logical_and", "logical_or", "logical_not",
     "eq", "ne", "lt", "le", "gt", "ge", "polygamma",
     # reductions
-    "sum", "prod", "max", "min", "mean", "var", "std", "any", "all",
+    "sum", "prod", "max", "min", "mean", "var", "std", "any", "all", "argmax", "argmin", "cumsum", "cumprod",
+    "sort", "argsort", "take_along_axis",
     # shapes
     "transpose", "reshape", "zeros_like", "ones_like", "expand_dims", "squeeze", "broadcast_to", "shape",
     "stop_gradient",
@@ -317,6 +319,8 @@ def square(x):
 sum, prod, max, min, mean = red.sum, red.prod, red.max, red.min, red.mean  # noqa: A001
 any, all = red.any, red.all  # noqa: A001
 var, std = arrays.var, arrays.std
+argmax, argmin, cumsum, cumprod = srt.argmax, srt.argmin, srt.cumsum, srt.cumprod
+sort, argsort, take_along_axis = srt.sort, srt.argsort, srt.take_along_axis
 
 
 # ---------------------------------------------------------------- shapes

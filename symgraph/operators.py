@@ -217,6 +217,31 @@ class VariableOperators:
         from .ops import arrays
         return arrays.std(self, axis, ddof, keepdims)
 
+    def argmax(self, axis=None, keepdims=False):
+        """``sg.argmax(self, axis, keepdims)``."""
+        from .ops import sort
+        return sort.argmax(self, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        """``sg.argmin(self, axis, keepdims)``."""
+        from .ops import sort
+        return sort.argmin(self, axis, keepdims)
+
+    def cumsum(self, axis=None):
+        """``sg.cumsum(self, axis)``."""
+        from .ops import sort
+        return sort.cumsum(self, axis)
+
+    def cumprod(self, axis=None):
+        """``sg.cumprod(self, axis)``."""
+        from .ops import sort
+        return sort.cumprod(self, axis)
+
+    def argsort(self, axis=-1):
+        """``sg.argsort(self, axis)``."""
+        from .ops import sort
+        return sort.argsort(self, axis)
+
     # ------------------------------------------------------------ shapes and values
 
     def flatten(self):

@@ -490,3 +490,11 @@ def arange_fill(start, second, n, like):
             scratch[0] = i                  # the index in the output dtype, as NumPy's loop converts it
             out[i] = first + scratch[0] * delta
     return out
+
+
+# ------------------------------------------------------------------ sorting (ops/sort.py)
+
+@_jit
+def argsort_row(row, out):
+    """``out[:] = np.argsort(row, kind="stable")`` for one row (any strides): merge sort, NaN last."""
+    out[:] = np.argsort(row, kind="mergesort")

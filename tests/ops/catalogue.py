@@ -380,6 +380,30 @@ add_row("shape_vector", lambda x: sg.shape(x), lambda x: np.array(x.shape, dtype
     family="shape")
 add_row("shape_entry", lambda x: x.shape[1] * 2, lambda x: np.int64(x.shape[1] * 2), [F(2, 3)], (), family="shape")
 
+# Along an axis (symgraph/ops/sort.py)
+add_row("argmax", lambda x: sg.argmax(x, axis=1), lambda x: np.argmax(x, axis=1), [F(3, 4)], (), family="reduce")
+add_row("argmin_flat_method", lambda x: x.argmin(), lambda x: np.argmin(x), [F(3, 4)], (), family="reduce")
+add_row("argmax_keepdims", lambda x: sg.argmax(x, axis=0, keepdims=True), lambda x: np.argmax(x, 0, keepdims=True),
+    [F(2, 3, 4)], (), family="reduce")
+add_row("argmax_int_ties", lambda x: sg.argmax(x, axis=-1), lambda x: np.argmax(x, axis=-1),
+    [I(4, 5, low=0, high=2)], (), family="reduce")
+add_row("cumsum", lambda x: sg.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1), [F(2, 3, 4)], family="reduce")
+add_row("cumsum_flat_method", lambda x: x.cumsum(), lambda x: x.cumsum(), [F(2, 3)], family="reduce")
+add_row("cumsum_int8", lambda x: sg.cumsum(x, axis=0), lambda x: np.cumsum(x, axis=0),
+    [I(4, 2, low=-100, high=100, dtype="int8")], family="reduce")
+add_row("cumprod", lambda x: sg.cumprod(x, axis=0), lambda x: np.cumprod(x, axis=0), [F(4, 3, domain="nonzero")],
+    family="reduce")
+add_row("sort", lambda x: sg.sort(x, axis=0), lambda x: np.sort(x, axis=0, kind="stable"), [F(4, 3)],
+    family="reduce")
+add_row("sort_last", sg.sort, lambda x: np.sort(x, kind="stable"), [F(2, 5)], family="reduce")
+add_row("argsort", lambda x: sg.argsort(x, axis=None), lambda x: np.argsort(x, axis=None, kind="stable"),
+    [F(3, 4)], (), family="reduce")
+add_row("argsort_int_ties", lambda x: x.argsort(axis=0), lambda x: np.argsort(x, axis=0, kind="stable"),
+    [I(5, 3, low=0, high=3)], (), family="reduce")
+add_row("take_along_axis", lambda x: sg.take_along_axis(x, sg.argsort(x, axis=1)[:, ::-1], 1),
+    lambda x: np.take_along_axis(x, np.argsort(x, axis=1, kind="stable")[:, ::-1], 1), [F(3, 4)],
+    family="index")
+
 # NumPy's array functions built from the core ops (symgraph/ops/arrays.py)
 add_row("any_axis", lambda x: sg.any(x, axis=1), lambda x: np.any(x, axis=1), [F(2, 3)], (), family="reduce")
 add_row("all_bool", lambda x: x.all(axis=0, keepdims=True), lambda x: np.all(x, axis=0, keepdims=True), [B(3, 4)],
