@@ -42,7 +42,7 @@ SECTIONS = [
       "vstack", "hstack", "column_stack", "split", "array_split", "take", "take_along_axis", "repeat", "tile",
       "pad"]),
     ("Products and neural-network functions", "",
-     ["dot", "matmul", "outer", "tensordot", "softmax", "log_softmax", "one_hot"]),
+     ["dot", "matmul", "outer", "tensordot", "einsum", "norm", "softmax", "log_softmax", "one_hot"]),
     ("Derivatives",
      "Symbol to symbol: every derivative is a new part of the same graph, which can be compiled, "
      "printed or differentiated again.",

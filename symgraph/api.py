@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import Constant, SharedVariable, Variable
-from .ops import arrays
+from .ops import arrays, contract
 from .ops import elemwise as ew
 from .ops import sort as srt
 from .ops import reduce as red
@@ -37,7 +37,7 @@ __all__ = [
     # construction and rearrangement (symgraph/ops/arrays.py)
     "zeros", "ones", "full", "eye", "linspace", "diag", "trace", "tril", "triu", "flatten", "moveaxis",
     "swapaxes", "vstack", "hstack", "column_stack", "split", "array_split", "tensordot", "take", "repeat",
-    "tile", "pad",
+    "tile", "pad", "einsum", "norm",
     # types of the graph
     "Variable", "Constant", "SharedVariable", "TensorType",
 ]
@@ -326,6 +326,7 @@ sort, argsort, take_along_axis = srt.sort, srt.argsort, srt.take_along_axis
 # ---------------------------------------------------------------- shapes
 
 clip = arrays.clip
+einsum, norm = contract.einsum, contract.norm
 zeros, ones, full, eye, linspace = arrays.zeros, arrays.ones, arrays.full, arrays.eye, arrays.linspace
 diag, trace, tril, triu = arrays.diag, arrays.trace, arrays.tril, arrays.triu
 flatten, moveaxis, swapaxes, tensordot = arrays.flatten, arrays.moveaxis, arrays.swapaxes, arrays.tensordot

@@ -81,7 +81,7 @@ def lower_arg_reduce(node, host):
 
 @register(Cumulative)
 def lower_cumulative(node, host):
-    (x,), (out,) = node.inputs, node.outputs
+    out = node.outputs[0]
     accumulate = "uint64" if np.dtype(out.dtype).kind == "i" else out.dtype
     source = _CUMULATIVE.format(
         rows=_ROWS, identity=literal(0 if node.op.kind == "cumsum" else 1, accumulate),

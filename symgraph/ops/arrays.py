@@ -729,8 +729,10 @@ def tensordot(a, b, axes=2):
 
 
 def _product(lengths):
-    result = Constant(1, dtype="int64")
-    for n in lengths:
+    if not lengths:
+        return Constant(1, dtype="int64")
+    result = lengths[0]
+    for n in lengths[1:]:
         result = ew.mul(result, n)
     return result
 

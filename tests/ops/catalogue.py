@@ -380,6 +380,20 @@ add_row("shape_vector", lambda x: sg.shape(x), lambda x: np.array(x.shape, dtype
     family="shape")
 add_row("shape_entry", lambda x: x.shape[1] * 2, lambda x: np.int64(x.shape[1] * 2), [F(2, 3)], (), family="shape")
 
+# einsum and norm (symgraph/ops/contract.py); tests/ops/test_einsum.py draws random subscripts
+add_row("einsum_batched_matmul", lambda a, b: sg.einsum("bij,bjk->bik", a, b),
+    lambda a, b: np.einsum("bij,bjk->bik", a, b), [F(2, 3, 4), F(2, 4, 5)], family="linalg")
+add_row("einsum_trace", lambda a: sg.einsum("ii", a), lambda a: np.einsum("ii", a), [F(3, 3)], family="linalg")
+add_row("einsum_chain_ellipsis", lambda a, b, c: sg.einsum("...ij,jk,k->...i", a, b, c),
+    lambda a, b, c: np.einsum("...ij,jk,k->...i", a, b, c), [F(2, 3, 4), F(4, 2), F(2)], family="linalg")
+add_row("einsum_outer_sum", lambda a, b: sg.einsum("i,jk->", a, b), lambda a, b: np.einsum("i,jk->", a, b),
+    [F(3), F(2, 2)], family="linalg")
+add_row("norm", sg.norm, np.linalg.norm, [F(2, 3)], family="reduce")
+add_row("norm_axis_p", lambda x: sg.norm(x, ord=3, axis=1), lambda x: np.linalg.norm(x, ord=3, axis=1),
+    [F(2, 3, domain="nonzero")], family="reduce")
+add_row("norm_matrix_inf", lambda x: sg.norm(x, ord=np.inf, axis=(2, 0), keepdims=True),
+    lambda x: np.linalg.norm(x, ord=np.inf, axis=(2, 0), keepdims=True), [F(3, 2, 4)], family="reduce")
+
 # Along an axis (symgraph/ops/sort.py)
 add_row("argmax", lambda x: sg.argmax(x, axis=1), lambda x: np.argmax(x, axis=1), [F(3, 4)], (), family="reduce")
 add_row("argmin_flat_method", lambda x: x.argmin(), lambda x: np.argmin(x), [F(3, 4)], (), family="reduce")
