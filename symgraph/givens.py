@@ -59,3 +59,68 @@ def substitute(roots, givens):
             new.name = old.name
             mapping[id(old)] = new
     return [mapping.get(id(v), v) for v in roots]
+
+
+def rebuild(roots, mapping, strict=True):
+    """Copies of ``roots`` with the variables of ``mapping`` ({id(old): new}) replaced, each node on the way
+    rebuilt through its op's ``make_node``; ``strict`` refuses a node whose output changes dtype or rank."""
+    mapping = dict(mapping)
+    stop = [v for v in _leaves(roots) if id(v) in mapping]
+    for node in toposort(roots, stop_at=stop):
+        if not any(id(v) in mapping for v in node.inputs):
+            continue
+        rebuilt = node.op.make_node(*[mapping.get(id(v), v) for v in node.inputs])
+        rebuilt.sources = node.sources
+        for old, new in zip(node.outputs, rebuilt.outputs):
+            if strict and (new.dtype != old.dtype or new.ndim != old.ndim):
+                raise TypeError(f"clone_replace: the replacement changes {node.op}{node.where()} from {old.type} "
+                                f"to {new.type}")
+            new.name = old.name
+            mapping[id(old)] = new
+    return [mapping.get(id(v), v) for v in roots]
+
+
+def _leaves(roots):
+    seen, found = set(), []
+    for node in toposort(roots):
+        for v in node.inputs:
+            if v.owner is None and id(v) not in seen:
+                seen.add(id(v))
+                found.append(v)
+    for v in roots:
+        if id(v) not in seen:
+            seen.add(id(v))
+            found.append(v)
+    return found
+
+
+def clone_replace(outputs, replace):
+    """Copies of ``outputs`` with variables replaced, as Theano's ``clone``/PyTensor's ``graph_replace``.
+
+    Parameters
+    ----------
+    outputs : Variable or list of Variable
+        The expressions to copy.
+    replace : dict or list of (Variable, Variable) pairs
+        ``{old: new}``: every use of ``old`` (an input or an intermediate) reads ``new`` instead; each
+        ``new`` has the dtype and rank of its ``old`` (its static lengths may differ where ``old`` allows).
+        The substitution is simultaneous: a replacement's own graph is not searched.
+
+    Returns
+    -------
+    Variable or list of Variable
+        The copies, in the structure of ``outputs``; the originals are unchanged.
+
+    Examples
+    --------
+    >>> x, y = sg.vector("x"), sg.vector("y")
+    >>> z = sg.exp(x) + 1.0
+    >>> w = sg.clone_replace(z, {x: y * 2.0})
+    >>> sg.function([y], w, backend="python")([0.0, 1.0])
+    array([2.        , 8.3890561])
+    """
+    single = isinstance(outputs, Variable)
+    roots = [outputs] if single else list(outputs)
+    pairs = normalize_givens(replace)
+    result = rebuild(roots, {key: new for key, (_, new) in pairs.items()})
+    return result[0] if single else result

@@ -94,10 +94,13 @@ def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=No
     for i, var in enumerate(wrt_list):
         if not isinstance(var, Variable):
             raise TypeError(f"grad: wrt[{i}] is {type(var).__name__} {var!r}, not a symbolic variable")
-        if not var.type.is_float:
+        if not var.type.is_float and np.dtype(var.dtype).kind not in "iu":
             raise GradientTypeError(
-                f"grad: cannot differentiate with respect to {var.describe()}: its dtype {var.dtype} is not "
-                "a float type (integer and boolean variables have no gradient)")
+                f"grad: cannot differentiate with respect to {var.describe()}: its dtype {var.dtype} is neither "
+                "a float nor an integer type")
+    if any(not var.type.is_float for var in wrt_list):
+        results = _grad_as_real(cost, wrt_list, consider_constant, disconnected, known_grads)
+        return results[0] if single else (tuple(results) if isinstance(wrt, tuple) else results)
 
     seeds = _stable_seeds(_seed_gradients(cost, known_grads), wrt_list, consider_constant or ())
     grads = _backpropagate(seeds, wrt_list, consider_constant or ())
@@ -114,18 +117,51 @@ def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=No
 _DISCONNECTED = object()
 
 
+def _grad_as_real(cost, wrt_list, consider_constant, disconnected, known_grads):
+    """Gradients with respect to integer variables taken as real numbers (PyTensor's ``test_grad_int``):
+    the graph is rebuilt with a float64 stand-in for each integer ``wrt`` (so ``i * 2.5`` has derivative
+    2.5 in ``i``), differentiated, and the stand-ins read ``i`` converted to float64 again. The gradient
+    is float64; a ``known_grads`` entry for the integer variable itself passes through unchanged."""
+    from .givens import rebuild
+    stand_ins = {id(v): Variable(TensorType("float64", v.type.shape), name=v.name)
+                 for v in wrt_list if not v.type.is_float}
+    items = list(known_grads.items() if isinstance(known_grads, dict) else (known_grads or ()))
+    roots = ([cost] if cost is not None else []) + [k for k, _ in items] + list(consider_constant or ())
+    try:
+        rebuilt = rebuild(roots, stand_ins, strict=False)
+    except (TypeError, ValueError) as exc:
+        raise GradientTypeError(f"grad: the integer inputs {[v.describe() for v in wrt_list if not v.type.is_float]}"
+                                f" cannot be taken as real numbers here ({exc})") from None
+    k = 1 if cost is not None else 0
+    new_cost = rebuilt[0] if cost is not None else None
+    new_known = [(rebuilt[k + j], g) for j, (_, g) in enumerate(items)]
+    new_constant = rebuilt[k + len(items):]
+    new_wrt = [stand_ins.get(id(v), v) for v in wrt_list]
+    grads = grad(new_cost, new_wrt, consider_constant=new_constant or None, disconnected=disconnected,
+                 known_grads=new_known or None)
+    back = {id(stand): cast(v, "float64") for v in wrt_list for stand in [stand_ins.get(id(v))] if stand is not None}
+    present = [g for g in grads if g is not None]
+    restored = iter(rebuild(present, back, strict=False))
+    return [next(restored) if g is not None else None for g in grads]
+
+
 def _seed_gradients(cost, known_grads):
     """(variable, gradient) pairs the backward pass starts from: d cost / d cost = 1 and ``known_grads``."""
     seeds = []
     if cost is not None:
         if not isinstance(cost, Variable):
             raise TypeError(f"grad: the cost must be a symbolic variable, got {type(cost).__name__} {cost!r}")
+        one = Constant(1, dtype=cost.dtype if cost.type.is_float else "float64")
         if cost.ndim != 0:
-            where = cost.owner.where() if cost.owner is not None else ""
-            raise GradientTypeError(
-                f"grad: the cost must be a 0-d (scalar) variable, got {cost.describe()}{where}; "
-                "reduce it first (e.g. .sum()) or use sg.jacobian / sg.Lop")
-        seeds.append((cost, Constant(1, dtype=cost.dtype if cost.type.is_float else "float64")))
+            if any(n not in (1, None) for n in cost.type.shape):
+                where = cost.owner.where() if cost.owner is not None else ""
+                raise GradientTypeError(
+                    f"grad: the cost must be a 0-d (scalar) variable or hold one element, got {cost.describe()}"
+                    f"{where}; reduce it first (e.g. .sum()) or use sg.jacobian / sg.Lop")
+            # one element (as autograd): d cost / d cost is 1 there; a call where it holds more is an error
+            from .ops.shape import SpecifyShape, alloc, shape_tuple
+            one = SpecifyShape((1,) * cost.ndim, caller="grad (a cost of one element)")(alloc(one, shape_tuple(cost)))
+        seeds.append((cost, one))
     items = known_grads.items() if isinstance(known_grads, dict) else (known_grads or ())
     for var, g in items:
         if not isinstance(var, Variable):
@@ -404,14 +440,14 @@ def _inner(a, b):
 # ---------------------------------------------------------------- dense derivatives
 
 def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=None, _length=None):
-    """The dense Jacobian of a 0-d or 1-d ``expr`` with respect to 0-d or 1-d variables.
+    """The dense Jacobian of ``expr`` with respect to ``wrt`` (any number of axes each), as JAX's ``jacobian``.
 
     Parameters
     ----------
     expr : Variable
-        A 0-d or 1-d expression; its length may be known only at call time.
+        The expression (its lengths may be known only at call time).
     wrt : Variable or list of Variable
-        0-d or 1-d variables.
+        Float variables of any rank.
     consider_constant : list of Variable, optional
         Variables the gradient does not flow through.
     disconnected : str, default "raise"
@@ -442,16 +478,19 @@ def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=
     no batching rule (or ``vectorize=False``), the rows are unrolled, one backward pass each (graph
     linear in the number of rows), which needs the length of ``expr`` when the graph is built.
     """
-    from .vectorize import NotVectorizable, vectorize_graph
+    from .vectorize import NotVectorizable, _vectorize as vectorize_graph
     wrt_list, _ = _as_list(wrt)
     for w in wrt_list:
-        if not isinstance(w, Variable) or w.ndim > 1:
-            raise TypeError(f"jacobian: wrt must be 0-d or 1-d variables, got {getattr(w, 'describe', lambda: w)()}")
+        if not isinstance(w, Variable):
+            raise TypeError(f"jacobian: wrt must be symbolic variables, got {w!r}")
     expr = as_variable(expr)
     if expr.ndim == 0:
         return grad(expr, wrt, consider_constant=consider_constant, disconnected=disconnected)
-    if expr.ndim != 1:
-        raise TypeError(f"jacobian: expr must be 0-d or 1-d, got {expr.describe()}")
+    if expr.ndim > 1:   # the rows of the flattened expression, then expr's axes in front of wrt's
+        from .ops.shape import reshape, shape_tuple
+        flat = jacobian(reshape(expr, (-1,)), wrt_list, consider_constant, disconnected, vectorize)
+        shaped = [reshape(j, shape_tuple(expr) + shape_tuple(w)) for j, w in zip(flat, wrt_list)]
+        return _structured(shaped, wrt)
     options = dict(consider_constant=consider_constant, disconnected=disconnected)
     n = expr.type.shape[0]
     cotangent_dtype = expr.dtype if expr.type.is_float else "float64"

@@ -110,7 +110,8 @@ class Variable(VariableOperators):
     ((None,), 'x')
     """
 
-    __slots__ = ("type", "owner", "index", "name", "__weakref__")
+    # ``_evaluations``: the functions ``eval`` compiled for this variable, by the inputs it was given
+    __slots__ = ("type", "owner", "index", "name", "_evaluations", "__weakref__")
     # Keep NumPy from treating variables as array-likes in ``ndarray + Variable``.
     __array_priority__ = 1000
     __array_ufunc__ = None

@@ -254,6 +254,39 @@ class VariableOperators:
         from .ops import shape
         return shape.squeeze(self, axis)
 
+    def eval(self, values=None):
+        """The value of this variable for the given inputs: compiled once per set of inputs (kept with the
+        variable), Theano's way to look at a value while building a graph.
+
+        Parameters
+        ----------
+        values : dict, optional
+            ``{input variable: value}`` for every input the variable depends on (none for constants
+            and shared variables).
+
+        Returns
+        -------
+        numpy.ndarray
+            The value.
+
+        Examples
+        --------
+        >>> x = sg.vector("x")
+        >>> (x * 2).eval({x: [1.0, 2.0]})
+        array([2., 4.])
+        """
+        from .function import function
+        values = dict(values or {})
+        inputs = list(values)
+        key = tuple(id(v) for v in inputs)
+        cache = getattr(self, "_evaluations", None)
+        if cache is None:
+            cache = self._evaluations = {}
+        compiled = cache.get(key)
+        if compiled is None or any(a is not b for a, b in zip(compiled[0], inputs)):
+            compiled = cache[key] = (inputs, function(inputs, self))
+        return compiled[1](*[values[v] for v in inputs])
+
     def clip(self, lo, hi):
         """``sg.clip(self, lo, hi)``."""
         from .ops import arrays

@@ -11,7 +11,7 @@ then falls back to one backward pass per row. Traversal is iterative.
 from __future__ import annotations
 
 from .graph import Constant, inherit_source, toposort
-from .ops import elemwise, index, join, linalg, nnet, reduce, shape
+from .ops import elemwise, index, join, linalg, nnet, reduce, shape, sort
 from .ops.grad_ops import StopGradient
 
 
@@ -19,37 +19,73 @@ class NotVectorizable(Exception):
     """An op on the batched path has no batching rule."""
 
 
-def vectorize_graph(outputs, replacements, batch):
-    """``outputs`` computed for every batch element at once, along a new leading axis.
+def vectorize_graph(outputs, replace, batch=None):
+    """``outputs`` computed for every element of a batch at once, without a loop (PyTensor's
+    ``vectorize_graph``, JAX's ``vmap`` for graphs).
 
     Parameters
     ----------
-    outputs : list of Variable
+    outputs : Variable or list of Variable
         The expressions to batch.
-    replacements : dict
-        ``{variable: batched}``: each batched value has one more, leading, axis of length ``batch``.
-    batch : Variable or int
-        The length of the batch axis (an int64 scalar).
+    replace : dict
+        ``{variable: batched}``: each batched value is the variable with extra leading (batch) axes, the
+        same number for every entry (their lengths broadcast).
+    batch : Variable or int, optional
+        The length of a single batch axis (an int64 scalar); by default read from the replacements.
 
     Returns
     -------
-    list of Variable
-        One per output, with the batch axis first. Outputs that do not depend on a replaced
-        variable are broadcast along the batch axis.
+    Variable or list of Variable
+        One per output (in the structure of ``outputs``), with the batch axes first. Outputs that do not
+        depend on a replaced variable are broadcast along them.
 
     Raises
     ------
     NotVectorizable
-        If an op on the batched path has no batching rule.
+        If an op on the batched path has no batching rule (every op of symgraph has one, except a
+        user's own ``Op`` subclasses).
 
     Examples
     --------
-    >>> from symgraph.vectorize import vectorize_graph
     >>> x, X = sg.vector("x"), sg.matrix("X")
-    >>> [Y] = vectorize_graph([sg.exp(x).sum()], {x: X}, X.shape[0])
+    >>> Y = sg.vectorize_graph(sg.exp(x).sum(), {x: X})
     >>> sg.function([X], Y, backend="python")(np.zeros((3, 2)))
     array([2., 2., 2.])
     """
+    single = not isinstance(outputs, (list, tuple))
+    roots = [outputs] if single else list(outputs)
+    pairs = list(replace.items()) if isinstance(replace, dict) else list(replace)
+    if batch is not None:
+        result = _vectorize(roots, dict(pairs), batch)
+        return result[0] if single else result
+    extra = {new.ndim - old.ndim for old, new in pairs}
+    if len(extra) != 1 or min(extra) < 0:
+        raise ValueError("vectorize_graph: every replacement needs the same number of extra leading axes as its "
+                         f"variable, got {[(old.describe(), new.describe()) for old, new in pairs]}")
+    k = extra.pop()
+    if k == 0:
+        from .givens import clone_replace
+        result = clone_replace(roots, dict(pairs))
+        return result[0] if single else result
+    # k batch axes: one axis of their (broadcast) lengths' product, then split again
+    lengths = [shape.shape_tuple(new)[:k] for _, new in pairs]
+    batch_shape = [lengths[0][a] for a in range(k)]
+    for other in lengths[1:]:
+        from .rewrite.shapes import broadcast_length
+        batch_shape = [broadcast_length(a, b) for a, b in zip(batch_shape, other)]
+    total = batch_shape[0]
+    for n in batch_shape[1:]:
+        total = elemwise.mul(total, n)
+    flat = {old: shape.reshape(shape.broadcast_to(new, tuple(batch_shape) + shape.shape_tuple(new)[k:]),
+                               (total,) + shape.shape_tuple(new)[k:])
+            for old, new in pairs}
+    result = [shape.reshape(y, tuple(batch_shape) + shape.shape_tuple(y)[1:])
+              for y in _vectorize(roots, flat, total)]
+    return result[0] if single else result
+
+
+def _vectorize(outputs, replacements, batch):
+    """``outputs`` for every ``replacements[u][b]`` along one new leading axis of length ``batch``."""
     batched = {id(v): b for v, b in replacements.items()}
     for node in toposort(outputs, stop_at=list(replacements)):
         if not any(id(x) in batched for x in node.inputs):
@@ -144,6 +180,11 @@ def _shape_of(node, inputs, flags, batch):
 
 def _identity_like(node, inputs, flags, batch):
     return [type(node.op)()(inputs[0])]
+
+
+def _same_op(node, inputs, flags, batch):
+    """Ops along the last axis: the batch axis in front changes nothing."""
+    return [node.op(inputs[0])]
 
 
 def _along_axis(node, inputs, flags, batch):
@@ -264,5 +305,8 @@ BATCHING_RULES = {
     index.AdvancedSubtensor: _subtensor,
     index.IncSubtensor: _inc_subtensor,
     join.Join: _join,
+    sort.ArgReduce: _same_op,
+    sort.Cumulative: _same_op,
+    sort.ArgSort: _same_op,
 }
 

@@ -380,8 +380,8 @@ add_doc(nnet.softmax, """
     ----------
     x : Variable or array_like
         Float values (logits).
-    axis : int, default -1
-        The axis along which the result sums to 1.
+    axis : int or None, default -1
+        The axis along which the result sums to 1; None: over every element.
 
     Returns
     -------
@@ -402,8 +402,8 @@ add_doc(nnet.log_softmax, """
     ----------
     x : Variable or array_like
         Float values (logits).
-    axis : int, default -1
-        The axis of the softmax.
+    axis : int or None, default -1
+        The axis of the softmax; None: over every element.
 
     Returns
     -------

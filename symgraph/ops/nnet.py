@@ -136,12 +136,24 @@ class LogSumExp(Op):
 
 def softmax(x, axis=-1):
     x = _float_input(x, "softmax")
+    if axis is None:        # over every element (as scipy.special.softmax)
+        return _over_all(Softmax, x)
     return Softmax(_single_axis(axis, x, "softmax"))(x)
 
 
 def log_softmax(x, axis=-1):
     x = _float_input(x, "log_softmax")
+    if axis is None:
+        return _over_all(LogSoftmax, x)
     return LogSoftmax(_single_axis(axis, x, "log_softmax"))(x)
+
+
+def _over_all(op_class, x):
+    """``op_class`` along the single axis of the flattened ``x``, in ``x``'s shape again."""
+    from .shape import reshape, shape_tuple
+    if x.ndim == 1:
+        return op_class(0)(x)
+    return reshape(op_class(0)(reshape(x, (-1,))), shape_tuple(x))
 
 
 def logsumexp(x, axis=None, keepdims=False):

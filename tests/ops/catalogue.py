@@ -394,6 +394,11 @@ add_row("norm_axis_p", lambda x: sg.norm(x, ord=3, axis=1), lambda x: np.linalg.
 add_row("norm_matrix_inf", lambda x: sg.norm(x, ord=np.inf, axis=(2, 0), keepdims=True),
     lambda x: np.linalg.norm(x, ord=np.inf, axis=(2, 0), keepdims=True), [F(3, 2, 4)], family="reduce")
 
+add_row("softmax_axis_none", lambda x: sg.softmax(x, axis=None), lambda x: np.exp(x) / np.exp(x).sum(), [F(2, 3)],
+    family="nnet")
+add_row("log_softmax_axis_none", lambda x: sg.log_softmax(x, axis=None), lambda x: x - np.log(np.exp(x).sum()),
+    [F(2, 3)], family="nnet")
+
 # Along an axis (symgraph/ops/sort.py)
 add_row("argmax", lambda x: sg.argmax(x, axis=1), lambda x: np.argmax(x, axis=1), [F(3, 4)], (), family="reduce")
 add_row("argmin_flat_method", lambda x: x.argmin(), lambda x: np.argmin(x), [F(3, 4)], (), family="reduce")
