@@ -47,6 +47,10 @@ SECTIONS = [
      "Symbol to symbol: every derivative is a new part of the same graph, which can be compiled, "
      "printed or differentiated again.",
      ["grad", "jacobian", "hessian", "hessian_vector_product", "Lop", "Rop", "stop_gradient", "verify_grad"]),
+    ("Your own ops and graph surgery",
+     "How to write an op: subclass ``Op`` (its docstring shows a whole one) or package a graph with "
+     "``OpFromGraph``; ``clone_replace`` and ``vectorize_graph`` rewrite graphs you built.",
+     ["Op", "OpFromGraph", "clone_replace", "vectorize_graph"]),
     ("Compiling and running", "", ["function", "Function", "optimize"]),
     ("Inspection", "", ["dprint", "to_networkx", "to_sympy", "latex", "draw"]),
 ]

@@ -12,7 +12,10 @@ from .ops import elemwise as ew
 from .ops import sort as srt
 from .ops import reduce as red
 from .ops import shape as shp
-from .ops.base import as_variable
+from .givens import clone_replace
+from .ops.base import Op, as_variable
+from .ops.from_graph import OpFromGraph
+from .vectorize import vectorize_graph
 from .types import TensorType
 
 # What ``from symgraph.api import *`` (and so ``import symgraph``) exports: the API, not this
@@ -38,6 +41,8 @@ __all__ = [
     "zeros", "ones", "full", "eye", "linspace", "diag", "trace", "tril", "triu", "flatten", "moveaxis",
     "swapaxes", "vstack", "hstack", "column_stack", "split", "array_split", "tensordot", "take", "repeat",
     "tile", "pad", "einsum", "norm",
+    # your own ops and graph surgery
+    "Op", "OpFromGraph", "clone_replace", "vectorize_graph",
     # types of the graph
     "Variable", "Constant", "SharedVariable", "TensorType",
 ]

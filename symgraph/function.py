@@ -204,6 +204,8 @@ class Function:
         if optimizer:
             from .rewrite import optimize_graph
             everything, self.rewrite_log = optimize_graph(everything, mode=optimizer, inputs=inputs)
+        from .ops.from_graph import inline_all
+        everything = inline_all(everything)      # OpFromGraph nodes the optimizer kept: their graphs in place
         shared = [v for v in graph_inputs(everything) if isinstance(v, SharedVariable)]
         updated = [target for target, _ in update_pairs]
         for target in updated:

@@ -56,6 +56,17 @@ def device_copy(shared) -> DeviceCopy:
     return holder
 
 
+_WARNED = set()
+
+
+def _warn_host_op(cls):
+    if cls not in _WARNED:
+        _WARNED.add(cls)
+        import warnings
+        warnings.warn(f"op {cls.__name__} has no cuda lowering: its nodes run their perform on the host (inputs "
+                      "copied from the device and results back)", RuntimeWarning, stacklevel=6)
+
+
 def _host_step(node):
     from symgraph.codegen.python import run_node
 
@@ -110,7 +121,11 @@ class CudaExecutor:
             return _host_step(node)
         lower = lowering_for(node.op)
         if lower is None:
-            return None
+            if type(node.op).__module__.startswith("symgraph."):
+                return None
+            # a user's own Op subclass: its ``perform`` on the host, inputs copied back (warned once per class)
+            _warn_host_op(type(node.op))
+            return _host_step(node)
         if op_class in HOST_ALWAYS:
             self.host.update(id(v) for v in node.outputs)
         return lower(node, self.host)

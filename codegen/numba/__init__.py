@@ -21,6 +21,7 @@ calls by address (``link.py``).
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -101,4 +102,34 @@ class NumbaExecutor:
 
 
 def compile(program):  # noqa: A001 - the backend interface
+    foreign = _user_ops_without_lowering(program)
+    if foreign:
+        # A user's own Op subclass with no numba lowering: the function runs its nodes' ``perform`` (the
+        # python backend), with one warning per op class.
+        from .. import python
+        for cls in foreign:
+            if cls not in _WARNED:
+                _WARNED.add(cls)
+                warnings.warn(f"op {cls.__name__} has no numba lowering: functions using it run on the python "
+                              "backend (its perform); register a lowering to compile them",
+                              RuntimeWarning, stacklevel=4)
+        return python.compile(program)
     return NumbaExecutor(program)
+
+
+_WARNED = set()
+
+
+def _user_ops_without_lowering(program) -> list:
+    """The classes of ops outside symgraph that no numba lowering covers, in the order met."""
+    from symgraph.graph import toposort
+    found = []
+    for node in toposort(program.outputs):
+        cls = type(node.op)
+        if cls.__module__.startswith("symgraph.") or cls in found:
+            continue
+        try:
+            lowering_for(node.op)
+        except NotImplementedError:
+            found.append(cls)
+    return found

@@ -20,6 +20,38 @@ OP_REGISTRY: dict[str, type] = {}
 
 
 class Op:
+    """The base class of every op; subclass it to add your own.
+
+    An op is a stateless description of a computation, identified by its class and the values of its
+    ``__props__``. A subclass defines ``make_node(*inputs)`` (check the inputs, return a ``Node`` with the
+    output types), ``perform(node, inputs)`` (the NumPy computation: arrays in, a list of arrays out) and,
+    to be differentiable, ``grad(inputs, outputs, output_grads)`` (symbolic: one variable, or None, per
+    input). Such an op runs on every backend: natively where a lowering is registered, else through its
+    ``perform`` (numba: the function runs on the python backend; cuda: the node runs on the host), with a
+    one-time warning naming it. A graph of existing ops is simpler still: ``sg.OpFromGraph``.
+
+    Parameters
+    ----------
+    *props
+        Whatever the subclass's ``__init__`` takes (stored under the names in ``__props__``).
+
+    Examples
+    --------
+    >>> from symgraph.graph import Node
+    >>> from symgraph.types import TensorType
+    >>> class Cube(sg.Op):
+    ...     name = "cube"
+    ...     def make_node(self, x):
+    ...         return Node(self, [x], [TensorType(x.dtype, x.type.shape)])
+    ...     def perform(self, node, inputs):
+    ...         return [inputs[0] ** 3]
+    ...     def grad(self, inputs, outputs, output_grads):
+    ...         return [output_grads[0] * 3 * inputs[0] ** 2]
+    >>> x = sg.vector("x")
+    >>> sg.function([x], sg.grad(Cube()(x).sum(), x), backend="python")([1.0, 2.0])
+    array([ 3., 12.])
+    """
+
     __props__: tuple = ()
     #: the short name used in printing, to_networkx and rewrites ("exp", "dot", ...)
     name: str = ""
