@@ -1426,6 +1426,56 @@ def polygamma(n, x):
     return digamma(x) if n == 0 else Elemwise(Polygamma(int(n)))(x)
 
 
+# log(erfc(x)) ~ -x**2 - log(x sqrt(pi)) + log(1 + sum_n (-1)**n (2n-1)!! / (2 x**2)**n) for large x
+_LOG_ERFC_SWITCH = 20.0
+_LOG_ERFC_TERMS = 10
+
+
+class LogErfc(ScalarOp):
+    """``log(erfc(x))``, finite where ``erfc`` underflows (x > 26): the stability rewrite ``log_of_erfc``
+    writes it; derivative ``-2/sqrt(pi) * exp(-x**2 - log_erfc(x))``, finite there too."""
+    name = "log_erfc"
+    transcendental = True
+
+    @staticmethod
+    def impl(x):
+        from scipy import special
+        x = np.asarray(x)
+        with np.errstate(all="ignore"):
+            return np.where(x < _LOG_ERFC_SWITCH, np.log(special.erfc(np.minimum(x, _LOG_ERFC_SWITCH))),
+                            _log_erfc_tail(np.maximum(x, _LOG_ERFC_SWITCH)))
+
+    def sympy_readable(self, sp, x):
+        return sp.log(sp.erfc(x))
+
+    def formula(self, f, x):
+        x = f.let(x)
+        one = f.lit(1)
+        large = f.let(f"{x} >= {f.lit(_LOG_ERFC_SWITCH)}")
+        z = f.let(f.select(large, x, f.lit(_LOG_ERFC_SWITCH)))         # the series only where it holds
+        w = f.let(f"({one} / ({f.lit(2)} * {z} * {z}))")
+        series = f.lit(0)
+        for n in range(_LOG_ERFC_TERMS, 0, -1):   # Horner: 1 - w (1 - 3 w (1 - 5 w ...))
+            series = f.let(f"({f.lit(2 * n - 1)} * {w} * ({one} - {series}))") if n < _LOG_ERFC_TERMS else \
+                f.let(f"({f.lit(2 * n - 1)} * {w})")
+        tail = (f"(-{z} * {z} - {f.call('log', f'({z} * {f.lit(np.sqrt(np.pi))})')} + "
+                f"{f.call('log1p', f'(-{series})')})")
+        small = f.let(f.select(large, f.lit(0), x))
+        return f.select(large, tail, f.call("log", f.call("erfc", small)))
+
+    def grad(self, inputs, output, gy):
+        x = inputs[0]
+        return [neg(mul(gy, mul(_TWO_OVER_SQRT_PI, exp(sub(neg(mul(x, x)), output)))))]
+
+
+def _log_erfc_tail(x):
+    w = 1.0 / (2.0 * x * x)
+    series = (2 * _LOG_ERFC_TERMS - 1) * w
+    for n in range(_LOG_ERFC_TERMS - 1, 0, -1):
+        series = (2 * n - 1) * w * (1 - series)
+    return -x * x - np.log(x * np.sqrt(np.pi)) + np.log1p(-series)
+
+
 class IsNan(ScalarOp):
     """Whether ``x`` is NaN: False for integers and booleans; not differentiable."""
     name = "isnan"

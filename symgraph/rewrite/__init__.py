@@ -34,6 +34,9 @@ PIPELINE = [
     # before consumers, so each pattern is matched on already-simplified operands.
     Stage("canonicalize", ("canonicalize", "constant_fold", "shape", "stability")),
     Stage("merge_again", ("merge",), merge),
+    # Merged nodes can make a shape read simpler again (two equal products: one source for a length);
+    # then the same rewrites once more, so optimizing an optimized graph changes nothing.
+    Stage("canonicalize_merged", ("canonicalize", "constant_fold", "shape", "stability"), after="merge_again"),
     Stage("fusion", ("fusion",), fuse_elementwise),
     # Opt-in: importing SymPy alone takes about a second, more than optimizing most graphs.
     Stage("sympy", ("sympy",), _sympy_stage, optional=True),

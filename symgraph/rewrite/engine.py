@@ -334,10 +334,12 @@ def _apply_result(fg, node, result, rewrite_name):
 class Stage:
     """One named step of the pipeline: either local rewrites with ``tags`` or a global ``pass_function``."""
 
-    def __init__(self, name, tags=(), pass_function=None, modes=("fast_run",), optional=False):
+    def __init__(self, name, tags=(), pass_function=None, modes=("fast_run",), optional=False, after=None):
         self.name, self.tags, self.pass_function, self.modes = name, tuple(tags), pass_function, modes
         #: an optional stage runs only when its name or a tag is in the mode's "include" list
         self.optional = optional
+        #: the name of a stage this one follows up: it runs only when that stage changed the graph
+        self.after = after
 
     def selected(self, mode, included, excluded):
         if mode not in self.modes or self.name in excluded:
@@ -416,8 +418,9 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
     fg = FunctionGraph(outputs)
     fg.log = log
     log.start(len(fg))
+    changed = set()           # the stages that changed the number of nodes
     for stage in stages:
-        if not stage.selected(mode, included, excluded):
+        if not stage.selected(mode, included, excluded) or (stage.after and stage.after not in changed):
             continue
         fg.stage = stage.name
         before, start = len(fg), time.perf_counter()
@@ -434,4 +437,6 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
         else:
             apply_local_rewrites(fg, stage.rewrites(excluded, included))
         log.stage_done(stage.name, before, len(fg), time.perf_counter() - start)
+        if len(fg) != before:
+            changed.add(stage.name)
     return fg.outputs, log

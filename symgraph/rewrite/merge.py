@@ -60,5 +60,11 @@ def merge_nodes(fg):
 
 
 def merge(fg):
-    """The global merge pass: constants first, then nodes."""
-    return merge_constants(fg) + merge_nodes(fg)
+    """The global merge pass: constants first, then nodes. Shape descriptions cached before it may name
+    variables it merged away, so a merge that changed something starts them afresh."""
+    merged = merge_constants(fg) + merge_nodes(fg)
+    if merged:
+        fg.shape_cache.clear()
+        if getattr(fg, "shape_facts", None) is not None:
+            fg.shape_facts = None
+    return merged

@@ -423,3 +423,34 @@ def distribute_over_quotient(node, graph):
         combine = ew.sub if name == "sub" else ew.add
         return [as_replacement(combine(ew.mul(terms[0], multiplier), ew.mul(terms[1], multiplier)), out, graph)]
     return None
+
+
+@register("stability", "before_grad", ops="log")
+def log_of_erfc(node, graph):
+    """log(erfc(x)) -> log_erfc(x): finite for x = 30 (erfc(30) underflows to 0, its log is -903.97).
+
+    Changes bits on purpose: below x = 20 the same log(erfc(x)); above, an asymptotic series that does
+    not underflow, and a gradient that stays finite.
+    """
+    inner = operands(node.inputs[0], "erfc")
+    if inner is None or node.inputs[0].dtype != node.outputs[0].dtype:
+        return None
+    return _replacing(node, ew.Elemwise(ew.LogErfc())(inner[0]), graph)
+
+
+@register("stability", ops=("argmax", "argmin"))
+def arg_extreme_of_softmax(node, graph):
+    """argmax(softmax(x)) -> argmax(x) (and log_softmax, and argmin) along the softmax's axis: the same
+    index without computing the softmax, as softmax is increasing in each element of a row.
+
+    Changes bits on purpose: where softmax rounds two different logits to the same probability (or both
+    underflow to 0), the index of the larger logit, not the first of the tie.
+    """
+    from ..ops.nnet import LogSoftmax, Softmax
+    source = node.inputs[0].owner
+    if source is None or not isinstance(source.op, (Softmax, LogSoftmax)):
+        return None
+    x = source.inputs[0]
+    if source.op.axis != x.ndim - 1:
+        return None
+    return [type(node.op)(node.op.kind)(x)]

@@ -30,7 +30,7 @@ from .shapes import ShapeFacts
 TAG = "before_grad"
 
 #: the ops whose overflow or underflow the tagged rewrites remove; a graph without one is left alone
-_TRIGGERS = frozenset({"exp", "sigmoid", "softmax"})
+_TRIGGERS = frozenset({"exp", "sigmoid", "softmax", "erfc"})
 
 
 def stable_for_grad(roots, keep=()):

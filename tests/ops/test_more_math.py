@@ -199,3 +199,31 @@ def test_new_elementwise_ops_fuse_into_one_loop():
     names = [type(node.op).__name__ for node in toposort([optimized])]
     assert names == ["Fused"], names
     assert fused is None or len(fused) == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_log_of_erfc_stays_finite_with_its_gradient(backend):
+    """log(erfc(x)) -> log_erfc(x) (a stability rewrite): erfc(30) underflows, its log is -903.97."""
+    x = sg.vector("x")
+    cost = sg.log(sg.erfc(x))
+    f = sg.function([x], [cost, sg.grad(sg.sum(cost), x)], backend=backend)
+    values = np.array([-3.0, 0.5, 10.0, 19.9, 20.0, 30.0, 100.0])
+    # log(erfc(x)) and its derivative, from mpmath to 30 digits
+    want = [0.6931361352504468, -0.7350111298370844, -102.87988902484489, -399.57434330827493,
+            -403.56934333410425, -903.9741171106439, -10005.177585122665]
+    slope = [-6.962729502414981e-05, -1.8327056412986984, -20.099024116734604, -39.85012515605588,
+             -40.04987577410839, -60.03329639875623, -200.0099990002499]
+    got, grad = f(values)
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    np.testing.assert_allclose(grad, slope, rtol=1e-12)
+
+
+def test_argmax_of_a_softmax_is_the_argmax_of_its_logits():
+    from symgraph.graph import toposort
+    from symgraph.rewrite import optimize_graph
+    X = sg.matrix("X")
+    out = sg.argmax(sg.softmax(X), axis=1)
+    (optimized,), _ = optimize_graph([out])
+    assert [type(n.op).__name__ for n in toposort([optimized])] == ["ArgReduce"]
+    values = np.array([[0.0, 1000.0, -1000.0], [3.0, 2.0, 3.5]])
+    np.testing.assert_array_equal(sg.function([X], out, backend="numba")(values), [1, 2])

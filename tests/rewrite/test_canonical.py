@@ -224,6 +224,8 @@ def test_widening_cast_chain_collapses():
 # Rewrites not covered by a dedicated test above: (builder on x, expected to fire). Together with
 # the parametrized lists, every registered rewrite is exercised (checked by the last test).
 MORE_CASES = {
+    "log_of_erfc": lambda x: sg.log(sg.erfc(x * 10.0)),
+    "arg_extreme_of_softmax": lambda x: sg.argmax(sg.log_softmax(sg.stack([x, x * 2.0], axis=1)), axis=1),
     "add_n_zeros": lambda x: add_n(x, sg.zeros_like(x), sg.exp(x)),   # exp(x) is never -0.0
     "elemwise_scalar_constants": lambda x: x * sg.constant(np.array([2.0])),
     "broadcast_to_useless": lambda x: sg.broadcast_to(x, x.shape) * 2.0,

@@ -93,6 +93,8 @@ TEMPLATES = [
     ("broadcast_to_useless", lambda x, y, k, t: sg.broadcast_to(x, x.shape) * c(k, t), None),
     ("elemwise_absorbs_broadcast", lambda x, y, k, t: sg.broadcast_to(sg.sum(x), x.shape) * x, [0]),
     ("elemwise_scalar_constants", lambda x, y, k, t: x * sg.constant(as_dtype([k], t).reshape(1), dtype=t), None),
+    ("inline_op_from_graph", lambda x, y, k, t: (lambda p: sg.OpFromGraph([p], p * c(k, t) + p)(x))(
+        sg.vector("p", dtype=t)), None),
     ("constant_fold", lambda x, y, k, t: x * (c(k, t) + c(3, t)), None),
     ("constant_fold", lambda x, y, k, t: x + sg.exp(c(k, "float64")), None),
 ]
