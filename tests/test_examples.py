@@ -164,7 +164,7 @@ def digits_run(tmp_path, *args):
     curve = tmp_path / "curve.png"
     out = run_example("digits_mlp.py", "--quiet", "--out", curve, *args)
     accuracy = float(re.search(rf"test accuracy: ({NUMBER})", out).group(1))
-    assert re.search(rf"compiled the training step and the predictor in {NUMBER} s", out)
+    assert re.search(rf"compiled the training step and the accuracy in {NUMBER} s", out)
     assert re.search(rf"{NUMBER} ms per step", out)
     assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and curve.stat().st_size > 10_000
     return accuracy
