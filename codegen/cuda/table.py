@@ -16,6 +16,7 @@ import numpy as np
 
 from symgraph.ops.elemwise import Elemwise
 from symgraph.ops.fused import Fused
+from symgraph.ops.from_graph import OpFromGraph
 from symgraph.ops.grad_ops import StopGradient
 from symgraph.ops.index import Subtensor
 from symgraph.ops.join import Join
@@ -27,6 +28,8 @@ from .runtime import to_device
 
 LOWERINGS = Lowerings("cuda")
 register = LOWERINGS.register
+LOWERINGS.unsupported(OpFromGraph, "never lowered: sg.function puts its inner graph in place of the node "
+                                   "before any backend sees it (ops/from_graph.py, inline_all)")
 
 #: ops evaluated on the host (with ``perform``) when every input is a host value: they never make an
 #: array larger than their inputs, and host values are scalars and shape vectors.

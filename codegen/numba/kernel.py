@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from symgraph.ops.from_graph import OpFromGraph
+
 from ..guard import UnsafeSourceError
 from ..registry import Lowerings
 
@@ -33,6 +35,8 @@ INT64_MAX = 2 ** 63 - 1
 #: op class -> lowering function(node, kernel), keyed by the class object (see codegen/registry.py)
 LOWERINGS = Lowerings("numba")
 register = LOWERINGS.register
+LOWERINGS.unsupported(OpFromGraph, "never lowered: sg.function puts its inner graph in place of the node "
+                                   "before any backend sees it (ops/from_graph.py, inline_all)")
 
 
 def lowering_for(op):
