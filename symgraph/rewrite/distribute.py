@@ -63,3 +63,48 @@ def factor_common_product_n(node, graph):
                 rest = [t for k, t in enumerate(terms) if k not in (i, j)]
                 return [as_replacement(ew.add_n(*rest, factored), node.outputs[0], graph)]
     return None
+
+
+@register("canonicalize", "fast_math", ops="sum")
+def gather_from_one_hot_product(node, graph):
+    """sum(x * one_hot(y, n), axis=-1) -> x[..., y] (take_along_axis): one element read per row instead of
+    a product and a sum over the whole row.
+
+    Opt-in (``"fast_math"``): an inf or NaN elsewhere in a row no longer makes the sum NaN (0 * inf), and a
+    -0.0 read stays -0.0. Labels out of [0, n) still raise (a negative label reads index n).
+    """
+    from ..ops.nnet import OneHot
+    from ..ops.shape import expand_dims
+    from ..ops.sort import take_along_axis
+    from .patterns import dims, operands
+    op = node.op
+    product = node.inputs[0]
+    factors = operands(product, "mul")
+    if op.kind != "sum" or op.keepdims or factors is None or op.axis != (product.ndim - 1,):
+        return None
+    for x, hot in (factors, factors[::-1]):
+        source = hot.owner
+        # (other axes may broadcast: the gather broadcasts its indices the same way)
+        if source is None or not isinstance(source.op, OneHot) or x.ndim != hot.ndim:
+            continue
+        labels, n = source.inputs
+        if not _is_length_of(n, dims(x, graph)[-1], graph):
+            continue
+        labels = ew.cast(labels, "int64")
+        safe = ew.where(ew.lt(labels, 0), ew.cast(n, "int64"), labels)
+        picked = ew.cast(take_along_axis(x, expand_dims(safe, -1), -1)[..., 0], node.outputs[0].dtype)
+        # (the same broadcast shape as the sum's, by the rules of the product and of the gather)
+        return [picked] if node.outputs[0].type.is_compatible(picked.type) else None
+    return None
+
+
+def _is_length_of(n, described, graph) -> bool:
+    """The int scalar ``n`` is provably the length ``described`` (a constant, or ``shape_of`` an equal axis)."""
+    from ..graph import Constant
+    from ..ops.shape import ShapeOf
+    from .patterns import dims
+    if isinstance(n, Constant):
+        return isinstance(described, int) and n.value.shape == () and int(n.value) == described
+    owner = n.owner
+    return owner is not None and isinstance(owner.op, ShapeOf) and \
+        dims(owner.inputs[0], graph)[owner.op.axis] == described

@@ -267,3 +267,18 @@ def test_every_registered_rewrite_is_exercised():
     stability = "".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
     missing = [n for n in rewrite_names() if f'"{n}"' not in source + stability]
     assert not missing, f"rewrites without a test: {missing}"
+
+
+def test_gather_from_one_hot_product_is_opt_in_and_keeps_errors():
+    X, y = sg.matrix("X"), sg.vector("y", dtype="int64")
+    cost = sg.sum(X * sg.one_hot(y, X.shape[1]), axis=1)
+    fast = sg.function([X, y], cost, backend="numba", rewrite_log=True,
+                       optimizer={"mode": "fast_run", "include": ["fast_math"]})
+    assert fast.rewrite_log.fired("gather_from_one_hot_product")
+    default = sg.function([X, y], cost, backend="numba", rewrite_log=True)
+    assert not default.rewrite_log.fired("gather_from_one_hot_product")
+    values = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(fast(values, np.array([2, 0])), default(values, np.array([2, 0])))
+    for labels in ([3, 0], [-1, 0]):       # out of [0, n): an error either way
+        with pytest.raises(IndexError):
+            fast(values, np.array(labels))
