@@ -6,7 +6,7 @@ static shape, and the substitution is simultaneous, as in Theano.
 """
 from __future__ import annotations
 
-from .graph import Constant, Variable, toposort
+from .graph import Constant, Variable, graph_inputs, toposort
 from .types import safe_cast_allowed
 
 
@@ -46,26 +46,17 @@ def substitute(roots, givens):
     """
     if not givens:
         return list(roots)
-    mapping = {key: new for key, (_, new) in givens.items()}
-    stop = [old for old, _ in givens.values()]
-    for node in toposort(roots, stop_at=stop):
-        if not any(id(v) in mapping for v in node.inputs):
-            continue
-        rebuilt = node.op.make_node(*[mapping.get(id(v), v) for v in node.inputs])
-        rebuilt.sources = node.sources
-        for old, new in zip(node.outputs, rebuilt.outputs):
-            if new.dtype != old.dtype or new.ndim != old.ndim:
-                raise TypeError(f"givens change {node.op}{node.where()} from {old.type} to {new.type}")
-            new.name = old.name
-            mapping[id(old)] = new
-    return [mapping.get(id(v), v) for v in roots]
+    return rebuild(roots, {key: new for key, (_, new) in givens.items()}, stop=[old for old, _ in givens.values()],
+                   what="givens")
 
 
-def rebuild(roots, mapping, strict=True):
+def rebuild(roots, mapping, strict=True, stop=None, what="clone_replace"):
     """Copies of ``roots`` with the variables of ``mapping`` ({id(old): new}) replaced, each node on the way
-    rebuilt through its op's ``make_node``; ``strict`` refuses a node whose output changes dtype or rank."""
+    rebuilt through its op's ``make_node``; ``strict`` refuses a node whose output changes dtype or rank.
+    ``stop``: the replaced variables, where the walk up from the roots ends (default: the leaves replaced)."""
     mapping = dict(mapping)
-    stop = [v for v in _leaves(roots) if id(v) in mapping]
+    if stop is None:
+        stop = [v for v in graph_inputs(roots) if id(v) in mapping]
     for node in toposort(roots, stop_at=stop):
         if not any(id(v) in mapping for v in node.inputs):
             continue
@@ -73,25 +64,11 @@ def rebuild(roots, mapping, strict=True):
         rebuilt.sources = node.sources
         for old, new in zip(node.outputs, rebuilt.outputs):
             if strict and (new.dtype != old.dtype or new.ndim != old.ndim):
-                raise TypeError(f"clone_replace: the replacement changes {node.op}{node.where()} from {old.type} "
-                                f"to {new.type}")
+                raise TypeError(f"{what}: the replacement changes {node.op}{node.where()} from {old.type} to "
+                                f"{new.type}")
             new.name = old.name
             mapping[id(old)] = new
     return [mapping.get(id(v), v) for v in roots]
-
-
-def _leaves(roots):
-    seen, found = set(), []
-    for node in toposort(roots):
-        for v in node.inputs:
-            if v.owner is None and id(v) not in seen:
-                seen.add(id(v))
-                found.append(v)
-    for v in roots:
-        if id(v) not in seen:
-            seen.add(id(v))
-            found.append(v)
-    return found
 
 
 def clone_replace(outputs, replace):

@@ -92,18 +92,9 @@ def _sum_labels(x, labels, keep):
     return total(x, axes), "".join(c for c in labels if c in keep)
 
 
-def _product(lengths):
-    from ..graph import Constant
-    if not lengths:
-        return Constant(1, dtype="int64")
-    result = lengths[0]
-    for n in lengths[1:]:
-        result = ew.mul(result, n)
-    return result
-
-
 def _contract(a, la, b, lb, keep):
     """``a`` (labels ``la``) times ``b`` (``lb``), summing the shared labels not in ``keep``: one matmul."""
+    from .arrays import _product
     from .linalg import matmul
     from .shape import reshape, shape_tuple, transpose
     batch = [c for c in la if c in lb and c in keep]
