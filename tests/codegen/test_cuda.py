@@ -67,9 +67,11 @@ def test_every_registered_op_and_scalar_op_has_a_cuda_lowering():
     from symgraph.ops.elemwise import SCALAR_OPS
     from symgraph.codegen.cuda.elemwise import missing_scalar_ops
     from symgraph.codegen.cuda.lower import load_lowerings
-    from symgraph.codegen.cuda.table import lowering_for
+    from symgraph.codegen.cuda.table import LOWERINGS, lowering_for
     load_lowerings()
-    missing = [name for name, cls in OP_REGISTRY.items() if lowering_for(cls) is None]
+    # (or a stated reason: OpFromGraph is inlined before any backend sees it)
+    missing = [name for name, cls in OP_REGISTRY.items()
+               if lowering_for(cls) is None and not LOWERINGS.reason_unsupported(cls)]
     assert not missing, f"ops without a CUDA lowering: {missing}"
     assert missing_scalar_ops(cls.__new__(cls) for cls in SCALAR_OPS.values()) == []
 

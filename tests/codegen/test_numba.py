@@ -28,7 +28,7 @@ def test_every_registered_op_has_a_numba_lowering():
     _ensure_lowerings_loaded()
     missing = []
     for name, cls in sorted(OP_REGISTRY.items()):
-        if LOWERINGS.find(cls) is None:
+        if LOWERINGS.find(cls) is None and not LOWERINGS.reason_unsupported(cls):   # (OpFromGraph: inlined)
             missing.append(name)
     assert not missing, f"ops without a numba lowering: {missing}"
 
