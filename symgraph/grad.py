@@ -151,17 +151,14 @@ def _seed_gradients(cost, known_grads):
     if cost is not None:
         if not isinstance(cost, Variable):
             raise TypeError(f"grad: the cost must be a symbolic variable, got {type(cost).__name__} {cost!r}")
-        one = Constant(1, dtype=cost.dtype if cost.type.is_float else "float64")
-        if cost.ndim != 0:
-            if any(n not in (1, None) for n in cost.type.shape):
-                where = cost.owner.where() if cost.owner is not None else ""
-                raise GradientTypeError(
-                    f"grad: the cost must be a 0-d (scalar) variable or hold one element, got {cost.describe()}"
-                    f"{where}; reduce it first (e.g. .sum()) or use sg.jacobian / sg.Lop")
-            # one element (as autograd): d cost / d cost is 1 there; a call where it holds more is an error
-            from .ops.shape import SpecifyShape, alloc, shape_tuple
-            one = SpecifyShape((1,) * cost.ndim, caller="grad (a cost of one element)")(alloc(one, shape_tuple(cost)))
-        seeds.append((cost, one))
+        dtype = cost.dtype if cost.type.is_float else "float64"
+        if cost.ndim != 0 and any(n != 1 for n in cost.type.shape):
+            where = cost.owner.where() if cost.owner is not None else ""
+            raise GradientTypeError(
+                f"grad: the cost must be a 0-d (scalar) variable or have one element by its static shape, "
+                f"got {cost.describe()}{where}; reduce it first (e.g. .sum()) or use sg.jacobian / sg.Lop")
+        # a cost of one element that is not 0-d (shape (1,), as autograd allows): d cost / d cost is 1 there
+        seeds.append((cost, Constant(np.ones((1,) * cost.ndim, dtype=dtype))))
     items = known_grads.items() if isinstance(known_grads, dict) else (known_grads or ())
     for var, g in items:
         if not isinstance(var, Variable):
