@@ -241,10 +241,15 @@ def test_wrt_reached_only_through_stop_gradient_is_disconnected():
         sg.grad(sg.stop_gradient(x) * 2.0, x)
 
 
-def test_integer_wrt_is_refused():
+def test_integer_wrt_is_taken_as_real_and_boolean_wrt_is_refused():
+    # (issue 16: PyTensor's test_grad_int) the gradient with respect to the same values as floats
     i = sg.vector("i", dtype="int64")
-    with pytest.raises(TypeError, match="'i'.*not a float"):
-        sg.grad(sg.sum(sg.cast(i, "float64")), i)
+    g = sg.grad(sg.sum(sg.cast(i, "float64") * 3.0), i)
+    assert g.dtype == "float64"
+    np.testing.assert_array_equal(sg.function([i], g, backend="python")(np.array([1, 2])), [3.0, 3.0])
+    b = sg.vector("b", dtype="bool")
+    with pytest.raises(TypeError, match="'b'.*neither a float nor an integer"):
+        sg.grad(sg.sum(sg.cast(b, "float64")), b)
 
 
 def test_consider_constant():
