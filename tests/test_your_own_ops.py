@@ -42,6 +42,25 @@ def test_a_user_op_runs_on_every_backend_with_its_gradient(backend):
     np.testing.assert_allclose(gradient, 2.0 * np.exp(values ** 3) * 3 * values ** 2, rtol=1e-13)
     if backend != "python":
         assert any("Cube" in str(w.message) for w in caught) or not caught   # warned once per class, per process
+    if backend == "numba":      # compiled, the node called back from the kernel (an object-mode block)
+        assert "cbk.call(" in f.source and "with nb.objmode(" in f.source
+
+
+def test_a_user_op_failing_inside_a_numba_kernel_names_itself_and_changes_no_state():
+    class Picky(Cube):
+        def perform(self, node, inputs):
+            if np.any(inputs[0] > 100):
+                raise ValueError("picky: too large")
+            return [np.asarray(inputs[0] ** 3)]
+    x = sg.vector("x")
+    w = sg.shared(np.zeros(2), name="w")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = sg.function([x], sg.sum(Picky()(x)), updates=[(w, w + 1.0)], backend="numba")
+    assert f([1.0, 2.0]) == 9.0 and w.get_value().tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="picky: too large"):
+        f([200.0, 1.0])
+    assert w.get_value().tolist() == [1.0, 1.0]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -21,7 +21,6 @@ calls by address (``link.py``).
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 
@@ -50,7 +49,9 @@ class NumbaExecutor:
             from .profile import instrument
             self.module, self._profile_counters, self._profile_labels = instrument(self.module)
         self.generate_seconds = time.perf_counter() - start
-        self.kernel, self.cache_info = load_kernel(self.module, use_disk=bool(options.get("cache", True)))
+        # (a kernel that calls back into Python stays out of the disk cache: Numba cannot cache it)
+        self.kernel, self.cache_info = load_kernel(self.module, use_disk=bool(options.get("cache", True))
+                                                   and not self.module.callbacks)
         self._constants = [argument[1] for argument in self.module.arguments if argument[0] == "constant"]
 
     def _use_tape(self, program, start):
@@ -102,34 +103,4 @@ class NumbaExecutor:
 
 
 def compile(program):  # noqa: A001 - the backend interface
-    foreign = _user_ops_without_lowering(program)
-    if foreign:
-        # A user's own Op subclass with no numba lowering: the function runs its nodes' ``perform`` (the
-        # python backend), with one warning per op class.
-        from .. import python
-        for cls in foreign:
-            if cls not in _WARNED:
-                _WARNED.add(cls)
-                warnings.warn(f"op {cls.__name__} has no numba lowering: functions using it run on the python "
-                              "backend (its perform); register a lowering to compile them",
-                              RuntimeWarning, stacklevel=4)
-        return python.compile(program)
     return NumbaExecutor(program)
-
-
-_WARNED = set()
-
-
-def _user_ops_without_lowering(program) -> list:
-    """The classes of ops outside symgraph that no numba lowering covers, in the order met."""
-    from symgraph.graph import toposort
-    found = []
-    for node in toposort(program.outputs):
-        cls = type(node.op)
-        if cls.__module__.startswith("symgraph.") or cls in found:
-            continue
-        try:
-            lowering_for(node.op)
-        except NotImplementedError:
-            found.append(cls)
-    return found

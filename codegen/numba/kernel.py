@@ -115,6 +115,7 @@ class KernelWriter:
         self.uses_prange = False
         self.node = None            # the node being lowered (for check messages)
         self.imports: list[str] = []  # extra header lines of the generated module (e.g. the runtime library)
+        self.callbacks: list[int] = []  # keys of the nodes the kernel calls back into Python for (callbacks.py)
         self.program = None           # the program being lowered (for whole-graph facts such as shapes)
         self.array_arguments: list = []  # (name, array): data a lowering passes as an extra kernel argument
         self.tape_rows: dict = {}        # id(var) -> (stacked result, row, rows, dims): vector tape outputs
@@ -293,6 +294,7 @@ class KernelModule:
     notes: list = field(default_factory=list)
     legend: dict = field(default_factory=dict)   # parameter name -> the variable it holds, as the user names it
     constants: str = ""              # the values of the 0-d constants written into the source
+    callbacks: list = field(default_factory=list)   # keys of the nodes the kernel calls back (callbacks.py)
 
 
 def array_type(dtype, ndim) -> str:

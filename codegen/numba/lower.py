@@ -82,7 +82,7 @@ def generate(program, parallel=True) -> KernelModule:
     dtypes = ",".join(v.dtype for v in list(program.inputs) + list(program.shared) + list(program.outputs))
     return KernelModule(_module_source(kernel, signature), "kernel", signature.arguments, signature.types,
                         output_scalar, kernel.checks, kernel.uses_prange, structure, dtypes,
-                        legend=_legend(program), constants=constants)
+                        legend=_legend(program), constants=constants, callbacks=list(kernel.callbacks))
 
 
 class _Signature:
@@ -150,9 +150,34 @@ def _lower_nodes(nodes, inplace, kernel):
         try:
             lower = lowering_for(node.op)
         except NotImplementedError as exc:      # name the user's line that built the node
-            raise NotImplementedError(f"{exc}{node.where()}") from None
+            if not type(node.op).__module__.startswith("symgraph."):
+                lower = _call_back          # a user's own op: its perform, called from the kernel
+            else:
+                raise NotImplementedError(f"{exc}{node.where()}") from None
         lower(node, kernel)
     kernel.node = None
+
+
+def _call_back(node, kernel):
+    """The node's ``perform``, called from the kernel in one object-mode block (callbacks.py)."""
+    from . import callbacks
+    callbacks.warn_once(type(node.op))
+    key = callbacks.register(node)
+    kernel.callbacks.append(key)
+    line = "import symgraph.codegen.numba.callbacks as cbk"
+    if line not in kernel.imports:
+        kernel.imports.append(line)
+    names = [kernel.fresh("v") for _ in node.outputs]
+    types = ", ".join(f"{name}={callbacks.objmode_type(var)!r}" for name, var in zip(names, node.outputs))
+    arguments = ", ".join([repr(key)] + [kernel.code(v) for v in node.inputs])
+    kernel.emit(f"with nb.objmode({types}):")
+    with kernel.indent():
+        kernel.emit(f"{', '.join(names)}{',' if len(names) == 1 else ''} = cbk.call({arguments})")
+    for name, var in zip(names, node.outputs):
+        if var.ndim:
+            kernel.bind(var, name, contiguous=True, owned=True)
+        else:
+            kernel.bind(var, name)
 
 
 def _return_outputs(program, kernel, inplace) -> list:
@@ -194,7 +219,8 @@ def _module_source(kernel, signature) -> str:
     # Only our explicit prange loops go parallel: Numba's other parallel transforms would turn every
     # np.zeros/np.empty and array expression into a threaded region that fights the BLAS threads.
     kernel_parallel = any("prange(" in line for line in body)
-    options = "cache=True, error_model='numpy', pipeline_class=KernelCompiler" + (
+    # (a kernel with a call back into Python cannot be cached by Numba: its object-mode block)
+    options = f"cache={not kernel.callbacks}, error_model='numpy', pipeline_class=KernelCompiler" + (
         ", parallel=PRANGE_ONLY" if kernel_parallel else "")
     parallel_imports = [
         "from numba import prange",

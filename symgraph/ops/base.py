@@ -27,8 +27,8 @@ class Op:
     output types), ``perform(node, inputs)`` (the NumPy computation: arrays in, a list of arrays out) and,
     to be differentiable, ``grad(inputs, outputs, output_grads)`` (symbolic: one variable, or None, per
     input). Such an op runs on every backend: natively where a lowering is registered, else through its
-    ``perform`` (numba: the function runs on the python backend; cuda: the node runs on the host), with a
-    one-time warning naming it. A graph of existing ops is simpler still: ``sg.OpFromGraph``.
+    ``perform``, called back from the compiled code (numba: one object-mode block in the kernel; cuda: the
+    node on the host between kernels), with a one-time warning naming it. A graph of existing ops is simpler still: ``sg.OpFromGraph``.
 
     Parameters
     ----------
