@@ -1,7 +1,7 @@
 """Lowering of the last-axis ops of symgraph/ops/sort.py: one thread per row (rows are contiguous after
 ``as_contiguous``), each walking its row in order, so results are NumPy's bit for bit: the first NaN wins
 an argmax; running sums and products are sequential in the result dtype (signed int64 in uint64, wrapping
-as NumPy's); argsort is a stable insertion sort with NaN last (simple, and quadratic in the row length)."""
+as NumPy's); argsort is a stable bottom-up merge sort with NaN last (n log n per row, a scratch row each)."""
 from __future__ import annotations
 
 import math
@@ -36,20 +36,39 @@ def cumulative_kernel(out, x, rows, n):
 """
 
 _ARGSORT = """
-def argsort_kernel(out, x, rows, n):
+def argsort_kernel(out, x, rows, n, work):
 {rows}        for j in range(n):
             out[base + j] = j
-        for j in range(1, n):
-            k = out[base + j]
-            v = x[base + k]
-            i = j - 1
-            while i >= 0:
-                a = x[base + out[base + i]]
-                if not (a > v or (a != a and v == v)):
-                    break
-                out[base + i + 1] = out[base + i]
-                i -= 1
-            out[base + i + 1] = k
+        src = out
+        dst = work
+        width = 1
+        passes = 0
+        while width < n:
+            i = 0
+            while i < n:
+                mid = min(i + width, n)
+                hi = min(i + 2 * width, n)
+                a = i
+                b = mid
+                for k in range(i, hi):
+                    take_left = a < mid
+                    if take_left and b < hi:
+                        p = x[base + src[base + a]]
+                        q = x[base + src[base + b]]
+                        take_left = not (p > q or (p != p and q == q))
+                    if take_left:
+                        dst[base + k] = src[base + a]
+                        a += 1
+                    else:
+                        dst[base + k] = src[base + b]
+                        b += 1
+                i += 2 * width
+            src, dst = dst, src
+            width *= 2
+            passes += 1
+        if passes % 2 == 1:         # the sorted indices are in the scratch row
+            for j in range(n):
+                out[base + j] = work[base + j]
 """
 
 
@@ -62,7 +81,8 @@ def _rows(call, node, args, kernel_name, source, key, out_shape, out_dtype):
     if rows and n:
         kernel = call.kernel(key + (x.dtype.name,), kernel_name, source)
         blocks, threads = sizes().elementwise_grid(rows)
-        kernel[blocks, threads](out, reshape_view(x, (x.size,)), rows, n)
+        scratch = [call.empty((rows * n,), "int64")] if kernel_name == "argsort_kernel" else []
+        kernel[blocks, threads](out, reshape_view(x, (x.size,)), rows, n, *scratch)
     return reshape_view(out, out_shape)
 
 
