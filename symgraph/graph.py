@@ -122,6 +122,15 @@ class Variable(VariableOperators):
         self.index = index
         self.name = name
 
+    def __getstate__(self):
+        # Every slot but the functions ``eval`` compiled, which stay with this process.
+        slots = {}
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if name not in ("__weakref__", "_evaluations") and hasattr(self, name):
+                    slots[name] = getattr(self, name)
+        return None, slots
+
     @property
     def dtype(self) -> str:
         return self.type.dtype

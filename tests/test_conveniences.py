@@ -72,3 +72,12 @@ def test_array_methods():
     for got, expected in zip(sg.function([X], outs, backend="numba")(values), want):
         assert got.dtype == np.asarray(expected).dtype
         np.testing.assert_allclose(got, expected)
+
+
+def test_a_variable_that_was_evaluated_still_pickles():
+    import pickle
+    x = sg.vector("x")
+    y = (x * 2).sum()
+    y.eval({x: [1.0, 2.0]})
+    copy = pickle.loads(pickle.dumps(y))
+    assert getattr(copy, "_evaluations", None) is None and copy.owner.op.name == "sum"
