@@ -42,6 +42,7 @@ class OpFromGraph(Op):
     """
 
     __props__ = ()
+    name = "op_from_graph"
 
     def __init__(self, inputs, outputs, grad=None, name=None, inline=True):
         self.inner_inputs = list(inputs)
@@ -55,7 +56,7 @@ class OpFromGraph(Op):
             if not isinstance(v, Variable):
                 raise TypeError(f"OpFromGraph: outputs must be symbolic variables, got {v!r}")
         self.custom_grad = grad
-        self.name = name or "op_from_graph"
+        self.label = name or "op_from_graph"     # how it prints; ``name`` (what rewrites match) is fixed
         self.inline = bool(inline)
         self.inner_nodes = toposort(self.inner_outputs)
         known = {id(v) for v in self.inner_inputs}
@@ -74,15 +75,15 @@ class OpFromGraph(Op):
         return id(self)
 
     def __str__(self):
-        return self.name
+        return self.label
 
     def make_node(self, *inputs):
         if len(inputs) != len(self.inner_inputs):
-            raise TypeError(f"{self.name}: takes {len(self.inner_inputs)} inputs, got {len(inputs)}")
+            raise TypeError(f"{self.label}: takes {len(self.inner_inputs)} inputs, got {len(inputs)}")
         inputs = [as_variable(x, like=inner.dtype) for x, inner in zip(inputs, self.inner_inputs)]
         for x, inner in zip(inputs, self.inner_inputs):
             if x.dtype != inner.dtype or x.ndim != inner.ndim:
-                raise TypeError(f"{self.name}: input {x.describe()} does not match {inner.describe()} "
+                raise TypeError(f"{self.label}: input {x.describe()} does not match {inner.describe()} "
                                 "(same dtype and number of axes)")
         static = all(x.type.shape == inner.type.shape for x, inner in zip(inputs, self.inner_inputs))
         outputs = [TensorType(v.dtype, v.type.shape if static else (None,) * v.ndim) for v in self.inner_outputs]
@@ -117,7 +118,7 @@ class OpFromGraph(Op):
         if self.custom_grad is not None:
             result = list(self.custom_grad(list(inputs), list(output_grads)))
             if len(result) != len(inputs):
-                raise ValueError(f"{self.name}: its grad returned {len(result)} gradients for {len(inputs)} inputs")
+                raise ValueError(f"{self.label}: its grad returned {len(result)} gradients for {len(inputs)} inputs")
             return [None if g is None else as_variable(g) for g in result]
         from ..givens import rebuild
         from ..grad import Lop

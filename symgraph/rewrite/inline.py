@@ -5,7 +5,7 @@ from ..ops.from_graph import OpFromGraph
 from .engine import register
 
 
-@register("canonicalize", "inline")
+@register("canonicalize", "inline", ops="op_from_graph")
 def inline_op_from_graph(node):
     """op_from_graph(x, y) -> its inner graph on x and y (unless the op was made with ``inline=False``)."""
     op = node.op
