@@ -43,6 +43,10 @@ SECTIONS = [
       "pad"]),
     ("Products and neural-network functions", "",
      ["dot", "matmul", "outer", "tensordot", "einsum", "norm", "softmax", "log_softmax", "one_hot"]),
+    ("Linear algebra (sg.linalg)",
+     "SciPy's names under ``sg.linalg``; ``sg.linalg.norm`` is ``sg.norm``. Square or rectangular inputs may "
+     "carry leading batch axes, as in NumPy.",
+     ["linalg.svd", "linalg.svdvals"]),
     ("Derivatives",
      "Symbol to symbol: every derivative is a new part of the same graph, which can be compiled, "
      "printed or differentiated again.",
@@ -114,6 +118,14 @@ def _paragraphs(lines):
     return [text] if text else []
 
 
+def public(sg, name):
+    """The object a documented name refers to: ``sg.exp``, or ``sg.linalg.svd`` for ``"linalg.svd"``."""
+    obj = sg
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 def render_entry(name, obj):
     """The Markdown of one public name: a heading with its signature, then its docstring's sections."""
     try:
@@ -155,7 +167,7 @@ def render(sg=None):
         if intro:
             out += [_inline(intro), ""]
         for name in names:
-            out += [render_entry(name, getattr(sg, name))]
+            out += [render_entry(name, public(sg, name))]
     return "\n".join(out).rstrip() + "\n"
 
 

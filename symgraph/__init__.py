@@ -1,7 +1,8 @@
 """symgraph: a symbol-to-symbol graph compiler. See README.md and docs/api.md.
 
-``dir(symgraph)`` lists the API (``__all__``) and the submodules a user extends it through:
-``ops`` (the op catalogue and the ``Op`` base class) and ``rewrite`` (the optimizer's registry).
+``dir(symgraph)`` lists the API (``__all__``), the namespace ``linalg`` (linear algebra under SciPy's
+names) and the submodules a user extends it through: ``ops`` (the op catalogue and the ``Op`` base class)
+and ``rewrite`` (the optimizer's registry).
 """
 from . import api as _api
 from .api import *  # noqa: F401,F403
@@ -13,7 +14,7 @@ from .printing import dprint, to_networkx, to_sympy  # noqa: F401
 from .draw import draw  # noqa: F401
 from .rewrite import optimize  # noqa: F401
 from .rewrite.sympy_simplify import latex  # noqa: F401
-from . import ops, rewrite  # noqa: F401
+from . import linalg, ops, rewrite  # noqa: F401
 from . import _docstrings  # noqa: F401  (attaches the docstrings of the functions the ops define)
 
 __version__ = "0.1.0"
@@ -23,7 +24,7 @@ __all__ = [*_api.__all__, "Node",
            "function", "Function", "optimize",
            "dprint", "to_networkx", "to_sympy", "latex", "draw"]
 
-_SUBMODULES = ("ops", "rewrite")
+_SUBMODULES = ("linalg", "ops", "rewrite")
 
 
 def __dir__():

@@ -11,7 +11,7 @@ then falls back to one backward pass per row. Traversal is iterative.
 from __future__ import annotations
 
 from .graph import Constant, inherit_source, toposort
-from .ops import elemwise, index, join, linalg, nnet, reduce, shape, sort
+from .ops import elemwise, index, join, linalg, nnet, reduce, shape, sort, svd
 from .ops.grad_ops import StopGradient
 
 
@@ -187,6 +187,13 @@ def _same_op(node, inputs, flags, batch):
     return [node.op(inputs[0])]
 
 
+def _matrices(node, inputs, flags, batch):
+    """Ops over the last two axes of a stack of matrices (any leading axes): the batch axis in front is one
+    more leading axis."""
+    out = node.op(inputs[0])
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
 def _along_axis(node, inputs, flags, batch):
     return [type(node.op)(node.op.axis + 1)(inputs[0])]
 
@@ -308,5 +315,6 @@ BATCHING_RULES = {
     sort.ArgReduce: _same_op,
     sort.Cumulative: _same_op,
     sort.ArgSort: _same_op,
+    svd.SVD: _matrices,
 }
 

@@ -227,7 +227,8 @@ class CudaExecutor:
 
 def load_lowerings():
     """Import the op-family modules, which fill the lowering table."""
-    from . import elemwise_ops, index_ops, linalg_ops, nnet_ops, reduce_ops, shape_ops, sort_ops  # noqa: F401
+    from . import (decomp_ops, elemwise_ops, index_ops, linalg_ops, nnet_ops, reduce_ops, shape_ops,  # noqa: F401
+                   sort_ops)
 
 
 def compile(program):  # noqa: A001 - the backend interface

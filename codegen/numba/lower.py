@@ -17,7 +17,7 @@ import numpy as np
 from symgraph.graph import Constant, toposort
 
 # Each op family's module registers its lowerings in kernel.LOWERINGS when imported.
-from . import elemwise, index, join, linalg, nnet, reduce, shape, sort  # noqa: F401
+from . import decomp, elemwise, index, join, linalg, nnet, reduce, shape, sort  # noqa: F401
 from .kernel import (INT64_MAX, LOWERINGS, PARALLEL_MAX_LINES, PARALLEL_MIN_SIZE, Check,  # noqa: F401
                      KernelModule, KernelWriter, Value, array_type, cast_code, comment_text, dtype_code,
                      literal, lowering_for, numba_type, register)

@@ -498,3 +498,51 @@ def arange_fill(start, second, n, like):
 def argsort_row(row, out):
     """``out[:] = np.argsort(row, kind="stable")`` for one row (any strides): merge sort, NaN last."""
     out[:] = np.argsort(row, kind="mergesort")
+
+
+# ------------------------------------------------------------------ decompositions (ops/svd.py)
+
+@_jit
+def _as_float_matrix(a, like):
+    """A C-contiguous copy of the matrix ``a`` in the dtype of ``like``."""
+    m, n = a.shape
+    w = np.empty((m, n), like.dtype)
+    for i in range(m):
+        for j in range(n):
+            w[i, j] = a[i, j]
+    return w
+
+
+@_jit
+def svd_matrix(a, u, s, vh, full):
+    """``u, s, vh = np.linalg.svd(a, full_matrices=full)`` of one matrix (any layout and real dtype) written
+    into ``u``, ``s`` and ``vh`` (LAPACK's gesdd, as NumPy); False when ``a`` holds inf or NaN."""
+    w = _as_float_matrix(a, s)
+    if not np.all(np.isfinite(w)):
+        return False
+    m, n = w.shape
+    if m == 0 or n == 0:            # NumPy: no values, identity bases
+        for i in range(u.shape[0]):
+            for j in range(u.shape[1]):
+                u[i, j] = 1.0 if i == j else 0.0
+        for i in range(vh.shape[0]):
+            for j in range(vh.shape[1]):
+                vh[i, j] = 1.0 if i == j else 0.0
+        return True
+    uu, ss, vv = np.linalg.svd(w, full_matrices=full)
+    u[:, :] = uu
+    s[:] = ss
+    vh[:, :] = vv
+    return True
+
+
+@_jit
+def svd_values(a, s):
+    """``s = np.linalg.svd(a, compute_uv=False)`` of one matrix; False when ``a`` holds inf or NaN."""
+    w = _as_float_matrix(a, s)
+    if not np.all(np.isfinite(w)):
+        return False
+    if w.shape[0] == 0 or w.shape[1] == 0:
+        return True
+    s[:] = np.linalg.svd(w, full_matrices=False)[1]
+    return True

@@ -177,8 +177,8 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
     ord : {None, 'fro', inf, -inf, 0, 1, -1, 2, other numbers}, optional
         The order. Vectors: None/2 the Euclidean norm, inf/-inf the largest/smallest magnitude, 0 the
         number of non-zeros, p the p-norm. Matrices: None/'fro' Frobenius, 1/-1 the largest/smallest column
-        sum of magnitudes, inf/-inf the largest/smallest row sum (2, -2 and 'nuc' need singular values:
-        not available yet, a NotImplementedError).
+        sum of magnitudes, inf/-inf the largest/smallest row sum, 2/-2 the largest/smallest singular value,
+        'nuc' the sum of the singular values (through ``sg.linalg.svdvals``).
     axis : int or (int, int), optional
         The vector axis, or the two matrix axes; None: the whole array (a vector norm of its elements
         for ord None, else ``x`` must be 1-d or 2-d).
@@ -241,8 +241,20 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
         out = pick(sums, then, keepdims=True)
         return out if keepdims else _squeeze(out, axes)
     if ord in (2, -2, "nuc"):
-        raise NotImplementedError(f"norm: ord={ord!r} needs singular values, which symgraph has not yet")
+        return _singular_norm(x, ord, rows, cols, keepdims)
     raise ValueError(f"norm: invalid order {ord!r} for a matrix")
+
+
+def _singular_norm(x, ord, rows, cols, keepdims):  # noqa: A002 - NumPy's name
+    """The spectral norm (2), the smallest singular value (-2) or the nuclear norm ('nuc') of the matrices
+    spanned by axes ``rows`` and ``cols``."""
+    from .reduce import max as largest, min as smallest, sum as total
+    from .shape import expand_dims, transpose
+    from .svd import svdvals
+    others = [a for a in range(x.ndim) if a not in (rows, cols)]
+    values = svdvals(transpose(x, others + [rows, cols]))
+    out = {2: largest, -2: smallest, "nuc": total}[ord](values, -1)
+    return expand_dims(out, tuple(sorted((rows, cols)))) if keepdims else out
 
 
 def _squeeze(x, axes):

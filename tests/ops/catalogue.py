@@ -394,6 +394,43 @@ add_row("norm_axis_p", lambda x: sg.norm(x, ord=3, axis=1), lambda x: np.linalg.
 add_row("norm_matrix_inf", lambda x: sg.norm(x, ord=np.inf, axis=(2, 0), keepdims=True),
     lambda x: np.linalg.norm(x, ord=np.inf, axis=(2, 0), keepdims=True), [F(3, 2, 4)], family="reduce")
 
+
+# the singular value decomposition (symgraph/ops/svd.py): the vectors' signs are LAPACK's choice, so rows
+# compare quantities that do not depend on them; tests/ops/test_svd.py checks the rest.
+def _sg_svd_vectors(x, full=False):
+    u, s, vh = sg.linalg.svd(x, full_matrices=full)
+    if not full:
+        return sg.matmul(sg.abs(u), sg.abs(vh) * s[..., :, None])
+    k = min(x.type.shape[-2:]) if None not in x.type.shape[-2:] else sg.shape(s)[-1]
+    rest = u[..., :, k:]      # the completion of a tall matrix: its projection is what is defined
+    return sg.matmul(u[..., :, :k] * s[..., None, :], vh[..., :k, :]) + sg.sum(sg.matmul(rest, sg.swapaxes(rest, -1, -2)))
+
+
+def _np_svd_vectors(x, full=False):
+    u, s, vh = np.linalg.svd(x, full_matrices=full)
+    if not full:
+        return np.abs(u) @ (np.abs(vh) * s[..., :, None])
+    k = s.shape[-1]
+    rest = u[..., :, k:]
+    return (u[..., :, :k] * s[..., None, :]) @ vh[..., :k, :] + np.sum(rest @ np.swapaxes(rest, -1, -2))
+
+
+add_row("norm_spectral", lambda x: sg.norm(x, 2), lambda x: np.linalg.norm(x, 2), [F(3, 4)], family="linalg")
+add_row("norm_nuclear_axes_keepdims", lambda x: sg.norm(x, "nuc", axis=(2, 0), keepdims=True),
+    lambda x: np.linalg.norm(x, "nuc", axis=(2, 0), keepdims=True), [F(3, 2, 4)], family="linalg")
+add_row("norm_smallest_singular", lambda x: sg.norm(x, -2, axis=(1, 2)),
+    lambda x: np.linalg.norm(x, -2, axis=(1, 2)), [F(2, 4, 3)], family="linalg")
+add_row("svdvals_batched", sg.linalg.svdvals, lambda x: np.linalg.svd(x, compute_uv=False), [F(2, 3, 4)],
+    family="linalg")
+add_row("svd_vectors_tall", _sg_svd_vectors, _np_svd_vectors, [F(4, 3)], family="linalg")
+add_row("svd_vectors_wide_batched", _sg_svd_vectors, _np_svd_vectors, [F(2, 2, 4)], family="linalg")
+add_row("svd_vectors_square_full", lambda x: _sg_svd_vectors(x, True), lambda x: _np_svd_vectors(x, True),
+    [F(3, 3)], family="linalg")
+add_row("svd_full_tall", lambda x: _sg_svd_vectors(x, True), lambda x: _np_svd_vectors(x, True), [F(4, 2)], (),
+    family="linalg")
+add_row("svdvals_int", sg.linalg.svdvals, lambda x: np.linalg.svd(x, compute_uv=False), [I(3, 2, low=-3, high=4)],
+    family="linalg")
+
 add_row("softmax_axis_none", lambda x: sg.softmax(x, axis=None), lambda x: np.exp(x) / np.exp(x).sum(), [F(2, 3)],
     family="nnet")
 add_row("log_softmax_axis_none", lambda x: sg.log_softmax(x, axis=None), lambda x: x - np.log(np.exp(x).sum()),
