@@ -51,6 +51,10 @@ SECTIONS = [
      "Symbol to symbol: every derivative is a new part of the same graph, which can be compiled, "
      "printed or differentiated again.",
      ["grad", "jacobian", "hessian", "hessian_vector_product", "Lop", "Rop", "stop_gradient", "verify_grad"]),
+    ("Control flow",
+     "Loops as one node of the graph: ``scan`` (Theano's) with ``until`` for while loops. The derivative of a "
+     "scan is another scan (backpropagation through time).",
+     ["scan", "until"]),
     ("Your own ops and graph surgery",
      "How to write an op: subclass ``Op`` (its docstring shows a whole one) or package a graph with "
      "``OpFromGraph``; ``clone_replace`` and ``vectorize_graph`` rewrite graphs you built.",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .graph import Constant, inherit_source, toposort
 from .ops import elemwise, index, join, linalg, nnet, reduce, shape, sort, svd
+from .ops import scan as scan_ops
 from .ops.grad_ops import StopGradient
 
 
@@ -194,6 +195,50 @@ def _matrices(node, inputs, flags, batch):
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
+def _scan(node, inputs, flags, batch):
+    """A scan over a batch: the step's graph batched (every recurrent state and output gains the batch axis
+    after the time axis; sequences are iterated along their second axis), the batch length an extra
+    non-sequence of the step."""
+    from .graph import Variable
+    from .types import TensorType
+    op = node.op
+    if flags[0] or op.has_until:
+        raise NotVectorizable(f"{op}: the number of steps may differ across the batch{node.where()}")
+    seq_flags = flags[1:1 + op.n_seqs]
+    ns_flags = flags[1 + op.n_seqs + op.n_states:]
+    seqs = inputs[1:1 + op.n_seqs]
+    inits = inputs[1 + op.n_seqs:1 + op.n_seqs + op.n_states]
+    non_seqs = inputs[1 + op.n_seqs + op.n_states:]
+
+    def batched_placeholder(v):
+        return Variable(TensorType(v.dtype, (None,) + v.type.shape), name=v.name)
+
+    replace, new_inputs = {}, []
+    state_inner = {id(p) for ps in op.state_inputs() for p in ps}
+    ns_inner = op.inner_inputs[len(op.inner_inputs) - op.n_non_seqs:]
+    for k, p in enumerate(op.inner_inputs):
+        batched = (k < op.n_seqs and seq_flags[k]) or id(p) in state_inner or \
+            (p in ns_inner and ns_flags[ns_inner.index(p)])
+        new = batched_placeholder(p) if batched else p
+        if batched:
+            replace[p] = new
+        new_inputs.append(new)
+    inner_batch = Variable(TensorType("int64", ()), name="batch")
+    new_outputs = _vectorize(op.inner_outputs, replace, inner_batch)
+
+    def time_first(x):          # (batch, time, ...) -> (time, batch, ...)
+        return shape.dimshuffle(x, (1, 0) + tuple(range(2, x.ndim)))
+
+    outer_seqs = [time_first(x) if f else x for x, f in zip(seqs, seq_flags)]
+    outer_inits = [time_first(x if f else _broadcast_batch(x, batch)) for x, f in zip(inits, flags[1 + op.n_seqs:])]
+    new_op = scan_ops.Scan(new_inputs + [inner_batch], new_outputs, op.n_seqs, op.taps, op.n_free,
+                           op.n_non_seqs + 1, False, op.keep_last, op.label)
+    results = new_op(inputs[0], *outer_seqs, *outer_inits, *non_seqs, batch)
+    results = list(results) if isinstance(results, (list, tuple)) else [results]
+    keep = list(op.keep_last) + [False] * op.n_free
+    return [r if last else time_first(r) for r, last in zip(results, keep)]
+
+
 def _along_axis(node, inputs, flags, batch):
     return [type(node.op)(node.op.axis + 1)(inputs[0])]
 
@@ -316,5 +361,6 @@ BATCHING_RULES = {
     sort.Cumulative: _same_op,
     sort.ArgSort: _same_op,
     svd.SVD: _matrices,
+    scan_ops.Scan: _scan,
 }
 

@@ -16,7 +16,7 @@ from symgraph.graph import Constant, toposort
 
 from . import runtime
 from .runtime import contiguous_copy, is_device_array, to_device, to_host
-from .table import HOST_ALWAYS, HOST_FOLDABLE, label, lowering_for
+from .table import label, plan_node
 
 class DeviceCopy:
     """The device copy of one shared variable (``shared.device_copies["cuda"]``).
@@ -54,25 +54,6 @@ def device_copy(shared) -> DeviceCopy:
     if holder is None:
         holder = shared.device_copies.setdefault("cuda", DeviceCopy())
     return holder
-
-
-_WARNED = set()
-
-
-def _warn_host_op(cls):
-    if cls not in _WARNED:
-        _WARNED.add(cls)
-        import warnings
-        warnings.warn(f"op {cls.__name__} has no cuda lowering: its nodes run their perform on the host (inputs "
-                      "copied from the device and results back)", RuntimeWarning, stacklevel=6)
-
-
-def _host_step(node):
-    from symgraph.codegen.python import run_node
-
-    def step(args, call):
-        return run_node(node, [to_host(a) for a in args])
-    return step
 
 
 class CudaExecutor:
@@ -115,20 +96,7 @@ class CudaExecutor:
 
     def _plan(self, node):
         """The step computing ``node`` (None when the op has no lowering); marks host-valued outputs."""
-        op_class = type(node.op)
-        if op_class in HOST_FOLDABLE and all(id(v) in self.host for v in node.inputs):
-            self.host.update(id(v) for v in node.outputs)
-            return _host_step(node)
-        lower = lowering_for(node.op)
-        if lower is None:
-            if type(node.op).__module__.startswith("symgraph."):
-                return None
-            # a user's own Op subclass: its ``perform`` on the host, inputs copied back (warned once per class)
-            _warn_host_op(type(node.op))
-            return _host_step(node)
-        if op_class in HOST_ALWAYS:
-            self.host.update(id(v) for v in node.outputs)
-        return lower(node, self.host)
+        return plan_node(node, self.host)
 
     def enable_profile(self, profile):
         """Time every step (one node: its kernel launches, synchronised) into ``profile``."""
@@ -227,8 +195,8 @@ class CudaExecutor:
 
 def load_lowerings():
     """Import the op-family modules, which fill the lowering table."""
-    from . import (decomp_ops, elemwise_ops, index_ops, linalg_ops, nnet_ops, reduce_ops, shape_ops,  # noqa: F401
-                   sort_ops)
+    from . import (decomp_ops, elemwise_ops, index_ops, linalg_ops, loop_ops, nnet_ops, reduce_ops,  # noqa: F401
+                   shape_ops, sort_ops)
 
 
 def compile(program):  # noqa: A001 - the backend interface

@@ -39,6 +39,46 @@ HOST_FOLDABLE = (Elemwise, Fused, Subtensor, Reshape, DimShuffle, Reduce, StopGr
 HOST_ALWAYS = (Shape, ShapeOf)
 
 
+def plan_node(node, host):
+    """The step computing ``node`` (None when the op has no lowering). ``host`` holds the ids of the
+    variables whose values are host values; the outputs of a node folded on the host join it."""
+    op_class = type(node.op)
+    if op_class in HOST_FOLDABLE and all(id(v) in host for v in node.inputs):
+        host.update(id(v) for v in node.outputs)
+        return host_step(node)
+    lower = lowering_for(node.op)
+    if lower is None:
+        if type(node.op).__module__.startswith("symgraph."):
+            return None
+        # a user's own Op subclass: its ``perform`` on the host, inputs copied back (warned once per class)
+        _warn_host_op(type(node.op))
+        return host_step(node)
+    if op_class in HOST_ALWAYS:
+        host.update(id(v) for v in node.outputs)
+    return lower(node, host)
+
+
+_WARNED = set()
+
+
+def _warn_host_op(cls):
+    if cls not in _WARNED:
+        _WARNED.add(cls)
+        import warnings
+        warnings.warn(f"op {cls.__name__} has no cuda lowering: its nodes run their perform on the host (inputs "
+                      "copied from the device and results back)", RuntimeWarning, stacklevel=7)
+
+
+def host_step(node):
+    """A step running the node's ``perform`` on the host (device inputs copied back)."""
+    from symgraph.codegen.python import run_node
+    from .runtime import to_host
+
+    def step(args, call):
+        return run_node(node, [to_host(a) for a in args])
+    return step
+
+
 def lowering_for(op):
     """The lowering of an op (or op class), found along its class hierarchy; None when there is none."""
     return LOWERINGS.find(op)

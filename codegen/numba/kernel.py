@@ -121,6 +121,8 @@ class KernelWriter:
         self.tape_rows: dict = {}        # id(var) -> (stacked result, row, rows, dims): vector tape outputs
         self.tape_pools: dict = {}       # dtype name -> the kernel's pooled vector tape arrays (tape.py)
         self.shape_facts = None          # the program's shape equalities, computed on first use (elemwise.py)
+        self.lower_node = None           # lower(node): set by lower.py; loops (loop.py) lower their steps with it
+        self.functions: list[str] = []   # sources of module-level functions the body calls (a loop's step)
 
     def array_argument(self, array, prefix="data") -> str:
         """A kernel parameter bound to ``array`` at call time (keeps data out of the cached source).

@@ -17,7 +17,7 @@ import numpy as np
 from symgraph.graph import Constant, toposort
 
 # Each op family's module registers its lowerings in kernel.LOWERINGS when imported.
-from . import decomp, elemwise, index, join, linalg, nnet, reduce, shape, sort  # noqa: F401
+from . import decomp, elemwise, index, join, linalg, loop, nnet, reduce, shape, sort  # noqa: F401
 from .kernel import (INT64_MAX, LOWERINGS, PARALLEL_MAX_LINES, PARALLEL_MIN_SIZE, Check,  # noqa: F401
                      KernelModule, KernelWriter, Value, array_type, cast_code, comment_text, dtype_code,
                      literal, lowering_for, numba_type, register)
@@ -139,23 +139,29 @@ def _lower_nodes(nodes, inplace, kernel):
     """Each node's lowering appends its lines (a comment naming the op first); the nodes of in-place
     updates are left to ``emit_inplace_writes``."""
     deferred = {id(n) for update in inplace for n in (update.dot, update.elementwise)}
+    kernel.lower_node = lambda node: _lower_node(node, kernel)   # loops lower their step's nodes through it
     for node in nodes:
         if id(node) in deferred:
             continue
-        kernel.node = node
-        outputs = ", ".join(f"{o.type}" for o in node.outputs[:4])
-        if len(node.outputs) > 4:
-            outputs += f", ... ({len(node.outputs)} outputs)"
-        kernel.comment(f"{node.op} -> {outputs}")
-        try:
-            lower = lowering_for(node.op)
-        except NotImplementedError as exc:      # name the user's line that built the node
-            if not type(node.op).__module__.startswith("symgraph."):
-                lower = _call_back          # a user's own op: its perform, called from the kernel
-            else:
-                raise NotImplementedError(f"{exc}{node.where()}") from None
-        lower(node, kernel)
+        _lower_node(node, kernel)
     kernel.node = None
+
+
+def _lower_node(node, kernel):
+    """Append the code of one node (its lowering, or a call back into its ``perform`` for a user's op)."""
+    kernel.node = node
+    outputs = ", ".join(f"{o.type}" for o in node.outputs[:4])
+    if len(node.outputs) > 4:
+        outputs += f", ... ({len(node.outputs)} outputs)"
+    kernel.comment(f"{node.op} -> {outputs}")
+    try:
+        lower = lowering_for(node.op)
+    except NotImplementedError as exc:      # name the user's line that built the node
+        if not type(node.op).__module__.startswith("symgraph."):
+            lower = _call_back          # a user's own op: its perform, called from the kernel
+        else:
+            raise NotImplementedError(f"{exc}{node.where()}") from None
+    lower(node, kernel)
 
 
 def _call_back(node, kernel):
@@ -237,6 +243,7 @@ def _module_source(kernel, signature) -> str:
         *kernel.imports,
         *parallel_imports,
         "",
+        *[function + "\n" for function in kernel.functions],
         *[part + "\n" for part in parts],
         f"@nb.njit(({', '.join(types)}{',' if len(types) == 1 else ''}), {options})",
         f"def kernel({', '.join(signature.parameters)}):",

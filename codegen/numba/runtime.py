@@ -546,3 +546,17 @@ def svd_values(a, s):
         return True
     s[:] = np.linalg.svd(w, full_matrices=False)[1]
     return True
+
+
+# ------------------------------------------------------------------ loops (ops/scan.py)
+
+@_jit
+def store_row(buffer, i, value):
+    """``buffer[i] = value`` for an array ``value`` of ``buffer.shape[1:]`` (a scan writing a step's row)."""
+    buffer[i] = value
+
+
+@_jit
+def store_rows(buffer, values):
+    """``buffer[:len(values)] = values`` (a scan's initial rows)."""
+    buffer[:values.shape[0]] = values

@@ -1,0 +1,169 @@
+"""Lowering of ``Scan`` (symgraph/ops/scan.py): a native ``for`` loop inside the one generated kernel.
+
+Before the loop, each recurrent output gets its buffer (its ``L`` initial rows, then one row per step)
+and each output that is not fed back a placeholder of its rank. In the loop, the step's inner graph is
+lowered like any other nodes (nested scans included) into its own jitted function ``stepN``, which the
+loop calls, reading the current slice of each sequence
+(a view), its taps (views of buffer rows) and the non-sequences (the outer values, never written); the
+new values are copied into row ``L + t``; an ``until`` condition breaks out after the row is written.
+The outputs are views of the buffers: the rows past the initial ones, up to the steps that ran. Inner loops
+stay serial (no ``prange`` inside a step: one step is too little work to share out).
+"""
+from __future__ import annotations
+
+import ast
+
+from symgraph.graph import Constant, toposort
+from symgraph.ops.scan import Scan
+
+from ..guard import GENERATED_NAME
+from .kernel import literal, register
+from .split import _Uses
+
+
+def _bind_inner_constants(kernel, nodes):
+    for node in nodes:
+        for var in node.inputs:
+            if isinstance(var, Constant) and id(var) not in kernel.values:
+                if var.ndim == 0:
+                    kernel.bind(var, literal(var.value, var.dtype))
+                else:
+                    kernel.bind(var, kernel.array_argument(var.value, "const"), contiguous=True, owned=False)
+
+
+def _call_step(node, kernel):
+    """Lower the step's inner graph into its own jitted function ``stepN`` and emit its call; returns the
+    names holding the step's results (one per inner output).
+
+    The step is a separate function so Numba compiles it as straight-line code (compiling a long body
+    inside the loop takes several times longer); it receives the names its body reads that the kernel
+    defines (the current slices and taps, the non-sequences and their lengths, constants) and returns
+    the inner outputs.
+    """
+    op = node.op
+    inner_nodes = toposort(op.inner_outputs)
+    lines, depth = kernel.lines, kernel.depth
+    parallel = kernel.allow_parallel
+    kernel.lines, kernel.depth, kernel.allow_parallel = [], 1, False
+    try:
+        _bind_inner_constants(kernel, inner_nodes)
+        for inner in inner_nodes:
+            kernel.lower_node(inner)
+        kernel.node = node
+        returned = [kernel.code(out) for out in op.inner_outputs]
+        body = kernel.lines
+    finally:
+        kernel.lines, kernel.depth, kernel.allow_parallel = lines, depth, parallel
+    reads = _Uses()
+    statements = ast.parse("\n".join(line[4:] for line in body) + "\n" + f"({', '.join(returned)},)").body
+    for statement in statements:
+        reads.visit(statement)
+    arguments = sorted(name for name in reads.exposed if GENERATED_NAME.match(name))
+    name = kernel.fresh("step")
+    cached = not any("nb.objmode" in line for line in body)
+    kernel.functions.append("\n".join(
+        [f"@nb.njit(cache={cached}, error_model='numpy', pipeline_class=KernelCompiler)",
+         f"def {name}({', '.join(arguments)}):", *body,
+         f"    return ({', '.join(returned)},)"]))
+    results = [kernel.fresh("r") for _ in op.inner_outputs]
+    kernel.emit(f"({', '.join(results)},) = {name}({', '.join(arguments)})")
+    return results
+
+
+def _view(kernel, var, code, dims, contiguous):
+    """Bind ``var`` to a row read (a scalar for 0-d, else a view the step must not write)."""
+    if var.ndim == 0:
+        kernel.bind(var, kernel.let(code, "x"))
+    else:
+        kernel.bind(var, kernel.let(code, "x"), list(dims), contiguous=contiguous, owned=False)
+
+
+@register(Scan)
+def lower_scan(node, kernel):
+    op = node.op
+    seqs = node.inputs[1:1 + op.n_seqs]
+    inits = node.inputs[1 + op.n_seqs:1 + op.n_seqs + op.n_states]
+    non_seqs = node.inputs[1 + op.n_seqs + op.n_states:]
+    steps = kernel.let(f"np.int64({kernel.code(node.inputs[0])})", "n")
+    kernel.check(f"{steps} < 0", f"{op}: n_steps must be >= 0")
+    for i, seq in enumerate(seqs):
+        kernel.check(f"{kernel.dims(seq)[0]} < {steps}",
+                     f"{op}: sequence {i} has fewer entries than the number of steps")
+    lags = op.lags()
+    buffers = []
+    for k, init in enumerate(inits):
+        dims = kernel.dims(init)
+        kernel.check(f"{dims[0]} != {lags[k]}",
+                     f"{op}: the initial value of recurrent output {k} needs {lags[k]} rows for taps {list(op.taps[k])}")
+        buffer = kernel.let(kernel.new_array([f"{lags[k]} + {steps}"] + list(dims[1:]), node.outputs[k].dtype), "buf")
+        kernel.emit(f"{kernel.runtime()}.store_rows({buffer}, {kernel.code(init)})")
+        buffers.append((buffer, list(dims[1:])))
+    free_inner = op.inner_outputs[op.n_states:op.n_states + op.n_free]
+    frees = []
+    for out in free_inner:
+        empty = ["0"] + [str(n) if n is not None else "0" for n in out.type.shape]
+        frees.append(kernel.let(kernel.new_array(empty, out.dtype), "acc"))
+    ran = kernel.let(steps, "ran")
+    t = kernel.fresh("t")
+    kernel.emit(f"for {t} in range({steps}):")
+    kernel.depth += 1
+    try:
+        seq_inner = op.inner_inputs[:op.n_seqs]
+        for placeholder, seq in zip(seq_inner, seqs):
+            value = kernel.value(seq)
+            _view(kernel, placeholder, f"{value.code}[{t}]", value.dims[1:], value.contiguous)
+        for (buffer, dims), lag, ts, placeholders in zip(buffers, lags, op.taps, op.state_inputs()):
+            for tap, placeholder in zip(ts, placeholders):
+                _view(kernel, placeholder, f"{buffer}[{lag} + {t} - {-tap}]", dims, True)
+        for placeholder, outer in zip(op.inner_inputs[len(op.inner_inputs) - op.n_non_seqs:], non_seqs):
+            value = kernel.value(outer)
+            kernel.bind(placeholder, value.code, list(value.dims), contiguous=value.contiguous, owned=False)
+        results = _call_step(node, kernel)
+        for k, ((buffer, dims), lag) in enumerate(zip(buffers, lags)):
+            out, result = op.inner_outputs[k], results[k]
+            if out.ndim:
+                for axis, want in enumerate(dims):
+                    kernel.check(f"{result}.shape[{axis}] != {want}",
+                                 f"{op}: a step gave recurrent output {k} another length on axis {axis} than its state")
+                kernel.emit(f"{kernel.runtime()}.store_row({buffer}, {lag} + {t}, {result})")
+            else:
+                kernel.emit(f"{buffer}[{lag} + {t}] = {result}")
+        for j, (acc, out) in enumerate(zip(frees, free_inner)):
+            result = results[op.n_states + j]
+            if not out.ndim:
+                kernel.emit(f"if {t} == 0:")
+                with kernel.indent():
+                    kernel.emit(f"{acc} = {kernel.new_array([steps], out.dtype)}")
+                kernel.emit(f"{acc}[{t}] = {result}")
+                continue
+            kernel.emit(f"if {t} == 0:")
+            with kernel.indent():
+                dims = [steps] + [f"{result}.shape[{axis}]" for axis in range(out.ndim)]
+                kernel.emit(f"{acc} = {kernel.new_array(dims, out.dtype)}")
+            for axis in range(out.ndim):
+                kernel.check(f"{acc}.shape[{axis + 1}] != {result}.shape[{axis}]",
+                             f"{op}: output {op.n_states + j} changed its length on axis {axis} between steps")
+            kernel.emit(f"{kernel.runtime()}.store_row({acc}, {t}, {result})")
+        if op.has_until:
+            kernel.emit(f"if {results[-1]}:")
+            with kernel.indent():
+                kernel.emit(f"{ran} = {t} + 1")
+                kernel.emit("break")
+    finally:
+        kernel.depth -= 1
+        kernel.node = node
+    for k, ((buffer, dims), lag) in enumerate(zip(buffers, lags)):
+        out = node.outputs[k]
+        if op.keep_last[k]:
+            row = f"{buffer}[{lag} + {ran} - 1]"
+            if out.ndim == 0:
+                kernel.bind(out, kernel.let(row, "v"))
+            else:
+                kernel.bind(out, kernel.let(row, "v"), dims, contiguous=True, owned=True)
+        else:
+            kernel.bind(out, kernel.let(f"{buffer}[{lag}:{lag} + {ran}]", "v"), [ran] + dims, contiguous=True,
+                        owned=True)
+    for j, acc in enumerate(frees):
+        out = node.outputs[op.n_states + j]
+        dims = [ran] + [f"{acc}.shape[{axis}]" for axis in range(1, out.ndim)]
+        kernel.bind(out, kernel.let(f"{acc}[:{ran}]", "v"), dims, contiguous=True, owned=True)
