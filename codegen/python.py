@@ -9,13 +9,18 @@ import time
 import numpy as np
 
 from symgraph.graph import Constant, toposort
+from symgraph.ops.ifelse import lazy_branches
 from symgraph.profiling import node_label
 
 
 class PythonExecutor:
     def __init__(self, program):
         self.program = program
-        self.nodes = toposort(program.outputs)
+        nodes = toposort(program.outputs)
+        # the nodes only one branch of an ifelse needs run when it is chosen (symgraph/ops/ifelse.py)
+        deferred, self.branches = lazy_branches(nodes, program.outputs)
+        self.nodes = [n for n in nodes if id(n) not in deferred]
+        self.labels = {id(n): node_label(index, n) for index, n in enumerate(nodes)}
         self.source = None
         self.cache_info = None
         self.profile = None        # a symgraph.profiling.Profile when sg.function(..., profile=True)
@@ -24,27 +29,36 @@ class PythonExecutor:
         program = self.program
         values = {id(v): x for v, x in zip(program.inputs, input_values)}
         values.update((id(v), x) for v, x in zip(program.shared, shared_values))
+        self._run(self.nodes, values)
+        return [var.value if isinstance(var, Constant) else values[id(var)] for var in program.outputs]
+
+    def _run(self, nodes, values):
         profile = self.profile
-        for index, node in enumerate(self.nodes):
-            args = []
-            for var in node.inputs:
-                if isinstance(var, Constant):
-                    args.append(var.value)
-                else:
-                    args.append(values[id(var)])
+        for node in nodes:
+            if id(node) in self.branches:          # an ifelse: run the chosen branch's own nodes first
+                condition = _value(node.inputs[0], values)
+                then_nodes, else_nodes = self.branches[id(node)]
+                self._run(then_nodes if bool(condition) else else_nodes, values)
+                chosen = node.inputs[node.op.choose(condition)]
+                args = [condition] + [_value(v, values) for v in chosen] * 2
+            else:
+                args = [_value(var, values) for var in node.inputs]
             if profile is None:
                 results = run_node(node, args)
             else:
                 start = time.perf_counter()
                 results = run_node(node, args)
-                profile.add(node_label(index, node), time.perf_counter() - start)
+                profile.add(self.labels[id(node)], time.perf_counter() - start)
             for var, result in zip(node.outputs, results):
                 values[id(var)] = result
-        return [var.value if isinstance(var, Constant) else values[id(var)] for var in program.outputs]
 
     def enable_profile(self, profile):
         """Time every node's ``perform`` into ``profile`` (symgraph.profiling.Profile)."""
         self.profile = profile
+
+
+def _value(var, values):
+    return var.value if isinstance(var, Constant) else values[id(var)]
 
 
 def run_node(node, args):

@@ -52,9 +52,9 @@ SECTIONS = [
      "printed or differentiated again.",
      ["grad", "jacobian", "hessian", "hessian_vector_product", "Lop", "Rop", "stop_gradient", "verify_grad"]),
     ("Control flow",
-     "Loops as one node of the graph: ``scan`` (Theano's) with ``until`` for while loops. The derivative of a "
-     "scan is another scan (backpropagation through time).",
-     ["scan", "until"]),
+     "Loops as one node of the graph: ``scan`` (Theano's) with ``until`` for while loops (the derivative of a "
+     "scan is another scan: backpropagation through time), and the lazy conditional ``ifelse``.",
+     ["scan", "until", "ifelse"]),
     ("Your own ops and graph surgery",
      "How to write an op: subclass ``Op`` (its docstring shows a whole one) or package a graph with "
      "``OpFromGraph``; ``clone_replace`` and ``vectorize_graph`` rewrite graphs you built.",

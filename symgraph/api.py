@@ -42,7 +42,7 @@ __all__ = [
     "swapaxes", "vstack", "hstack", "column_stack", "split", "array_split", "tensordot", "take", "repeat",
     "tile", "pad", "einsum", "norm",
     # control flow
-    "scan", "until",
+    "scan", "until", "ifelse",
     # your own ops and graph surgery
     "Op", "OpFromGraph", "clone_replace", "vectorize_graph",
     # types of the graph
@@ -398,4 +398,5 @@ from .ops.index import arange, inc_subtensor, set_subtensor  # noqa: E402
 from .ops.join import concatenate, stack  # noqa: E402
 from .ops.linalg import dot, matmul, outer  # noqa: E402
 from .ops.nnet import log_softmax, logsumexp, one_hot, softmax  # noqa: E402
+from .ops.ifelse import ifelse  # noqa: E402
 from .ops.scan import scan, until  # noqa: E402

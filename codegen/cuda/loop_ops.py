@@ -1,4 +1,5 @@
-"""Lowering of ``Scan`` (symgraph/ops/scan.py): a host loop running the step's inner graph as steps of
+"""Lowering of control flow: ``IfElse`` (the executor, lower.py, runs only the chosen branch's steps) and
+``Scan`` (symgraph/ops/scan.py): a host loop running the step's inner graph as steps of
 its own (each inner node lowered by the table like any node), on device arrays.
 
 Each recurrent output has a device buffer (its ``L`` initial rows, then one row per step); the step reads
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from symgraph.graph import Constant, toposort
+from symgraph.ops.ifelse import IfElse
 from symgraph.ops.scan import Scan
 
 from .runtime import host_int, to_device, to_host
@@ -115,4 +117,15 @@ def lower_scan(node, host):
                 array = to_device(np.zeros((0,) + tuple(0 if m is None else m for m in inner), free_dtypes[j]))
             outputs.append(array[:ran])
         return outputs
+    return step
+
+
+@register(IfElse)
+def lower_ifelse(node, host):
+    """The chosen values (the executor runs only the chosen branch's own steps first: lower.py)."""
+    op = node.op
+
+    def step(args, call):
+        condition = args[0] if isinstance(args[0], np.ndarray) else to_host(args[0])
+        return list(args[op.choose(condition)])
     return step

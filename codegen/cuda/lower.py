@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from symgraph.graph import Constant, toposort
+from symgraph.ops.ifelse import lazy_branches
 
 from . import runtime
 from .runtime import contiguous_copy, is_device_array, to_device, to_host
@@ -72,14 +73,22 @@ class CudaExecutor:
         self.host = {id(var) for var in program.inputs if var.ndim == 0}
         self.steps = []
         missing = []
-        for node in toposort(program.outputs):
+        nodes = toposort(program.outputs)
+        # the nodes only one branch of an ifelse needs run when it is chosen (symgraph/ops/ifelse.py)
+        deferred, branches = lazy_branches(nodes, program.outputs)
+        planned = {}
+        for node in nodes:
             for var in node.inputs:
                 self._add_constant(var)
             step = self._plan(node)
             if step is None:
                 missing.append(label(node))
             else:
-                self.steps.append((node, step))
+                planned[id(node)] = step
+                if id(node) not in deferred:
+                    self.steps.append((node, step))
+        self.branches = {key: tuple([(n, planned[id(n)]) for n in side if id(n) in planned] for side in sides)
+                         for key, sides in branches.items()}
         if missing:
             raise NotImplementedError("backend='cuda' has no lowering for " + "; ".join(missing) +
                                       " (use backend='numba' or 'python' for this function)")
@@ -135,11 +144,25 @@ class CudaExecutor:
             values[id(var)] = self._input_value(var, value)
         for var, value in zip(self.program.shared, shared_values):
             values[id(var)] = value
-        for node, step in self.steps:
-            results = step([values[id(v)] for v in node.inputs], call)
+        self._run(self.steps, values, call)
+        return [values[id(v)] for v in self.program.outputs]
+
+    def _run(self, steps, values, call):
+        for node, step in steps:
+            args = [values[id(v)] for v in node.inputs] if id(node) not in self.branches else \
+                self._branch_args(node, values, call)
+            results = step(args, call)
             for var, result in zip(node.outputs, results):
                 values[id(var)] = result
-        return [values[id(v)] for v in self.program.outputs]
+
+    def _branch_args(self, node, values, call):
+        """An ifelse's arguments after running the chosen branch's own steps (the chosen values twice)."""
+        condition = values[id(node.inputs[0])]
+        condition = condition if isinstance(condition, np.ndarray) else to_host(condition)
+        then_steps, else_steps = self.branches[id(node)]
+        self._run(then_steps if bool(condition) else else_steps, values, call)
+        chosen = [values[id(v)] for v in node.inputs[node.op.choose(condition)]]
+        return [condition] + chosen * 2
 
     def __call__(self, input_values, shared_values):
         results = self._evaluate(input_values, [to_device(np.asarray(s)) for s in shared_values], runtime.Call())

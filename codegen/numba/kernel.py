@@ -123,6 +123,7 @@ class KernelWriter:
         self.shape_facts = None          # the program's shape equalities, computed on first use (elemwise.py)
         self.lower_node = None           # lower(node): set by lower.py; loops (loop.py) lower their steps with it
         self.functions: list[str] = []   # sources of module-level functions the body calls (a loop's step)
+        self.branches: dict = {}         # id(ifelse node) -> the nodes of each branch (branch.py)
 
     def array_argument(self, array, prefix="data") -> str:
         """A kernel parameter bound to ``array`` at call time (keeps data out of the cached source).

@@ -15,9 +15,10 @@ import re
 import numpy as np
 
 from symgraph.graph import Constant, toposort
+from symgraph.ops.ifelse import lazy_branches
 
 # Each op family's module registers its lowerings in kernel.LOWERINGS when imported.
-from . import decomp, elemwise, index, join, linalg, loop, nnet, reduce, shape, sort  # noqa: F401
+from . import branch, decomp, elemwise, index, join, linalg, loop, nnet, reduce, shape, sort  # noqa: F401
 from .kernel import (INT64_MAX, LOWERINGS, PARALLEL_MAX_LINES, PARALLEL_MIN_SIZE, Check,  # noqa: F401
                      KernelModule, KernelWriter, Value, array_type, cast_code, comment_text, dtype_code,
                      literal, lowering_for, numba_type, register)
@@ -140,6 +141,9 @@ def _lower_nodes(nodes, inplace, kernel):
     updates are left to ``emit_inplace_writes``."""
     deferred = {id(n) for update in inplace for n in (update.dot, update.elementwise)}
     kernel.lower_node = lambda node: _lower_node(node, kernel)   # loops lower their step's nodes through it
+    # the nodes only one branch of an ifelse needs are lowered inside its if/else block (branch.py)
+    in_branches, kernel.branches = lazy_branches(nodes, kernel.program.outputs if kernel.program else [])
+    deferred |= in_branches
     for node in nodes:
         if id(node) in deferred:
             continue
