@@ -232,7 +232,7 @@ def _scan(node, inputs, flags, batch):
     outer_seqs = [time_first(x) if f else x for x, f in zip(seqs, seq_flags)]
     outer_inits = [time_first(x if f else _broadcast_batch(x, batch)) for x, f in zip(inits, flags[1 + op.n_seqs:])]
     new_op = scan_ops.Scan(new_inputs + [inner_batch], new_outputs, op.n_seqs, op.taps, op.n_free,
-                           op.n_non_seqs + 1, False, op.keep_last, op.label)
+                           op.n_non_seqs + 1, False, op.keep_last, op.label, reverse=op.reverse)
     results = new_op(inputs[0], *outer_seqs, *outer_inits, *non_seqs, batch)
     results = list(results) if isinstance(results, (list, tuple)) else [results]
     keep = list(op.keep_last) + [False] * op.n_free

@@ -87,7 +87,7 @@ def lower_scan(node, host):
         free = [None] * op.n_free
         ran = n
         for t in range(n):
-            values = [_row(seq, t) for seq in seqs]
+            values = [_row(seq, n - 1 - t if op.reverse else t) for seq in seqs]
             for buffer, lag, taps in zip(buffers, lags, op.taps):
                 values += [_row(buffer, lag + t + tap) for tap in taps]
             values += non_seqs

@@ -1,5 +1,6 @@
 """Lowering of ``Join`` (concatenate): one output allocation, each input copied into its slice (by the cached
-runtime helper ``join_copy`` for a contiguous input: an inline slice assignment costs over a second of compile).
+runtime helper ``join_copy``, an input of another layout copied to a contiguous one first: an inline slice
+assignment costs over a second of compile).
 
 The lengths off the join axis are checked to agree before anything is written.
 """
@@ -37,13 +38,10 @@ def lower_join(node, kernel):
     outer, inner = kernel.size_code(first[:axis]), kernel.size_code(first[axis + 1:])
     for var in node.inputs:
         length = kernel.dims(var)[axis]
-        if kernel.value(var).contiguous:
-            # A cached runtime helper copies through (outer, axis, inner) views of both arrays.
-            kernel.emit(f"{kernel.runtime()}.join_copy({name}, {kernel.code(var)}, {outer}, {total}, {length}, "
-                        f"{inner}, {offset})")
-            kernel.emit(f"{offset} += {length}")
-            continue
-        region = ", ".join(f"{offset}:{offset} + {length}" if a == axis else ":" for a in range(out.ndim))
-        kernel.emit(f"{name}[{region}] = {kernel.code(var)}")
+        # A cached runtime helper copies through (outer, axis, inner) views of both arrays; an input of
+        # another layout is made contiguous first (by a cached helper too: an inline slice assignment
+        # costs seconds of compile time).
+        source = kernel.code(var) if kernel.value(var).contiguous else f"{kernel.runtime()}.copy({kernel.code(var)})"
+        kernel.emit(f"{kernel.runtime()}.join_copy({name}, {source}, {outer}, {total}, {length}, {inner}, {offset})")
         kernel.emit(f"{offset} += {length}")
     kernel.bind(out, name, dims, contiguous=True, owned=True)

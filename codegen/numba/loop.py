@@ -111,7 +111,8 @@ def lower_scan(node, kernel):
         seq_inner = op.inner_inputs[:op.n_seqs]
         for placeholder, seq in zip(seq_inner, seqs):
             value = kernel.value(seq)
-            _view(kernel, placeholder, f"{value.code}[{t}]", value.dims[1:], value.contiguous)
+            row = f"{steps} - 1 - {t}" if op.reverse else t
+            _view(kernel, placeholder, f"{value.code}[{row}]", value.dims[1:], value.contiguous)
         for (buffer, dims), lag, ts, placeholders in zip(buffers, lags, op.taps, op.state_inputs()):
             for tap, placeholder in zip(ts, placeholders):
                 _view(kernel, placeholder, f"{buffer}[{lag} + {t} - {-tap}]", dims, True)

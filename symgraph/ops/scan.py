@@ -63,7 +63,7 @@ class Scan(Op):
     name = "scan"
 
     def __init__(self, inner_inputs, inner_outputs, n_seqs, taps, n_free, n_non_seqs, has_until,
-                 keep_last=None, label="scan"):
+                 keep_last=None, label="scan", optimized=False, reverse=False):
         self.inner_inputs = list(inner_inputs)
         self.inner_outputs = list(inner_outputs)
         self.n_seqs = int(n_seqs)
@@ -73,6 +73,11 @@ class Scan(Op):
         self.has_until = bool(has_until)
         self.keep_last = tuple(bool(k) for k in (keep_last or (False,) * len(self.taps)))
         self.label = label
+        #: the step graph went through the optimizer already (rewrite/scan_steps.py)
+        self.optimized = bool(optimized)
+        #: step t reads row ``n_steps - 1 - t`` of each sequence (the derivative's scans run backwards in
+        #: time over sequences kept in forward order: their slices stay contiguous)
+        self.reverse = bool(reverse)
         self.inner_nodes = toposort(self.inner_outputs)
         assert len(self.inner_inputs) == self.n_seqs + sum(len(t) for t in self.taps) + self.n_non_seqs
         assert len(self.inner_outputs) == len(self.taps) + self.n_free + int(self.has_until)
@@ -148,7 +153,8 @@ class Scan(Op):
         free = [[] for _ in range(self.n_free)]
         ran = n_steps
         for t in range(n_steps):
-            values = [seq[t] for seq in seqs]
+            row = n_steps - 1 - t if self.reverse else t
+            values = [seq[row] for seq in seqs]
             for buffer, lag, ts in zip(buffers, lags, self.taps):
                 values += [buffer[lag + t + tap] for tap in ts]
             values += list(non_seqs)
@@ -258,7 +264,7 @@ def _split_result(result, what):
     return outputs, updates, stop
 
 
-def build_scan(step, seqs, states, non_seqs, n_steps, kinds, keep_last=None, label="scan"):
+def build_scan(step, seqs, states, non_seqs, n_steps, kinds, keep_last=None, label="scan", reverse=False):
     """The ``Scan`` node for ``step`` and its outputs, in ``kinds`` order.
 
     ``states``: per recurrent output ``(buffer of initial rows (L, ...), taps)``; ``kinds``: per output of
@@ -331,7 +337,7 @@ def build_scan(step, seqs, states, non_seqs, n_steps, kinds, keep_last=None, lab
     inits = [init for init, _ in states] + [expand_dims(s, 0) for s, _ in update_states]
     keep = list(keep_last or [False] * len(states)) + [True] * len(update_states)
     op = Scan(seq_inner + [p for ps in state_taps for p in ps] + cut_inner, inner_outputs, len(seqs), all_taps,
-              len(free_outputs), len(cut_inner), stop is not None, keep, label)
+              len(free_outputs), len(cut_inner), stop is not None, keep, label, reverse=reverse)
     with pointing_at_user_line():
         results = op(n_steps, *seqs, *inits, *cut_outer)
     results = list(results) if isinstance(results, (list, tuple)) else [results]
@@ -504,7 +510,7 @@ def scan_grad(op, inputs, outputs, output_grads):
     if any(op.keep_last):
         # the trajectories the derivative reads: the same loop, every row kept
         full = Scan(op.inner_inputs, op.inner_outputs, op.n_seqs, op.taps, op.n_free, op.n_non_seqs,
-                    op.has_until, None, op.label)
+                    op.has_until, None, op.label, reverse=op.reverse)
         trajectories = full(*inputs)
         trajectories = list(trajectories) if isinstance(trajectories, (list, tuple)) else [trajectories]
     else:
@@ -518,12 +524,15 @@ def scan_grad(op, inputs, outputs, output_grads):
     float_free = [j for j in range(op.n_free) if op.inner_outputs[op.n_states + j].type.is_float]
     float_seqs = [i for i in range(op.n_seqs) if seqs[i].type.is_float]
     float_non_seqs = [k for k in range(op.n_non_seqs) if non_seqs[k].type.is_float]
-    # backward sequences, reversed in time: output gradients, forward sequences, forward tap values
+    # backward sequences, in the forward steps' order (the backward scan reads them from the end): output
+    # gradients, the rows of the forward sequences each step read, forward tap values
     b_seqs, slots = [], {}
 
     def add_seq(key, x):
         slots[key] = len(b_seqs)
-        b_seqs.append(x[:steps][::-1] if key[0] == "seq" else x[::-1])
+        if key[0] == "seq":
+            x = x[:steps][::-1] if op.reverse else x[:steps]
+        b_seqs.append(x)
 
     for k in float_states:
         g = output_grads[k]
@@ -616,15 +625,17 @@ def scan_grad(op, inputs, outputs, output_grads):
         return new_windows + new_sums + seq_grads
 
     results, _, _ = build_scan(step, b_seqs, b_states, list(non_seqs), steps, kinds,
-                               keep_last=[True] * len(b_states), label=f"grad of {op.label}")
+                               keep_last=[True] * len(b_states), label=f"grad of {op.label}", reverse=True)
     final_windows = results[:len(windows)]
     final_sums = results[len(windows):len(windows) + len(sums)]
     seq_grads = results[len(windows) + len(sums):]
     grads = [None] * len(inputs)
     from .index import set_subtensor
     for n, i in enumerate(float_seqs):
-        forward_order = seq_grads[n][::-1]
-        grads[1 + i] = set_subtensor(zeros_like(seqs[i])[:steps], forward_order)
+        # row s of the backward output belongs to forward step steps-1-s, which read row steps-1-s of the
+        # sequence (row s, for a reverse scan)
+        by_row = seq_grads[n] if op.reverse else seq_grads[n][::-1]
+        grads[1 + i] = set_subtensor(zeros_like(seqs[i])[:steps], by_row)
     for n, k in enumerate(float_states):
         grads[1 + op.n_seqs + k] = final_windows[n][::-1]
     for n, k in enumerate(float_non_seqs):

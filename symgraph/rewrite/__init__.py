@@ -22,6 +22,11 @@ from .log import RewriteLog  # noqa: F401
 from .merge import merge
 
 
+def _scan_stage(fg):
+    from .scan_steps import optimize_scan_steps
+    return optimize_scan_steps(fg)
+
+
 def _sympy_stage(fg):
     from .sympy_simplify import simplify_fused_nodes
     return simplify_fused_nodes(fg)
@@ -40,6 +45,8 @@ PIPELINE = [
     Stage("fusion", ("fusion",), fuse_elementwise),
     # Opt-in: importing SymPy alone takes about a second, more than optimizing most graphs.
     Stage("sympy", ("sympy",), _sympy_stage, optional=True),
+    # Each loop's step through this same pipeline (rewrite/scan_steps.py), its unread outputs removed.
+    Stage("scan_steps", ("scan",), _scan_stage, modes=("fast_run", "fast_compile")),
     Stage("final_merge", ("merge",), merge, modes=("fast_run", "fast_compile")),
 ]
 

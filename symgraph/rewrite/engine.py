@@ -76,6 +76,7 @@ class FunctionGraph:
         for j, var in enumerate(self.outputs):
             self.clients.setdefault(var, {})[(OUTPUT, j)] = None
         self.log = None
+        self.mode = "fast_run"
         self.stage = ""
         #: variables that lost a consumer when a node died (the driver revisits their few remaining users:
         #: a value now read only for its shape can be replaced by a cheaper one)
@@ -411,12 +412,14 @@ def check_rewrite_names(mode, stages):
 
 def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
     check_rewrite_names(mode, stages)
+    original_mode = mode
     mode, included, excluded = parse_mode(mode)
     log = RewriteLog(mode, detailed=detailed_log)
     if mode is None:
         return list(outputs), log
     fg = FunctionGraph(outputs)
     fg.log = log
+    fg.mode = original_mode        # the mode as given, for the graphs inside loops (scan_steps.py)
     log.start(len(fg))
     changed = set()           # the stages that changed the number of nodes
     for stage in stages:
