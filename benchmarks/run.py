@@ -7,7 +7,10 @@ a 10-op fused elementwise expression on 10M floats, (W2) call overhead of
 (float32, batch 128) against hand-written NumPy backprop and the matmuls alone,
 (W4) cold and warm (new process, disk cache) compile time of that step, (W5) a
 100x100 Hessian, (W6) building, differentiating and compiling a 2,000-step
-scalar chain. PyTensor, JAX and PyTorch rows run only when they are installed.
+scalar chain, (W7) one SGD step of an Elman RNN written with ``sg.scan`` (T=100, batch 32,
+64->128, float32) against hand-written NumPy BPTT, JAX ``lax.scan``, PyTorch's Python loop and
+PyTensor's scan, with its cold compile time, and a 1,000-step scalar recurrence against an
+``@njit`` loop. PyTensor, JAX and PyTorch rows run only when they are installed.
 """
 from __future__ import annotations
 
@@ -312,6 +315,205 @@ def w6_chain(steps=2000):
     record(label, "total", compiled - start, None, "< 2 s")
 
 
+# ---------------------------------------------------------------- W7: recurrent network (scan)
+
+W7_SIZES = dict(T=100, batch=32, n_in=64, hidden=128, n_out=10)
+
+
+def w7_data(seed=7):
+    rng = np.random.default_rng(seed)
+    T, B, I, H, O = (W7_SIZES[k] for k in ("T", "batch", "n_in", "hidden", "n_out"))
+    params = [(rng.normal(size=s) * 0.1).astype("float32") for s in [(H, H), (I, H), (H,), (H, O)]]
+    X = rng.normal(size=(T, B, I)).astype("float32")
+    Y = rng.normal(size=(T, B, O)).astype("float32")
+    h0 = np.zeros((B, H), "float32")
+    return params, X, Y, h0
+
+
+def build_rnn_step(params, learning_rate=0.01):
+    """One SGD step of an Elman RNN h_t = tanh(h_{t-1} W + x_t U + b), loss: the mean squared error of a
+    linear read-out of every step (forward, backpropagation through time and the updates: one function)."""
+    shared = [sg.shared(p.copy(), name=n) for p, n in zip(params, ["W", "U", "b", "V"])]
+    W, U, b, V = shared
+    X = sg.tensor("X", "float32", (None, None, None))
+    Y = sg.tensor("Y", "float32", (None, None, None))
+    h0 = sg.matrix("h0", dtype="float32")
+    hs, _ = sg.scan(lambda x, h: sg.tanh(sg.dot(h, W) + sg.dot(x, U) + b), sequences=X, outputs_info=h0)
+    loss = sg.mean((sg.dot(hs, V) - Y) ** 2)
+    grads = sg.grad(loss, shared)
+    step = sg.function([X, Y, h0], loss, updates=[(p, p - learning_rate * g) for p, g in zip(shared, grads)])
+    return step, shared
+
+
+def numpy_rnn_step(params, X, Y, h0, learning_rate=0.01):
+    """Hand-written BPTT of the same step, updating ``params`` in place; returns the loss."""
+    W, U, b, V = params
+    T = X.shape[0]
+    hs = np.empty((T,) + h0.shape, h0.dtype)
+    h = h0
+    for t in range(T):
+        h = np.tanh(h @ W + X[t] @ U + b)
+        hs[t] = h
+    out = hs @ V
+    diff = out - Y
+    loss = np.mean(diff ** 2)
+    g_out = (2.0 / diff.size) * diff
+    gV = np.tensordot(hs, g_out, axes=([0, 1], [0, 1]))
+    gW, gU, gb = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
+    carry = np.zeros_like(h0)
+    for t in range(T - 1, -1, -1):
+        gh = g_out[t] @ V.T + carry
+        gz = gh * (1 - hs[t] * hs[t])
+        previous = hs[t - 1] if t else h0
+        gW += previous.T @ gz
+        gU += X[t].T @ gz
+        gb += gz.sum(axis=0)
+        carry = gz @ W.T
+    for p, g in zip(params, (gW, gU, gb, gV)):
+        p -= learning_rate * g
+    return loss
+
+
+W7_SCRIPT = r"""
+import sys, time, json
+sys.path.insert(0, sys.argv[1])
+import symgraph
+from benchmarks.run import build_rnn_step, w7_data
+z = symgraph.scalar("z")
+symgraph.function([z], z * 3 + 1)  # numba's one-time start-up in a process
+params, X, Y, h0 = w7_data()
+start = time.perf_counter()
+step, _ = build_rnn_step(params)
+step(X, Y, h0)
+print("W7" + json.dumps({"total": time.perf_counter() - start, "status": step.cache_info.status}))
+"""
+
+
+def _jax_rnn(params, X, Y, h0, learning_rate=0.01):
+    import jax
+    import jax.numpy as jnp
+
+    def loss_fn(p, X, Y, h0):
+        W, U, b, V = p
+
+        def cell(h, x):
+            h = jnp.tanh(h @ W + x @ U + b)
+            return h, h
+        _, hs = jax.lax.scan(cell, h0, X)
+        return jnp.mean((hs @ V - Y) ** 2)
+
+    @jax.jit
+    def step(p, X, Y, h0):
+        loss, g = jax.value_and_grad(loss_fn)(p, X, Y, h0)
+        return loss, [w - learning_rate * gw for w, gw in zip(p, g)]
+    return step
+
+
+def w7_rnn():
+    params, X, Y, h0 = w7_data()
+    label = "W7 Elman RNN SGD step, T=100, batch 32, 64->128, float32 (forward, BPTT, updates)"
+    step, shared = build_rnn_step(params)
+    reference = [p.copy() for p in params]
+    for _ in range(2):
+        got, want = step(X, Y, h0), numpy_rnn_step(reference, X, Y, h0)
+        np.testing.assert_allclose(got, want, rtol=2e-4)
+    for p, r in zip(shared, reference):
+        np.testing.assert_allclose(p.get_value(), r, rtol=2e-3, atol=1e-5)
+    work = [p.copy() for p in params]
+    base = best_time(lambda: numpy_rnn_step(work, X, Y, h0), 7, 3)
+    record(label, "hand-written NumPy BPTT (baseline)", base, base)
+    record(label, "symgraph numba (sg.scan, shared + updates)", best_time(lambda: step(X, Y, h0), 7, 3), base,
+           "<= JAX lax.scan")
+    if importlib.util.find_spec("jax"):
+        import jax.numpy as jnp
+        jstep = _jax_rnn(params, X, Y, h0)
+        jp = [jnp.asarray(p) for p in params]
+        jX, jY, jh0 = jnp.asarray(X), jnp.asarray(Y), jnp.asarray(h0)
+        start = time.perf_counter()
+        jax_loss, _ = jstep(jp, jX, jY, jh0)
+        jax_loss.block_until_ready()
+        jax_compile = time.perf_counter() - start
+        record(label, "JAX jit(value_and_grad) with lax.scan", best_time(
+            lambda: jstep(jp, jX, jY, jh0)[0].block_until_ready(), 7, 3), base)
+        record(label, "JAX: trace + compile + first call", jax_compile)
+    if importlib.util.find_spec("torch"):
+        import torch
+        tp = [torch.tensor(p, requires_grad=True) for p in params]
+        tX, tY, th0 = torch.from_numpy(X), torch.from_numpy(Y), torch.from_numpy(h0)
+
+        def torch_step():
+            W, U, b, V = tp
+            h, outs = th0, []
+            for t in range(tX.shape[0]):
+                h = torch.tanh(h @ W + tX[t] @ U + b)
+                outs.append(h)
+            loss = torch.mean((torch.stack(outs) @ V - tY) ** 2)
+            loss.backward()
+            with torch.no_grad():
+                for p in tp:
+                    p -= 0.01 * p.grad
+                    p.grad = None
+            return loss
+        record(label, "PyTorch eager, Python loop", best_time(torch_step, 7, 3), base)
+    if importlib.util.find_spec("pytensor"):
+        _pytensor_rnn(label, params, X, Y, h0, base)
+    with tempfile.TemporaryDirectory() as fresh:
+        env = dict(os.environ, SYMGRAPH_CACHE_DIR=fresh, PYTHONPATH=ROOT)
+        done = subprocess.run([sys.executable, "-c", W7_SCRIPT, ROOT], capture_output=True, text=True, env=env,
+                              timeout=600)
+        if done.returncode:
+            raise RuntimeError(done.stderr)
+        cold = json.loads(done.stdout.split("W7", 1)[1])
+    record(label, f"symgraph cold: build + grad + compile + first call, new process ({cold['status']})",
+           cold["total"], None, "< 2 s")
+    w7_scalar_recurrence()
+
+
+def _pytensor_rnn(label, params, X, Y, h0, base):
+    import pytensor
+    import pytensor.tensor as pt
+    for mode in ("NUMBA", "FAST_RUN"):
+        start = time.perf_counter()
+        shared = [pytensor.shared(p.copy()) for p in params]
+        W, U, b, V = shared
+        tX, tY, th0 = pt.tensor3("X", dtype="float32"), pt.tensor3("Y", dtype="float32"), pt.matrix("h0", "float32")
+        hs, _ = pytensor.scan(lambda x, h: pt.tanh(h @ W + x @ U + b), sequences=tX, outputs_info=th0)
+        loss = pt.mean((hs @ V - tY) ** 2)
+        grads = pytensor.grad(loss, shared)
+        try:
+            f = pytensor.function([tX, tY, th0], loss, updates=[(p, p - 0.01 * g) for p, g in zip(shared, grads)],
+                                  mode=mode)
+            f(X, Y, h0)
+        except Exception as exc:  # a mode that is not available here
+            record(label, f"PyTensor scan, {mode}: failed ({type(exc).__name__})", float("nan"))
+            continue
+        compiled = time.perf_counter() - start
+        name = "C" if mode == "FAST_RUN" else mode
+        record(label, f"PyTensor scan, {name} mode", best_time(lambda: f(X, Y, h0), 5, 2), base)
+        record(label, f"PyTensor scan, {name} mode: build + compile + first call", compiled)
+
+
+def w7_scalar_recurrence(steps=1000):
+    """A 1,000-step scalar recurrence x_{t+1} = a * sin(x_t) + c_t: sg.scan against a hand-written @njit loop."""
+    @njit(cache=False)
+    def loop(x0, a, c):
+        out = np.empty(c.shape[0])
+        x = x0
+        for t in range(c.shape[0]):
+            x = a * np.sin(x) + c[t]
+            out[t] = x
+        return out
+    x0, a, c = sg.scalar("x0"), sg.scalar("a"), sg.vector("c")
+    xs, _ = sg.scan(lambda ct, x, a: a * sg.sin(x) + ct, sequences=c, outputs_info=x0, non_sequences=a)
+    f = sg.function([x0, a, c], xs)
+    cv = np.random.default_rng(8).normal(size=steps)
+    np.testing.assert_allclose(f(0.1, 0.9, cv), loop(0.1, 0.9, cv), rtol=1e-12)
+    label = f"W7b {steps}-step scalar recurrence x = a*sin(x) + c_t"
+    base = best_time(lambda: loop(0.1, 0.9, cv), 20, 20)
+    record(label, "hand-written @njit loop (baseline)", base, base)
+    record(label, "symgraph numba sg.scan (call)", best_time(lambda: f(0.1, 0.9, cv), 20, 20), base, "<= 1.5")
+
+
 def print_table(args):
     import platform
     try:
@@ -335,12 +537,13 @@ def print_table(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller W1 array")
-    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6",
+    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6,W7",
                         help="comma-separated workloads to run (default: all; the README table has all)")
     args = parser.parse_args()
     chosen = {name.strip().upper() for name in args.only.split(",")}
     workloads = {"W1": lambda: w1_elementwise(1_000_000 if args.quick else 10_000_000),
-                 "W2": w2_call_overhead, "W3": w3_mlp, "W4": w4_compile_times, "W5": w5_hessian, "W6": w6_chain}
+                 "W2": w2_call_overhead, "W3": w3_mlp, "W4": w4_compile_times, "W5": w5_hessian, "W6": w6_chain,
+                 "W7": w7_rnn}
     with tempfile.TemporaryDirectory() as cache:
         # Kernels compile into a fresh directory (every "compiled" figure is a real compile); the runtime
         # library, compiled once per install, stays where it always is (unless the caller chose a place).

@@ -59,7 +59,8 @@ def _leaf_label(var) -> str:
 def dprint(obj, file=None, show_source=False, show_types=True, depth=None, print_=False) -> str:
     """A text tree of a graph (Theano's ``debugprint``): one line per node, ``[id X]`` tags.
 
-    A subtree used more than once is printed once; later uses show only its tag.
+    A subtree used more than once is printed once; later uses show only its tag. A loop (``sg.scan``) shows
+    its step's graph indented under it, marked ``┊``.
 
     Parameters
     ----------
@@ -140,6 +141,11 @@ def dprint(obj, file=None, show_source=False, show_types=True, depth=None, print
             if node is None or (depth is not None and level >= depth):
                 continue
             printed.add(key)
+            inner = getattr(node.op, "inner_outputs", None)
+            if inner is not None:       # a loop: its step's graph, indented under it (own [id] tags)
+                lines.append(f"{child_prefix}┊ step of {node.op} [id {tag(var)}]:")
+                text = dprint(list(inner), show_source=show_source, show_types=show_types, depth=depth)
+                lines += [f"{child_prefix}┊   {inner_line}" for inner_line in text.splitlines()]
             children = node.inputs
             for i in reversed(range(len(children))):
                 last = i == len(children) - 1

@@ -224,3 +224,30 @@ def test_inspect_graph(tmp_path):
     for name in ("gradient_before.svg", "gradient_after.svg"):
         svg = (tmp_path / name).read_text()
         assert "<svg" in svg and "softmax" in svg
+
+
+# ---------------------------------------------------------------- rnn_sine.py
+
+def test_rnn_sine(tmp_path):
+    """The default training; the continuation the compiled scans printed is recomputed here with a NumPy loop
+    from the saved weights, and it must beat predicting zero."""
+    saved = tmp_path / "rnn.npz"
+    out = run_example("rnn_sine.py", "--quiet", "--save", saved, "--out", tmp_path / "rnn.png")
+    got = values(out)
+    assert got["final_training_loss"] < 4 * got["noise_floor"]
+    data = np.load(saved)
+    W, U, b, V, c = (data[k].astype(np.float64) for k in ("W", "U", "b", "V", "c"))
+    h = np.zeros((1, W.shape[0]))
+    for x in data["seen"]:
+        h = np.tanh(h @ W + x * U + b)
+    x = h @ V + c
+    guess = [x[0, 0]]
+    for _ in range(len(data["guess"]) - 1):
+        h = np.tanh(h @ W + x @ U + b)
+        x = h @ V + c
+        guess.append(x[0, 0])
+    np.testing.assert_allclose(data["guess"], guess, atol=2e-4)
+    mse = float(np.mean((np.array(guess[:40]) - data["truth"][:40]) ** 2))
+    assert math.isclose(got["continuation_mse_first_40"], mse, rel_tol=1e-3, abs_tol=1e-5)
+    assert mse < 0.5 * got["zero_prediction_mse_first_40"]
+    assert (tmp_path / "rnn.png").stat().st_size > 10_000

@@ -10,7 +10,7 @@ import numpy as np
 
 from symgraph.ops.join import Join
 
-from .kernel import INT64_MAX, dtype_code, register
+from .kernel import INT64_MAX, register
 
 
 @register(Join)

@@ -544,6 +544,11 @@ def scan_grad(op, inputs, outputs, output_grads):
             add_seq(("gfree", j), g)
     for i in range(op.n_seqs):
         add_seq(("seq", i), seqs[i])
+    # the values each forward step computed, so the derivative reads them instead of computing them again
+    for k in float_states:
+        add_seq(("saved", k), trajectories[k])
+    for j in float_free:
+        add_seq(("saved", op.n_states + j), trajectories[op.n_states + j])
     for k in range(op.n_states):
         buffer = concatenate([inits[k], trajectories[k]], axis=0)
         for tap in op.taps[k]:
@@ -603,6 +608,13 @@ def scan_grad(op, inputs, outputs, output_grads):
         if ys and wrt:
             grads = Lop(ys, wrt, cotangents, disconnected="zero")
             grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+            # where the derivative reads an output of the step (tanh's reads its result), it reads the
+            # value the forward loop saved: the step's own computation is not repeated
+            saved = {id(forward[k]): seq_args[slots[("saved", k)]] for k in range(len(forward))
+                     if ("saved", k) in slots and forward[k].owner is not None}
+            if saved:
+                stops = [v for v in forward if id(v) in saved]
+                grads = rebuild(grads, saved, strict=False, stop=stops)
         else:
             grads = [zeros_like(w) for w in wrt]
         new_windows = []
