@@ -313,3 +313,33 @@ def test_runtime_errors_name_the_scan(backend):
         f([1.0, 2.0], 3)
     np.testing.assert_array_equal(f([1.0, 2.0, 3.0], 2), [1.0, 3.0])
     np.testing.assert_array_equal(f([1.0, 2.0, 3.0], 0), np.zeros(0))
+
+
+def test_an_op_from_graph_in_a_step_keeps_its_own_gradient():
+    a = sg.scalar("a")
+    square = sg.OpFromGraph([a], a * a, grad=lambda inputs, grads: [grads[0] * 10 * inputs[0]])
+    x = sg.vector("x")
+    ys, _ = sg.scan(lambda v, acc: acc + square(v), sequences=x, outputs_info=sg.constant(0.0))
+    for backend in BACKENDS:
+        for optimizer in (None, "fast_run"):
+            values, grad = sg.function([x], [ys, sg.grad(ys[-1], x)], backend=backend, optimizer=optimizer)(
+                [1.0, 2.0, 3.0])
+            np.testing.assert_array_equal(values, [1.0, 5.0, 14.0])
+            np.testing.assert_array_equal(grad, [10.0, 20.0, 30.0])
+
+
+def test_the_step_is_optimized_and_outputs_nobody_reads_are_removed():
+    x = sg.vector("x")
+    (total, unused), _ = sg.scan(lambda v, acc: (acc * 2.0 + sg.exp(v) * 3.0, sg.sin(v)), sequences=x,
+                                 outputs_info=[sg.constant(0.0), None])
+    f = sg.function([x], total)
+    scans = [n for n in f.graph.nodes if n.op.name == "scan"]
+    assert len(scans) == 1 and len(scans[0].outputs) == 1            # the unread sin output is gone
+    inner = [n.op.name for n in toposort(scans[0].op.inner_outputs)]
+    assert inner == ["fused"] and "sin" not in str(scans[0].op.inner_outputs[0].owner.op)
+    fired = [entry.stage for entry in f.rewrite_log]
+    assert any(stage.startswith("step of scan") for stage in fired)
+    assert f.rewrite_log.fired("remove_unused_scan_outputs") == 1
+    np.testing.assert_allclose(f([0.0, 1.0]), [3.0, 6.0 + 3 * np.e])
+    text = sg.dprint(f)
+    assert "┊ step of scan" in text and "fused" in text

@@ -143,8 +143,19 @@ def inline_all(outputs):
     from ..givens import rebuild
     outputs = list(outputs)
     while True:
-        node = next((n for n in toposort(outputs) if isinstance(n.op, OpFromGraph)), None)
+        node = next((n for n in toposort(outputs) if isinstance(n.op, OpFromGraph) or _has_inner_op_from_graph(n)),
+                    None)
         if node is None:
             return outputs
-        expanded = node.op.expand(node.inputs)
+        if isinstance(node.op, OpFromGraph):
+            expanded = node.op.expand(node.inputs)
+        else:                       # a loop whose step holds one: the same loop, its step inlined
+            expanded = node.op.with_inner_outputs(inline_all(node.op.inner_outputs))(*node.inputs)
+            expanded = list(expanded) if isinstance(expanded, (list, tuple)) else [expanded]
         outputs = rebuild(outputs, {id(old): new for old, new in zip(node.outputs, expanded)}, strict=False)
+
+
+def _has_inner_op_from_graph(node):
+    inner = getattr(node.op, "inner_outputs", None)
+    return isinstance(inner, list) and hasattr(node.op, "with_inner_outputs") and \
+        any(isinstance(n.op, OpFromGraph) or _has_inner_op_from_graph(n) for n in toposort(inner))

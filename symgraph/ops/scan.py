@@ -92,6 +92,12 @@ class Scan(Op):
     def __str__(self):
         return self.label
 
+    def with_inner_outputs(self, inner_outputs, optimized=None):
+        """The same loop with another step graph on the same inner inputs (the optimizer's, say)."""
+        return Scan(self.inner_inputs, inner_outputs, self.n_seqs, self.taps, self.n_free, self.n_non_seqs,
+                    self.has_until, self.keep_last, self.label,
+                    optimized=self.optimized if optimized is None else optimized, reverse=self.reverse)
+
     @property
     def n_states(self):
         return len(self.taps)

@@ -64,8 +64,7 @@ def optimize_step(fg, node):
         for entry in log.entries:
             fg.log.record(f"step of {op.label}: {entry.stage}", entry.rewrite, entry.before_snapshots,
                           entry.after_variables, entry.sources)
-    new_op = Scan(op.inner_inputs, outputs, op.n_seqs, op.taps, op.n_free, op.n_non_seqs, op.has_until,
-                  op.keep_last, op.label, optimized=True, reverse=op.reverse)
+    new_op = op.with_inner_outputs(outputs, optimized=True)
     new_node = new_op.make_node(*node.inputs)
     new_node.sources = node.sources
     return list(zip(node.outputs, new_node.outputs))
