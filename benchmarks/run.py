@@ -476,13 +476,13 @@ def _pytensor_rnn(label, params, X, Y, h0, base):
         start = time.perf_counter()
         shared = [pytensor.shared(p.copy()) for p in params]
         W, U, b, V = shared
-        tX, tY, th0 = pt.tensor3("X", dtype="float32"), pt.tensor3("Y", dtype="float32"), pt.matrix("h0", "float32")
+        tX, tY, th0 = pt.tensor3("X", dtype="float32"), pt.tensor3("Y", dtype="float32"), pt.matrix("h0", dtype="float32")
         hs, _ = pytensor.scan(lambda x, h: pt.tanh(h @ W + x @ U + b), sequences=tX, outputs_info=th0)
         loss = pt.mean((hs @ V - tY) ** 2)
         grads = pytensor.grad(loss, shared)
         try:
-            f = pytensor.function([tX, tY, th0], loss, updates=[(p, p - 0.01 * g) for p, g in zip(shared, grads)],
-                                  mode=mode)
+            updates = [(p, p - np.float32(0.01) * g) for p, g in zip(shared, grads)]
+            f = pytensor.function([tX, tY, th0], loss, updates=updates, mode=mode)
             f(X, Y, h0)
         except Exception as exc:  # a mode that is not available here
             record(label, f"PyTensor scan, {mode}: failed ({type(exc).__name__})", float("nan"))

@@ -70,6 +70,12 @@ def _call_step(node, kernel):
     return results
 
 
+def _row(op, k, lag, step):
+    """The buffer row of step ``step`` (code) of recurrent output ``k``: ``lag + step``, modulo ``lag + 1`` in
+    the ring of a state kept only at its last value."""
+    return f"({lag} + {step}) % {lag + 1}" if op.keep_last[k] else f"{lag} + {step}"
+
+
 def _view(kernel, var, code, dims, contiguous):
     """Bind ``var`` to a row read (a scalar for 0-d, else a view the step must not write)."""
     if var.ndim == 0:
@@ -95,7 +101,9 @@ def lower_scan(node, kernel):
         dims = kernel.dims(init)
         kernel.check(f"{dims[0]} != {lags[k]}",
                      f"{op}: the initial value of recurrent output {k} needs {lags[k]} rows for taps {list(op.taps[k])}")
-        buffer = kernel.let(kernel.new_array([f"{lags[k]} + {steps}"] + list(dims[1:]), node.outputs[k].dtype), "buf")
+        # a state kept only at its last value needs its last lag + 1 rows: a ring of them (row i % (lag + 1))
+        rows = f"{lags[k] + 1}" if op.keep_last[k] else f"{lags[k]} + {steps}"
+        buffer = kernel.let(kernel.new_array([rows] + list(dims[1:]), node.outputs[k].dtype), "buf")
         kernel.emit(f"{kernel.runtime()}.store_rows({buffer}, {kernel.code(init)})")
         buffers.append((buffer, list(dims[1:])))
     free_inner = op.inner_outputs[op.n_states:op.n_states + op.n_free]
@@ -113,9 +121,9 @@ def lower_scan(node, kernel):
             value = kernel.value(seq)
             row = f"{steps} - 1 - {t}" if op.reverse else t
             _view(kernel, placeholder, f"{value.code}[{row}]", value.dims[1:], value.contiguous)
-        for (buffer, dims), lag, ts, placeholders in zip(buffers, lags, op.taps, op.state_inputs()):
+        for k, ((buffer, dims), lag, ts, placeholders) in enumerate(zip(buffers, lags, op.taps, op.state_inputs())):
             for tap, placeholder in zip(ts, placeholders):
-                _view(kernel, placeholder, f"{buffer}[{lag} + {t} - {-tap}]", dims, True)
+                _view(kernel, placeholder, f"{buffer}[{_row(op, k, lag, f'{t} - {-tap}')}]", dims, True)
         for placeholder, outer in zip(op.inner_inputs[len(op.inner_inputs) - op.n_non_seqs:], non_seqs):
             value = kernel.value(outer)
             kernel.bind(placeholder, value.code, list(value.dims), contiguous=value.contiguous, owned=False)
@@ -126,9 +134,9 @@ def lower_scan(node, kernel):
                 for axis, want in enumerate(dims):
                     kernel.check(f"{result}.shape[{axis}] != {want}",
                                  f"{op}: a step gave recurrent output {k} another length on axis {axis} than its state")
-                kernel.emit(f"{kernel.runtime()}.store_row({buffer}, {lag} + {t}, {result})")
+                kernel.emit(f"{kernel.runtime()}.store_row({buffer}, {_row(op, k, lag, t)}, {result})")
             else:
-                kernel.emit(f"{buffer}[{lag} + {t}] = {result}")
+                kernel.emit(f"{buffer}[{_row(op, k, lag, t)}] = {result}")
         for j, (acc, out) in enumerate(zip(frees, free_inner)):
             result = results[op.n_states + j]
             if not out.ndim:
@@ -156,7 +164,7 @@ def lower_scan(node, kernel):
     for k, ((buffer, dims), lag) in enumerate(zip(buffers, lags)):
         out = node.outputs[k]
         if op.keep_last[k]:
-            row = f"{buffer}[{lag} + {ran} - 1]"
+            row = f"{buffer}[{_row(op, k, lag, f'{ran} - 1')}]"
             if out.ndim == 0:
                 kernel.bind(out, kernel.let(row, "v"))
             else:

@@ -516,6 +516,43 @@ def _register_rewrites():
         source = _same_shape_input(like, graph)
         return None if source is None else [type(node.op)()(g, source)]
 
+    @register("canonicalize", "shape", ops="sum_to_shape")
+    def sum_to_shape_like_filled(node, graph):
+        """sum_to_shape(g, like) -> sum_to_shape(g, broadcast_to(0, like's lengths)) when like is read only
+        for its shape and no input of its node has that shape (tanh(h @ W + x @ U + b) in a loop's
+        derivative): the lengths come from like's inputs, so like need not be computed (a lazy
+        broadcast holds no data)."""
+        from .patterns import filled
+        g, like = node.inputs
+        if like.owner is None or op_name(like.owner.op) == "broadcast_to" or not _used_only_for_shape(graph, like):
+            return None
+        zeros = filled(0, like, graph)
+        if zeros is None and hasattr(like.owner.op, "scalar_op"):
+            zeros = _elementwise_zeros(like)
+        if zeros is None or zeros.owner is None:
+            return None
+        return [type(node.op)()(g, zeros)]
+
+
+def _elementwise_zeros(var):
+    """Zeros of the shape of an elementwise result, its lengths the broadcast of its inputs' lengths (read
+    with ``shape_of``, which the shape rewrites then trace further back)."""
+    from ..ops.shape import BroadcastTo, ShapeOf
+    lengths = []
+    for axis in range(var.ndim):
+        length = None
+        for x in var.owner.inputs:
+            k = axis - (var.ndim - x.ndim)
+            if k < 0 or x.type.shape[k] == 1:
+                continue
+            here = ShapeOf(k)(x)
+            length = here if length is None else broadcast_length(length, here)
+        if length is None:
+            length = Constant(1, dtype="int64")
+        lengths.append(length)
+    zeros = BroadcastTo()(Constant(0, dtype=var.dtype), *lengths)
+    return zeros if var.type.is_compatible(zeros.type) else None
+
 
 def _used_only_for_shape(graph, var):
     """Every use of ``var`` in ``graph`` reads only its shape (``shape_of``, the ``like`` of ``sum_to_shape``)."""

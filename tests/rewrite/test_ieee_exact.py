@@ -90,6 +90,8 @@ TEMPLATES = [
     ("shape_of_broadcast", lambda x, y, k, t: sg.broadcast_to(c(k, t), (x * y).shape) + y, None),
     ("sum_to_shape_like_ancestor", lambda x, y, k, t: sg.grad(sg.sum(sg.softplus(x * y) - y * c(k, t)), y)
      if np.dtype(t).kind == "f" else x, None),
+    ("sum_to_shape_like_filled", lambda x, y, k, t: sg.grad(sg.sum(((x * y) + x) * c(k, t)), x)
+     if np.dtype(t).kind == "f" else x, None),
     ("broadcast_to_useless", lambda x, y, k, t: sg.broadcast_to(x, x.shape) * c(k, t), None),
     ("elemwise_absorbs_broadcast", lambda x, y, k, t: sg.broadcast_to(sg.sum(x), x.shape) * x, [0]),
     ("elemwise_scalar_constants", lambda x, y, k, t: x * sg.constant(as_dtype([k], t).reshape(1), dtype=t), None),
