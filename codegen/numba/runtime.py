@@ -552,11 +552,15 @@ def svd_values(a, s):
 
 @_jit
 def store_row(buffer, i, value):
-    """``buffer[i] = value`` for an array ``value`` of ``buffer.shape[1:]`` (a scan writing a step's row)."""
-    buffer[i] = value
+    """``buffer[i] = value`` for an array ``value`` of ``buffer.shape[1:]`` (a scan writing a step's row),
+    element by element: Numba's array assignment compiles its broadcasting and messages (~3 s)."""
+    row = buffer[i]
+    for index in np.ndindex(value.shape):
+        row[index] = value[index]
 
 
 @_jit
 def store_rows(buffer, values):
-    """``buffer[:len(values)] = values`` (a scan's initial rows)."""
-    buffer[:values.shape[0]] = values
+    """``buffer[:len(values)] = values`` (a scan's initial rows), element by element as ``store_row``."""
+    for index in np.ndindex(values.shape):
+        buffer[index] = values[index]
