@@ -191,7 +191,7 @@ def _walk_source(source):
         elif isinstance(node, ast.arg):
             assert _NAME.match(node.arg) or node.arg in _FIXED_NAMES, node.arg
         elif isinstance(node, ast.FunctionDef):
-            assert node.name == "kernel" or re.fullmatch(r"part[0-9]+", node.name), node.name
+            assert node.name == "kernel" or re.fullmatch(r"(part|step)[0-9]+", node.name), node.name   # step: a loop
         elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
             assert isinstance(node.value, str) and _STRINGS.match(node.value), node.value
         elif isinstance(node, ast.Attribute):

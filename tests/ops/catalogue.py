@@ -431,6 +431,33 @@ add_row("svd_full_tall", lambda x: _sg_svd_vectors(x, True), lambda x: _np_svd_v
 add_row("svdvals_int", sg.linalg.svdvals, lambda x: np.linalg.svd(x, compute_uv=False), [I(3, 2, low=-3, high=4)],
     family="linalg")
 
+# control flow (symgraph/ops/scan.py, ifelse.py); tests/test_scan.py and tests/test_ifelse.py test the rest
+def _sg_running_sum_of_squares(x):
+    total, _ = sg.scan(lambda v, acc: acc + v * v, sequences=x, outputs_info=sg.constant(np.zeros(3, x.dtype)))
+    return total
+
+
+def _sg_two_tap_recurrence(x):
+    initial = sg.constant(np.ones((2, 3), x.dtype))
+    out, _ = sg.scan(lambda v, a, b: 0.5 * a + sg.tanh(b) * v, sequences=x,
+                     outputs_info=dict(initial=initial, taps=[-2, -1]))
+    return out
+
+
+def _np_two_tap_recurrence(x):
+    a, b, rows = np.ones(3, x.dtype), np.ones(3, x.dtype), []
+    for v in x:
+        a, b = b, 0.5 * a + np.tanh(b) * v
+        rows.append(b)
+    return np.stack(rows)
+
+
+add_row("scan_running_sum", _sg_running_sum_of_squares, lambda x: np.cumsum(x * x, axis=0), [F(4, 3)],
+    family="control")
+add_row("scan_two_taps", _sg_two_tap_recurrence, _np_two_tap_recurrence, [F(5, 3)], family="control")
+add_row("ifelse", lambda x, y: sg.ifelse(sg.sum(x) > 0, x * 2.0, sg.exp(y)),
+    lambda x, y: 2 * x if x.sum() > 0 else np.exp(y), [F(2, 3), F(2, 3)], family="control")
+
 add_row("softmax_axis_none", lambda x: sg.softmax(x, axis=None), lambda x: np.exp(x) / np.exp(x).sum(), [F(2, 3)],
     family="nnet")
 add_row("log_softmax_axis_none", lambda x: sg.log_softmax(x, axis=None), lambda x: x - np.log(np.exp(x).sum()),
