@@ -4,7 +4,8 @@ The picture follows the computation-graph convention of the backpropagation
 lectures: operations are rectangles labelled with the op (a fused node shows its
 scalar expression), inputs and shared variables are named ellipses, constants are
 plain labels, and edges follow the data flow; a legend explains the shapes and
-colours, and an unnamed output shows its position and type. Graphviz's ``dot``
+colours, and an unnamed output shows its position and type; a loop's step graph is a cluster of its own
+beside the graph. Graphviz's ``dot``
 renders it when that program is installed; otherwise the layered layout of
 ``symgraph/layout.py`` is drawn with matplotlib, so a fresh ``pip install`` draws
 graphs too.
@@ -210,9 +211,33 @@ def legend_entries(pictures):
 
 def _pictures(obj, base, show_types):
     if isinstance(obj, dict):
-        return [picture_of(value, title=str(title), base=base, show_types=show_types)
-                for title, value in obj.items()]
-    return [picture_of(obj, base=base, show_types=show_types)]
+        pictures = [picture_of(value, title=str(title), base=base, show_types=show_types)
+                    for title, value in obj.items()]
+        graphs = list(obj.values())
+    else:
+        pictures = [picture_of(obj, base=base, show_types=show_types)]
+        graphs = [obj]
+    return pictures + _step_pictures(graphs, show_types)
+
+
+def _step_pictures(graphs, show_types):
+    """A picture of each loop's step graph (a cluster of its own, titled after its loop), nested ones too."""
+    roots = []
+    for graph in graphs:
+        outputs, updates = _outputs_of(graph)
+        roots += outputs + [expr for _, expr in updates]
+    pictures, seen, pending = [], set(), [roots]
+    while pending:
+        for node in toposort(pending.pop()):
+            inner = getattr(node.op, "inner_outputs", None)
+            if inner is None or id(node.op) in seen:
+                continue
+            seen.add(id(node.op))
+            label = op_label(node.op).split("\n")[0]
+            pictures.append(picture_of(list(inner), title=f"step of {label} #{len(pictures) + 1}",
+                                       show_types=show_types))
+            pending.append(list(inner))
+    return pictures
 
 
 # ---------------------------------------------------------------- Graphviz

@@ -259,3 +259,13 @@ def test_the_legend_explains_each_kind_of_node_drawn_and_only_those():
     assert "constant" in [kind for kind, _ in with_gradient] and "fused" not in [kind for kind, _ in with_gradient]
     dot = to_dot(f)
     assert "cluster_legend" in dot and all(f'"legend_{kind}"' in dot for kind in kinds)
+
+
+def test_a_loop_step_is_a_cluster_of_its_own():
+    from symgraph.draw import to_dot
+    x = sg.vector("x")
+    ys, _ = sg.scan(lambda v, acc: acc * 2.0 + sg.exp(v), sequences=x, outputs_info=sg.constant(0.0))
+    text = to_dot(sg.grad(sg.sum(ys), x))
+    assert 'label="step of scan #1"' in text and 'label="step of grad of scan #2"' in text
+    step = text.split('label="step of scan #1"')[1].split("}")[0]
+    assert '"exp"' in step and '"x[t]"' in step
