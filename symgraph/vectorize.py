@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .graph import Constant, inherit_source, toposort
 from .ops import elemwise, index, join, linalg, nnet, reduce, shape, sort, svd
+from .ops import ifelse as ifelse_ops
 from .ops import scan as scan_ops
 from .ops.grad_ops import StopGradient
 
@@ -195,6 +196,18 @@ def _matrices(node, inputs, flags, batch):
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
+def _ifelse(node, inputs, flags, batch):
+    """An ifelse over a batch: with one condition for the whole batch, the same lazy ifelse of the batched
+    values; with a condition per element, a select (both branches run, as JAX's vmap of ``lax.cond``)."""
+    op = node.op
+    values = [v if f else _broadcast_batch(v, batch) for v, f in zip(inputs[1:], flags[1:])]
+    if not flags[0]:
+        out = ifelse_ops.IfElse(op.n)(inputs[0], *values)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+    condition = elemwise.cast(inputs[0], "bool")
+    return [elemwise.where(_align(condition, 0, a.ndim - 1), a, b) for a, b in zip(values[:op.n], values[op.n:])]
+
+
 def _scan(node, inputs, flags, batch):
     """A scan over a batch: the step's graph batched (every recurrent state and output gains the batch axis
     after the time axis; sequences are iterated along their second axis), the batch length an extra
@@ -215,10 +228,10 @@ def _scan(node, inputs, flags, batch):
 
     replace, new_inputs = {}, []
     state_inner = {id(p) for ps in op.state_inputs() for p in ps}
-    ns_inner = op.inner_inputs[len(op.inner_inputs) - op.n_non_seqs:]
+    first_non_seq = len(op.inner_inputs) - op.n_non_seqs
     for k, p in enumerate(op.inner_inputs):
         batched = (k < op.n_seqs and seq_flags[k]) or id(p) in state_inner or \
-            (p in ns_inner and ns_flags[ns_inner.index(p)])
+            (k >= first_non_seq and ns_flags[k - first_non_seq])
         new = batched_placeholder(p) if batched else p
         if batched:
             replace[p] = new
@@ -362,5 +375,6 @@ BATCHING_RULES = {
     sort.ArgSort: _same_op,
     svd.SVD: _matrices,
     scan_ops.Scan: _scan,
+    ifelse_ops.IfElse: _ifelse,
 }
 

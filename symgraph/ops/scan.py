@@ -117,7 +117,6 @@ class Scan(Op):
     def make_node(self, n_steps, *inputs):
         n_steps = as_variable(n_steps, like="int64")
         inputs = [as_variable(x) for x in inputs]
-        seqs = inputs[:self.n_seqs]
         inits = inputs[self.n_seqs:self.n_seqs + self.n_states]
         static_steps = None
         if isinstance(n_steps, Constant) and not self.has_until:
@@ -131,7 +130,6 @@ class Scan(Op):
                 outputs.append(TensorType(state.dtype, (static_steps,) + init.type.shape[1:]))
         for out in self.inner_outputs[self.n_states:self.n_states + self.n_free]:
             outputs.append(TensorType(out.dtype, (static_steps,) + out.type.shape))
-        del seqs
         return Node(self, [n_steps] + inputs, outputs)
 
     # ------------------------------------------------------------ the reference loop
