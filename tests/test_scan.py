@@ -5,18 +5,10 @@ import numpy as np
 import pytest
 
 import symgraph as sg
+from tests.finite_differences import numeric_grad as _numeric_grad
 from symgraph.graph import toposort
 
 BACKENDS = ["python", "numba", "cuda"]
-
-
-def _numeric_grad(f, x, eps=1e-6):
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        out[i] = (f(x + e) - f(x - e)) / (2 * eps)
-    return out
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -111,6 +111,23 @@ class Op:
 Op.abstract = True
 
 
+class GraphOp(Op):
+    """An op that holds a graph of its own (``OpFromGraph``, a loop's ``Scan``): identified by the object,
+    since two such ops with equal-looking graphs are not known to be the same; printed as its ``label``."""
+
+    abstract = True
+    label = ""
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
+    def __str__(self):
+        return self.label
+
+
 def _point_at_user_line(exc):
     """Append the user's file:line to a make_node error (in place, keeping its type), once."""
     location = user_source_location()

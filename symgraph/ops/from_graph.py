@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from ..graph import Node, Variable, toposort
 from ..types import TensorType
-from .base import Op, as_variable
+from .base import GraphOp, as_variable
 
 
-class OpFromGraph(Op):
+class OpFromGraph(GraphOp):
     """A graph from ``inputs`` to ``outputs`` as one op (Theano's ``OpFromGraph``, JAX's ``custom_vjp``).
 
     Parameters
@@ -66,16 +66,6 @@ class OpFromGraph(Op):
                 if v.owner is None and id(v) not in known and not isinstance(v, (Constant, SharedVariable)):
                     raise ValueError(f"OpFromGraph: the outputs depend on {v.describe()}, which is not among "
                                      "its inputs")
-
-    # identity: each OpFromGraph is its own op (two with equal graphs are not merged)
-    def __eq__(self, other):
-        return self is other
-
-    def __hash__(self):
-        return id(self)
-
-    def __str__(self):
-        return self.label
 
     def make_node(self, *inputs):
         if len(inputs) != len(self.inner_inputs):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..graph import Constant, Node, SharedVariable, Variable, toposort
 from ..types import TensorType
-from .base import Op, as_variable, pointing_at_user_line
+from .base import GraphOp, as_variable, pointing_at_user_line
 
 
 class until:  # noqa: N801 - Theano's name
@@ -49,7 +49,7 @@ class until:  # noqa: N801 - Theano's name
         self.condition = condition
 
 
-class Scan(Op):
+class Scan(GraphOp):
     """A loop over an inner graph (``sg.scan`` builds it; see the module docstring for the layout).
 
     Inputs: ``n_steps`` (0-d int64), the sequences, one buffer of initial values per recurrent output
@@ -81,16 +81,6 @@ class Scan(Op):
         self.inner_nodes = toposort(self.inner_outputs)
         assert len(self.inner_inputs) == self.n_seqs + sum(len(t) for t in self.taps) + self.n_non_seqs
         assert len(self.inner_outputs) == len(self.taps) + self.n_free + int(self.has_until)
-
-    # each scan is its own op (its inner graph is its identity)
-    def __eq__(self, other):
-        return self is other
-
-    def __hash__(self):
-        return id(self)
-
-    def __str__(self):
-        return self.label
 
     def with_inner_outputs(self, inner_outputs, optimized=None):
         """The same loop with another step graph on the same inner inputs (the optimizer's, say)."""

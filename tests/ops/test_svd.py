@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import symgraph as sg
+from tests.finite_differences import numeric_grad as _numeric_grad
 
 BACKENDS = ["python", "numba", "cuda"]
 SHAPES = [(4, 3), (3, 5), (3, 3), (2, 4, 3), (2, 1, 3, 2), (0, 3), (3, 0), (1, 1)]
@@ -105,15 +106,6 @@ def test_singular_value_gradient_holds_for_repeated_and_zero_values():
     g = sg.function([A], sg.grad(sg.sum(sg.linalg.svdvals(A)), A), backend="python")
     np.testing.assert_allclose(g(np.eye(3)), np.eye(3), atol=1e-12)
     assert np.all(np.isfinite(g(np.array([[1.0, 2.0], [2.0, 4.0]]))))
-
-
-def _numeric_grad(f, x, eps=1e-6):
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        out[i] = (f(x + e) - f(x - e)) / (2 * eps)
-    return out
 
 
 @pytest.mark.parametrize("shape", [(4, 3), (3, 5), (3, 3), (2, 3, 2)])
