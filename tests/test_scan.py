@@ -335,3 +335,18 @@ def test_the_step_is_optimized_and_outputs_nobody_reads_are_removed():
     np.testing.assert_allclose(f([0.0, 1.0]), [3.0, 6.0 + 3 * np.e])
     text = sg.dprint(f)
     assert "┊ step of scan" in text and "fused" in text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("optimizer", [None, "fast_run"])
+def test_constants_in_the_step_and_constant_outputs(backend, optimizer):
+    x = sg.vector("x")
+    W = sg.constant(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    (doubled, fixed), _ = sg.scan(lambda v: (v * 2.0, sg.constant(np.array([1.0, 2.0]))), sequences=x)
+    counter, _ = sg.scan(lambda v, acc: [acc + 1.0], sequences=x, outputs_info=[sg.constant(0.0)])
+    h, _ = sg.scan(lambda v, acc: sg.dot(W, acc) * v, sequences=x, outputs_info=sg.constant(np.array([1.0, 0.5])))
+    got = sg.function([x], [doubled, fixed, counter, h], backend=backend, optimizer=optimizer)([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(got[0], [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(got[1], [[1.0, 2.0]] * 3)
+    np.testing.assert_array_equal(got[2], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(got[3], [[2.0, 5.0], [24.0, 52.0], [384.0, 840.0]])

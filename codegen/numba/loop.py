@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
+
 from symgraph.graph import Constant, toposort
 from symgraph.ops.scan import Scan
 
@@ -21,14 +23,16 @@ from .kernel import literal, register
 from .split import _Uses
 
 
-def _bind_inner_constants(kernel, nodes):
-    for node in nodes:
-        for var in node.inputs:
-            if isinstance(var, Constant) and id(var) not in kernel.values:
-                if var.ndim == 0:
-                    kernel.bind(var, literal(var.value, var.dtype))
-                else:
-                    kernel.bind(var, kernel.array_argument(var.value, "const"), contiguous=True, owned=False)
+def _bind_inner_constants(kernel, nodes, outputs):
+    """The step graph's constants: 0-d ones as literals, arrays as kernel arguments (outputs included: a
+    step may return a constant)."""
+    for var in [v for node in nodes for v in node.inputs] + list(outputs):
+        if isinstance(var, Constant) and id(var) not in kernel.values:
+            if var.ndim == 0:
+                kernel.bind(var, literal(var.value, var.dtype))
+            else:
+                # (a writable copy: the kernel's array parameters are typed writable)
+                kernel.bind(var, kernel.array_argument(np.array(var.value, copy=True)), contiguous=True, owned=False)
 
 
 def _call_step(node, kernel):
@@ -46,7 +50,7 @@ def _call_step(node, kernel):
     parallel = kernel.allow_parallel
     kernel.lines, kernel.depth, kernel.allow_parallel = [], 1, False
     try:
-        _bind_inner_constants(kernel, inner_nodes)
+        _bind_inner_constants(kernel, inner_nodes, op.inner_outputs)
         for inner in inner_nodes:
             kernel.lower_node(inner)
         kernel.node = node
