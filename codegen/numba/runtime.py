@@ -371,6 +371,13 @@ def broadcast_to(x, shape):
 
 
 @_jit
+def permute_dims(x, axes):
+    """The view ``x.transpose(axes)`` (``axes`` an int64 tuple): Numba's transpose with axes compiles for
+    over a second, once here rather than in every kernel."""
+    return x.transpose(axes)
+
+
+@_jit
 def ravel(x):
     """The 1-d view of the C-contiguous ``x`` (a ``.reshape`` in a kernel costs ~12 ms of compile time)."""
     return x.reshape(x.size)

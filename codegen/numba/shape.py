@@ -85,7 +85,9 @@ def lower_dimshuffle(node, kernel):
     if used == [1, 0]:
         expression = f"{expression}.T"  # Numba types this as Fortran order: BLAS reads it without a copy
     elif used != sorted(used):
-        expression = f"{expression}.transpose(({', '.join(str(a) for a in used)},))"
+        # through a cached helper: Numba's transpose with axes compiles ~1.6 s into every kernel using it
+        axes = ", ".join(f"np.int64({a})" for a in used)
+        expression = f"{kernel.runtime()}.permute_dims({expression}, ({axes},))"
     if "x" in order:
         expression = f"{expression}[{', '.join('None' if a == 'x' else ':' for a in order)}]"
     owned = kernel.value(x).owned
