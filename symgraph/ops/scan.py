@@ -485,18 +485,13 @@ def _count_free_outputs(fn, seqs, non_seqs):
 
 # ---------------------------------------------------------------- the derivative
 
-def _is_zero(g):
-    from .svd import _is_zero as zero
-    return zero(g)
-
-
 def scan_grad(op, inputs, outputs, output_grads):
     """Backpropagation through time as a backwards scan (see the module docstring)."""
     from . import elemwise as ew
     from ..grad import Lop
     from ..givens import rebuild
     from .join import concatenate, stack
-    from .shape import shape_tuple, zeros_like, alloc
+    from .shape import alloc, is_zeros_like, shape_tuple, zeros_like
     n_steps, rest = inputs[0], inputs[1:]
     seqs = rest[:op.n_seqs]
     inits = rest[op.n_seqs:op.n_seqs + op.n_states]
@@ -530,11 +525,11 @@ def scan_grad(op, inputs, outputs, output_grads):
 
     for k in float_states:
         g = output_grads[k]
-        if not op.keep_last[k] and not _is_zero(g):
+        if not op.keep_last[k] and not is_zeros_like(g):
             add_seq(("gout", k), g)
     for j in float_free:
         g = output_grads[op.n_states + j]
-        if not _is_zero(g):
+        if not is_zeros_like(g):
             add_seq(("gfree", j), g)
     for i in range(op.n_seqs):
         add_seq(("seq", i), seqs[i])
@@ -555,7 +550,7 @@ def scan_grad(op, inputs, outputs, output_grads):
         state_shape = shape_tuple(inits[k])[1:]
         window = alloc(Constant(0, dtype=inits[k].dtype), (lags[k],) + tuple(state_shape))
         g = output_grads[k]
-        if op.keep_last[k] and not _is_zero(g):
+        if op.keep_last[k] and not is_zeros_like(g):
             from .index import set_subtensor
             window = set_subtensor(window[0], g)
         windows.append(window)

@@ -374,6 +374,15 @@ def zeros_like(x, dtype=None):
     return alloc(Constant(0, dtype=dtype or x.dtype), shape_tuple(x))
 
 
+def is_zeros_like(g) -> bool:
+    """True for what ``zeros_like`` builds (a broadcast constant 0), such as the gradient ``sg.grad`` passes
+    for an output the cost does not use: an op's ``grad`` may then skip the work for that output."""
+    owner = g.owner
+    if owner is not None and isinstance(owner.op, BroadcastTo):
+        g = owner.inputs[0]
+    return isinstance(g, Constant) and not np.any(g.value)
+
+
 def ones_like(x, dtype=None):
     x = as_variable(x)
     return alloc(Constant(1, dtype=dtype or x.dtype), shape_tuple(x))
