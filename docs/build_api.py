@@ -55,6 +55,14 @@ SECTIONS = [
      "Loops as one node of the graph: ``scan`` (Theano's) with ``until`` for while loops (the derivative of a "
      "scan is another scan: backpropagation through time), and the lazy conditional ``ifelse``.",
      ["scan", "until", "ifelse"]),
+    ("Random numbers",
+     "Draws inside compiled functions: ``RandomStream`` and its methods. Each call of a function draws new "
+     "values (the stream's states are shared variables the function updates by itself, atomically); the "
+     "python and numba backends give NumPy's ``Generator(PCG64)`` values bit for bit, cuda draws from "
+     "Philox on the device. Continuous draws are differentiable in their location and scale "
+     "(reparameterisation).",
+     ["RandomStream", "RandomStream.normal", "RandomStream.uniform", "RandomStream.bernoulli",
+      "RandomStream.integers", "RandomStream.permutation", "RandomStream.choice", "RandomStream.seed"]),
     ("Your own ops and graph surgery",
      "How to write an op: subclass ``Op`` (its docstring shows a whole one) or package a graph with "
      "``OpFromGraph``; ``clone_replace`` and ``vectorize_graph`` rewrite graphs you built.",

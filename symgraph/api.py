@@ -43,6 +43,8 @@ __all__ = [
     "tile", "pad", "einsum", "norm",
     # control flow
     "scan", "until", "ifelse",
+    # random numbers
+    "RandomStream",
     # your own ops and graph surgery
     "Op", "OpFromGraph", "clone_replace", "vectorize_graph",
     # types of the graph
@@ -400,3 +402,4 @@ from .ops.linalg import dot, matmul, outer  # noqa: E402
 from .ops.nnet import log_softmax, logsumexp, one_hot, softmax  # noqa: E402
 from .ops.ifelse import ifelse  # noqa: E402
 from .ops.scan import scan, until  # noqa: E402
+from .ops.random import RandomStream  # noqa: E402

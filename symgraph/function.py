@@ -101,11 +101,30 @@ def _normalize_updates(updates):
     return result
 
 
+def _with_default_updates(outputs, update_pairs):
+    """The user's updates and those the graph's nodes ask for (``Op.default_updates``: a random draw
+    advancing its state, a loop advancing the states of the draws in its step). An update the user gives
+    for the same shared variable wins."""
+    explicit = {id(target) for target, _ in update_pairs}
+    asked = {}
+    for node in toposort(outputs + [expr for _, expr in update_pairs]):
+        for target, value in node.op.default_updates(node):
+            if id(target) in explicit:
+                continue
+            if id(target) in asked and asked[id(target)][1] is not value:
+                first = asked[id(target)][1].owner
+                raise ValueError(f"{target.describe()} is advanced by two nodes, {first.op}{first.where()} and "
+                                 f"{node.op}{node.where()}: a random state belongs to one draw (copies of a "
+                                 "draw made by graph surgery share it; give an explicit update to choose)")
+            asked[id(target)] = (target, value)
+    return list(update_pairs) + list(asked.values())
+
+
 #: Keywords a backend reads from ``sg.function``: numba's ``parallel``, ``cache``, ``tape`` and
 #: ``inplace`` (see codegen/numba/__init__.py) and cuda's ``return_device_arrays``.
 BACKEND_OPTIONS = ("parallel", "cache", "tape", "inplace", "return_device_arrays")
 KEYWORDS = ("updates", "givens", "backend", "optimizer", "trust_input", "profile", "name", "rewrite_log",
-            *BACKEND_OPTIONS)
+            "no_default_updates", *BACKEND_OPTIONS)
 
 
 def _check_keywords(options):
@@ -156,14 +175,15 @@ class Function:
     """
 
     def __init__(self, inputs, outputs, updates=None, givens=None, backend=None, optimizer="fast_run",
-                 trust_input=False, profile=False, name=None, rewrite_log=False, **backend_options):
+                 trust_input=False, profile=False, name=None, rewrite_log=False, no_default_updates=False,
+                 **backend_options):
         import time
         start = time.perf_counter()
         _check_keywords(backend_options)
         # Kept so a pickled function can be compiled again when it is loaded (see __getstate__);
         # the givens are already substituted in the graph that is pickled.
         self._options = dict(backend_options, optimizer=optimizer, trust_input=trust_input, name=name,
-                             rewrite_log=rewrite_log, profile=profile)
+                             rewrite_log=rewrite_log, profile=profile, no_default_updates=no_default_updates)
         if isinstance(inputs, Variable):
             inputs = [inputs]
         inputs = list(inputs)
@@ -191,6 +211,8 @@ class Function:
             roots = substitute(output_list + [expr for _, expr in update_pairs], replacements)
             output_list = roots[:len(output_list)]
             update_pairs = [(target, expr) for (target, _), expr in zip(update_pairs, roots[len(output_list):])]
+        if not no_default_updates:
+            update_pairs = _with_default_updates(output_list, update_pairs)
 
         everything = output_list + [expr for _, expr in update_pairs]
         input_ids = {id(v) for v in inputs}

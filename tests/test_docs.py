@@ -7,6 +7,8 @@ import symgraph.api
 
 
 INTERNAL_API_HELPERS = {"as_variable", "as_variables"}
+# the methods of sg.RandomStream, each documented under its own heading
+RANDOM_STREAM_METHODS = ("normal", "uniform", "bernoulli", "integers", "permutation", "choice", "seed")
 
 
 def test_dir_lists_the_api_and_the_submodules_users_extend_through():
@@ -23,6 +25,7 @@ def _documented():
     ``sg.linalg`` that are not also ``sg``'s own (``sg.linalg.norm`` is ``sg.norm``)."""
     names = list(sg.__all__)
     names += [f"linalg.{n}" for n in sg.linalg.__all__ if getattr(sg.linalg, n) is not getattr(sg, n, None)]
+    names += [f"RandomStream.{n}" for n in RANDOM_STREAM_METHODS]
     return names
 
 

@@ -251,3 +251,52 @@ def test_rnn_sine(tmp_path):
     assert math.isclose(got["continuation_mse_first_40"], mse, rel_tol=1e-3, abs_tol=1e-5)
     assert mse < 0.5 * got["zero_prediction_mse_first_40"]
     assert (tmp_path / "rnn.png").stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------- vae_digits.py
+
+def test_vae_digits(tmp_path):
+    """A short training; the printed KL and reconstruction terms of the test ELBO are recomputed here with
+    NumPy from the saved weights (the KL exactly, the reconstruction by Monte Carlo over many draws)."""
+    from scipy.special import entr, expit
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    saved, picture = tmp_path / "vae.npz", tmp_path / "vae.png"
+    out = run_example("vae_digits.py", "--epochs", 3, "--quiet", "--save", saved, "--out", picture)
+    got = values(out)
+    names = ("initial_nelbo", "train_nelbo", "test_nelbo", "test_reconstruction", "test_kl",
+             "test_reconstruction_floor", "eval_draws")
+    assert all(math.isfinite(got[name]) for name in names), got
+    # the two terms add up to the total (each printed to 4 decimals)
+    assert abs(got["test_reconstruction"] + got["test_kl"] - got["test_nelbo"]) < 3e-4
+    # training helped, on the training and the test images
+    assert got["test_nelbo"] < got["initial_nelbo"] - 2
+    assert got["train_nelbo"] < got["initial_nelbo"] - 2
+
+    digits = load_digits()
+    _, x = train_test_split(digits.data / 16.0, test_size=0.2, stratify=digits.target, random_state=0)
+    floor = float((entr(x) + entr(1 - x)).sum(axis=1).mean())
+    assert math.isclose(got["test_reconstruction_floor"], floor, rel_tol=1e-5)
+    assert got["test_reconstruction"] > floor + 1 and got["test_kl"] > 0.1
+
+    w = {k: v.astype(np.float64) for k, v in np.load(saved).items()}
+    h = np.tanh(x @ w["W_enc"] + w["b_enc"])
+    mu, logvar = h @ w["W_mu"] + w["b_mu"], h @ w["W_logvar"] + w["b_logvar"]
+    kl = float(np.mean(-0.5 * np.sum(1 + logvar - mu ** 2 - np.exp(logvar), axis=1)))
+    assert math.isclose(got["test_kl"], kl, rel_tol=1e-3, abs_tol=2e-4), (got["test_kl"], kl)
+
+    rng = np.random.default_rng(1)
+    per_draw = []
+    for _ in range(400):
+        z = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)
+        logits = np.tanh(z @ w["W_dec"] + w["b_dec"]) @ w["W_out"] + w["b_out"]
+        per_draw.append(np.mean(np.sum(np.logaddexp(0, logits) - x * logits, axis=1)))
+    expected, spread = float(np.mean(per_draw)), float(np.std(per_draw))
+    tolerance = 5 * spread / math.sqrt(got["eval_draws"]) + 5 * spread / math.sqrt(len(per_draw)) + 1e-3
+    assert abs(got["test_reconstruction"] - expected) < tolerance, (got["test_reconstruction"], expected, tolerance)
+
+    samples = w["samples"]
+    assert samples.shape == (100, 64) and ((samples > 0) & (samples < 1)).all()
+    assert np.std(samples, axis=0).mean() > 0.02             # different codes, different digits
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000

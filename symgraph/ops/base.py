@@ -107,6 +107,11 @@ class Op:
     def connection_pattern(self, node) -> list[bool]:
         return [True] * len(node.inputs)
 
+    def default_updates(self, node) -> list:
+        """``(shared variable, new value)`` pairs every function computing ``node`` applies without being
+        asked (a random draw advancing its state; see symgraph/ops/random.py). None for most ops."""
+        return []
+
 
 Op.abstract = True
 

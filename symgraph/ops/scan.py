@@ -63,7 +63,7 @@ class Scan(GraphOp):
     name = "scan"
 
     def __init__(self, inner_inputs, inner_outputs, n_seqs, taps, n_free, n_non_seqs, has_until,
-                 keep_last=None, label="scan", optimized=False, reverse=False):
+                 keep_last=None, label="scan", optimized=False, reverse=False, advances=()):
         self.inner_inputs = list(inner_inputs)
         self.inner_outputs = list(inner_outputs)
         self.n_seqs = int(n_seqs)
@@ -78,6 +78,10 @@ class Scan(GraphOp):
         #: step t reads row ``n_steps - 1 - t`` of each sequence (the derivative's scans run backwards in
         #: time over sequences kept in forward order: their slices stay contiguous)
         self.reverse = bool(reverse)
+        #: ``(k, shared variable)``: recurrent output ``k`` (kept last) is the state of random draws in the
+        #: step, and its final value advances that shared variable in every function computing the loop
+        self.advances = tuple((int(k), shared) for k, shared in advances)
+        assert all(self.keep_last[k] for k, _ in self.advances)
         self.inner_nodes = toposort(self.inner_outputs)
         assert len(self.inner_inputs) == self.n_seqs + sum(len(t) for t in self.taps) + self.n_non_seqs
         assert len(self.inner_outputs) == len(self.taps) + self.n_free + int(self.has_until)
@@ -86,7 +90,8 @@ class Scan(GraphOp):
         """The same loop with another step graph on the same inner inputs (the optimizer's, say)."""
         return Scan(self.inner_inputs, inner_outputs, self.n_seqs, self.taps, self.n_free, self.n_non_seqs,
                     self.has_until, self.keep_last, self.label,
-                    optimized=self.optimized if optimized is None else optimized, reverse=self.reverse)
+                    optimized=self.optimized if optimized is None else optimized, reverse=self.reverse,
+                    advances=self.advances)
 
     @property
     def n_states(self):
@@ -184,6 +189,9 @@ class Scan(GraphOp):
     def connection_pattern(self, node):
         return [False] + [True] * (len(node.inputs) - 1)
 
+    def default_updates(self, node):
+        return [(shared, node.outputs[k]) for k, shared in self.advances]
+
 
 def evaluate(nodes, inner_inputs, values, inner_outputs):
     """The values of ``inner_outputs`` given ``values`` of ``inner_inputs``: each node's ``perform``."""
@@ -258,6 +266,18 @@ def _split_result(result, what):
     return outputs, updates, stop
 
 
+def _advanced_by_draws(outputs, updates, stop):
+    """``{shared state: new state}`` of the random draws the step computes (``Op.default_updates``): the
+    loop carries each state from step to step, and its final value advances the stream."""
+    roots = [v for v in list(outputs) + list(updates.values()) + ([stop.condition] if stop else [])
+             if isinstance(v, Variable)]
+    drawn = {}
+    for node in toposort(roots):
+        for shared, new in node.op.default_updates(node):
+            drawn.setdefault(shared, new)
+    return drawn
+
+
 def build_scan(step, seqs, states, non_seqs, n_steps, kinds, keep_last=None, label="scan", reverse=False):
     """The ``Scan`` node for ``step`` and its outputs, in ``kinds`` order.
 
@@ -279,6 +299,9 @@ def build_scan(step, seqs, states, non_seqs, n_steps, kinds, keep_last=None, lab
     with pointing_at_user_line():
         result = step(*arguments)
         outputs, updates, stop = _split_result(result, label)
+        drawn = _advanced_by_draws(outputs, updates, stop)
+        for shared, new in drawn.items():
+            updates.setdefault(shared, new)
         if len(outputs) != len(kinds):
             raise ValueError(f"{label}: fn returned {len(outputs)} outputs, but outputs_info describes {len(kinds)}")
         outputs = [as_variable(o, like=states[k][0].dtype if k is not None else None) for o, k in zip(outputs, kinds)]
@@ -330,8 +353,10 @@ def build_scan(step, seqs, states, non_seqs, n_steps, kinds, keep_last=None, lab
     from ..ops.shape import expand_dims
     inits = [init for init, _ in states] + [expand_dims(s, 0) for s, _ in update_states]
     keep = list(keep_last or [False] * len(states)) + [True] * len(update_states)
+    advances = [(len(states) + i, shared) for i, (shared, new) in enumerate(update_states)
+                if drawn.get(shared) is updates[shared]]
     op = Scan(seq_inner + [p for ps in state_taps for p in ps] + cut_inner, inner_outputs, len(seqs), all_taps,
-              len(free_outputs), len(cut_inner), stop is not None, keep, label, reverse=reverse)
+              len(free_outputs), len(cut_inner), stop is not None, keep, label, reverse=reverse, advances=advances)
     with pointing_at_user_line():
         results = op(n_steps, *seqs, *inits, *cut_outer)
     results = list(results) if isinstance(results, (list, tuple)) else [results]

@@ -46,7 +46,7 @@ def remove_unused_outputs(fg, node):
         ([op.inner_outputs[-1]] if op.has_until else [])
     new_op = Scan(inner_inputs, inner_outputs, op.n_seqs, [op.taps[k] for k in states], len(frees), op.n_non_seqs,
                   op.has_until, [op.keep_last[k] for k in states], op.label, optimized=op.optimized,
-                  reverse=op.reverse)
+                  reverse=op.reverse, advances=[(states.index(k), shared) for k, shared in op.advances if k in states])
     inits = node.inputs[1 + op.n_seqs:1 + op.n_seqs + op.n_states]
     args = node.inputs[:1 + op.n_seqs] + [inits[k] for k in states] + node.inputs[1 + op.n_seqs + op.n_states:]
     new_node = new_op.make_node(*args)
