@@ -10,8 +10,9 @@ where NumPy leaves its bit generator. A zero-size ``out`` draws nothing.
 What is ported, from NumPy 2.x's sources (``pcg64.h``, ``distributions.c``, ``_generator.pyx``,
 ``_bounded_integers.pyx.in``, ``_common.pyx``):
 
-* ``pcg64_next64``: step (``state = state * MULT + inc`` mod 2**128, emulated with 64-bit halves and a
-  64x64 -> 128 ``_mulhi`` built from 32-bit pieces), then the XSL-RR output of the *new* state;
+* ``pcg64_next64``: step (``state = state * MULT + inc`` mod 2**128, in 64-bit halves with a 64x64 -> 128
+  ``_mulhi`` that is one 128-bit multiply in LLVM's IR), then the XSL-RR output of the *new* state;
+  ``random`` (float64) runs four interleaved LCGs that step four states at once (same outputs, in order);
   ``pcg64_next32``: the low half of a fresh 64-bit output, the high half kept for the next call;
 * ``next_double`` (53 bits) and ``next_float`` (24 bits of a ``next_uint32``);
 * the ziggurat normals ``random_standard_normal`` / ``random_standard_normal_f`` with NumPy's tables
@@ -53,6 +54,9 @@ import math
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 from numba.np.random import _constants
 
 _jit = nb.njit(cache=True, error_model="numpy")
@@ -102,38 +106,55 @@ _TAIL_SHUFFLE_CUTOFF = 50
 
 
 # ------------------------------------------------------------------ the bit generator (pcg64.h)
+@intrinsic
+def _mulhi(typingctx, x, y):
+    """The high 64 bits of the 128-bit product of the uint64s ``x`` and ``y`` (NumPy's _pcg_mult64): one
+    128-bit multiply in LLVM's IR (a single ``mul`` on x86-64), not four 32-bit pieces."""
+    signature = types.uint64(types.uint64, types.uint64)
+
+    def codegen(context, builder, sig, args):
+        wide = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+        return builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
+    return signature, codegen
+
+
 @nb.njit(inline="always")
-def _mulhi(x, y):
-    """The high 64 bits of the 128-bit product of the uint64s ``x`` and ``y`` (NumPy's _pcg_mult64)."""
-    x0 = x & _LOW32
-    x1 = x >> _U32
-    y0 = y & _LOW32
-    y1 = y >> _U32
-    w0 = x0 * y0
-    t = x1 * y0 + (w0 >> _U32)
-    w1 = t & _LOW32
-    w2 = t >> _U32
-    w1 += x0 * y1
-    return x1 * y1 + w2 + (w1 >> _U32)
+def _times(a_high, a_low, b_high, b_low):
+    """``a * b`` mod 2**128 of two 128-bit numbers given as (high, low) uint64 halves."""
+    return _mulhi(a_low, b_low) + a_high * b_low + a_low * b_high, a_low * b_low
+
+
+@nb.njit(inline="always")
+def _plus(a_high, a_low, b_high, b_low):
+    """``a + b`` mod 2**128."""
+    low = a_low + b_low
+    return a_high + b_high + (_U1 if low < b_low else _U0), low
+
+
+@nb.njit(inline="always")
+def _affine(high, low, a_high, a_low, c_high, c_low):
+    """``a * state + c`` mod 2**128: one LCG step (a = MULT, c = inc), or several at once."""
+    product_high, product_low = _times(high, low, a_high, a_low)
+    return _plus(product_high, product_low, c_high, c_low)
+
+
+@nb.njit(inline="always")
+def _output(high, low):
+    """pcg_output_xsl_rr_128_64 of a 128-bit state."""
+    value = high ^ low
+    rotation = high >> _U58
+    return (value >> rotation) | (value << ((_U64 - rotation) & _U63))
 
 
 @_jit
 def _next64(state):
-    # pcg_setseq_128_step_r: state = state * MULT + inc (mod 2**128), in 64-bit halves ...
-    high = state[0]
-    low = state[1]
-    product_low = low * _MULT_LO
-    product_high = _mulhi(low, _MULT_LO) + high * _MULT_LO + low * _MULT_HI
-    increment_low = state[3]
-    new_low = product_low + increment_low
-    carry = _U1 if new_low < increment_low else _U0
-    new_high = product_high + state[2] + carry
-    state[0] = new_high
-    state[1] = new_low
-    # ... then pcg_output_xsl_rr_128_64 of the new state.
-    value = new_high ^ new_low
-    rotation = new_high >> _U58
-    return (value >> rotation) | (value << ((_U64 - rotation) & _U63))
+    # pcg_setseq_128_step_r (state = state * MULT + inc, mod 2**128), then pcg_output_xsl_rr_128_64 of the
+    # new state.
+    high, low = _affine(state[0], state[1], _MULT_HI, _MULT_LO, state[2], state[3])
+    state[0] = high
+    state[1] = low
+    return _output(high, low)
 
 
 @_jit
@@ -370,8 +391,41 @@ def _fill_normal_f32(state, flat):
 
 @_jit
 def _fill_random_f64(state, flat):
-    for i in range(flat.size):
-        flat[i] = _next_double(state)
+    # NumPy's outputs in order, computed as four interleaved LCGs: state t+4 = A4 * state t + C4 with
+    # A4 = MULT**4 and C4 = inc * (MULT**3 + MULT**2 + MULT + 1) (mod 2**128), so four independent
+    # multiply chains run side by side instead of one serial chain (~2.5x the throughput; same bits).
+    n = flat.size
+    i = 0
+    if n >= 8:
+        inc_high, inc_low = state[2], state[3]
+        m2_high, m2_low = _times(_MULT_HI, _MULT_LO, _MULT_HI, _MULT_LO)
+        m3_high, m3_low = _times(m2_high, m2_low, _MULT_HI, _MULT_LO)
+        a4_high, a4_low = _times(m3_high, m3_low, _MULT_HI, _MULT_LO)
+        sum_high, sum_low = _plus(m3_high, m3_low, m2_high, m2_low)
+        sum_high, sum_low = _plus(sum_high, sum_low, _MULT_HI, _MULT_LO)
+        sum_high, sum_low = _plus(sum_high, sum_low, _U0, _U1)
+        c4_high, c4_low = _times(inc_high, inc_low, sum_high, sum_low)
+        # the states after 1, 2, 3 and 4 steps: they give outputs 0, 1, 2, 3
+        h0, l0 = _affine(state[0], state[1], _MULT_HI, _MULT_LO, inc_high, inc_low)
+        h1, l1 = _affine(h0, l0, _MULT_HI, _MULT_LO, inc_high, inc_low)
+        h2, l2 = _affine(h1, l1, _MULT_HI, _MULT_LO, inc_high, inc_low)
+        h3, l3 = _affine(h2, l2, _MULT_HI, _MULT_LO, inc_high, inc_low)
+        while True:
+            flat[i] = np.float64(_output(h0, l0) >> _U11) * _DOUBLE_UNIT
+            flat[i + 1] = np.float64(_output(h1, l1) >> _U11) * _DOUBLE_UNIT
+            flat[i + 2] = np.float64(_output(h2, l2) >> _U11) * _DOUBLE_UNIT
+            flat[i + 3] = np.float64(_output(h3, l3) >> _U11) * _DOUBLE_UNIT
+            i += 4
+            if i + 4 > n:
+                break
+            h0, l0 = _affine(h0, l0, a4_high, a4_low, c4_high, c4_low)
+            h1, l1 = _affine(h1, l1, a4_high, a4_low, c4_high, c4_low)
+            h2, l2 = _affine(h2, l2, a4_high, a4_low, c4_high, c4_low)
+            h3, l3 = _affine(h3, l3, a4_high, a4_low, c4_high, c4_low)
+        state[0] = h3            # the state that gave the last output
+        state[1] = l3
+    for j in range(i, n):
+        flat[j] = _next_double(state)
 
 
 @_jit

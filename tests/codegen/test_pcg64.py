@@ -454,6 +454,23 @@ def test_mixed_sequence_matches_numpy(seed):
             assert_same(out, numpys(), state, gen)
 
 
+@pytest.mark.parametrize("n", [4, 7, 8, 9, 10, 11, 12, 13, 100003])
+def test_interleaved_uniforms_match_numpy_around_the_block_boundaries(n):
+    # random_f64 steps four LCGs at once (state t+4 = MULT**4 * state t + C4): every length mod 4, the
+    # state it leaves (a 32-bit draw continues from it, with a half-used word), and a state mid-stream.
+    for seed in range(3):
+        g = np.random.default_rng(seed)
+        g.random(dtype=np.float32)            # has_uint32 set: random_f64 must keep the buffered half
+        state = state_array(g)
+        out = np.empty(n)
+        pcg64.random_f64(state, out)
+        np.testing.assert_array_equal(out, g.random(n))
+        np.testing.assert_array_equal(state, state_array(g))
+        tail = np.empty(3, np.float32)
+        pcg64.random_f32(state, tail)
+        np.testing.assert_array_equal(tail, g.random(3, dtype=np.float32))
+
+
 def test_zero_size_out_leaves_the_state_alone():
     state, gen = _start(8)
     odd = np.empty(1, np.float32)
