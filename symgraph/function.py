@@ -561,7 +561,9 @@ def function(inputs, outputs, updates=None, givens=None, backend=None, optimizer
         computed, so one call is one training step; a call that raises (including an update
         whose value breaks the variable's static shape) commits nothing. A call holds the locks
         of the shared variables it reads or updates, so calls from several threads never lose
-        an update.
+        an update. Nodes may add updates of their own (``Op.default_updates``): a random draw
+        (``sg.RandomStream``) advances its state on every call without being listed here; an
+        update given here for the same shared variable wins.
     givens : list of (Variable, replacement) pairs, or dict, optional
         Substitutions made in ``outputs`` and ``updates`` before compiling, all at once (as
         Theano's): a replacement is a variable (or a number/array) of the same dtype, ndim and
@@ -585,8 +587,9 @@ def function(inputs, outputs, updates=None, givens=None, backend=None, optimizer
         A name shown in ``repr(f)`` and in error messages.
     **options
         Backend options: ``parallel``, ``cache``, ``tape``, ``inplace`` (numba) and
-        ``return_device_arrays`` (cuda), and ``rewrite_log``. Any other keyword is a
-        ``TypeError`` naming it.
+        ``return_device_arrays`` (cuda), and ``rewrite_log``; ``no_default_updates=True`` leaves
+        out the updates nodes add by themselves (random draws then repeat the same values). Any
+        other keyword is a ``TypeError`` naming it.
 
     Returns
     -------

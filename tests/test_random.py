@@ -352,3 +352,49 @@ def test_bad_parameters_at_call_time_raise_and_advance_nothing(backend, make, me
         f(5.0)
     assert "test_random.py" in str(info.value)         # the user's line
     np.testing.assert_array_equal(rng.state_variables[0].get_value(), before)
+
+
+def test_a_draw_inside_a_scan_on_cuda_is_drawn_at_every_step():
+    # cuda draws from its own stream (Philox): compare its shapes, its per-step freshness and the state
+    rng = sg.RandomStream(7)
+    h0 = sg.vector("h0")
+    hs, _ = sg.scan(lambda h: h + rng.uniform(size=(200,)), outputs_info=h0, n_steps=3)
+    f = compiled([h0], hs, "cuda")
+    before = rng.state_variables[0].get_value()
+    first, second = f(np.zeros(200)), f(np.zeros(200))
+    steps = np.diff(np.vstack([np.zeros(200), first]), axis=0)
+    assert steps.shape == (3, 200) and ((steps >= 0) & (steps < 1)).all()
+    assert not np.array_equal(steps[0], steps[1]) and not np.array_equal(first, second)
+    assert abs(steps.mean() - 0.5) < 5 * np.sqrt(1 / 12 / steps.size)
+    after = rng.state_variables[0].get_value()
+    assert not np.array_equal(before, after)
+    np.testing.assert_array_equal(after[2:], before[2:])       # the stream's increment stays
+
+
+def test_the_same_seed_gives_the_same_values_in_a_new_process():
+    import subprocess
+    import sys
+    script = ("import numpy as np, symgraph as sg\n"
+              "rng = sg.RandomStream(31)\n"
+              "f = sg.function([], [rng.normal(size=4), rng.integers(100, size=3)])\n"
+              "f()\n"
+              "print(repr([v.tolist() for v in f()]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rng = sg.RandomStream(31)
+    f = compiled([], [rng.normal(size=4), rng.integers(100, size=3)], "python")
+    f()
+    assert done.stdout.strip() == repr([v.tolist() for v in f()])
+
+
+def test_two_copies_of_a_draw_in_one_function_are_an_error_unless_an_update_chooses():
+    rng = sg.RandomStream(0)
+    n = sg.scalar("n", dtype="int64")
+    d = rng.normal(size=n)
+    copy = sg.clone_replace(d, {n: n + 1})        # graph surgery: a second node on the same state
+    with pytest.raises(ValueError, match="advanced by two nodes"):
+        sg.function([n], [d, copy], backend="python")
+    state = rng.state_variables[0]
+    f = sg.function([n], [d, copy], backend="python", updates=[(state, copy.owner.outputs[0])])
+    a, b = f(2)
+    np.testing.assert_array_equal(b[:2], a)       # the same state: the copy repeats the draw's values

@@ -492,7 +492,9 @@ class RandomStream:
         ----------
         p : float or Variable
             The probability of a 1, in [0, 1] (a ValueError at call time otherwise); broadcasts to
-            ``size``. Not differentiable (the draw is discrete; its gradient in ``p`` is None).
+            ``size``. Not differentiable: the draw is discrete, so ``sg.grad`` of something depending on
+            ``p`` only through it raises ``DisconnectedInputError`` (``disconnected="zero"`` gives zeros),
+            as for indices.
         size : int, 0-d int Variable, or tuple of them, optional
             The shape; None: the shape of ``p``.
         dtype : str, default "float64"
@@ -529,7 +531,7 @@ class RandomStream:
         -------
         Variable
             int64 values, equal to ``Generator.integers(low, high, size)`` on the draw's state. Not
-            differentiable.
+            differentiable (as ``bernoulli``).
 
         Examples
         --------
