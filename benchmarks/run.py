@@ -35,6 +35,7 @@ import symgraph as sg  # noqa: E402
 from symgraph.codegen.numba.locator import runtime_cache_path  # noqa: E402
 
 ROWS = []
+NOTES = []     # lines printed under the table
 
 
 def best_time(call, repeat=7, number=1):
@@ -164,14 +165,57 @@ def build_mlp_step(learning_rate=0.01):
     return sg.function([X, Y], loss, updates=updates), params
 
 
-def numpy_mlp_step(params, X, Y, learning_rate=0.01):
+DROPOUT = 0.5
+
+
+def build_mlp_dropout_step(p=DROPOUT, seed=0, learning_rate=0.01):
+    """The W3 step with inverted dropout on both hidden layers (``h * mask / (1 - p)``), the masks drawn in
+    the graph from ``sg.RandomStream(seed)``. Returns the step (loss, updates), a probe computing the same
+    draws without updates and returning ``[loss, mask1, mask2]``, the same network's loss without dropout
+    (no updates), the shared parameters and the stream."""
+    params = [sg.shared(w, name=name) for w, name in zip(mlp_parameters(), ["W1", "b1", "W2", "b2", "W3", "b3"])]
+    X, Y = sg.matrix("X", "float32"), sg.matrix("Y", "float32")
+    W1, b1, W2, b2, W3, b3 = params
+    rng = sg.RandomStream(seed)
+    keep = 1.0 - p
+
+    def loss_of(dropout):
+        h1 = sg.relu(X @ W1 + b1)
+        masks = []
+        if dropout:
+            masks.append(rng.bernoulli(keep, size=h1.shape, dtype="float32"))
+            h1 = h1 * masks[-1] / keep
+        h2 = sg.relu(h1 @ W2 + b2)
+        if dropout:
+            masks.append(rng.bernoulli(keep, size=h2.shape, dtype="float32"))
+            h2 = h2 * masks[-1] / keep
+        logits = h2 @ W3 + b3
+        return -sg.mean(sg.sum(Y * sg.log_softmax(logits, axis=1), axis=1)), masks
+
+    loss, masks = loss_of(True)
+    grads = sg.grad(loss, params)
+    updates = [(w, w - learning_rate * g) for w, g in zip(params, grads)]
+    step = sg.function([X, Y], loss, updates=updates)
+    probe = sg.function([X, Y], [loss, *masks])
+    plain_loss = sg.function([X, Y], loss_of(False)[0])
+    return step, probe, plain_loss, params, rng
+
+
+def numpy_mlp_step(params, X, Y, learning_rate=0.01, masks=None, keep=1.0 - DROPOUT):
+    """Hand-written backprop; with ``masks`` (one per hidden layer, 0/1), inverted dropout ``h * m / keep``."""
     W1, b1, W2, b2, W3, b3 = params
     a1 = X @ W1
     a1 += b1
     h1 = np.maximum(a1, 0, out=a1)
+    if masks is not None:
+        s1 = masks[0] / np.float32(keep)
+        h1 = h1 * s1
     a2 = h1 @ W2
     a2 += b2
     h2 = np.maximum(a2, 0, out=a2)
+    if masks is not None:
+        s2 = masks[1] / np.float32(keep)
+        h2 = h2 * s2
     logits = h2 @ W3
     logits += b3
     logits -= logits.max(axis=1, keepdims=True)
@@ -180,7 +224,11 @@ def numpy_mlp_step(params, X, Y, learning_rate=0.01):
     loss = -np.mean(np.sum(Y * (logits - np.log(e.sum(axis=1, keepdims=True))), axis=1))
     d3 = (p - Y) / np.float32(X.shape[0])
     d2 = (d3 @ W3.T) * (h2 > 0)
+    if masks is not None:
+        d2 *= s2
     d1 = (d2 @ W2.T) * (h1 > 0)
+    if masks is not None:
+        d1 *= s1
     lr = np.float32(learning_rate)
     W3 -= lr * (h2.T @ d3)
     b3 -= lr * d3.sum(axis=0)
@@ -215,7 +263,50 @@ def w3_mlp(batch=128):
     label = "W3 MLP 784-512-256-10 step, batch 128, float32"
     record(label, "BLAS-bound limit: the 8 matmuls alone (baseline)", base, base)
     record(label, "hand-written NumPy backprop", best_time(lambda: numpy_mlp_step(reference, X, Y), 30, 5), base)
-    record(label, "symgraph numba (shared + updates)", best_time(lambda: step(X, Y), 30, 5), base, "<= 1.05")
+    drop_step = _check_mlp_dropout(X, Y)
+    # The step with and without dropout, alternately (3 x best of 10 x 5 calls each, the best kept), so
+    # that the overhead ratio compares figures from the same minutes of a machine whose speed drifts.
+    plain = dropped = float("inf")
+    for _ in range(3):
+        plain = min(plain, best_time(lambda: step(X, Y), 10, 5))
+        dropped = min(dropped, best_time(lambda: drop_step(X, Y), 10, 5))
+    record(label, "symgraph numba (shared + updates)", plain, base, "<= 1.05")
+    record(label, f"symgraph numba, dropout p={DROPOUT} (masks drawn in the graph)", dropped, base,
+           "<= 1.10x the step without dropout")
+    record(label, "symgraph dropout overhead: ratio of the two rows above", dropped, plain, "<= 1.10")
+    overheads = [("symgraph", dropped / plain)]
+    if importlib.util.find_spec("jax"):
+        overheads.append(("JAX", _jax_mlp(label, X, Y, base)))
+    if importlib.util.find_spec("torch"):
+        overheads.append(("PyTorch", _torch_mlp(label, X, Y, base)))
+    NOTES.append("W3 dropout overhead (step with dropout / step without, same framework): "
+                 + ", ".join(f"{name} {ratio:.3f}" for name, ratio in overheads))
+    return step
+
+
+def _check_mlp_dropout(X, Y):
+    """Checks the dropout step before it is timed; returns it (its parameters at the initial values)."""
+    step, probe, plain_loss, params, rng = build_mlp_dropout_step()
+    first, second = plain_loss(X, Y), plain_loss(X, Y)
+    assert first == second, "the loss without dropout must be reproducible"
+    losses = [float(probe(X, Y)[0]) for _ in range(3)]
+    assert np.isfinite(losses).all() and len(set(losses)) == 3, f"dropout losses should differ: {losses}"
+    reference = mlp_parameters()
+    for _ in range(2):      # the probe's masks, in NumPy: its loss is NumPy's forward pass with those masks
+        loss, m1, m2 = probe(X, Y)
+        assert set(np.unique(m1)) <= {0, 1} and set(np.unique(m2)) <= {0, 1}
+        assert abs(m1.mean() - (1 - DROPOUT)) < 0.02 and abs(m2.mean() - (1 - DROPOUT)) < 0.02
+        np.testing.assert_allclose(loss, numpy_mlp_step([w.copy() for w in reference], X, Y, masks=(m1, m2)),
+                                   rtol=1e-4)
+    # The step's own draws: the probe computes the same draws (the same states), so after rewinding the
+    # stream the step draws the probe's masks, and its update equals NumPy's backprop with those masks.
+    states = [state.get_value() for state in rng.state_variables]
+    _, m1, m2 = probe(X, Y)
+    for state, value in zip(rng.state_variables, states):
+        state.set_value(value)
+    np.testing.assert_allclose(step(X, Y), numpy_mlp_step(reference, X, Y, masks=(m1, m2)), rtol=1e-4)
+    for w, r in zip(params, reference):
+        np.testing.assert_allclose(w.get_value(), r, rtol=1e-3, atol=1e-5)
     return step
 
 

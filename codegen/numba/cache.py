@@ -51,7 +51,8 @@ FORMAT_VERSION = "3"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # The libraries kernels call by name or embed (intrinsics); Numba's own index keys only the kernel file.
 RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py", "link.py",
-                                                                  "linked.py", "pipeline.py", "pcg64.py"))
+                                                                  "linked.py", "pipeline.py", "pcg64.py",
+                                                                  "lapack_factor.py", "lapack_spectral.py"))
 LINKS = "links.pickle"
 # key -> dispatcher while some function still uses it, for functions compiled again in this process
 _loaded = weakref.WeakValueDictionary()
