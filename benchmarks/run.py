@@ -5,7 +5,9 @@ compares figures measured in the same run on the same machine. Workloads: (W1)
 a 10-op fused elementwise expression on 10M floats, (W2) call overhead of
 ``x*2+1`` on a scalar, (W3) one SGD training step of a 784-512-256-10 ReLU MLP
 (float32, batch 128) against hand-written NumPy backprop and the matmuls alone,
-(W4) cold and warm (new process, disk cache) compile time of that step, (W5) a
+and the same step with dropout p=0.5 on both hidden layers (masks drawn in the graph
+by ``sg.RandomStream``) against itself without dropout, with JAX's and PyTorch's
+steps with and without dropout, (W4) cold and warm (new process, disk cache) compile time of that step, (W5) a
 100x100 Hessian, (W6) building, differentiating and compiling a 2,000-step
 scalar chain, (W7) one SGD step of an Elman RNN written with ``sg.scan`` (T=100, batch 32,
 64->128, float32) against hand-written NumPy BPTT, JAX ``lax.scan``, PyTorch's Python loop and
@@ -33,6 +35,7 @@ from numba import njit, prange  # noqa: E402
 
 import symgraph as sg  # noqa: E402
 from symgraph.codegen.numba.locator import runtime_cache_path  # noqa: E402
+from symgraph.random_state import generator  # noqa: E402
 
 ROWS = []
 NOTES = []     # lines printed under the table
@@ -266,10 +269,7 @@ def w3_mlp(batch=128):
     drop_step = _check_mlp_dropout(X, Y)
     # The step with and without dropout, alternately (3 x best of 10 x 5 calls each, the best kept), so
     # that the overhead ratio compares figures from the same minutes of a machine whose speed drifts.
-    plain = dropped = float("inf")
-    for _ in range(3):
-        plain = min(plain, best_time(lambda: step(X, Y), 10, 5))
-        dropped = min(dropped, best_time(lambda: drop_step(X, Y), 10, 5))
+    plain, dropped = _alternate(lambda: step(X, Y), lambda: drop_step(X, Y))
     record(label, "symgraph numba (shared + updates)", plain, base, "<= 1.05")
     record(label, f"symgraph numba, dropout p={DROPOUT} (masks drawn in the graph)", dropped, base,
            "<= 1.10x the step without dropout")
@@ -300,14 +300,122 @@ def _check_mlp_dropout(X, Y):
                                    rtol=1e-4)
     # The step's own draws: the probe computes the same draws (the same states), so after rewinding the
     # stream the step draws the probe's masks, and its update equals NumPy's backprop with those masks.
+    # The masks are NumPy's own: Generator(PCG64).random(shape) < 1 - p from each draw's state.
     states = [state.get_value() for state in rng.state_variables]
     _, m1, m2 = probe(X, Y)
+    for mask, state in zip((m1, m2), states):
+        np.testing.assert_array_equal(mask, generator(state).random(mask.shape) < 1 - DROPOUT)
     for state, value in zip(rng.state_variables, states):
         state.set_value(value)
     np.testing.assert_allclose(step(X, Y), numpy_mlp_step(reference, X, Y, masks=(m1, m2)), rtol=1e-4)
     for w, r in zip(params, reference):
         np.testing.assert_allclose(w.get_value(), r, rtol=1e-3, atol=1e-5)
     return step
+
+
+def _alternate(first, second):
+    """Best per-call times of two calls measured alternately (3 x best of 10 x 5 calls each)."""
+    a = b = float("inf")
+    for _ in range(3):
+        a = min(a, best_time(first, 10, 5))
+        b = min(b, best_time(second, 10, 5))
+    return a, b
+
+
+def _jax_mlp(label, X, Y, base, p=DROPOUT, learning_rate=0.01):
+    """The W3 step in JAX (float32, jit(value_and_grad)), without and with dropout; returns the overhead."""
+    import jax
+    import jax.numpy as jnp
+    keep = 1.0 - p
+
+    def loss_fn(params, X, Y, keys):
+        W1, b1, W2, b2, W3, b3 = params
+        h1 = jax.nn.relu(X @ W1 + b1)
+        if keys is not None:
+            h1 = h1 * jax.random.bernoulli(keys[0], keep, h1.shape).astype(h1.dtype) / keep
+        h2 = jax.nn.relu(h1 @ W2 + b2)
+        if keys is not None:
+            h2 = h2 * jax.random.bernoulli(keys[1], keep, h2.shape).astype(h2.dtype) / keep
+        logits = h2 @ W3 + b3
+        return -jnp.mean(jnp.sum(Y * jax.nn.log_softmax(logits, axis=1), axis=1))
+
+    @jax.jit
+    def plain_step(params, X, Y):
+        loss, grads = jax.value_and_grad(loss_fn)(params, X, Y, None)
+        return loss, [w - learning_rate * g for w, g in zip(params, grads)]
+
+    @jax.jit
+    def drop_step(params, key, X, Y):
+        key, k1, k2 = jax.random.split(key, 3)
+        loss, grads = jax.value_and_grad(loss_fn)(params, X, Y, (k1, k2))
+        return loss, [w - learning_rate * g for w, g in zip(params, grads)], key
+
+    jX, jY = jnp.asarray(X), jnp.asarray(Y)
+    params = [jnp.asarray(w) for w in mlp_parameters()]
+    assert all(w.dtype == jnp.float32 for w in params)
+    np.testing.assert_allclose(plain_step(params, jX, jY)[0], numpy_mlp_step(mlp_parameters(), X, Y), rtol=1e-4)
+    key = jax.random.key(0)
+    losses = []
+    for _ in range(3):
+        loss, _, key = drop_step(params, key, jX, jY)
+        losses.append(float(loss))
+    assert np.isfinite(losses).all() and len(set(losses)) == 3, f"JAX dropout losses should differ: {losses}"
+    state = {"plain": params, "drop": params, "key": key}
+
+    def run_plain():
+        loss, state["plain"] = plain_step(state["plain"], jX, jY)
+        jax.block_until_ready((loss, state["plain"]))
+
+    def run_drop():
+        loss, state["drop"], state["key"] = drop_step(state["drop"], state["key"], jX, jY)
+        jax.block_until_ready((loss, state["drop"]))
+
+    plain, dropped = _alternate(run_plain, run_drop)
+    record(label, "JAX jit(value_and_grad), float32, without dropout", plain, base)
+    record(label, f"JAX jit, dropout p={p} (jax.random.bernoulli, key split in the step)", dropped, base)
+    record(label, "JAX dropout overhead: ratio of the two rows above", dropped, plain)
+    return dropped / plain
+
+
+def _torch_mlp(label, X, Y, base, p=DROPOUT, learning_rate=0.01):
+    """The W3 step in PyTorch eager on the CPU (float32, autograd, SGD under no_grad), without and with
+    ``torch.nn.functional.dropout``; returns the overhead."""
+    import torch
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    tX, tY = torch.from_numpy(X), torch.from_numpy(Y)
+
+    def make_step(dropout):
+        params = [torch.tensor(w, requires_grad=True) for w in mlp_parameters()]
+
+        def step():
+            W1, b1, W2, b2, W3, b3 = params
+            h1 = torch.relu(tX @ W1 + b1)
+            if dropout:
+                h1 = F.dropout(h1, p, training=True)
+            h2 = torch.relu(h1 @ W2 + b2)
+            if dropout:
+                h2 = F.dropout(h2, p, training=True)
+            logits = h2 @ W3 + b3
+            loss = -torch.mean(torch.sum(tY * torch.log_softmax(logits, dim=1), dim=1))
+            loss.backward()
+            with torch.no_grad():
+                for w in params:
+                    w -= learning_rate * w.grad
+                    w.grad = None
+            return loss
+        return step
+
+    plain_step, drop_step = make_step(False), make_step(True)
+    np.testing.assert_allclose(plain_step().item(), numpy_mlp_step(mlp_parameters(), X, Y), rtol=1e-4)
+    losses = [drop_step().item() for _ in range(3)]
+    assert np.isfinite(losses).all() and len(set(losses)) == 3, f"PyTorch dropout losses should differ: {losses}"
+    plain, dropped = _alternate(plain_step, drop_step)
+    threads = torch.get_num_threads()
+    record(label, f"PyTorch eager CPU, float32, without dropout ({threads} threads)", plain, base)
+    record(label, f"PyTorch eager, dropout p={p} (torch.nn.functional.dropout)", dropped, base)
+    record(label, "PyTorch dropout overhead: ratio of the two rows above", dropped, plain)
+    return dropped / plain
 
 
 # ---------------------------------------------------------------- W4: compile time of the step
@@ -619,6 +727,9 @@ def print_table(args):
     print("| --- | --- | ---: | ---: | --- |")
     for workload, variant, seconds, ratio, target in ROWS:
         print(f"| {workload} | {variant} | {show(seconds)} | {ratio} | {target} |")
+    if NOTES:
+        print()
+        print("\n".join(NOTES))
     missing = [name for name in ("pytensor", "jax", "torch") if not importlib.util.find_spec(name)]
     if missing:
         print()
