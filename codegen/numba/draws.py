@@ -61,21 +61,10 @@ def lower_standard(node, kernel):
 @register(Bernoulli)
 def lower_bernoulli(node, kernel):
     new_state, dims, (p,) = _start(node, kernel)
-    uniforms = _values(kernel, dims, "float64")
-    kernel.emit(f"{kernel.runtime()}.random_f64({new_state}, {uniforms})")
     probabilities = _contiguous(kernel, p, dims)
     values = _values(kernel, dims, node.op.dtype)
-    flat = [f"{name}.reshape({name}.size)" for name in (uniforms, probabilities, values)]
-    u, q, out = (kernel.let(code, "f") for code in flat)
-    bad = kernel.let("False", "bad")
-    kernel.emit(f"for i in range({out}.size):")
-    with kernel.indent():
-        chance = kernel.let(f"{q}[i if {q}.size > 1 else 0]", "q")
-        kernel.emit(f"if not ({chance} >= 0.0 and {chance} <= 1.0):")
-        with kernel.indent():
-            kernel.emit(f"{bad} = True")
-        kernel.emit(f"{out}[i] = {cast_code(f'{u}[i] < {chance}', 'bool', node.op.dtype)}")
-    kernel.check(bad, f"{node.op.name}: p must lie in [0, 1]")
+    status = kernel.let(f"{kernel.runtime()}.bernoulli({new_state}, {probabilities}, {values})", "st")
+    kernel.check(f"{status} != 0", f"{node.op.name}: p must lie in [0, 1]")
     _finish(node, kernel, new_state, values, dims)
 
 

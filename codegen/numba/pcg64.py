@@ -389,43 +389,95 @@ def _fill_normal_f32(state, flat):
         flat[i] = _normal_f32(state)
 
 
+@nb.njit(inline="always")
+def _four_states(state):
+    """For four interleaved LCGs: the states after 1, 2, 3 and 4 steps of ``state`` (they give the next four
+    outputs) and the constants of a four-step jump, ``state t+4 = A4 * state t + C4`` with ``A4 = MULT**4``
+    and ``C4 = inc * (MULT**3 + MULT**2 + MULT + 1)`` (mod 2**128)."""
+    inc_high, inc_low = state[2], state[3]
+    m2_high, m2_low = _times(_MULT_HI, _MULT_LO, _MULT_HI, _MULT_LO)
+    m3_high, m3_low = _times(m2_high, m2_low, _MULT_HI, _MULT_LO)
+    a4_high, a4_low = _times(m3_high, m3_low, _MULT_HI, _MULT_LO)
+    sum_high, sum_low = _plus(m3_high, m3_low, m2_high, m2_low)
+    sum_high, sum_low = _plus(sum_high, sum_low, _MULT_HI, _MULT_LO)
+    sum_high, sum_low = _plus(sum_high, sum_low, _U0, _U1)
+    c4_high, c4_low = _times(inc_high, inc_low, sum_high, sum_low)
+    h0, l0 = _affine(state[0], state[1], _MULT_HI, _MULT_LO, inc_high, inc_low)
+    h1, l1 = _affine(h0, l0, _MULT_HI, _MULT_LO, inc_high, inc_low)
+    h2, l2 = _affine(h1, l1, _MULT_HI, _MULT_LO, inc_high, inc_low)
+    h3, l3 = _affine(h2, l2, _MULT_HI, _MULT_LO, inc_high, inc_low)
+    return h0, l0, h1, l1, h2, l2, h3, l3, a4_high, a4_low, c4_high, c4_low
+
+
+@nb.njit(inline="always")
+def _unit(high, low):
+    """next_double of the output of a state: 53 random bits in [0, 1)."""
+    return np.float64(_output(high, low) >> _U11) * _DOUBLE_UNIT
+
+
+# Float64 uniforms are NumPy's outputs in order, computed as four interleaved LCGs (_four_states): four
+# independent multiply chains run side by side instead of one serial chain (~2.5x the throughput; the
+# same bits). The last state used is the state NumPy's generator ends in.
+
 @_jit
 def _fill_random_f64(state, flat):
-    # NumPy's outputs in order, computed as four interleaved LCGs: state t+4 = A4 * state t + C4 with
-    # A4 = MULT**4 and C4 = inc * (MULT**3 + MULT**2 + MULT + 1) (mod 2**128), so four independent
-    # multiply chains run side by side instead of one serial chain (~2.5x the throughput; same bits).
     n = flat.size
     i = 0
     if n >= 8:
-        inc_high, inc_low = state[2], state[3]
-        m2_high, m2_low = _times(_MULT_HI, _MULT_LO, _MULT_HI, _MULT_LO)
-        m3_high, m3_low = _times(m2_high, m2_low, _MULT_HI, _MULT_LO)
-        a4_high, a4_low = _times(m3_high, m3_low, _MULT_HI, _MULT_LO)
-        sum_high, sum_low = _plus(m3_high, m3_low, m2_high, m2_low)
-        sum_high, sum_low = _plus(sum_high, sum_low, _MULT_HI, _MULT_LO)
-        sum_high, sum_low = _plus(sum_high, sum_low, _U0, _U1)
-        c4_high, c4_low = _times(inc_high, inc_low, sum_high, sum_low)
-        # the states after 1, 2, 3 and 4 steps: they give outputs 0, 1, 2, 3
-        h0, l0 = _affine(state[0], state[1], _MULT_HI, _MULT_LO, inc_high, inc_low)
-        h1, l1 = _affine(h0, l0, _MULT_HI, _MULT_LO, inc_high, inc_low)
-        h2, l2 = _affine(h1, l1, _MULT_HI, _MULT_LO, inc_high, inc_low)
-        h3, l3 = _affine(h2, l2, _MULT_HI, _MULT_LO, inc_high, inc_low)
+        h0, l0, h1, l1, h2, l2, h3, l3, ah, al, ch, cl = _four_states(state)
         while True:
-            flat[i] = np.float64(_output(h0, l0) >> _U11) * _DOUBLE_UNIT
-            flat[i + 1] = np.float64(_output(h1, l1) >> _U11) * _DOUBLE_UNIT
-            flat[i + 2] = np.float64(_output(h2, l2) >> _U11) * _DOUBLE_UNIT
-            flat[i + 3] = np.float64(_output(h3, l3) >> _U11) * _DOUBLE_UNIT
+            flat[i] = _unit(h0, l0)
+            flat[i + 1] = _unit(h1, l1)
+            flat[i + 2] = _unit(h2, l2)
+            flat[i + 3] = _unit(h3, l3)
             i += 4
             if i + 4 > n:
                 break
-            h0, l0 = _affine(h0, l0, a4_high, a4_low, c4_high, c4_low)
-            h1, l1 = _affine(h1, l1, a4_high, a4_low, c4_high, c4_low)
-            h2, l2 = _affine(h2, l2, a4_high, a4_low, c4_high, c4_low)
-            h3, l3 = _affine(h3, l3, a4_high, a4_low, c4_high, c4_low)
-        state[0] = h3            # the state that gave the last output
+            h0, l0 = _affine(h0, l0, ah, al, ch, cl)
+            h1, l1 = _affine(h1, l1, ah, al, ch, cl)
+            h2, l2 = _affine(h2, l2, ah, al, ch, cl)
+            h3, l3 = _affine(h3, l3, ah, al, ch, cl)
+        state[0] = h3
         state[1] = l3
     for j in range(i, n):
         flat[j] = _next_double(state)
+
+
+@_jit
+def _fill_bernoulli(state, p, flat):
+    # flat[i] = random() < p (p: one probability, or one per element), as _fill_random_f64 draws.
+    n = flat.size
+    for k in range(p.size):
+        if not (p[k] >= 0.0 and p[k] <= 1.0):
+            return 1
+    single = p.size == 1
+    q = p[0] if p.size else 0.0
+    i = 0
+    if n >= 8:
+        h0, l0, h1, l1, h2, l2, h3, l3, ah, al, ch, cl = _four_states(state)
+        while True:
+            if single:
+                flat[i] = _unit(h0, l0) < q
+                flat[i + 1] = _unit(h1, l1) < q
+                flat[i + 2] = _unit(h2, l2) < q
+                flat[i + 3] = _unit(h3, l3) < q
+            else:
+                flat[i] = _unit(h0, l0) < p[i]
+                flat[i + 1] = _unit(h1, l1) < p[i + 1]
+                flat[i + 2] = _unit(h2, l2) < p[i + 2]
+                flat[i + 3] = _unit(h3, l3) < p[i + 3]
+            i += 4
+            if i + 4 > n:
+                break
+            h0, l0 = _affine(h0, l0, ah, al, ch, cl)
+            h1, l1 = _affine(h1, l1, ah, al, ch, cl)
+            h2, l2 = _affine(h2, l2, ah, al, ch, cl)
+            h3, l3 = _affine(h3, l3, ah, al, ch, cl)
+        state[0] = h3
+        state[1] = l3
+    for j in range(i, n):
+        flat[j] = _next_double(state) < (q if single else p[j])
+    return 0
 
 
 @_jit
@@ -575,6 +627,14 @@ def standard_normal_f32(state, out):
 def random_f64(state, out):
     """Fill ``out`` (float64) as ``Generator.random(out.shape)``, advancing ``state``."""
     _fill_random_f64(state, out.reshape(out.size))
+
+
+@_jit
+def bernoulli(state, p, out):
+    """Fill ``out`` (any dtype) with ``Generator.random(out.shape) < p`` (``p`` float64, one probability or
+    one per element of ``out`` in C order); status 1 (nothing drawn) when some ``p`` is outside [0, 1] or
+    NaN."""
+    return _fill_bernoulli(state, p.reshape(p.size), out.reshape(out.size))
 
 
 @_jit

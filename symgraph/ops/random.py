@@ -150,7 +150,8 @@ class Bernoulli(RandomDraw):
         if p.type.kind not in "biuf":
             raise TypeError(f"bernoulli: p must be real, got {p.describe()}")
         _check_broadcast(self, params, static)
-        return params
+        from .elemwise import cast
+        return [cast(p, "float64")]
 
     def draw(self, rng, shape, params, node):
         p = np.asarray(params[0], dtype="float64")

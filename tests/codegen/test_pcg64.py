@@ -471,6 +471,23 @@ def test_interleaved_uniforms_match_numpy_around_the_block_boundaries(n):
         np.testing.assert_array_equal(tail, g.random(3, dtype=np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.bool_])
+@pytest.mark.parametrize("n", [0, 5, 8, 13, 4099])
+def test_bernoulli_is_numpys_uniforms_compared_with_p(dtype, n):
+    for p in (np.array([0.3]), np.random.default_rng(n).random(n)):
+        g = np.random.default_rng(7)
+        state = state_array(g)
+        out = np.empty(n, dtype)
+        assert pcg64.bernoulli(state, p, out) == 0
+        np.testing.assert_array_equal(out, (g.random(n) < p).astype(dtype))
+        np.testing.assert_array_equal(state, state_array(g))
+    state = state_array(np.random.default_rng(7))
+    before = state.copy()
+    for bad in (np.array([1.5]), np.array([-0.1]), np.array([np.nan])):
+        assert pcg64.bernoulli(state, bad, np.empty(3)) == 1
+        np.testing.assert_array_equal(state, before)
+
+
 def test_zero_size_out_leaves_the_state_alone():
     state, gen = _start(8)
     odd = np.empty(1, np.float32)
