@@ -713,6 +713,129 @@ def w7_scalar_recurrence(steps=1000):
     record(label, "symgraph numba sg.scan (call)", best_time(lambda: f(0.1, 0.9, cv), 20, 20), base, "<= 1.5")
 
 
+# ---------------------------------------------------------------- W8: Gaussian process likelihood
+
+W8_N = 500
+
+
+def w8_data(n=W8_N, seed=8):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-3, 3, size=(n, 2))
+    y = np.sin(X[:, 0]) * np.cos(X[:, 1]) + 0.1 * rng.normal(size=n)
+    theta = np.array([np.log(0.8), np.log(1.3), np.log(0.05)])    # log length-scale, log signal var, log noise var
+    return X, y, theta
+
+
+def gp_nll_graph():
+    """The negative log marginal likelihood of a GP (RBF kernel plus noise) in symgraph; returns
+    (inputs, nll, theta)."""
+    X, y, theta = sg.matrix("X"), sg.vector("y"), sg.vector("theta", shape=(3,))
+    lengthscale, signal, noise = sg.exp(theta[0]), sg.exp(theta[1]), sg.exp(theta[2])
+    sq = sg.sum(X * X, axis=1)
+    distances = sg.expand_dims(sq, 1) + sg.expand_dims(sq, 0) - 2.0 * (X @ X.T)
+    n = X.shape[0]
+    K = signal * sg.exp(-0.5 * distances / lengthscale ** 2) + noise * sg.eye(n)
+    L = sg.linalg.cholesky(K)
+    alpha = sg.linalg.cho_solve((L, True), y)
+    nll = 0.5 * sg.dot(y, alpha) + sg.sum(sg.log(sg.diag(L))) + 0.5 * sg.cast(n, "float64") * np.log(2 * np.pi)
+    return [X, y, theta], nll, theta
+
+
+def scipy_gp_nll_and_grad(X, y, theta):
+    """The hand-written version: cho_factor / cho_solve and the analytic gradient 0.5 tr((a a^T - K^-1) dK)."""
+    import scipy.linalg
+    lengthscale, signal, noise = np.exp(theta)
+    sq = np.sum(X * X, axis=1)
+    D = sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)
+    E = signal * np.exp(-0.5 * D / lengthscale ** 2)
+    K = E + noise * np.eye(len(y))
+    factor = scipy.linalg.cho_factor(K, lower=True)
+    alpha = scipy.linalg.cho_solve(factor, y)
+    nll = 0.5 * y @ alpha + np.sum(np.log(np.diag(factor[0]))) + 0.5 * len(y) * np.log(2 * np.pi)
+    W = np.outer(alpha, alpha) - scipy.linalg.cho_solve(factor, np.eye(len(y)))
+    dK = [E * D / lengthscale ** 2, E, noise * np.eye(len(y))]      # derivatives w.r.t. the log parameters
+    grad = np.array([-0.5 * np.sum(W * d) for d in dK])
+    return nll, grad
+
+
+def w8_gaussian_process():
+    X_value, y_value, theta_value = w8_data()
+    start = time.perf_counter()
+    inputs, nll, theta = gp_nll_graph()
+    f = sg.function(inputs, [nll, sg.grad(nll, theta)])
+    compile_seconds = time.perf_counter() - start
+    hessian = sg.function(inputs, sg.hessian(nll, theta))
+    args = (X_value, y_value, theta_value)
+    value, gradient = f(*args)
+    ref_value, ref_gradient = scipy_gp_nll_and_grad(*args)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-9)
+    np.testing.assert_allclose(gradient, ref_gradient, rtol=1e-7, atol=1e-9)
+    label = f"W8 Gaussian process NLL + gradient (RBF + noise, n={W8_N}, 3 hyperparameters)"
+    base = best_time(lambda: scipy_gp_nll_and_grad(*args), 10, 3)
+    record(label, "hand-written NumPy/SciPy (cho_factor, cho_solve, analytic gradient) (baseline)", base, base)
+    record(label, "symgraph numba (one function: value and gradient)", best_time(lambda: f(*args), 10, 3), base,
+           "<= 1.1, <= JAX")
+    record(label, f"symgraph build + grad + compile ({f.cache_info.status})", compile_seconds)
+    H = hessian(*args)
+    hessian_label = "W8b the 3x3 Hessian of the same NLL w.r.t. the hyperparameters"
+    if importlib.util.find_spec("jax"):
+        import jax
+        import jax.numpy as jnp
+        jax.config.update("jax_enable_x64", True)
+
+        def jax_nll(t, X, y):
+            lengthscale, signal, noise = jnp.exp(t[0]), jnp.exp(t[1]), jnp.exp(t[2])
+            sq = jnp.sum(X * X, axis=1)
+            D = sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)
+            K = signal * jnp.exp(-0.5 * D / lengthscale ** 2) + noise * jnp.eye(X.shape[0])
+            L = jnp.linalg.cholesky(K)
+            alpha = jax.scipy.linalg.cho_solve((L, True), y)
+            return 0.5 * y @ alpha + jnp.sum(jnp.log(jnp.diag(L))) + 0.5 * X.shape[0] * jnp.log(2 * jnp.pi)
+
+        jt, jX, jy = (jnp.asarray(v) for v in (theta_value, X_value, y_value))
+        value_and_grad = jax.jit(jax.value_and_grad(jax_nll))
+        jax_hessian = jax.jit(jax.hessian(jax_nll))
+        jv, jg = value_and_grad(jt, jX, jy)
+        np.testing.assert_allclose(float(jv), ref_value, rtol=1e-9)
+        np.testing.assert_allclose(np.asarray(jg), ref_gradient, rtol=1e-7, atol=1e-9)
+        record(label, "JAX jit(value_and_grad)",
+               best_time(lambda: jax.block_until_ready(value_and_grad(jt, jX, jy)), 10, 3), base)
+        JH = np.asarray(jax_hessian(jt, jX, jy))
+        np.testing.assert_allclose(H, JH, rtol=1e-6, atol=1e-8)
+        jax_seconds = best_time(lambda: jax.block_until_ready(jax_hessian(jt, jX, jy)), 5, 2)
+        record(hessian_label, "JAX jit(jax.hessian) (baseline)", jax_seconds, jax_seconds)
+        record(hessian_label, "symgraph numba sg.hessian", best_time(lambda: hessian(*args), 5, 2), jax_seconds)
+    else:
+        record(hessian_label, "symgraph numba sg.hessian", best_time(lambda: hessian(*args), 5, 2))
+    if importlib.util.find_spec("pytensor"):
+        _pytensor_gp(label, args, ref_value, ref_gradient, base)
+
+
+def _pytensor_gp(label, args, ref_value, ref_gradient, base):
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.tensor import slinalg
+    X, y, t = pt.matrix("X"), pt.vector("y"), pt.vector("t")
+    lengthscale, signal, noise = pt.exp(t[0]), pt.exp(t[1]), pt.exp(t[2])
+    sq = pt.sum(X * X, axis=1)
+    D = sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)
+    K = signal * pt.exp(-0.5 * D / lengthscale ** 2) + noise * pt.eye(X.shape[0])
+    L = slinalg.cholesky(K, lower=True)
+    alpha = slinalg.cho_solve((L, True), y)
+    nll = 0.5 * pt.dot(y, alpha) + pt.sum(pt.log(pt.diag(L))) + 0.5 * X.shape[0] * np.log(2 * np.pi)
+    for mode in ("NUMBA", "FAST_RUN"):
+        try:
+            f = pytensor.function([X, y, t], [nll, pytensor.grad(nll, t)], mode=mode)
+            value, gradient = f(*args)
+        except Exception as exc:  # noqa: BLE001 - a peer's mode that fails is reported, not fatal
+            NOTES.append(f"PyTensor {mode} GP: {type(exc).__name__}: {str(exc)[:120]}")
+            continue
+        np.testing.assert_allclose(value, ref_value, rtol=1e-8)
+        np.testing.assert_allclose(gradient, ref_gradient, rtol=1e-6, atol=1e-8)
+        name = "C" if mode == "FAST_RUN" else mode
+        record(label, f"PyTensor {name}", best_time(lambda: f(*args), 10, 3), base)
+
+
 def print_table(args):
     import platform
     try:
@@ -739,13 +862,13 @@ def print_table(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller W1 array")
-    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6,W7",
+    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6,W7,W8",
                         help="comma-separated workloads to run (default: all; the README table has all)")
     args = parser.parse_args()
     chosen = {name.strip().upper() for name in args.only.split(",")}
     workloads = {"W1": lambda: w1_elementwise(1_000_000 if args.quick else 10_000_000),
                  "W2": w2_call_overhead, "W3": w3_mlp, "W4": w4_compile_times, "W5": w5_hessian, "W6": w6_chain,
-                 "W7": w7_rnn}
+                 "W7": w7_rnn, "W8": w8_gaussian_process}
     with tempfile.TemporaryDirectory() as cache:
         # Kernels compile into a fresh directory (every "compiled" figure is a real compile); the runtime
         # library, compiled once per install, stays where it always is (unless the caller chose a place).

@@ -46,7 +46,9 @@ SECTIONS = [
     ("Linear algebra (sg.linalg)",
      "SciPy's names under ``sg.linalg``; ``sg.linalg.norm`` is ``sg.norm``. Square or rectangular inputs may "
      "carry leading batch axes, as in NumPy.",
-     ["linalg.svd", "linalg.svdvals"]),
+     ["linalg.inv", "linalg.solve", "linalg.solve_triangular", "linalg.cholesky", "linalg.cho_solve", "linalg.det",
+      "linalg.slogdet", "linalg.eigh", "linalg.eigvalsh", "linalg.svd", "linalg.svdvals", "linalg.qr",
+      "linalg.pinv", "linalg.matrix_power"]),
     ("Derivatives",
      "Symbol to symbol: every derivative is a new part of the same graph, which can be compiled, "
      "printed or differentiated again.",

@@ -1,9 +1,15 @@
 """``sg.linalg``: linear algebra under SciPy's names, each op differentiable to any order.
 
-So far: ``svd`` and ``svdvals`` (the singular value decomposition, symgraph/ops/svd.py) and ``norm`` (the
-same function as ``sg.norm``, whose matrix orders 2, -2 and 'nuc' use the singular values).
+Solving and factorising (symgraph/ops/factor.py): ``inv``, ``solve``, ``solve_triangular``, ``cholesky``,
+``cho_solve``, ``det``, ``slogdet``; spectral and other decompositions (symgraph/ops/spectral.py, svd.py):
+``eigh``, ``eigvalsh``, ``svd``, ``svdvals``, ``qr``, ``pinv``, ``matrix_power``; and ``norm`` (the same
+function as ``sg.norm``, whose matrix orders 2, -2 and 'nuc' use the singular values). Square inputs may
+carry leading batch axes ``(..., n, n)``, as in NumPy.
 """
 from .ops.contract import norm
+from .ops.factor import cho_solve, cholesky, det, inv, slogdet, solve, solve_triangular
+from .ops.spectral import eigh, eigvalsh, matrix_power, pinv, qr
 from .ops.svd import svd, svdvals
 
-__all__ = ["norm", "svd", "svdvals"]
+__all__ = ["inv", "solve", "solve_triangular", "cholesky", "cho_solve", "det", "slogdet", "eigh", "eigvalsh",
+           "svd", "svdvals", "qr", "pinv", "matrix_power", "norm"]

@@ -11,7 +11,7 @@ then falls back to one backward pass per row. Traversal is iterative.
 from __future__ import annotations
 
 from .graph import Constant, inherit_source, toposort
-from .ops import elemwise, index, join, linalg, nnet, reduce, shape, sort, svd
+from .ops import elemwise, factor, index, join, linalg, nnet, reduce, shape, sort, spectral, svd
 from .ops import ifelse as ifelse_ops
 from .ops import scan as scan_ops
 from .ops.grad_ops import StopGradient
@@ -196,6 +196,24 @@ def _matrices(node, inputs, flags, batch):
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
+def _linear_system(node, inputs, flags, batch):
+    """A solve ``a x = b`` over a batch: both operands batched (the other broadcast), ``b`` as columns when
+    it was a vector, and the batch axes of the two aligned after the new one (NumPy broadcasts stacks from
+    the right)."""
+    (a, b), (a_was, b_was) = inputs, node.inputs
+    a = a if flags[0] else _broadcast_batch(a, batch)
+    b = b if flags[1] else _broadcast_batch(b, batch)
+    vector = b_was.ndim == 1
+    if vector:
+        b = shape.expand_dims(b, b.ndim)
+    b_ndim = b_was.ndim + 1 if vector else b_was.ndim
+    stack = max(a_was.ndim, b_ndim) - 2           # the stack axes of the original operands, after alignment
+    a = _align(a, a_was.ndim, stack + 2)
+    b = _align(b, b_ndim, stack + 2)
+    out = node.op(a, b)
+    return [out[..., 0] if vector else out]
+
+
 def _ifelse(node, inputs, flags, batch):
     """An ifelse over a batch: with one condition for the whole batch, the same lazy ifelse of the batched
     values; with a condition per element, a select (both branches run, as JAX's vmap of ``lax.cond``)."""
@@ -374,6 +392,16 @@ BATCHING_RULES = {
     sort.Cumulative: _same_op,
     sort.ArgSort: _same_op,
     svd.SVD: _matrices,
+    factor.MatrixInverse: _matrices,
+    factor.Cholesky: _matrices,
+    factor.Det: _matrices,
+    factor.SlogDet: _matrices,
+    factor.Solve: _linear_system,
+    factor.SolveTriangular: _linear_system,
+    spectral.Eigh: _matrices,
+    spectral.Eigvalsh: _matrices,
+    spectral.QR: _matrices,
+    spectral.Pinv: _matrices,
     scan_ops.Scan: _scan,
     ifelse_ops.IfElse: _ifelse,
 }

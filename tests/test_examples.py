@@ -300,3 +300,38 @@ def test_vae_digits(tmp_path):
     assert samples.shape == (100, 64) and ((samples > 0) & (samples < 1)).all()
     assert np.std(samples, axis=0).mean() > 0.02             # different codes, different digits
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------- gp_diabetes.py
+
+def test_gp_diabetes(tmp_path):
+    from sklearn.datasets import load_diabetes
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    out = run_example("gp_diabetes.py", "--quiet", "--out", tmp_path / "gp.png")
+    v = values(out)
+    data = load_diabetes()
+    x = (data.data[:, 2] - data.data[:, 2].mean()) / data.data[:, 2].std()
+    y = (data.target - data.target.mean()) / data.target.std()
+
+    def nll(t):
+        lengthscale, signal, noise = np.exp(t)
+        K = signal * np.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / lengthscale ** 2) + noise * np.eye(len(x))
+        L = np.linalg.cholesky(K)
+        alpha = np.linalg.solve(K, y)
+        return 0.5 * y @ alpha + np.log(np.diag(L)).sum() + 0.5 * len(x) * np.log(2 * np.pi)
+
+    t = np.log([v["lengthscale"], v["signal_variance"], v["noise_variance"]])
+    assert nll(t) == pytest.approx(v["fitted_nll"], abs=1e-5)
+    assert nll([0.0, 0.0, np.log(0.5)]) == pytest.approx(v["initial_nll"], abs=1e-5)
+    steps = 1e-4 * np.eye(3)
+    numeric_gradient = [(nll(t + e) - nll(t - e)) / 2e-4 for e in steps]
+    assert np.abs(numeric_gradient).max() < 1e-4 and v["gradient_norm"] < 1e-6
+    # scikit-learn's own maximisation of the same likelihood (its optimizer, its gradient) lands there too
+    kernel = ConstantKernel(1.0) * RBF(1.0) + WhiteKernel(0.5)
+    reference = GaussianProcessRegressor(kernel, optimizer="fmin_l_bfgs_b", n_restarts_optimizer=2,
+                                         random_state=0).fit(x[:, None], y)
+    assert -reference.log_marginal_likelihood_value_ >= v["fitted_nll"] - 1e-4
+    assert -reference.log_marginal_likelihood_value_ == pytest.approx(v["fitted_nll"], abs=1e-3)
+    assert 0.9 < v["coverage"] <= 1.0 and (tmp_path / "gp.png").stat().st_size > 10_000

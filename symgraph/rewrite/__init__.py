@@ -15,7 +15,7 @@ import threading
 import warnings
 
 from ..graph import toposort
-from . import canonical, constant_fold, distribute, engine, inline, stability  # noqa: F401  (register the local rewrites)
+from . import canonical, constant_fold, distribute, engine, inline, linalg, stability  # noqa: F401  (register the local rewrites)
 from .engine import REGISTRY, FunctionGraph, Stage, register, run_pipeline  # noqa: F401
 from .fusion import fuse_elementwise
 from .log import RewriteLog  # noqa: F401

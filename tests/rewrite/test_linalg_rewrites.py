@@ -1,0 +1,86 @@
+"""The linear-algebra rewrites (symgraph/rewrite/linalg.py): what they replace (node counts) and that the
+values stay NumPy's (to rounding), on the python and numba backends."""
+import numpy as np
+import pytest
+
+import symgraph as sg
+
+RNG = np.random.default_rng(0)
+M = RNG.normal(size=(5, 5))
+SPD = M @ M.T + 5 * np.eye(5)
+B = RNG.normal(size=5)
+
+
+def op_counts(f):
+    counts = {}
+    for node in f.graph.nodes:
+        name = type(node.op).__name__
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_inverse_times_vector_becomes_a_solve(backend):
+    A, b = sg.matrix("A"), sg.vector("b")
+    f = sg.function([A, b], [sg.linalg.inv(A) @ b, sg.linalg.inv(A) @ sg.outer(b, b)], backend=backend)
+    counts = op_counts(f)
+    assert counts.get("MatrixInverse", 0) == 0 and counts["Solve"] == 2
+    x, X = f(M, B)
+    np.testing.assert_allclose(x, np.linalg.solve(M, B), rtol=1e-12)
+    np.testing.assert_allclose(X, np.linalg.solve(M, np.outer(B, B)), rtol=1e-11, atol=1e-13)
+    unoptimized = sg.function([A, b], sg.linalg.inv(A) @ b, backend=backend, optimizer=None)
+    assert "MatrixInverse" in op_counts(unoptimized)
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_log_of_a_determinant_is_the_log_determinant(backend):
+    A = sg.matrix("A")
+    f = sg.function([A], [sg.log(sg.linalg.det(A)), sg.log(sg.abs(sg.linalg.det(A)))], backend=backend)
+    assert "Det" not in op_counts(f) and op_counts(f)["SlogDet"] == 1
+    big = 40.0 * np.eye(300) + 0.1 * np.ones((300, 300))       # det overflows float64; its log does not
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(np.log(np.linalg.det(big)))
+    value, absolute = f(big)
+    np.testing.assert_allclose([value, absolute], np.linalg.slogdet(big)[1], rtol=1e-13)
+    flipped = np.diag([-1.0, 2.0, 3.0])                          # det < 0: log gives NaN, log|det| does not
+    value, absolute = f(flipped)
+    assert np.isnan(value) and absolute == pytest.approx(np.log(6.0))
+    value, absolute = f(np.zeros((2, 2)))
+    assert value == -np.inf and absolute == -np.inf
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_a_positive_definite_solve_and_its_log_determinant_share_one_cholesky(backend):
+    A, b = sg.matrix("A"), sg.vector("b")
+    x = sg.linalg.solve(A, b, assume_a="pos")
+    sign, logdet = sg.linalg.slogdet(A)
+    f = sg.function([A, b], [x, sign, logdet, 0.5 * sg.dot(b, x) + 0.5 * logdet], backend=backend)
+    counts = op_counts(f)
+    assert counts["Cholesky"] == 1 and "Solve" not in counts and "SlogDet" not in counts
+    x_value, s, l, nll = f(SPD, B)
+    np.testing.assert_allclose(x_value, np.linalg.solve(SPD, B), rtol=1e-12)
+    assert s == 1.0 and l == pytest.approx(np.linalg.slogdet(SPD)[1], rel=1e-13)
+    assert nll == pytest.approx(0.5 * B @ np.linalg.solve(SPD, B) + 0.5 * np.linalg.slogdet(SPD)[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_solves_and_determinants_of_a_cholesky_factor_use_it(backend):
+    A, b = sg.matrix("A"), sg.vector("b")
+    L = sg.linalg.cholesky(A)
+    outputs = [sg.linalg.solve(L @ L.T, b), sg.linalg.slogdet(L)[1], sg.linalg.det(L)]
+    f = sg.function([A, b], outputs, backend=backend)
+    counts = op_counts(f)
+    assert counts["Cholesky"] == 1 and "Solve" not in counts and "SlogDet" not in counts and "Det" not in counts
+    x, logdet, det = f(SPD, B)
+    np.testing.assert_allclose(x, np.linalg.solve(SPD, B), rtol=1e-12)
+    assert logdet == pytest.approx(0.5 * np.linalg.slogdet(SPD)[1], rel=1e-13)
+    assert det == pytest.approx(np.sqrt(np.linalg.det(SPD)), rel=1e-12)
+
+
+def test_the_rewrites_can_be_switched_off_and_keep_errors():
+    A, b = sg.matrix("A"), sg.vector("b")
+    off = sg.function([A, b], sg.linalg.inv(A) @ b, backend="python", optimizer={"exclude": ["linalg"]})
+    assert "MatrixInverse" in op_counts(off)
+    on = sg.function([A, b], sg.linalg.solve(A, b, assume_a="pos"), backend="python")
+    with pytest.raises(np.linalg.LinAlgError, match="cholesky"):
+        on(-SPD, B)                                   # indefinite: still an error, from the factor it made
