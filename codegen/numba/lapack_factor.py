@@ -5,16 +5,21 @@ Each helper handles one matrix of a stack (the kernel loops over the batch) and 
 raising, which the kernel turns into a ``numpy.linalg.LinAlgError`` naming the op and the user's line:
 ``OK`` 0, ``NOT_FINITE`` 1 (inf or NaN in the part of the matrix read), ``SINGULAR`` 2 (an exactly zero
 pivot of the LU factorisation), ``NOT_POSITIVE_DEFINITE`` 3 (Cholesky), ``ZERO_DIAGONAL`` 4 (a triangular
-solve). Inputs of any layout and real dtype are copied into C-contiguous matrices of the output dtype first
-(O(n²), against the O(n³) factorisations). LU, inverse, determinants and Cholesky are Numba's
-``np.linalg`` (LAPACK through SciPy, as Numba binds it), failures caught inside the helper.
+solve). Operands of any layout and real dtype are copied into C-contiguous matrices of the output dtype
+(O(n²), against the O(n³) factorisations), except a triangular factor already in that form.
 
-Triangular solves are one BLAS ``trsm`` per matrix: ``_trsm`` emits a call of the external symbol
-``symgraph_xxtrsm`` (resolved by name when machine code is loaded, so the helpers stay in Numba's disk
-cache, as blas.py's gemm), an adapter bound when this module is imported: onto the CBLAS ``strsm``/
-``dtrsm`` NumPy's own BLAS exports (NumPy's wheels bundle OpenBLAS), else onto SciPy's Fortran BLAS
-(``scipy.linalg.cython_blas``). ``bind_trsm(use_numpy=False)`` rebinds it, for tests. The intrinsic lives
-here rather than in blas.py so that Numba's cache stamp of this file covers the code its helpers inline.
+LAPACK and BLAS: three routines, called through external symbols resolved by name when machine code is
+loaded (so the helpers stay in Numba's disk cache, as blas.py's gemm): ``symgraph_xtrsm`` (triangular
+solve), ``symgraph_xpotrf`` (Cholesky) and ``symgraph_xgetrf`` (LU with partial pivoting), adapters with
+64-bit lengths bound when this module is imported onto the Fortran-convention ``?trsm``, ``?potrf`` and
+``?getrf`` of NumPy's own BLAS/LAPACK when it exports them (NumPy's wheels bundle OpenBLAS with LAPACK), else
+onto SciPy's (``scipy.linalg.cython_blas``/``cython_lapack``). Inverse, solve and determinants are built on
+getrf and trsm, Cholesky solves on potrf and trsm; Numba's ``np.linalg`` is not used: its overloads cost
+seconds of compile per signature, and they call SciPy's OpenBLAS, whose worker threads would contend with
+those of NumPy's OpenBLAS, which the kernels' matrix products use (on a machine with few cores, a call
+into one library right after the other waited milliseconds for the other's spinning threads).
+``bind_lapack(use_numpy=False)`` rebinds the symbols, for tests. The intrinsics live here rather than in
+blas.py so that Numba's cache stamp of this file covers the code its helpers inline.
 """
 from __future__ import annotations
 
@@ -31,118 +36,142 @@ OK, NOT_FINITE, SINGULAR, NOT_POSITIVE_DEFINITE, ZERO_DIAGONAL = 0, 1, 2, 3, 4
 #: solve's ``assume_a``, as the integer the kernels pass
 SOLVE_KINDS = {"gen": 0, "sym": 1, "pos": 2}
 
-TRSM_SYMBOL = "symgraph_xxtrsm"
 _KINDS = {types.float32: "s", types.float64: "d"}
 _CHAR = ir.IntType(8)
 _VOID_P = ir.IntType(8).as_pointer()
-_INTP = ir.IntType(64)
-# symgraph_xxtrsm(kind, side, uplo, transa, diag, m, n, alpha*, a*, lda, b*, ldb) -> 0; column-major, Fortran's
-# character flags ('s'/'d', 'L'/'R', 'U'/'L', 'N'/'T', 'N'/'U'), 64-bit lengths.
-_ADAPTER_ARGUMENTS = [_CHAR, _CHAR, _CHAR, _CHAR, _CHAR, _INTP, _INTP, _VOID_P, _VOID_P, _INTP, _VOID_P, _INTP]
-# CBLAS names NumPy's BLAS may export, with their integer width (as blas.py's gemm).
-_NUMPY_CBLAS = (("scipy_cblas_", "64_", 64), ("cblas_", "64_", 64), ("scipy_cblas_", "", 32), ("cblas_", "", 32))
-_bound = {}                     # what TRSM_SYMBOL is bound to, and the adapter's library (kept alive)
+_I64 = ir.IntType(64)
+# The adapters (column-major; Fortran's character flags; 64-bit lengths; the kind 's' or 'd' picks the routine):
+#   symgraph_xtrsm(kind, side, uplo, transa, diag, m, n, alpha*, a*, lda, b*, ldb) -> 0
+#   symgraph_xpotrf(kind, uplo, n, a*, lda) -> info
+#   symgraph_xgetrf(kind, m, n, a*, lda, ipiv*) -> info     (ipiv: min(m, n) int64, 1-based as LAPACK's)
+# A 32-bit LAPACK given a length of 2**31 or more returns info -1 (nothing computed).
+_SIGNATURES = {
+    "trsm": [_CHAR, _CHAR, _CHAR, _CHAR, _CHAR, _I64, _I64, _VOID_P, _VOID_P, _I64, _VOID_P, _I64],
+    "potrf": [_CHAR, _CHAR, _I64, _VOID_P, _I64],
+    "getrf": [_CHAR, _I64, _I64, _VOID_P, _I64, _VOID_P],
+}
+SYMBOLS = {routine: f"symgraph_x{routine}" for routine in _SIGNATURES}
+# How NumPy's BLAS/LAPACK may name them (Fortran convention), with their integer width: NumPy's wheels
+# (scipy-openblas64), ILP64 builds with the reference suffix, LP64 builds.
+_NUMPY_NAMES = (("scipy_", "_64_", 64), ("", "_64_", 64), ("scipy_", "_", 32), ("", "_", 32))
+_bound = {}                     # what the symbols are bound to, and the adapters' library (kept alive)
 
 
-# ------------------------------------------------------------------ binding trsm
+# ------------------------------------------------------------------ binding trsm, potrf, getrf
 
-def numpy_cblas_trsm():
-    """(strsm address, dtrsm address, integer bits, name) of the CBLAS NumPy's BLAS exports, or None."""
+def numpy_lapack():
+    """({routine: (single address, double address)}, integer bits, name pattern) of the Fortran-convention
+    trsm, potrf and getrf NumPy's own BLAS/LAPACK exports, or None when it does not export them all."""
     import ctypes
     try:
         from numpy._core import _multiarray_umath
         library = ctypes.CDLL(_multiarray_umath.__file__)   # dlsym on it searches NumPy's own dependencies
     except (ImportError, OSError):
         return None
-    for prefix, suffix, bits in _NUMPY_CBLAS:
+    for prefix, suffix, bits in _NUMPY_NAMES:
         try:
-            single, double = (getattr(library, f"{prefix}{kind}trsm{suffix}") for kind in "sd")
+            found = {routine: tuple(getattr(library, f"{prefix}{kind}{routine}{suffix}") for kind in "sd")
+                     for routine in _SIGNATURES}
         except AttributeError:
             continue
-        address = [ctypes.cast(function, ctypes.c_void_p).value for function in (single, double)]
-        return address[0], address[1], bits, f"{prefix}?trsm{suffix}"
+        addresses = {routine: tuple(ctypes.cast(f, ctypes.c_void_p).value for f in pair)
+                     for routine, pair in found.items()}
+        return addresses, bits, f"{prefix}?routine{suffix}"
     return None
 
 
-def _adapter(single, double, bits, cblas):
-    """Machine code with the TRSM_SYMBOL signature calling ``single``/``double`` (CBLAS when ``cblas``, else
-    the Fortran convention of scipy.linalg.cython_blas: every argument by pointer, 32-bit integers)."""
+def scipy_lapack():
+    """({routine: (single address, double address)}, 32, name) of SciPy's cython_blas/cython_lapack."""
+    from numba.extending import get_cython_function_address
+    modules = {"trsm": "scipy.linalg.cython_blas", "potrf": "scipy.linalg.cython_lapack",
+               "getrf": "scipy.linalg.cython_lapack"}
+    addresses = {routine: tuple(get_cython_function_address(module, f"{kind}{routine}") for kind in "sd")
+                 for routine, module in modules.items()}
+    return addresses, 32, "scipy.linalg.cython_blas/cython_lapack ?routine"
+
+
+def _adapters(addresses, bits):
+    """Machine code for the three adapters, calling the Fortran-convention routines at ``addresses`` (every
+    argument by pointer, ``bits``-wide integers); (library, {routine: address})."""
     from numba.core.compiler_lock import global_compiler_lock
     from numba.core.registry import cpu_target
-    i32, width = ir.IntType(32), ir.IntType(bits)
-    module = ir.Module(name="symgraph_trsm_adapter")
-    adapter = ir.Function(module, ir.FunctionType(i32, _ADAPTER_ARGUMENTS), name="symgraph_trsm_adapter")
-    kind, side, uplo, transa, diag, m, n, alpha, a, lda, b, ldb = adapter.args
-    builder = ir.IRBuilder(adapter.append_basic_block("entry"))
-    lengths = (m, n, lda, ldb)
-    if bits == 32:   # an LP64 BLAS cannot take a length of 2**31 or more: refuse rather than wrap around
-        limit = ir.Constant(_INTP, 2**31 - 1)
-        too_long = builder.icmp_signed(">", m, limit)
-        for value in lengths[1:]:
-            too_long = builder.or_(too_long, builder.icmp_signed(">", value, limit))
-        with builder.if_then(too_long, likely=False):
-            builder.ret(ir.Constant(i32, 1))
-    sizes = [value if bits == 64 else builder.trunc(value, width) for value in lengths]
-
-    def enum(flag, char, when, otherwise):   # CBLAS enums from Fortran's characters
-        equal = builder.icmp_unsigned("==", flag, ir.Constant(_CHAR, ord(char)))
-        return builder.select(equal, ir.Constant(i32, when), ir.Constant(i32, otherwise))
-
-    is_single = builder.icmp_unsigned("==", kind, ir.Constant(_CHAR, ord("s")))
-    with builder.if_else(is_single) as (then, otherwise):
-        for block, address, real in ((then, single, ir.FloatType()), (otherwise, double, ir.DoubleType())):
-            with block:
-                scalar = real.as_pointer()
-                if cblas:
-                    signature = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i32, i32, width, width, real,
-                                                                _VOID_P, width, _VOID_P, width])
-                    arguments = [ir.Constant(i32, 102),                 # CblasColMajor
-                                 enum(side, "L", 141, 142), enum(uplo, "U", 121, 122),
-                                 enum(transa, "N", 111, 112), enum(diag, "N", 131, 132),
-                                 sizes[0], sizes[1], builder.load(builder.bitcast(alpha, scalar)),
-                                 a, sizes[2], b, sizes[3]]
-                else:
-                    signature = ir.FunctionType(ir.VoidType(), [_VOID_P] * 11)
-                    flags = []
-                    for flag in (side, uplo, transa, diag):
-                        slot = cgutils.alloca_once_value(builder, flag)
-                        flags.append(builder.bitcast(slot, _VOID_P))
-                    slots = [builder.bitcast(cgutils.alloca_once_value(builder, v), _VOID_P) for v in sizes]
-                    arguments = [*flags, slots[0], slots[1], alpha, a, slots[2], b, slots[3]]
-                target = builder.inttoptr(ir.Constant(_INTP, address), signature.as_pointer())
-                builder.call(target, arguments)
-    builder.ret(ir.Constant(i32, 0))
+    width = ir.IntType(bits)
+    module = ir.Module(name="symgraph_lapack_adapters")
+    for routine, arguments in _SIGNATURES.items():
+        function = ir.Function(module, ir.FunctionType(_I64, arguments), name=f"symgraph_{routine}_adapter")
+        builder = ir.IRBuilder(function.append_basic_block("entry"))
+        args = list(function.args)
+        kind, rest = args[0], args[1:]
+        lengths = [value for value, t in zip(rest, arguments[1:]) if t == _I64]
+        if bits == 32:
+            too_long = builder.icmp_signed(">", lengths[0], ir.Constant(_I64, 2**31 - 1))
+            for value in lengths[1:]:
+                too_long = builder.or_(too_long, builder.icmp_signed(">", value, ir.Constant(_I64, 2**31 - 1)))
+            with builder.if_then(too_long, likely=False):
+                builder.ret(ir.Constant(_I64, -1))
+        info = cgutils.alloca_once_value(builder, ir.Constant(width, 0))
+        pointers = []
+        for value, t in zip(rest, arguments[1:]):
+            if t == _VOID_P:
+                pointers.append(value)                       # alpha, arrays: already pointers
+            else:                                            # a flag or a length: by reference
+                stored = value if t == _CHAR or bits == 64 else builder.trunc(value, width)
+                pointers.append(builder.bitcast(cgutils.alloca_once_value(builder, stored), _VOID_P))
+        if routine != "trsm":
+            pointers.append(builder.bitcast(info, _VOID_P))
+        signature = ir.FunctionType(ir.VoidType(), [_VOID_P] * len(pointers))
+        is_single = builder.icmp_unsigned("==", kind, ir.Constant(_CHAR, ord("s")))
+        single, double = addresses[routine]
+        target = builder.select(is_single, ir.Constant(_I64, single), ir.Constant(_I64, double))
+        builder.call(builder.inttoptr(target, signature.as_pointer()), pointers)
+        if routine == "getrf" and bits == 32:   # widen the pivots in place, last first (slot i of 64 bits
+            m, n, ipiv = rest[0], rest[1], rest[4]   # covers 32-bit slots 2i and 2i+1, already read)
+            count = builder.select(builder.icmp_signed("<", m, n), m, n)
+            narrow = builder.bitcast(ipiv, ir.IntType(32).as_pointer())
+            wide = builder.bitcast(ipiv, _I64.as_pointer())
+            with cgutils.for_range(builder, count) as loop:
+                i = builder.sub(builder.sub(count, ir.Constant(_I64, 1)), loop.index)
+                value = builder.load(builder.gep(narrow, [i]))
+                builder.store(builder.sext(value, _I64), builder.gep(wide, [i]))
+        result = builder.load(info)
+        builder.ret(result if bits == 64 else builder.sext(result, _I64))
     with global_compiler_lock:
-        library = cpu_target.target_context.codegen().create_library("symgraph_trsm_adapter")
+        library = cpu_target.target_context.codegen().create_library("symgraph_lapack_adapters")
         library.add_ir_module(module)
         library.finalize()
-        return library, library.get_pointer_to_function("symgraph_trsm_adapter")
+        return library, {routine: library.get_pointer_to_function(f"symgraph_{routine}_adapter")
+                         for routine in _SIGNATURES}
 
 
-def bind_trsm(use_numpy=True):
-    """Bind TRSM_SYMBOL to NumPy's CBLAS (``use_numpy`` and found) or to SciPy's Fortran BLAS; returns the
-    name of what it is bound to. Helpers resolve the symbol when their code is loaded."""
+def bind_lapack(use_numpy=True):
+    """Bind the three symbols to NumPy's BLAS/LAPACK (``use_numpy`` and found) or to SciPy's; returns the
+    name of what they are bound to. Helpers resolve the symbols when their code is loaded."""
     import llvmlite.binding as llvm
-    found = numpy_cblas_trsm() if use_numpy else None
-    if found is not None:
-        single, double, bits, name = found
-        library, address = _adapter(single, double, bits, cblas=True)
-        _bound.update(library=library, name=f"NumPy's {name}")
-    else:
-        from numba.extending import get_cython_function_address
-        single, double = (get_cython_function_address("scipy.linalg.cython_blas", f"{kind}trsm") for kind in "sd")
-        library, address = _adapter(single, double, 32, cblas=False)
-        _bound.update(library=library, name="scipy.linalg.cython_blas ?trsm")
-    llvm.add_symbol(TRSM_SYMBOL, address)
+    found = numpy_lapack() if use_numpy else None
+    origin = "NumPy's" if found is not None else "SciPy's"
+    addresses, bits, name = found if found is not None else scipy_lapack()
+    library, adapters = _adapters(addresses, bits)
+    for routine, address in adapters.items():
+        llvm.add_symbol(SYMBOLS[routine], address)
+    _bound.update(library=library, name=f"{origin} {name} ({bits}-bit integers)")
     return _bound["name"]
 
 
-def trsm_binding():
-    """What the helpers' triangular solves call (bound on first import)."""
+def lapack_binding():
+    """What the helpers' trsm, potrf and getrf call (bound on first import)."""
     return _bound["name"]
 
 
-bind_trsm()
+bind_lapack()
+
+
+def _declare(builder, routine):
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(_I64, _SIGNATURES[routine]),
+                                          SYMBOLS[routine])
+
+
+def _is_float_matrix(a, layout="C"):
+    return isinstance(a, types.Array) and a.ndim == 2 and a.layout == layout and a.dtype in _KINDS
 
 
 @intrinsic
@@ -150,20 +179,18 @@ def _trsm(typingctx, a, b, lower, trans, unit):
     """``b <- op(a)⁻¹ b`` in place: ``a`` (n, n) triangular (``lower`` or upper; only that triangle read, and
     not its diagonal when ``unit``), ``op(a)`` ``a`` or ``aᵀ`` (``trans``), ``b`` (n, k); both C-contiguous,
     the same float dtype. Returns 0, or 8 when the shapes do not fit (nothing computed)."""
-    if not (isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == 2 and b.ndim == 2
-            and a.layout == "C" and b.layout == "C" and a.dtype in _KINDS and b.dtype == a.dtype and b.mutable):
+    if not (_is_float_matrix(a) and _is_float_matrix(b) and b.dtype == a.dtype and b.mutable):
         return None
     dtype = a.dtype
-    sig = types.intp(a, b, lower, trans, unit)
+    sig = types.int64(a, b, lower, trans, unit)
 
     def codegen(context, builder, signature, args):
         a_array, b_array = (make_array(t)(context, builder, v) for t, v in zip((a, b), args[:2]))
         rows, cols = cgutils.unpack_tuple(builder, a_array.shape, 2)
         b_rows, k = cgutils.unpack_tuple(builder, b_array.shape, 2)
-        intp = cgutils.intp_t
-        zero = ir.Constant(intp, 0)
+        zero = ir.Constant(_I64, 0)
         fits = builder.and_(builder.icmp_signed("==", rows, cols), builder.icmp_signed("==", b_rows, rows))
-        slot = cgutils.alloca_once_value(builder, builder.select(fits, zero, ir.Constant(intp, 8)))
+        slot = cgutils.alloca_once_value(builder, builder.select(fits, zero, ir.Constant(_I64, 8)))
         work = builder.and_(builder.icmp_signed(">", rows, zero), builder.icmp_signed(">", k, zero))
         with builder.if_then(builder.and_(fits, work), likely=True):
             flags = [context.cast(builder, v, t, types.boolean) for v, t in zip(args[2:], signature.args[2:])]
@@ -171,21 +198,62 @@ def _trsm(typingctx, a, b, lower, trans, unit):
             def char(flag, yes, no):
                 return builder.select(flag, ir.Constant(_CHAR, ord(yes)), ir.Constant(_CHAR, ord(no)))
 
-            one = context.get_constant(dtype, 1)
-            alpha = cgutils.alloca_once_value(builder, one)
-            function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32),
-                                                      _ADAPTER_ARGUMENTS), TRSM_SYMBOL)
+            alpha = cgutils.alloca_once_value(builder, context.get_constant(dtype, 1))
             # Row-major a and b are the column-major aᵀ (lda n) and bᵀ (k x n, ldb k): op(a) x = b is
             # xᵀ op(a)ᵀ = bᵀ, a right-side solve with aᵀ, whose triangle is the other one, same transpose.
-            result = builder.call(function, (
+            builder.call(_declare(builder, "trsm"), (
                 ir.Constant(_CHAR, ord(_KINDS[dtype])), ir.Constant(_CHAR, ord("R")), char(flags[0], "U", "L"),
                 char(flags[1], "T", "N"), char(flags[2], "U", "N"), k, rows, builder.bitcast(alpha, _VOID_P),
                 builder.bitcast(a_array.data, _VOID_P), rows, builder.bitcast(b_array.data, _VOID_P), k))
-            failed = builder.icmp_signed("!=", result, ir.Constant(ir.IntType(32), 0))
-            builder.store(builder.select(failed, ir.Constant(intp, 16), zero), slot)
         return builder.load(slot)
 
     return sig, codegen
+
+
+@intrinsic
+def _potrf(typingctx, w):
+    """LAPACK's potrf on the C-contiguous square ``w``: its lower triangle (read) becomes the lower Cholesky
+    factor (the column-major upper factor of ``wᵀ``); the upper triangle is left as it was. Returns info: 0,
+    or k > 0 when the leading minor of order k is not positive definite."""
+    if not (_is_float_matrix(w) and w.mutable):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array = make_array(w)(context, builder, args[0])
+        n, _ = cgutils.unpack_tuple(builder, array.shape, 2)
+        slot = cgutils.alloca_once_value(builder, ir.Constant(_I64, 0))
+        with builder.if_then(builder.icmp_signed(">", n, ir.Constant(_I64, 0)), likely=True):
+            builder.store(builder.call(_declare(builder, "potrf"), (
+                ir.Constant(_CHAR, ord(_KINDS[w.dtype])), ir.Constant(_CHAR, ord("U")), n,
+                builder.bitcast(array.data, _VOID_P), n)), slot)
+        return builder.load(slot)
+
+    return types.int64(w), codegen
+
+
+@intrinsic
+def _getrf(typingctx, w, ipiv):
+    """LAPACK's getrf on the C-contiguous square ``w`` seen column-major (``wᵀ = P L U``): ``w``'s lower
+    triangle becomes ``Uᵀ``, its strict upper triangle ``Lᵀ`` (unit diagonal), ``ipiv`` (int64, n) the
+    1-based row interchanges. Returns info: 0, or k > 0 when ``U[k-1, k-1]`` is exactly zero."""
+    if not (_is_float_matrix(w) and w.mutable and isinstance(ipiv, types.Array) and ipiv.ndim == 1
+            and ipiv.dtype == types.int64 and ipiv.layout == "C" and ipiv.mutable):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array, pivots = make_array(w)(context, builder, args[0]), make_array(ipiv)(context, builder, args[1])
+        n, _ = cgutils.unpack_tuple(builder, array.shape, 2)
+        (length,) = cgutils.unpack_tuple(builder, pivots.shape, 1)
+        slot = cgutils.alloca_once_value(builder, ir.Constant(_I64, -2))    # -2: ipiv too short
+        with builder.if_then(builder.icmp_signed(">=", length, n), likely=True):
+            builder.store(ir.Constant(_I64, 0), slot)
+            with builder.if_then(builder.icmp_signed(">", n, ir.Constant(_I64, 0)), likely=True):
+                builder.store(builder.call(_declare(builder, "getrf"), (
+                    ir.Constant(_CHAR, ord(_KINDS[w.dtype])), n, n, builder.bitcast(array.data, _VOID_P), n,
+                    builder.bitcast(pivots.data, _VOID_P))), slot)
+        return builder.load(slot)
+
+    return types.int64(w, ipiv), codegen
 
 
 # ------------------------------------------------------------------ copies and checks
@@ -347,9 +415,7 @@ def _factor_matrix_overload(a, like):
     return lambda a, like: _matrix(a, like, False)
 
 
-# ------------------------------------------------------------------ cores: C-contiguous float matrices only
-# The factorisations proper, typed only by dtype (all arguments C-contiguous matrices), so Numba compiles
-# (and caches) each once per dtype; the helpers below, compiled per layout of their operands, only copy.
+# ------------------------------------------------------------------ the factorisations, on C-contiguous matrices
 
 @_jit
 def _triangular_in_place(a, w, lower, trans, unit):
@@ -365,71 +431,72 @@ def _triangular_in_place(a, w, lower, trans, unit):
 
 
 @_jit
-def _inverse_in_place(w):
-    """``w <- w⁻¹`` (LU); SINGULAR when a pivot is exactly zero."""
-    ok = True
-    try:
-        inverse = np.linalg.inv(w)
-        for i in range(w.shape[0]):
-            for j in range(w.shape[1]):
-                w[i, j] = inverse[i, j]
-    except Exception:  # noqa: BLE001 - Numba catches no narrower class; inv raises only for a singular matrix
-        ok = False
-    return OK if ok else SINGULAR
+def _lu_in_place(w, ipiv):
+    """getrf of ``w`` (see ``_getrf``); SINGULAR when a pivot is exactly zero (the factors are complete)."""
+    info = _getrf(w, ipiv)
+    if info < 0:
+        raise RuntimeError("symgraph: LAPACK getrf refused its operands (internal error)")
+    return SINGULAR if info > 0 else OK
 
 
 @_jit
 def _lu_solve_in_place(w, x):
-    """``x <- w⁻¹ x`` (LU with partial pivoting); SINGULAR when a pivot is exactly zero."""
-    ok = True
-    try:
-        solution = np.linalg.solve(w, x)
-        for i in range(x.shape[0]):
+    """``x <- w⁻¹ x`` by LU with partial pivoting (``w`` overwritten by its factors), as LAPACK's getrs:
+    ``w = (P L U)ᵀ = Uᵀ Lᵀ Pᵀ`` in the column-major view, so two triangular solves with the triangles of
+    the factored ``w``, then the row interchanges, last first. SINGULAR when a pivot is exactly zero."""
+    n = w.shape[0]
+    ipiv = np.empty(n, np.int64)
+    status = _lu_in_place(w, ipiv)
+    if status != OK:
+        return status
+    _triangular_in_place(w, x, True, False, False)     # Uᵀ
+    _triangular_in_place(w, x, False, False, True)     # Lᵀ, unit diagonal
+    for i in range(n - 1, -1, -1):
+        p = ipiv[i] - 1
+        if p != i:
             for j in range(x.shape[1]):
-                x[i, j] = solution[i, j]
-    except Exception:  # noqa: BLE001 - raised only for a singular matrix
-        ok = False
-    return OK if ok else SINGULAR
+                x[i, j], x[p, j] = x[p, j], x[i, j]
+    return OK
 
 
 @_jit
 def _cholesky_in_place(w):
     """``w <-`` the lower Cholesky factor of ``w`` (its lower triangle read; zeros above the diagonal);
     NOT_POSITIVE_DEFINITE when it has none."""
-    ok = True
-    try:
-        factor = np.linalg.cholesky(w)
-        for i in range(w.shape[0]):
-            for j in range(w.shape[1]):
-                w[i, j] = factor[i, j] if j <= i else 0
-    except Exception:  # noqa: BLE001 - raised only when w is not positive definite
-        ok = False
-    return OK if ok else NOT_POSITIVE_DEFINITE
-
-
-@_jit
-def _cholesky_solve_in_place(w, x):
-    """``x <- w⁻¹ x`` for a symmetric positive definite ``w`` (overwritten by its factor): Cholesky and two
-    triangular solves."""
-    status = _cholesky_in_place(w)
-    if status == OK:
-        _triangular_in_place(w, x, True, False, False)
-        _triangular_in_place(w, x, True, True, False)
-    return status
+    info = _potrf(w)
+    if info < 0:
+        raise RuntimeError("symgraph: LAPACK potrf refused its operands (internal error)")
+    if info > 0:
+        return NOT_POSITIVE_DEFINITE
+    for i in range(w.shape[0]):
+        for j in range(i + 1, w.shape[1]):
+            w[i, j] = 0
+    return OK
 
 
 @_jit
 def _determinant(w, result):
-    """``result[0] = det(w)``."""
-    result[0] = np.linalg.det(w)
-
-
-@_jit
-def _log_determinant(w, result):
-    """``result[0], result[1] = slogdet(w)``."""
-    sign, logabsdet = np.linalg.slogdet(w)
-    result[0] = sign
-    result[1] = logabsdet
+    """From the LU factors of ``w`` (overwritten): ``result[0]`` the determinant, ``result[1]`` its sign and
+    ``result[2]`` the log of its absolute value (0 and -inf for an exactly zero pivot), in ``result``'s dtype."""
+    n = w.shape[0]
+    ipiv = np.empty(n, np.int64)
+    _lu_in_place(w, ipiv)
+    result[0] = 1
+    result[1] = 1
+    result[2] = 0
+    for i in range(n):
+        d = w[i, i]
+        result[0] *= d
+        if ipiv[i] - 1 != i:
+            result[0] = -result[0]
+            result[1] = -result[1]
+        if d < 0:
+            result[1] = -result[1]
+        elif d == 0:
+            result[1] = 0
+        result[2] += np.log(np.abs(d))
+    if result[1] == 0:
+        result[0] = 0       # +0.0, as NumPy (its det is sign * exp(logabsdet))
 
 
 # ------------------------------------------------------------------ the helpers kernels call
@@ -440,11 +507,15 @@ def factor_inv(a, out):
     w = _matrix(a, out, False)
     if not _finite(w, 0):
         return NOT_FINITE
-    if w.shape[0] == 0:
+    n = w.shape[0]
+    if n == 0:
         return OK
-    status = _inverse_in_place(w)
+    x = np.zeros((n, n), w.dtype)
+    for i in range(n):
+        x[i, i] = 1
+    status = _lu_solve_in_place(w, x)
     if status == OK:
-        _fill(out, w)
+        _fill(out, x)
     return status
 
 
@@ -463,7 +534,10 @@ def factor_solve(a, b, out, kind, lower):
         return OK
     x = _right_side(out, b)
     if kind == 2:
-        status = _cholesky_solve_in_place(w, x)
+        status = _cholesky_in_place(w)
+        if status == OK:
+            _triangular_in_place(w, x, True, False, False)
+            _triangular_in_place(w, x, True, True, False)
     else:
         status = _lu_solve_in_place(w, x)
     if status == OK:
@@ -507,7 +581,8 @@ def factor_cholesky(a, out, lower):
 def factor_det(a, like):
     """(status, ``np.linalg.det(a)``) of one square matrix, the determinant in the dtype of the scalar
     ``like`` (0 for a singular matrix, as NumPy)."""
-    result = np.ones(1, np.asarray(like).dtype)
+    result = np.zeros(3, np.asarray(like).dtype)
+    result[0] = 1
     w = _matrix(a, result, False)
     if not _finite(w, 0):
         return NOT_FINITE, result[0]
@@ -518,12 +593,13 @@ def factor_det(a, like):
 
 @_jit
 def factor_slogdet(a, like):
-    """(status, sign, logabsdet) of ``np.linalg.slogdet(a)`` for one square matrix, in ``like``'s dtype."""
-    result = np.zeros(2, np.asarray(like).dtype)
-    result[0] = 1
+    """(status, sign, logabsdet) of ``np.linalg.slogdet(a)`` for one square matrix, in ``like``'s dtype
+    (0 and -inf for a singular matrix, as NumPy)."""
+    result = np.zeros(3, np.asarray(like).dtype)
+    result[1] = 1
     w = _matrix(a, result, False)
     if not _finite(w, 0):
-        return NOT_FINITE, result[0], result[1]
+        return NOT_FINITE, result[1], result[2]
     if w.shape[0]:
-        _log_determinant(w, result)
-    return OK, result[0], result[1]
+        _determinant(w, result)
+    return OK, result[1], result[2]

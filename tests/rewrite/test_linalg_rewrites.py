@@ -90,3 +90,11 @@ def test_the_rewrites_can_be_switched_off_and_keep_errors():
     on = sg.function([A, b], sg.linalg.solve(A, b, assume_a="pos"), backend="python")
     with pytest.raises(np.linalg.LinAlgError, match="cholesky"):
         on(-SPD, B)                                   # indefinite: still an error, from the factor it made
+
+
+def test_the_determinant_of_a_factored_matrix_reads_the_factor():
+    A = sg.matrix("A")
+    L = sg.linalg.cholesky(A)
+    f = sg.function([A], [sg.linalg.det(L @ L.T), sg.sum(L)], backend="python", rewrite_log=True)
+    assert "Det" not in op_counts(f) and op_counts(f)["Cholesky"] == 1
+    assert f(SPD)[0] == pytest.approx(np.linalg.det(SPD), rel=1e-12)
