@@ -11,18 +11,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .runtime import _as_float_matrix as _float_copy  # a C-contiguous float copy of one matrix
+
 _jit = nb.njit(cache=True, error_model="numpy")
-
-
-@_jit
-def _float_copy(a, like):
-    """A C-contiguous copy of the matrix ``a`` in the dtype of ``like``."""
-    m, n = a.shape
-    w = np.empty((m, n), like.dtype)
-    for i in range(m):
-        for j in range(n):
-            w[i, j] = a[i, j]
-    return w
 
 
 @_jit
