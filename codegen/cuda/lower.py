@@ -17,7 +17,7 @@ from symgraph.ops.ifelse import lazy_branches
 
 from . import runtime
 from .runtime import contiguous_copy, is_device_array, to_device, to_host
-from .table import label, plan_node
+from .table import LOWERINGS, label, plan_node
 
 class DeviceCopy:
     """The device copy of one shared variable (``shared.device_copies["cuda"]``).
@@ -82,7 +82,8 @@ class CudaExecutor:
                 self._add_constant(var)
             step = self._plan(node)
             if step is None:
-                missing.append(label(node))
+                reason = LOWERINGS.reason_unsupported(type(node.op))
+                missing.append(label(node) + (f": {reason}" if reason else ""))
             else:
                 planned[id(node)] = step
                 if id(node) not in deferred:

@@ -488,3 +488,9 @@ def test_sg_linalg_exports_the_functions_and_their_examples_run():
             runner.run(test)
             examples += len(test.examples)
     assert runner.failures == 0 and examples >= 2 * len(names)
+
+
+def test_the_cuda_refusal_says_why():
+    A = sg.matrix("A")
+    with pytest.raises(NotImplementedError, match=r"has no lowering for det \(built at .*\): no cuda kernel"):
+        sg.function([A], la.det(A), backend="cuda")
