@@ -10,6 +10,7 @@ from __future__ import annotations
 from symgraph.ops.factor import Cholesky, Det, MatrixInverse, SlogDet, Solve, SolveTriangular
 
 from .kernel import literal, register
+from .linalg import broadcast_batch
 from .lapack_factor import NOT_FINITE, NOT_POSITIVE_DEFINITE, SINGULAR, SOLVE_KINDS, ZERO_DIAGONAL
 
 _MESSAGES = {NOT_FINITE: "the matrix holds inf or NaN", SINGULAR: "singular matrix",
@@ -108,18 +109,7 @@ def lower_system(node, kernel):
                  f"{node.op}: b does not fit a (b's rows differ from a's n)")
     batch = out.ndim - core
     operands = [(a, a_dims, a.ndim - 2), (b, b_dims, b.ndim - core)]
-    batch_dims, steps = [], {}
-    for axis in range(batch):
-        entries = []
-        for var, dims, own in operands:
-            local = axis - (batch - own)
-            if local >= 0:
-                entries.append((var, local, dims[local]))
-        length = kernel.broadcast_length([d for _, _, d in entries],
-                                         f"{node.op}: the batch lengths on axis {axis} cannot be broadcast")
-        for var, local, d in entries:
-            steps[(id(var), local)] = kernel.let(f"0 if {d} == 1 else 1", "step")
-        batch_dims.append(length)
+    batch_dims, steps = broadcast_batch(node, kernel, operands, batch)
     out_dims = batch_dims + ([a_dims[-1]] if vector else [a_dims[-1], b_dims[-1]])
     name = kernel.let(kernel.new_array(out_dims, out.dtype), "v")
     index = _open_loops(kernel, batch_dims)

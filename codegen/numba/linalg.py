@@ -133,6 +133,25 @@ def _emit_integer_sum(kernel, left, right, length, left_dtype, right_dtype, dtyp
     return cast_code(total, "uint64", dtype)
 
 
+def broadcast_batch(node, kernel, operands, batch):
+    """The NumPy broadcast of the leading (stack) axes of ``operands`` (``(var, dims, its number of stack
+    axes)``): ``(lengths of the ``batch`` broadcast axes, {(id(var), axis): local holding 0 where that axis
+    has length 1, else 1})``; lengths that do not broadcast raise naming the op."""
+    batch_dims, steps = [], {}
+    for axis in range(batch):
+        entries = []
+        for var, dims, own in operands:
+            local = axis - (batch - own)
+            if local >= 0:
+                entries.append((var, local, dims[local]))
+        length = kernel.broadcast_length([d for _, _, d in entries],
+                                         f"{node.op}: the batch lengths on axis {axis} cannot be broadcast")
+        for var, local, d in entries:
+            steps[(id(var), local)] = kernel.let(f"0 if {d} == 1 else 1", "step")
+        batch_dims.append(length)
+    return batch_dims, steps
+
+
 @register(BatchedMatmul)
 def lower_batched_matmul(node, kernel):
     a, b = node.inputs
@@ -141,18 +160,7 @@ def lower_batched_matmul(node, kernel):
     kernel.check(f"{a_dims[-1]} != {b_dims[-2]}",
                  f"{node.op}: the inner lengths of its operands differ (shapes are not aligned)")
     batch = out.ndim - 2
-    batch_dims, steps = [], {}
-    for axis in range(batch):
-        entries = []
-        for var, dims in ((a, a_dims), (b, b_dims)):
-            local = axis - (batch - (var.ndim - 2))
-            if local >= 0:
-                entries.append((var, local, dims[local]))
-        length = kernel.broadcast_length([d for _, _, d in entries],
-                                         f"{node.op}: the batch lengths on axis {axis} cannot be broadcast")
-        for var, local, d in entries:
-            steps[(id(var), local)] = kernel.let(f"0 if {d} == 1 else 1", "step")
-        batch_dims.append(length)
+    batch_dims, steps = broadcast_batch(node, kernel, [(a, a_dims, a.ndim - 2), (b, b_dims, b.ndim - 2)], batch)
     dtype = out.dtype
     x, y = _operand(kernel, a, dtype), _operand(kernel, b, dtype)
     out_dims = batch_dims + [a_dims[-2], b_dims[-1]]
