@@ -54,6 +54,7 @@ class OpCase:
     ``grad_wrt``: indices of the inputs the output is differentiable in (empty: not differentiable;
     those inputs are always float and their sample points avoid kinks and ties).
     ``dtypes``: the float dtypes the row runs with (rows without float inputs list only float64).
+    ``cuda``: False for ops the cuda backend refuses at ``sg.function`` time (tested there as a refusal).
     """
     id: str
     build: Callable
@@ -62,6 +63,7 @@ class OpCase:
     grad_wrt: tuple = ()
     dtypes: tuple = FLOAT_DTYPES
     family: str = ""
+    cuda: bool = True
 
     @property
     def differentiable(self) -> bool:
@@ -128,13 +130,13 @@ def B(*shape):
 CATALOGUE: list[OpCase] = []
 
 
-def add_row(id, build, ref, inputs, grad_wrt=None, dtypes=None, family=""):
+def add_row(id, build, ref, inputs, grad_wrt=None, dtypes=None, family="", cuda=True):
     """Add a row; by default it is differentiable in its float inputs when ``grad_wrt`` is None."""
     if grad_wrt is None:
         grad_wrt = tuple(i for i, s in enumerate(inputs) if s.dtype is None)
     if dtypes is None:
         dtypes = FLOAT_DTYPES if any(s.dtype is None for s in inputs) else ("float64",)
-    CATALOGUE.append(OpCase(id, build, ref, tuple(inputs), tuple(grad_wrt), tuple(dtypes), family))
+    CATALOGUE.append(OpCase(id, build, ref, tuple(inputs), tuple(grad_wrt), tuple(dtypes), family, cuda))
 
 
 def _np_sigmoid(x):
@@ -430,6 +432,63 @@ add_row("svd_full_tall", lambda x: _sg_svd_vectors(x, True), lambda x: _np_svd_v
     family="linalg")
 add_row("svdvals_int", sg.linalg.svdvals, lambda x: np.linalg.svd(x, compute_uv=False), [I(3, 2, low=-3, high=4)],
     family="linalg")
+
+# solving, factorising and the spectral decompositions (symgraph/ops/factor.py, spectral.py): matrices made
+# well conditioned (and symmetric positive definite where the op needs it) inside the row, so every sample
+# point is a smooth one; signs of eigenvectors and QR factors compared through invariant quantities.
+# tests/ops/test_factor.py and test_spectral.py test the rest (errors, batches, float32, Hessians).
+def _sg_spd(x):
+    return sg.matmul(x, sg.swapaxes(x, -1, -2)) + 3.0 * sg.eye(x.shape[-1])
+
+
+def _np_spd(x):
+    return x @ np.swapaxes(x, -1, -2) + 3.0 * np.eye(x.shape[-1])
+
+
+def _sg_shifted(x):
+    return x + 4.0 * sg.eye(x.shape[-1])
+
+
+def _np_shifted(x):
+    return x + 4.0 * np.eye(x.shape[-1])
+
+
+def _np_lower_solve(L, b):
+    return np.linalg.solve(np.tril(L), b)
+
+
+add_row("linalg_inv", lambda x: sg.linalg.inv(_sg_shifted(x)), lambda x: np.linalg.inv(_np_shifted(x)),
+        [F(2, 3, 3)], dtypes=("float64",), family="linalg", cuda=False)
+add_row("linalg_solve", lambda a, b: sg.linalg.solve(_sg_shifted(a), b),
+        lambda a, b: np.linalg.solve(_np_shifted(a), b), [F(3, 3), F(3, 2)], dtypes=("float64",), family="linalg",
+        cuda=False)
+add_row("linalg_solve_pos_vector", lambda a, b: sg.linalg.solve(_sg_spd(a), b, assume_a="pos"),
+        lambda a, b: np.linalg.solve(_np_spd(a), b), [F(3, 3), F(3)], dtypes=("float64",), family="linalg",
+        cuda=False)
+add_row("linalg_cholesky", lambda x: sg.linalg.cholesky(_sg_spd(x)), lambda x: np.linalg.cholesky(_np_spd(x)),
+        [F(2, 3, 3)], dtypes=("float64",), family="linalg", cuda=False)
+add_row("linalg_solve_triangular", lambda a, b: sg.linalg.solve_triangular(_sg_shifted(a), b, lower=True),
+        lambda a, b: _np_lower_solve(_np_shifted(a), b), [F(3, 3), F(3, 2)], dtypes=("float64",),
+        family="linalg", cuda=False)
+add_row("linalg_cho_solve", lambda a, b: sg.linalg.cho_solve((sg.linalg.cholesky(_sg_spd(a)), True), b),
+        lambda a, b: np.linalg.solve(_np_spd(a), b), [F(3, 3), F(3)], dtypes=("float64",), family="linalg",
+        cuda=False)
+add_row("linalg_det", lambda x: sg.linalg.det(_sg_shifted(x)), lambda x: np.linalg.det(_np_shifted(x)),
+        [F(2, 3, 3)], dtypes=("float64",), family="linalg", cuda=False)
+add_row("linalg_slogdet", lambda x: sg.linalg.slogdet(_sg_shifted(x))[1],
+        lambda x: np.linalg.slogdet(_np_shifted(x))[1], [F(3, 3)], dtypes=("float64",), family="linalg",
+        cuda=False)
+add_row("linalg_eigvalsh", lambda x: sg.linalg.eigvalsh(_sg_spd(x)), lambda x: np.linalg.eigvalsh(_np_spd(x)),
+        [F(2, 3, 3)], dtypes=("float64",), family="linalg", cuda=False)
+add_row("linalg_eigh_projector", lambda x: sg.matmul(sg.linalg.eigh(_sg_spd(x))[1] ** 2, sg.arange(3.0)),
+        lambda x: (np.linalg.eigh(_np_spd(x))[1] ** 2) @ np.arange(3.0), [F(3, 3)], dtypes=("float64",),
+        family="linalg", cuda=False)
+add_row("linalg_qr_product", lambda x: sg.abs(sg.linalg.qr(x)[1]), lambda x: np.abs(np.linalg.qr(x)[1]),
+        [F(4, 3)], dtypes=("float64",), family="linalg", cuda=False)
+add_row("linalg_pinv", sg.linalg.pinv, np.linalg.pinv, [F(3, 2)], dtypes=("float64",), family="linalg",
+        cuda=False)
+add_row("linalg_matrix_power", lambda x: sg.linalg.matrix_power(x, 3), lambda x: np.linalg.matrix_power(x, 3),
+        [F(3, 3)], dtypes=("float64",), family="linalg")
 
 # control flow (symgraph/ops/scan.py, ifelse.py); tests/test_scan.py and tests/test_ifelse.py test the rest
 def _sg_running_sum_of_squares(x):
