@@ -479,9 +479,8 @@ def fold_shape_of(node, graph):
     if len(d) != 1:
         return None
     owner, axis = next(iter(d))
-    if owner is x and axis == node.op.axis:
-        return None
-    if not graph.contains(owner):
+    owner = graph.live(owner)
+    if owner is None or owner is x and axis == node.op.axis:
         return None
     return [ShapeOf(axis)(owner)]
 

@@ -68,6 +68,9 @@ class FunctionGraph:
         # variable -> {(consumer node or OUTPUT, input index): None}: ordered, O(1) removal
         self.clients: dict[Variable, dict] = {}
         self.shape_cache = {}
+        #: replaced variable -> its replacement (cached shape descriptions may name a replaced variable;
+        #: its replacement has the same shape: ``live`` finds it)
+        self.replaced = {}
         if clone:
             outputs = clone_graph(outputs)
         self.outputs = list(outputs)
@@ -100,6 +103,17 @@ class FunctionGraph:
     def contains(self, var) -> bool:
         return var.owner in self.nodes if var.owner is not None else bool(self.clients.get(var))
 
+    def live(self, var):
+        """``var`` if the graph computes it, else what replaced it (it has the same value and shape), else
+        None (it died unreplaced)."""
+        seen = set()
+        while not self.contains(var):
+            seen.add(var)
+            var = self.replaced.get(var)
+            if var is None or var in seen:   # died unreplaced (or a replacement later undone, then died)
+                return None
+        return var
+
     def import_variable(self, var) -> list[Node]:
         """Add the nodes computing ``var`` that are not in the graph yet; returns them in order."""
         if var.owner is None or var.owner in self.nodes:
@@ -129,6 +143,7 @@ class FunctionGraph:
             check_replacement(old, new, reason)
         uses = self.clients.pop(old, {})
         self.clients[old] = {}
+        self.replaced[old] = new
         targets = self.clients.setdefault(new, {})
         for node, i in uses:
             if node is OUTPUT:

@@ -496,8 +496,11 @@ def _register_rewrites():
         d = dims(x, graph)[node.op.axis]
         if isinstance(d, int) or len(d) < 2 or any(v is x for v, _ in d):
             return None
-        atoms = _atoms_in_graph_order(x, d)
-        if atoms is None or not all(graph.contains(v) for v, _ in atoms):
+        live = {(graph.live(v), axis) for v, axis in d}   # a cached description may name replaced variables
+        if any(v is None for v, _ in live):
+            return None
+        atoms = _atoms_in_graph_order(x, live)
+        if atoms is None:
             return None
         from ..ops.shape import ShapeOf
         lengths = [ShapeOf(axis)(v) for v, axis in atoms]

@@ -45,6 +45,35 @@ def test_function_graph_tracks_consumers_and_replaces_everywhere():
         fg.replace(replacement, sg.cast(x, "float32"))
 
 
+def test_live_finds_what_replaced_a_variable_and_none_for_one_that_died():
+    x = sg.vector("x")
+    a = sg.exp(x)
+    fg = FunctionGraph([a * 2.0 + sg.log(x)], clone=False)
+    first, second = sg.tanh(x), sg.sin(x)
+    fg.import_variable(first)
+    fg.replace(a, first)
+    fg.import_variable(second)
+    fg.replace(first, second)
+    assert fg.live(a) is second and fg.live(second) is second
+    dead = next(n for n in fg.nodes if n.op == sg.log(x).owner.op).outputs[0]
+    fg.import_variable(x + 1.0)
+    fg.replace(fg.outputs[0], (x + 1.0))
+    assert fg.live(dead) is None and fg.live(a) is None
+
+
+def test_a_shape_read_through_a_replaced_variable_folds_in_one_optimization():
+    # The gradient of a positive-definite solve: the solve becomes a Cholesky solve while shape reads
+    # of its descendants were described through it; optimizing the result again changes nothing.
+    a, b = sg.matrix("a"), sg.vector("b")
+    spd = sg.matmul(a, a.T) + 3.0 * sg.eye(a.shape[0])
+    x = sg.linalg.solve(spd, b, assume_a="pos")
+    outputs = [x, *sg.grad(sg.sum(x * sg.constant(np.array([1.0, -2.0, 0.5]))), [a, b])]
+    once, _ = optimize_graph(outputs)
+    twice, log = optimize_graph(once)
+    assert count_nodes(twice) == count_nodes(once)
+    assert not [entry for entry in str(log).splitlines() if "fold_shape_of" in entry]
+
+
 def test_modes():
     x = sg.vector("x")
     out = sg.exp(x) * 1.0 + sg.exp(x)
