@@ -78,12 +78,14 @@ class LaunchSizes:
             self.reduce_target_blocks = 4                           # split a few long rows this wide
             self.tile = 4                                            # matmul tile (tile x tile threads)
             self.batch_max_blocks = 2
+            self.factor_threads = 4                                  # one block per matrix (factor_ops.py)
         else:
             self.elementwise_threads, self.elementwise_max_blocks = 256, 8192
             self.reduce_threads, self.reduce_max_blocks = 256, 65535
             self.reduce_target_blocks = 1024
             self.tile = 16
             self.batch_max_blocks = 65535
+            self.factor_threads = 128
 
     def elementwise_grid(self, n):
         blocks = max(1, min(self.elementwise_max_blocks, -(-n // self.elementwise_threads)))

@@ -65,13 +65,14 @@ def _check_square_value(op, node, a):
         raise ValueError(f"{op}: expected square matrices (..., n, n), got shape {a.shape}{node.where()}")
 
 
-def _linalg_error(op, node, text):
+def linalg_error(op, node, text):
+    """The ``numpy.linalg.LinAlgError`` every backend raises for a bad matrix: the op, ``text``, the user's line."""
     return np.linalg.LinAlgError(f"{op}: {text}{node.where()}")
 
 
 def _finite_or_raise(op, node, a):
     if not np.isfinite(a).all():
-        raise _linalg_error(op, node, "the matrix holds inf or NaN")
+        raise linalg_error(op, node, "the matrix holds inf or NaN")
 
 
 def _system_node(op, what, a, b):
@@ -177,7 +178,7 @@ class MatrixInverse(Op):
         try:
             return [np.linalg.inv(a)]
         except np.linalg.LinAlgError:
-            raise _linalg_error(self, node, "singular matrix") from None
+            raise linalg_error(self, node, "singular matrix") from None
 
     def grad(self, inputs, outputs, output_grads):
         from .elemwise import neg
@@ -216,13 +217,13 @@ class Solve(Op):
             try:
                 factor = np.linalg.cholesky(a)
             except np.linalg.LinAlgError:
-                raise _linalg_error(self, node, "the matrix is not positive definite") from None
+                raise linalg_error(self, node, "the matrix is not positive definite") from None
             out = _triangular(_triangular(b, factor, True, 0, False), factor, True, 1, False)
         else:
             try:
                 out = np.linalg.solve(a, b)
             except np.linalg.LinAlgError:
-                raise _linalg_error(self, node, "singular matrix") from None
+                raise linalg_error(self, node, "singular matrix") from None
         out = np.asarray(out, dtype=node.outputs[0].dtype)
         return [out[..., 0] if vector else out]
 
@@ -276,11 +277,11 @@ class SolveTriangular(Op):
         read = np.tril(a, -int(self.unit_diagonal)) if self.lower else np.triu(a, int(self.unit_diagonal))
         _finite_or_raise(self, node, read)
         if not self.unit_diagonal and (np.diagonal(a, axis1=-2, axis2=-1) == 0).any():
-            raise _linalg_error(self, node, "singular matrix: a zero on the diagonal")
+            raise linalg_error(self, node, "singular matrix: a zero on the diagonal")
         try:
             out = _triangular(b, a, self.lower, self.trans, self.unit_diagonal)
         except np.linalg.LinAlgError:     # an exactly zero pivot of the LU of the triangle (not seen)
-            raise _linalg_error(self, node, "singular matrix") from None
+            raise linalg_error(self, node, "singular matrix") from None
         out = np.asarray(out, dtype=node.outputs[0].dtype)
         return [out[..., 0] if vector else out]
 
@@ -325,7 +326,7 @@ class Cholesky(Op):
         try:
             return [np.linalg.cholesky(a, upper=not self.lower)]
         except np.linalg.LinAlgError:
-            raise _linalg_error(self, node, "the matrix is not positive definite") from None
+            raise linalg_error(self, node, "the matrix is not positive definite") from None
 
     def grad(self, inputs, outputs, output_grads):
         from .arrays import tril

@@ -458,26 +458,22 @@ def _np_lower_solve(L, b):
 
 
 add_row("linalg_inv", lambda x: sg.linalg.inv(_sg_shifted(x)), lambda x: np.linalg.inv(_np_shifted(x)),
-        [F(2, 3, 3)], dtypes=("float64",), family="linalg", cuda=False)
+        [F(2, 3, 3)], dtypes=("float64",), family="linalg")
 add_row("linalg_solve", lambda a, b: sg.linalg.solve(_sg_shifted(a), b),
-        lambda a, b: np.linalg.solve(_np_shifted(a), b), [F(3, 3), F(3, 2)], dtypes=("float64",), family="linalg",
-        cuda=False)
+        lambda a, b: np.linalg.solve(_np_shifted(a), b), [F(3, 3), F(3, 2)], dtypes=("float64",), family="linalg")
 add_row("linalg_solve_pos_vector", lambda a, b: sg.linalg.solve(_sg_spd(a), b, assume_a="pos"),
-        lambda a, b: np.linalg.solve(_np_spd(a), b), [F(3, 3), F(3)], dtypes=("float64",), family="linalg",
-        cuda=False)
+        lambda a, b: np.linalg.solve(_np_spd(a), b), [F(3, 3), F(3)], dtypes=("float64",), family="linalg")
 add_row("linalg_cholesky", lambda x: sg.linalg.cholesky(_sg_spd(x)), lambda x: np.linalg.cholesky(_np_spd(x)),
-        [F(2, 3, 3)], dtypes=("float64",), family="linalg", cuda=False)
+        [F(2, 3, 3)], dtypes=("float64",), family="linalg")
 add_row("linalg_solve_triangular", lambda a, b: sg.linalg.solve_triangular(_sg_shifted(a), b, lower=True),
         lambda a, b: _np_lower_solve(_np_shifted(a), b), [F(3, 3), F(3, 2)], dtypes=("float64",),
-        family="linalg", cuda=False)
+        family="linalg")
 add_row("linalg_cho_solve", lambda a, b: sg.linalg.cho_solve((sg.linalg.cholesky(_sg_spd(a)), True), b),
-        lambda a, b: np.linalg.solve(_np_spd(a), b), [F(3, 3), F(3)], dtypes=("float64",), family="linalg",
-        cuda=False)
+        lambda a, b: np.linalg.solve(_np_spd(a), b), [F(3, 3), F(3)], dtypes=("float64",), family="linalg")
 add_row("linalg_det", lambda x: sg.linalg.det(_sg_shifted(x)), lambda x: np.linalg.det(_np_shifted(x)),
-        [F(2, 3, 3)], dtypes=("float64",), family="linalg", cuda=False)
+        [F(2, 3, 3)], dtypes=("float64",), family="linalg")
 add_row("linalg_slogdet", lambda x: sg.linalg.slogdet(_sg_shifted(x))[1],
-        lambda x: np.linalg.slogdet(_np_shifted(x))[1], [F(3, 3)], dtypes=("float64",), family="linalg",
-        cuda=False)
+        lambda x: np.linalg.slogdet(_np_shifted(x))[1], [F(3, 3)], dtypes=("float64",), family="linalg")
 add_row("linalg_eigvalsh", lambda x: sg.linalg.eigvalsh(_sg_spd(x)), lambda x: np.linalg.eigvalsh(_np_spd(x)),
         [F(2, 3, 3)], dtypes=("float64",), family="linalg", cuda=False)
 add_row("linalg_eigh_projector", lambda x: sg.matmul(sg.linalg.eigh(_sg_spd(x))[1] ** 2, sg.arange(3.0)),
