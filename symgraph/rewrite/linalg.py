@@ -8,6 +8,9 @@ Cholesky factor per matrix.
 * ``solve(A, b, assume_a="pos") -> cho_solve((cholesky(A), True), b)`` and ``solve(L @ L.T, b) ->
   cho_solve((L, True), b)`` for a Cholesky factor ``L`` (``solve_through_cholesky``): the factor becomes a
   node of its own, which merging then shares with every other solve and log-determinant of ``A``.
+* ``inv(A) -> cho_solve((L, True), I)`` when the graph computes a Cholesky factor ``L`` of ``A`` (or ``A``
+  is ``L @ L.T``) (``inverse_through_cholesky``): the inverse the gradient of a log-determinant asks for,
+  from the factor a solve or the log-determinant made, without an LU factorisation of its own.
 * ``det``/``slogdet`` of a matrix whose Cholesky factor the graph computes anyway, or of a triangular
   factor, read the factor's diagonal (``determinant_from_cholesky``): no second factorisation. Computing
   a Cholesky factor of ``A`` (or of ``A.T``, or solving with ``assume_a="pos"``) is taken as the user's
@@ -143,6 +146,27 @@ def solve_through_cholesky(node, graph):
         from ..ops.arrays import swapaxes
         symmetric = swapaxes(a, -1, -2)   # the upper triangle of a, as the lower triangle of a.T
     return _replace_all(node, [factor.cho_solve((factor.cholesky(symmetric), True), b)], graph)
+
+
+@register("stability", "linalg", ops="inv")
+def inverse_through_cholesky(node, graph):
+    """inv(A) -> cho_solve((L, True), eye(n)) when the graph computes the lower Cholesky factor ``L`` of ``A``
+    anyway (or ``A`` is ``L @ L.T``): the gradient of ``slogdet(A)`` next to a positive definite solve.
+
+    Changes bits on purpose: two triangular solves with the shared factor instead of an LU factorisation.
+    """
+    from ..ops.arrays import eye
+    from ..ops.shape import ShapeOf
+    a = node.inputs[0]
+    if a.ndim != 2:
+        return None
+    L = _factor_of_product(a)
+    if L is None:
+        L = _cholesky_factor_of(a, graph)
+    if L is None:
+        return None
+    identity = eye(ShapeOf(0)(a), dtype=node.outputs[0].dtype)
+    return _replace_all(node, [_classes().cho_solve((L, True), identity)], graph)
 
 
 def _diagonal(L):

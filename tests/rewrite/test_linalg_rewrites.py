@@ -98,3 +98,22 @@ def test_the_determinant_of_a_factored_matrix_reads_the_factor():
     f = sg.function([A], [sg.linalg.det(L @ L.T), sg.sum(L)], backend="python", rewrite_log=True)
     assert "Det" not in op_counts(f) and op_counts(f)["Cholesky"] == 1
     assert f(SPD)[0] == pytest.approx(np.linalg.det(SPD), rel=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_the_inverse_in_a_log_determinants_gradient_reuses_the_cholesky_factor(backend):
+    X, b = sg.matrix("X"), sg.vector("b")
+    K = sg.matmul(X, X.T) + 5.0 * sg.eye(5)
+    nll = 0.5 * sg.dot(b, sg.linalg.solve(K, b, assume_a="pos")) + 0.5 * sg.linalg.slogdet(K)[1]
+    f = sg.function([X, b], [nll, sg.grad(nll, X)], backend=backend, rewrite_log=True)
+    assert f.rewrite_log.fired("inverse_through_cholesky")
+    counts = op_counts(f)
+    assert counts["Cholesky"] == 1 and "MatrixInverse" not in counts and "SlogDet" not in counts
+    value, gradient = f(M, B)
+    k = M @ M.T + 5 * np.eye(5)
+    alpha = np.linalg.solve(k, B)
+    assert value == pytest.approx(0.5 * B @ alpha + 0.5 * np.linalg.slogdet(k)[1], rel=1e-12)
+    # d/dX of 0.5 bᵀK⁻¹b + 0.5 log det K, K = X Xᵀ + 5 I: (K⁻¹ - α αᵀ) X
+    np.testing.assert_allclose(gradient, (np.linalg.inv(k) - np.outer(alpha, alpha)) @ M, rtol=1e-10, atol=1e-13)
+    plain = sg.function([X, b], sg.grad(nll, X), backend=backend, optimizer={"exclude": ["inverse_through_cholesky"]})
+    assert "MatrixInverse" in op_counts(plain)
