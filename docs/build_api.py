@@ -43,6 +43,10 @@ SECTIONS = [
       "pad"]),
     ("Products and neural-network functions", "",
      ["dot", "matmul", "outer", "tensordot", "einsum", "norm", "softmax", "log_softmax", "one_hot"]),
+    ("Convolution networks",
+     "PyTorch's layouts and conventions: NCHW images, OIHW filters, cross-correlation. Differentiable to any "
+     "order: a convolution's gradients are convolution-like ops whose gradients are one another.",
+     ["conv2d", "max_pool2d", "avg_pool2d"]),
     ("Linear algebra (sg.linalg)",
      "SciPy's names under ``sg.linalg``; ``sg.linalg.norm`` is ``sg.norm``. Square or rectangular inputs may "
      "carry leading batch axes, as in NumPy.",

@@ -37,6 +37,8 @@ __all__ = [
     # products, nnet, joining, indexing
     "arange", "inc_subtensor", "set_subtensor", "concatenate", "stack", "dot", "matmul", "outer",
     "log_softmax", "logsumexp", "one_hot", "softmax",
+    # convolution networks (symgraph/ops/conv.py)
+    "conv2d", "max_pool2d", "avg_pool2d",
     # construction and rearrangement (symgraph/ops/arrays.py)
     "zeros", "ones", "full", "eye", "linspace", "diag", "trace", "tril", "triu", "flatten", "moveaxis",
     "swapaxes", "vstack", "hstack", "column_stack", "split", "array_split", "tensordot", "take", "repeat",
@@ -400,6 +402,7 @@ from .ops.index import arange, inc_subtensor, set_subtensor  # noqa: E402
 from .ops.join import concatenate, stack  # noqa: E402
 from .ops.linalg import dot, matmul, outer  # noqa: E402
 from .ops.nnet import log_softmax, logsumexp, one_hot, softmax  # noqa: E402
+from .ops.conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402
 from .ops.ifelse import ifelse  # noqa: E402
 from .ops.scan import scan, until  # noqa: E402
 from .ops.random import RandomStream  # noqa: E402
