@@ -486,6 +486,28 @@ add_row("linalg_pinv", sg.linalg.pinv, np.linalg.pinv, [F(3, 2)], dtypes=("float
 add_row("linalg_matrix_power", lambda x: sg.linalg.matrix_power(x, 3), lambda x: np.linalg.matrix_power(x, 3),
         [F(3, 3)], dtypes=("float64",), family="linalg")
 
+# convolution networks (symgraph/ops/conv.py); tests/ops/test_conv.py tests the grid of options
+def _conv_ref(*args, **kwargs):
+    from tests.ops.test_conv import conv_reference
+    return conv_reference(*args, **kwargs)
+
+
+def _pool_ref(*args, **kwargs):
+    from tests.ops.test_conv import pool_reference
+    return pool_reference(*args, **kwargs)
+
+
+add_row("conv2d_strided_grouped", lambda x, w: sg.conv2d(x, w, stride=(2, 1), padding=1, groups=2),
+        lambda x, w: _conv_ref(x, w, (2, 1), ((1, 1), (1, 1)), (1, 1), 2), [F(2, 4, 6, 5), F(6, 2, 3, 2)],
+        family="conv")
+add_row("conv2d_dilated", lambda x, w: sg.conv2d(x, w, padding=(2, 1), dilation=2),
+        lambda x, w: _conv_ref(x, w, (1, 1), ((2, 2), (1, 1)), (2, 2)), [F(1, 2, 7, 6), F(3, 2, 2, 3)],
+        family="conv")
+add_row("max_pool2d_overlapping_padded", lambda x: sg.max_pool2d(x, 3, 2, 1),
+        lambda x: _pool_ref(x, (3, 3), (2, 2), (1, 1), "max"), [F(2, 3, 7, 8)], family="conv")
+add_row("avg_pool2d_padding_not_counted", lambda x: sg.avg_pool2d(x, (3, 2), (2, 2), (1, 1), count_include_pad=False),
+        lambda x: _pool_ref(x, (3, 2), (2, 2), (1, 1), "avg", False), [F(2, 2, 7, 6)], family="conv")
+
 # control flow (symgraph/ops/scan.py, ifelse.py); tests/test_scan.py and tests/test_ifelse.py test the rest
 def _sg_running_sum_of_squares(x):
     total, _ = sg.scan(lambda v, acc: acc + v * v, sequences=x, outputs_info=sg.constant(np.zeros(3, x.dtype)))

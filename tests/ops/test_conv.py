@@ -21,11 +21,12 @@ def conv_reference(x, w, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     (top, bottom), (left, right) = padding
+    dtype = np.result_type(x.dtype, w.dtype, np.float32)      # integers compute in float64, as the op
     xp = np.zeros((n, c, h + top + bottom, wd + left + right))
     xp[:, :, top:top + h, left:left + wd] = x
     ho = (h + top + bottom - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (wd + left + right - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    out = np.zeros((n, o, ho, wo))
+    out = np.zeros((n, o, ho, wo), dtype)
     per_group = o // groups
     for b in range(n):
         for oc in range(o):
@@ -46,7 +47,7 @@ def pool_reference(x, kernel, stride, padding, kind, count_include_pad=True):
     n, c, h, w = x.shape
     ho = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
     wo = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
-    out = np.zeros((n, c, ho, wo))
+    out = np.zeros((n, c, ho, wo), x.dtype if kind == "max" else np.result_type(x.dtype, np.float32))
     for r in range(ho):
         for q in range(wo):
             r0, q0 = r * stride[0] - padding[0], q * stride[1] - padding[1]
