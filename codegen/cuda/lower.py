@@ -219,8 +219,8 @@ class CudaExecutor:
 
 def load_lowerings():
     """Import the op-family modules, which fill the lowering table."""
-    from . import (decomp_ops, draw_ops, elemwise_ops, factor_ops, index_ops, linalg_ops, loop_ops,  # noqa: F401
-                   nnet_ops, reduce_ops, shape_ops, sort_ops, spectral_ops)
+    from . import (conv_ops, decomp_ops, draw_ops, elemwise_ops, factor_ops, index_ops, linalg_ops,  # noqa: F401
+                   loop_ops, nnet_ops, reduce_ops, shape_ops, sort_ops, spectral_ops)
 
 
 def compile(program):  # noqa: A001 - the backend interface

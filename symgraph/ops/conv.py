@@ -334,7 +334,11 @@ class _PoolOp(Op):
         return TensorType(dtype or x.dtype, (n, c, ho, wo))
 
     def _lengths(self, node, x):
-        return _check_lengths(self, node, x.shape[2:], self.kernel)
+        lengths = _check_lengths(self, node, x.shape[2:], self.kernel)
+        if 0 in x.shape[2:] and x.shape[0] * x.shape[1]:
+            # every window lies in the padding (possible with padding only)
+            raise ValueError(f"{self}: cannot pool an input of shape {x.shape} (no element to pool){node.where()}")
+        return lengths
 
 
 def _first_maxima(x, op, lengths):
@@ -378,8 +382,9 @@ class MaxPool2d(_PoolOp):
         (x,) = inputs
         lengths = self._lengths(node, x)
         index = _first_maxima(x, self, lengths)
-        n, c = x.shape[:2]
-        return [np.take_along_axis(x.reshape(n, c, -1), index.reshape(n, c, -1), axis=2).reshape(index.shape)]
+        n, c, h, w = x.shape
+        flat = index.reshape(n, c, lengths[0] * lengths[1])
+        return [np.take_along_axis(x.reshape(n, c, h * w), flat, axis=2).reshape(index.shape)]
 
     def grad(self, inputs, outputs, output_grads):
         (x,), (g,) = inputs, output_grads
@@ -440,9 +445,10 @@ class MaxPool2dGather(_PoolOp):
         if g.shape != x.shape:
             raise ValueError(f"{self}: the array gathered from has shape {g.shape}, the pooled input "
                              f"{x.shape}{node.where()}")
-        index = _first_maxima(x, self, self._lengths(node, x))
-        n, c = x.shape[:2]
-        gathered = np.take_along_axis(g.reshape(n, c, -1), index.reshape(n, c, -1), axis=2)
+        lengths = self._lengths(node, x)
+        index = _first_maxima(x, self, lengths)
+        n, c, h, w = x.shape
+        gathered = np.take_along_axis(g.reshape(n, c, h * w), index.reshape(n, c, lengths[0] * lengths[1]), axis=2)
         return [gathered.reshape(index.shape).astype(node.outputs[0].dtype, copy=False)]
 
     def grad(self, inputs, outputs, output_grads):

@@ -291,6 +291,19 @@ def test_bad_shapes_known_only_at_call_time_are_errors_then(backend):
     g = sg.function([X], [sg.max_pool2d(X, 3), sg.avg_pool2d(X, 3)], backend=backend)
     with pytest.raises(ValueError, match=r"pool2d.*larger than the padded input.*test_conv"):
         g(np.ones((1, 1, 2, 5)))
+    padded = sg.function([X], [sg.max_pool2d(X, 2, padding=1)], backend=backend)
+    with pytest.raises(ValueError, match=r"max_pool2d.*no element to pool.*test_conv"):
+        padded(np.ones((1, 1, 0, 4)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_empty_batch_gives_empty_results(backend):
+    X, W = sg.tensor("X", shape=(None,) * 4), sg.tensor("W", shape=(None,) * 4)
+    y = sg.max_pool2d(sg.conv2d(X, W, padding=1), 2, padding=1)
+    outputs = [y, sg.avg_pool2d(X, 2), *sg.grad(sg.sum(y), [X, W])]
+    out = sg.function([X, W], outputs, backend=backend)(np.ones((0, 2, 4, 4)), np.ones((3, 2, 3, 3)))
+    assert [np.asarray(o).shape for o in out] == [(0, 3, 3, 3), (0, 2, 2, 2), (0, 2, 4, 4), (3, 2, 3, 3)]
+    np.testing.assert_array_equal(out[3], 0.0)
 
 
 # ---------------------------------------------------------------- PyTorch, where installed
