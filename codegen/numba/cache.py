@@ -52,7 +52,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 # The libraries kernels call by name or embed (intrinsics); Numba's own index keys only the kernel file.
 RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py", "link.py",
                                                                   "linked.py", "pipeline.py", "pcg64.py",
-                                                                  "lapack_factor.py", "lapack_spectral.py"))
+                                                                  "lapack_factor.py", "lapack_spectral.py",
+                                                                  "conv_runtime.py"))
 LINKS = "links.pickle"
 # key -> dispatcher while some function still uses it, for functions compiled again in this process
 _loaded = weakref.WeakValueDictionary()

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from numba.core.registry import CPUDispatcher
 
-from . import blas, lapack_factor, lapack_spectral, pcg64, runtime, tape
+from . import blas, conv_runtime, lapack_factor, lapack_spectral, pcg64, runtime, tape
 from .link import linked
 
 # Helpers that read their operands' strides at run time: one signature for C, F and strided operands.
 _ANY_LAYOUT = {"gemm_copying", "accumulated_copy", "gemm_call", "overlaps_call"}
 
 NAMES = []
-for _module in (runtime, tape, blas, pcg64, lapack_factor, lapack_spectral):
+for _module in (runtime, tape, blas, pcg64, lapack_factor, lapack_spectral, conv_runtime):
     for _name, _helper in sorted(vars(_module).items()):
         if isinstance(_helper, CPUDispatcher) and not _name.startswith("_") and _name not in NAMES:
             _public = _name.removesuffix("_call")       # gemm_call -> gemm, overlaps_call -> overlaps

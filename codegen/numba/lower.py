@@ -18,8 +18,8 @@ from symgraph.graph import Constant, toposort
 from symgraph.ops.ifelse import lazy_branches
 
 # Each op family's module registers its lowerings in kernel.LOWERINGS when imported.
-from . import (branch, decomp, draws, elemwise, factor, index, join, linalg, loop, nnet, reduce, shape,  # noqa: F401
-               sort, spectral)
+from . import (branch, conv, decomp, draws, elemwise, factor, index, join, linalg, loop, nnet, reduce,  # noqa: F401
+               shape, sort, spectral)
 from .kernel import (INT64_MAX, LOWERINGS, PARALLEL_MAX_LINES, PARALLEL_MIN_SIZE, Check,  # noqa: F401
                      KernelModule, KernelWriter, Value, array_type, cast_code, comment_text, dtype_code,
                      literal, lowering_for, numba_type, register)

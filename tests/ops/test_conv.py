@@ -284,7 +284,7 @@ def test_bad_shapes_known_only_at_call_time_are_errors_then(backend):
     f = sg.function([X, W], [sg.conv2d(X, W, groups=2)], backend=backend)
     with pytest.raises(ValueError, match=r"conv2d.*not divisible by groups=2.*test_conv"):
         f(np.ones((1, 3, 5, 5)), np.ones((2, 1, 3, 3)))
-    with pytest.raises(ValueError, match=r"conv2d.*weight reads 2 channels per group.*test_conv"):
+    with pytest.raises(ValueError, match=r"conv2d.*channels per group.*test_conv"):
         f(np.ones((1, 2, 5, 5)), np.ones((2, 2, 3, 3)))
     with pytest.raises(ValueError, match=r"conv2d.*larger than the padded input.*test_conv"):
         f(np.ones((1, 2, 5, 5)), np.ones((2, 1, 6, 3)))
