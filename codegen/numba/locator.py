@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import functools
 import hashlib
 import os
@@ -145,7 +146,9 @@ def generated_directory() -> str:
     try:
         os.makedirs(path, exist_ok=True)
         if not os.access(path, os.W_OK):
-            raise PermissionError(13, "not writable")
+            if os.statvfs(path).f_flag & os.ST_RDONLY:     # say why, as a failed write would
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+            raise PermissionError(errno.EACCES, "not writable", path)
     except OSError as exc:
         warn_once(cache_directory(), exc)
         path = runtime_cache_path(private_root())
