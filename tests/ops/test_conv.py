@@ -345,3 +345,49 @@ def test_the_functions_are_documented_and_their_examples_run():
         for test in finder.find(function, name, globs={"sg": sg, "np": np}):
             runner.run(test)
     assert runner.failures == 0
+
+
+def test_a_tiny_lenet_trains_as_jax_for_a_few_sgd_steps():
+    """Five SGD steps of a small LeNet (conv - relu - max pool - conv - relu - avg pool - dense - softmax
+    cross-entropy) from the same weights: the same parameters as JAX's ``lax.conv_general_dilated`` and
+    ``reduce_window`` after each step."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp, lax = jax.numpy, jax.lax
+    rng = np.random.default_rng(12)
+    images, labels = rng.standard_normal((8, 1, 10, 10)), rng.integers(0, 3, 8)
+    params = [0.3 * rng.standard_normal(s) for s in ((4, 1, 3, 3), (4,), (6, 4, 3, 3), (6 * 2 * 2, 3))]
+
+    X = sg.tensor("X", shape=(None, 1, 10, 10))
+    y = sg.tensor("y", "int64", (None,))
+    shared = [sg.shared(p.copy(), name=f"p{i}") for i, p in enumerate(params)]
+    w1, b1, w2, w3 = shared
+    h = sg.maximum(sg.conv2d(X, w1, padding=1) + b1[None, :, None, None], 0)
+    h = sg.max_pool2d(h, 2)                                    # (8, 4, 5, 5)
+    h = sg.maximum(sg.conv2d(h, w2), 0)                        # (8, 6, 3, 3)
+    h = sg.avg_pool2d(h, 2, padding=1, count_include_pad=False)  # (8, 6, 2, 2)
+    logits = sg.matmul(sg.reshape(h, (-1, 24)), w3)
+    loss = -sg.mean(sg.sum(sg.log_softmax(logits) * sg.one_hot(y, 3), axis=1))
+    step = sg.function([X, y], loss, updates=[(p, p - 0.1 * g) for p, g in zip(shared, sg.grad(loss, shared))])
+
+    def jax_loss(ps, xs, ys):
+        a, b, c, d = ps
+        dn = ("NCHW", "OIHW", "NCHW")
+        h = jnp.maximum(lax.conv_general_dilated(xs, a, (1, 1), ((1, 1), (1, 1)), dimension_numbers=dn)
+                        + b[None, :, None, None], 0)
+        h = lax.reduce_window(h, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+        h = jnp.maximum(lax.conv_general_dilated(h, c, (1, 1), "VALID", dimension_numbers=dn), 0)
+        pads = ((0, 0), (0, 0), (1, 1), (1, 1))
+        total = lax.reduce_window(h, 0.0, lax.add, (1, 1, 2, 2), (1, 1, 2, 2), pads)
+        count = lax.reduce_window(jnp.ones_like(h), 0.0, lax.add, (1, 1, 2, 2), (1, 1, 2, 2), pads)
+        logits = (total / count).reshape(len(xs), -1) @ d
+        return -jnp.mean(jnp.sum(jax.nn.log_softmax(logits) * jax.nn.one_hot(ys, 3), axis=1))
+
+    theirs = [jnp.asarray(p) for p in params]
+    for _ in range(5):
+        ours_loss = step(images, labels)
+        their_loss, grads = jax.value_and_grad(jax_loss)(theirs, images, labels)
+        theirs = [p - 0.1 * g for p, g in zip(theirs, grads)]
+        assert ours_loss == pytest.approx(float(their_loss), rel=1e-10)
+    for s, p in zip(shared, theirs):
+        np.testing.assert_allclose(s.get_value(), np.asarray(p), rtol=1e-9, atol=1e-12)
