@@ -179,6 +179,68 @@ def test_digits_mlp_full_run_reaches_97_percent(tmp_path):
     assert digits_run(tmp_path) >= 0.97
 
 
+# ---------------------------------------------------------------- cnn_digits.py
+
+def numpy_cnn_logits(weights, x):
+    """The CNN of cnn_digits.py in float64 NumPy, written as loops over the 3x3 taps: (n, 64) -> (n, 10)."""
+    def conv3x3_same(images, kernels, bias):             # (n, c, 8, 8), (o, c, 3, 3) -> (n, o, 8, 8)
+        padded = np.pad(images, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        n, _, h, w = images.shape
+        out = np.zeros((n, kernels.shape[0], h, w))
+        for i in range(3):
+            for j in range(3):
+                out += np.einsum("nchw,oc->nohw", padded[:, :, i:i + h, j:j + w], kernels[:, :, i, j])
+        return out + bias[None, :, None, None]
+
+    def relu_pool(a):                                   # ReLU, then the maximum of each 2x2 block
+        n, c, h, w = a.shape
+        return np.maximum(a, 0).reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+    w = {k: v.astype(np.float64) for k, v in weights.items()}
+    h = relu_pool(conv3x3_same(x.reshape(-1, 1, 8, 8), w["K1"], w["k1"]))
+    h = relu_pool(conv3x3_same(h, w["K2"], w["k2"]))
+    return h.reshape(len(x), -1) @ w["W"] + w["b"]
+
+
+def cnn_digits_run(tmp_path, *args):
+    """Runs cnn_digits.py; returns the printed (CNN, MLP) test accuracies, the CNN's test accuracy recomputed
+    here with NumPy from its saved weights, and the weights."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    picture, saved = tmp_path / "cnn.png", tmp_path / "cnn.npz"
+    out = run_example("cnn_digits.py", "--quiet", "--out", picture, "--save", saved, *args)
+    assert re.search(rf"CNN: compiled the training step and the accuracy in {NUMBER} s", out)
+    assert re.search(rf"CNN: trained \d+ epochs, \d+ steps: {NUMBER} ms per step", out)
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+    printed = {name: float(re.search(rf"^{name} test accuracy: ({NUMBER}) \(\d+/360\)$", out, flags=re.M).group(1))
+               for name in ("CNN", "MLP")}
+    digits = load_digits()
+    _, x_test, _, y_test = train_test_split(digits.data / 16.0, digits.target, test_size=0.2,
+                                            stratify=digits.target, random_state=0)
+    weights = dict(np.load(saved))
+    assert weights["K1"].shape == (16, 1, 3, 3) and weights["K2"].shape == (32, 16, 3, 3)
+    recomputed = float(np.mean(np.argmax(numpy_cnn_logits(weights, x_test), axis=1) == y_test))
+    return printed["CNN"], printed["MLP"], recomputed, weights
+
+
+def test_cnn_digits_few_epochs(tmp_path, monkeypatch):
+    # The python backend (NumPy, no JIT): a few seconds, where the numba backend first compiles the
+    # convolutions' kernels for longer than this whole run (the full run below uses the default backend).
+    monkeypatch.setenv("SYMGRAPH_BACKEND", "python")
+    cnn, mlp, recomputed, weights = cnn_digits_run(tmp_path, "--epochs", 5)
+    assert abs(recomputed - cnn) <= 1.5 / 360          # the printed accuracy is the saved network's
+    assert cnn >= 0.95 and mlp >= 0.9
+    assert all(np.isfinite(v).all() for v in weights.values())
+
+
+@pytest.mark.slow
+def test_cnn_digits_full_run_beats_the_mlp(tmp_path):
+    cnn, mlp, recomputed, _ = cnn_digits_run(tmp_path)
+    assert abs(recomputed - cnn) <= 1.5 / 360
+    assert cnn >= 0.985 and cnn > mlp
+
+
 # ---------------------------------------------------------------- newton.py
 
 def test_newton():
