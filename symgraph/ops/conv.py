@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Constant, Node
-from ..types import TensorType, promote_dtypes
+from ..types import TensorType
 from .base import Op, as_variable, pointing_at_user_line
+from .factor import float_dtype
 
 
 # ---------------------------------------------------------------- arguments and shapes
@@ -42,15 +43,6 @@ def _pair(value, what, minimum):
 def output_length(n, before, after, kernel, dilation, stride):
     """Output positions along one spatial axis (may be < 1: the caller reports it)."""
     return (n + before + after - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def _float_dtype(what, *variables):
-    for v in variables:
-        if v.type.kind not in "biuf" or v.dtype == "float16":
-            raise TypeError(f"{what}: expected real float (not float16), integer or boolean operands, got "
-                            f"{v.describe()}")
-    dtype = promote_dtypes(*[v.dtype for v in variables])
-    return dtype if np.dtype(dtype).kind == "f" else "float64"
 
 
 def _rank(what, v, ndim, layout):
@@ -183,7 +175,7 @@ class Conv2d(_ConvOp):
 
     def make_node(self, x, w):
         x, w = as_variable(x), as_variable(w)
-        dtype = _float_dtype("conv2d", x, w)
+        dtype = float_dtype("conv2d", x, w)
         _rank("conv2d", x, 4, "(batch, channels, height, width) input")
         _rank("conv2d", w, 4, "(out_channels, channels // groups, kh, kw) weight")
         n, c, h, wd = x.type.shape
@@ -221,7 +213,7 @@ class Conv2dGradInput(_ConvOp):
     def make_node(self, gy, w, height, width):
         gy, w = as_variable(gy), as_variable(w)
         height, width = _shape_input(height, "conv2d_grad_input"), _shape_input(width, "conv2d_grad_input")
-        dtype = _float_dtype("conv2d_grad_input", gy, w)
+        dtype = float_dtype("conv2d_grad_input", gy, w)
         _rank("conv2d_grad_input", gy, 4, "(batch, out_channels, height, width) gradient")
         _rank("conv2d_grad_input", w, 4, "(out_channels, channels // groups, kh, kw) weight")
         o, cg = w.type.shape[:2]
@@ -269,7 +261,7 @@ class Conv2dGradWeight(_ConvOp):
     def make_node(self, x, gy, kh, kw):
         x, gy = as_variable(x), as_variable(gy)
         kh, kw = _shape_input(kh, "conv2d_grad_weight"), _shape_input(kw, "conv2d_grad_weight")
-        dtype = _float_dtype("conv2d_grad_weight", x, gy)
+        dtype = float_dtype("conv2d_grad_weight", x, gy)
         _rank("conv2d_grad_weight", x, 4, "(batch, channels, height, width) input")
         _rank("conv2d_grad_weight", gy, 4, "(batch, out_channels, height, width) gradient")
         c, o = x.type.shape[1], gy.type.shape[1]
@@ -490,7 +482,7 @@ class AvgPool2d(_AvgPoolOp):
 
     def make_node(self, x):
         x = as_variable(x)
-        dtype = _float_dtype("avg_pool2d", x)
+        dtype = float_dtype("avg_pool2d", x)
         return Node(self, [x], [self._pooled_type("avg_pool2d", x, dtype)])
 
     def perform(self, node, inputs):

@@ -40,7 +40,7 @@ _TRANS = {0: 0, 1: 1, 2: 1, "N": 0, "T": 1, "C": 1, "n": 0, "t": 1, "c": 1}
 
 # ---------------------------------------------------------------- shared checks and helpers
 
-def _float_dtype(what, *variables):
+def float_dtype(what, *variables):
     """The dtype the op computes in: NumPy's promotion of the operands', float64 for integers/booleans."""
     for v in variables:
         if v.type.kind not in "biuf" or v.dtype == "float16":
@@ -78,7 +78,7 @@ def _finite_or_raise(op, node, a):
 def _system_node(op, what, a, b):
     """The node of ``op`` solving ``a x = b`` (a (..., n, n); b (n,) or (..., n, k)), with its static checks."""
     a, b = as_variable(a), as_variable(b)
-    dtype = _float_dtype(what, a, b)
+    dtype = float_dtype(what, a, b)
     n = _square(what, a)
     if b.ndim == 0:
         raise ValueError(f"{what}: b must be a vector (n,) or a stack of matrices (..., n, k), got {b.describe()}")
@@ -166,7 +166,7 @@ class MatrixInverse(Op):
 
     def make_node(self, a):
         a = as_variable(a)
-        dtype = _float_dtype("inv", a)
+        dtype = float_dtype("inv", a)
         n = _square("inv", a)
         return Node(self, [a], [TensorType(dtype, a.type.shape[:-2] + (n, n))])
 
@@ -314,7 +314,7 @@ class Cholesky(Op):
 
     def make_node(self, a):
         a = as_variable(a)
-        dtype = _float_dtype("cholesky", a)
+        dtype = float_dtype("cholesky", a)
         n = _square("cholesky", a)
         return Node(self, [a], [TensorType(dtype, a.type.shape[:-2] + (n, n))])
 
@@ -351,7 +351,7 @@ class Det(Op):
 
     def make_node(self, a):
         a = as_variable(a)
-        dtype = _float_dtype("det", a)
+        dtype = float_dtype("det", a)
         _square("det", a)
         return Node(self, [a], [TensorType(dtype, a.type.shape[:-2])])
 
@@ -380,7 +380,7 @@ class SlogDet(Op):
 
     def make_node(self, a):
         a = as_variable(a)
-        dtype = _float_dtype("slogdet", a)
+        dtype = float_dtype("slogdet", a)
         _square("slogdet", a)
         batch = a.type.shape[:-2]
         return Node(self, [a], [TensorType(dtype, batch), TensorType(dtype, batch)])
