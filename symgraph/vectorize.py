@@ -11,7 +11,7 @@ then falls back to one backward pass per row. Traversal is iterative.
 from __future__ import annotations
 
 from .graph import Constant, inherit_source, toposort
-from .ops import elemwise, factor, index, join, linalg, nnet, reduce, shape, sort, spectral, svd
+from .ops import conv, elemwise, factor, index, join, linalg, nnet, reduce, shape, sort, spectral, svd
 from .ops import ifelse as ifelse_ops
 from .ops import scan as scan_ops
 from .ops.grad_ops import StopGradient
@@ -370,6 +370,51 @@ def _join(node, inputs, flags, batch):
     return [join.Join(node.op.axis + 1)(*parts)]
 
 
+def _fold_images(x):
+    """A batched stack of images (B, N, C, H, W) as (B N, C, H, W)."""
+    s = shape.shape_tuple(x)
+    return shape.reshape(x, (s[0] * s[1], *s[2:]))
+
+
+def _unfold_images(y, batch, n):
+    """(B N, C, H, W) back to (B, N, C, H, W)."""
+    return shape.reshape(y, (batch, n, *shape.shape_tuple(y)[1:]))
+
+
+def _mapped(node, inputs, flags, batch):
+    """The op applied to each element of the batch by a scan (a loop over the batch axis): for batched operands
+    whose batched form would need the batch length in a static property (a convolution's ``groups``)."""
+    positions = [i for i, f in enumerate(flags) if f]
+    fixed = [i for i, f in enumerate(flags) if not f]
+
+    def step(*values):
+        full = [None] * len(inputs)
+        for i, v in zip(positions + fixed, values):
+            full[i] = v
+        return node.op(*full)
+
+    outputs, _ = scan_ops.scan(step, sequences=[inputs[i] for i in positions],
+                               non_sequences=[inputs[i] for i in fixed])
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _images_first(node, inputs, flags, batch):
+    """An op over a batch of images whose other operands are not batched (a convolution or its input gradient
+    with the same filters, a pooling): the batch folded into the images' own batch axis. Otherwise a loop."""
+    if not flags[0] or any(flags[1:]):
+        return _mapped(node, inputs, flags, batch)
+    n = shape.shape_of(inputs[0], 1)
+    out = node.op(_fold_images(inputs[0]), *inputs[1:])
+    return [_unfold_images(out, batch, n)]
+
+
+def _pooling_pair(node, inputs, flags, batch):
+    """A pooling gradient op of (x, g): both batched (the other broadcast), folded into the images' batch."""
+    x, g = (v if f else _broadcast_batch(v, batch) for v, f in zip(inputs, flags))
+    n = shape.shape_of(x, 1)
+    return [_unfold_images(node.op(_fold_images(x), _fold_images(g)), batch, n)]
+
+
 BATCHING_RULES = {
     elemwise.Elemwise: _elemwise,
     reduce.Reduce: _reduce,
@@ -402,6 +447,14 @@ BATCHING_RULES = {
     spectral.Eigvalsh: _matrices,
     spectral.QR: _matrices,
     spectral.Pinv: _matrices,
+    conv.Conv2d: _images_first,
+    conv.Conv2dGradInput: _images_first,
+    conv.Conv2dGradWeight: _mapped,
+    conv.MaxPool2d: _images_first,
+    conv.AvgPool2d: _images_first,
+    conv.AvgPool2dGrad: _images_first,
+    conv.MaxPool2dGrad: _pooling_pair,
+    conv.MaxPool2dGather: _pooling_pair,
     scan_ops.Scan: _scan,
     ifelse_ops.IfElse: _ifelse,
 }

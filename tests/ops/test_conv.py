@@ -225,9 +225,17 @@ def test_every_backend_matches_the_python_backend(backend, dtype):
         np.testing.assert_allclose(g, w, rtol=TOL[dtype], atol=TOL[dtype] * max(1.0, float(np.abs(w).max())))
 
 
-@pytest.mark.parametrize("backend", BACKENDS[1:])
-@pytest.mark.parametrize("name", sorted(CONV_CASES))
-def test_every_conv_case_on_every_backend(backend, name):
+# each lowering path (im2col products, 1x1 without columns, direct depthwise loops, padding, strides,
+# dilation, groups) on the compiled backends; the python backend runs every case above
+COMPILED_CASES = [("numba", name) for name in ("plain", "stride_pair_pad_pair", "dilation_pair", "groups",
+                                               "depthwise", "depthwise_multiplier", "same_even_kernel",
+                                               "one_by_one", "kernel_past_stride")]
+COMPILED_CASES += [("cuda", name) for name in ("plain", "stride_pair_pad_pair", "dilation_pair",
+                                               "depthwise_multiplier", "same_even_kernel")]
+
+
+@pytest.mark.parametrize("backend,name", COMPILED_CASES)
+def test_conv_cases_on_the_compiled_backends(backend, name):
     X, W, y, x, w, reference = _conv_case(name)
     gy = np.random.default_rng(1).standard_normal(reference.shape)
     outputs = [y, *sg.grad(sg.sum(y * gy), [X, W])]
@@ -391,3 +399,25 @@ def test_a_tiny_lenet_trains_as_jax_for_a_few_sgd_steps():
         assert ours_loss == pytest.approx(float(their_loss), rel=1e-10)
     for s, p in zip(shared, theirs):
         np.testing.assert_allclose(s.get_value(), np.asarray(p), rtol=1e-9, atol=1e-12)
+
+
+def test_jacobians_and_hessians_batch_the_conv_and_pooling_ops():
+    """sg.jacobian batches its rows through the ops (vectorize.py's rules: the batch folded into the images'
+    batch axis, or a loop for batched filters), and agrees with one gradient per output."""
+    rng = np.random.default_rng(13)
+    X, W = sg.tensor("X", shape=(None,) * 4), sg.tensor("W", shape=(None,) * 4)
+    y = sg.avg_pool2d(sg.tanh(sg.max_pool2d(sg.conv2d(X, W, padding=1, groups=2), 2, 1)), 2)
+    flat = sg.reshape(y, (-1,))
+    jx, jw = sg.jacobian(flat, [X, W])
+    x, w = rng.standard_normal((1, 2, 5, 4)), rng.standard_normal((2, 1, 3, 3))
+    got_x, got_w, values = sg.function([X, W], [jx, jw, flat], backend="python")(x, w)
+    rows = [sg.grad(flat[i], [X, W]) for i in range(values.size)]
+    each = sg.function([X, W], [g for pair in rows for g in pair], backend="python")(x, w)
+    np.testing.assert_allclose(got_x, np.stack(each[0::2]), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got_w, np.stack(each[1::2]), rtol=1e-12, atol=1e-14)
+    hw = sg.hessian(sg.sum(y ** 2), W)
+    got = sg.function([X, W], hw, backend="python")(x, w)
+    gw = sg.grad(sg.sum(y ** 2), W)
+    columns = [sg.grad(sg.reshape(gw, (-1,))[i], W) for i in range(w.size)]
+    want = np.stack(sg.function([X, W], columns, backend="python")(x, w)).reshape(w.shape + w.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
