@@ -7,7 +7,8 @@ two inputs and the output over the time per call, device arrays in and out) agai
 numba.cuda kernel and the GPU's measured copy bandwidth (a device-to-device copy, bytes read plus
 bytes written), and the same call from host arrays (transfers included). (W3) one SGD step of a
 784-512-256-10 ReLU MLP (float32, batch 128) with parameters resident on the device, against the
-NumPy step on the CPU and, when installed, PyTorch eager and JAX on the same GPU.
+NumPy step on the CPU and, when installed, PyTorch eager and JAX on the same GPU. (W9) one SGD step of the
+LeNet-style CNN of benchmarks/run.py (float32, batch 64) against PyTorch eager (cuDNN) and JAX jit.
 Each workload runs on its own: one that fails prints its traceback and the others still run.
 """
 from __future__ import annotations
@@ -215,6 +216,75 @@ def w3_mlp(sizes, batch, sync):
         record(label, "JAX jit on the same GPU", best_time(run_jax_step, lambda: None))
 
 
+# ---------------------------------------------------------------- W9: LeNet-style CNN training step
+
+def w9_lenet(batch, sync):
+    """The W9 step of benchmarks/run.py (conv 5x5 - ReLU - max pool - conv 5x5 - ReLU - max pool - 3 dense
+    layers, float32) with backend="cuda", parameters resident on the device, against PyTorch eager and JAX jit
+    on the same GPU; checked against the NumPy step first."""
+    from run import W9_SIDE, build_lenet_step, numpy_lenet_step, w9_data
+    params, X, Y = w9_data(batch)
+    label = f"W9 LeNet-style CNN SGD step, {W9_SIDE}x{W9_SIDE}x1, float32, batch {batch}"
+    start = time.perf_counter()
+    step, forward, shared = build_lenet_step(params, backend="cuda")
+    reference = [p.copy() for p in params]
+    np.testing.assert_allclose(step(X, Y), numpy_lenet_step(reference, X, Y), rtol=1e-3)
+    record(label, "symgraph cuda: build + grad + compile + first call", time.perf_counter() - start)
+    for p, r in zip(shared, reference):
+        np.testing.assert_allclose(p.get_value(), r, rtol=1e-3, atol=1e-4)
+    dX, dY = cuda.to_device(X), cuda.to_device(Y)
+    record(label, "symgraph cuda step, batch already on the device", best_time(lambda: step(dX, dY), sync))
+    record(label, "symgraph cuda forward only", best_time(lambda: forward(dX, dY), sync))
+    profile(label, lambda: step(dX, dY), sync, calls=20)
+    if importlib.util.find_spec("torch"):
+        import torch
+        import torch.nn.functional as F
+        if torch.cuda.is_available():
+            tp = [torch.tensor(p, device="cuda", requires_grad=True) for p in params]
+            tX, tY = torch.tensor(X, device="cuda"), torch.tensor(Y, device="cuda")
+
+            def torch_step():
+                K1, c1, K2, c2, W3, b3, W4, b4, W5, b5 = tp
+                h = F.max_pool2d(torch.relu(F.conv2d(tX, K1, c1)), 2)
+                h = F.max_pool2d(torch.relu(F.conv2d(h, K2, c2)), 2)
+                h = torch.relu(h.reshape(h.shape[0], -1) @ W3 + b3)
+                h = torch.relu(h @ W4 + b4)
+                out = -(tY * torch.log_softmax(h @ W5 + b5, dim=1)).sum(1).mean()
+                for p, g in zip(tp, torch.autograd.grad(out, tp)):
+                    p.data -= 0.01 * g
+            record(label, "PyTorch eager (cuDNN) on the same GPU", best_time(torch_step, torch.cuda.synchronize))
+    jax = jax_gpu()
+    if jax is not None:
+        import jax.numpy as jnp
+
+        def pool(h):
+            return jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+
+        def conv(h, k, bias):
+            out = jax.lax.conv_general_dilated(h, k, (1, 1), "VALID", dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            return out + bias[None, :, None, None]
+
+        def jax_loss(p, a, b):
+            K1, c1, K2, c2, W3, b3, W4, b4, W5, b5 = p
+            h = pool(jax.nn.relu(conv(a, K1, c1)))
+            h = pool(jax.nn.relu(conv(h, K2, c2)))
+            h = jax.nn.relu(h.reshape(h.shape[0], -1) @ W3 + b3)
+            h = jax.nn.relu(h @ W4 + b4)
+            return -jnp.mean(jnp.sum(b * jax.nn.log_softmax(h @ W5 + b5, axis=1), axis=1))
+
+        @jax.jit
+        def jax_step(p, a, b):
+            loss, g = jax.value_and_grad(jax_loss)(p, a, b)
+            return loss, [w - 0.01 * d for w, d in zip(p, g)]
+        state = {"p": [jax.device_put(p) for p in params]}
+        jX, jY = jax.device_put(X), jax.device_put(Y)
+
+        def run_jax_step():
+            loss, state["p"] = jax_step(state["p"], jX, jY)
+            loss.block_until_ready()
+        record(label, "JAX jit on the same GPU", best_time(run_jax_step, lambda: None))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
@@ -250,6 +320,8 @@ def main():
     attempt("W3", w3_mlp, sizes, batch, sync)
     if not args.simulator and not args.quick:
         attempt("W3 batch 1024", w3_mlp, sizes, 8 * batch, sync)   # 8x the arithmetic, the same launches
+    if not args.simulator:      # one step of 28x28 images takes minutes under the simulator
+        attempt("W9", w9_lenet, 64, sync)
     print(f"\ndevice: {device}\n")
     print("| workload | variant | time | effective bandwidth |")
     print("| --- | --- | --- | --- |")

@@ -34,7 +34,7 @@ GENERATED_NAME = re.compile(r"[a-z]{1,10}[0-9]+(_[0-9]+)*\Z")
 VOCABULARY = frozenset({
     "np", "nb", "rt", "prange", "KernelCompiler", "PRANGE_ONLY", "math",       # numba kernels (numba/lower.py)
     "cbk",                                         # a numba kernel's calls back into Python (numba/callbacks.py)
-    "cuda", "M", "INF",                                                       # cuda kernels (cuda/runtime.py)
+    "cuda", "M", "INF", "LD",                                                 # cuda kernels (cuda/runtime.py)
     "int_power",                                   # the exact integer power a cuda kernel defines (cuda/elemwise.py)
     "cycle_counter",                               # the cycle counter of a profile=True kernel (numba/profile.py)
     "range", "min", "max", "abs", "dict", "ValueError", "IndexError",

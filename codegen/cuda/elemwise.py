@@ -74,6 +74,14 @@ class CudaDialect(ScalarDialect):
     def minimum(self, a, b):
         return f"({a} if ({a} <= {b} or {a} != {a}) else {b})"
 
+    def mul(self, a, b):
+        # NVVM contracts a product and a following sum into one fused multiply-add (its default, with no
+        # public switch in numba-cuda), which rounds once where NumPy rounds twice: x * y - x * y would not
+        # be 0. libdevice's round-to-nearest product is never contracted. (The simulator runs Python floats.)
+        if self.dtype.kind == "f" and self.dtype.itemsize in (4, 8) and not simulator_enabled():
+            return f"LD.{'fmul_rn' if self.dtype.itemsize == 4 else 'dmul_rn'}({a}, {b})"
+        return f"({a} * {b})"
+
     def power(self, a, b):
         if self.dtype.kind in "iu":     # exact, in modular uint64 arithmetic; the caller casts to the dtype
             return f"int_power(T_uint64({a}), T_uint64({b}), T_uint64(1))"

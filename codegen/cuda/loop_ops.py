@@ -15,7 +15,8 @@ from symgraph.graph import Constant, toposort
 from symgraph.ops.ifelse import IfElse
 from symgraph.ops.scan import Scan
 
-from .runtime import host_int, to_device, to_host
+from .elemwise import copy_into
+from .runtime import host_int, is_c_contiguous, to_device, to_host
 from .table import device, label, plan_node, register
 
 
@@ -27,13 +28,18 @@ def _row(array, index):
     return array[index]
 
 
-def _store(buffer, index, value):
-    """``buffer[index] = value`` on the device (``value``: a device array, a host array or scalar)."""
+def _store(call, buffer, index, value):
+    """``buffer[index] = value`` on the device, broadcasting as NumPy's assignment does (an initial value may
+    hold a length-1 axis where the state has more); ``value``: a device array, a host array or scalar.
+    (numba-cuda's ``copy_to_device`` does not broadcast on a real GPU, though the simulator's does.)"""
     target = buffer[index:index + 1] if buffer.ndim == 1 else buffer[index]
     if isinstance(value, np.ndarray) or np.isscalar(value):
-        target.copy_to_device(np.ascontiguousarray(np.asarray(value, dtype=buffer.dtype).reshape(target.shape)))
+        host = np.broadcast_to(np.asarray(value, dtype=buffer.dtype), target.shape)
+        target.copy_to_device(np.ascontiguousarray(host))
+    elif tuple(value.shape) == tuple(target.shape) and value.dtype == buffer.dtype and is_c_contiguous(value):
+        target.copy_to_device(value)
     else:
-        target.copy_to_device(value if value.is_c_contiguous() else to_device(to_host(value)))
+        copy_into(call, target, value)
 
 
 @register(Scan)
@@ -82,7 +88,7 @@ def lower_scan(node, host):
                                  f"rows for taps {list(op.taps[k])}, which need {lag}")
             buffer = call.empty((lag + n,) + tuple(init.shape[1:]), state_dtypes[k])
             for row in range(lag):
-                _store(buffer, row, _row(init, row))
+                _store(call, buffer, row, _row(init, row))
             buffers.append(buffer)
         free = [None] * op.n_free
         ran = n
@@ -96,14 +102,14 @@ def lower_scan(node, host):
                 if tuple(np.shape(results[k])) != tuple(buffer.shape[1:]):
                     raise ValueError(f"{label(node)}: step {t} gave recurrent output {k} the shape "
                                      f"{tuple(np.shape(results[k]))}, but its state has shape {tuple(buffer.shape[1:])}")
-                _store(buffer, lag + t, results[k])
+                _store(call, buffer, lag + t, results[k])
             for j in range(op.n_free):
                 value = results[op.n_states + j]
                 if free[j] is None:
                     free[j] = call.empty((n,) + tuple(np.shape(value)), free_dtypes[j])
                 elif tuple(np.shape(value)) != tuple(free[j].shape[1:]):
                     raise ValueError(f"{label(node)}: output {op.n_states + j} changed its shape between steps")
-                _store(free[j], t, value)
+                _store(call, free[j], t, value)
             if op.has_until and bool(to_host(results[-1]) if not isinstance(results[-1], np.ndarray)
                                      else results[-1]):
                 ran = t + 1

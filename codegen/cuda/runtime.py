@@ -407,6 +407,9 @@ def kernel_namespace():
     from numba import cuda
     namespace = {"__name__": "symgraph_cuda_kernels", "cuda": cuda, "INF": math.inf,
                  "M": _SimulatorMath() if simulator_enabled() else math}
+    if not simulator_enabled():
+        from numba.cuda import libdevice
+        namespace["LD"] = libdevice     # products that are never fused into an addition (elemwise.CudaDialect)
     for name in NUMERIC_DTYPES:
         namespace[f"T_{name}"] = numba.from_dtype(np.dtype(name))
     return namespace

@@ -67,6 +67,11 @@ class ScalarDialect:
         """``a ** b`` for floats (the backends compute integer powers exactly, on their own)."""
         raise NotImplementedError
 
+    def mul(self, a, b) -> str:
+        """``a * b`` rounded on its own, as NumPy rounds every product: a backend whose compiler would fuse
+        the product into a following addition (a GPU's fused multiply-add) keeps it apart here."""
+        return f"({a} * {b})"
+
 
 class ScalarOp:
     """A pure function of ``nin`` scalars. Identity is class plus ``__props__``, like ``Op``.
@@ -242,7 +247,7 @@ class Mul(ScalarOp):
     sympy_function = "Mul"
 
     def formula(self, f, a, b):
-        return f"({a} * {b})"
+        return f.mul(a, b)
 
     def grad(self, inputs, output, gy):
         a, b = inputs
