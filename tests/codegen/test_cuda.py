@@ -569,3 +569,18 @@ def test_a_call_passes_its_state_to_every_step():
     (again,) = step([runtime.to_device(np.array([2.0, 3.0]))], second)
     assert again is out and runtime.is_fresh(again, second.token)     # the spare array, reused and re-tagged
     np.testing.assert_allclose(runtime.to_host(again), np.exp([2.0, 3.0]))
+
+
+def test_scan_rows_broadcast_an_initial_value_with_a_length_one_axis():
+    """numba-cuda's copy_to_device does not broadcast on a real GPU; BPTT's zero initial gradients hold a
+    length-1 axis where the state has more (an H200 run failed 4 scan tests on it)."""
+    from symgraph.codegen.cuda.loop_ops import _store
+    from symgraph.codegen.cuda.runtime import device_empty, to_device, to_host
+    buffer = device_empty((3, 2), "float64")
+    _store(None, buffer, 0, to_device(np.array([5.0])))            # (1,) into a row of 2
+    _store(None, buffer, 1, to_device(np.array([1.0, 2.0])))       # same shape
+    _store(None, buffer, 2, np.float32(7.0))                       # a host scalar, another dtype
+    np.testing.assert_array_equal(to_host(buffer), [[5.0, 5.0], [1.0, 2.0], [7.0, 7.0]])
+    vector = device_empty((2,), "float64")
+    _store(None, vector, 1, to_device(np.array(3.0)))               # a 0-d device value into a 1-d buffer
+    assert to_host(vector)[1] == 3.0
