@@ -77,9 +77,24 @@ def _build_batch(rows, dtype, with_grads):
     return inputs, outputs, values, labels
 
 
+# Rows per compiled function: Numba's compile time grows faster than the kernel's length, so the 103 rows
+# covering the catalogue compile in 54 s as functions of 8 rows against 86 s as one function.
+CHUNK = 8
+
+
 def _compare_batch(rows, dtype, with_grads, optimizer):
-    """One compiled function for all ``rows``; each output compared with the python backend."""
+    """``rows`` in compiled functions of ``CHUNK`` rows; each output compared with the python backend."""
+    failures = []
+    for start in range(0, len(rows), CHUNK):
+        failures += _compare_chunk(rows[start:start + CHUNK], dtype, with_grads, optimizer)
+    assert not failures, "\n".join(failures)
+
+
+def _compare_chunk(rows, dtype, with_grads, optimizer):
+    """One compiled function for ``rows``: the failures of its outputs against the python backend."""
     inputs, outputs, values, labels = _build_batch(rows, dtype, with_grads)
+    if not outputs:
+        return []
     reference = sg.function(inputs, outputs, backend="python", optimizer=optimizer)(*values)
     got = sg.function(inputs, outputs, backend="numba", optimizer=optimizer)(*values)
     tol = {"rtol": 2e-4, "atol": 2e-5} if dtype == "float32" else {"rtol": 1e-9, "atol": 1e-10}
@@ -93,7 +108,7 @@ def _compare_batch(rows, dtype, with_grads, optimizer):
             np.testing.assert_allclose(g, want, **tol)
         except AssertionError as exc:
             failures.append(f"{label}: {str(exc).strip().splitlines()[-1]}")
-    assert not failures, "\n".join(failures)
+    return failures
 
 
 def _covering_rows(dtype, differentiable=False, scalar_ops=True):
