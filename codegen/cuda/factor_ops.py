@@ -42,7 +42,7 @@ _MESSAGES = {NOT_FINITE: "the matrix holds inf or NaN", SINGULAR: "singular matr
 # [3] parity of the row swaps. Every branch on a flag is read after a barrier, so the block agrees on it.
 _LU = """
 def lu_kernel(a, x, rhs, info, det, sign, logabs, batch, n, k, symmetric, lower, identity, want_det):
-    flags = cuda.shared.array(4, T_int32)
+    flags = cuda.shared.array(0, T_int32)
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x
     for m in range(cuda.blockIdx.x, batch, cuda.gridDim.x):
@@ -149,7 +149,7 @@ def lu_kernel(a, x, rhs, info, det, sign, logabs, batch, n, k, symmetric, lower,
 
 _CHOLESKY = """
 def cholesky_kernel(a, x, out, info, batch, n, lower):
-    flags = cuda.shared.array(3, T_int32)
+    flags = cuda.shared.array(0, T_int32)
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x
     for m in range(cuda.blockIdx.x, batch, cuda.gridDim.x):
@@ -210,7 +210,7 @@ def cholesky_kernel(a, x, out, info, batch, n, lower):
 
 _TRIANGULAR = """
 def triangular_kernel(a, rhs, info, batch, n, k, lower, trans, unit):
-    flags = cuda.shared.array(3, T_int32)
+    flags = cuda.shared.array(0, T_int32)
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x
     forward = lower != trans
@@ -266,8 +266,11 @@ def _kernel(call, name, template, a_dtype, dtype):
 
 
 def _launch(batch):
+    """Blocks, threads and the dynamic shared memory of the block's flags (4 int32). Dynamic, not a static
+    ``cuda.shared.array(4, ...)``: the simulator allocates static shared arrays lazily without a lock, so two
+    threads of a block could get different flags (a rare wrong result under load, seen in a full test run)."""
     s = sizes()
-    return max(1, min(batch, s.batch_max_blocks)), s.factor_threads
+    return max(1, min(batch, s.batch_max_blocks)), s.factor_threads, 0, 16
 
 
 def _error(node, code):
