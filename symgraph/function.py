@@ -122,7 +122,7 @@ def _with_default_updates(outputs, update_pairs):
 
 #: Keywords a backend reads from ``sg.function``: numba's ``parallel``, ``cache``, ``tape`` and
 #: ``inplace`` (see codegen/numba/__init__.py) and cuda's ``return_device_arrays``.
-BACKEND_OPTIONS = ("parallel", "cache", "tape", "inplace", "return_device_arrays")
+BACKEND_OPTIONS = ("parallel", "cache", "tape", "inplace", "vector_math", "return_device_arrays")
 KEYWORDS = ("updates", "givens", "backend", "optimizer", "trust_input", "profile", "name", "rewrite_log",
             "no_default_updates", *BACKEND_OPTIONS)
 
@@ -586,7 +586,7 @@ def function(inputs, outputs, updates=None, givens=None, backend=None, optimizer
     name : str, optional
         A name shown in ``repr(f)`` and in error messages.
     **options
-        Backend options: ``parallel``, ``cache``, ``tape``, ``inplace`` (numba) and
+        Backend options: ``parallel``, ``cache``, ``tape``, ``inplace``, ``vector_math`` (numba) and
         ``return_device_arrays`` (cuda), and ``rewrite_log``; ``no_default_updates=True`` leaves
         out the updates nodes add by themselves (random draws then repeat the same values). Any
         other keyword is a ``TypeError`` naming it.

@@ -53,7 +53,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 RUNTIME_SOURCES = tuple(os.path.join(_HERE, name) for name in ("runtime.py", "blas.py", "tape.py", "link.py",
                                                                   "linked.py", "pipeline.py", "pcg64.py",
                                                                   "lapack_factor.py", "lapack_spectral.py",
-                                                                  "conv_runtime.py"))
+                                                                  "conv_runtime.py", "vmath.py"))
 LINKS = "links.pickle"
 # key -> dispatcher while some function still uses it, for functions compiled again in this process
 _loaded = weakref.WeakValueDictionary()

@@ -123,6 +123,8 @@ class KernelWriter:
         self.shape_facts = None          # the program's shape equalities, computed on first use (elemwise.py)
         self.lower_node = None           # lower(node): set by lower.py; loops (loop.py) lower their steps with it
         self.functions: list[str] = []   # sources of module-level functions the body calls (a loop's step)
+        # names vmath.py for the scalar formulas (exp, tanh vectorise), or None: libm's functions
+        self.vector_math = self.vector_math_module
         self.branches: dict = {}         # id(ifelse node) -> the nodes of each branch (branch.py)
 
     def array_argument(self, array, prefix="data") -> str:
@@ -198,6 +200,13 @@ class KernelWriter:
             self.uses_prange = True
             return f"for {index} in prange({count}):"
         return f"for {index} in range({count}):"
+
+    def vector_math_module(self) -> str:
+        """The name under which the generated module imports vmath.py (vectorisable exp and tanh)."""
+        line = f"import {__package__}.vmath as vm"
+        if line not in self.imports:
+            self.imports.append(line)
+        return "vm"
 
     def runtime(self) -> str:
         """The name under which the generated module imports ``linked.py``: the cached helpers, called by address."""

@@ -62,6 +62,8 @@ def generate(program, parallel=True) -> KernelModule:
     refuse_unsupported_dtypes(program)
     kernel = KernelWriter(parallel=parallel)
     kernel.program = program
+    if not program.options.get("vector_math", True):
+        kernel.vector_math = None
     signature = _Signature()
     _bind_parameters(program, kernel, signature)
     nodes = toposort(program.outputs)

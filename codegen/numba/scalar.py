@@ -27,17 +27,26 @@ _COMPARE = {"lt", "le", "gt", "ge", "eq", "ne"}
 _LOGIC = {"and", "or", "not"}
 
 
+#: functions vmath.py implements, with the suffix of each dtype it implements them for
+VECTOR_FUNCTIONS = frozenset({"exp", "tanh"})
+_VECTOR_SUFFIX = {"float64": "_f64", "float32": "_f32"}
+
+
 class NumbaDialect(ScalarDialect):
     """How the ops' scalar formulas (``ScalarOp.formula``) are written in a numba kernel: NumPy's functions."""
 
-    def __init__(self, dtype, let):
+    def __init__(self, dtype, let, vector_math=None):
         self.dtype = np.dtype(dtype)
         self._let = let
+        self._vector_math = vector_math
 
     def let(self, expression):
         return _named(expression, self._let)
 
     def call(self, function, *args):
+        if self._vector_math is not None and function in VECTOR_FUNCTIONS and self.dtype.name in _VECTOR_SUFFIX:
+            # the vectorisable implementation (vmath.py) instead of libm's scalar call
+            return f"{self._vector_math()}.{function}{_VECTOR_SUFFIX[self.dtype.name]}({', '.join(args)})"
         if hasattr(np, function):
             return f"np.{function}({', '.join(args)})"
         # NumPy lacks it (erf, erfc, lgamma): Python's ``math``, whose result Numba types as float64
@@ -85,7 +94,7 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) ->
     if name == "where":
         args = [cast_code(operands[0], operand_dtypes[0], "bool")]
         args += [cast_code(x, d, out_dtype) for x, d in zip(operands[1:], operand_dtypes[1:])]
-        return scalar_op.formula(NumbaDialect(out_dtype, kernel.let), *args)
+        return scalar_op.formula(NumbaDialect(out_dtype, kernel.let, _vector_math(kernel)), *args)
     if not scalar_op.has_formula():
         raise NotImplementedError(f"the numba backend has no lowering for scalar op {scalar_op}")
     if np.dtype(out_dtype).kind == "b" and name in ("add", "mul", "maximum", "minimum"):
@@ -94,13 +103,18 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) ->
         return f"({a} or {b})" if name in ("add", "maximum") else f"({a} and {b})"
     if scalar_op.wide and out_dtype == "float32":     # computed in float64, rounded once
         args = [cast_code(x, d, "float64") for x, d in zip(operands, operand_dtypes)]
-        return f"np.float32({scalar_op.formula(NumbaDialect('float64', kernel.let), *args)})"
+        return f"np.float32({scalar_op.formula(NumbaDialect('float64', kernel.let, _vector_math(kernel)), *args)})"
     args = [cast_code(x, d, out_dtype) for x, d in zip(operands, operand_dtypes)]
     if name == "pow" and np.dtype(out_dtype).kind in "iu":
         return _integer_power(args, out_dtype, kernel)
     if np.dtype(out_dtype) == np.int64 and name in _WRAPPING:
         return _int64_wrapping(scalar_op, args, kernel.let)
-    return narrowed(scalar_op.formula(NumbaDialect(out_dtype, kernel.let), *args), out_dtype)
+    return narrowed(scalar_op.formula(NumbaDialect(out_dtype, kernel.let, _vector_math(kernel)), *args), out_dtype)
+
+
+def _vector_math(kernel):
+    """What names vmath.py in ``kernel``'s module (a callable adding the import), or None: libm's functions."""
+    return getattr(kernel, "vector_math", None)
 
 
 # Numba marks signed 64-bit arithmetic "no signed wrap" (LLVM's nsw), so an overflow is undefined and

@@ -1,0 +1,134 @@
+"""The vectorisable exp and tanh of codegen/numba/vmath.py: their ulp bounds over two million points against
+the 80-bit long double functions (checked themselves against mpmath on a sample), the special values NumPy
+gives, that a loop calling them vectorises, and that the numba backend uses them (or libm with
+``vector_math=False``)."""
+import mpmath
+import numba as nb
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.codegen.numba import vmath
+
+pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
+
+
+@nb.njit(error_model="numpy")
+def _exp64(x, out):
+    for i in range(x.size):
+        out[i] = vmath.exp_f64(x[i])
+
+
+@nb.njit(error_model="numpy")
+def _tanh64(x, out):
+    for i in range(x.size):
+        out[i] = vmath.tanh_f64(x[i])
+
+
+@nb.njit(error_model="numpy")
+def _exp32(x, out):
+    for i in range(x.size):
+        out[i] = vmath.exp_f32(x[i])
+
+
+@nb.njit(error_model="numpy")
+def _tanh32(x, out):
+    for i in range(x.size):
+        out[i] = vmath.tanh_f32(x[i])
+
+
+def _run(kernel, x):
+    out = np.empty_like(x)
+    kernel(x, out)
+    return out
+
+
+def _ulps(got, exact, dtype):
+    """|got - exact| in units of the last place of ``dtype`` at the exact value (subnormal spacing below)."""
+    exact = np.asarray(exact, np.longdouble)
+    spacing = np.spacing(np.abs(exact.astype(dtype))).astype(np.longdouble)
+    return np.abs(got.astype(np.longdouble) - exact) / spacing
+
+
+def _exp_points(rng, n):
+    return np.concatenate([rng.uniform(-745.13, 709.78, n // 2), rng.uniform(-1, 1, n // 4),
+                           rng.uniform(-745.13, -708.0, n // 8),            # subnormal results
+                           rng.uniform(700, 709.78, n // 8)])
+
+
+def test_exp_f64_is_within_1_ulp_over_two_million_points():
+    x = _exp_points(np.random.default_rng(0), 2_000_000)
+    ulps = _ulps(_run(_exp64, x), np.exp(x.astype(np.longdouble)), np.float64)
+    assert ulps.max() <= 1.0, (ulps.max(), x[np.argmax(ulps)])
+
+
+def test_tanh_f64_is_within_2_ulp_over_two_million_points():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(-20, 20, 800_000), rng.uniform(-0.7, 0.7, 800_000),
+                        rng.uniform(-1e-3, 1e-3, 200_000), rng.uniform(0.6, 0.65, 200_000) * rng.choice([-1, 1])])
+    ulps = _ulps(_run(_tanh64, x), np.tanh(x.astype(np.longdouble)), np.float64)
+    assert ulps.max() <= 2.0, (ulps.max(), x[np.argmax(ulps)])
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh"])
+def test_float32_versions_are_within_1_ulp(name):
+    rng = np.random.default_rng(2)
+    x = (_exp_points(rng, 1_000_000) / (8 if name == "exp" else 20)).astype(np.float32)   # float32's range
+    got = _run(_exp32 if name == "exp" else _tanh32, x)
+    assert got.dtype == np.float32
+    exact = getattr(np, name)(x.astype(np.longdouble))
+    finite = np.isfinite(exact.astype(np.float32))
+    assert _ulps(got[finite], exact[finite], np.float32).max() <= 1.0
+
+
+def test_the_long_double_reference_agrees_with_mpmath_on_a_sample():
+    mpmath.mp.prec = 120
+    rng = np.random.default_rng(3)
+    for function, points in ((np.exp, _exp_points(rng, 400)), (np.tanh, rng.uniform(-20, 20, 400))):
+        exact = getattr(mpmath, function.__name__)
+        for x in points:
+            reference = mpmath.mpf(str(function(np.longdouble(x))))     # every digit of the long double
+            want = exact(mpmath.mpf(float(x)))
+            assert abs(reference - want) <= abs(want) * mpmath.mpf(2) ** -62, (x, reference, want)
+
+
+def test_special_values_are_numpys():
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 709.78, 709.79, -745.13, -745.14, -1000.0, 1000.0,
+                  5e-324, -5e-324, 1e-300, 0.625, -0.625, 19.0, 40.0, 1e6])
+    with np.errstate(over="ignore"):
+        for kernel, function in ((_exp64, np.exp), (_tanh64, np.tanh)):
+            got, want = _run(kernel, x), function(x)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+            exact = np.isinf(want) | (want == 0) | np.isnan(want) | (np.abs(x) >= 40)
+            np.testing.assert_array_equal(got[exact], want[exact])
+            np.testing.assert_allclose(got, want, rtol=3e-16)
+
+
+def test_a_loop_calling_them_vectorises():
+    x = np.zeros(8)
+    _exp64(x, x.copy())
+    _tanh64(x, x.copy())
+    for kernel in (_exp64, _tanh64):
+        ir = next(iter(kernel.inspect_llvm().values()))
+        assert "x double>" in ir, "no vector of doubles in the loop's LLVM IR"
+
+
+def test_the_numba_backend_uses_them_unless_told_not_to():
+    x = sg.vector("x")
+    expression = sg.tanh(x) * sg.exp(-x * x)
+    fast = sg.function([x], expression, backend="numba")
+    libm = sg.function([x], expression, backend="numba", vector_math=False)
+    assert "vm.exp_f64(" in fast.source and "vm.tanh_f64(" in fast.source
+    assert "vm." not in libm.source and "np.exp(" in libm.source
+    values = np.random.default_rng(4).uniform(-5, 5, 10_001)
+    want = np.tanh(values) * np.exp(-values * values)
+    np.testing.assert_allclose(fast(values), want, rtol=8e-16, atol=1e-300)
+    np.testing.assert_allclose(libm(values), want, rtol=8e-16, atol=1e-300)
+    x32 = sg.vector("x32", "float32")
+    f32 = sg.function([x32], sg.exp(x32) + sg.tanh(x32), backend="numba")
+    assert "vm.exp_f32(" in f32.source
+    v32 = values.astype(np.float32)
+    got = f32(v32)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, np.exp(v32) + np.tanh(v32), rtol=3e-7, atol=3e-7)
