@@ -255,22 +255,8 @@ def w9_lenet(batch, sync):
             record(label, "PyTorch eager (cuDNN) on the same GPU", best_time(torch_step, torch.cuda.synchronize))
     jax = jax_gpu()
     if jax is not None:
-        import jax.numpy as jnp
-
-        def pool(h):
-            return jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
-
-        def conv(h, k, bias):
-            out = jax.lax.conv_general_dilated(h, k, (1, 1), "VALID", dimension_numbers=("NCHW", "OIHW", "NCHW"))
-            return out + bias[None, :, None, None]
-
-        def jax_loss(p, a, b):
-            K1, c1, K2, c2, W3, b3, W4, b4, W5, b5 = p
-            h = pool(jax.nn.relu(conv(a, K1, c1)))
-            h = pool(jax.nn.relu(conv(h, K2, c2)))
-            h = jax.nn.relu(h.reshape(h.shape[0], -1) @ W3 + b3)
-            h = jax.nn.relu(h @ W4 + b4)
-            return -jnp.mean(jnp.sum(b * jax.nn.log_softmax(h @ W5 + b5, axis=1), axis=1))
+        from run import jax_lenet_loss
+        jax_loss = jax_lenet_loss()
 
         @jax.jit
         def jax_step(p, a, b):

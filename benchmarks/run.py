@@ -1049,9 +1049,9 @@ def _torch_lenet(params, X, Y, learning_rate=0.01):
             lambda: torch.set_num_threads(previous))
 
 
-def _jax_lenet(params, X, Y, learning_rate=0.01):
-    """The W9 step (jit(value_and_grad), float32, lax.conv_general_dilated and reduce_window) and forward pass
-    in JAX, checked against NumPy; returns the calls to time and the step's trace + compile + first call."""
+def jax_lenet_loss():
+    """The W9 loss in JAX (``lax.conv_general_dilated`` and ``reduce_window``, NCHW/OIHW), of (params, X, Y);
+    benchmarks/cuda_bench.py times it on the GPU."""
     import jax
     import jax.numpy as jnp
 
@@ -1069,6 +1069,15 @@ def _jax_lenet(params, X, Y, learning_rate=0.01):
         h = jax.nn.relu(h.reshape(h.shape[0], -1) @ W3 + b3)
         h = jax.nn.relu(h @ W4 + b4)
         return -jnp.mean(jnp.sum(Y * jax.nn.log_softmax(h @ W5 + b5, axis=1), axis=1))
+    return loss_fn
+
+
+def _jax_lenet(params, X, Y, learning_rate=0.01):
+    """The W9 step (jit(value_and_grad), float32, lax.conv_general_dilated and reduce_window) and forward pass
+    in JAX, checked against NumPy; returns the calls to time and the step's trace + compile + first call."""
+    import jax
+    import jax.numpy as jnp
+    loss_fn = jax_lenet_loss()
 
     @jax.jit
     def step(p, X, Y):

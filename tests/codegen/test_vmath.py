@@ -13,28 +13,17 @@ from symgraph.codegen.numba import vmath
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
 
 
-@nb.njit(error_model="numpy")
-def _exp64(x, out):
-    for i in range(x.size):
-        out[i] = vmath.exp_f64(x[i])
+def _loop(function):
+    """A jitted loop applying ``function`` (one of vmath's, inlined) to every element."""
+    @nb.njit(error_model="numpy")
+    def kernel(x, out):
+        for i in range(x.size):
+            out[i] = function(x[i])
+    return kernel
 
 
-@nb.njit(error_model="numpy")
-def _tanh64(x, out):
-    for i in range(x.size):
-        out[i] = vmath.tanh_f64(x[i])
-
-
-@nb.njit(error_model="numpy")
-def _exp32(x, out):
-    for i in range(x.size):
-        out[i] = vmath.exp_f32(x[i])
-
-
-@nb.njit(error_model="numpy")
-def _tanh32(x, out):
-    for i in range(x.size):
-        out[i] = vmath.tanh_f32(x[i])
+_exp64, _tanh64 = _loop(vmath.exp_f64), _loop(vmath.tanh_f64)
+_exp32, _tanh32 = _loop(vmath.exp_f32), _loop(vmath.tanh_f32)
 
 
 def _run(kernel, x):
