@@ -222,7 +222,7 @@ def w9_lenet(batch, sync):
     """The W9 step of benchmarks/run.py (conv 5x5 - ReLU - max pool - conv 5x5 - ReLU - max pool - 3 dense
     layers, float32) with backend="cuda", parameters resident on the device, against PyTorch eager and JAX jit
     on the same GPU; checked against the NumPy step first."""
-    from run import W9_SIDE, build_lenet_step, numpy_lenet_step, w9_data
+    from run import W9_SIDE, build_lenet_step, numpy_lenet_step, torch_lenet_loss, w9_data
     params, X, Y = w9_data(batch)
     label = f"W9 LeNet-style CNN SGD step, {W9_SIDE}x{W9_SIDE}x1, float32, batch {batch}"
     start = time.perf_counter()
@@ -238,18 +238,12 @@ def w9_lenet(batch, sync):
     profile(label, lambda: step(dX, dY), sync, calls=20)
     if importlib.util.find_spec("torch"):
         import torch
-        import torch.nn.functional as F
         if torch.cuda.is_available():
             tp = [torch.tensor(p, device="cuda", requires_grad=True) for p in params]
             tX, tY = torch.tensor(X, device="cuda"), torch.tensor(Y, device="cuda")
 
             def torch_step():
-                K1, c1, K2, c2, W3, b3, W4, b4, W5, b5 = tp
-                h = F.max_pool2d(torch.relu(F.conv2d(tX, K1, c1)), 2)
-                h = F.max_pool2d(torch.relu(F.conv2d(h, K2, c2)), 2)
-                h = torch.relu(h.reshape(h.shape[0], -1) @ W3 + b3)
-                h = torch.relu(h @ W4 + b4)
-                out = -(tY * torch.log_softmax(h @ W5 + b5, dim=1)).sum(1).mean()
+                out = torch_lenet_loss(tp, tX, tY)
                 for p, g in zip(tp, torch.autograd.grad(out, tp)):
                     p.data -= 0.01 * g
             record(label, "PyTorch eager (cuDNN) on the same GPU", best_time(torch_step, torch.cuda.synchronize))

@@ -1008,23 +1008,30 @@ def _interleaved(calls, rounds=5, pause=1.0):
     return best
 
 
+def torch_lenet_loss(params, X, Y):
+    """The W9 loss in PyTorch (``F.conv2d``, ``F.max_pool2d``) of the parameter tensors and a batch;
+    benchmarks/cuda_bench.py times it on the GPU."""
+    import torch
+    import torch.nn.functional as F
+    K1, c1, K2, c2, W3, b3, W4, b4, W5, b5 = params
+    h = F.max_pool2d(torch.relu(F.conv2d(X, K1, c1)), 2)
+    h = F.max_pool2d(torch.relu(F.conv2d(h, K2, c2)), 2)
+    h = torch.relu(h.reshape(h.shape[0], -1) @ W3 + b3)
+    h = torch.relu(h @ W4 + b4)
+    return -torch.mean(torch.sum(Y * torch.log_softmax(h @ W5 + b5, dim=1), dim=1))
+
+
 def _torch_lenet(params, X, Y, learning_rate=0.01):
     """The W9 step and forward pass in PyTorch eager on the CPU (autograd, SGD under no_grad), checked against
     NumPy, with as many threads as Numba's; returns the calls to time and what restores PyTorch's threads."""
     import torch
-    import torch.nn.functional as F
     previous = torch.get_num_threads()
     torch.set_num_threads(numba.get_num_threads())
     tX, tY = torch.from_numpy(X), torch.from_numpy(Y)
     tp = [torch.tensor(p, requires_grad=True) for p in params]
 
     def loss_of():
-        K1, c1, K2, c2, W3, b3, W4, b4, W5, b5 = tp
-        h = F.max_pool2d(torch.relu(F.conv2d(tX, K1, c1)), 2)
-        h = F.max_pool2d(torch.relu(F.conv2d(h, K2, c2)), 2)
-        h = torch.relu(h.reshape(h.shape[0], -1) @ W3 + b3)
-        h = torch.relu(h @ W4 + b4)
-        return -torch.mean(torch.sum(tY * torch.log_softmax(h @ W5 + b5, dim=1), dim=1))
+        return torch_lenet_loss(tp, tX, tY)
 
     def step():
         loss = loss_of()
