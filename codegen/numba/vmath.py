@@ -1,9 +1,9 @@
-"""Vectorisable ``exp`` and ``tanh`` for the loops the numba backend generates.
+"""Vectorisable ``exp``, ``tanh``, ``log`` and ``log1p`` for the loops the numba backend generates.
 
-Numba calls libm's scalar ``exp``/``tanh`` for ``np.exp``/``np.tanh`` (the pip builds of llvmlite have no SVML),
+Numba calls libm's scalar functions for ``np.exp``, ``np.tanh``, ``np.log``, ``np.log1p`` (the pip builds of llvmlite have no SVML),
 and a call inside a loop keeps LLVM from vectorising it. These functions are branch-free (selects instead of
-branches), call nothing, and make ``2**k`` by putting ``k`` into a float's exponent bits (``_bits_to_float64``, an
-intrinsic): inlined into a fused loop (``inline="always"``), LLVM vectorises the loop with the machine's widest
+branches), call nothing, and read or make a float's exponent through its bits (``_float64_bits`` and
+``_bits_to_float64``, intrinsics): inlined into a fused loop (``inline="always"``), LLVM vectorises the loop with the machine's widest
 vectors, like NumPy's own SIMD loops and XLA's polynomial approximations.
 
 Accuracy (tests/codegen/test_vmath.py checks each bound on two million points per function against the
@@ -14,14 +14,17 @@ Accuracy (tests/codegen/test_vmath.py checks each bound on two million points pe
   results included, NaN for NaN.
 - ``tanh_f64``: within 2 ulp (1.31 at most over the test's points; NumPy's own: 1.19); ``tanh(±0) = ±0``,
   ±1 for large ±x and ±inf, NaN for NaN.
-- ``exp_f32``, ``tanh_f32``: computed in float64 and rounded once: at most 1 ulp (float32).
+- ``log_f64``: within 1 ulp (0.84 at most); -inf at ±0, NaN below 0, subnormal inputs included.
+- ``log1p_f64``: within 2 ulp (1.18 at most); ``log1p(±0) = ±0``, -inf at -1, NaN below.
+- the ``_f32`` versions: computed in float64 and rounded once: at most 1 ulp (float32).
 
 Cody-Waite reduction for ``exp``: ``x = k ln 2 + r`` with ``|r| <= ln 2 / 2`` (``ln 2`` split into a high part
 whose products with ``k`` are exact and a low part), ``exp(r)`` by its Taylor polynomial to degree 13 (the
 next term is below 2**-60 of the result; the 1 added last), then scaled by ``2**k`` in two steps
 (``2**(k - k // 2)`` and ``2**(k // 2)``) so that subnormal results are rounded once. ``tanh``: Cephes'
 rational approximation ``x + x**3 P(x**2) / Q(x**2)`` for ``|x| < 0.625``, and ``1 - 2 / (exp(2 |x|) + 1)``
-with the sign of x above.
+with the sign of x above. ``log``: fdlibm's algorithm (the mantissa in [sqrt(2) / 2, sqrt(2)), a minimax
+polynomial in ``s = f / (2 + f)``); ``log1p``: ``log(1 + x)`` corrected by what the rounding of ``1 + x`` lost.
 """
 from __future__ import annotations
 
@@ -41,6 +44,17 @@ def _bits_to_float64(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
     return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _float64_bits(typingctx, value):
+    """The int64 holding the bits of the float64 ``value`` (LLVM's bitcast)."""
+    if value != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
 
 
 _LOG2E = 1.4426950408889634
@@ -110,3 +124,59 @@ def exp_f32(x):
 def tanh_f32(x):
     """``tanh(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
     return np.float32(tanh_f64(np.float64(x)))
+
+
+# fdlibm's e_log.c: log(1 + f) = f - f**2 / 2 + s (f**2 / 2 + R(s**2)), s = f / (2 + f), R a minimax polynomial
+_LG1, _LG2, _LG3 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01
+_LG4, _LG5, _LG6 = 2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_TWO54 = 18014398509481984.0
+_TINY = 2.2250738585072014e-308             # the smallest normal float64
+
+
+@nb.njit(inline="always", error_model="numpy")
+def log_f64(x):
+    """``log(x)`` for a float64 ``x``, within 1 ulp (see the module's docstring)."""
+    subnormal = x < _TINY
+    bits = _float64_bits(x * _TWO54 if subnormal else x)
+    high = bits >> 32
+    k = ((high >> 20) & 0x7ff) - 1023 - (54 if subnormal else 0)
+    high = high & 0x000fffff
+    i = (high + 0x95f64) & 0x100000                  # the mantissa is above sqrt(2): halve it, k + 1
+    m = _bits_to_float64(((high | (i ^ 0x3ff00000)) << 32) | (bits & 0xffffffff))
+    k = k + (i >> 20)
+    f = m - 1.0                                      # m in [sqrt(2) / 2, sqrt(2))
+    s = f / (2.0 + f)
+    dk = np.float64(k)
+    z = s * s
+    w = z * z
+    r = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7))) + w * (_LG2 + w * (_LG4 + w * _LG6))
+    half = 0.5 * f * f
+    result = dk * _LN2_HI - ((half - (s * (half + r) + dk * _LN2_LO)) - f)
+    result = result if x < np.inf else x             # log(inf) = inf
+    result = result if x > 0.0 else (-np.inf if x == 0.0 else np.nan)
+    return result if x == x else x
+
+
+@nb.njit(inline="always", error_model="numpy")
+def log1p_f64(x):
+    """``log1p(x)`` for a float64 ``x``, within 2 ulp: ``log(u) + (x - (u - 1)) / u`` with ``u = 1 + x`` rounded
+    (the quotient restores what the rounding of u lost)."""
+    u = 1.0 + x
+    result = log_f64(u) + (x - (u - 1.0)) / u
+    result = result if u < np.inf else u             # large x and inf: log(u) alone
+    result = result if x != 0.0 else x               # log1p(-0) = -0
+    result = result if x > -1.0 else (-np.inf if x == -1.0 else np.nan)
+    return result if x == x else x
+
+
+@nb.njit(inline="always", error_model="numpy")
+def log_f32(x):
+    """``log(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
+    return np.float32(log_f64(np.float64(x)))
+
+
+@nb.njit(inline="always", error_model="numpy")
+def log1p_f32(x):
+    """``log1p(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
+    return np.float32(log1p_f64(np.float64(x)))
