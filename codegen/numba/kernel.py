@@ -123,7 +123,7 @@ class KernelWriter:
         self.shape_facts = None          # the program's shape equalities, computed on first use (elemwise.py)
         self.lower_node = None           # lower(node): set by lower.py; loops (loop.py) lower their steps with it
         self.functions: list[str] = []   # sources of module-level functions the body calls (a loop's step)
-        # names vmath.py for the scalar formulas (exp, tanh vectorise), or None: libm's functions
+        # names vmath.py for the scalar formulas (exp, tanh, log, log1p vectorise), or None: libm's functions
         self.vector_math = self.vector_math_module
         self.branches: dict = {}         # id(ifelse node) -> the nodes of each branch (branch.py)
 
