@@ -123,8 +123,9 @@ class KernelWriter:
         self.shape_facts = None          # the program's shape equalities, computed on first use (elemwise.py)
         self.lower_node = None           # lower(node): set by lower.py; loops (loop.py) lower their steps with it
         self.functions: list[str] = []   # sources of module-level functions the body calls (a loop's step)
-        # names vmath.py for the scalar formulas (exp, tanh, log, log1p vectorise), or None: libm's functions
-        self.vector_math = self.vector_math_module
+        # what names vmath.py for the scalar formulas (vector_math_module, set by lower.generate when the
+        # function asks for vector_math=True), or None: libm's functions
+        self.vector_math = None
         self.branches: dict = {}         # id(ifelse node) -> the nodes of each branch (branch.py)
 
     def array_argument(self, array, prefix="data") -> str:
@@ -202,7 +203,7 @@ class KernelWriter:
         return f"for {index} in range({count}):"
 
     def vector_math_module(self) -> str:
-        """The name under which the generated module imports vmath.py (vectorisable exp and tanh)."""
+        """The name under which the generated module imports vmath.py (vectorisable exp, tanh, log, log1p)."""
         line = f"import {__package__}.vmath as vm"
         if line not in self.imports:
             self.imports.append(line)

@@ -62,8 +62,8 @@ def generate(program, parallel=True) -> KernelModule:
     refuse_unsupported_dtypes(program)
     kernel = KernelWriter(parallel=parallel)
     kernel.program = program
-    if not program.options.get("vector_math", False):   # opt-in: see vmath.py on the compile time it costs
-        kernel.vector_math = None
+    if program.options.get("vector_math", False):   # opt-in: see vmath.py on the compile time it costs
+        kernel.vector_math = kernel.vector_math_module
     signature = _Signature()
     _bind_parameters(program, kernel, signature)
     nodes = toposort(program.outputs)
