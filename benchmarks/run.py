@@ -388,6 +388,18 @@ def _jax_mlp(label, X, Y, base, p=DROPOUT, learning_rate=0.01):
     return dropped / plain
 
 
+def torch_sgd(params, loss, learning_rate):
+    """One SGD step of PyTorch tensors ``params`` on the scalar ``loss`` (autograd, updates under no_grad);
+    returns the loss."""
+    import torch
+    loss.backward()
+    with torch.no_grad():
+        for w in params:
+            w -= learning_rate * w.grad
+            w.grad = None
+    return loss
+
+
 def _torch_mlp(label, X, Y, base, p=DROPOUT, learning_rate=0.01):
     """The W3 step in PyTorch eager on the CPU (float32, autograd, SGD under no_grad), without and with
     ``torch.nn.functional.dropout``; returns the overhead."""
@@ -408,13 +420,8 @@ def _torch_mlp(label, X, Y, base, p=DROPOUT, learning_rate=0.01):
             if dropout:
                 h2 = F.dropout(h2, p, training=True)
             logits = h2 @ W3 + b3
-            loss = -torch.mean(torch.sum(tY * torch.log_softmax(logits, dim=1), dim=1))
-            loss.backward()
-            with torch.no_grad():
-                for w in params:
-                    w -= learning_rate * w.grad
-                    w.grad = None
-            return loss
+            return torch_sgd(params, -torch.mean(torch.sum(tY * torch.log_softmax(logits, dim=1), dim=1)),
+                             learning_rate)
         return step
 
     plain_step, drop_step = make_step(False), make_step(True)
@@ -1040,13 +1047,7 @@ def _torch_lenet(params, X, Y, learning_rate=0.01):
         return torch_lenet_loss(tp, tX, tY)
 
     def step():
-        loss = loss_of()
-        loss.backward()
-        with torch.no_grad():
-            for p in tp:
-                p -= learning_rate * p.grad
-                p.grad = None
-        return loss
+        return torch_sgd(tp, loss_of(), learning_rate)
 
     def forward():
         with torch.no_grad():
