@@ -197,13 +197,18 @@ def lower_conv2d_grad_weight(node, kernel):
 
 # ---------------------------------------------------------------- pooling
 
+def _pooled_dims(kernel, x, ho, wo):
+    """The lengths of a pooled output: x's batch and channels, then ``ho`` and ``wo``."""
+    return [_Length.of(kernel, x, 0), _Length.of(kernel, x, 1), ho, wo]
+
+
 @register(MaxPool2d)
 def lower_max_pool2d(node, kernel):
     (x,), out = node.inputs, node.outputs[0]
     ho, wo = _pooled_type_of(node, kernel, x)
     call = (f"{kernel.runtime()}.max_pool2d({_any_layout(kernel.code(x))}, {_pool_params(kernel, node.op)}, "
             f"{ho.code}, {wo.code})")
-    _bind(kernel, out, kernel.let(call, "v"), [_Length.of(kernel, x, 0), _Length.of(kernel, x, 1), ho, wo])
+    _bind(kernel, out, kernel.let(call, "v"), _pooled_dims(kernel, x, ho, wo))
 
 
 @register(MaxPool2dGrad)
@@ -226,7 +231,7 @@ def lower_max_pool2d_gather(node, kernel):
     ho, wo = _pooled_type_of(node, kernel, x)
     call = (f"{kernel.runtime()}.max_pool2d_gather({_any_layout(kernel.code(x))}, {_any_layout(kernel.code(g))}, "
             f"{_pool_params(kernel, node.op)}, {ho.code}, {wo.code})")
-    _bind(kernel, out, kernel.let(call, "v"), [_Length.of(kernel, x, 0), _Length.of(kernel, x, 1), ho, wo])
+    _bind(kernel, out, kernel.let(call, "v"), _pooled_dims(kernel, x, ho, wo))
 
 
 @register(AvgPool2d)
@@ -235,7 +240,7 @@ def lower_avg_pool2d(node, kernel):
     ho, wo = _pooled_type_of(node, kernel, x)
     call = (f"{kernel.runtime()}.avg_pool2d({_operand(kernel, x, out.dtype)}, {_pool_params(kernel, node.op)}, "
             f"{ho.code}, {wo.code}, {node.op.count_include_pad})")
-    _bind(kernel, out, kernel.let(call, "v"), [_Length.of(kernel, x, 0), _Length.of(kernel, x, 1), ho, wo])
+    _bind(kernel, out, kernel.let(call, "v"), _pooled_dims(kernel, x, ho, wo))
 
 
 @register(AvgPool2dGrad)
