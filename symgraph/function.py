@@ -586,9 +586,9 @@ def function(inputs, outputs, updates=None, givens=None, backend=None, optimizer
     name : str, optional
         A name shown in ``repr(f)`` and in error messages.
     **options
-        Backend options: ``parallel``, ``cache``, ``tape``, ``inplace``, ``vector_math`` (numba:
-        ``True`` computes exp, tanh, log and log1p in the generated loops with vectorisable code, within
-        1-2 ulp, several times faster on large arrays but ~0.2-1 s more compile time per call site) and
+        Backend options: ``parallel``, ``cache``, ``tape``, ``inplace``, ``vector_math`` (numba: on by
+        default, exp, tanh, log and log1p in the generated loops are vectorisable code within 1-2 ulp,
+        several times faster on large arrays; ``False`` calls libm's functions) and
         ``return_device_arrays`` (cuda), and ``rewrite_log``; ``no_default_updates=True`` leaves
         out the updates nodes add by themselves (random draws then repeat the same values). Any
         other keyword is a ``TypeError`` naming it.

@@ -5,7 +5,7 @@ through the on-disk cache (``cache.load_kernel``) and returns an executor. The
 executor runs as the generic backend interface (``executor(input_arrays,
 shared_arrays)``) and also offers ``make_entry(function)``, the specialised
 checked wrapper ``sg.function`` calls directly (``entry.build_entry``).
-Options (``sg.function(..., parallel=False, cache=False, tape=False, inplace=False, vector_math=True)``;
+Options (``sg.function(..., parallel=False, cache=False, tape=False, inplace=False, vector_math=False)``;
 ``profile=True``
 adds per-node cycle counters to the generated kernel, see ``profile.py``):
 ``parallel`` allows ``prange`` loops, ``cache`` uses the disk cache, ``tape`` lets long
@@ -13,9 +13,9 @@ all-scalar programs run on the shared jitted interpreter of ``tape.py`` (Numba n
 milliseconds per scalar operation to compile straight-line code) and very long fused
 elementwise nodes run on its vector form, ``inplace`` lets updates
 ``S -/+ c * dot(a, b)`` accumulate into the shared variable's array (``linalg.py``), ``vector_math``
-(off by default) writes ``exp``, ``tanh``, ``log`` and ``log1p`` in the kernel's loops as vmath.py's
-vectorisable functions (within 1-2 ulp; several times faster on large arrays, but each call site costs
-Numba ~0.2-1 s of compile time), instead of libm's scalar calls.
+(on by default) writes ``exp``, ``tanh``, ``log`` and ``log1p`` in the kernel's loops as vmath.py's
+vectorisable functions (within 1-2 ulp; several times faster on large arrays; ``False``: libm's scalar
+calls).
 
 The kernel holds only what is particular to the graph (its checks and fused loops): reductions,
 softmax, allocation, BLAS calls, copies and the tape interpreters are precompiled, disk-cached

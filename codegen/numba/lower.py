@@ -62,7 +62,7 @@ def generate(program, parallel=True) -> KernelModule:
     refuse_unsupported_dtypes(program)
     kernel = KernelWriter(parallel=parallel)
     kernel.program = program
-    if program.options.get("vector_math", False):   # opt-in: see vmath.py on the compile time it costs
+    if program.options.get("vector_math", True):    # vmath.py; False: libm
         kernel.vector_math = kernel.vector_math_module
     signature = _Signature()
     _bind_parameters(program, kernel, signature)

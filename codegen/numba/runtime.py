@@ -557,17 +557,48 @@ def svd_values(a, s):
 
 # ------------------------------------------------------------------ loops (ops/scan.py)
 
+def _copy_elements(target, source):  # pragma: no cover - typed by the overload below
+    raise NotImplementedError("only callable from jitted code")
+
+
+def _copy_1d(target, source):
+    for i0 in range(source.shape[0]):
+        target[i0] = source[i0]
+
+
+def _copy_2d(target, source):
+    for i0 in range(source.shape[0]):
+        for i1 in range(source.shape[1]):
+            target[i0, i1] = source[i0, i1]
+
+
+def _copy_3d(target, source):
+    for i0 in range(source.shape[0]):
+        for i1 in range(source.shape[1]):
+            for i2 in range(source.shape[2]):
+                target[i0, i1, i2] = source[i0, i1, i2]
+
+
+def _copy_any(target, source):
+    for index in np.ndindex(source.shape):
+        target[index] = source[index]
+
+
+@overload(_copy_elements, inline="always")
+def _copy_elements_for_ndim(target, source):
+    """``target[index] = source[index]`` for every index of ``source`` (``target`` at least as large): nested
+    loops for up to three axes (the inner one vectorises), ``np.ndindex`` above (Numba's array assignment
+    compiles its broadcasting and messages: ~3 s)."""
+    return {1: _copy_1d, 2: _copy_2d, 3: _copy_3d}.get(source.ndim, _copy_any)
+
+
 @_jit
 def store_row(buffer, i, value):
-    """``buffer[i] = value`` for an array ``value`` of ``buffer.shape[1:]`` (a scan writing a step's row),
-    element by element: Numba's array assignment compiles its broadcasting and messages (~3 s)."""
-    row = buffer[i]
-    for index in np.ndindex(value.shape):
-        row[index] = value[index]
+    """``buffer[i] = value`` for an array ``value`` of ``buffer.shape[1:]`` (a scan writing a step's row)."""
+    _copy_elements(buffer[i], value)
 
 
 @_jit
 def store_rows(buffer, values):
-    """``buffer[:len(values)] = values`` (a scan's initial rows), element by element as ``store_row``."""
-    for index in np.ndindex(values.shape):
-        buffer[index] = values[index]
+    """``buffer[:len(values)] = values`` (a scan's initial rows)."""
+    _copy_elements(buffer[:values.shape[0]], values)

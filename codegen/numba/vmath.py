@@ -3,13 +3,15 @@
 Numba calls libm's scalar functions for ``np.exp``, ``np.tanh``, ``np.log``, ``np.log1p`` (the pip builds of llvmlite have no SVML),
 and a call inside a loop keeps LLVM from vectorising it. These functions are branch-free (selects instead of
 branches), call nothing, and read or make a float's exponent through its bits (``_float64_bits`` and
-``_bits_to_float64``, intrinsics): inlined into a fused loop (``inline="always"``), LLVM vectorises the loop with the machine's widest
-vectors, like NumPy's own SIMD loops and XLA's polynomial approximations.
+``_bits_to_float64``, intrinsics): inlined into a fused loop, LLVM vectorises the loop with the machine's widest
+vectors, like NumPy's own SIMD loops and XLA's polynomial approximations. The numba backend writes them
+instead of libm's calls by default (``sg.function(..., vector_math=False)`` keeps libm).
 
-They are opt-in (``sg.function(..., vector_math=True)``): Numba inlines them at the level of its own IR,
-which costs 0.2-1 s of compile time per call site (a kernel with four of them: ~4 s against 0.3 s with
-libm's calls). Left to LLVM (plain ``@njit`` callees), the larger ones (tanh, log1p) stay calls and the
-loop stays scalar. The default keeps libm until they can be inlined cheaply.
+How they are inlined, cheaply: each public name (``exp_f64``, ...) is an intrinsic whose call site is an
+ordinary call of the body (``_exp_f64``, compiled once per install: Numba's disk cache) marked
+``alwaysinline`` for LLVM. LLVM then inlines the body into the kernel's loop and vectorises it, which costs
+milliseconds; Numba's own ``inline="always"`` re-typed the body at every call site (0.2-1 s each), and a
+plain call leaves the larger bodies (tanh, log1p) as calls and the loop scalar.
 
 Accuracy (tests/codegen/test_vmath.py checks each bound on two million points per function against the
 80-bit ``long double`` functions, on a sample against mpmath, and the special values):
@@ -38,6 +40,38 @@ import numpy as np
 from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
+
+#: the bodies: compiled once per install (Numba's disk cache); inlined into one another by Numba (a body calling
+#: another is compiled once), into kernels by LLVM (``_inlined``)
+_body = nb.njit(inline="always", cache=True, error_model="numpy")
+
+
+def _inlined(body, nbtype):
+    """An intrinsic calling ``body`` (one argument and result of ``nbtype``) through a call LLVM always inlines.
+
+    The body is compiled for ``nbtype`` once (or loaded from Numba's disk cache), its code linked into the
+    calling kernel's module, and the call marked ``alwaysinline``: LLVM's inliner, not Numba's, puts the body
+    into the kernel's loop. The bodies raise nothing, so the call's status is not read."""
+    argtypes = (nbtype,)
+
+    def typer(typingctx, x):
+        if not isinstance(x, (types.Float, types.Integer, types.Boolean)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            body.compile(argtypes)
+            compiled = body.overloads[argtypes]
+            context.add_linking_libs([compiled.library])
+            function = context.declare_function(builder.module, compiled.fndesc)
+            value = context.cast(builder, args[0], signature.args[0], nbtype)
+            _, result = context.call_conv.call_function(builder, function, nbtype, argtypes, [value],
+                                                        attrs=("alwaysinline",))
+            return result
+        return nbtype(x), codegen
+
+    typer.__name__ = typer.__qualname__ = body.py_func.__name__.lstrip("_")
+    typer.__doc__ = body.py_func.__doc__
+    return intrinsic(prefer_literal=False)(typer)
 
 
 @intrinsic
@@ -74,8 +108,8 @@ _C6, _C7, _C8, _C9 = 1 / 720, 1 / 5040, 1 / 40320, 1 / 362880
 _C10, _C11, _C12, _C13 = 1 / 3628800, 1 / 39916800, 1 / 479001600, 1 / 6227020800
 
 
-@nb.njit(inline="always", error_model="numpy")
-def exp_f64(x):
+@_body
+def _exp_f64(x):
     """``exp(x)`` for a float64 ``x``, within 1 ulp (see the module's docstring)."""
     clamped = x if x > -746.0 else -746.0            # NaN -> -746 here; the select below returns NaN
     clamped = clamped if clamped < 710.0 else 710.0
@@ -106,12 +140,12 @@ _P0, _P1, _P2 = -9.64399179425052238628e-1, -9.92877231001918586564e1, -1.614687
 _Q1, _Q2, _Q3 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3
 
 
-@nb.njit(inline="always", error_model="numpy")
-def tanh_f64(x):
+@_body
+def _tanh_f64(x):
     """``tanh(x)`` for a float64 ``x``, within 2 ulp (see the module's docstring)."""
     a = abs(x)
     s = x * x
-    e = exp_f64(2.0 * (a if a < 40.0 else 40.0))     # tanh(40) rounds to 1; NaN stays NaN
+    e = _exp_f64(2.0 * (a if a < 40.0 else 40.0))     # tanh(40) rounds to 1; NaN stays NaN
     small = a < 0.625
     # one division for both ranges: x s P(s) / Q(s) below 0.625, 2 / (exp(2 |x|) + 1) above
     numerator = x * s * ((_P0 * s + _P1) * s + _P2) if small else 2.0
@@ -123,16 +157,16 @@ def tanh_f64(x):
     return result if x == x else x
 
 
-@nb.njit(inline="always", error_model="numpy")
-def exp_f32(x):
+@_body
+def _exp_f32(x):
     """``exp(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
-    return np.float32(exp_f64(np.float64(x)))
+    return np.float32(_exp_f64(np.float64(x)))
 
 
-@nb.njit(inline="always", error_model="numpy")
-def tanh_f32(x):
+@_body
+def _tanh_f32(x):
     """``tanh(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
-    return np.float32(tanh_f64(np.float64(x)))
+    return np.float32(_tanh_f64(np.float64(x)))
 
 
 # fdlibm's e_log.c: log(1 + f) = f - f**2 / 2 + s (f**2 / 2 + R(s**2)), s = f / (2 + f), R a minimax polynomial
@@ -143,8 +177,8 @@ _TWO54 = 18014398509481984.0
 _TINY = 2.2250738585072014e-308             # the smallest normal float64
 
 
-@nb.njit(inline="always", error_model="numpy")
-def log_f64(x):
+@_body
+def _log_f64(x):
     """``log(x)`` for a float64 ``x``, within 1 ulp (see the module's docstring)."""
     subnormal = x < _TINY
     bits = _float64_bits(x * _TWO54 if subnormal else x)
@@ -167,25 +201,31 @@ def log_f64(x):
     return result if x == x else x
 
 
-@nb.njit(inline="always", error_model="numpy")
-def log1p_f64(x):
+@_body
+def _log1p_f64(x):
     """``log1p(x)`` for a float64 ``x``, within 2 ulp: ``log(u) + (x - (u - 1)) / u`` with ``u = 1 + x`` rounded
     (the quotient restores what the rounding of u lost)."""
     u = 1.0 + x
-    result = log_f64(u) + (x - (u - 1.0)) / u
+    result = _log_f64(u) + (x - (u - 1.0)) / u
     result = result if u < np.inf else u             # large x and inf: log(u) alone
     result = result if x != 0.0 else x               # log1p(-0) = -0
     result = result if x > -1.0 else (-np.inf if x == -1.0 else np.nan)
     return result if x == x else x
 
 
-@nb.njit(inline="always", error_model="numpy")
-def log_f32(x):
+@_body
+def _log_f32(x):
     """``log(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
-    return np.float32(log_f64(np.float64(x)))
+    return np.float32(_log_f64(np.float64(x)))
 
 
-@nb.njit(inline="always", error_model="numpy")
-def log1p_f32(x):
+@_body
+def _log1p_f32(x):
     """``log1p(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
-    return np.float32(log1p_f64(np.float64(x)))
+    return np.float32(_log1p_f64(np.float64(x)))
+
+
+exp_f64, tanh_f64, log_f64, log1p_f64 = (_inlined(body, types.float64)
+                                         for body in (_exp_f64, _tanh_f64, _log_f64, _log1p_f64))
+exp_f32, tanh_f32, log_f32, log1p_f32 = (_inlined(body, types.float32)
+                                         for body in (_exp_f32, _tanh_f32, _log_f32, _log1p_f32))

@@ -135,6 +135,27 @@ def test_allocation_and_view_helpers():
     assert rt.arange_length_int(-1, 2 ** 63 - 1, 2 ** 62) == 2 and rt.arange_length_int(-2 ** 63, 2 ** 63 - 1, 1) == -1
 
 
+def test_scan_row_stores_copy_every_layout_and_rank():
+    """store_row/store_rows (a scan's rows): nested loops up to three axes, np.ndindex above, any strides."""
+    rng = np.random.default_rng(8)
+    for shape in [(5,), (3, 4), (2, 3, 4), (2, 1, 3, 2)]:           # (0-d rows: the kernel assigns them)
+        buffer = np.zeros((4,) + shape, "float32")
+        value = rng.normal(size=shape).astype("float32")
+        rt.store_row(buffer, 2, value)
+        np.testing.assert_array_equal(buffer[2], value)
+        assert not buffer[[0, 1, 3]].any()
+        rows = rng.normal(size=(2,) + shape).astype("float32")
+        rt.store_rows(buffer, rows)
+        np.testing.assert_array_equal(buffer[:2], rows)
+        np.testing.assert_array_equal(buffer[2], value)
+    buffer = np.zeros((3, 4, 5))
+    transposed = np.arange(20.0).reshape(5, 4).T                        # not C-contiguous
+    rt.store_row(buffer, 1, transposed)
+    np.testing.assert_array_equal(buffer[1], transposed)
+    rt.store_rows(buffer[:, ::2, :], np.ones((1, 2, 5)))                # a strided buffer
+    np.testing.assert_array_equal(buffer[0], [[1] * 5, [0] * 5, [1] * 5, [0] * 5])
+
+
 # ---------------------------------------------------------------- lowerings against the python backend
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
