@@ -300,6 +300,25 @@ def gemm_copying(alpha, a, b, beta, out):
 
 
 @njit(cache=True)
+def matmul_rows(alpha, a, b, beta, out):
+    """``out = alpha * (a @ b) + beta * out`` for an N-d ``a`` (N > 2) and a 2-d ``b`` shared by every matrix of
+    ``a``: one gemm over all the rows of ``a`` (its batch axes flattened into the rows) when ``a`` and ``out``
+    are C-contiguous, else one gemm per matrix. Returns gemm's status."""
+    rows = 1
+    for length in a.shape[:-1]:
+        rows *= length
+    if a.flags.c_contiguous and out.flags.c_contiguous:
+        flat_a = np.ascontiguousarray(a).reshape((rows, a.shape[-1]))
+        flat_out = np.ascontiguousarray(out).reshape((rows, out.shape[-1]))
+        return gemm_copying(alpha, flat_a, b, beta, flat_out)
+    for index in np.ndindex(a.shape[:-2]):
+        status = gemm_copying(alpha, a[index], b, beta, out[index])
+        if status != 0:
+            return status
+    return 0
+
+
+@njit(cache=True)
 def accumulated_copy(target, alpha, a, b):
     """(0, ``target + alpha * (a @ b)``) in a fresh array with NumPy broadcasting; (1, target) if the shapes
     cannot broadcast: the ordinary path of an in-place update that cannot run in place this call."""

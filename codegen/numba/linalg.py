@@ -165,6 +165,13 @@ def lower_batched_matmul(node, kernel):
     x, y = _operand(kernel, a, dtype), _operand(kernel, b, dtype)
     out_dims = batch_dims + [a_dims[-2], b_dims[-1]]
     name = kernel.let(kernel.new_array(out_dims, dtype), "v")
+    if b.ndim == 2 and np.dtype(dtype).kind == "f":
+        # one matrix shared by the whole batch (a sequence of rows times weights): one gemm over all the rows
+        one, zero = literal(1, dtype), literal(0, dtype)
+        kernel.check(f"{kernel.runtime()}.matmul_rows({one}, {x}, {y}, {zero}, {name}) != 0",
+                     "internal error: BLAS refused the operands of a product")
+        kernel.bind(out, name, out_dims, contiguous=True, owned=True)
+        return
     for axis in range(batch):
         kernel.emit(kernel.loop(f"b{axis}", batch_dims[axis]))
         kernel.depth += 1

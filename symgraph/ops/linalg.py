@@ -98,13 +98,24 @@ class BatchedMatmul(Op):
         return [np.asarray(result, dtype=node.outputs[0].dtype)]
 
     def grad(self, inputs, outputs, output_grads):
-        from .elemwise import cast
+        from .elemwise import cast, mul
         from .reduce import sum_to
         (a, b), (gy,) = inputs, output_grads
         ga = gb = None
         if a.type.is_float:
             ga = cast(sum_to(matmul(gy, _swap(b)), a), a.dtype)
-        if b.type.is_float:
+        if b.type.is_float and b.ndim == 2:
+            # one matrix shared by the whole batch: the sum over the batch of a[i].T @ gy[i] is one product
+            # over all the rows, (rows, k).T @ (rows, n), not a batch of products summed
+            from .shape import reshape, shape_tuple
+            lengths = shape_tuple(a)
+            rows = lengths[0]
+            for length in lengths[1:-1]:
+                rows = mul(rows, length)          # explicit: a (-1, 0) reshape of an empty array is ambiguous
+            rows_a = reshape(a, (rows, lengths[-1]))
+            rows_gy = reshape(gy, (rows, shape_tuple(gy)[-1]))
+            gb = cast(dot(_swap(rows_a), rows_gy), b.dtype)
+        elif b.type.is_float:
             gb = cast(sum_to(matmul(_swap(a), gy), b), b.dtype)
         return [ga, gb]
 

@@ -328,3 +328,23 @@ def test_inplace_option_off_gives_a_fresh_array():
     assert W.get_value(borrow=True) is not storage
     np.testing.assert_array_equal(storage, start)
     np.testing.assert_allclose(W.get_value(), start - 0.5 * (a.T @ g), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_rows_is_one_gemm_for_contiguous_batches_and_one_per_matrix_otherwise(dtype):
+    rng = np.random.default_rng(4)
+    b = rng.standard_normal((5, 3)).astype(dtype)
+    tol = {"rtol": 1e-5} if dtype == "float32" else {"rtol": 1e-12}
+    one, zero = np.dtype(dtype).type(1), np.dtype(dtype).type(0)
+    for a in [rng.standard_normal((4, 2, 5)).astype(dtype),                         # C-contiguous: one gemm
+              rng.standard_normal((2, 4, 5)).astype(dtype).transpose(1, 0, 2),      # strided: per matrix
+              rng.standard_normal((2, 3, 2, 5)).astype(dtype)[:, ::2]]:
+        out = np.full(a.shape[:-1] + (3,), 7, dtype)
+        assert blas.matmul_rows(one, a, b, zero, out) == 0
+        np.testing.assert_allclose(out, a @ b, **tol)
+        # an output whose matrices are not one block (their rows BLAS can still address): per matrix
+        shape = a.shape[:-1] + (3,)
+        split_out = np.full(shape[1:2] + shape[:1] + shape[2:], 7, dtype).swapaxes(0, 1)
+        assert not split_out.flags.c_contiguous
+        assert blas.matmul_rows(one, a, b, zero, split_out) == 0
+        np.testing.assert_allclose(split_out, a @ b, **tol)

@@ -79,3 +79,22 @@ def test_dot_matches_numpy_for_every_rank(a_ndim, b_ndim, k):
     b = sg.tensor("b", "float64", (None,) * len(b_shape))
     value = sg.function([a, b], sg.dot(a, b), backend="python", optimizer=None)(a_val, b_val)
     np.testing.assert_allclose(value, np.dot(a_val, b_val), rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_of_a_matrix_shared_by_a_batch_is_one_product_over_all_rows():
+    """d/dB of sum(A @ B * W) for a 3-d A and a 2-d B: one Dot of the flattened rows (no batch of products
+    summed), equal to NumPy's einsum on every backend, also with empty axes."""
+    from symgraph.ops.linalg import BatchedMatmul, Dot
+    a, b, w = sg.tensor("a", "float64", (None, None, None)), sg.matrix("b"), sg.tensor("w", "float64", (None,) * 3)
+    gb = sg.grad(sg.sum((a @ b) * w), b)
+    ops = [type(node.op) for node in sg.graph.toposort([gb])]
+    assert ops.count(Dot) == 1 and ops.count(BatchedMatmul) == 1       # (the forward product: its shape)
+    rng = np.random.default_rng(3)
+    for a_shape, n in [((4, 3, 5), 2), ((2, 1, 3), 4), ((3, 2, 0), 2), ((0, 2, 3), 2)]:
+        A, B = rng.standard_normal(a_shape), rng.standard_normal((a_shape[-1], n))
+        W = rng.standard_normal(a_shape[:-1] + (n,))
+        want = np.einsum("tij,tik->jk", A, W)
+        for backend in ("python", "numba"):
+            got = sg.function([a, b, w], gb, backend=backend)(A, B, W)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+            assert got.shape == B.shape

@@ -184,8 +184,13 @@ def test_templates_exercise_their_rewrites():
 def test_issue_reproducers_keep_numpy_values(build, value, expected, backend):
     dtype = np.asarray(value).dtype.name
     x = sg.scalar("x", dtype=dtype)
-    f = sg.function([x], build(x), backend=backend)
+    # libm on numba: what is compared is the optimizer's doing, not vmath.py's own rounding of exp and log
+    options = {"vector_math": False} if backend == "numba" else {}
+    f = sg.function([x], build(x), backend=backend, **options)
     assert same_bits(f(np.asarray(value, dtype=dtype)), np.asarray(expected, dtype=dtype))
+    if backend == "numba":       # the default (vectorisable exp and log): within their stated bounds
+        got = sg.function([x], build(x), backend=backend)(np.asarray(value, dtype=dtype))
+        assert abs(got - expected) <= 2 * np.spacing(np.asarray(expected, dtype=dtype))
 
 
 def test_fast_math_switches_the_reassociation_on():
