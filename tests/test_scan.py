@@ -1,8 +1,12 @@
 """``sg.scan`` and ``sg.until``: values against NumPy loops, derivatives (backpropagation through time)
 against finite differences and the same loop unrolled, second derivatives, updates, the errors at build
 time, and every backend against the python reference."""
+import re
+import warnings
+
 import numpy as np
 import pytest
+from numba.core.errors import NumbaWarning
 
 import symgraph as sg
 from tests.finite_differences import numeric_grad as _numeric_grad
@@ -259,6 +263,12 @@ def test_nested_scans():
         return sums[-1]
     totals, _ = sg.scan(row_sum, sequences=X)
     x = np.arange(6.0).reshape(2, 3)
+    with warnings.catch_warnings():
+        # the inner step is a global of the outer one, not an argument (a function argument is a dynamic
+        # global: Numba would refuse to cache the kernel, compiling it again in every process)
+        warnings.simplefilter("error", NumbaWarning)
+        nested = sg.function([X], totals, backend="numba")
+    assert not re.search(r"= step\d+\([^)]*\bstep\d+\b", nested.source)
     for backend in BACKENDS:
         np.testing.assert_array_equal(sg.function([X], totals, backend=backend)(x), [3.0, 12.0])
     g = sg.function([X], sg.grad(sg.sum(totals * np.array([1.0, 2.0])), X), backend="numba")(x)

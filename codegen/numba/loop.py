@@ -12,6 +12,7 @@ stay serial (no ``prange`` inside a step: one step is too little work to share o
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 
@@ -62,7 +63,10 @@ def _call_step(node, kernel):
     statements = ast.parse("\n".join(line[4:] for line in body) + "\n" + f"({', '.join(returned)},)").body
     for statement in statements:
         reads.visit(statement)
-    arguments = sorted(name for name in reads.exposed if GENERATED_NAME.match(name))
+    # the module's functions (the steps of nested scans) are globals the step calls, not arguments: a
+    # function passed as an argument is a dynamic global, and Numba will not cache the kernel then
+    functions = {re.search(r"^def (\w+)\(", source, re.M).group(1) for source in kernel.functions}
+    arguments = sorted(name for name in reads.exposed if GENERATED_NAME.match(name) and name not in functions)
     name = kernel.fresh("step")
     cached = not any("nb.objmode" in line for line in body)
     kernel.functions.append("\n".join(
