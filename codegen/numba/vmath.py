@@ -23,7 +23,7 @@ Accuracy (tests/codegen/test_vmath.py checks each bound on two million points pe
   ±1 for large ±x and ±inf, NaN for NaN.
 - ``log_f64``: within 1 ulp (0.84 at most); -inf at ±0, NaN below 0, subnormal inputs included.
 - ``log1p_f64``: within 2 ulp (1.18 at most); ``log1p(±0) = ±0``, -inf at -1, NaN below.
-- the ``_f32`` versions: computed in float64 and rounded once: at most 1 ulp (float32).
+- the ``_f32`` versions: the float64 bodies on the widened argument, rounded once: at most 1 ulp (float32).
 
 Cody-Waite reduction for ``exp``: ``x = k ln 2 + r`` with ``|r| <= ln 2 / 2`` (``ln 2`` split into a high part
 whose products with ``k`` are exact and a low part), ``exp(r)`` by its Taylor polynomial to degree 13 (the
@@ -47,12 +47,14 @@ _body = nb.njit(inline="always", cache=True, error_model="numpy")
 
 
 def _inlined(body, nbtype):
-    """An intrinsic calling ``body`` (one argument and result of ``nbtype``) through a call LLVM always inlines.
+    """An intrinsic calling the float64 ``body`` through a call LLVM always inlines, for ``nbtype`` arguments
+    and results (float32: the argument widened exactly, the result rounded once: within 1 ulp of float32).
 
-    The body is compiled for ``nbtype`` once (or loaded from Numba's disk cache), its code linked into the
-    calling kernel's module, and the call marked ``alwaysinline``: LLVM's inliner, not Numba's, puts the body
-    into the kernel's loop. The bodies raise nothing, so the call's status is not read."""
-    argtypes = (nbtype,)
+    The body is compiled once (or loaded from Numba's disk cache), its code linked into the calling kernel's
+    module, and the call marked ``alwaysinline``: LLVM's inliner, not Numba's, puts the body into the
+    kernel's loop. The bodies raise nothing, so the call's status is not read."""
+    argtypes = (types.float64,)
+    suffix = "f64" if nbtype == types.float64 else "f32"
 
     def typer(typingctx, x):
         if not isinstance(x, (types.Float, types.Integer, types.Boolean)):
@@ -64,13 +66,16 @@ def _inlined(body, nbtype):
             context.add_linking_libs([compiled.library])
             function = context.declare_function(builder.module, compiled.fndesc)
             value = context.cast(builder, args[0], signature.args[0], nbtype)
-            _, result = context.call_conv.call_function(builder, function, nbtype, argtypes, [value],
+            value = context.cast(builder, value, nbtype, types.float64)
+            _, result = context.call_conv.call_function(builder, function, types.float64, argtypes, [value],
                                                         attrs=("alwaysinline",))
-            return result
+            return context.cast(builder, result, types.float64, nbtype)
         return nbtype(x), codegen
 
-    typer.__name__ = typer.__qualname__ = body.py_func.__name__.lstrip("_")
-    typer.__doc__ = body.py_func.__doc__
+    typer.__name__ = typer.__qualname__ = body.py_func.__name__.lstrip("_").replace("f64", suffix)
+    typer.__doc__ = body.py_func.__doc__ if nbtype == types.float64 else (
+        f"``{typer.__name__[:-4]}(x)`` for a float32 ``x``: the float64 version on the widened x, rounded once "
+        "(within 1 ulp of float32).")
     return intrinsic(prefer_literal=False)(typer)
 
 
@@ -157,16 +162,6 @@ def _tanh_f64(x):
     return result if x == x else x
 
 
-@_body
-def _exp_f32(x):
-    """``exp(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
-    return np.float32(_exp_f64(np.float64(x)))
-
-
-@_body
-def _tanh_f32(x):
-    """``tanh(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
-    return np.float32(_tanh_f64(np.float64(x)))
 
 
 # fdlibm's e_log.c: log(1 + f) = f - f**2 / 2 + s (f**2 / 2 + R(s**2)), s = f / (2 + f), R a minimax polynomial
@@ -213,19 +208,8 @@ def _log1p_f64(x):
     return result if x == x else x
 
 
-@_body
-def _log_f32(x):
-    """``log(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
-    return np.float32(_log_f64(np.float64(x)))
 
 
-@_body
-def _log1p_f32(x):
-    """``log1p(x)`` for a float32 ``x``: computed in float64, rounded once (within 1 ulp of float32)."""
-    return np.float32(_log1p_f64(np.float64(x)))
-
-
-exp_f64, tanh_f64, log_f64, log1p_f64 = (_inlined(body, types.float64)
-                                         for body in (_exp_f64, _tanh_f64, _log_f64, _log1p_f64))
-exp_f32, tanh_f32, log_f32, log1p_f32 = (_inlined(body, types.float32)
-                                         for body in (_exp_f32, _tanh_f32, _log_f32, _log1p_f32))
+_BODIES = (_exp_f64, _tanh_f64, _log_f64, _log1p_f64)
+exp_f64, tanh_f64, log_f64, log1p_f64 = (_inlined(body, types.float64) for body in _BODIES)
+exp_f32, tanh_f32, log_f32, log1p_f32 = (_inlined(body, types.float32) for body in _BODIES)
