@@ -46,16 +46,29 @@ ROWS = []
 NOTES = []     # lines printed under the table
 
 
+#: how ``best_time`` summarises its repeats: "best" (quiet machine), or "median" (``--busy``, where the best of
+#: a few runs would hide what the load does)
+SUMMARY = {"statistic": "best"}
+
+
 def best_time(call, repeat=7, number=1):
-    """The best of ``repeat`` timings of ``number`` calls, per call, in seconds."""
+    """The best (``--busy``: the median) of ``repeat`` timings of ``number`` calls, per call, in seconds."""
     call()
-    best = float("inf")
+    times = []
     for _ in range(repeat):
         start = time.perf_counter()
         for _ in range(number):
             call()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
+        times.append((time.perf_counter() - start) / number)
+    return float(np.median(times)) if SUMMARY["statistic"] == "median" else min(times)
+
+
+BUSY_LOOP = "while True:\n    pass\n"
+
+
+def start_busy_process():
+    """A separate process spinning on one core for the whole run (``--busy``): another user's job."""
+    return subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
 
 
 def record(workload, variant, seconds, baseline=None, target=""):
@@ -1008,17 +1021,18 @@ def w9_lenet(batch=W9_BATCH):
 
 
 def _interleaved(calls, rounds=5, pause=1.0):
-    """The best per-call time of each call, measured in turns (``rounds`` x best of 10 x 5 calls each, a pause
+    """The best (``--busy``: median) per-call time of each call, measured in turns (``rounds`` x best of 10 x 5 calls each, a pause
     before each). On 2 shared cores a step whose threads meet at barriers (PyTorch's OpenMP, Numba's
     parallel loops, multi-threaded BLAS) slows down by up to 20x while another process or another
     library's spinning threads hold a core, and the machine's load drifts: taking turns gives every call
     the same share of the quiet moments."""
-    best = dict.fromkeys(calls, float("inf"))
+    times = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
             time.sleep(pause)
-            best[name] = min(best[name], best_time(call, 10, 5))
-    return best
+            times[name].append(best_time(call, 10, 5))
+    summary = np.median if SUMMARY["statistic"] == "median" else min
+    return {name: float(summary(values)) for name, values in times.items()}
 
 
 def torch_lenet_loss(params, X, Y):
@@ -1131,6 +1145,10 @@ def print_table(args):
     print(f"symgraph numba backend benchmarks, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, numba {numba.__version__}, numpy {np.__version__}, "
           f"threading layer {layer}")
+    if args.busy:
+        print()
+        print("--busy: one core kept busy by a separate spinning process during the whole run; every time is the "
+              "median of its repeats (not the best).")
     print()
     print("| workload | variant | time | ratio to baseline | target |")
     print("| --- | --- | ---: | ---: | --- |")
@@ -1150,7 +1168,22 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller W1 array")
     parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6,W7,W8,W9",
                         help="comma-separated workloads to run (default: all; the README table has all)")
+    parser.add_argument("--busy", action="store_true",
+                        help="keep one core busy with a separate spinning process, and report medians")
     args = parser.parse_args()
+    busy = start_busy_process() if args.busy else None
+    if busy is not None:
+        SUMMARY["statistic"] = "median"
+    try:
+        run_workloads(args)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+    print_table(args)
+
+
+def run_workloads(args):
     chosen = {name.strip().upper() for name in args.only.split(",")}
     workloads = {"W1": lambda: w1_elementwise(1_000_000 if args.quick else 10_000_000),
                  "W2": w2_call_overhead, "W3": w3_mlp, "W4": w4_compile_times, "W5": w5_hessian, "W6": w6_chain,
@@ -1163,7 +1196,6 @@ def main():
         for name, run_workload in workloads.items():
             if name in chosen:
                 run_workload()
-    print_table(args)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from .cache import CacheInfo, load_kernel
 from .entry import build_entry, explain_error
 from . import tape
 from .lower import LOWERINGS, KernelModule, generate, lowering_for  # noqa: F401 - the dispatch table, for tests
+from .memory import keep_freed_memory
 
 __all__ = ["compile", "NumbaExecutor", "CacheInfo", "LOWERINGS", "lowering_for"]
 
@@ -44,6 +45,7 @@ class NumbaExecutor:
         start = time.perf_counter()
         self.program = program
         options = program.options
+        keep_freed_memory()     # once per process: kernels' temporaries reuse freed memory (memory.py)
         if options.get("tape", True) and tape.applicable(program):
             self._use_tape(program, start)
             return

@@ -348,3 +348,78 @@ def test_matmul_rows_is_one_gemm_for_contiguous_batches_and_one_per_matrix_other
         assert not split_out.flags.c_contiguous
         assert blas.matmul_rows(one, a, b, zero, split_out) == 0
         np.testing.assert_allclose(split_out, a @ b, **tol)
+
+
+# ------------------------------------------------------------------ BLAS threads per product size
+
+def _adapter_with_recording_threads(count):
+    """An adapter whose thread-count functions are Python callbacks recording their calls (count: the BLAS's
+    current thread count), and a ctypes caller of it for float64 products."""
+    import ctypes
+    calls = []
+    getter = ctypes.CFUNCTYPE(ctypes.c_int32)(lambda: (calls.append("get"), count)[1])
+    setter = ctypes.CFUNCTYPE(None, ctypes.c_int32)(lambda n: calls.append(("set", n)))
+    found = blas.numpy_cblas()
+    if found is None:
+        pytest.skip("NumPy's CBLAS symbols are not exported by this NumPy build")
+    single, double, bits, _ = found
+    addresses = tuple(ctypes.cast(f, ctypes.c_void_p).value for f in (getter, setter))
+    library, address = blas._cblas_adapter(single, double, bits, addresses)
+    c_char, intp, ptr = ctypes.c_char, ctypes.c_int64, ctypes.c_void_p
+    adapter = ctypes.CFUNCTYPE(ctypes.c_int32, c_char, c_char, c_char, intp, intp, intp, ptr, ptr, intp, ptr, intp,
+                               ptr, ptr, intp)(address)
+
+    def product(m, n, k):
+        a, b = np.asfortranarray(np.ones((m, k))), np.asfortranarray(np.ones((k, n)))   # column-major
+        c = np.zeros((m, n), order="F")
+        alpha, beta = ctypes.c_double(1.0), ctypes.c_double(0.0)
+        status = adapter(b"d", b"n", b"n", m, n, k, ctypes.addressof(alpha), a.ctypes.data, m, b.ctypes.data, k,
+                         ctypes.addressof(beta), c.ctypes.data, m)
+        assert status == 0
+        return c
+    return product, calls, (library, getter, setter, adapter)
+
+
+def test_small_products_run_on_one_blas_thread_and_restore_the_count():
+    product, calls, keep = _adapter_with_recording_threads(count=4)
+    c = product(8, 8, 8)                                  # 512 multiply-adds: one thread
+    np.testing.assert_array_equal(c, np.full((8, 8), 8.0))
+    assert calls == ["get", ("set", 1), ("set", 4)]
+    calls.clear()
+    side = 256                                            # 2**24 multiply-adds: the BLAS's own threads
+    assert side ** 3 >= blas.SINGLE_THREAD_WORK
+    c = product(side, side, side)
+    np.testing.assert_array_equal(c[:2, :2], np.full((2, 2), float(side)))
+    assert calls == ["get"]
+
+
+def test_a_single_threaded_blas_is_left_alone():
+    product, calls, keep = _adapter_with_recording_threads(count=1)
+    product(8, 8, 8)
+    assert calls == ["get"]
+
+
+def test_kernels_leave_openblas_thread_count_as_it_was():
+    """A compiled function with small and large products: NumPy's OpenBLAS has the same thread count after
+    the call as before, whatever it was set to."""
+    import ctypes
+    found = blas.numpy_cblas()
+    threads = found and blas.numpy_blas_threads(found[3])
+    if not threads:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS exporting its thread-count functions")
+    get_count = ctypes.CFUNCTYPE(ctypes.c_int32)(threads[0])
+    set_count = ctypes.CFUNCTYPE(None, ctypes.c_int32)(threads[1])
+    a, b = sg.matrix("a"), sg.matrix("b")
+    f = sg.function([a, b], [sg.dot(a, b), sg.dot(b, a)], backend="numba")
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(size=(6, 6)), rng.normal(size=(300, 300))
+    before = get_count()
+    try:
+        for count in (1, 2):
+            set_count(count)
+            for x in (small, large):
+                got = f(x, x.T)
+                np.testing.assert_allclose(got[0], x @ x.T, rtol=1e-12, atol=1e-10)
+                assert get_count() == count
+    finally:
+        set_count(before)
