@@ -245,6 +245,28 @@ def test_conv_cases_on_the_compiled_backends(backend, name):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+@pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, 1, 0), ((3, 2), (1, 2), 0), (2, 1, 0),
+                                                     (3, 2, 1)])
+def test_max_pooling_ties_nans_and_overlaps_match_the_python_backend(backend, kernel, stride, padding):
+    """Max pooling's value, gradient (to the first maximum, the last NaN) and the gradient's own gradient (the
+    gather) with ties, NaNs, -inf and overlapping windows: the compiled backends' row-wise path for windows
+    without padding and their window-by-window path with it give the python backend's bits."""
+    X, G = sg.tensor("X", shape=(None,) * 4), sg.tensor("G", shape=(None,) * 4)
+    y = sg.max_pool2d(X, kernel, stride, padding)
+    gx = sg.grad(sg.sum(y * G), X)
+    outputs = [y, gx, sg.grad(sg.sum(gx * X * X), G)]
+    rng = np.random.default_rng(8)
+    x = rng.integers(-2, 3, size=(2, 3, 7, 9)).astype("float64")         # many ties
+    x[0, 0, 1, 1] = x[0, 1, 2, 4] = x[1, 2, 3, 3] = np.nan
+    x[1, 0] = -np.inf
+    g = rng.standard_normal(sg.function([X], y, backend="python")(x).shape)
+    want = sg.function([X, G], outputs, backend="python")(x, g)
+    got = sg.function([X, G], outputs, backend=backend)(x, g)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_float32_stays_float32_and_integers_compute_in_float64(backend):
     X, W = sg.tensor("X", "float32", (None,) * 4), sg.tensor("W", "float32", (None,) * 4)
