@@ -441,25 +441,44 @@ def _first_maximum(flat, plane, w, i0, i1, j0, j1):
 
 
 @nb.njit(inline="always")
-def _row_maxima(flat, plane, w, r, params, wo, best, index):
-    """The first maxima (as ``_first_maximum``) of the windows of output row ``r`` when no window reaches into
-    padding: ``best[q]`` and ``index[q]`` (into the plane) for every output column q. The windows' positions
-    are visited in row-major order, each as one loop over q (vectorisable), not window by window."""
-    kh, kw, sh, sw = params[0], params[1], params[2], params[3]
-    top = r * sh * w
-    for q in range(wo):
-        best[q] = flat[np.uint64(plane + top + q * sw)]
-        index[q] = top + q * sw
+def _window_maximum(flat, start, w, kh, kw):
+    """(first maximum, its index into ``flat``) of the kh x kw window at ``start`` (inside its plane), by
+    ``_first_maximum``'s rule."""
+    best, index = flat[np.uint64(start)], start
     for i in range(kh):
         for j in range(kw):
-            if i == 0 and j == 0:
-                continue
-            offset = top + i * w + j
-            for q in range(wo):
-                value = flat[np.uint64(plane + offset + q * sw)]
-                take = (value > best[q]) | (value != value)
-                best[q] = value if take else best[q]
-                index[q] = offset + q * sw if take else index[q]
+            at = start + i * w + j
+            value = flat[np.uint64(at)]
+            take = (value > best) | (value != value)
+            best = value if take else best
+            index = at if take else index
+    return best, index
+
+
+@nb.njit(inline="always")
+def _windows_maxima(flat, base, w, kh, kw, sh, sw, ho, wo, best, index, with_index):
+    for r in range(ho):
+        for q in range(wo):
+            start = base + r * sh * w + q * sw
+            value, at = _window_maximum(flat, start, w, kh, kw)
+            best[r * wo + q] = value
+            if with_index:          # (a constant: without it, LLVM drops the index and vectorises over q)
+                index[r * wo + q] = at - base
+
+
+@nb.njit(inline="always")
+def _plane_maxima(flat, base, w, params, ho, wo, best, index, with_index):
+    """Without padding (every window inside its plane): the first maximum of each window of the plane at
+    ``base`` into ``best`` and, ``with_index``, its index into the plane into ``index`` (both ho * wo long).
+    2x2 and 3x3 windows get loops of constant length, unrolled by LLVM (measured on W9's pooling layers:
+    the values alone 6x faster than window-by-window loops of the general length, with the index 2x)."""
+    kh, kw, sh, sw = params[0], params[1], params[2], params[3]
+    if kh == 2 and kw == 2:
+        _windows_maxima(flat, base, w, 2, 2, sh, sw, ho, wo, best, index, with_index)
+    elif kh == 3 and kw == 3:
+        _windows_maxima(flat, base, w, 3, 3, sh, sw, ho, wo, best, index, with_index)
+    else:
+        _windows_maxima(flat, base, w, kh, kw, sh, sw, ho, wo, best, index, with_index)
 
 
 @_jit
@@ -472,13 +491,12 @@ def max_pool2d(x_any, params, ho, wo):
         return out
     source, target = x.reshape(x.size), out.reshape(out.size)
     if params[4] == 0 and params[5] == 0:       # no padding: every window lies inside its plane
-        best, index = np.empty(wo, dtype=x.dtype), np.empty(wo, dtype=np.int64)
+        best, index = np.empty(ho * wo, dtype=x.dtype), np.empty(ho * wo, dtype=np.int64)
         for plane in range(n * c):
             base, at = plane * h * w, plane * ho * wo
-            for r in range(ho):
-                _row_maxima(source, base, w, r, params, wo, best, index)
-                for q in range(wo):
-                    target[np.uint64(at + r * wo + q)] = best[q]
+            _plane_maxima(source, base, w, params, ho, wo, best, index, False)
+            for o in range(ho * wo):
+                target[np.uint64(at + o)] = best[o]
         return out
     for plane in range(n * c):
         base, at = plane * h * w, plane * ho * wo
@@ -503,13 +521,12 @@ def max_pool2d_grad(x_any, gy_any, params):
         return gx
     source, grads, target = x.reshape(x.size), gy.reshape(gy.size), gx.reshape(gx.size)
     if params[4] == 0 and params[5] == 0:
-        best, where = np.empty(wo, dtype=x.dtype), np.empty(wo, dtype=np.int64)
+        best, where = np.empty(ho * wo, dtype=x.dtype), np.empty(ho * wo, dtype=np.int64)
         for plane in range(n * c):
             base, at = plane * h * w, plane * ho * wo
-            for r in range(ho):
-                _row_maxima(source, base, w, r, params, wo, best, where)
-                for q in range(wo):     # in column order, as the general path adds overlapping windows
-                    target[np.uint64(base + where[q])] += grads[np.uint64(at + r * wo + q)]
+            _plane_maxima(source, base, w, params, ho, wo, best, where, True)
+            for o in range(ho * wo):    # in the general path's order (overlapping windows add up alike)
+                target[np.uint64(base + where[o])] += grads[np.uint64(at + o)]
         return gx
     for plane in range(n * c):
         base, at = plane * h * w, plane * ho * wo
@@ -532,13 +549,12 @@ def max_pool2d_gather(x_any, g_any, params, ho, wo):
         return out
     source, values, target = x.reshape(x.size), g.reshape(g.size), out.reshape(out.size)
     if params[4] == 0 and params[5] == 0:
-        best, where = np.empty(wo, dtype=x.dtype), np.empty(wo, dtype=np.int64)
+        best, where = np.empty(ho * wo, dtype=x.dtype), np.empty(ho * wo, dtype=np.int64)
         for plane in range(n * c):
             base, at = plane * h * w, plane * ho * wo
-            for r in range(ho):
-                _row_maxima(source, base, w, r, params, wo, best, where)
-                for q in range(wo):
-                    target[np.uint64(at + r * wo + q)] = values[np.uint64(base + where[q])]
+            _plane_maxima(source, base, w, params, ho, wo, best, where, True)
+            for o in range(ho * wo):
+                target[np.uint64(at + o)] = values[np.uint64(base + where[o])]
         return out
     for plane in range(n * c):
         base, at = plane * h * w, plane * ho * wo
