@@ -63,40 +63,8 @@ def numpy_cblas():
     return None
 
 
-# OpenBLAS's thread-count functions, by the CBLAS prefix and suffix they come with (scipy-openblas renames them).
-_THREAD_FUNCTIONS = {("scipy_cblas_", "64_"): "scipy_openblas_{}_num_threads64_",
-                     ("scipy_cblas_", ""): "scipy_openblas_{}_num_threads",
-                     ("cblas_", "64_"): "openblas_{}_num_threads64_", ("cblas_", ""): "openblas_{}_num_threads"}
-
-
-def numpy_blas_threads(name):
-    """(get address, set address) of the thread-count functions of the OpenBLAS whose CBLAS is ``name``
-    (as ``numpy_cblas`` names it), or None: another BLAS (MKL, Accelerate) keeps its own thread policy."""
-    import ctypes
-    from numpy._core import _multiarray_umath
-    library = ctypes.CDLL(_multiarray_umath.__file__)
-    for (prefix, suffix), pattern in _THREAD_FUNCTIONS.items():
-        if name == f"{prefix}?gemm{suffix}":
-            try:
-                functions = [getattr(library, pattern.format(verb)) for verb in ("get", "set")]
-            except AttributeError:
-                return None
-            return tuple(ctypes.cast(function, ctypes.c_void_p).value for function in functions)
-    return None
-
-
-#: products of fewer multiply-adds (m n k) than this run on one BLAS thread (see _cblas_adapter)
-SINGLE_THREAD_WORK = 1 << 23
-
-
-def _cblas_adapter(single, double, bits, threads=None):
-    """Machine code with numba_xxgemm's signature calling CBLAS (column-major; the kind picks s or d).
-
-    With ``threads`` (OpenBLAS's get/set thread-count addresses), a product of fewer than
-    ``SINGLE_THREAD_WORK`` multiply-adds runs on one thread, the count restored after it: a small product
-    gains little from a second thread, and OpenBLAS's waiting threads then spin against the caller's next
-    work and any other process (measured: the W7 RNN step 9.0 -> 7.6 ms on two cores; under load, a 100x100
-    Hessian's median 240x its quiet time). Setting the count costs ~0.1 us."""
+def _cblas_adapter(single, double, bits):
+    """Machine code with numba_xxgemm's signature calling CBLAS (column-major; the kind picks s or d)."""
     from numba.core.registry import cpu_target
     intp, i32, width = ir.IntType(64), ir.IntType(32), ir.IntType(bits)
     module = ir.Module(name="symgraph_cblas_adapter")
@@ -122,19 +90,6 @@ def _cblas_adapter(single, double, bits, threads=None):
             builder.ret(ir.Constant(i32, 1))
     flags = [flag(transa), flag(transb)]
     sizes = [narrow(v) for v in (m, n, k, lda, ldb, ldc)]
-    restore = None
-    if threads is not None:
-        count_type = ir.FunctionType(i32, [])
-        set_type = ir.FunctionType(ir.VoidType(), [i32])
-        get_count = builder.inttoptr(ir.Constant(intp, threads[0]), count_type.as_pointer())
-        set_count = builder.inttoptr(ir.Constant(intp, threads[1]), set_type.as_pointer())
-        work = builder.fmul(builder.fmul(builder.sitofp(m, ir.DoubleType()), builder.sitofp(n, ir.DoubleType())),
-                            builder.sitofp(k, ir.DoubleType()))
-        small = builder.fcmp_ordered("<", work, ir.Constant(ir.DoubleType(), float(SINGLE_THREAD_WORK)))
-        previous = builder.call(get_count, [])
-        restore = builder.and_(small, builder.icmp_signed(">", previous, ir.Constant(i32, 1)))
-        with builder.if_then(restore):
-            builder.call(set_count, [ir.Constant(i32, 1)])
     is_single = builder.icmp_unsigned("==", kind, ir.Constant(_CHAR, ord("s")))
     with builder.if_else(is_single) as (then, otherwise):
         for block, address, real in ((then, single, ir.FloatType()), (otherwise, double, ir.DoubleType())):
@@ -146,9 +101,6 @@ def _cblas_adapter(single, double, bits, threads=None):
                 builder.call(target, [ir.Constant(i32, 102), *flags, *sizes[:3],
                                       builder.load(builder.bitcast(alpha, scalar)), a, sizes[3], b, sizes[4],
                                       builder.load(builder.bitcast(beta, scalar)), c, sizes[5]])
-    if restore is not None:
-        with builder.if_then(restore):
-            builder.call(set_count, [previous])
     builder.ret(ir.Constant(i32, 0))
     from numba.core.compiler_lock import global_compiler_lock
     with global_compiler_lock:
@@ -165,7 +117,7 @@ def bind_gemm(use_numpy=True):
     found = numpy_cblas() if use_numpy else None
     if found is not None:
         single, double, bits, name = found
-        library, address = _cblas_adapter(single, double, bits, numpy_blas_threads(name))
+        library, address = _cblas_adapter(single, double, bits)
         _bound.update(library=library, name=f"NumPy's {name}")
     else:
         from numba import _helperlib
