@@ -1,7 +1,8 @@
-"""The vectorisable exp, tanh, log and log1p of codegen/numba/vmath.py: their ulp bounds over two million points against
+"""The vectorisable exp, tanh, log and log1p of codegen/numba/vmath.py: their ulp bounds over two million points
+(float64) and four million (float32, whose own float32 algorithms were also run over all 2**32 values) against
 the 80-bit long double functions (checked themselves against mpmath on a sample), the special values NumPy
-gives, that a loop calling them vectorises, and that the numba backend uses them by default (libm's functions
-with ``vector_math=False``)."""
+gives, that a loop calling them vectorises (float32 in float32 vectors), and that the numba backend uses them
+by default (libm's functions with ``vector_math=False``)."""
 import mpmath
 import numba as nb
 import numpy as np
