@@ -4,9 +4,9 @@ A generated kernel allocates its temporaries on every call (a scan's stacked sta
 intermediates: megabytes) and frees them when it returns. With glibc's malloc, a fresh process serves
 arrays above 128 KiB by ``mmap`` and returns freed heap memory above 256 KiB to the system, so every call
 faults all those pages in again, zero-filled by the kernel: measured on the W7 RNN step, 1.6 of 9 ms
-(``perf``: page faults and ``clear_page``). glibc adapts by itself: once the process frees a large array
-that was mapped, it raises both limits to that size (at most 32 MiB, and 64 MiB for the trimming). NumPy
-programs reach that state as soon as they free one large array; ``keep_freed_memory`` brings it about at
+(``perf``: page faults and ``clear_page``). glibc adapts by itself: once the process frees a mapped array of
+up to 32 MiB, it raises the mmap limit to that array's size and the trimming limit to twice it. NumPy
+programs reach that state as soon as they free one such array; ``keep_freed_memory`` brings it about at
 once, by allocating and freeing one 32 MiB block (not touched, so no memory is used), when the first numba
 kernel is loaded. The process may then keep up to 64 MiB of freed memory for reuse instead of returning it
 at once, which is what glibc would do after the first large array anyway. Nothing happens on other C
