@@ -162,6 +162,13 @@ def w2_call_overhead():
     record(label, "symgraph numba, checked", best_time(lambda: checked(1.5), number=number), base, "< 1 us")
     record(label, "symgraph numba, trust_input", best_time(lambda: trusted(1.5), number=number), base,
            "< 0.5 us")
+    # the other argument kinds users pass (issue 21, item 5)
+    h = sg.scalar("h", "float32")
+    single = sg.function([h], h * 2 + 1)
+    for kind, function, value in (("a NumPy float64", checked, np.float64(1.5)), ("a 0-d array", checked, np.array(1.5)),
+                                  ("a Python float for a float32 input", single, 1.5)):
+        record(label, f"symgraph numba, checked, {kind}", best_time(lambda: function(value), number=number), base,
+               "< 0.5 us")
 
 
 # ---------------------------------------------------------------- W3: MLP training step

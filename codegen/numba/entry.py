@@ -70,6 +70,9 @@ def to_kernel_array(value, var):
 _PYTHON_TYPES = {"float64": "float", "int64": "int", "bool": "bool"}
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _python_type(dtype):
     return _PYTHON_TYPES.get(dtype)
 
@@ -97,10 +100,25 @@ def build_entry(executor, function):
         if trust:
             continue
         if var.ndim == 0:
+            # fast paths: the Python type that is the kernel's (float, int, bool), a NumPy scalar or a 0-d
+            # array of the exact dtype, a Python float that fits a float32; anything else is converted by
+            # the general rules (check_value)
             python_type = _python_type(var.dtype)
-            test = f"type(a{i}) is not {python_type}" if python_type else "True"
-            lines.append(f"    if {test}:")
-            lines.append(f"        a{i} = to_scalar(a{i}, input{i})")
+            names[f"scalar{i}"], names[f"dtype{i}"] = np.dtype(var.dtype).type, np.dtype(var.dtype)
+            if python_type:
+                lines.append(f"    if type(a{i}) is not {python_type}:")
+                indent = "        "
+            else:
+                indent = "    "
+            lines.append(f"{indent}if type(a{i}) is scalar{i}:")
+            lines.append(f"{indent}    pass")
+            lines.append(f"{indent}elif type(a{i}) is ndarray and a{i}.dtype is dtype{i} and a{i}.ndim == 0:")
+            lines.append(f"{indent}    a{i} = a{i}[()]")
+            if var.dtype == "float32":    # (NaN and out-of-range values take the general path)
+                lines.append(f"{indent}elif type(a{i}) is float and {_FLOAT32_MAX!r} >= a{i} >= {-_FLOAT32_MAX!r}:")
+                lines.append(f"{indent}    a{i} = scalar{i}(a{i})")
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    a{i} = to_scalar(a{i}, input{i})")
         else:
             names[f"dtype{i}"] = np.dtype(var.dtype)
             lines.append(f"    if type(a{i}) is not ndarray or a{i}.dtype is not dtype{i} or a{i}.ndim != {var.ndim}"
