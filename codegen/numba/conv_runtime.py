@@ -423,36 +423,28 @@ def _window(r, q, params, h, w):
 
 
 @nb.njit(inline="always")
-def _first_maximum(flat, plane, w, i0, i1, j0, j1):
-    """The index (into the plane, H W) of the first maximum of the window in row-major order, a NaN replacing
-    it (so the last NaN), positions outside the plane never chosen; 0 when the window holds none."""
-    if i0 >= i1 or j0 >= j1:
-        return 0
-    index = i0 * w + j0
-    best = flat[np.uint64(plane + index)]
-    for i in range(i0, i1):
-        row = np.uint64(plane + i * w + j0)
-        for j in range(j1 - j0):
-            value = flat[row + np.uint64(j)]
-            take = (value > best) | (value != value)      # no branch: the comparisons are unpredictable
-            best = value if take else best
-            index = i * w + j0 + j if take else index
-    return index
-
-
-@nb.njit(inline="always")
 def _window_maximum(flat, start, w, kh, kw):
-    """(first maximum, its index into ``flat``) of the kh x kw window at ``start`` (inside its plane), by
-    ``_first_maximum``'s rule."""
+    """(first maximum, its index into ``flat``) of the kh x kw window at ``start`` (inside its plane): the first
+    in row-major order, a NaN replacing it (so the last NaN)."""
     best, index = flat[np.uint64(start)], start
     for i in range(kh):
         for j in range(kw):
             at = start + i * w + j
             value = flat[np.uint64(at)]
-            take = (value > best) | (value != value)
+            take = (value > best) | (value != value)      # no branch: the comparisons are unpredictable
             best = value if take else best
             index = at if take else index
     return best, index
+
+
+@nb.njit(inline="always")
+def _first_maximum(flat, plane, w, i0, i1, j0, j1):
+    """The index (into the plane, H W) of the first maximum of the window in row-major order, a NaN replacing
+    it (so the last NaN), positions outside the plane never chosen; 0 when the window holds none."""
+    if i0 >= i1 or j0 >= j1:
+        return 0
+    _, index = _window_maximum(flat, plane + i0 * w + j0, w, i1 - i0, j1 - j0)
+    return index - plane
 
 
 @nb.njit(inline="always")
@@ -491,12 +483,10 @@ def max_pool2d(x_any, params, ho, wo):
         return out
     source, target = x.reshape(x.size), out.reshape(out.size)
     if params[4] == 0 and params[5] == 0:       # no padding: every window lies inside its plane
-        best, index = np.empty(ho * wo, dtype=x.dtype), np.empty(ho * wo, dtype=np.int64)
+        index = np.empty(0, dtype=np.int64)     # (not written without the index)
         for plane in range(n * c):
-            base, at = plane * h * w, plane * ho * wo
-            _plane_maxima(source, base, w, params, ho, wo, best, index, False)
-            for o in range(ho * wo):
-                target[np.uint64(at + o)] = best[o]
+            at = plane * ho * wo
+            _plane_maxima(source, plane * h * w, w, params, ho, wo, target[at:at + ho * wo], index, False)
         return out
     for plane in range(n * c):
         base, at = plane * h * w, plane * ho * wo
