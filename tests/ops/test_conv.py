@@ -229,7 +229,7 @@ def test_every_backend_matches_the_python_backend(backend, dtype):
 # dilation, groups) on the compiled backends; the python backend runs every case above
 COMPILED_CASES = [("numba", name) for name in ("plain", "stride_pair_pad_pair", "dilation_pair", "groups",
                                                "depthwise", "depthwise_multiplier", "same_even_kernel",
-                                               "one_by_one", "kernel_past_stride")]
+                                               "one_by_one", "kernel_past_stride", "same_dilated")]
 COMPILED_CASES += [("cuda", name) for name in ("plain", "stride_pair_pad_pair", "dilation_pair",
                                                "depthwise_multiplier", "same_even_kernel")]
 
@@ -243,6 +243,25 @@ def test_conv_cases_on_the_compiled_backends(backend, name):
     got = sg.function([X, W], outputs, backend=backend)(x, w)
     for g, e in zip(got, want):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+def test_weight_gradients_with_infinite_inputs_match_the_python_backend(backend):
+    """A weight gradient reading one channel per group with stride 1 (numba: dot products over whole planes,
+    whose padding columns multiply inputs outside a tap's windows by zero) is exact when the input holds
+    infinities and NaNs: each tap's sum has them only where its windows reach them."""
+    X, G = sg.tensor("X", shape=(None,) * 4), sg.tensor("G", shape=(None,) * 4)
+    for groups, w_shape, dilation in [(1, (3, 1, 3, 3), 1), (2, (4, 1, 2, 3), (2, 1))]:
+        W = sg.tensor("W", shape=w_shape)
+        gw = sg.grad(sg.sum(sg.conv2d(X, W, dilation=dilation, groups=groups) * G), W)
+        x = np.random.default_rng(3).standard_normal((2, groups, 7, 8))
+        x[0, 0, 1, 0], x[1, -1, 6, 7], x[1, 0, 3, 0] = np.inf, -np.inf, np.nan
+        w = np.zeros(w_shape)
+        g = np.random.default_rng(4).standard_normal(
+            sg.function([X, W], sg.conv2d(X, W, dilation=dilation, groups=groups), backend="python")(x, w).shape)
+        want = sg.function([X, W, G], gw, backend="python")(x, w, g)
+        assert np.isfinite(want).any() and not np.isfinite(want).all()
+        np.testing.assert_allclose(sg.function([X, W, G], gw, backend=backend)(x, w, g), want, rtol=1e-12)
 
 
 @pytest.mark.parametrize("backend", BACKENDS[1:])
