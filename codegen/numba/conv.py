@@ -11,12 +11,24 @@ call's operand shapes follow the message). The convolutions' operands
 are cast to the output dtype first (integers compute in float64, float32 stays float32); max pooling keeps
 its input's dtype. Arrays reach the helpers as layout ``A`` views (``x[::1]``, see factor.py's
 ``_any_layout``): one compiled helper per dtype.
+
+Fusion (``find_epilogues``): a convolution whose value only one elementwise node reads, a bias add with an
+optional ReLU (``conv + b``, ``relu(conv + b)``, ``b`` of shape (1, C, 1, 1) and the convolution's dtype),
+runs as one helper call, ``conv2d_epilogue``, that adds the bias and clamps where its loops write the output:
+no pass over the output, no second array. The elementwise node may have other outputs (the pre-activation
+sum ``sg.grad`` keeps) when only their shapes are read (``Op.shape_only_inputs``: ``sum_to_shape``'s
+``like``, ``shape_of``); the convolution's own value likewise. The pair is lowered where the elementwise
+node stands, so its bias is computed by then.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from symgraph.graph import Constant
 from symgraph.ops.conv import (AvgPool2d, AvgPool2dGrad, Conv2d, Conv2dGradInput, Conv2dGradWeight, MaxPool2d,
                                MaxPool2dGather, MaxPool2dGrad)
+from symgraph.ops.elemwise import Add, Elemwise, Relu
+from symgraph.ops.fused import Fused
 
 from .kernel import literal, register
 
@@ -252,3 +264,120 @@ def lower_avg_pool2d_grad(node, kernel):
     call = (f"{kernel.runtime()}.avg_pool2d_grad({_any_layout(kernel.code(gy))}, {h.code}, {w.code}, "
             f"{_pool_params(kernel, node.op)}, {node.op.count_include_pad})")
     _bind(kernel, out, kernel.let(call, "v"), [_Length.of(kernel, gy, 0), _Length.of(kernel, gy, 1), h, w])
+
+
+# ---------------------------------------------------------------- fusion of a bias add and a ReLU
+
+@dataclass
+class Epilogue:
+    """A convolution and the elementwise node fused into its output loops (``find_epilogues``)."""
+    conv: object           # the Conv2d node
+    node: object           # the elementwise node reading its value
+    bias: object           # the (1, C, 1, 1) variable added
+    relu: bool             # whether the sum goes through a ReLU
+    result: object         # the elementwise node's output the helper computes
+
+
+def _readers(nodes):
+    """id(variable) -> [(node, input position)] over ``nodes``."""
+    readers = {}
+    for node in nodes:
+        for position, var in enumerate(node.inputs):
+            readers.setdefault(id(var), []).append((node, position))
+    return readers
+
+
+def _value_readers(var, readers):
+    """The nodes that read ``var``'s value (not only its shape)."""
+    return [node for node, position in readers.get(id(var), ())
+            if position not in getattr(node.op, "shape_only_inputs", ())]
+
+
+def _epilogue_program(node, conv_value):
+    """(bias, {output index in the program: relu?}) when ``node`` computes ``conv_value + bias`` and/or its
+    ReLU and nothing else, else None."""
+    if not isinstance(node.op, (Elemwise, Fused)) or len(node.inputs) != 2:
+        return None
+    nin, instructions, outputs = node.op.scalar_program(node)
+    k = [i for i, var in enumerate(node.inputs) if var is conv_value]
+    if len(k) != 1 or not 1 <= len(instructions) <= 2:
+        return None
+    bias = node.inputs[1 - k[0]]
+    dtype = conv_value.dtype
+    if (bias.ndim != 4 or bias.dtype != dtype or any(bias.type.shape[a] != 1 for a in (0, 2, 3))
+            or any(d != dtype for _, _, d in instructions)):
+        return None
+    (first, operands, _), rest = instructions[0], instructions[1:]
+    if type(first) is not Add or sorted(operands) != [0, 1]:
+        return None
+    if rest and (type(rest[0][0]) is not Relu or list(rest[0][1]) != [nin]):
+        return None
+    return bias, {index: index == nin + 1 for index in outputs}
+
+
+def find_epilogues(nodes, program_outputs, excluded=()) -> dict:
+    """id(elementwise node) -> ``Epilogue`` for each conv2d of ``nodes`` (in the order they run) fused with the
+    elementwise node that reads it (see the module's docstring); ``excluded``: ids of nodes lowered elsewhere
+    (in-place updates, ifelse branches)."""
+    readers = _readers(nodes)
+    returned = {id(v) for v in program_outputs}
+    position = {id(node): i for i, node in enumerate(nodes)}
+    epilogues = {}
+    for node in nodes:
+        if type(node.op) is not Conv2d or id(node) in excluded:
+            continue
+        value = node.outputs[0]
+        users = _value_readers(value, readers)
+        if id(value) in returned or value.dtype not in ("float32", "float64") or len(users) != 1:
+            continue
+        fused = users[0]
+        found = _epilogue_program(fused, value) if id(fused) not in excluded else None
+        if found is None:
+            continue
+        bias, relu_of = found
+        _, _, outputs = fused.op.scalar_program(fused)
+        needed = [out for out, index in zip(fused.outputs, outputs)
+                  if id(out) in returned or _value_readers(out, readers)]
+        if len(needed) != 1:
+            continue
+        # every shape reader of the convolution runs after the pair (it is lowered where ``fused`` stands)
+        if any(position[id(reader)] < position[id(fused)] for reader, _ in readers.get(id(value), ())
+               if reader is not fused):
+            continue
+        result = needed[0]
+        epilogues[id(fused)] = Epilogue(node, fused, bias, relu_of[outputs[fused.outputs.index(result)]], result)
+    return epilogues
+
+
+def lower_epilogue(epilogue, kernel):
+    """The convolution and its fused elementwise node as one ``conv2d_epilogue`` call (at the elementwise
+    node's place): the convolution's checks, the bias's broadcast check, then every output of both nodes
+    bound to the result (the others are read only for their shapes)."""
+    conv, fused, bias = epilogue.conv, epilogue.node, epilogue.bias
+    kernel.node = conv
+    kernel.comment(f"{conv.op} with {fused.op} in the loops that write its output")
+    x, w = conv.inputs
+    value = conv.outputs[0]
+    lengths = [_Length.of(kernel, x, axis) for axis in range(4)]
+    weight = [_Length.of(kernel, w, axis) for axis in range(4)]
+    _check_channels(conv, kernel, lengths[1], weight[0], weight[1])
+    ho, wo = _output_lengths(conv, kernel, lengths[2:], weight[2:])
+    kernel.node = fused
+    biases = _Length.of(kernel, bias, 1)
+    if weight[0].value is not None and weight[0].value == biases.value or biases.value == 1:
+        channels = weight[0].code
+    elif weight[0].code == biases.code:
+        channels = weight[0].code
+    else:
+        channels = kernel.broadcast_length(
+            [weight[0].code, biases.code],
+            f"{fused.op}: the input lengths on axis 1 cannot be broadcast together (they must be equal or 1)")
+    lower = literal(0 if epilogue.relu else float("-inf"), value.dtype)
+    call = (f"{kernel.runtime()}.conv2d_epilogue({_operand(kernel, x, value.dtype)}, "
+            f"{_operand(kernel, w, value.dtype)}, {_conv_params(kernel, conv.op)}, {ho.code}, {wo.code}, "
+            f"{kernel.code(bias)}[0, :, 0, 0][::1], {lower})")
+    result = kernel.let(call, "v")
+    kernel.bind(value, result, [lengths[0].code, weight[0].code, ho.code, wo.code], contiguous=True)
+    for out in fused.outputs:
+        kernel.bind(out, result, [lengths[0].code, channels, ho.code, wo.code], contiguous=True,
+                    owned=out is epilogue.result)

@@ -15,7 +15,9 @@ input gradient is accumulated in one and cut out at the end, ``_cropped``), so t
 bounds to test; its windows are copied into a column buffer of (C/groups) kh kw rows and (chunk) Ho Wo
 columns (``_columns``), then
 
-- ``conv2d``: ``out_g = W_g @ columns``;
+- ``conv2d``: ``out_g = W_g @ columns``; ``conv2d_epilogue`` adds a bias per channel and clamps at a lower
+  bound (a ReLU) as it moves each product into the output (``_finish``: conv.py fuses a bias add and ReLU
+  this way);
 - ``conv2d_grad_input``: ``columns = W_gᵀ @ gy_g``, then the columns are added back onto the input's
   positions (``_add_columns``, "col2im");
 - ``conv2d_grad_weight``: ``gW_gᵀ += columns @ gy_gᵀ`` (beta = 1 across chunks; OpenBLAS computes this
@@ -171,6 +173,40 @@ def _add_columns(cols, gp, n0, m, c0, cg, kh, kw, ho, wo, params):
                         read += run
 
 
+@nb.njit(inline="always")
+def _finish(v, bias, lower):
+    """A fused convolution's epilogue on one output ``v``: ``v + bias``, then ``lower if sum <= lower else sum``:
+    ``relu``'s formula for ``lower = 0`` (a NaN passes), the sum itself for ``lower = -inf``."""
+    v = v + bias
+    return lower if v <= lower else v
+
+
+@nb.njit
+def _finish_rows(out, b, o0, og, p, bias, bias_step, lower):
+    """In place, the epilogue on channels o0..o0+og of batch entry ``b`` of ``out`` (N, O, P): channel ``f``'s
+    bias is ``bias[f * bias_step]`` (``bias_step`` 0: one bias for every channel)."""
+    channels, flat = out.shape[1], out.reshape(out.size)
+    run = np.uint64(p)
+    for o in range(og):
+        at, value = np.uint64((b * channels + o0 + o) * p), bias[(o0 + o) * bias_step]
+        for s in range(run):
+            flat[at + s] = _finish(flat[at + s], value, lower)
+
+
+@nb.njit
+def _move_rows_finished(y, tmp, n0, m, o0, og, p, bias, bias_step, lower):
+    """``_move_rows`` from ``tmp`` into ``y`` with the epilogue (``_finish_rows``) on each value it writes."""
+    channels, width = y.shape[1], tmp.shape[1]
+    yf, tf = y.reshape(y.size), tmp.reshape(tmp.size)
+    run = np.uint64(p)
+    for o in range(og):
+        value = bias[(o0 + o) * bias_step]
+        for b in range(m):
+            at, into = np.uint64(((n0 + b) * channels + o0 + o) * p), np.uint64(o * width + b * p)
+            for s in range(run):
+                yf[at + s] = _finish(tf[into + s], value, lower)
+
+
 @nb.njit
 def _move_rows(y, tmp, n0, m, o0, og, p, gather):
     """Between ``y`` (N, O, P) and ``tmp`` (og, chunk P), both C-contiguous: ``tmp[o, b P + s] = y[n0 + b, o0 +
@@ -190,13 +226,14 @@ def _move_rows(y, tmp, n0, m, o0, og, p, gather):
 
 
 @nb.njit
-def _direct(xp, w, out, params, transposed):
+def _direct(xp, w, out, params, transposed, bias, bias_step, lower, fused):
     """A convolution reading one input channel per group, as loops over the taps: ``out[b, f] += w[f, 0, i, j] *
     the (i, j) shifted plane of xp[b, f // (O / groups)]`` (``xp`` padded); ``transposed``: its input gradient
     instead (``xp`` the output gradient, ``out`` the zeroed padded input gradient). All C-contiguous.
 
     With stride 1 an output plane is computed with the padded input's row length (``wide``: the columns past
-    Wo are never used), so each tap is one long run over the plane rather than Ho short ones."""
+    Wo are never used), so each tap is one long run over the plane rather than Ho short ones. ``fused``: the
+    epilogue (``_finish``, channel f's bias ``bias[f * bias_step]``) on each output as it is written."""
     sh, sw, dh, dw, groups = params[0], params[1], params[4], params[5], params[6]
     image = out if transposed else xp
     result = xp if transposed else out
@@ -238,7 +275,13 @@ def _direct(xp, w, out, params, transposed):
                         at = np.uint64(plane + i * dh * wp + (kw - 1) * dw)
                         for t in range(length):
                             wide[t] += tap * images[at + t]
-                if not transposed:
+                if not transposed and fused:
+                    value = bias[f * bias_step]
+                    for r in range(ho):
+                        into, at = np.uint64(at_result + r * wo), np.uint64(r * wp)
+                        for q in range(np.uint64(wo)):
+                            results[into + q] = _finish(wide[at + q], value, lower)
+                elif not transposed:
                     for r in range(ho):
                         into, at = np.uint64(at_result + r * wo), np.uint64(r * wp)
                         for q in range(np.uint64(wo)):
@@ -261,6 +304,9 @@ def _direct(xp, w, out, params, transposed):
                                 results[into + q] += tap * images[at + q * step]
                         at += row_step
                         into += run
+    if fused and not transposed:
+        for b in range(n):
+            _finish_rows(result, b, 0, o, ho * wo, bias, bias_step, lower)
 
 
 @nb.njit(fastmath={"reassoc"})
@@ -346,11 +392,43 @@ def conv2d(x_any, w_any, params, ho, wo):
     """``conv2d`` of ``x`` (N, C, H, W) and ``w`` (O, C/groups, kh, kw), both of the output dtype; ``params``
     (sh, sw, top, left, dh, dw, groups); the output lengths ``ho``, ``wo`` (checked >= 1 by the kernel)."""
     x = np.ascontiguousarray(x_any)
+    return _convolve(x, np.ascontiguousarray(w_any), params, ho, wo, x.reshape(x.size)[:0], np.zeros(1, dtype=x.dtype)[0], False)
+
+
+@_jit
+def conv2d_epilogue(x_any, w_any, params, ho, wo, bias_any, lower):
+    """``conv2d`` (as above) with the elementwise node that reads it fused into the loops that write its output:
+    ``max(conv + bias, lower)`` as ``_finish`` computes it, ``bias`` (of the output dtype) holding one value
+    per output channel or one for all; ``lower`` 0 for a ReLU, -inf for the sum alone. A single output
+    channel with several biases broadcasts to one channel per bias (NumPy's rule; the kernel checked that
+    the lengths broadcast)."""
+    x = np.ascontiguousarray(x_any)
     w = np.ascontiguousarray(w_any)
+    bias = np.ascontiguousarray(bias_any)
+    o = w.shape[0]
+    if bias.size == o or bias.size == 1:
+        return _convolve(x, w, params, ho, wo, bias, lower, True)
+    y = _convolve(x, w, params, ho, wo, bias, lower, False)       # one channel, broadcast to bias.size
+    n = y.shape[0]
+    out = np.empty((n, bias.size, ho, wo), dtype=y.dtype)
+    source, target, p = y.reshape(y.size), out.reshape(out.size), ho * wo
+    for b in range(n):
+        for f in range(bias.size):
+            at, into = np.uint64(b * p), np.uint64((b * bias.size + f) * p)
+            for s in range(np.uint64(p)):
+                target[into + s] = _finish(source[at + s], bias[f], lower)
+    return out
+
+
+@nb.njit(inline="always")
+def _convolve(x, w, params, ho, wo, bias, lower, fused):
+    """conv2d's computation (C-contiguous operands); ``fused``: the epilogue of ``conv2d_epilogue`` (a bias per
+    output channel or one for all, ``bias.size`` being O or 1) applied where each output is written."""
     n, _, h, wd = x.shape
     o, cg, kh, kw = w.shape
     sh, sw, top, left, dh, dw, groups = params
     og = o // groups
+    bias_step = 1 if bias.size == o else 0
     if n * o * ho * wo == 0:
         return np.zeros((n, o, ho, wo), dtype=x.dtype)
     k, p = cg * kh * kw, ho * wo
@@ -361,11 +439,13 @@ def conv2d(x_any, w_any, params, ho, wo):
         for b in range(n):
             for g in range(groups):
                 _product(w2[g * og:(g + 1) * og], x3[b, g * cg:(g + 1) * cg], 0.0, out3[b, g * og:(g + 1) * og])
+                if fused:
+                    _finish_rows(out3, b, g * og, og, p, bias, bias_step, lower)
         return out
     xp = _padded(x, top, left, _reach(ho, sh, kh, dh), _reach(wo, sw, kw, dw))
     if cg == 1 and og <= DIRECT_OUTPUTS:
         out = np.zeros((n, o, ho, wo), dtype=x.dtype)
-        _direct(xp, w, out, params, False)
+        _direct(xp, w, out, params, False, bias, bias_step, lower, fused)
         return out
     out = np.empty((n, o, ho, wo), dtype=x.dtype)
     out3 = out.reshape((n, o, p))
@@ -378,9 +458,14 @@ def conv2d(x_any, w_any, params, ho, wo):
             _columns(xp, n0, m, g * cg, cg, kh, kw, ho, wo, params, cols)
             if m == 1:
                 _product(w2[g * og:(g + 1) * og], cols[:, :p], 0.0, out3[n0, g * og:(g + 1) * og])
+                if fused:
+                    _finish_rows(out3, n0, g * og, og, p, bias, bias_step, lower)
             else:
                 _product(w2[g * og:(g + 1) * og], cols[:, :m * p], 0.0, tmp[:, :m * p])
-                _move_rows(out, tmp, n0, m, g * og, og, p, False)
+                if fused:
+                    _move_rows_finished(out, tmp, n0, m, g * og, og, p, bias, bias_step, lower)
+                else:
+                    _move_rows(out, tmp, n0, m, g * og, og, p, False)
     return out
 
 
@@ -411,7 +496,7 @@ def conv2d_grad_input(gy_any, w_any, h, wd, params):
         hp, wp = max(hp, h), max(wp, wd)
     gp = np.zeros((n, cg * groups, hp, wp), dtype=gy.dtype)
     if cg == 1 and og <= DIRECT_OUTPUTS:
-        _direct(gy, w, gp, params, True)
+        _direct(gy, w, gp, params, True, gy.reshape(gy.size)[:0], 0, np.zeros(1, dtype=gy.dtype)[0], False)
         return _cropped(gp, top, left, h, wd)
     chunk = _chunk(n, k, p)
     cols = np.empty((k, chunk * p), dtype=gy.dtype)

@@ -147,10 +147,14 @@ def _lower_nodes(nodes, inplace, kernel):
     # the nodes only one branch of an ifelse needs are lowered inside its if/else block (branch.py)
     in_branches, kernel.branches = lazy_branches(nodes, kernel.program.outputs if kernel.program else [])
     deferred |= in_branches
+    # a convolution and the bias add / ReLU after it: one helper call where the elementwise node stands
+    epilogues = conv.find_epilogues(nodes, kernel.program.outputs if kernel.program else [], deferred)
+    deferred |= {id(epilogue.conv) for epilogue in epilogues.values()}
     for node in nodes:
-        if id(node) in deferred:
-            continue
-        _lower_node(node, kernel)
+        if id(node) in epilogues:
+            conv.lower_epilogue(epilogues[id(node)], kernel)
+        elif id(node) not in deferred:
+            _lower_node(node, kernel)
     kernel.node = None
 
 

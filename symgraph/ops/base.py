@@ -58,6 +58,10 @@ class Op:
     #: facts the rewrites read (see ScalarOp for elementwise ops): every output is >= 0, > 0 (exactly)
     nonnegative = False
     positive = False
+    #: the positions of the inputs whose values the op never reads, only their shapes (``shape_of``'s input,
+    #: ``sum_to_shape``'s ``like``): a backend may hand it any array of that shape, so a lowering that fuses the
+    #: input's producer away need not compute it
+    shape_only_inputs: tuple = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

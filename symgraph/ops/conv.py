@@ -560,6 +560,10 @@ def _conv_padding(padding, w, dilation, stride):
 def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1):
     """The 2-d convolution (cross-correlation) of a batch of images, as ``torch.nn.functional.conv2d``.
 
+    On the numba backend a bias added right after it (an array of shape ``(1, out_channels, 1, 1)``) and a
+    ReLU of that sum are computed in the loops that write the convolution's output (``relu(conv2d(x, w) +
+    b)``: one pass, one array), with the bits of the separate operations.
+
     Parameters
     ----------
     x : Variable or array_like

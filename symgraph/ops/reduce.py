@@ -308,6 +308,7 @@ class SumToShape(Op):
     """
 
     name = "sum_to_shape"
+    shape_only_inputs = (1,)
 
     def accumulator_dtype(self, dtype) -> str:
         """The dtype this sum accumulates in when its output has ``dtype`` (as ``Reduce``'s sum)."""

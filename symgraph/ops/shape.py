@@ -50,6 +50,7 @@ def check_size(lengths, dtype, what):
 class Shape(Op):
     """The shape of ``x`` as an int64 vector."""
     name = "shape"
+    shape_only_inputs = (0,)
 
     def make_node(self, x):
         x = as_variable(x)
@@ -69,6 +70,7 @@ class ShapeOf(Op):
     """The length of axis ``axis`` of ``x`` as an int64 scalar."""
     __props__ = ("axis",)
     name = "shape_of"
+    shape_only_inputs = (0,)
 
     def __init__(self, axis):
         self.axis = int(axis)

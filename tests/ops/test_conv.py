@@ -462,3 +462,92 @@ def test_jacobians_and_hessians_batch_the_conv_and_pooling_ops():
     columns = [sg.grad(sg.reshape(gw, (-1,))[i], W) for i in range(w.size)]
     want = np.stack(sg.function([X, W], columns, backend="python")(x, w)).reshape(w.shape + w.shape)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- bias add and ReLU fused into the convolution
+
+FUSION_CASES = {   # (x shape, w shape, stride, groups): each way the numba helper writes a convolution's output
+    "direct": ((3, 1, 9, 8), (4, 1, 3, 3), 1, 1),                 # one channel per group: loops over the taps
+    "direct_strided": ((2, 2, 9, 9), (4, 1, 3, 3), 2, 2),
+    "columns": ((3, 3, 7, 6), (5, 3, 3, 3), 1, 1),                # im2col and one product for the batch
+    "columns_per_image": ((2, 9, 40, 40), (3, 9, 3, 3), 1, 1),    # a column buffer per batch entry
+    "pointwise": ((2, 4, 5, 3), (3, 4, 1, 1), 1, 1),             # 1x1: no column buffer
+}
+
+
+def _fusion_inputs(x_shape, w_shape, dtype, seed=5):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    x.flat[::7] = 0.0                                           # outputs at exactly -bias: ReLU's boundary
+    w = rng.standard_normal(w_shape).astype(dtype)
+    x[0, 0, 0, :2] = [np.nan, np.inf]
+    b = rng.standard_normal((1, w_shape[0], 1, 1)).astype(dtype)
+    return x, w, b
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(FUSION_CASES))
+def test_bias_and_relu_fuse_into_the_convolution_with_the_python_backends_bits(name, dtype):
+    """relu(conv + b) with the gradients of a training step through max pooling (which read the pre-activation
+    sum only for its shape) and conv + b alone: numba writes them from the convolution's own loops (one helper
+    call, no elementwise loop), and the bias add and ReLU give the python backend's bits on numba's
+    convolution, NaN, inf and ReLU's boundary included."""
+    x_shape, w_shape, stride, groups = FUSION_CASES[name]
+    X, W = sg.tensor("X", dtype, (None,) * 4), sg.tensor("W", dtype, (None,) * 4)
+    B, Z = sg.tensor("B", dtype, (1, None, 1, 1)), sg.tensor("Z", dtype, (None,) * 4)
+    z = sg.conv2d(X, W, stride=stride, groups=groups)
+    a = sg.relu(z + B)
+    cost = sg.sum(sg.tanh(sg.max_pool2d(a, 2)))    # (a ReLU read by an elementwise node would join its loop)
+    x, w, b = _fusion_inputs(x_shape, w_shape, dtype)
+    convolution = sg.function([X, W], z, backend="numba")(x, w)
+    np.testing.assert_allclose(convolution, sg.function([X, W], z, backend="python")(x, w), rtol=TOL[dtype],
+                               atol=TOL[dtype])
+    for outputs, epilogue in [([a, *sg.grad(cost, [X, W, B])], sg.relu(Z + B)), ([B + z], B + Z), ([a], None)]:
+        compiled = sg.function([X, W, B], outputs, backend="numba")
+        assert "conv2d_epilogue" in compiled.source
+        got = compiled(x, w, b)
+        want = sg.function([Z, B], epilogue if epilogue is not None else sg.relu(Z + B), backend="python")(
+            convolution, b)
+        assert got[0].dtype == want.dtype == dtype
+        np.testing.assert_array_equal(got[0].view(f"u{want.itemsize}"), want.view(f"u{want.itemsize}"))  # bits
+        reference = sg.function([X, W, B], outputs, backend="python")(x, w, b)
+        for g, e in zip(got[1:], reference[1:]):        # the gradients: BLAS products, close
+            np.testing.assert_allclose(g, e, rtol=TOL[dtype], atol=TOL[dtype] * 10)
+
+
+def test_a_fused_bias_broadcasts_and_its_bad_lengths_are_errors():
+    """The bias's length is known only at call time: one for all channels, one per channel, several for a
+    single-channel convolution (NumPy's broadcasting, as the python backend), anything else an error naming
+    the elementwise op and the user's line."""
+    X, W = sg.tensor("X", shape=(None,) * 4), sg.tensor("W", shape=(None,) * 4)
+    B = sg.tensor("B", shape=(1, None, 1, 1))
+    outputs = [sg.relu(sg.conv2d(X, W) + B)]
+    f = sg.function([X, W, B], outputs, backend="numba")
+    assert "conv2d_epilogue" in f.source
+    Z = sg.tensor("Z", shape=(None,) * 4)
+    convolution = sg.function([X, W], sg.conv2d(X, W), backend="numba")
+    epilogue = sg.function([Z, B], sg.relu(Z + B), backend="python")
+    x = np.random.default_rng(6).standard_normal((2, 2, 6, 5))
+    for out_channels, biases in [(3, 1), (3, 3), (1, 4), (1, 1)]:
+        w = np.random.default_rng(7).standard_normal((out_channels, 2, 3, 3))
+        b = np.linspace(-1, 1, biases).reshape(1, -1, 1, 1)
+        want = epilogue(convolution(x, w), b)
+        assert want.shape == (2, max(out_channels, biases), 4, 3)
+        np.testing.assert_array_equal(f(x, w, b)[0], want)
+    with pytest.raises(ValueError, match=r"fused.*axis 1 cannot be broadcast.*test_conv"):
+        f(x, np.ones((3, 2, 3, 3)), np.ones((1, 2, 1, 1)))
+
+
+def test_a_convolution_read_elsewhere_is_not_fused():
+    """The fusion needs the convolution's value read by the one elementwise node and the sum's output read
+    only for its shape; otherwise the nodes are computed apart, with the same results."""
+    X, W = sg.tensor("X", shape=(None,) * 4), sg.tensor("W", shape=(None,) * 4)
+    B = sg.tensor("B", shape=(1, None, 1, 1))
+    z = sg.conv2d(X, W)
+    x, w, b = _fusion_inputs((2, 2, 6, 6), (3, 2, 3, 3), "float64")
+    for outputs in ([sg.relu(z + B), z], [sg.relu(z + B), z + B], [sg.relu(z + B) * z], [sg.exp(z + B)],
+                    [z + B + 1.0]):
+        f = sg.function([X, W, B], outputs, backend="numba")
+        assert "conv2d_epilogue" not in f.source
+        for g, e in zip(f(x, w, b), sg.function([X, W, B], outputs, backend="python")(x, w, b)):
+            np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
