@@ -14,7 +14,11 @@ block of adjacent axes is a reduction over the middle axis of that view.
 Reshapes happen inside the helpers (each ``.reshape`` in a kernel costs ~12 ms
 of compile time) and shape tuples are passed as int64 (a literal length would
 make a new signature). Numerics match the inline lowering exactly: the same
-accumulator dtypes and the same order of operations.
+accumulator dtypes and the same order of operations, except ``sum_to_shape_4d``'s
+sums over both trailing axes (a convolution's bias gradient), which add each
+contiguous block with partial sums in the accumulator dtype (``_block_sum``:
+vectorised, in the manner of NumPy's own pairwise sum, 5x faster than one
+running sum; float32 gradients still accumulate in float64 and round once).
 
 Where the helpers' cache lives (numba/core/caching.py, ``_CacheImpl._locator_classes``):
 with ``NUMBA_CACHE_DIR`` set, under that directory; otherwise in ``__pycache__``
@@ -231,6 +235,15 @@ def sum_to_shape_3d(g, shape, zero):
     return out.astype(g.dtype)
 
 
+@nb.njit(fastmath={"reassoc"})
+def _block_sum(flat, start, count, zero):
+    """``zero`` plus ``flat[start:start + count]`` in ``zero``'s dtype, in any order (partial sums: vectorised)."""
+    total = zero
+    for t in range(np.uint64(count)):
+        total += flat[np.uint64(start) + t]
+    return total
+
+
 @_jit
 def sum_to_shape_4d(g, shape, zero):
     if g.shape[0] == shape[0] and g.shape[1] == shape[1] and g.shape[2] == shape[2] and g.shape[3] == shape[3]:
@@ -240,6 +253,12 @@ def sum_to_shape_4d(g, shape, zero):
     step1 = 0 if shape[1] == 1 else 1
     step2 = 0 if shape[2] == 1 else 1
     step3 = 0 if shape[3] == 1 else 1
+    if step2 == 0 and step3 == 0:       # both trailing axes summed: each (i0, i1) block is contiguous
+        flat, block = g.reshape(g.size), g.shape[2] * g.shape[3]
+        for i0 in range(g.shape[0]):
+            for i1 in range(g.shape[1]):
+                out[i0 * step0, i1 * step1, 0, 0] += _block_sum(flat, (i0 * g.shape[1] + i1) * block, block, zero)
+        return out.astype(g.dtype)
     for i0 in range(g.shape[0]):
         for i1 in range(g.shape[1]):
             for i2 in range(g.shape[2]):

@@ -115,6 +115,24 @@ def test_sum_to_shape_helpers():
     np.testing.assert_array_equal(got, m.sum(axis=1, keepdims=True))
 
 
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (2, 1, 1, 1), (1, 1, 1, 1), (2, 3, 1, 1)])
+def test_sum_to_shape_over_both_trailing_axes(shape):
+    """A convolution's bias gradient (summed over the batch and both image axes): contiguous blocks summed with
+    partial sums, float32 accumulated in float64 (a float32 sum of 1e8, ones and -1e8 loses the ones)."""
+    g = np.ones((2, 3, 9, 41), dtype="float32")
+    g[:, :, 0, 0], g[:, :, 8, 40] = 1e8, -1e8
+    got = rt.sum_to_shape_4d(g, shape, 0.0)
+    assert got.dtype == np.float32 and got.shape == shape
+    want = g.astype("float64").sum(axis=tuple(a for a in range(4) if shape[a] == 1), keepdims=True)
+    np.testing.assert_array_equal(got, want.astype("float32"))
+    x = np.random.default_rng(0).standard_normal((3, 4, 7, 5))
+    np.testing.assert_allclose(rt.sum_to_shape_4d(x, (1, 4, 1, 1), 0.0), x.sum(axis=(0, 2, 3), keepdims=True),
+                               rtol=1e-13)
+    integers = np.arange(3 * 4 * 7 * 5, dtype="int64").reshape(3, 4, 7, 5) * (2 ** 60)   # wraps, as NumPy's
+    np.testing.assert_array_equal(rt.sum_to_shape_4d(integers, (1, 4, 1, 1), np.int64(0)),
+                                  integers.sum(axis=(0, 2, 3), keepdims=True))
+
+
 def test_allocation_and_view_helpers():
     v = np.arange(3, dtype="float32")
     view = rt.broadcast_to(v, (2, 3))
