@@ -73,7 +73,7 @@ SECTIONS = [
      "How to write an op: subclass ``Op`` (its docstring shows a whole one) or package a graph with "
      "``OpFromGraph``; ``clone_replace`` and ``vectorize_graph`` rewrite graphs you built.",
      ["Op", "OpFromGraph", "clone_replace", "vectorize_graph"]),
-    ("Compiling and running", "", ["function", "Function", "optimize"]),
+    ("Compiling and running", "", ["function", "Function", "Function.wait", "optimize"]),
     ("Inspection", "", ["dprint", "to_networkx", "to_sympy", "latex", "draw"]),
 ]
 

@@ -122,7 +122,7 @@ def _with_default_updates(outputs, update_pairs):
 
 #: Keywords a backend reads from ``sg.function``: numba's ``parallel``, ``cache``, ``tape`` and
 #: ``inplace`` (see codegen/numba/__init__.py) and cuda's ``return_device_arrays``.
-BACKEND_OPTIONS = ("parallel", "cache", "tape", "inplace", "vector_math", "return_device_arrays")
+BACKEND_OPTIONS = ("parallel", "cache", "tape", "inplace", "vector_math", "wait", "return_device_arrays")
 KEYWORDS = ("updates", "givens", "backend", "optimizer", "trust_input", "profile", "name", "rewrite_log",
             "no_default_updates", *BACKEND_OPTIONS)
 
@@ -396,6 +396,36 @@ class Function:
                              "compile it with sg.function(..., profile=True) to record timings")
         return self._profile
 
+    def wait(self, timeout=None) -> bool:
+        """Block until the function runs its compiled kernel (``sg.function(..., wait=False)``, tiered execution).
+
+        A function compiled with ``wait=True`` (the default), or on another backend, runs its final code
+        already: this returns True at once.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            At most this many seconds.
+
+        Returns
+        -------
+        bool
+            True when the kernel now serves the calls; False when the time ran out or the background
+            compile failed (``f.cache_info.reason`` says why; the calls keep running on the python tier).
+
+        Examples
+        --------
+        >>> import numpy as np, symgraph as sg
+        >>> x = sg.vector("x")
+        >>> f = sg.function([x], sg.exp(x) * 2.0, wait=False)     # first calls on the python tier
+        >>> f(np.zeros(2))
+        array([2., 2.])
+        >>> f.wait(), f.cache_info.tier                             # doctest: +SKIP
+        (True, 'kernel')
+        """
+        executor = self._executor
+        return executor.wait(timeout) if hasattr(executor, "wait") else True
+
     def dprint(self, **kwargs):
         """The optimized graph as text (``sg.dprint(f)``); keywords as ``sg.dprint``.
 
@@ -430,7 +460,9 @@ class Function:
     def cache_info(self):
         """How the numba backend obtained the kernel (compiled, or loaded from the disk cache, and why).
 
-        ``None`` on the other backends.
+        ``None`` on the other backends. Its ``tier`` is ``"kernel"``, or ``"python"`` while a function made with
+        ``wait=False`` runs on the python backend (``status`` "compiling", or "failed" when the background
+        compile died).
 
         Examples
         --------
@@ -588,7 +620,10 @@ def function(inputs, outputs, updates=None, givens=None, backend=None, optimizer
     **options
         Backend options: ``parallel``, ``cache``, ``tape``, ``inplace``, ``vector_math`` (numba: on by
         default, exp, tanh, log and log1p in the generated loops are vectorisable code within 1-2 ulp,
-        several times faster on large arrays; ``False`` calls libm's functions) and
+        several times faster on large arrays; ``False`` calls libm's functions), ``wait`` (numba: True
+        by default, the kernel is compiled before ``sg.function`` returns; ``False``, when the kernel is
+        not in the disk cache yet, runs the first calls on the python backend while a background
+        process compiles it, then switches; ``f.cache_info.tier`` says which tier serves the calls) and
         ``return_device_arrays`` (cuda), and ``rewrite_log``; ``no_default_updates=True`` leaves
         out the updates nodes add by themselves (random draws then repeat the same values). Any
         other keyword is a ``TypeError`` naming it.

@@ -26,6 +26,7 @@ def _documented():
     names = list(sg.__all__)
     names += [f"linalg.{n}" for n in sg.linalg.__all__ if getattr(sg.linalg, n) is not getattr(sg, n, None)]
     names += [f"RandomStream.{n}" for n in RANDOM_STREAM_METHODS]
+    names += ["Function.wait"]
     return names
 
 

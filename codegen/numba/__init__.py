@@ -11,7 +11,8 @@ adds per-node cycle counters to the generated kernel, see ``profile.py``):
 ``parallel`` allows ``prange`` loops, ``cache`` uses the disk cache, ``tape`` lets long
 all-scalar programs run on the shared jitted interpreter of ``tape.py`` (Numba needs
 milliseconds per scalar operation to compile straight-line code) and very long fused
-elementwise nodes run on its vector form, ``inplace`` lets updates
+elementwise nodes run on its vector form, ``wait`` (default True) compiles the kernel before ``sg.function`` returns; ``wait=False`` runs the first
+calls on the python backend while a background process compiles it (tiered.py), ``inplace`` lets updates
 ``S -/+ c * dot(a, b)`` accumulate into the shared variable's array (``linalg.py``), ``vector_math``
 (on by default) writes ``exp``, ``tanh``, ``log`` and ``log1p`` in the kernel's loops as vmath.py's
 vectorisable functions (within 1-2 ulp; several times faster on large arrays; ``False``: libm's scalar
@@ -34,6 +35,7 @@ from .entry import build_entry, explain_error
 from . import tape
 from .lower import LOWERINGS, KernelModule, generate, lowering_for  # noqa: F401 - the dispatch table, for tests
 from .memory import keep_freed_memory
+from .tiered import TieredExecutor, kernel_ready
 
 __all__ = ["compile", "NumbaExecutor", "CacheInfo", "LOWERINGS", "lowering_for"]
 
@@ -41,15 +43,15 @@ __all__ = ["compile", "NumbaExecutor", "CacheInfo", "LOWERINGS", "lowering_for"]
 class NumbaExecutor:
     """Runs a compiled program; ``source`` is the generated module, ``cache_info`` how it was obtained."""
 
-    def __init__(self, program):
+    def __init__(self, program, module=None):
         start = time.perf_counter()
         self.program = program
         options = program.options
         keep_freed_memory()     # once per process: kernels' temporaries reuse freed memory (memory.py)
-        if options.get("tape", True) and tape.applicable(program):
+        if module is None and _uses_tape(program):
             self._use_tape(program, start)
             return
-        self.module = generate(program, parallel=bool(options.get("parallel", True)))
+        self.module = module if module is not None else generate(program, parallel=bool(options.get("parallel", True)))
         self._profile_counters, self._profile_labels = None, []
         if options.get("profile"):      # sg.function(..., profile=True): per-node cycle counters
             from .profile import instrument
@@ -108,5 +110,17 @@ class NumbaExecutor:
                 for r, var, scalar in zip(results, program.outputs, self.module.output_scalar)]
 
 
+def _uses_tape(program) -> bool:
+    return bool(program.options.get("tape", True)) and tape.applicable(program)
+
+
 def compile(program):  # noqa: A001 - the backend interface
-    return NumbaExecutor(program)
+    """The executor of ``program``: the kernel's, or with ``wait=False`` and a kernel that must be compiled,
+    the python tier's until a background process has compiled it (tiered.py)."""
+    options = program.options
+    if options.get("wait", True) or options.get("profile") or not options.get("cache", True) or _uses_tape(program):
+        return NumbaExecutor(program)
+    module = generate(program, parallel=bool(options.get("parallel", True)))
+    if module.callbacks or kernel_ready(module):    # (a kernel calling back into Python is never disk-cached)
+        return NumbaExecutor(program, module)
+    return TieredExecutor(program, module, lambda: NumbaExecutor(program, module))

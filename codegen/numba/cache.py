@@ -68,6 +68,7 @@ class CacheInfo:
     reason: str | None             # on a miss: "new graph", "changed dtypes", "changed versions", ...
     key: str
     path: str | None
+    tier: str = "kernel"           # what serves the calls: "kernel", or "python" while it compiles (tiered.py)
 
     @property
     def hit(self) -> bool:
@@ -75,7 +76,17 @@ class CacheInfo:
 
     def __str__(self):
         why = f" ({self.reason})" if self.reason else ""
-        return f"{self.status}{why} in {self.seconds * 1e3:.1f} ms, key {self.key[:12]}, {self.path}"
+        tier = " (calls run on the python tier)" if self.tier == "python" else ""
+        return f"{self.status}{why}{tier} in {self.seconds * 1e3:.1f} ms, key {self.key[:12]}, {self.path}"
+
+
+def cache_entry_exists(key) -> bool:
+    """Whether the kernel of ``key`` is loaded in this process or has a complete entry in the disk cache."""
+    with _loaded_lock:
+        if _loaded.get(key) is not None:
+            return True
+    directory = os.path.join(cache_directory(), key)
+    return os.path.isdir(directory) and _manifest_matches(directory)
 
 
 def versions() -> dict:
