@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -33,6 +34,16 @@ from .cache import CacheInfo, cache_key, cache_entry_exists, versions
 def kernel_ready(module) -> bool:
     """Whether ``module``'s kernel can be had without compiling (this process or the disk cache)."""
     return cache_entry_exists(cache_key(module.source, versions()))
+
+
+def _environment() -> dict:
+    """The background process's environment: this one's, with the directory this symgraph was imported from
+    first on its path (a process that found symgraph through ``sys.path`` compiles with the same code)."""
+    import symgraph
+    environment = dict(os.environ)
+    home = os.path.dirname(os.path.dirname(os.path.abspath(symgraph.__file__)))
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in (home, environment.get("PYTHONPATH")) if p)
+    return environment
 
 
 class TieredExecutor:
@@ -49,9 +60,11 @@ class TieredExecutor:
         self._kernel_executor = None
         self._failure = None
         self._started = time.perf_counter()
+        # its messages go to a file: a pipe nobody reads before the process ends could fill up and stall it
+        self._messages = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
             [sys.executable, "-m", f"{__package__}.background"], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
+            stdout=subprocess.DEVNULL, stderr=self._messages, env=_environment())
         request = json.dumps({"source": module.source, "structure": module.structure, "dtypes": module.dtypes})
         try:
             self._process.stdin.write(request.encode())
@@ -83,19 +96,20 @@ class TieredExecutor:
 
     # ------------------------------------------------------------ switching
     def _finished(self) -> bool:
-        """Whether the background compile has ended (successfully or not), recording a failure."""
-        if self._failure is not None:
-            return False
-        code = self._process.poll()
-        if code is None:
-            return False
-        if code != 0:
-            error = self._process.stderr.read().decode(errors="replace").strip().splitlines()
-            self._failure = (f"the background compile exited with code {code}"
-                             + (f": {error[-1]}" if error else "") + "; the function stays on the python tier")
-            return False
-        self._process.stderr.close()
-        return True
+        """Whether the background compile has ended successfully (a failure is recorded, once)."""
+        with self._switch_lock:
+            if self._failure is not None:
+                return False
+            code = self._process.poll()
+            if code is None:
+                return False
+            if code != 0:
+                self._messages.seek(0)
+                error = self._messages.read().decode(errors="replace").strip().splitlines()
+                self._failure = (f"the background compile exited with code {code}"
+                                 + (f": {error[-1]}" if error else "") + "; the function stays on the python tier")
+            self._messages.close()
+            return code == 0
 
     def wait(self, timeout=None) -> bool:
         """Block until the background compile has ended (at most ``timeout`` seconds) and install the kernel;
