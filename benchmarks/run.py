@@ -274,16 +274,17 @@ def numpy_mlp_step(params, X, Y, learning_rate=0.01, masks=None, keep=1.0 - DROP
     return loss
 
 
-def mlp_batch(batch=128):
-    """A batch of W3's step: float32 inputs and one-hot labels."""
-    rng = np.random.default_rng(1)
+def mlp_batch(batch=128, rng=None):
+    """A batch of W3's step: float32 inputs and one-hot labels (drawn from ``rng``, default seed 1)."""
+    rng = np.random.default_rng(1) if rng is None else rng
     X = rng.normal(size=(batch, SIZES[0])).astype("float32")
     Y = np.eye(SIZES[-1], dtype="float32")[rng.integers(0, SIZES[-1], size=batch)]
     return X, Y
 
 
 def w3_mlp(batch=128):
-    X, Y = mlp_batch(batch)
+    rng = np.random.default_rng(1)
+    X, Y = mlp_batch(batch, rng)
     step, params = build_mlp_step()
     reference = mlp_parameters()
     loss_sg, loss_np = step(X, Y), numpy_mlp_step(reference, X, Y)
