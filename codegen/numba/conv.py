@@ -157,17 +157,24 @@ def _pooled_type_of(node, kernel, x):
 
 # ---------------------------------------------------------------- convolution
 
-@register(Conv2d)
-def lower_conv2d(node, kernel):
+def _convolution(node, kernel):
+    """The checks of a conv2d node and what its helper call reads: (the output lengths, as ``_Length``, and
+    the call's leading arguments: both operands in the output dtype, the parameters, ho, wo)."""
     x, w = node.inputs
-    out = node.outputs[0]
+    dtype = node.outputs[0].dtype
     lengths = [_Length.of(kernel, x, axis) for axis in range(4)]
     weight = [_Length.of(kernel, w, axis) for axis in range(4)]
     _check_channels(node, kernel, lengths[1], weight[0], weight[1])
     ho, wo = _output_lengths(node, kernel, lengths[2:], weight[2:])
-    call = (f"{kernel.runtime()}.conv2d({_operand(kernel, x, out.dtype)}, {_operand(kernel, w, out.dtype)}, "
-            f"{_conv_params(kernel, node.op)}, {ho.code}, {wo.code})")
-    _bind(kernel, out, kernel.let(call, "v"), [lengths[0], weight[0], ho, wo])
+    arguments = (f"{_operand(kernel, x, dtype)}, {_operand(kernel, w, dtype)}, {_conv_params(kernel, node.op)}, "
+                 f"{ho.code}, {wo.code}")
+    return [lengths[0], weight[0], ho, wo], arguments
+
+
+@register(Conv2d)
+def lower_conv2d(node, kernel):
+    dims, arguments = _convolution(node, kernel)
+    _bind(kernel, node.outputs[0], kernel.let(f"{kernel.runtime()}.conv2d({arguments})", "v"), dims)
 
 
 @register(Conv2dGradInput)
@@ -356,28 +363,22 @@ def lower_epilogue(epilogue, kernel):
     conv, fused, bias = epilogue.conv, epilogue.node, epilogue.bias
     kernel.node = conv
     kernel.comment(f"{conv.op} with {fused.op} in the loops that write its output")
-    x, w = conv.inputs
     value = conv.outputs[0]
-    lengths = [_Length.of(kernel, x, axis) for axis in range(4)]
-    weight = [_Length.of(kernel, w, axis) for axis in range(4)]
-    _check_channels(conv, kernel, lengths[1], weight[0], weight[1])
-    ho, wo = _output_lengths(conv, kernel, lengths[2:], weight[2:])
+    (batch, out_channels, ho, wo), arguments = _convolution(conv, kernel)
     kernel.node = fused
     biases = _Length.of(kernel, bias, 1)
-    if weight[0].value is not None and weight[0].value == biases.value or biases.value == 1:
-        channels = weight[0].code
-    elif weight[0].code == biases.code:
-        channels = weight[0].code
+    if (out_channels.value is not None and out_channels.value == biases.value or biases.value == 1
+            or out_channels.code == biases.code):
+        channels = out_channels.code
     else:
         channels = kernel.broadcast_length(
-            [weight[0].code, biases.code],
+            [out_channels.code, biases.code],
             f"{fused.op}: the input lengths on axis 1 cannot be broadcast together (they must be equal or 1)")
     lower = literal(0 if epilogue.relu else float("-inf"), value.dtype)
-    call = (f"{kernel.runtime()}.conv2d_epilogue({_operand(kernel, x, value.dtype)}, "
-            f"{_operand(kernel, w, value.dtype)}, {_conv_params(kernel, conv.op)}, {ho.code}, {wo.code}, "
-            f"{kernel.code(bias)}[0, :, 0, 0][::1], {lower})")
+    call = (f"{kernel.runtime()}.conv2d_epilogue({arguments}, {kernel.code(bias)}[0, :, 0, 0][::1], "
+            f"{lower})")
     result = kernel.let(call, "v")
-    kernel.bind(value, result, [lengths[0].code, weight[0].code, ho.code, wo.code], contiguous=True)
+    kernel.bind(value, result, [batch.code, out_channels.code, ho.code, wo.code], contiguous=True)
     for out in fused.outputs:
-        kernel.bind(out, result, [lengths[0].code, channels, ho.code, wo.code], contiguous=True,
+        kernel.bind(out, result, [batch.code, channels, ho.code, wo.code], contiguous=True,
                     owned=out is epilogue.result)
