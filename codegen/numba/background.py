@@ -16,7 +16,7 @@ import sys
 def main() -> int:
     request = json.loads(sys.stdin.read())
     from .cache import load_kernel
-    from .lower import KernelModule
+    from .kernel import KernelModule
     module = KernelModule(request["source"], "kernel", [], [], [], [], False, request["structure"],
                           request["dtypes"])
     load_kernel(module)
