@@ -16,22 +16,14 @@ a Hessian), while on its own it runs once per element of its own, smaller shape.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..graph import inherit_source
 from ..ops.elemwise import Elemwise
 from ..ops.fused import Fused
 from .engine import OUTPUT, fast_toposort
 from .shapes import dims
 
-#: the most nodes fused into one loop when a value of the group is not of the group's one float dtype (or
-#: boolean): a loop body the numba backend compiles, in time that grows faster than its length
+#: the most nodes fused into one loop (keeps generated kernels compilable in reasonable time)
 MAX_GROUP = 400
-#: the most nodes of a group whose values are all of one float dtype (or boolean): the numba backend runs a
-#: long one on its vector tape (an interpreter compiled once, codegen/numba/tape.py), so its compile time
-#: does not grow with the group, and a chain of thousands of steps with its gradient is one node (a
-#: 1,000-step vector chain and its gradient: 1.7 s to compile instead of 358 s in 1,000 small loops)
-MAX_FLOAT_GROUP = 16384
 
 
 def is_fusable(node) -> bool:
@@ -93,27 +85,8 @@ def _broadcast_into(var, root_var) -> bool:
     return any(mine == 1 and theirs != 1 for mine, theirs in zip(var.type.shape, root_var.type.shape))
 
 
-def _float_dtype(nodes):
-    """The one float dtype of every value the nodes read or write (booleans aside), else None."""
-    floats = set()
-    for node in nodes:
-        for var in (*node.inputs, *node.outputs):
-            kind = np.dtype(var.dtype).kind
-            if kind == "f":
-                floats.add(var.dtype)
-            elif kind != "b":
-                return None
-    return floats.pop() if len(floats) == 1 else None
-
-
-def _limit(group) -> int:
-    """The most nodes ``group`` may grow to: MAX_FLOAT_GROUP for one float dtype throughout, else MAX_GROUP."""
-    return MAX_FLOAT_GROUP if _float_dtype(group) is not None else MAX_GROUP
-
-
 def _close(fg, group, stack, assigned, root_var):
     """Add producers whose every consumer is in the group, until none is left."""
-    dtype = _float_dtype(group)
     while stack:
         node = stack.pop()
         for var in node.inputs:
@@ -122,16 +95,11 @@ def _close(fg, group, stack, assigned, root_var):
                 continue
             if _broadcast_into(var, root_var) and _transcendental(owner):
                 continue
-            same = dtype is not None and _float_dtype([owner]) == dtype
-            if len(group) >= (MAX_FLOAT_GROUP if same else MAX_GROUP):
-                if not same:
-                    continue
+            if len(group) >= MAX_GROUP:
                 return
             if all(consumer in group for out in owner.outputs for consumer, _ in fg.clients.get(out, ())):
                 group.add(owner)
                 stack.append(owner)
-                if not same:
-                    dtype = None
 
 
 def _grow(fg, root, assigned, level, rank):
@@ -142,7 +110,7 @@ def _grow(fg, root, assigned, level, rank):
     # round (a chain of shared values joins one link per round) while no cycle appears.
     root_dims = dims(root.outputs[0], fg)
     ndim = root.outputs[0].ndim
-    while len(group) < _limit(group):
+    while len(group) < MAX_GROUP:
         extras = []
         for node in sorted(group, key=lambda n: rank.get(n, -1)):
             for var in node.inputs:
@@ -154,7 +122,7 @@ def _grow(fg, root, assigned, level, rank):
                 extras.append(owner)
         if not extras:
             break
-        trial = group | set(extras[:_limit(group) - len(group)])
+        trial = group | set(extras[:MAX_GROUP - len(group)])
         _close(fg, trial, list(extras), assigned, root_var)
         if _creates_cycle(trial, level):
             break
@@ -162,7 +130,7 @@ def _grow(fg, root, assigned, level, rank):
     return group
 
 
-def _creates_cycle(group, level, budget=MAX_FLOAT_GROUP):
+def _creates_cycle(group, level, budget=400):
     """True when a value the group reads depends on a node of the group (through outside nodes).
 
     Searches upward from the group's outside inputs, never below the group's lowest level
