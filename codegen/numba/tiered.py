@@ -13,9 +13,10 @@ products may sum in another order. A training run that switches tiers mid-way th
 last bits from one run to the next, which is why ``wait=True`` (the kernel compiled before the function is
 returned) stays the default.
 
-``f.cache_info.tier`` says which tier serves the calls now: ``"python"`` (``status`` "compiling", or
-"failed" when the background process died: the function keeps working on the python tier and
-``reason`` says why) or ``"kernel"``.
+``f.cache_info.tier`` says which tier serves the calls now: ``"python"`` (``status`` "compiling",
+"compiled" when the next call will load the kernel, or "failed" when the background process died: the
+function keeps working on the python tier and ``reason`` says why) or ``"kernel"``. A process that ends
+while its background compile runs leaves it running: it finishes the cache entry for the next process.
 """
 from __future__ import annotations
 
@@ -82,12 +83,15 @@ class TieredExecutor:
     @property
     def cache_info(self) -> CacheInfo:
         key = cache_key(self.module.source, versions())
+        seconds = time.perf_counter() - self._started
+        calls = f"{self.calls_on_python_tier} call(s) ran on the python tier so far"
+        if self._finished():
+            return CacheInfo("compiled", seconds, f"in the background: the next call loads it; {calls}", key,
+                             None, tier="python")
         if self._failure is not None:
-            return CacheInfo("failed", time.perf_counter() - self._started, self._failure, key, None, tier="python")
-        return CacheInfo("compiling", time.perf_counter() - self._started,
-                         f"in a background process (pid {self._process.pid}); "
-                         f"{self.calls_on_python_tier} call(s) ran on the python tier so far", key, None,
-                         tier="python")
+            return CacheInfo("failed", seconds, self._failure, key, None, tier="python")
+        return CacheInfo("compiling", seconds, f"in a background process (pid {self._process.pid}); {calls}",
+                         key, None, tier="python")
 
     def make_entry(self, function):
         """No fast entry on the python tier (the function's general call path); kept to install the kernel's."""

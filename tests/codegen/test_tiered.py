@@ -47,7 +47,7 @@ def test_the_first_calls_run_on_the_python_tier_then_on_the_kernel(fresh_cache):
     step, w, b = _training_step(wait=False)
     reference, rw, rb = _training_step(wait=True, backend="python")
     kernel, kw, kb = _training_step(wait=True)
-    assert step.cache_info.tier == "python" and step.cache_info.status == "compiling"
+    assert step.cache_info.tier == "python" and step.cache_info.status in ("compiling", "compiled")
     assert "def kernel(" in step.source                 # the generated module is there at once
     for seed in range(2):                               # python tier: the python backend's bits
         assert step(*_batch(seed)) == reference(*_batch(seed))
@@ -86,6 +86,8 @@ def test_a_background_compile_that_dies_leaves_the_python_tier_working(fresh_cac
     step, w, b = _training_step(wait=False, salt=2.0)
     reference, rw, rb = _training_step(wait=True, backend="python", salt=2.0)
     step._executor._process.kill()
+    step._executor._process.wait(timeout=60)
+    assert step.cache_info.status == "failed"          # said before any call
     assert not step.wait(timeout=60)
     for seed in range(3):
         assert step(*_batch(seed)) == reference(*_batch(seed))
