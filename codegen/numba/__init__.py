@@ -11,8 +11,9 @@ adds per-node cycle counters to the generated kernel, see ``profile.py``):
 ``parallel`` allows ``prange`` loops, ``cache`` uses the disk cache, ``tape`` lets long
 all-scalar programs run on the shared jitted interpreter of ``tape.py`` (Numba needs
 milliseconds per scalar operation to compile straight-line code) and very long fused
-elementwise nodes run on its vector form, ``wait`` (default True) compiles the kernel before ``sg.function`` returns; ``wait=False`` runs the first
-calls on the python backend while a background process compiles it (tiered.py), ``inplace`` lets updates
+elementwise nodes run on its vector form, ``wait`` (default True) compiles the kernel before
+``sg.function`` returns (``wait=False`` runs the first calls on the python backend while a background
+process compiles it, tiered.py), ``inplace`` lets updates
 ``S -/+ c * dot(a, b)`` accumulate into the shared variable's array (``linalg.py``), ``vector_math``
 (on by default) writes ``exp``, ``tanh``, ``log`` and ``log1p`` in the kernel's loops as vmath.py's
 vectorisable functions (within 1-2 ulp; several times faster on large arrays; ``False``: libm's scalar
@@ -51,7 +52,9 @@ class NumbaExecutor:
         if module is None and _uses_tape(program):
             self._use_tape(program, start)
             return
-        self.module = module if module is not None else generate(program, parallel=bool(options.get("parallel", True)))
+        if module is None:
+            module = generate(program, parallel=bool(options.get("parallel", True)))
+        self.module = module
         self._profile_counters, self._profile_labels = None, []
         if options.get("profile"):      # sg.function(..., profile=True): per-node cycle counters
             from .profile import instrument

@@ -392,7 +392,8 @@ def conv2d(x_any, w_any, params, ho, wo):
     """``conv2d`` of ``x`` (N, C, H, W) and ``w`` (O, C/groups, kh, kw), both of the output dtype; ``params``
     (sh, sw, top, left, dh, dw, groups); the output lengths ``ho``, ``wo`` (checked >= 1 by the kernel)."""
     x = np.ascontiguousarray(x_any)
-    return _convolve(x, np.ascontiguousarray(w_any), params, ho, wo, x.reshape(x.size)[:0], np.zeros(1, dtype=x.dtype)[0], False)
+    no_bias, zero = x.reshape(x.size)[:0], np.zeros(1, dtype=x.dtype)[0]      # (not read: ``fused`` is False)
+    return _convolve(x, np.ascontiguousarray(w_any), params, ho, wo, no_bias, zero, False)
 
 
 @_jit

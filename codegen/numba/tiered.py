@@ -54,6 +54,7 @@ class TieredExecutor:
         from symgraph.codegen import get_backend
         start = time.perf_counter()
         self.program, self.module = program, module
+        self._key = cache_key(module.source, versions())
         self._make_kernel_executor = make_kernel_executor
         self._python = get_backend("python").compile(program)
         self._function = None
@@ -82,7 +83,7 @@ class TieredExecutor:
 
     @property
     def cache_info(self) -> CacheInfo:
-        key = cache_key(self.module.source, versions())
+        key = self._key
         seconds = time.perf_counter() - self._started
         calls = f"{self.calls_on_python_tier} call(s) ran on the python tier so far"
         if self._finished():
