@@ -250,17 +250,31 @@ class Function:
         # A backend may offer a specialised checked entry (the numba backend's fast call path).
         make_entry = getattr(self._executor, "make_entry", None)
         self._entry = make_entry(self) if make_entry is not None else None
+        self._route()
         self.compile_seconds = time.perf_counter() - start
 
     # ------------------------------------------------------------ calling
 
-    @property
-    def __call__(self):
-        # Calling f looks __call__ up on the class, and this property hands back the backend's
-        # specialised entry itself: one Python frame per call instead of two (W2 call overhead).
+    def __call__(self, *args, **kwargs):
+        return self._target()(*args, **kwargs)
+
+    def _target(self):
         if self._profile is not None:
             return self._profiled_call
         return self._entry if self._entry is not None else self._call
+
+    def _route(self):
+        """Points calls of this function straight at what serves them (W2 call overhead).
+
+        Calling ``f`` looks ``__call__`` up on its class, so each function gets a class of its own whose
+        ``__call__`` is the backend's specialised entry (or the general path) as a static method: a call
+        runs one Python frame, the entry's. Called again whenever the entry changes (tiered execution).
+        """
+        cls = type(self)
+        if cls is Function:
+            cls = type("Function", (Function,), {"__module__": __name__, "__slots__": ()})
+            self.__class__ = cls
+        cls.__call__ = staticmethod(self._target())
 
     def _profiled_call(self, *args, **kwargs):
         import time
@@ -337,6 +351,10 @@ class Function:
         return outputs if self._returns_list else outputs[0]
 
     # ------------------------------------------------------------ pickling
+
+    def __reduce__(self):
+        # each function has a class of its own (see _route): pickles name the shared one
+        return _unpickle_function, (self.__getstate__(),)
 
     def __getstate__(self):
         """The original inputs, outputs, updates and options; the function is compiled again on load."""
@@ -475,6 +493,13 @@ class Function:
 
 
 _MISSING = object()
+
+
+def _unpickle_function(state):
+    """A pickled ``Function``, compiled again (``Function.__reduce__``)."""
+    function = Function.__new__(Function)
+    function.__setstate__(state)
+    return function
 
 
 def check_value(value, var: Variable):

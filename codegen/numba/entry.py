@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from symgraph.function import check_value, commit_updates
+from symgraph.function import _MISSING, check_value, commit_updates
 
 from ..guard import check_source
 
@@ -82,18 +82,25 @@ def build_entry(executor, function):
     program = executor.program
     module = executor.module
     n_inputs = len(program.inputs)
-    names = {"kernel": executor.kernel, "ndarray": np.ndarray, "array": np.array,
+    names = {"kernel": executor.kernel, "ndarray": np.ndarray, "array": np.array, "asarray": np.asarray,
              "ascontiguousarray": np.ascontiguousarray, "bind": function._bind,
              "to_scalar": to_kernel_scalar, "to_array": to_kernel_array, "commit": commit_updates,
              "explain": explain_error, "checks": module.checks, "inputs": program.inputs,
              "updated": program.updated,
              "lock": getattr(function, "_lock", None)}
-    lines = ["def entry(*args, **kwargs):",
-             f"    if kwargs or len(args) != {n_inputs}:",
-             "        args = bind(args, kwargs)"]
     arguments = [f"a{i}" for i in range(n_inputs)]
     if n_inputs:
-        lines.append(f"    {', '.join(arguments)}, = args")
+        # Positional-only parameters (a keyword never binds to them; it lands in kwargs and takes the general
+        # path): a call with one value per input runs no tuple packing, unpacking or length check.
+        names["missing"] = _MISSING
+        given = ", ".join(arguments)
+        lines = [f"def entry({', '.join(f'{a}=missing' for a in arguments)}, /, *more, **kwargs):",
+                 f"    if kwargs or more or {arguments[-1]} is missing:",
+                 f"        {given}, = bind(tuple(a for a in ({given},) if a is not missing) + more, kwargs)"]
+    else:
+        lines = ["def entry(*args, **kwargs):",
+                 "    if kwargs or args:",
+                 "        bind(args, kwargs)"]
     trust = bool(program.options.get("trust_input"))
     for i, var in enumerate(program.inputs):
         names[f"input{i}"] = var
@@ -110,13 +117,19 @@ def build_entry(executor, function):
                 indent = "        "
             else:
                 indent = "    "
-            lines.append(f"{indent}if type(a{i}) is scalar{i}:")
+            test = "if"
+            if var.dtype == "float32":
+                # A Python float in float32's range goes to the kernel as it is: its dispatcher (compiled for
+                # float32 only) rounds it to nearest as NumPy's cast does, faster than a NumPy scalar
+                # would pass. NaN and out-of-range values take the general path.
+                lines.append(f"{indent}if type(a{i}) is float and {_FLOAT32_MAX!r} >= a{i} >= {-_FLOAT32_MAX!r}:")
+                lines.append(f"{indent}    pass")
+                test = "elif"
+            lines.append(f"{indent}{test} type(a{i}) is scalar{i}:")
             lines.append(f"{indent}    pass")
             lines.append(f"{indent}elif type(a{i}) is ndarray and a{i}.dtype is dtype{i} and a{i}.ndim == 0:")
-            lines.append(f"{indent}    a{i} = a{i}[()]")
-            if var.dtype == "float32":    # (NaN and out-of-range values take the general path)
-                lines.append(f"{indent}elif type(a{i}) is float and {_FLOAT32_MAX!r} >= a{i} >= {-_FLOAT32_MAX!r}:")
-                lines.append(f"{indent}    a{i} = scalar{i}(a{i})")
+            # item() gives the Python number the kernel's dispatcher types fastest, else the NumPy scalar
+            lines.append(f"{indent}    a{i} = a{i}.item()" if python_type else f"{indent}    a{i} = a{i}[()]")
             lines.append(f"{indent}else:")
             lines.append(f"{indent}    a{i} = to_scalar(a{i}, input{i})")
         else:
@@ -162,15 +175,19 @@ def build_entry(executor, function):
     for k in range(program.n_outputs):
         code = "r" if n_results == 1 else f"r[{k}]"
         if module.output_scalar[k]:
-            names[f"out_dtype{k}"] = np.dtype(program.outputs[k].dtype)
-            code = f"array({code}, out_dtype{k})"
+            if _python_type(program.outputs[k].dtype):
+                code = f"asarray({code})"     # the kernel returns a Python number of exactly this dtype
+            else:
+                names[f"out_dtype{k}"] = np.dtype(program.outputs[k].dtype)
+                code = f"array({code}, out_dtype{k})"
         results.append(code)
     if function._returns_list:
         lines.append(f"    return [{', '.join(results)}]")
     else:
         lines.append(f"    return {results[0]}")
     source = "\n".join(lines) + "\n"
-    check_source(source, vocabulary={*names, "entry", "type", "len", *_PYTHON_TYPES.values()})
+    check_source(source, vocabulary={*names, "entry", "type", "len", "tuple", "a", "more", "kwargs", "args",
+                                          *_PYTHON_TYPES.values()})
     exec(compile(source, "<symgraph entry>", "exec"), names)  # noqa: S102 - generated from the graph
     entry = names["entry"]
     entry.source = source

@@ -141,6 +141,7 @@ class TieredExecutor:
                     entry = executor.make_entry(function)
                     function._executor = executor
                     function._entry = entry
+                    function._route()
                 self._kernel_executor = executor
         return self._kernel_executor
 

@@ -16,14 +16,21 @@ a Hessian), while on its own it runs once per element of its own, smaller shape.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..graph import inherit_source
 from ..ops.elemwise import Elemwise
 from ..ops.fused import Fused
 from .engine import OUTPUT, fast_toposort
 from .shapes import dims
 
-#: the most nodes fused into one loop (keeps generated kernels compilable in reasonable time)
+#: the most nodes fused into one loop when a value of the group is not of the group's one float dtype (or
+#: boolean): a loop body the numba backend compiles, in time that grows faster than its length
 MAX_GROUP = 400
+#: the most nodes of a group whose values are all of one float dtype (or boolean): the numba backend runs a
+#: long one on its vector tape (an interpreter compiled once, codegen/numba/tape.py), so its compile time
+#: does not grow with the group, and a chain of thousands of steps with its gradient is one node
+MAX_FLOAT_GROUP = 16384
 
 
 def is_fusable(node) -> bool:
@@ -85,8 +92,123 @@ def _broadcast_into(var, root_var) -> bool:
     return any(mine == 1 and theirs != 1 for mine, theirs in zip(var.type.shape, root_var.type.shape))
 
 
+_NO_FLOAT = object()   # a group state: no float value yet
+_MIXED = object()      # a group state: values of another kind or of two float dtypes
+
+
+def _merge_dtype(dtype, node):
+    """The group's one float dtype after ``node`` joins (``_NO_FLOAT`` / ``_MIXED`` as in ``_Group``)."""
+    if dtype is _MIXED:
+        return dtype
+    for var in (*node.inputs, *node.outputs):
+        kind = np.dtype(var.dtype).kind
+        if kind == "f":
+            if dtype is _NO_FLOAT:
+                dtype = np.dtype(var.dtype)
+            elif dtype != np.dtype(var.dtype):
+                return _MIXED
+        elif kind != "b":
+            return _MIXED
+    return dtype
+
+
+class _Group:
+    """A group being grown: its members, the values it reads from outside, and how to undo a round.
+
+    What a round of growth reads (the values read from outside, the lowest level, the one float dtype)
+    is kept up to date as members join, so a round costs what it adds, not the group's size: growing a
+    chain of thousands of links one link a round stays linear.
+    """
+
+    def __init__(self, root, level):
+        self.members = set()
+        self.outside = set()          # values the members read that no member produces
+        self.level = level
+        self.lowest = level.get(root, 0)
+        self.dtype = _NO_FLOAT        # the one float dtype of every value (booleans aside), or _MIXED
+        self.journal = None           # while a round is on trial: one entry per member added
+        self.add(root)
+
+    def __contains__(self, node):
+        return node in self.members
+
+    def __len__(self):
+        return len(self.members)
+
+    def limit(self, dtype=None) -> int:
+        """MAX_FLOAT_GROUP while every value is of one float dtype (or boolean), else MAX_GROUP."""
+        if dtype is None:
+            dtype = self.dtype
+        return MAX_GROUP if dtype is _NO_FLOAT or dtype is _MIXED else MAX_FLOAT_GROUP
+
+    def admits(self, node) -> bool:
+        """Whether ``node`` may join without the group passing its limit (the limit after it joins)."""
+        return len(self.members) < self.limit(_merge_dtype(self.dtype, node))
+
+    def add(self, node):
+        entered, left = [], []
+        for var in node.outputs:
+            if var in self.outside:
+                self.outside.discard(var)
+                left.append(var)
+        self.members.add(node)
+        for var in node.inputs:
+            if var.owner not in self.members and var not in self.outside:
+                self.outside.add(var)
+                entered.append(var)
+        if self.journal is not None:
+            self.journal.append((node, entered, left, self.lowest, self.dtype))
+        self.lowest = min(self.lowest, self.level.get(node, 0))
+        self.dtype = _merge_dtype(self.dtype, node)
+
+    def trial(self):
+        """Starts a round whose members ``undo`` can take back."""
+        self.journal = []
+
+    def keep(self):
+        self.journal = None
+
+    def undo(self):
+        """Takes back every member added since ``trial()``, newest first."""
+        for node, entered, left, lowest, dtype in reversed(self.journal):
+            self.members.discard(node)
+            self.outside.difference_update(entered)
+            self.outside.update(left)
+            self.lowest, self.dtype = lowest, dtype
+        self.journal = None
+
+    def creates_cycle(self, budget=400) -> bool:
+        """True when a value the group reads depends on a member (through nodes outside the group).
+
+        Searches upward from the group's outside inputs, never below the group's lowest level (a node
+        cannot have an ancestor of a higher level). Past ``budget`` nodes it answers True: the group
+        then simply grows no further, which is always safe and keeps fusion linear.
+        """
+        level, lowest, members = self.level, self.lowest, self.members
+        stack = [var.owner for var in self.outside
+                 if var.owner is not None and level.get(var.owner, 0) > lowest]
+        seen = set()
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if len(seen) > budget:
+                return True
+            for var in node.inputs:
+                owner = var.owner
+                if owner is None:
+                    continue
+                if owner in members:
+                    return True
+                if owner not in seen and level.get(owner, 0) > lowest:
+                    stack.append(owner)
+        return False
+
+
 def _close(fg, group, stack, assigned, root_var):
-    """Add producers whose every consumer is in the group, until none is left."""
+    """Add producers whose every consumer is in the group, until none is left; returns them."""
+    added = []
     while stack:
         node = stack.pop()
         for var in node.inputs:
@@ -95,68 +217,50 @@ def _close(fg, group, stack, assigned, root_var):
                 continue
             if _broadcast_into(var, root_var) and _transcendental(owner):
                 continue
-            if len(group) >= MAX_GROUP:
-                return
+            if not group.admits(owner):
+                continue
             if all(consumer in group for out in owner.outputs for consumer, _ in fg.clients.get(out, ())):
                 group.add(owner)
+                added.append(owner)
                 stack.append(owner)
+    return added
 
 
 def _grow(fg, root, assigned, level, rank):
-    group = {root}
+    group = _Group(root, level)
     root_var = root.outputs[0]
-    _close(fg, group, [root], assigned, root_var)
-    # Shared producers with the root's shape become extra outputs of the same loop, round by
-    # round (a chain of shared values joins one link per round) while no cycle appears.
-    root_dims = dims(root.outputs[0], fg)
-    ndim = root.outputs[0].ndim
-    while len(group) < MAX_GROUP:
-        extras = []
-        for node in sorted(group, key=lambda n: rank.get(n, -1)):
+    frontier = [root] + _close(fg, group, [root], assigned, root_var)
+    # Shared producers with the root's shape become extra outputs of the same loop, round by round (a
+    # chain of shared values joins one link per round) while no cycle appears. Only the members a round
+    # added can read a new candidate, so each round looks at those alone.
+    root_dims = dims(root_var, fg)
+    ndim = root_var.ndim
+    while frontier and len(group) < group.limit():
+        extras, candidates = [], set()
+        for node in sorted(frontier, key=lambda n: rank.get(n, -1)):
             for var in node.inputs:
                 owner = var.owner
                 if owner is None or owner in group or owner in assigned or not is_fusable(owner) \
-                        or len(owner.outputs) != 1 or var.ndim != ndim or owner in extras \
+                        or len(owner.outputs) != 1 or var.ndim != ndim or owner in candidates \
                         or dims(var, fg) != root_dims:
                     continue
                 extras.append(owner)
-        if not extras:
+                candidates.add(owner)
+        group.trial()
+        frontier = []
+        for owner in extras:
+            if group.admits(owner) and owner not in group:
+                group.add(owner)
+                frontier.append(owner)
+        if not frontier:
+            group.keep()
             break
-        trial = group | set(extras[:MAX_GROUP - len(group)])
-        _close(fg, trial, list(extras), assigned, root_var)
-        if _creates_cycle(trial, level):
+        frontier += _close(fg, group, list(frontier), assigned, root_var)
+        if group.creates_cycle():
+            group.undo()
             break
-        group = trial
-    return group
-
-
-def _creates_cycle(group, level, budget=400):
-    """True when a value the group reads depends on a node of the group (through outside nodes).
-
-    Searches upward from the group's outside inputs, never below the group's lowest level
-    (a node cannot have an ancestor of a higher level). Past ``budget`` nodes it answers True:
-    the group then simply gets no extra outputs, which is always safe and keeps fusion linear.
-    """
-    lowest = min(level.get(node, 0) for node in group)
-    stack = [var.owner for node in group for var in node.inputs
-             if var.owner is not None and var.owner not in group and level.get(var.owner, 0) > lowest]
-    seen = set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if len(seen) > budget:
-            return True
-        for var in node.inputs:
-            owner = var.owner
-            if owner is None:
-                continue
-            if owner in group:
-                return True
-            if owner not in seen and level.get(owner, 0) > lowest:
-                stack.append(owner)
-    return False
+        group.keep()
+    return group.members
 
 
 def _group_outputs(fg, group, rank):

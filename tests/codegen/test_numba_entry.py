@@ -173,7 +173,40 @@ def test_every_scalar_argument_kind_takes_a_fast_path_or_the_general_rules():
     with pytest.raises(TypeError, match="'i'"):
         compiled(1.0, 1.0, 1.5, True)        # a float for an int32 input
     source = compiled._entry.source            # the generated wrapper: the fast paths are there
-    assert "type(a0) is scalar0" in source and "a0 = a0[()]" in source and "a1 = scalar1(a1)" in source
+    assert "type(a0) is scalar0" in source and "a0 = a0.item()" in source and "type(a1) is float and" in source
+    assert "a3 = a3.item()" in source and "a2 = a2[()]" in source     # bool: a Python type; int32: none
+
+
+def test_keywords_and_positional_values_bind_as_the_signature_says():
+    """The entry's own parameters are positional-only: a keyword that happens to be called like one (a0) is
+    the user's input name, never a position; keywords, defaults and errors go through the general binding."""
+    x, a0 = sg.scalar("x"), sg.scalar("a0")
+    f = sg.function([x, a0], x - a0, backend="numba")
+    assert f(3.0, 1.0) == 2.0 and f(x=3.0, a0=1.0) == 2.0 and f(3.0, a0=1.0) == 2.0 and f(a0=1.0, x=3.0) == 2.0
+    with pytest.raises(TypeError, match="two values for input 'x'"):
+        f(3.0, x=1.0)
+    with pytest.raises(TypeError, match="missing a value"):
+        f(3.0)
+    with pytest.raises(TypeError, match="takes 2 argument"):
+        f(3.0, 1.0, 2.0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'y'"):
+        f(3.0, 1.0, y=2.0)
+    g = sg.function([], sg.constant(2.0) * 3, backend="numba")
+    assert g() == 6.0
+    with pytest.raises(TypeError):
+        g(1.0)
+
+
+def test_each_function_is_called_through_its_own_class():
+    """``f(...)`` runs the generated entry directly (a class of its own per function, ``__call__`` = the entry),
+    and still pickles, copies and reports as a Function."""
+    import pickle
+    x = sg.scalar("x")
+    f, g = sg.function([x], x * 2), sg.function([x], x * 3)
+    assert type(f).__call__ is f._entry and type(g).__call__ is g._entry and type(f) is not type(g)
+    assert isinstance(f, sg.Function) and isinstance(g, sg.Function)
+    loaded = pickle.loads(pickle.dumps(f))
+    assert loaded(2.0) == 4.0 and type(loaded).__call__ is loaded._entry
 
 
 def test_trust_input_skips_conversion_but_keeps_kernel_checks():

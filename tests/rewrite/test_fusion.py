@@ -146,3 +146,45 @@ def test_mixed_dtypes_and_casts_fuse():
     assert f(np.ones(3, dtype="float32"), np.arange(3)).dtype == np.float32
     assert op_names(f.graph.outputs) == ["fused"]
 
+
+def test_a_long_float_chain_and_its_gradient_are_one_node_and_compile_on_the_vector_tape():
+    """A 1,000-step vector chain y = tanh(y) + 0.001 x with its gradient: every step, forward and backward,
+    in one fused node (the numba backend runs it on its vector tape: compile time independent of the
+    length; it was 1,000 small loops, 358 s to compile); values and gradient as the python backend."""
+    from symgraph.codegen.numba.tape import vector_tape_applicable
+    x = sg.vector("x")
+    y = x
+    for _ in range(1000):
+        y = sg.tanh(y) + 0.001 * x
+    outputs = [sg.sum(y), sg.grad(sg.sum(y), x)]
+    f = sg.function([x], outputs, backend="python")
+    fused = [n for n in f.graph.nodes if isinstance(n.op, Fused)]
+    assert len(fused) == 1 and len(fused[0].op.instructions) > 4000
+    assert vector_tape_applicable(fused[0])
+    value = np.linspace(-2, 2, 9)
+    reference = [value, np.ones_like(value)]
+    for _ in range(1000):      # the chain and its derivative by hand
+        t = np.tanh(reference[0])
+        reference = [t + 0.001 * value, reference[1] * (1 - t * t) + 0.001]
+    got = sg.function([x], outputs)(value)          # numba
+    want = f(value)
+    np.testing.assert_allclose(want[1], reference[1], rtol=1e-12)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+
+
+def test_groups_holding_integers_stay_at_most_max_group_nodes():
+    """Only a group of one float dtype grows past MAX_GROUP (the numba backend compiles other groups as one
+    loop body, in time that grows faster than its length)."""
+    from symgraph.rewrite.fusion import MAX_GROUP
+    i = sg.vector("i", "int64")
+    y = i
+    for k in range(MAX_GROUP + 100):
+        y = y * 3 + k
+    f = sg.function([i], y, backend="python")
+    sizes = [len(n.op.instructions) for n in f.graph.nodes if isinstance(n.op, Fused)]
+    assert len(sizes) >= 2 and max(sizes) <= 2 * MAX_GROUP
+    expected = np.arange(3, dtype="int64")
+    for k in range(MAX_GROUP + 100):
+        expected = expected * 3 + k
+    np.testing.assert_array_equal(f(np.arange(3)), expected)
