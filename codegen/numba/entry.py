@@ -67,6 +67,10 @@ def to_kernel_array(value, var):
     return array if array.flags.writeable else array.copy()   # the kernel is typed for writable arrays
 
 
+def _contiguous_writable(array):
+    return array.flags.c_contiguous and array.flags.writeable
+
+
 _PYTHON_TYPES = {"float64": "float", "int64": "int", "bool": "bool"}
 
 
@@ -102,6 +106,7 @@ def build_entry(executor, function):
                  "    if kwargs or args:",
                  "        bind(args, kwargs)"]
     trust = bool(program.options.get("trust_input"))
+    arrays = []      # the inputs given as arrays of the right dtype and ndim, perhaps strided or read-only
     for i, var in enumerate(program.inputs):
         names[f"input{i}"] = var
         if trust:
@@ -134,9 +139,11 @@ def build_entry(executor, function):
             lines.append(f"{indent}    a{i} = to_scalar(a{i}, input{i})")
         else:
             names[f"dtype{i}"] = np.dtype(var.dtype)
-            lines.append(f"    if type(a{i}) is not ndarray or a{i}.dtype is not dtype{i} or a{i}.ndim != {var.ndim}"
-                         f" or not a{i}.flags.c_contiguous or not a{i}.flags.writeable:")
+            # Layout and writability are the kernel dispatcher's to check (it is compiled for C-contiguous,
+            # writable arrays only and raises TypeError for any other): see the retry below.
+            lines.append(f"    if type(a{i}) is not ndarray or a{i}.dtype is not dtype{i} or a{i}.ndim != {var.ndim}:")
             lines.append(f"        a{i} = to_array(a{i}, input{i})")
+            arrays.append(i)
     call = list(arguments)
     shared_lines = []
     for i, var in enumerate(program.shared):
@@ -171,6 +178,15 @@ def build_entry(executor, function):
         lines += [f"        {line}" for line in body]
     lines.append("    except (ValueError, IndexError) as exc:")
     lines.append(f"        raise explain(exc, checks, inputs, [{', '.join(arguments)}]) from None")
+    if arrays:
+        # The dispatcher found no kernel for these argument types before running anything: a strided or
+        # read-only array. Again with contiguous writable copies (a TypeError of any other cause is raised).
+        names["contiguous"] = _contiguous_writable
+        lines.append("    except TypeError:")
+        lines.append(f"        if {' and '.join(f'contiguous(a{i})' for i in arrays)}:")
+        lines.append("            raise")
+        retry = ", ".join(f"to_array(a{i}, input{i})" if i in arrays else f"a{i}" for i in range(n_inputs))
+        lines.append(f"        return entry({retry})")
     results = []
     for k in range(program.n_outputs):
         code = "r" if n_results == 1 else f"r[{k}]"
@@ -187,7 +203,7 @@ def build_entry(executor, function):
         lines.append(f"    return {results[0]}")
     source = "\n".join(lines) + "\n"
     check_source(source, vocabulary={*names, "entry", "type", "len", "tuple", "a", "more", "kwargs", "args",
-                                          *_PYTHON_TYPES.values()})
+                                     "TypeError", *_PYTHON_TYPES.values()})
     exec(compile(source, "<symgraph entry>", "exec"), names)  # noqa: S102 - generated from the graph
     entry = names["entry"]
     entry.source = source

@@ -287,3 +287,26 @@ def test_a_lone_update_without_outputs():
     assert f(np.ones(2)) == []
     f(np.ones(2))
     np.testing.assert_array_equal(w.get_value(), [2.0, 2.0])
+
+
+def test_strided_read_only_and_fortran_arrays_are_copied_once_and_updates_commit_once():
+    """The entry leaves layout and writability to the kernel's dispatcher (compiled for C-contiguous writable
+    arrays only) and calls again with contiguous copies when it refuses: the values of the python backend,
+    the caller's arrays untouched, the update applied exactly once."""
+    x = sg.matrix("x")
+    total = sg.shared(np.float64(0.0), name="total")
+    f = sg.function([x], x * 2 + 1, updates=[(total, total + sg.sum(x))], backend="numba")
+    base = np.arange(24.0).reshape(4, 6)
+    read_only = base.copy()
+    read_only.flags.writeable = False
+    expected_total = 0.0
+    for value in (base[:, ::2], base.T, np.asfortranarray(base), read_only, base[::2], base):
+        before = value.copy()
+        np.testing.assert_array_equal(f(value), before * 2 + 1)
+        expected_total += before.sum()
+        assert total.get_value() == expected_total
+        np.testing.assert_array_equal(value, before)
+    assert "flags" not in f._entry.source.split("except TypeError")[0]   # no layout test before the call
+    with pytest.raises(TypeError, match="'x'"):
+        f(np.ones((2, 2, 2)))
+    assert total.get_value() == expected_total
