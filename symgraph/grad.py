@@ -22,7 +22,7 @@ from .ops.elemwise import add_n, cast, mul
 from .ops.join import stack
 from .ops.reduce import sum_to
 from .ops.index import arange
-from .ops.nnet import one_hot
+from .ops.nnet import OneHot
 from .ops.shape import shape_of, zeros_like
 from .types import TensorType
 
@@ -495,7 +495,7 @@ def jacobian(expr, wrt, consider_constant=None, disconnected="raise", vectorize=
         cotangent = Variable(TensorType(cotangent_dtype, expr.type.shape), name="jacobian_cotangent")
         rows = grad(None, wrt_list, known_grads=[(expr, cotangent)], **options)
         length = shape_of(expr, 0) if _length is None else _length
-        identity = one_hot(arange(length), length, dtype=cotangent_dtype)
+        identity = OneHot(cotangent_dtype, identity_seed=True)(arange(length), length)
         try:
             result = vectorize_graph(rows, {cotangent: identity}, length)
             return _structured(result, wrt)

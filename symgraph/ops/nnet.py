@@ -162,12 +162,23 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 class OneHot(Op):
-    """``indices`` (ints in [0, n)) as one-hot vectors along a new last axis of length ``n``."""
-    __props__ = ("dtype",)
+    """``indices`` (ints in [0, n)) as one-hot vectors along a new last axis of length ``n``.
+
+    ``identity_seed=True`` marks the identity matrix ``sg.jacobian`` batches its rows over (never a user's
+    ``one_hot``): a product of it with a matrix is that matrix (rewrite ``dot_jacobian_seed``), the row
+    ``e_i @ M`` taken as row ``i`` of ``M`` rather than computed as a sum of products with zeros.
+    """
+    __props__ = ("dtype", "identity_seed")
     name = "one_hot"
 
-    def __init__(self, dtype="float64"):
+    def __init__(self, dtype="float64", identity_seed=False):
         self.dtype = np.dtype(dtype).name
+        self.identity_seed = bool(identity_seed)
+
+    def __str__(self):
+        return f"one_hot{{dtype={self.dtype!r}{', identity_seed' if self.identity_seed else ''}}}"
+
+    __repr__ = __str__
 
     def make_node(self, indices, n):
         indices, n = as_variable(indices), as_variable(n, like="int64")

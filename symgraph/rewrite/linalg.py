@@ -29,6 +29,7 @@ from ..ops import elemwise as ew
 from ..ops.base import op_name
 from .engine import register
 from .patterns import as_replacement, operands
+from .shapes import dims
 
 
 def _classes():
@@ -70,6 +71,41 @@ def _replace_all(node, expressions, graph):
             return None
         result.append(expression)
     return result
+
+
+def _jacobian_seed_length(var, graph):
+    """The length description ``n`` when ``var`` is ``sg.jacobian``'s identity seed ``one_hot(arange(0, n, 1),
+    n, identity_seed)`` (an n x n identity matrix), else None."""
+    owner = var.owner
+    if owner is None or op_name(owner.op) != "one_hot" or not getattr(owner.op, "identity_seed", False):
+        return None
+    rows, columns = dims(var, graph)
+    return columns if rows == columns else None
+
+
+@register("canonicalize", "linalg", ops="dot")
+def dot_jacobian_seed(node, graph):
+    """I @ M -> M and M @ I -> M for the identity ``sg.jacobian`` batches its rows over (``OneHot`` with
+    ``identity_seed``; a user's ``one_hot`` or ``eye`` is never matched), when ``M``'s length along the
+    product provably equals ``I``'s.
+
+    This is how the Jacobian is defined, not a change of the user's arithmetic: its row ``i`` is ``e_i``
+    applied to the linear map, row ``i`` of ``M``; the product would add ``n - 1`` products with zero (the
+    same value for finite ``M``, -0.0 made +0.0, and an inf or NaN anywhere in a column spread over it).
+    A Hessian of ``tanh(A @ w)`` no longer multiplies ``A.T`` by the identity (W5: one n^3 product less).
+    """
+    a, b = node.inputs
+    out = node.outputs[0]
+    if a.ndim == 2 and b.ndim in (1, 2):
+        length = _jacobian_seed_length(a, graph)
+        if length is not None and dims(b, graph)[0] == length:
+            return _replace_all(node, [b], graph)
+    if b.ndim == 2 and a.ndim in (1, 2):
+        length = _jacobian_seed_length(b, graph)
+        if length is not None and dims(a, graph)[-1] == length:
+            return _replace_all(node, [a], graph)
+    del out
+    return None
 
 
 @register("stability", "linalg", ops=("dot", "matmul"))

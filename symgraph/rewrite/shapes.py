@@ -257,6 +257,18 @@ def _infer(node, var, cache, facts):
                 entry = own[axis]
             result.append(static[axis] if static[axis] is not None else entry)
         return tuple(result)
+    if name == "arange":            # arange(0, n, 1) has n elements (a length is never negative)
+        start, stop, step = node.inputs
+        if _constant_equal(start, 0) and _constant_equal(step, 1):
+            entry = _length_from_scalar(stop, cache, facts)
+            if entry is not None:
+                return _with_static(static, (entry,), own)
+        return own
+    if name == "one_hot":
+        entry = _length_from_scalar(node.inputs[1], cache, facts)
+        if entry is not None:
+            return _with_static(static, cache[node.inputs[0]] + (entry,), own)
+        return own
     if name == "sum_to_shape":
         like = cache[node.inputs[1]]
         return tuple(s if s is not None else d for s, d in zip(static, like))
@@ -317,6 +329,19 @@ def _indexed_dims(op, inputs, cache, own, facts):
 def _with_static(static, inferred, own):
     return tuple(s if s is not None else (d if d is not None else own[a])
                  for a, (s, d) in enumerate(zip(static, inferred)))
+
+
+def _constant_equal(var, value) -> bool:
+    return isinstance(var, Constant) and var.value.shape == () and var.value == value
+
+
+def _length_from_scalar(d, cache, facts=None):
+    """The description of a length given by the int scalar ``d`` (a constant >= 0 or a length read from a
+    shape), or None: a length an op takes from ``d`` unchanged, such as arange's ``stop`` or one_hot's ``n``."""
+    if d.ndim != 0 or d.type.kind not in "iu":
+        return None
+    entry = _dim_from_scalar(d, cache, facts)
+    return None if entry is None or isinstance(entry, int) and entry < 0 else entry
 
 
 def _dim_from_scalar(d, cache, facts=None):

@@ -77,6 +77,9 @@ TEMPLATES = [
     ("pow_small_integer", lambda x, y, k, t: x ** c(k, t), [-1, 0, 1, 2, 3, 4]),
     ("pow_small_integer", lambda x, y, k, t: x ** c(k, "float64"), [-1, 0, 1, 2, 3, 4]),
     ("log_of_exp", None, None),   # a stability rewrite: exact values on purpose (see its docstring)
+    # sg.jacobian's own identity seed, never a user's matrix: the Jacobian's rows as defined (its docstring;
+    # tests/rewrite/test_linalg_rewrites.py shows a user's identity product keeps NumPy's bits)
+    ("dot_jacobian_seed", None, None),
     ("dimshuffle_chain", lambda x, y, k, t: sg.transpose(sg.expand_dims(x, 0)).T * c(k, t), None),
     ("reshape_chain", lambda x, y, k, t: sg.reshape(sg.reshape(x, (2, 2)), (4,)) * c(k, t), None),
     ("reduce_trivial_axes", lambda x, y, k, t: sg.sum(sg.expand_dims(x, 0), axis=0), [0]),

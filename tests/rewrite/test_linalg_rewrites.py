@@ -117,3 +117,65 @@ def test_the_inverse_in_a_log_determinants_gradient_reuses_the_cholesky_factor(b
     np.testing.assert_allclose(gradient, (np.linalg.inv(k) - np.outer(alpha, alpha)) @ M, rtol=1e-10, atol=1e-13)
     plain = sg.function([X, b], sg.grad(nll, X), backend=backend, optimizer={"exclude": ["inverse_through_cholesky"]})
     assert "MatrixInverse" in op_counts(plain)
+
+
+def _products(f):
+    return [n for n in f.graph.nodes if type(n.op).__name__ == "Dot"]
+
+
+def test_the_jacobian_seed_is_applied_symbolically_in_a_hessian():
+    """W5's Hessian of sum(tanh(A @ w)**2) + logsumexp(w) batched over the identity: the identity's product
+    with A.T is A.T itself (dot_jacobian_seed), leaving the one n^3 product the hand formula has too; the
+    values are the hand formula's on every backend."""
+    rng = np.random.default_rng(2)
+    n = 7
+    A_value, w_value = rng.normal(size=(n, n)) / np.sqrt(n), rng.normal(size=n)
+    A, w = sg.matrix("A"), sg.vector("w")
+    H = sg.hessian(sg.sum(sg.tanh(A @ w) ** 2) + sg.logsumexp(w), w)
+    t = np.tanh(A_value @ w_value)
+    s = np.exp(w_value - w_value.max())
+    s /= s.sum()
+    expected = A_value.T @ (2 * (1 - t * t) * (1 - 3 * t * t) * A_value.T).T + np.diag(s) - np.outer(s, s)
+    for backend in ("python", "numba"):
+        f = sg.function([A, w], H, backend=backend)
+        np.testing.assert_allclose(f(A_value, w_value), expected, rtol=1e-12, atol=1e-14)
+        matrix_products = [p for p in _products(f) if p.outputs[0].ndim == 2]
+        assert len(matrix_products) == 1
+        assert not any(getattr(i.owner.op, "identity_seed", False) for p in _products(f) for i in p.inputs
+                       if i.owner is not None)
+    # excluded by name: the product with the identity is computed (same finite values)
+    kept = sg.function([A, w], H, backend="python", optimizer={"mode": "fast_run", "exclude": ["dot_jacobian_seed"]})
+    assert len([p for p in _products(kept) if p.outputs[0].ndim == 2]) == 2
+    np.testing.assert_allclose(kept(A_value, w_value), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_a_users_identity_product_keeps_its_ieee_result():
+    """A one_hot(arange(n), n) the user wrote is an ordinary matrix: I @ M stays a product, so an inf in M
+    spreads NaN over its column as NumPy's product does (only sg.jacobian's own seed is applied symbolically)."""
+    M = sg.matrix("M")
+    n = sg.shape(M)[0]
+    identity = sg.one_hot(sg.arange(n), n)
+    value = np.array([[1.0, -0.0], [np.inf, 2.0]])
+    for backend in ("python", "numba"):
+        f = sg.function([M], [sg.dot(identity, M), sg.dot(M, identity)], backend=backend)
+        with np.errstate(invalid="ignore"):
+            left, right = f(value)
+            np.testing.assert_array_equal(left, np.eye(2) @ value)
+            np.testing.assert_array_equal(right, value @ np.eye(2))
+        assert len(_products(f)) == 2
+
+
+def test_arange_and_one_hot_lengths_are_known_to_the_shape_rewrites():
+    """arange(0, n, 1) has n elements and one_hot(i, n) a last axis of n, for a length n read from a shape or a
+    constant >= 0; a possibly negative or float stop, or another start or step, proves nothing."""
+    from symgraph.ops.shape import shape_of
+    from symgraph.rewrite.shapes import dims
+    x = sg.matrix("x")
+    n = shape_of(x, 1)
+    assert dims(sg.arange(n))[0] == dims(x)[1]
+    assert dims(sg.one_hot(sg.arange(n), n)) == (dims(x)[1], dims(x)[1])
+    assert dims(sg.arange(5)) == (5,) and dims(sg.one_hot(sg.arange(3), 4)) == (3, 4)
+    k = sg.scalar("k", "int64")
+    for unproven in (sg.arange(k), sg.arange(1, n), sg.arange(0, n, 2), sg.arange(-3)):
+        assert not isinstance(dims(unproven)[0], frozenset) or dims(unproven)[0] != dims(x)[1]
+    assert dims(sg.arange(-3))[0] == 0          # the static length NumPy gives: empty
