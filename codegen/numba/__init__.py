@@ -32,7 +32,7 @@ import numpy as np
 
 from . import locator  # noqa: F401 - first: Numba picks a function's cache locator when it is decorated
 from .cache import CacheInfo, load_kernel
-from .entry import build_entry, explain_error
+from .entry import build_entry, explain_error, unpacker
 from . import tape
 from .lower import LOWERINGS, KernelModule, generate, lowering_for  # noqa: F401 - the dispatch table, for tests
 from .memory import keep_freed_memory
@@ -107,7 +107,9 @@ class NumbaExecutor:
             results = self.kernel(*arguments, *self._constants)
         except (ValueError, IndexError) as exc:
             raise explain_error(exc, self.module.checks, program.inputs, input_values) from None
-        if len(program.outputs) == 1:
+        if self.module.packs:
+            results = unpacker(self.module, len(program.outputs))(results)
+        elif len(program.outputs) == 1:
             results = (results,)
         return [np.array(r, dtype=var.dtype) if scalar else r
                 for r, var, scalar in zip(results, program.outputs, self.module.output_scalar)]

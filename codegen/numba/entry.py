@@ -67,6 +67,27 @@ def to_kernel_array(value, var):
     return array if array.flags.writeable else array.copy()   # the kernel is typed for writable arrays
 
 
+def unpacker(module, n_results):
+    """A function turning what the kernel returns into one value per program output, or None when the kernel
+    returns them as they are (``KernelModule.packs``: outputs returned as rows of one array)."""
+    if not module.packs:
+        return None
+    packed = {k for _, rows, _ in module.packs for k, _ in rows}
+    plain = [k for k in range(n_results) if k not in packed]
+    packs = module.packs
+
+    def unpack(returned):
+        results = [None] * n_results
+        for position, k in enumerate(plain):
+            results[k] = returned[position]
+        for position, rows, ndim in packs:
+            array, shape = returned[position], returned[position + 1]
+            for k, row in rows:
+                results[k] = array[row] if ndim == 1 else array[row].reshape(shape)
+        return results
+    return unpack
+
+
 def _contiguous_writable(array):
     return array.flags.c_contiguous and array.flags.writeable
 
@@ -162,7 +183,11 @@ def build_entry(executor, function):
             names[f"const{k}"] = argument[1]
             call.append(f"const{k}")
     n_results = len(program.outputs)
-    if n_results == 1 and program.updated:
+    unpack = unpacker(module, n_results)
+    if unpack is not None:          # (packs hold at least lower.PACK_MIN_ROWS outputs: n_results > 1)
+        names["unpack"] = unpack
+        body = shared_lines + [f"r = unpack(kernel({', '.join(call)}))"]
+    elif n_results == 1 and program.updated:
         n_results = 0  # a lone update value: wrap it so r[n_outputs:] selects it
         body = shared_lines + [f"r = (kernel({', '.join(call)}),)"]
     else:

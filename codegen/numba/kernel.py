@@ -308,6 +308,9 @@ class KernelModule:
     legend: dict = field(default_factory=dict)   # parameter name -> the variable it holds, as the user names it
     constants: str = ""              # the values of the 0-d constants written into the source
     callbacks: list = field(default_factory=list)   # keys of the nodes the kernel calls back (callbacks.py)
+    #: outputs returned as rows of one array: (position of the array in the returned tuple, [(output, row)],
+    #: ndim of the outputs); the array's output shape follows it (lower._return_outputs, entry.unpacker)
+    packs: list = field(default_factory=list)
 
 
 def array_type(dtype, ndim) -> str:

@@ -78,7 +78,7 @@ def generate(program, parallel=True) -> KernelModule:
         if isinstance(array, list):
             array = np.ascontiguousarray(np.concatenate(array))
         signature.add(name, ("constant", array), array_type(array.dtype, array.ndim))
-    output_scalar = _return_outputs(program, kernel, inplace)
+    output_scalar, packs = _return_outputs(program, kernel, inplace)
     if kernel.uses_prange and len(kernel.lines) > PARALLEL_MAX_LINES:
         # Numba's parfor passes work on the whole function and grow superlinearly with its length.
         return generate(program, parallel=False)
@@ -86,7 +86,8 @@ def generate(program, parallel=True) -> KernelModule:
     dtypes = ",".join(v.dtype for v in list(program.inputs) + list(program.shared) + list(program.outputs))
     return KernelModule(_module_source(kernel, signature), "kernel", signature.arguments, signature.types,
                         output_scalar, kernel.checks, kernel.uses_prange, structure, dtypes,
-                        legend=_legend(program), constants=constants, callbacks=list(kernel.callbacks))
+                        legend=_legend(program), constants=constants, callbacks=list(kernel.callbacks),
+                        packs=packs)
 
 
 class _Signature:
@@ -197,16 +198,36 @@ def _call_back(node, kernel):
             kernel.bind(var, name)
 
 
-def _return_outputs(program, kernel, inplace) -> list:
-    """The ``return`` statement; per output, whether the kernel returns a Numba scalar. Anything the kernel
-    does not own (inputs, views of them) is copied, and so is an update that is also returned, so no caller
-    array ever aliases state."""
+#: the fewest outputs that are rows of one vector-tape result the kernel returns as that one array (see
+#: _return_outputs)
+PACK_MIN_ROWS = 8
+
+
+def _return_outputs(program, kernel, inplace):
+    """The ``return`` statement; per output, whether the kernel returns a Numba scalar; and the packs.
+
+    Anything the kernel does not own (inputs, views of them) is copied, and so is an update that is also
+    returned, so no caller array ever aliases state. Outputs that are rows of one vector-tape result (at least
+    ``PACK_MIN_ROWS`` of them, none an update) are returned as that one array and its output shape, and the
+    entry takes the rows apart (``KernelModule.packs``): Numba compiles a tuple of n arrays in time that grows
+    with the cube of n (200 arrays: 47 s) and boxes each of them on every call.
+    """
     results, output_scalar = [], []
     returned = {id(v) for v in program.outputs[:program.n_outputs]}
     seen_updates = set()
+    packs = {}                       # tape result -> [(output index, row)]
+    for k, var in enumerate(program.outputs[:program.n_outputs]):
+        found = kernel.tape_rows.get(id(var))
+        if found is not None and var.ndim >= 1 and kernel.value(var).owned:
+            packs.setdefault(found[0], []).append((k, found[1]))
+    packs = {array: rows for array, rows in packs.items() if len(rows) >= PACK_MIN_ROWS}
+    packed = {k for rows in packs.values() for k, _ in rows}
     for k, var in enumerate(program.outputs):
         value = kernel.value(var)
         scalar = var.ndim == 0
+        output_scalar.append(scalar)
+        if k in packed:
+            continue
         code = value.code
         if not scalar:
             is_update = k >= program.n_outputs
@@ -216,15 +237,19 @@ def _return_outputs(program, kernel, inplace) -> list:
             if is_update:
                 seen_updates.add(id(var))
         results.append(code)
-        output_scalar.append(scalar)
+    layout = []
+    for array, rows in packs.items():
+        dims = kernel.tape_rows[id(program.outputs[rows[0][0]])][3]
+        layout.append((len(results), rows, len(dims)))
+        results += [array, f"({', '.join(dims)},)"]
     emit_inplace_writes(kernel, inplace)
-    if len(results) == 1:
+    if len(results) == 1 and not layout:
         kernel.emit(f"return {results[0]}")
     elif not results:               # no outputs and no updates: nothing to return
         kernel.emit("return ()")
     else:
         kernel.emit(f"return ({', '.join(results)},)")
-    return output_scalar
+    return output_scalar, layout
 
 
 def _module_source(kernel, signature) -> str:

@@ -181,8 +181,9 @@ def lower_vector_tape(node, kernel, dims):
             kernel.bind(var, kernel.let(f"({results}[{k}].reshape({shape}) != 0)", "v"), list(dims),
                         contiguous=True, owned=True)
             continue
-        # A 1-d output is the row itself (an expression, no statement); others a reshaped view.
-        value = f"{results}[{k}]" if n == 1 else kernel.let(f"{results}[{k}].reshape({shape})", "v")
+        # A 1-d output is the row itself, others a reshaped view: expressions, no statement, so an output
+        # the kernel only returns (packed, lower._return_outputs) costs no line to compile.
+        value = f"{results}[{k}]" if n == 1 else f"{results}[{k}].reshape({shape})"
         kernel.bind(var, value, list(dims), contiguous=True, owned=True)
         rows_of[id(var)] = (results, k, len(node.outputs), tuple(dims))
 

@@ -31,6 +31,8 @@ MAX_GROUP = 400
 #: long one on its vector tape (an interpreter compiled once, codegen/numba/tape.py), so its compile time
 #: does not grow with the group, and a chain of thousands of steps with its gradient is one node
 MAX_FLOAT_GROUP = 16384
+#: the fewest independent loops over one array that ``_fuse_siblings`` merges into one
+MIN_SIBLINGS = 16
 
 
 def is_fusable(node) -> bool:
@@ -62,6 +64,47 @@ def fuse_elementwise(fg):
         _update_levels(fg, new_node, level)
         assigned.add(new_node)
         built += 1
+    return built + _fuse_siblings(fg, level, rank)
+
+
+def _fuse_siblings(fg, level, rank):
+    """Many loops over one array become one loop with many outputs.
+
+    Elementwise nodes that read the same array, have its shape and stand at the same level (so none
+    depends on another: an ancestor has a lower level) are independent loops over the same elements:
+    ``[x * i + i for i in range(300)]`` is 300 of them, and the numba backend compiles each loop in time of
+    its own. At least ``MIN_SIBLINGS`` of them are merged into nodes of at most the group limit; fewer are
+    left alone (a handful of loops compiles quickly, and each keeps the shape the backends' own patterns
+    match, such as a convolution's bias and ReLU or an in-place update).
+    """
+    candidates = {}
+    for node in fg.toposort():
+        if not is_fusable(node) or node.outputs[0].ndim == 0:
+            continue
+        shape = dims(node.outputs[0], fg)
+        for var in node.inputs:
+            if var.ndim == node.outputs[0].ndim and dims(var, fg) == shape:
+                candidates.setdefault((var, level.get(node, 0)), []).append(node)
+                break
+    built = 0
+    for members in candidates.values():
+        members = [node for node in members if node in fg.nodes]
+        if len(members) < MIN_SIBLINGS:
+            continue
+        dtype, chunk = _NO_FLOAT, []
+        for node in members + [None]:
+            if node is not None:
+                merged = _merge_dtype(dtype, node)
+                limit = MAX_GROUP if merged is _NO_FLOAT or merged is _MIXED else MAX_FLOAT_GROUP
+                if len(chunk) < limit:
+                    dtype = merged
+                    chunk.append(node)
+                    continue
+            if len(chunk) >= 2 and _build(fg, set(chunk), chunk[-1], rank) is not None:
+                built += 1
+            dtype, chunk = _NO_FLOAT, ([] if node is None else [node])
+            if node is not None:
+                dtype = _merge_dtype(dtype, node)
     return built
 
 

@@ -188,3 +188,31 @@ def test_groups_holding_integers_stay_at_most_max_group_nodes():
     for k in range(MAX_GROUP + 100):
         expected = expected * 3 + k
     np.testing.assert_array_equal(f(np.arange(3)), expected)
+
+
+def test_many_loops_over_one_array_become_one_node_and_one_returned_array():
+    """[x * i + i for i in range(300)]: 300 independent loops over x (each compiled on its own: 52 s) become
+    one fused node with 300 outputs (MIN_SIBLINGS or more siblings), run on numba's vector tape, whose rows
+    the kernel returns as one array (a tuple of 300 arrays alone took Numba minutes); values and shapes as the
+    python backend's, for vectors and matrices, with an update and a plain output beside them."""
+    from symgraph.rewrite.fusion import MIN_SIBLINGS
+    for x in (sg.vector("x"), sg.matrix("x")):
+        total = sg.shared(np.float64(0.0), name="total")
+        outputs = [x * i + i for i in range(300)] + [sg.sum(x)]
+        reference = sg.function([x], outputs, updates=[(total, total + sg.sum(x))], backend="python")
+        fused = [n for n in reference.graph.nodes if isinstance(n.op, Fused)]
+        assert len(fused) == 1 and len(fused[0].outputs) == 300
+        f = sg.function([x], outputs, updates=[(total, total + sg.sum(x))])
+        assert f._executor.module.packs and len(f.source.splitlines()) < 40
+        value = np.arange(6.0).reshape((6,) if x.ndim == 1 else (2, 3))
+        got, want = f(value), reference(value)
+        assert len(got) == 301 and total.get_value() == 2 * value.sum()
+        for g, w in zip(got, want):
+            assert g.shape == w.shape and g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)
+        direct = f._executor([value], [total.get_value()])     # the executor's own path unpacks the same way
+        for g, w in zip(direct, want):
+            np.testing.assert_array_equal(g, w)
+    few = sg.function([x], [x * i for i in range(2, MIN_SIBLINGS + 1)], backend="python")   # (x * 1 is x)
+    assert len([n for n in few.graph.nodes if isinstance(n.op, Fused) or n.op.__class__.__name__ == "Elemwise"]) \
+        == MIN_SIBLINGS - 1
