@@ -145,15 +145,11 @@ _C10, _C11, _C12, _C13 = 1 / 3628800, 1 / 39916800, 1 / 479001600, 1 / 622702080
 
 
 @_body
-def _exp_f64(x):
-    """``exp(x)`` for a float64 ``x``, within 1 ulp (see the module's docstring)."""
-    clamped = x if x > -746.0 else -746.0            # NaN -> -746 here; the select below returns NaN
-    clamped = clamped if clamped < 710.0 else 710.0
-    k = (clamped * _LOG2E + _ROUND) - _ROUND
-    r = (clamped - k * _LN2_HI) - k * _LN2_LO
+def _expm1_reduced(r):
+    """``expm1(r) = r + r**2 q(r)`` for ``|r| <= ln 2 / 2``: q by Estrin's scheme (fewer dependent steps than
+    Horner, the same terms). exp adds the 1 last, so the rounding errors of the terms count against
+    ``|r + ...| <= 0.42``, not 1."""
     r2 = r * r
-    # exp(r) = 1 + (r + r**2 q(r)), q by Estrin's scheme (fewer dependent steps than Horner, the same terms);
-    # the 1 is added last, so the rounding errors of the terms count against |r + ...| <= 0.42, not 1
     r4 = r2 * r2
     q01 = _C2 + r * _C3
     q23 = _C4 + r * _C5
@@ -162,7 +158,17 @@ def _exp_f64(x):
     q89 = _C10 + r * _C11
     q1011 = _C12 + r * _C13
     q = (q01 + r2 * q23) + r4 * ((q45 + r2 * q67) + r4 * (q89 + r2 * q1011))
-    p = 1.0 + (r + r2 * q)
+    return r + r2 * q
+
+
+@_body
+def _exp_f64(x):
+    """``exp(x)`` for a float64 ``x``, within 1 ulp (see the module's docstring)."""
+    clamped = x if x > -746.0 else -746.0            # NaN -> -746 here; the select below returns NaN
+    clamped = clamped if clamped < 710.0 else 710.0
+    k = (clamped * _LOG2E + _ROUND) - _ROUND
+    r = (clamped - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 + _expm1_reduced(r)
     n = np.int64(k)
     half = n >> 1
     scaled = p * _bits_to_float64((n - half + 1023) << 52) * _bits_to_float64((half + 1023) << 52)
@@ -183,16 +189,7 @@ def _expm1_f64(x):
     clamped = clamped if clamped < 710.0 else 710.0
     k = (clamped * _LOG2E + _ROUND) - _ROUND
     r = (clamped - k * _LN2_HI) - k * _LN2_LO
-    r2 = r * r
-    r4 = r2 * r2
-    q01 = _C2 + r * _C3
-    q23 = _C4 + r * _C5
-    q45 = _C6 + r * _C7
-    q67 = _C8 + r * _C9
-    q89 = _C10 + r * _C11
-    q1011 = _C12 + r * _C13
-    q = (q01 + r2 * q23) + r4 * ((q45 + r2 * q67) + r4 * (q89 + r2 * q1011))
-    e = r + r2 * q                                  # expm1(r), |r| <= ln 2 / 2
+    e = _expm1_reduced(r)                           # |r| <= ln 2 / 2
     n = np.int64(k)
     small = n < 57
     two_k = _bits_to_float64(((n if small else 0) + 1023) << 52)
