@@ -325,6 +325,8 @@ def _node_tags(node, tags):
         axes = tuple(range(x.ndim)) if axis is None else tuple(a % x.ndim for a in
                                                              (axis if isinstance(axis, tuple) else (axis,)))
         return [ROWS if tags[0] == ROWS and 0 not in axes else None]
+    if kind == "ArgReduce":                 # argmax/argmin along the last axis
+        return [ROWS if tags[0] == ROWS and node.inputs[0].ndim >= 2 else None]
     if kind == "AdvancedSubtensor":
         return [_advanced_tag(node, tags, False)]
     if kind == "AdvancedIncSubtensor":
