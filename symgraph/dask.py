@@ -399,17 +399,21 @@ def classify_outputs(f, blocked):
 # ----------------------------------------------------------------------------------------------
 
 _FUNCTIONS: dict = {}
+# A function whose shared variables changed pickles differently: keep only the latest few per process.
+_MAX_FUNCTIONS = 16
 #: how many functions this process unpickled (compiled); read by the tests through ``client.run``
 LOADS = 0
 
 
 def _load(payload, digest):
     global LOADS
-    f = _FUNCTIONS.get(digest)
+    f = _FUNCTIONS.pop(digest, None)
     if f is None:
         f = pickle.loads(payload)
         LOADS += 1
-        _FUNCTIONS[digest] = f
+        while len(_FUNCTIONS) >= _MAX_FUNCTIONS:
+            _FUNCTIONS.pop(next(iter(_FUNCTIONS)))
+    _FUNCTIONS[digest] = f                      # most recently used last
     return f
 
 
