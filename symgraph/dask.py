@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import operator
 import pickle
 import uuid
 
@@ -49,7 +48,6 @@ __all__ = ["map_blocks", "DataParallelStep", "classify_outputs"]
 CONST, ROWS, ROWST, ROWS_N, ROWST_N, N, INV_N, IOTA, SUM, MEAN = (
     "const", "rows", "rowsT", "rows_n", "rowsT_n", "n", "inv_n", "iota", "sum", "mean")
 _ROWLIKE = (ROWS, ROWS_N)
-_LINEAR_SCALARS = (SUM, MEAN)
 _TRANSPOSED = {ROWS: ROWST, ROWS_N: ROWST_N, ROWST: ROWS, ROWST_N: ROWS_N}
 # Elementwise ops with which a row stays a row (everything elementwise qualifies; listed here are
 # the ones that are also linear, which keep the 1/N scale and the sum/mean combinations).
@@ -500,7 +498,7 @@ def _argument_names(f, n):
     return names
 
 
-def _probe_shapes(f, args, dask_args):
+def _probe_shapes(f, args):
     """The outputs' shapes for a one-row block of zeros (the shapes of reduced outputs)."""
     import dask.array as da
     values = []
@@ -614,7 +612,6 @@ def map_blocks(f, *args, split_every=4):
     dependencies = [a for a in args if isinstance(a, da.Array)]
     base_layer = HighLevelGraph.from_collections(blocks_name, dsk, dependencies=dependencies)
 
-    first_blocked = next(a for a in args if isinstance(a, da.Array))
     shapes = None
     results = []
     total = sum(chunks0)
@@ -625,7 +622,7 @@ def map_blocks(f, *args, split_every=4):
         if kind == ROWS:
             shape_rest = var.type.shape[1:]
             if any(s is None for s in shape_rest):
-                shapes = shapes or _probe_shapes(f, args, first_blocked)
+                shapes = shapes or _probe_shapes(f, args)
                 shape_rest = shapes[j][1:] if shapes is not None else tuple(np.nan for _ in shape_rest)
             for b in range(n_blocks):
                 layer[(out_name, b) + (0,) * (var.ndim - 1)] = (_pick, (blocks_name, b), j)
@@ -636,7 +633,7 @@ def map_blocks(f, *args, split_every=4):
             elif all(s is not None for s in var.type.shape):
                 shape = tuple(var.type.shape)
             else:
-                shapes = shapes or _probe_shapes(f, args, first_blocked)
+                shapes = shapes or _probe_shapes(f, args)
                 shape = shapes[j] if shapes is not None else tuple(np.nan for _ in range(var.ndim))
             final = (out_name,) + (0,) * var.ndim
             if kind == CONST:
