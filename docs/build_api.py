@@ -75,7 +75,15 @@ SECTIONS = [
      ["Op", "OpFromGraph", "clone_replace", "vectorize_graph"]),
     ("Compiling and running", "", ["function", "Function", "Function.wait", "optimize"]),
     ("Inspection", "", ["dprint", "to_networkx", "to_sympy", "latex", "draw"]),
+    ("Scaling out with Dask (symgraph.dask)",
+     "``pip install symgraph[dask]``; ``import symgraph.dask`` (``import symgraph`` alone never imports Dask). "
+     "Compiled functions over Dask arrays chunked along the sample axis (axis 0), and synchronous "
+     "data-parallel SGD on a ``dask.distributed`` cluster.",
+     ["dask.map_blocks", "dask.DataParallelStep", "dask.classify_outputs"]),
 ]
+
+# The names documented from submodules that ``import symgraph`` does not import.
+OPTIONAL_SUBMODULES = ("dask",)
 
 
 
@@ -138,6 +146,9 @@ def _paragraphs(lines):
 
 def public(sg, name):
     """The object a documented name refers to: ``sg.exp``, or ``sg.linalg.svd`` for ``"linalg.svd"``."""
+    if name.split(".")[0] in OPTIONAL_SUBMODULES:
+        import importlib
+        importlib.import_module(f"{sg.__name__}.{name.split('.')[0]}")
     obj = sg
     for part in name.split("."):
         obj = getattr(obj, part)

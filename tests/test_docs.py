@@ -27,10 +27,13 @@ def _documented():
     names += [f"linalg.{n}" for n in sg.linalg.__all__ if getattr(sg.linalg, n) is not getattr(sg, n, None)]
     names += [f"RandomStream.{n}" for n in RANDOM_STREAM_METHODS]
     names += ["Function.wait"]
+    names += [f"dask.{n}" for n in ("map_blocks", "DataParallelStep", "classify_outputs")]   # symgraph.dask
     return names
 
 
 def _public(name):
+    if name.startswith("dask."):
+        import symgraph.dask  # noqa: F401  (not imported by `import symgraph`)
     obj = sg
     for part in name.split("."):
         obj = getattr(obj, part)

@@ -397,3 +397,12 @@ def test_gp_diabetes(tmp_path):
     assert -reference.log_marginal_likelihood_value_ >= v["fitted_nll"] - 1e-4
     assert -reference.log_marginal_likelihood_value_ == pytest.approx(v["fitted_nll"], abs=1e-3)
     assert 0.9 < v["coverage"] <= 1.0 and (tmp_path / "gp.png").stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------- dask_training.py
+
+def test_dask_training():
+    out = run_example("dask_training.py", "--steps", "40", "--quiet")
+    assert "cluster: 2 workers (LocalCluster)" in out
+    accuracy = re.search(rf"^test accuracy = ({NUMBER})$", out, flags=re.M)
+    assert accuracy and float(accuracy.group(1)) > 0.85, out
