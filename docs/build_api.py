@@ -79,7 +79,7 @@ SECTIONS = [
      "``pip install symgraph[dask]``; ``import symgraph.dask`` (``import symgraph`` alone never imports Dask). "
      "Compiled functions over Dask arrays chunked along the sample axis (axis 0), and synchronous "
      "data-parallel SGD on a ``dask.distributed`` cluster.",
-     ["dask.map_blocks", "dask.DataParallelStep", "dask.classify_outputs"]),
+     ["dask.map_blocks", "dask.DataParallelStep"]),
 ]
 
 # The names documented from submodules that ``import symgraph`` does not import.

@@ -1,98 +1,150 @@
-"""Data-parallel training on a Dask cluster: the digits MLP trained with symgraph.dask.DataParallelStep.
+"""Data-parallel training of the digits MLP on a Dask cluster (symgraph.dask, pip install "symgraph[dask]").
 
-Every step splits a minibatch into blocks (a Dask array chunked along the sample axis); each
-worker computes the loss and the gradients of its block with the compiled gradient function
-(compiled once per worker), the driver averages them weighted by block sizes and updates the
-shared parameters once. Then symgraph.dask.map_blocks evaluates the trained network on the test
-set block by block: the predictions come back chunked like the images, the mean loss and the
-accuracy combined across blocks.
+The training images are split into one shard per worker and kept there (a persisted Dask array,
+or .npy files the workers read themselves with --from-files). Each step takes the same number of
+rows from every shard: the minibatch is a Dask array with one block per worker, and
+``symgraph.dask.DataParallelStep`` runs the compiled (cost, gradients) function on each block where
+it lives, averages the gradients weighted by block size and applies one SGD update on this process.
+The test accuracy is computed blockwise too (``symgraph.dask.map_blocks``). At the end the same
+steps are replayed on one machine with an ordinary ``sg.function`` to show they give the same
+parameters.
 
-    python examples/dask_training.py [--workers 2] [--steps 150] [--scheduler tcp://host:8786] [--quiet]
-
-Without --scheduler it starts a LocalCluster of --workers processes on this machine.
-Needs `pip install -e ".[examples,dask]"`.
+    python examples/dask_training.py                     # a LocalCluster of 2 worker processes here
+    python examples/dask_training.py --workers 4 --epochs 20
+    python examples/dask_training.py --scheduler tcp://host:8786    # a real cluster: start it with
+        # `dask scheduler` and `dask worker tcp://host:8786` on each machine (or dask-kubernetes,
+        # dask-jobqueue for HPC schedulers); symgraph must be installed on the workers
 """
 import argparse
+import os
+import tempfile
 import time
 
-import dask
-import dask.array as da
 import numpy as np
-from distributed import Client, LocalCluster
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
+import dask
+import dask.array as da
+from distributed import Client, LocalCluster
+
 import symgraph as sg
 import symgraph.dask
 
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--scheduler", help="address of a running Dask scheduler (default: start a LocalCluster)")
+parser.add_argument("--workers", type=int, default=2, help="worker processes of the LocalCluster")
+parser.add_argument("--epochs", type=int, default=12)
+parser.add_argument("--rows-per-worker", type=int, default=32, help="rows each worker contributes to a step")
+parser.add_argument("--learning-rate", type=float, default=0.5)
+parser.add_argument("--hidden", type=int, default=128)
+parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--from-files", action="store_true", help="the workers read their shards from .npy files")
+parser.add_argument("--no-check", action="store_true", help="skip the single-machine replay")
+parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster)")
-    parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--blocks", type=int, default=4, help="blocks per minibatch")
-    parser.add_argument("--learning-rate", type=float, default=0.5)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args()
 
-    digits = load_digits()
-    images = digits.data / 16.0
-    x_train, x_test, y_train, y_test = train_test_split(images, digits.target.astype(np.int64), test_size=0.2,
-                                                        stratify=digits.target, random_state=args.seed)
-    print(f"digits: {len(x_train)} training and {len(x_test)} test images")
-
-    rng = np.random.default_rng(args.seed)
-    n_in, n_classes = images.shape[1], 10
-    W1 = sg.shared(rng.normal(0, np.sqrt(2 / n_in), (n_in, args.hidden)), name="W1")
-    b1 = sg.shared(np.zeros(args.hidden), name="b1")
-    W2 = sg.shared(rng.normal(0, np.sqrt(1 / args.hidden), (args.hidden, n_classes)), name="W2")
-    b2 = sg.shared(np.zeros(n_classes), name="b2")
-    X, labels = sg.matrix("X"), sg.vector("labels", dtype="int64")
-    logits = sg.relu(X @ W1 + b1) @ W2 + b2
-    loss = -sg.log_softmax(logits, axis=1)[sg.arange(X.shape[0]), labels].mean()
-    accuracy = sg.mean(sg.cast(sg.eq(sg.argmax(logits, axis=1), labels), "float64"))
+def main(args):
 
     if args.scheduler:
         client = Client(args.scheduler)
-        cluster = None
     else:
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
-        client = Client(cluster)
-    print(f"cluster: {len(client.scheduler_info()['workers'])} workers ({args.scheduler or 'LocalCluster'})")
-    try:
-        start = time.perf_counter()
-        step = sg.dask.DataParallelStep([X, labels], loss, [W1, b1, W2, b2], args.learning_rate, client=client)
-        print(f"compiled the gradient function in {time.perf_counter() - start:.2f} s")
-        chunk = -(-args.batch_size // args.blocks)
-        start = time.perf_counter()
-        bar = tqdm(range(args.steps), desc="steps", disable=args.quiet)
-        for i in bar:
-            picked = rng.choice(len(x_train), args.batch_size, replace=False)
-            cost = step(da.from_array(x_train[picked], chunks=(chunk, n_in)),
-                        da.from_array(y_train[picked], chunks=(chunk,)))
-            bar.set_postfix(loss=f"{float(cost):.4f}")
-        seconds = time.perf_counter() - start
-        print(f"{args.steps} data-parallel steps in {seconds:.1f} s ({1000 * seconds / args.steps:.1f} ms per step)")
+        # One thread per worker process: each block's kernel gets one core (as Dask gives each task).
+        client = Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0", env={"NUMBA_NUM_THREADS": "1"}))
+    workers = len(client.scheduler_info()["workers"])
+    print(f"cluster: {workers} workers, dashboard {client.dashboard_link}")
 
-        # Evaluation block by block: predictions stay chunked, the loss and accuracy are combined means.
-        evaluate = sg.function([X, labels], [sg.argmax(logits, axis=1), loss, accuracy], name="evaluate")
-        chunks = -(-len(x_test) // args.blocks)
-        predictions, test_loss, test_accuracy = dask.compute(*sg.dask.map_blocks(
-            evaluate, da.from_array(x_test, chunks=(chunks, n_in)), da.from_array(y_test, chunks=(chunks,))))
-        assert np.isclose(test_accuracy, np.mean(predictions == y_test))
-        print(f"test loss = {float(test_loss):.4f}")
-        print(f"test accuracy = {float(test_accuracy):.4f}")
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    # ---- data: one shard of the training images per worker
+    digits = load_digits()
+    images = (digits.data / 16.0).astype(np.float32)
+    x_train, x_test, y_train, y_test = train_test_split(images, digits.target.astype(np.int64), test_size=0.2,
+                                                        stratify=digits.target, random_state=args.seed)
+    shard_rows = len(x_train) // workers
+    x_shards = [x_train[k * shard_rows:(k + 1) * shard_rows] for k in range(workers)]
+    y_shards = [y_train[k * shard_rows:(k + 1) * shard_rows] for k in range(workers)]
+    if args.from_files:
+        # Files a worker reads itself: here a temporary directory, on a cluster a path every worker sees.
+        directory = tempfile.mkdtemp(prefix="digits-shards-")
+        load = dask.delayed(np.load, pure=True)
+        parts_x, parts_y = [], []
+        for k in range(workers):
+            np.save(os.path.join(directory, f"x{k}.npy"), x_shards[k])
+            np.save(os.path.join(directory, f"y{k}.npy"), y_shards[k])
+            parts_x.append(da.from_delayed(load(os.path.join(directory, f"x{k}.npy")), x_shards[k].shape, np.float32))
+            parts_y.append(da.from_delayed(load(os.path.join(directory, f"y{k}.npy")), y_shards[k].shape, np.int64))
+        data_x, data_y = da.concatenate(parts_x), da.concatenate(parts_y)
+    else:
+        data_x = da.from_array(np.concatenate(x_shards), chunks=(shard_rows, images.shape[1]))
+        data_y = da.from_array(np.concatenate(y_shards), chunks=shard_rows)
+    data_x, data_y = client.persist([data_x, data_y])    # each block stays on one worker for the whole run
+    print(f"digits: {workers} shards of {shard_rows} training images, {len(x_test)} test images")
+
+    # ---- the model (as examples/digits_mlp.py): parameters are shared variables held by this process
+    rng = np.random.default_rng(args.seed)
+    n_in, n_hidden, n_classes = images.shape[1], args.hidden, 10
+    initial = [rng.normal(0, np.sqrt(2 / n_in), (n_in, n_hidden)).astype(np.float32), np.zeros(n_hidden, np.float32),
+               rng.normal(0, np.sqrt(1 / n_hidden), (n_hidden, n_classes)).astype(np.float32),
+               np.zeros(n_classes, np.float32)]
+    params = [sg.shared(value, name=name) for value, name in zip(initial, ["W1", "b1", "W2", "b2"])]
+    W1, b1, W2, b2 = params
+    X = sg.matrix("X", dtype="float32")
+    labels = sg.vector("labels", dtype="int64")
+    logits = sg.relu(X @ W1 + b1) @ W2 + b2
+    loss = -sg.log_softmax(logits, axis=1)[sg.arange(X.shape[0]), labels].mean()
+
+    start = time.perf_counter()
+    step = symgraph.dask.DataParallelStep([X, labels], loss, params, args.learning_rate, client=client,
+                                          name="train_step")
+    print(f"compiled the per-block step in {time.perf_counter() - start:.2f} s")
+
+    # ---- training: each step takes the same slice of rows of every shard (the shards were shuffled by the
+    # split), the slices visited in a new random order every epoch
+    rows = args.rows_per_worker
+    steps_per_epoch = shard_rows // rows
+    schedule = []                        # the rows of every step, to replay them on one machine afterwards
+    bar = tqdm(total=args.epochs * steps_per_epoch, desc="training", unit="step", disable=args.quiet)
+    start = time.perf_counter()
+    for epoch in range(args.epochs):
+        for s in rng.permutation(steps_per_epoch):
+            picks = [slice(k * shard_rows + s * rows, k * shard_rows + (s + 1) * rows) for k in range(workers)]
+            xb = da.concatenate([data_x[p] for p in picks])       # one block per worker, read where it lives
+            yb = da.concatenate([data_y[p] for p in picks])
+            cost = step(xb, yb)
+            schedule.append(np.concatenate([np.arange(p.start, p.stop) for p in picks]))
+            bar.update()
+            bar.set_postfix(epoch=epoch + 1, loss=f"{float(cost):.4f}")
+    bar.close()
+    seconds = time.perf_counter() - start
+    print(f"trained {args.epochs} epochs, {len(schedule)} steps on {workers} workers: "
+          f"{1e3 * seconds / len(schedule):.1f} ms per step (batch of {rows * workers})")
+    print(f"final minibatch loss: {float(cost):.4f}")
+
+    # ---- accuracy, blockwise: a mean over rows, combined across the test set's blocks
+    accuracy = sg.function([X, labels], sg.mean(sg.cast(sg.eq(sg.argmax(logits, axis=1), labels), "float64")),
+                           name="accuracy")
+    test_x = da.from_array(x_test, chunks=(len(x_test) // workers + 1, n_in))
+    test_y = da.from_array(y_test, chunks=(len(x_test) // workers + 1,))
+    test_accuracy = float(symgraph.dask.map_blocks(accuracy, test_x, test_y).compute())
+    print(f"test accuracy: {test_accuracy:.4f} ({round(test_accuracy * len(y_test))}/{len(y_test)})")
+
+    # ---- the same steps on one machine: the same parameters, up to the order of float32 sums
+    if not args.no_check:
+        trained = [p.get_value() for p in params]
+        for p, value in zip(params, initial):
+            p.set_value(value)
+        single = sg.function([X, labels], loss, updates=[(p, p - np.float32(args.learning_rate) * g)
+                                                         for p, g in zip(params, sg.grad(loss, params))])
+        all_x, all_y = np.concatenate(x_shards), np.concatenate(y_shards)
+        for picks in schedule:
+            single(all_x[picks], all_y[picks])
+        difference = max(float(np.max(np.abs(a - p.get_value()))) for a, p in zip(trained, params))
+        # float32 sums in another order differ in the last bits; many steps of training amplify that
+        print(f"largest difference from the same steps on one machine: {difference:.2e}")
+
+    client.close()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":      # the worker processes start by importing this file: they must not train
+    main(parser.parse_args())

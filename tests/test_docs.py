@@ -27,7 +27,8 @@ def _documented():
     names += [f"linalg.{n}" for n in sg.linalg.__all__ if getattr(sg.linalg, n) is not getattr(sg, n, None)]
     names += [f"RandomStream.{n}" for n in RANDOM_STREAM_METHODS]
     names += ["Function.wait"]
-    names += [f"dask.{n}" for n in ("map_blocks", "DataParallelStep", "classify_outputs")]   # symgraph.dask
+    import symgraph.dask     # the optional module (pip install symgraph[dask]): documented and checked as the rest
+    names += [f"dask.{n}" for n in symgraph.dask.__all__]
     return names
 
 
