@@ -13,6 +13,7 @@ iterative: a 100,000-node chain does not touch Python's recursion limit.
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 
@@ -111,7 +112,21 @@ def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=No
         if g is _DISCONNECTED:
             g = _disconnected_result(var, cost, disconnected)
         results.append(g)
+    _mark_gradient_nodes(cost, known_grads, results)
     return results[0] if single else (tuple(results) if isinstance(wrt, tuple) else results)
+
+
+#: The nodes ``grad`` built (weakly held: they go with their graph); ``sg.view`` marks them.
+GRADIENT_NODES = weakref.WeakSet()
+
+
+def _mark_gradient_nodes(cost, known_grads, results):
+    """Remember the nodes of ``results`` that were not in the graph given to ``grad`` (two linear walks)."""
+    items = list(known_grads.items() if isinstance(known_grads, dict) else (known_grads or ()))
+    given = ([cost] if cost is not None else []) + [v for pair in items for v in pair]
+    before = {id(node) for node in toposort([v for v in given if isinstance(v, Variable)])}
+    GRADIENT_NODES.update(node for node in toposort([g for g in results if isinstance(g, Variable)])
+                          if id(node) not in before)
 
 
 _DISCONNECTED = object()
