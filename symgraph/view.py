@@ -568,7 +568,7 @@ body { display: flex; flex-direction: column; }
 #stages { position: absolute; left: 8px; bottom: 8px; background: rgba(255,255,255,.92); border: 1px solid #d5d9e0; padding: 4px 8px; font-size: 11px; max-height: 40%; overflow: auto; }
 #stages div { cursor: pointer; white-space: nowrap; }
 #stages div.current { font-weight: 700; color: #1f4fa0; }
-#legend { position: absolute; right: 352px; bottom: 8px; background: rgba(255,255,255,.92); border: 1px solid #d5d9e0; padding: 4px 8px; font-size: 11px; }
+#legend { position: absolute; right: 352px; top: 8px; background: rgba(255,255,255,.92); border: 1px solid #d5d9e0; padding: 4px 8px; font-size: 11px; }
 #legend span.sw { display: inline-block; width: 14px; height: 10px; border: 1px solid #555; margin: 0 4px 0 8px; vertical-align: middle; }
 .node text { font: 11px ui-monospace, Menlo, Consolas, monospace; pointer-events: none; }
 .node { cursor: pointer; }
@@ -686,11 +686,11 @@ function render(i) {
   $("stage").value = String(i);
   if (stages.length > 1) {
     var plus = (s.added || []).filter(isOp).length, minus = (s.removed || []).filter(isOp).length;
-    var info = "stage " + i + "/" + (stages.length - 1) + ": " + s.name + " \u2014 " + s.n + " nodes";
+    var info = "stage " + i + "/" + (stages.length - 1) + ": " + s.name + (s.compiled ? " (= f.graph)" : "") + " \u2014 " + s.n + " nodes";
     if (i > 0) info += " (+" + plus + " \u2212" + minus + ")";
     $("stageinfo").textContent = info;
     var rows = $("stages").children;
-    for (var r = 0; r < rows.length; r++) rows[r].className = r === i ? "current" : "";
+    for (var r = 1; r < rows.length; r++) rows[r].className = r - 1 === i ? "current" : "";
   }
   if (selected && drawn[selected]) select(selected); else if (selected) { selected = null; }
   runSearch(false);
@@ -717,7 +717,10 @@ function fit() {
   if (minX === Infinity) return;
   var r = svg.getBoundingClientRect(), W = r.width || 800, H = r.height || 600;
   view.k = Math.min(1.2, Math.max(0.02, Math.min((W - 40) / (maxX - minX + 1), (H - 40) / (maxY - minY + 1))));
-  view.x = (W - (maxX - minX) * view.k) / 2 - minX * view.k;
+  // A long graph fitted whole would be unreadably small: keep the text legible and start at the inputs.
+  var legible = Math.min(0.75, (H - 80) / (maxY - minY + 1));
+  if (view.k < legible) view.k = legible;
+  view.x = Math.max(20 - minX * view.k, (W - (maxX - minX) * view.k) / 2 - minX * view.k);
   view.y = (H - (maxY - minY) * view.k) / 2 - minY * view.k;
   applyView();
 }
@@ -828,7 +831,7 @@ if (stages.length > 1) {
   html("b", "rewrite history (nodes)", list);
   stages.forEach(function (s, i) {
     var names = Object.keys(s.rewrites || {});
-    var d = html("div", i + "  " + s.name + "  " + s.n + (names.length ? "  [" + names.slice(0, 3).join(", ") + (names.length > 3 ? ", \u2026" : "") + "]" : ""), list);
+    var d = html("div", i + "  " + s.name + (s.compiled ? " (= f.graph)" : "") + "  " + s.n + (names.length ? "  [" + names.slice(0, 3).join(", ") + (names.length > 3 ? ", \u2026" : "") + "]" : ""), list);
     d.addEventListener("click", function () { setStage(i); });
   });
 }
