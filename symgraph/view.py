@@ -515,6 +515,7 @@ def view(obj, path=None, open_browser=False):
     >>> page = sg.view(sg.grad(sg.exp(x).sum(), x))
     >>> page.read_text().startswith("<!DOCTYPE html>")
     True
+    >>> page.unlink()
     """
     page = render_html(obj)
     if path is None:

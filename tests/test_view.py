@@ -81,9 +81,7 @@ def test_the_page_is_self_contained_and_user_text_is_only_escaped_data(tmp_path)
             in page)
     assert "innerHTML" not in page and "outerHTML" not in page and "eval(" not in page
     data = _data(page)      # the escapes are JSON escapes: the names come back exactly
-    labels = {facts["label"][0] for facts in data["nodes"].values()}
-    assert hostile in {facts["op"] for facts in data["nodes"].values()} or any(hostile in t for t in labels) \
-        or any(hostile[:20] in t for t in labels)
+    assert hostile in {facts["op"] for facts in data["nodes"].values()}
     assert data["nodes"]["o0"]["op"] == "<b>&\u2028\u2029"
 
 
