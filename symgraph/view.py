@@ -855,8 +855,14 @@ if (stages.length > 1) {
 
 $("title").textContent = data.title;
 document.title = data.title + " \u2014 symgraph";
-render(data.initial);
+// #stage=N and #search=text (also together: #stage=2&search=dot) open the page at a stage / a match.
+var hashStage = /stage=(\d+)/.exec(location.hash), hashSearch = /search=([^&]*)/.exec(location.hash);
+render(hashStage && location.hash.indexOf("#selftest") !== 0 ? Math.min(stages.length - 1, parseInt(hashStage[1], 10)) : data.initial);
 fit();
+if (hashSearch && location.hash.indexOf("#selftest") !== 0) {
+  $("search").value = decodeURIComponent(hashSearch[1]); runSearch(true);
+  if (matches.length) select(matches[0]);
+}
 
 // ------------------------------------------------------------ self-test (#selftest)
 function selftest() {
