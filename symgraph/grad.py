@@ -17,7 +17,7 @@ import weakref
 
 import numpy as np
 
-from .graph import Constant, Variable, inherit_source, toposort
+from .graph import Constant, Variable, _created_nodes, inherit_source, toposort
 from .ops.base import as_variable
 from .ops.elemwise import add_n, cast, mul
 from .ops.join import stack
@@ -103,30 +103,28 @@ def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=No
         results = _grad_as_real(cost, wrt_list, consider_constant, disconnected, known_grads)
         return results[0] if single else (tuple(results) if isinstance(wrt, tuple) else results)
 
-    seeds = _stable_seeds(_seed_gradients(cost, known_grads), wrt_list, consider_constant or ())
-    grads = _backpropagate(seeds, wrt_list, consider_constant or ())
+    outer, built = getattr(_created_nodes, "nodes", None), []
+    _created_nodes.nodes = built        # Node() appends itself: what this call builds, at no extra walk
+    try:
+        seeds = _stable_seeds(_seed_gradients(cost, known_grads), wrt_list, consider_constant or ())
+        grads = _backpropagate(seeds, wrt_list, consider_constant or ())
 
-    results = []
-    for var in wrt_list:
-        g = grads.get(id(var), _DISCONNECTED)
-        if g is _DISCONNECTED:
-            g = _disconnected_result(var, cost, disconnected)
-        results.append(g)
-    _mark_gradient_nodes(cost, known_grads, results)
+        results = []
+        for var in wrt_list:
+            g = grads.get(id(var), _DISCONNECTED)
+            if g is _DISCONNECTED:
+                g = _disconnected_result(var, cost, disconnected)
+            results.append(g)
+    finally:
+        _created_nodes.nodes = outer
+        if outer is not None:       # a grad inside an op's gradient: the outer call built these too
+            outer.extend(built)
+        GRADIENT_NODES.update(built)
     return results[0] if single else (tuple(results) if isinstance(wrt, tuple) else results)
 
 
 #: The nodes ``grad`` built (weakly held: they go with their graph); ``sg.view`` marks them.
 GRADIENT_NODES = weakref.WeakSet()
-
-
-def _mark_gradient_nodes(cost, known_grads, results):
-    """Remember the nodes of ``results`` that were not in the graph given to ``grad`` (two linear walks)."""
-    items = list(known_grads.items() if isinstance(known_grads, dict) else (known_grads or ()))
-    given = ([cost] if cost is not None else []) + [v for pair in items for v in pair]
-    before = {id(node) for node in toposort([v for v in given if isinstance(v, Variable)])}
-    GRADIENT_NODES.update(node for node in toposort([g for g in results if isinstance(g, Variable)])
-                          if id(node) not in before)
 
 
 _DISCONNECTED = object()

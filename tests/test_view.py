@@ -162,7 +162,8 @@ def test_two_thousand_nodes_write_in_well_under_two_seconds(tmp_path):
     assert data["stages"][0]["n"] == n
 
 
-def test_the_python_layout_runs_left_to_right_without_overlaps():
+def test_the_python_layout_runs_left_to_right_without_overlaps(monkeypatch):
+    monkeypatch.setattr(view_module.shutil, "which", lambda name: None)     # no Graphviz
     _, roots = _chain(20)
     data = view_module.page_data(roots)
     stage = data["stages"][0]
@@ -233,3 +234,31 @@ def test_in_a_browser_two_thousand_nodes_and_a_screenshot(tmp_path):
                   page.resolve().as_uri())
     data = picture.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_graphviz_plain_output_becomes_positions(monkeypatch):
+    """With dot on the PATH its -Tplain answer is read (inches, y up -> px, y down); a failure falls back."""
+    calls = []
+
+    def fake_run(command, input, capture_output, timeout, check):
+        calls.append(input.decode())
+        numbers = re.findall(r"^n(\d+) \[", input.decode(), re.M)
+        lines = ["graph 1 10 10"] + [f"node n{k} {int(k) + 1} 2.5 1 0.5 \"\" solid box black lightgrey"
+                                     for k in numbers] + ["stop"]
+        return subprocess.CompletedProcess(command, 0, "\n".join(lines).encode(), b"")
+
+    monkeypatch.setattr(view_module.shutil, "which", lambda name: "/usr/bin/dot")
+    monkeypatch.setattr(view_module.subprocess, "run", fake_run)
+    x = sg.vector("x")
+    data = view_module.page_data(sg.exp(x).sum())
+    pos = data["stages"][0]["pos"]
+    assert calls and "rankdir=LR" in calls[0]
+    assert sorted(p[0] for p in pos.values()) == [72.0 * (k + 1) for k in range(len(pos))]
+    assert {p[1] for p in pos.values()} == {-180.0}
+
+    def failing_run(*args, **kwargs):
+        raise subprocess.CalledProcessError(1, "dot")
+
+    monkeypatch.setattr(view_module.subprocess, "run", failing_run)
+    pos = view_module.page_data(sg.exp(x).sum())["stages"][0]["pos"]
+    assert len({p[0] for p in pos.values()}) == len(pos)     # the Python layout: one node per layer here
