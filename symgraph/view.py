@@ -272,6 +272,7 @@ def _function_data(f):
     previous_nodes = toposort(last[0] + [e for _, e in last[1]]) if last else built_nodes
     _alias_copies(encoder, previous_nodes, compiled_nodes)
     compiled = encoder.stage("compiled (f.graph)", list(f.graph.outputs), list(f.graph.updates))
+    _add_profile_times(f, encoder, compiled_nodes)
     if compiled["ids"] == stages[-1]["ids"] and compiled["edges"] == stages[-1]["edges"]:
         stages[-1]["compiled"] = True
     else:
@@ -280,6 +281,26 @@ def _function_data(f):
     for stage in stages:
         stage["rewrites"] = counts.get(stage["name"], {})
     return encoder, stages, [d for d in compiled["ids"] if d[0] == "n"]
+
+
+def _add_profile_times(f, encoder, compiled_nodes):
+    """Seconds per node from ``f.profile()`` where a backend times each node (the python backend);
+    the numba backend times one generated kernel for the whole graph, so its nodes get none."""
+    labels = getattr(getattr(f, "_executor", None), "labels", None)
+    if getattr(f, "_profile", None) is None or not isinstance(labels, dict):
+        return
+    try:
+        rows = f.profile().rows
+    except Exception:
+        return
+    seconds = {row["label"]: row["seconds"] for row in rows}
+    total = sum(seconds.values()) or 1.0
+    for node in compiled_nodes:
+        label = labels.get(id(node))
+        if label in seconds:
+            facts = encoder.nodes[encoder.node_id(node)]
+            facts["seconds"] = seconds[label]
+            facts["percent"] = round(100.0 * seconds[label] / total, 2)
 
 
 # ---------------------------------------------------------------- layout
@@ -488,7 +509,9 @@ def view(obj, path=None, open_browser=False):
     ``sg.grad``) have a purple border, shared variables and their new values are green. For a
     compiled function a slider steps from the graph as built to the optimized graph (``f.graph``),
     stage by stage, with each stage's node count and the nodes it added and removed highlighted.
-    Inside Jupyter the page is also displayed inline.
+    A function compiled with ``profile=True`` on the python backend (which times each node) has
+    its nodes coloured by their share of ``f.profile()``'s time. Inside Jupyter the page is also
+    displayed inline.
 
     Parameters
     ----------
@@ -639,6 +662,12 @@ function html(tag, text, parent, cls) {
   if (parent) parent.appendChild(e);
   return e;
 }
+var maxSeconds = 0;
+for (var pid in facts) { if (Object.prototype.hasOwnProperty.call(facts, pid) && facts[pid].seconds > maxSeconds) maxSeconds = facts[pid].seconds; }
+function heat(t) {   // white -> orange -> red, by a node's share of the profiled time
+  t = Math.sqrt(Math.max(0, Math.min(1, t)));
+  return "rgb(255," + Math.round(255 - 165 * t) + "," + Math.round(255 - 225 * t) + ")";
+}
 function applyView() { viewport.setAttribute("transform", "translate(" + view.x + "," + view.y + ") scale(" + view.k + ")"); }
 function geometry(i) { var s = stages[i]; return s.same !== undefined ? stages[s.same] : s; }
 function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
@@ -661,7 +690,9 @@ function drawNode(id, p, state) {
   var g = el("g", { "class": cls, transform: "translate(" + (p[0] - f.w / 2) + "," + (p[1] - f.h / 2) + ")" }, gNodes);
   g.setAttribute("data-id", id);
   var round = (f.kind === "op" || f.kind === "fused") ? 3 : f.h / 2;
-  el("rect", { "class": "shape", width: f.w, height: f.h, rx: round, ry: round, fill: fill[f.kind] === "none" ? "#fff" : (fill[f.kind] || "#eee") }, g);
+  var colour = fill[f.kind] === "none" ? "#fff" : (fill[f.kind] || "#eee");
+  if (f.seconds !== undefined && maxSeconds > 0) colour = heat(f.seconds / maxSeconds);
+  el("rect", { "class": "shape", width: f.w, height: f.h, rx: round, ry: round, fill: colour }, g);
   var text = el("text", { x: f.w / 2, y: 5 + 11, "text-anchor": "middle" }, g);
   f.label.forEach(function (line, n) {
     var t = el("tspan", { x: f.w / 2, dy: n === 0 ? 0 : 14 }, text);
@@ -769,6 +800,7 @@ function select(id) {
   if (f.dtype) row(panel, "dtype", f.dtype);
   if (f.shape) row(panel, "shape", f.shape);
   if (f.value) row(panel, "value", f.value);
+  if (f.seconds !== undefined) row(panel, "time", (f.seconds * 1e3).toFixed(3) + " ms (" + f.percent + "% of the profiled calls)");
   if (f.where !== undefined) {
     row(panel, "built at", f.where.length ? f.where[0] : "(unknown)", "where");
     if (f.where.length > 1) { var more = html("ul", null, panel); f.where.slice(1).forEach(function (w) { html("li", w, more); }); }
@@ -846,6 +878,7 @@ if (stages.length > 1) {
     var sw = html("span", null, box, "sw"); sw.style.background = fill[k] === "none" ? "#fff" : fill[k];
     html("span", names[k], box);
   });
+  if (maxSeconds > 0) { var h = html("span", null, box, "sw"); h.style.background = heat(1); html("span", "time (profile)", box); }
   if (grad) { var s = html("span", null, box, "sw"); s.style.borderColor = "#7b2fbf"; s.style.borderWidth = "2px"; html("span", "gradient (\u2207)", box); }
   if (stages.length > 1) {
     var a = html("span", null, box, "sw"); a.style.background = "#c8f0c8"; html("span", "added", box);

@@ -32,7 +32,7 @@ def _data(page: str) -> dict:
     return json.loads(match.group(1))
 
 
-def _mlp():
+def _mlp(profile=False):
     """The digits-MLP training step: 64 inputs, a hidden ReLU layer, softmax cross-entropy, SGD."""
     rng = np.random.default_rng(0)
     X, labels = sg.matrix("X", dtype="float32"), sg.vector("labels", dtype="int64")
@@ -47,7 +47,9 @@ def _mlp():
     loss = -sg.mean(log_probabilities[sg.arange(X.shape[0]), labels])
     params = [W1, b1, W2, b2]
     updates = [(p, p - 0.1 * g) for p, g in zip(params, sg.grad(loss, params))]
-    f = sg.function([X, labels], loss, updates=updates, name="train_step", backend="python")
+    f = sg.function([X, labels], loss, updates=updates, name="train_step", backend="python", profile=profile)
+    if profile:
+        f(rng.normal(size=(20, 64)).astype(np.float32), rng.integers(0, 10, 20))
     return f, loss, updates, line
 
 
@@ -203,8 +205,9 @@ def _selftest(tmp_path, page, query=""):
 
 
 def test_in_a_browser_the_training_step_and_its_rewrite_history(tmp_path):
-    f, loss, updates, line = _mlp()
+    f, loss, updates, line = _mlp(profile=True)      # profiled: nodes coloured by time too
     page = sg.view(f, tmp_path / "mlp.html")
+    assert '"seconds":' in page.read_text()
     report = _selftest(tmp_path, page, "dot")
     assert report["errors"] == [] and report["csp_violations"] == []
     built = len(toposort([loss] + [expr for _, expr in updates]))
@@ -262,3 +265,15 @@ def test_graphviz_plain_output_becomes_positions(monkeypatch):
     monkeypatch.setattr(view_module.subprocess, "run", failing_run)
     pos = view_module.page_data(sg.exp(x).sum())["stages"][0]["pos"]
     assert len({p[0] for p in pos.values()}) == len(pos)     # the Python layout: one node per layer here
+
+
+def test_profiled_python_functions_colour_nodes_by_time():
+    x = sg.vector("x")
+    f = sg.function([x], (sg.exp(x) @ sg.exp(x)).sum(), backend="python", profile=True)
+    f(np.ones(1000))
+    data = view_module.page_data(f)
+    timed = [data["nodes"][d] for d in data["optimized"] if "seconds" in data["nodes"][d]]
+    assert len(timed) == len(f.graph.nodes) and all(t["seconds"] >= 0 for t in timed)
+    assert 0 < sum(t["percent"] for t in timed) <= 100.0 + 1e-6
+    g = sg.function([x], x.sum(), backend="python")          # not profiled: no times
+    assert not any("seconds" in facts for facts in view_module.page_data(g)["nodes"].values())
