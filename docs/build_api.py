@@ -74,7 +74,7 @@ SECTIONS = [
      "``OpFromGraph``; ``clone_replace`` and ``vectorize_graph`` rewrite graphs you built.",
      ["Op", "OpFromGraph", "clone_replace", "vectorize_graph"]),
     ("Compiling and running", "", ["function", "Function", "Function.wait", "optimize"]),
-    ("Inspection", "", ["dprint", "to_networkx", "to_sympy", "latex", "draw"]),
+    ("Inspection", "", ["dprint", "to_networkx", "to_sympy", "latex", "draw", "view"]),
     ("Scaling out with Dask (symgraph.dask)",
      "``pip install symgraph[dask]``; ``import symgraph.dask`` (``import symgraph`` alone never imports Dask). "
      "Compiled functions over Dask arrays chunked along the sample axis (axis 0), and synchronous "

@@ -5,7 +5,8 @@ differentiated with sg.grad. The raw gradient graph is what backpropagation
 builds node by node; sg.function then optimizes it (merging, algebraic
 simplification, the log-softmax stability rewrite, fusion of elementwise chains).
 This prints both graphs, the trace of every rewrite that fired, the node counts,
-checks both give the same numbers, and draws both graphs.
+checks both give the same numbers, draws both graphs, and writes a browser page
+(sg.view) that steps through the rewrites.
 
     python examples/inspect_graph.py [--out-dir examples/output]
 """
@@ -62,5 +63,9 @@ print(f"with logits scaled by 1000: unoptimized finite {bool(np.isfinite(unoptim
 args.out_dir.mkdir(parents=True, exist_ok=True)
 before_path = sg.draw(grad_W, args.out_dir / "gradient_before.svg")
 after_path = sg.draw(f, args.out_dir / "gradient_after.svg")
+# The same function in the browser: pan, zoom, search, click a node for its line in this file,
+# and step through the rewrite history from the gradient as built to the optimized graph.
+page_path = sg.view(f, args.out_dir / "gradient_viewer.html")
 print(f"\nwrote {before_path}")
 print(f"wrote {after_path}")
+print(f"wrote {page_path} (open it in a browser)")

@@ -12,6 +12,7 @@ from .grad import Lop, Rop, grad, hessian, hessian_vector_product, jacobian, ver
 from .graph import Node  # noqa: F401
 from .printing import dprint, to_networkx, to_sympy  # noqa: F401
 from .draw import draw  # noqa: F401
+from .view import view  # noqa: F401
 from .rewrite import optimize  # noqa: F401
 from .rewrite.sympy_simplify import latex  # noqa: F401
 from . import linalg, ops, rewrite  # noqa: F401
@@ -22,7 +23,7 @@ __version__ = "0.1.0"
 __all__ = [*_api.__all__, "Node",
            "grad", "jacobian", "hessian", "hessian_vector_product", "Lop", "Rop", "verify_grad",
            "function", "Function", "optimize",
-           "dprint", "to_networkx", "to_sympy", "latex", "draw"]
+           "dprint", "to_networkx", "to_sympy", "latex", "draw", "view"]
 
 _SUBMODULES = ("linalg", "ops", "rewrite")
 

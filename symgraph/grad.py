@@ -13,10 +13,11 @@ iterative: a 100,000-node chain does not touch Python's recursion limit.
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 
-from .graph import Constant, Variable, inherit_source, toposort
+from .graph import Constant, Variable, _created_nodes, inherit_source, toposort
 from .ops.base import as_variable
 from .ops.elemwise import add_n, cast, mul
 from .ops.join import stack
@@ -102,16 +103,28 @@ def grad(cost, wrt, consider_constant=None, disconnected="raise", known_grads=No
         results = _grad_as_real(cost, wrt_list, consider_constant, disconnected, known_grads)
         return results[0] if single else (tuple(results) if isinstance(wrt, tuple) else results)
 
-    seeds = _stable_seeds(_seed_gradients(cost, known_grads), wrt_list, consider_constant or ())
-    grads = _backpropagate(seeds, wrt_list, consider_constant or ())
+    outer, built = getattr(_created_nodes, "nodes", None), []
+    _created_nodes.nodes = built        # Node() appends itself: what this call builds, at no extra walk
+    try:
+        seeds = _stable_seeds(_seed_gradients(cost, known_grads), wrt_list, consider_constant or ())
+        grads = _backpropagate(seeds, wrt_list, consider_constant or ())
 
-    results = []
-    for var in wrt_list:
-        g = grads.get(id(var), _DISCONNECTED)
-        if g is _DISCONNECTED:
-            g = _disconnected_result(var, cost, disconnected)
-        results.append(g)
+        results = []
+        for var in wrt_list:
+            g = grads.get(id(var), _DISCONNECTED)
+            if g is _DISCONNECTED:
+                g = _disconnected_result(var, cost, disconnected)
+            results.append(g)
+    finally:
+        _created_nodes.nodes = outer
+        if outer is not None:       # a grad inside an op's gradient: the outer call built these too
+            outer.extend(built)
+        GRADIENT_NODES.update(built)
     return results[0] if single else (tuple(results) if isinstance(wrt, tuple) else results)
+
+
+#: The nodes ``grad`` built (weakly held: they go with their graph); ``sg.view`` marks them.
+GRADIENT_NODES = weakref.WeakSet()
 
 
 _DISCONNECTED = object()

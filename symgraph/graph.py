@@ -56,6 +56,8 @@ def user_source_location() -> SourceLocation | None:
 
 # Rewrites set this so nodes they build inherit the location of the node they replace.
 _location_override = threading.local()
+# sg.grad sets ``nodes`` to a list while it builds, so the nodes it made can be told apart (sg.view).
+_created_nodes = threading.local()
 
 
 class inherit_source:
@@ -362,6 +364,9 @@ class Node:
                 location = user_source_location()
                 sources = (location,) if location else ()
         self.sources = tuple(sources)
+        collector = getattr(_created_nodes, "nodes", None)
+        if collector is not None:
+            collector.append(self)
 
     @property
     def source(self) -> SourceLocation | None:

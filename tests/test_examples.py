@@ -286,6 +286,8 @@ def test_inspect_graph(tmp_path):
     for name in ("gradient_before.svg", "gradient_after.svg"):
         svg = (tmp_path / name).read_text()
         assert "<svg" in svg and "softmax" in svg
+    page = (tmp_path / "gradient_viewer.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "log_softmax" in page and "as built" in page
 
 
 # ---------------------------------------------------------------- rnn_sine.py

@@ -425,7 +425,12 @@ def check_rewrite_names(mode, stages):
                                  f"(the known names: {', '.join(sorted(known))})")
 
 
-def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
+def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True, on_stage=None):
+    """Run the selected ``stages`` on a copy of ``outputs``: (optimized outputs, RewriteLog).
+
+    ``on_stage(name, fg)``, when given, is called with the working graph before the first stage
+    (name ``""``) and after each stage that ran (``sg.view`` records the rewrite history with it).
+    """
     check_rewrite_names(mode, stages)
     original_mode = mode
     mode, included, excluded = parse_mode(mode)
@@ -436,6 +441,8 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
     fg.log = log
     fg.mode = original_mode        # the mode as given, for the graphs inside loops (scan_steps.py)
     log.start(len(fg))
+    if on_stage is not None:
+        on_stage("", fg)
     changed = set()           # the stages that changed the number of nodes
     for stage in stages:
         if not stage.selected(mode, included, excluded) or (stage.after and stage.after not in changed):
@@ -455,6 +462,8 @@ def run_pipeline(outputs, stages, mode="fast_run", detailed_log=True):
         else:
             apply_local_rewrites(fg, stage.rewrites(excluded, included))
         log.stage_done(stage.name, before, len(fg), time.perf_counter() - start)
+        if on_stage is not None:
+            on_stage(stage.name, fg)
         if len(fg) != before:
             changed.add(stage.name)
     return fg.outputs, log
