@@ -639,8 +639,8 @@ def function(inputs, outputs, updates=None, givens=None, backend=None, optimizer
         of the inputs' dtypes and ndims); the fastest calls, and wrong values are undefined.
     profile : bool, optional
         Record where each call's time goes; ``f.profile()`` returns the table (per node on the
-        python backend, per node's kernels on cuda, per node block of the generated kernel on numba, by its cycle
-        counters, or per generated kernel where the CPU has none).
+        python backend, per node's kernels on cuda, per node block of the generated kernel on
+        numba by its cycle counters, or per generated kernel where the CPU has none).
     name : str, optional
         A name shown in ``repr(f)`` and in error messages.
     **options
