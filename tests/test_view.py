@@ -10,6 +10,7 @@ import html
 import importlib
 import json
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -232,7 +233,11 @@ def test_in_a_browser_two_thousand_nodes_and_a_screenshot(tmp_path):
 
     f, _, _, _ = _mlp()
     page = sg.view(f, tmp_path / "mlp.html")
-    picture = tmp_path / "view.png"
+    # The screenshot is the test's artefact: kept where SYMGRAPH_TEST_ARTEFACTS points (a CI job can upload
+    # that folder), else in pytest's temporary directory (the last three runs' are kept).
+    artefacts = pathlib.Path(os.environ.get("SYMGRAPH_TEST_ARTEFACTS") or tmp_path)
+    artefacts.mkdir(parents=True, exist_ok=True)
+    picture = artefacts / "view.png"
     _run_chromium(tmp_path, f"--screenshot={picture}", "--window-size=1400,900", "--virtual-time-budget=3000",
                   page.resolve().as_uri())
     data = picture.read_bytes()
