@@ -6,8 +6,9 @@ takes (a Python float for a float64 scalar, a C-contiguous array of the exact
 dtype and ndim) and only otherwise calls the general conversion
 (``symgraph.function.check_value``: dtype casting rules, ndim, static shapes).
 Every shape relation the loops rely on is checked inside the kernel; a failed
-check raises ``ValueError("symgraph check N")``, which the wrapper turns into a
-message naming the op, the user's line and the call's input shapes. Updates
+check raises ``ValueError("symgraph check N")`` (inline) or ``ValueError("symgraph
+check", N)`` (the runtime's check helpers), which the wrapper turns into a message
+naming the op, the user's line and the call's input shapes. Updates
 are committed after the kernel returned; the call holds its shared variables' locks
 (``symgraph.function.StateLock``).
 """
@@ -24,12 +25,22 @@ from ..guard import check_source
 _CHECK = re.compile(r"symgraph check (\d+)$")
 
 
+def check_number(exc):
+    """The number of the kernel check ``exc`` reports, or None: ``"symgraph check N"`` from an inline check,
+    ``("symgraph check", N)`` from the runtime's ``check_value``/``check_index``."""
+    args = exc.args
+    if len(args) == 2 and args[0] == "symgraph check" and isinstance(args[1], (int, np.integer)):
+        return int(args[1])
+    match = _CHECK.match(str(exc))
+    return int(match.group(1)) if match else None
+
+
 def explain_error(exc, checks, inputs, values):
     """The exception to raise for ``exc`` from the kernel: ours get the op, the user line and the shapes."""
-    match = _CHECK.match(str(exc))
-    if not match:
+    number = check_number(exc)
+    if number is None:
         return exc
-    check = checks[int(match.group(1))]
+    check = checks[number]
     where = check.node.where() if check.node is not None else ""
     shapes = ", ".join(f"{var.name or f'input {i}'} {np.shape(value)}"
                        for i, (var, value) in enumerate(zip(inputs, values)))

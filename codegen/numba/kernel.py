@@ -5,16 +5,19 @@ The lowering reads the graph through ONE dispatch table, ``LOWERINGS`` (PyTensor
 function ``lower(node, kernel)`` that appends plain Python source lines to a ``KernelWriter``. The
 writer tracks, for every graph variable, the code that names its value (a Numba scalar for 0-d
 variables, an array otherwise), the code for each of its lengths, and whether the kernel owns the
-buffer. Shape relations the loops rely on are checked in the generated code (``raise
-ValueError("symgraph check 3")``, a constant message so the source stays deterministic); the Python
-entry maps the number back to the op, its user line and the call's input shapes. Comments are escaped
-to one line of printable ASCII.
+buffer. Shape relations the loops rely on are checked in the generated code, by number: outside element
+loops one call of a cached helper (``rt.check_value(n3 < 0, np.int64(3))`` raises ``ValueError("symgraph
+check", 3)``; Numba's compile time grows with every branch of a kernel, a call is one statement), inside
+them an inline ``raise ValueError("symgraph check 3")`` (a call per element would stop vectorisation).
+The Python entry maps the number back to the op, its user line and the call's input shapes. Comments are
+escaped to one line of printable ASCII.
 
 Imports run one way: this module <- the lowering modules (elemwise.py, reduce.py, ...) <- lower.py,
 the driver that imports them all and writes the module.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -118,6 +121,8 @@ class KernelWriter:
         self.callbacks: list[int] = []  # keys of the nodes the kernel calls back into Python for (callbacks.py)
         self.program = None           # the program being lowered (for whole-graph facts such as shapes)
         self.array_arguments: list = []  # (name, array): data a lowering passes as an extra kernel argument
+        self._open_loops: list[int] = []  # the depths of the element loops' ``for`` lines (see ``_in_loop``)
+        self._loop_pending = False        # ``loop`` was called: the next line emitted is a loop's ``for``
         self.tape_rows: dict = {}        # id(var) -> (stacked result, row, rows, dims): vector tape outputs
         self.tape_pools: dict = {}       # dtype name -> the kernel's pooled vector tape arrays (tape.py)
         self.shape_facts = None          # the program's shape equalities, computed on first use (elemwise.py)
@@ -144,11 +149,26 @@ class KernelWriter:
         start a statement, say) is an internal error: user text never reaches the source."""
         if not (line.isascii() and line.isprintable()):
             raise UnsafeSourceError(f"internal error: a lowering emitted the line {line!r}")
+        self._open_loops = [d for d in self._open_loops if d < self.depth]   # loops this line is inside
+        if self._loop_pending:
+            self._open_loops.append(self.depth)
+            self._loop_pending = False
         self.lines.append("    " * self.depth + line)
 
     def comment(self, text):
         """A ``#`` comment showing ``text`` (op parameters, say) escaped to printable ASCII on one line."""
         self.emit("# " + comment_text(text))
+
+    @contextlib.contextmanager
+    def separate_function(self):
+        """Lines emitted in this block form the body of another function (a scan's step), at depth 1, serial,
+        outside every loop; yields that list of lines. The kernel's own lines, depth and loops come back after."""
+        saved = self.lines, self.depth, self.allow_parallel, self._open_loops, self._loop_pending
+        self.lines, self.depth, self.allow_parallel, self._open_loops, self._loop_pending = [], 1, False, [], False
+        try:
+            yield self.lines
+        finally:
+            self.lines, self.depth, self.allow_parallel, self._open_loops, self._loop_pending = saved
 
     def indent(self):
         writer = self
@@ -172,31 +192,51 @@ class KernelWriter:
         return name
 
     def check(self, failing_condition: str, message: str, exception="ValueError"):
-        """Emit ``if failing_condition: raise``; the entry turns the number back into ``message``."""
+        """Emit a check that raises ``exception`` when ``failing_condition`` holds (a helper call, or an inline
+        ``if ...: raise`` inside element loops); the entry turns the check's number back into ``message``."""
         if _never_true(failing_condition):
             self.emit("pass")       # the check may be the only statement of a block
             return
         number = len(self.checks)
         self.checks.append(Check(number, exception, message, self.node))
-        self.emit(f"if {failing_condition}:")
-        with self.indent():
-            self.emit(f'raise {exception}("symgraph check {number}")')
+        if self._in_loop() or exception not in ("ValueError", "IndexError"):
+            # inside an element loop an inline branch (a call per element would stop vectorisation); an
+            # exception type the helpers do not raise (LinAlgError) likewise
+            self.emit(f"if {failing_condition}:")
+            with self.indent():
+                self.emit(f'raise {exception}("symgraph check {number}")')
+        else:
+            # elsewhere one cached helper call: each inline branch costs Numba compile time (W7: 18%)
+            helper = "check_index" if exception == "IndexError" else "check_value"
+            self.emit(f"{self.runtime()}.{helper}({failing_condition}, np.int64({number}))")
+
+    def check_number(self, message, exception="ValueError") -> int:
+        """Register a check that a runtime helper raises itself (``ValueError("symgraph check", number)``)
+        and return its number, for the helper's arguments."""
+        number = len(self.checks)
+        self.checks.append(Check(number, exception, message, self.node))
+        return number
+
+    def _in_loop(self) -> bool:
+        """Whether the next line is inside a loop opened through ``loop`` (an element loop)."""
+        return any(d < self.depth for d in self._open_loops)
 
     def broadcast_length(self, lengths, message) -> str:
-        """A local holding the NumPy broadcast of the runtime ``lengths`` (code strings); a mismatch raises."""
-        length = self.let(lengths[0], "n")
-        for other in lengths[1:]:
-            self.emit(f"if {other} != {length}:")
-            with self.indent():
-                self.emit(f"if {length} == 1:")
-                with self.indent():
-                    self.emit(f"{length} = {other}")
-                self.emit("else:")
-                with self.indent():
-                    self.check(f"{other} != 1", message)
+        """A local holding the NumPy broadcast of the runtime ``lengths`` (code strings); a mismatch raises.
+        Two or more distinct lengths go through one cached helper call (``runtime.broadcast_lengths``) and one
+        check: the inline comparisons cost Numba compile time per branch."""
+        distinct = list(dict.fromkeys(str(n) for n in lengths))
+        if len(distinct) > 1 and "1" in distinct:
+            distinct.remove("1")            # a literal 1 broadcasts against anything and changes nothing
+        if len(distinct) == 1:
+            return self.let(distinct[0], "n")
+        length = self.let(f"{self.runtime()}.broadcast_lengths({self.int_tuple(distinct)})", "n")
+        self.check(f"{length} < 0", message)
         return length
 
     def loop(self, index, count, parallel=False) -> str:
+        """The ``for`` line of an element loop over ``index``; the caller emits it next, at the current depth."""
+        self._loop_pending = True
         if parallel:
             self.uses_prange = True
             return f"for {index} in prange({count}):"
@@ -257,22 +297,12 @@ class KernelWriter:
         """A local holding the number of elements of ``dims`` (code for lengths known to be >= 0), checked as
         NumPy checks a shape: the product of the nonzero lengths times ``itemsize`` must fit in int64, else the
         call raises ``message`` (int64 arithmetic would wrap, and a wrapped size reads and writes out of
-        bounds)."""
-        size = self.let("np.int64(1)", "size")
-        nonzero = self.let(f"np.int64({int(itemsize)})", "nonzero")
-        for d in dims:
-            literal_length = str(d).isdigit()
-            if literal_length and int(d) == 0:
-                self.emit(f"{size} = np.int64(0)")
-                continue
-            if not literal_length:
-                self.emit(f"if {d} != 0:")
-                self.depth += 1
-            self.check(f"{nonzero} > {INT64_MAX} // {d}", message)
-            self.emit(f"{nonzero} = {nonzero} * {d}")
-            if not literal_length:
-                self.depth -= 1
-            self.emit(f"{size} = {size} * {d}")
+        bounds). One cached helper call (``runtime.checked_size``) and one check, whatever the rank."""
+        if not dims:
+            return self.let("np.int64(1)", "size")
+        size = self.let(f"{self.runtime()}.checked_size({self.int_tuple(dims)}, np.int64({int(itemsize)}))",
+                        "size")
+        self.check(f"{size} < 0", message)
         return size
 
     def size_code(self, dims) -> str:

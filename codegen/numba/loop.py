@@ -47,18 +47,12 @@ def _call_step(node, kernel):
     """
     op = node.op
     inner_nodes = toposort(op.inner_outputs)
-    lines, depth = kernel.lines, kernel.depth
-    parallel = kernel.allow_parallel
-    kernel.lines, kernel.depth, kernel.allow_parallel = [], 1, False
-    try:
+    with kernel.separate_function() as body:
         _bind_inner_constants(kernel, inner_nodes, op.inner_outputs)
         for inner in inner_nodes:
             kernel.lower_node(inner)
         kernel.node = node
         returned = [kernel.code(out) for out in op.inner_outputs]
-        body = kernel.lines
-    finally:
-        kernel.lines, kernel.depth, kernel.allow_parallel = lines, depth, parallel
     reads = _Uses()
     statements = ast.parse("\n".join(line[4:] for line in body) + "\n" + f"({', '.join(returned)},)").body
     for statement in statements:

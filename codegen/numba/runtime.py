@@ -34,6 +34,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 from numba.core import types
+from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import overload
 
 _jit = nb.njit(cache=True, error_model="numpy")
@@ -378,6 +379,92 @@ def int_power(base, exponent, one):
         base = base * base
         exponent = exponent >> one
     return result
+
+
+# ------------------------------------------------------------------ shape arithmetic of the generated checks
+# One call in place of a few statements per axis: Numba's compile time grows with every branch of a kernel
+# (all of W7's shape checks written inline cost 45% of its compile), a call by address costs a statement.
+
+@_jit
+def check_value(failed, number):
+    """Raise ``ValueError("symgraph check", number)`` when ``failed``: a kernel's shape check as one call (the
+    entry looks the message up by ``number``); an inline ``if ...: raise`` costs compile time per branch."""
+    if failed:
+        raise ValueError("symgraph check", number)
+    return 0
+
+
+@_jit
+def check_index(failed, number):
+    """``check_value`` raising ``IndexError`` (an index out of range)."""
+    if failed:
+        raise IndexError("symgraph check", number)
+    return 0
+
+
+@_jit
+def broadcast_lengths(lengths):
+    """The NumPy broadcast of the lengths in the int64 tuple ``lengths`` (equal, or 1), or -1 when they do not
+    broadcast (the kernel raises its check then)."""
+    length = lengths[0]
+    for other in lengths[1:]:
+        if other != length:
+            if length == 1:
+                length = other
+            elif other != 1:
+                return np.int64(-1)
+    return length
+
+
+@_jit
+def checked_size(dims, itemsize):
+    """The number of elements of a shape with the int64 lengths ``dims``, or -1 when NumPy would refuse the
+    shape as too large: the product of the nonzero lengths times ``itemsize`` overflows int64 (int64
+    arithmetic would wrap, and a wrapped size reads and writes out of bounds); -2 when a length is negative."""
+    for d in dims:
+        if d < 0:
+            return np.int64(-2)
+    size = np.int64(1)
+    nonzero = np.int64(itemsize)
+    for d in dims:
+        if d != 0:
+            if nonzero > 9223372036854775807 // d:
+                return np.int64(-1)
+            nonzero = nonzero * d
+        size = size * d
+    return size
+
+
+@_jit
+def reshape_lengths(size, requested, itemsize, mismatch, too_large):
+    """The lengths of a reshape of ``size`` elements to the int64 tuple ``requested``, where one length may be
+    -1 (NumPy's "the rest"). Raises the kernel's check ``mismatch`` when the shapes do not match (or a length
+    is below -1, or -1 appears twice), ``too_large`` when the requested shape overflows (``checked_size``)."""
+    unknown = 0
+    for n in requested:
+        if n < -1:
+            raise ValueError("symgraph check", mismatch)
+        if n == -1:
+            unknown += 1
+    if unknown > 1:
+        raise ValueError("symgraph check", mismatch)
+    known = np.int64(1)
+    nonzero = np.int64(itemsize)
+    for n in requested:
+        if n > 0:
+            if nonzero > 9223372036854775807 // n:
+                raise ValueError("symgraph check", too_large)
+            nonzero = nonzero * n
+        if n != -1:
+            known = known * n
+    if (unknown == 0 and known != size) or (unknown == 1 and (known == 0 or size % known != 0)):
+        raise ValueError("symgraph check", mismatch)
+    resolved = requested
+    if unknown:
+        for i in range(len(requested)):
+            if requested[i] == -1:
+                resolved = tuple_setitem(resolved, i, size // known)
+    return resolved
 
 
 # ------------------------------------------------------------------ allocations and views

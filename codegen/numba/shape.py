@@ -106,14 +106,11 @@ def lower_broadcast_to(node, kernel):
     if out.ndim == 0:
         kernel.alias(out, x)
         return
-    dims = [kernel.code(d) for d in lengths]
-    names = []
-    for axis, d in enumerate(dims):
-        n = kernel.let(f"np.int64({d})", "n")
-        kernel.check(f"{n} < 0", f"{node.op}: negative length on axis {axis}")
-        names.append(n)
-    kernel.checked_size(names, f"{node.op}: the requested shape is too large (its size overflows int64)",
-                        np.dtype(out.dtype).itemsize)
+    names = [kernel.let(f"np.int64({kernel.code(d)})", "n") for d in lengths]
+    size = kernel.let(f"{kernel.runtime()}.checked_size({kernel.int_tuple(names)}, "
+                      f"np.int64({np.dtype(out.dtype).itemsize}))", "size")
+    kernel.check(f"{size} == -2", f"{node.op}: a requested length is negative")
+    kernel.check(f"{size} == -1", f"{node.op}: the requested shape is too large (its size overflows int64)")
     lead = len(names) - x.ndim
     for a, xd in enumerate(kernel.dims(x)):
         target = names[lead + a]
@@ -135,14 +132,13 @@ def lower_reshape(node, kernel):
     requested = [kernel.let(f"np.int64({kernel.code(d)})", "n") for d in lengths]
     message = f"{node.op}: cannot reshape the input into the requested shape"
     if requested:
-        unknown = kernel.let(" + ".join(f"({n} == -1)" for n in requested), "unknown")
-        kernel.check(" or ".join(f"{n} < -1" for n in requested) + f" or {unknown} > 1", message)
-        terms = [kernel.let(f"np.int64(1) if {n} == -1 else {n}", "n") for n in requested]
-        known = kernel.checked_size(terms, f"{node.op}: the requested shape is too large (its size overflows "
-                                    "int64)", np.dtype(out.dtype).itemsize)
-        kernel.check(f"({unknown} == 0 and {known} != {size}) or "
-                     f"({unknown} == 1 and ({known} == 0 or {size} % {known} != 0))", message)
-        resolved = [kernel.let(f"{size} // {known} if {n} == -1 else {n}", "n") for n in requested]
+        # one helper call resolves the -1 and raises the checks: the inline arithmetic costs compile time
+        mismatch = kernel.check_number(message)
+        too_large = kernel.check_number(f"{node.op}: the requested shape is too large (its size overflows int64)")
+        resolved_tuple = kernel.let(f"{kernel.runtime()}.reshape_lengths({size}, {kernel.int_tuple(requested)}, "
+                                    f"np.int64({np.dtype(out.dtype).itemsize}), np.int64({mismatch}), "
+                                    f"np.int64({too_large}))", "n")
+        resolved = [kernel.let(f"{resolved_tuple}[{axis}]", "n") for axis in range(len(requested))]
     else:
         kernel.check(f"{size} != 1", message)
         resolved = []

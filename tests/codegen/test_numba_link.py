@@ -3,6 +3,8 @@ records a cached kernel needs, and generated kernels that use the linked helpers
 otherwise compile again in every kernel."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import llvmlite.binding as llvm
 import numba
 import numpy as np
@@ -140,13 +142,19 @@ def test_checks_that_cannot_fail_are_dropped_and_leave_valid_blocks():
     length = kernel.broadcast_length(["n", "1", "1"], "cannot broadcast")   # 1 against 1: nothing to test
     kernel.check("m != m and m != 1", "cannot fail")
     kernel.check("k != 2", "can fail")
-    source = "def body(n, m, k):\n" + "\n".join(kernel.lines) + f"\n    return {length}\n"
-    namespace = {}
+    wide = kernel.broadcast_length(["n", "m", "1"], "m cannot broadcast")  # one helper call, one check
+    source = "def body(n, m, k):\n" + "\n".join(kernel.lines) + f"\n    return {length}, {wide}\n"
+    namespace = {"np": np, "rt": SimpleNamespace(broadcast_lengths=runtime.broadcast_lengths.py_func,
+                                                 check_value=runtime.check_value.py_func)}
     exec(compile(source, "<kernel>", "exec"), namespace)                   # noqa: S102 - valid Python
-    assert len(kernel.checks) == 1 and kernel.checks[0].message == "can fail"
-    assert namespace["body"](4, 3, 2) == 4 and namespace["body"](1, 3, 2) == 1
-    with pytest.raises(ValueError, match="symgraph check 0"):
-        namespace["body"](4, 3, 5)
+    assert [check.message for check in kernel.checks] == ["can fail", "m cannot broadcast"]
+    assert namespace["body"](4, 4, 2) == (4, 4) and namespace["body"](1, 3, 2) == (1, 3)
+    with pytest.raises(ValueError) as failed:
+        namespace["body"](4, 4, 5)
+    assert failed.value.args == ("symgraph check", 0)
+    with pytest.raises(ValueError) as failed:
+        namespace["body"](3, 2, 2)                                     # 3 against 2
+    assert failed.value.args == ("symgraph check", 1)
 
 
 @pytest.mark.timeout(300)
