@@ -225,6 +225,7 @@ def _flat_loop(node, kernel, dims, outputs):
             kernel.emit(kernel.loop("i", size, parallel=True))
             with kernel.indent():
                 body()
+            _keep_writes(kernel, targets if n > 1 else [])
         kernel.emit("else:")
         with kernel.indent():
             kernel.emit(kernel.loop("i", size))
@@ -234,6 +235,17 @@ def _flat_loop(node, kernel, dims, outputs):
         kernel.emit(kernel.loop("i", size, parallel=parallel))
         with kernel.indent():
             body()
+        if parallel:
+            _keep_writes(kernel, targets if n > 1 else [])
+
+
+def _keep_writes(kernel, views):
+    """After a ``prange`` loop that wrote through the flat ``views`` (``rt.ravel`` of the outputs): a use of
+    each view. Numba's parfor passes do not know that a helper's result aliases its argument, so they took
+    the writes to a view nobody reads later for dead code and dropped the loop (uninitialised outputs for
+    every heavy elementwise node of two or more axes and at least PARALLEL_MIN_SIZE elements)."""
+    for view in views:
+        kernel.emit(f"{kernel.runtime()}.written({view})")
 
 
 def _static_size(node):

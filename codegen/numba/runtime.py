@@ -484,6 +484,14 @@ def permute_dims(x, axes):
 
 
 @_jit
+def written(x):
+    """Nothing; a kernel calls it after a ``prange`` loop that wrote through ``x``, a view returned by a helper
+    (``ravel``): the use keeps Numba's parfor passes from dropping those writes as dead (they do not see
+    that the view aliases an array read later)."""
+    return 0
+
+
+@_jit
 def ravel(x):
     """The 1-d view of the C-contiguous ``x`` (a ``.reshape`` in a kernel costs ~12 ms of compile time)."""
     return x.reshape(x.size)

@@ -246,6 +246,26 @@ def test_large_arrays_run_the_parallel_loop_and_agree():
                                np.tanh(0.5) * np.exp(-b[:5] ** 2) + np.sqrt(np.abs(0.5 - b[:5])) / 1.25)
 
 
+@pytest.mark.parametrize("shape", [(500, 500), (40, 50, 60)])
+def test_parallel_loops_over_several_axes_write_their_outputs(shape):
+    """A heavy elementwise node of two or more axes with at least PARALLEL_MIN_SIZE elements runs a prange
+    loop over flat views of its arrays: its result, returned and read by a later node (the sum), is the
+    NumPy one (Numba's parfor passes once dropped the loop's writes: W8's gradient read uninitialised memory)."""
+    x, y = sg.tensor("x", "float64", (None,) * len(shape)), sg.tensor("y", "float64", (None,) * len(shape))
+    heavy = -(x * y * 0.5 / (1 + y * y) * x)
+    f = sg.function([x, y], [heavy, sg.sum(heavy), sg.sum(heavy * heavy)])
+    assert "prange" in f.source
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=shape), rng.normal(size=shape)
+    want = -(a * b * 0.5 / (1 + b * b) * a)
+    got, total, squares = f(a, b)
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    np.testing.assert_allclose(total, want.sum(), rtol=1e-9)
+    np.testing.assert_allclose(squares, (want * want).sum(), rtol=1e-9)
+    g = sg.function([x, y], sg.sum(heavy))          # the loop's result only read by the sum
+    np.testing.assert_allclose(g(a, b), want.sum(), rtol=1e-9)
+
+
 def test_non_contiguous_and_other_dtype_inputs_are_accepted():
     x = sg.matrix("x")
     f = sg.function([x], sg.sum(x * 2, axis=0))
