@@ -24,7 +24,7 @@ from symgraph.rewrite.shapes import ShapeFacts, program_facts
 from symgraph.ops.elemwise import Elemwise
 from symgraph.ops.fused import Fused
 
-from .kernel import PARALLEL_MIN_SIZE, Value, cast_code, dtype_code, register
+from .kernel import Value, cast_code, dtype_code, register
 from .scalar import raises_per_element, scalar_expression
 from .tape import lower_vector_tape, vector_tape_applicable
 
@@ -218,9 +218,10 @@ def _flat_loop(node, kernel, dims, outputs):
     # time, and one or two cheap operations per element are bound by memory, not by cores.
     instructions = node.op.scalar_program(node)[1]
     heavy = len(instructions) >= PARALLEL_MIN_INSTRUCTIONS and not raises_per_element(instructions)
-    parallel = kernel.allow_parallel and heavy and (static_size is None or static_size >= PARALLEL_MIN_SIZE)
+    parallel = (kernel.allow_parallel and heavy
+                and (static_size is None or static_size >= kernel.parallel_min_size))
     if parallel and static_size is None:
-        kernel.emit(f"if {size} >= {PARALLEL_MIN_SIZE}:")
+        kernel.emit(f"if {size} >= {kernel.parallel_min_size}:")
         with kernel.indent():
             kernel.emit(kernel.loop("i", size, parallel=True))
             with kernel.indent():
@@ -243,7 +244,7 @@ def _keep_writes(kernel, views):
     """After a ``prange`` loop that wrote through the flat ``views`` (``rt.ravel`` of the outputs): a use of
     each view. Numba's parfor passes do not know that a helper's result aliases its argument, so they took
     the writes to a view nobody reads later for dead code and dropped the loop (uninitialised outputs for
-    every heavy elementwise node of two or more axes and at least PARALLEL_MIN_SIZE elements)."""
+    every heavy elementwise node of two or more axes and at least ``kernel.parallel_min_size`` elements)."""
     for view in views:
         kernel.emit(f"{kernel.runtime()}.written({view})")
 

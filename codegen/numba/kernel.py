@@ -30,6 +30,10 @@ from ..registry import Lowerings
 
 # Elementwise loops with at least this many elements run in parallel (prange) on large inputs.
 PARALLEL_MIN_SIZE = 1 << 16
+# In a kernel that also calls BLAS or LAPACK, elementwise loops run in parallel only from this many elements:
+# OpenBLAS's threads keep spinning for a while after each call, and a prange loop started then fights them
+# for the cores (W8, 2 cores: two 250,000-element loops cost 19 ms of a step that takes 14 ms serial).
+PARALLEL_MIN_SIZE_WITH_BLAS = 1 << 22
 # Kernels longer than this stay serial: compiling a long function with prange takes minutes.
 PARALLEL_MAX_LINES = 600
 
@@ -108,13 +112,14 @@ def cast_code(code, from_dtype, to_dtype) -> str:
 class KernelWriter:
     """Accumulates the body of the generated kernel and the values of graph variables."""
 
-    def __init__(self, parallel=True):
+    def __init__(self, parallel=True, parallel_min_size=PARALLEL_MIN_SIZE):
         self.lines: list[str] = []
         self.depth = 1
         self.values: dict[int, Value] = {}
         self.checks: list[Check] = []
         self.counter = 0
         self.allow_parallel = parallel
+        self.parallel_min_size = parallel_min_size   # elements from which an elementwise loop runs in parallel
         self.uses_prange = False
         self.node = None            # the node being lowered (for check messages)
         self.imports: list[str] = []  # extra header lines of the generated module (e.g. the runtime library)

@@ -20,8 +20,8 @@ from symgraph.ops.ifelse import lazy_branches
 # Each op family's module registers its lowerings in kernel.LOWERINGS when imported.
 from . import (branch, conv, decomp, draws, elemwise, factor, index, join, linalg, loop, nnet, reduce,  # noqa: F401
                shape, sort, spectral)
-from .kernel import (INT64_MAX, LOWERINGS, PARALLEL_MAX_LINES, PARALLEL_MIN_SIZE, Check,  # noqa: F401
-                     KernelModule, KernelWriter, Value, array_type, cast_code, comment_text, dtype_code,
+from .kernel import (INT64_MAX, LOWERINGS, PARALLEL_MAX_LINES, PARALLEL_MIN_SIZE,  # noqa: F401
+                     PARALLEL_MIN_SIZE_WITH_BLAS, Check, KernelModule, KernelWriter, Value, array_type, cast_code, comment_text, dtype_code,
                      literal, lowering_for, numba_type, register)
 from .linalg import emit_inplace_decisions, emit_inplace_writes, find_inplace_updates
 from .split import SPLIT_LINES, split_body
@@ -57,10 +57,10 @@ def refuse_unsupported_dtypes(program):
                         "sg.cast, or use backend='python' or backend='cuda'")
 
 
-def generate(program, parallel=True) -> KernelModule:
+def generate(program, parallel=True, parallel_min_size=PARALLEL_MIN_SIZE) -> KernelModule:
     """The generated module for ``program`` (deterministic for equal graphs)."""
     refuse_unsupported_dtypes(program)
-    kernel = KernelWriter(parallel=parallel)
+    kernel = KernelWriter(parallel=parallel, parallel_min_size=parallel_min_size)
     kernel.program = program
     if program.options.get("vector_math", True):    # vmath.py; False: libm
         kernel.vector_math = kernel.vector_math_module
@@ -82,12 +82,30 @@ def generate(program, parallel=True) -> KernelModule:
     if kernel.uses_prange and len(kernel.lines) > PARALLEL_MAX_LINES:
         # Numba's parfor passes work on the whole function and grow superlinearly with its length.
         return generate(program, parallel=False)
+    if kernel.uses_prange and parallel_min_size < PARALLEL_MIN_SIZE_WITH_BLAS and _calls_blas(kernel):
+        return generate(program, parallel=parallel, parallel_min_size=PARALLEL_MIN_SIZE_WITH_BLAS)
     structure, constants = _structure(program)
     dtypes = ",".join(v.dtype for v in list(program.inputs) + list(program.shared) + list(program.outputs))
     return KernelModule(_module_source(kernel, signature), "kernel", signature.arguments, signature.types,
                         output_scalar, kernel.checks, kernel.uses_prange, structure, dtypes,
                         legend=_legend(program), constants=constants, callbacks=list(kernel.callbacks),
                         packs=packs)
+
+
+def _blas_helpers() -> frozenset:
+    """The names (in ``linked.py``) of the helpers that call BLAS or LAPACK."""
+    from numba.core.registry import CPUDispatcher
+    from . import blas, lapack_factor, lapack_spectral
+    return frozenset(name.removesuffix("_call") for module in (blas, lapack_factor, lapack_spectral)
+                     for name, helper in vars(module).items()
+                     if isinstance(helper, CPUDispatcher) and not name.startswith("_"))
+
+
+def _calls_blas(kernel) -> bool:
+    """Whether the kernel's lines (or its scan steps') call a BLAS or LAPACK helper."""
+    names = _blas_helpers()
+    lines = kernel.lines + [line for source in getattr(kernel, "functions", []) for line in source.splitlines()]
+    return any(match in names for line in lines for match in re.findall(r"\brt\.(\w+)\(", line))
 
 
 class _Signature:

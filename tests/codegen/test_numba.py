@@ -266,6 +266,23 @@ def test_parallel_loops_over_several_axes_write_their_outputs(shape):
     np.testing.assert_allclose(g(a, b), want.sum(), rtol=1e-9)
 
 
+def test_kernels_calling_blas_start_parallel_loops_only_on_much_larger_arrays():
+    """OpenBLAS's threads spin after a product: a prange loop started then fights them for the cores, so a
+    kernel with a BLAS call runs its elementwise loops in parallel from PARALLEL_MIN_SIZE_WITH_BLAS
+    elements, one without from PARALLEL_MIN_SIZE."""
+    from symgraph.codegen.numba.kernel import PARALLEL_MIN_SIZE, PARALLEL_MIN_SIZE_WITH_BLAS
+    a, b = sg.matrix("a"), sg.matrix("b")
+    heavy = lambda m: -(m * m * 0.5 / (1 + m * m) * m)          # noqa: E731
+    plain = sg.function([a], heavy(a))
+    with_blas = sg.function([a, b], heavy(sg.dot(a, b)))
+    assert f">= {PARALLEL_MIN_SIZE}:" in plain.source and f">= {PARALLEL_MIN_SIZE_WITH_BLAS}:" not in plain.source
+    assert f">= {PARALLEL_MIN_SIZE_WITH_BLAS}:" in with_blas.source
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(300, 40)), rng.normal(size=(40, 300))
+    p = x @ y
+    np.testing.assert_allclose(with_blas(x, y), -(p * p * 0.5 / (1 + p * p) * p), rtol=1e-12)
+
+
 def test_non_contiguous_and_other_dtype_inputs_are_accepted():
     x = sg.matrix("x")
     f = sg.function([x], sg.sum(x * 2, axis=0))
