@@ -10,6 +10,7 @@ compiled.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -21,8 +22,8 @@ from symgraph.ops.ifelse import lazy_branches
 from . import (branch, conv, decomp, draws, elemwise, factor, index, join, linalg, loop, nnet, reduce,  # noqa: F401
                shape, sort, spectral)
 from .kernel import (INT64_MAX, LOWERINGS, PARALLEL_MAX_LINES, PARALLEL_MIN_SIZE,  # noqa: F401
-                     PARALLEL_MIN_SIZE_WITH_BLAS, Check, KernelModule, KernelWriter, Value, array_type, cast_code, comment_text, dtype_code,
-                     literal, lowering_for, numba_type, register)
+                     PARALLEL_MIN_SIZE_WITH_BLAS, Check, KernelModule, KernelWriter, Value, array_type, cast_code,
+                     comment_text, dtype_code, literal, lowering_for, numba_type, register)
 from .linalg import emit_inplace_decisions, emit_inplace_writes, find_inplace_updates
 from .split import SPLIT_LINES, split_body
 
@@ -92,6 +93,7 @@ def generate(program, parallel=True, parallel_min_size=PARALLEL_MIN_SIZE) -> Ker
                         packs=packs)
 
 
+@functools.lru_cache(maxsize=None)
 def _blas_helpers() -> frozenset:
     """The names (in ``linked.py``) of the helpers that call BLAS or LAPACK."""
     from numba.core.registry import CPUDispatcher
@@ -104,7 +106,7 @@ def _blas_helpers() -> frozenset:
 def _calls_blas(kernel) -> bool:
     """Whether the kernel's lines (or its scan steps') call a BLAS or LAPACK helper."""
     names = _blas_helpers()
-    lines = kernel.lines + [line for source in getattr(kernel, "functions", []) for line in source.splitlines()]
+    lines = kernel.lines + [line for source in kernel.functions for line in source.splitlines()]
     return any(match in names for line in lines for match in re.findall(r"\brt\.(\w+)\(", line))
 
 
