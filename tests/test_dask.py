@@ -5,14 +5,15 @@ checked here too, on the graphs map_blocks and DataParallelStep rely on."""
 import os
 import sys
 
-import cloudpickle
 import numpy as np
 import pytest
 
-import dask
-import dask.array as da
-from dask.utils import key_split
-from distributed import Client, LocalCluster
+dask = pytest.importorskip("dask", reason="symgraph.dask's tests need the dask extra: pip install -e '.[test]'")
+pytest.importorskip("distributed", reason="symgraph.dask's tests need dask.distributed (the test extra)")
+import cloudpickle  # noqa: E402 - comes with distributed
+import dask.array as da  # noqa: E402
+from dask.utils import key_split  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
 
 import symgraph as sg
 import symgraph.dask as sgd

@@ -4,6 +4,8 @@ Keys mix ints, slices (any start/stop/step, constant or symbolic), None, Ellipsi
 arrays; the gradient of ``sum(x[key] * w)`` must be NumPy's ``np.add.at(zeros, key, w)``.
 """
 import numpy as np
+import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the test extra: pip install -e '.[test]'")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

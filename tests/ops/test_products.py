@@ -1,6 +1,8 @@
 """matmul and dot on random rank combinations (batch axes broadcasting included) against NumPy,
 with gradients compared to the NumPy formulas gA = gY Bᵀ, gB = Aᵀ gY summed over broadcast axes."""
 import numpy as np
+import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the test extra: pip install -e '.[test]'")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

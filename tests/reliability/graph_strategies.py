@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the test extra: pip install -e '.[test]'")
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the test extra: pip install -e '.[test]'")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

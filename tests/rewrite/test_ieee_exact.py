@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the test extra: pip install -e '.[test]'")
 from hypothesis import given, settings, strategies as st
 
 import symgraph as sg

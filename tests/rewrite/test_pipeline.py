@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the test extra: pip install -e '.[test]'")
 from hypothesis import given
 
 import symgraph as sg

@@ -2,6 +2,7 @@
 finite wherever the stable formula's are, on every backend, and the gradient is still made of the user's graph."""
 import numpy as np
 import pytest
+pytest.importorskip("hypothesis", reason="hypothesis comes with the test extra: pip install -e '.[test]'")
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
