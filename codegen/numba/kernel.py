@@ -202,8 +202,7 @@ class KernelWriter:
         if _never_true(failing_condition):
             self.emit("pass")       # the check may be the only statement of a block
             return
-        number = len(self.checks)
-        self.checks.append(Check(number, exception, message, self.node))
+        number = self.check_number(message, exception)
         if self._in_loop() or exception not in ("ValueError", "IndexError"):
             # inside an element loop an inline branch (a call per element would stop vectorisation); an
             # exception type the helpers do not raise (LinAlgError) likewise
@@ -216,8 +215,8 @@ class KernelWriter:
             self.emit(f"{self.runtime()}.{helper}({failing_condition}, np.int64({number}))")
 
     def check_number(self, message, exception="ValueError") -> int:
-        """Register a check that a runtime helper raises itself (``ValueError("symgraph check", number)``)
-        and return its number, for the helper's arguments."""
+        """Register a check and return its number: ``check`` emits the test, or a runtime helper raises it
+        itself (``ValueError("symgraph check", number)``, the number passed as an argument)."""
         number = len(self.checks)
         self.checks.append(Check(number, exception, message, self.node))
         return number

@@ -448,15 +448,13 @@ def reshape_lengths(size, requested, itemsize, mismatch, too_large):
             unknown += 1
     if unknown > 1:
         raise ValueError("symgraph check", mismatch)
-    known = np.int64(1)
-    nonzero = np.int64(itemsize)
-    for n in requested:
-        if n > 0:
-            if nonzero > 9223372036854775807 // n:
-                raise ValueError("symgraph check", too_large)
-            nonzero = nonzero * n
-        if n != -1:
-            known = known * n
+    known_lengths = requested
+    for i in range(len(requested)):
+        if requested[i] == -1:
+            known_lengths = tuple_setitem(known_lengths, i, np.int64(1))
+    known = checked_size(known_lengths, itemsize)
+    if known == -1:
+        raise ValueError("symgraph check", too_large)
     if (unknown == 0 and known != size) or (unknown == 1 and (known == 0 or size % known != 0)):
         raise ValueError("symgraph check", mismatch)
     resolved = requested
