@@ -39,6 +39,14 @@ PARALLEL_MAX_LINES = 600
 
 INT64_MAX = 2 ** 63 - 1
 
+#: the code of a variable whose value the kernel never computes (KernelWriter.bind_lengths_only): not Python
+UNREAD = "<value never read>"
+
+# The decorator options of the functions only the kernel calls (a scan's step, a part of a long kernel): no
+# CPython wrapper and no C callback wrapper, which Numba would otherwise lower and compile for each (~0.1 s of
+# W7's cold compile per step function); the kernel itself, called from Python, keeps its CPython wrapper.
+INNER_FUNCTION_OPTIONS = "no_cpython_wrapper=True, no_cfunc_wrapper=True"
+
 #: op class -> lowering function(node, kernel), keyed by the class object (see codegen/registry.py)
 LOWERINGS = Lowerings("numba")
 register = LOWERINGS.register
@@ -137,6 +145,7 @@ class KernelWriter:
         # function asks for vector_math=True), or None: libm's functions
         self.vector_math = None
         self.branches: dict = {}         # id(ifelse node) -> the nodes of each branch (branch.py)
+        self.shape_only: set = set()     # ids of variables only read for their shape (note_shape_only)
 
     def array_argument(self, array, prefix="data") -> str:
         """A kernel parameter bound to ``array`` at call time (keeps data out of the cached source).
@@ -227,16 +236,15 @@ class KernelWriter:
 
     def broadcast_length(self, lengths, message) -> str:
         """A local holding the NumPy broadcast of the runtime ``lengths`` (code strings); a mismatch raises.
-        Two or more distinct lengths go through one cached helper call (``runtime.broadcast_lengths``) and one
-        check: the inline comparisons cost Numba compile time per branch."""
+        Two or more distinct lengths go through one cached helper call (``runtime.broadcast_lengths``), which
+        raises the check itself: the inline comparisons cost Numba compile time per branch."""
         distinct = list(dict.fromkeys(str(n) for n in lengths))
         if len(distinct) > 1 and "1" in distinct:
             distinct.remove("1")            # a literal 1 broadcasts against anything and changes nothing
         if len(distinct) == 1:
             return self.let(distinct[0], "n")
-        length = self.let(f"{self.runtime()}.broadcast_lengths({self.int_tuple(distinct)})", "n")
-        self.check(f"{length} < 0", message)
-        return length
+        number = self.check_number(message)
+        return self.let(f"{self.runtime()}.broadcast_lengths({self.int_tuple(distinct)}, np.int64({number}))", "n")
 
     def loop(self, index, count, parallel=False) -> str:
         """The ``for`` line of an element loop over ``index``; the caller emits it next, at the current depth."""
@@ -292,22 +300,41 @@ class KernelWriter:
                     for axis, n in enumerate(var.type.shape)]
         self.values[id(var)] = Value(code, list(dims), contiguous, owned)
 
+    def note_shape_only(self, nodes, outputs):
+        """Record the variables computed by ``nodes`` whose value nothing reads: every reader among ``nodes``
+        takes only their lengths (``Op.shape_only_inputs``: ``sum_to_shape``'s ``like``, ``shape_of``) and
+        none is among ``outputs``. A lowering may bind such a variable's lengths without computing its value
+        (``sg.grad``'s ``broadcast_to(0, shape)`` operands of ``sum_to_shape``)."""
+        read = {id(var) for var in outputs}
+        for node in nodes:
+            shape_only = getattr(node.op, "shape_only_inputs", ())
+            read.update(id(var) for position, var in enumerate(node.inputs) if position not in shape_only)
+        self.shape_only |= {id(var) for node in nodes for var in node.outputs if id(var) not in read}
+
+    def bind_lengths_only(self, var, dims):
+        """Bind ``var``, a variable ``note_shape_only`` found, to its lengths alone: its code is not Python,
+        so a lowering that read its value would fail loudly when the module is parsed, never compute garbage."""
+        if id(var) not in self.shape_only:
+            raise AssertionError(f"internal error: {var!r} is read as a value")
+        self.values[id(var)] = Value(UNREAD, list(dims), False, False)
+
     def alias(self, var, source_var):
         """``var`` is the same value as ``source_var`` (identity ops); never owned, it is shared."""
         value = self.value(source_var)
         self.values[id(var)] = Value(value.code, list(value.dims), value.contiguous, False)
 
-    def checked_size(self, dims, message, itemsize=1) -> str:
-        """A local holding the number of elements of ``dims`` (code for lengths known to be >= 0), checked as
-        NumPy checks a shape: the product of the nonzero lengths times ``itemsize`` must fit in int64, else the
-        call raises ``message`` (int64 arithmetic would wrap, and a wrapped size reads and writes out of
-        bounds). One cached helper call (``runtime.checked_size``) and one check, whatever the rank."""
+    def checked_size(self, dims, message, itemsize=1, negative_message=None) -> str:
+        """A local holding the number of elements of ``dims`` (code for lengths), checked as NumPy checks a
+        shape: the product of the nonzero lengths times ``itemsize`` must fit in int64, else the call raises
+        ``message`` (int64 arithmetic would wrap, and a wrapped size reads and writes out of bounds); a negative
+        length raises ``negative_message`` (default ``message``). One cached helper call
+        (``runtime.shape_size``) that raises the checks itself, whatever the rank."""
         if not dims:
             return self.let("np.int64(1)", "size")
-        size = self.let(f"{self.runtime()}.checked_size({self.int_tuple(dims)}, np.int64({int(itemsize)}))",
-                        "size")
-        self.check(f"{size} < 0", message)
-        return size
+        too_large = self.check_number(message)
+        negative = too_large if negative_message is None else self.check_number(negative_message)
+        return self.let(f"{self.runtime()}.shape_size({self.int_tuple(dims)}, np.int64({int(itemsize)}), "
+                        f"np.int64({negative}), np.int64({too_large}))", "size")
 
     def size_code(self, dims) -> str:
         return " * ".join(f"{d}" for d in dims) if dims else "1"

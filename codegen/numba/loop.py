@@ -20,7 +20,7 @@ from symgraph.graph import Constant, toposort
 from symgraph.ops.scan import Scan
 
 from ..guard import GENERATED_NAME
-from .kernel import literal, register
+from .kernel import INNER_FUNCTION_OPTIONS, literal, register
 from .split import _Uses
 
 
@@ -49,6 +49,7 @@ def _call_step(node, kernel):
     inner_nodes = toposort(op.inner_outputs)
     with kernel.separate_function() as body:
         _bind_inner_constants(kernel, inner_nodes, op.inner_outputs)
+        kernel.note_shape_only(inner_nodes, op.inner_outputs)
         for inner in inner_nodes:
             kernel.lower_node(inner)
         kernel.node = node
@@ -64,7 +65,7 @@ def _call_step(node, kernel):
     name = kernel.fresh("step")
     cached = not any("nb.objmode" in line for line in body)
     kernel.functions.append("\n".join(
-        [f"@nb.njit(cache={cached}, error_model='numpy', pipeline_class=KernelCompiler)",
+        [f"@nb.njit(cache={cached}, error_model='numpy', pipeline_class=KernelCompiler, {INNER_FUNCTION_OPTIONS})",
          f"def {name}({', '.join(arguments)}):", *body,
          f"    return ({', '.join(returned)},)"]))
     results = [kernel.fresh("r") for _ in op.inner_outputs]

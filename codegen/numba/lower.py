@@ -165,6 +165,8 @@ def _lower_nodes(nodes, inplace, kernel):
     updates are left to ``emit_inplace_writes``."""
     deferred = {id(n) for update in inplace for n in (update.dot, update.elementwise)}
     kernel.lower_node = lambda node: _lower_node(node, kernel)   # loops lower their step's nodes through it
+    if kernel.program is not None:
+        kernel.note_shape_only(nodes, kernel.program.outputs)
     # the nodes only one branch of an ifelse needs are lowered inside its if/else block (branch.py)
     in_branches, kernel.branches = lazy_branches(nodes, kernel.program.outputs if kernel.program else [])
     deferred |= in_branches
@@ -282,7 +284,8 @@ def _module_source(kernel, signature) -> str:
     # np.zeros/np.empty and array expression into a threaded region that fights the BLAS threads.
     kernel_parallel = any("prange(" in line for line in body)
     # (a kernel with a call back into Python cannot be cached by Numba: its object-mode block)
-    options = f"cache={not kernel.callbacks}, error_model='numpy', pipeline_class=KernelCompiler" + (
+    # (no C callback wrapper: the entry calls the kernel through its CPython wrapper only)
+    options = f"cache={not kernel.callbacks}, error_model='numpy', pipeline_class=KernelCompiler, no_cfunc_wrapper=True" + (
         ", parallel=PRANGE_ONLY" if kernel_parallel else "")
     parallel_imports = [
         "from numba import prange",

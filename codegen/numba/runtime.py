@@ -403,16 +403,16 @@ def check_index(failed, number):
 
 
 @_jit
-def broadcast_lengths(lengths):
-    """The NumPy broadcast of the lengths in the int64 tuple ``lengths`` (equal, or 1), or -1 when they do not
-    broadcast (the kernel raises its check then)."""
+def broadcast_lengths(lengths, number):
+    """The NumPy broadcast of the lengths in the int64 tuple ``lengths`` (equal, or 1); raises the kernel's
+    check ``number`` when they do not broadcast (one call in the kernel, no branch of its own)."""
     length = lengths[0]
     for other in lengths[1:]:
         if other != length:
             if length == 1:
                 length = other
             elif other != 1:
-                return np.int64(-1)
+                raise ValueError("symgraph check", number)
     return length
 
 
@@ -432,6 +432,18 @@ def checked_size(dims, itemsize):
                 return np.int64(-1)
             nonzero = nonzero * d
         size = size * d
+    return size
+
+
+@_jit
+def shape_size(dims, itemsize, negative, too_large):
+    """``checked_size`` for a kernel: the number of elements of ``dims``; raises the kernel's check ``negative``
+    for a negative length and ``too_large`` when the shape overflows (one call, no branch in the kernel)."""
+    size = checked_size(dims, itemsize)
+    if size == -2:
+        raise ValueError("symgraph check", negative)
+    if size == -1:
+        raise ValueError("symgraph check", too_large)
     return size
 
 

@@ -107,15 +107,18 @@ def lower_broadcast_to(node, kernel):
         kernel.alias(out, x)
         return
     names = [kernel.let(f"np.int64({kernel.code(d)})", "n") for d in lengths]
-    size = kernel.let(f"{kernel.runtime()}.checked_size({kernel.int_tuple(names)}, "
-                      f"np.int64({np.dtype(out.dtype).itemsize}))", "size")
-    kernel.check(f"{size} == -2", f"{node.op}: a requested length is negative")
-    kernel.check(f"{size} == -1", f"{node.op}: the requested shape is too large (its size overflows int64)")
+    kernel.checked_size(names, f"{node.op}: the requested shape is too large (its size overflows int64)",
+                        np.dtype(out.dtype).itemsize, negative_message=f"{node.op}: a requested length is negative")
     lead = len(names) - x.ndim
     for a, xd in enumerate(kernel.dims(x)):
         target = names[lead + a]
         kernel.check(f"{xd} != {target} and {xd} != 1",
                      f"{node.op}: the input cannot be broadcast to the requested shape (axis {lead + a})")
+    if id(out) in kernel.shape_only:
+        # only its lengths are read (sg.grad's broadcast_to(0, shape) that sum_to_shape sums back to): the
+        # checks above stand, the view is never made
+        kernel.bind_lengths_only(out, names)
+        return
     shape = f"({', '.join(names)},)"
     # The cached runtime helper: np.broadcast_to inline compiles its overload in every process (~150 ms).
     name = kernel.let(f"{kernel.runtime()}.broadcast_to({kernel.code(x)}, {shape})", "v")

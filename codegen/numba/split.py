@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ast
 
+from .kernel import INNER_FUNCTION_OPTIONS
+
 # Kernels with more body lines than this are split; parts hold about PART_LINES lines.
 SPLIT_LINES = 1500
 PART_LINES = 600
@@ -84,7 +86,7 @@ def split_body(lines: list[str], parameters: list[str], parallel_options: str) -
         results = sorted(written & needed_later)
         defined |= written
         text = "\n".join(source_lines[group[0].lineno - 1:group[-1].end_lineno])
-        options = "cache=True, error_model='numpy', pipeline_class=KernelCompiler" + (
+        options = f"cache=True, error_model='numpy', pipeline_class=KernelCompiler, {INNER_FUNCTION_OPTIONS}" + (
             f", parallel={parallel_options}" if "prange(" in text else "")
         body_lines = ["    " + line for line in text.split("\n")]
         returned = f"return ({', '.join(results)},)" if results else "return 0"

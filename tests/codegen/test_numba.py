@@ -310,3 +310,28 @@ def test_concurrent_calls_from_threads_are_correct():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_a_broadcast_read_only_for_its_shape_is_never_made_but_still_checked():
+    """``sum_to_shape``'s ``like`` is read for its lengths only: the kernel binds the lengths of a
+    ``broadcast_to`` that only such readers take and skips the view (less code to compile), yet a negative
+    length still raises as the python backend does."""
+    from symgraph.ops.reduce import SumToShape
+    from symgraph.ops.shape import broadcast_to
+    g, n, m = sg.matrix("g"), sg.scalar("n", dtype="int64"), sg.scalar("m", dtype="int64")
+    like = broadcast_to(sg.constant(0.0), (n, m))
+    summed = SumToShape()(g, like)
+    f = sg.function([g, n, m], [summed, like.shape[0] * 2], cache=False)
+    reference = sg.function([g, n, m], [summed, like.shape[0] * 2], backend="python")
+    assert "rt.broadcast_to(" not in f.source and "rt.shape_size(" in f.source
+    values = np.arange(12.0).reshape(3, 4)
+    for lengths in [(3, 4), (1, 4), (3, 1), (1, 1)]:
+        for got, want in zip(f(values, *lengths), reference(values, *lengths)):
+            np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="broadcast_to: cannot broadcast shape"):
+        reference(values, -1, 4)
+    with pytest.raises(ValueError, match="broadcast_to: a requested length is negative"):
+        f(values, -1, 4)
+    kept = sg.function([g, n, m], [summed, like], cache=False)      # read as a value too: made
+    assert "rt.broadcast_to(" in kept.source
+    np.testing.assert_array_equal(kept(values, 1, 4)[1], np.zeros((1, 4)))

@@ -96,5 +96,6 @@ def test_a_name_reassigned_only_in_a_branch_is_passed_into_its_part(monkeypatch)
     from symgraph.codegen.numba.pipeline import KernelCompiler
     namespace = {"nb": nb, "KernelCompiler": KernelCompiler}
     parts = [part.replace("cache=True", "cache=False") for part in parts]    # exec'd source has no file
-    exec("\n".join(parts) + "\ndef kernel(a):\n" + "\n".join(calls), namespace)  # noqa: S102
+    # (the parts have no CPython wrapper: only a jitted kernel calls them)
+    exec("\n".join(parts) + "\n@nb.njit\ndef kernel(a):\n" + "\n".join(calls), namespace)  # noqa: S102
     assert namespace["kernel"](-3) == -2 and namespace["kernel"](2) == 5
