@@ -317,6 +317,25 @@ def test_runtime_errors_name_the_scan(backend):
     np.testing.assert_array_equal(f([1.0, 2.0, 3.0], 0), np.zeros(0))
 
 
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_a_step_result_of_another_length_than_its_row_is_an_error(backend):
+    """A recurrent output of another length than its state, or an output not fed back that changes its length
+    between steps, raises a ValueError naming the scan (numba: checked in the one helper call that stores the
+    row) and never writes past a row."""
+    h0, m = sg.vector("h0"), sg.scalar("m", dtype="int64")
+    hs, _ = sg.scan(lambda h, m: h[:m] * 2, outputs_info=h0, non_sequences=m, n_steps=2)
+    f = sg.function([h0, m], hs, backend=backend)
+    np.testing.assert_array_equal(f(np.ones(3), 3), [[2.0] * 3, [4.0] * 3])
+    with pytest.raises(ValueError, match=r"scan: .*recurrent output 0 .*(shape \(2,\)|length on axis 0)"):
+        f(np.ones(3), 2)
+    idx, base = sg.vector("idx", dtype="int64"), sg.vector("base")
+    ys, _ = sg.scan(lambda i, b: b[:i], sequences=idx, outputs_info=None, non_sequences=base)
+    g = sg.function([idx, base], ys, backend=backend)
+    np.testing.assert_array_equal(g(np.array([2, 2]), np.arange(4.0)), [[0.0, 1.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="scan"):
+        g(np.array([2, 3]), np.arange(4.0))
+
+
 def test_an_op_from_graph_in_a_step_keeps_its_own_gradient():
     a = sg.scalar("a")
     square = sg.OpFromGraph([a], a * a, grad=lambda inputs, grads: [grads[0] * 10 * inputs[0]])

@@ -48,7 +48,7 @@ class _Length:
         """An integer scalar input (a height, a kernel size) as an int64 length."""
         if isinstance(var, Constant) and var.ndim == 0:
             return cls(str(int(var.value)), int(var.value))
-        return cls(kernel.let(f"np.int64({kernel.code(var)})", "n"))
+        return cls(kernel.int64_code(var, "n"))
 
 
 def _any_layout(code):

@@ -20,7 +20,7 @@ def _start(node, kernel):
     ndim = node.op.ndim
     dims = []
     for axis, length in enumerate(node.inputs[1:1 + ndim]):
-        d = kernel.let(f"np.int64({kernel.code(length)})", "n")
+        d = kernel.int64_code(length, "n")
         kernel.check(f"{d} < 0", f"{node.op.name}: negative dimensions are not allowed (axis {axis})")
         dims.append(d)
     return new_state, dims, node.inputs[1 + ndim:]
@@ -81,7 +81,7 @@ def lower_integers(node, kernel):
 @register(Permutation)
 def lower_permutation(node, kernel):
     new_state, _, (n,) = _start(node, kernel)
-    length = kernel.let(f"np.int64({kernel.code(n)})", "n")
+    length = kernel.int64_code(n, "n")
     kernel.check(f"{length} < 0", f"{node.op.name}: n must be >= 0")
     values = _values(kernel, [length], "int64")
     kernel.emit(f"{kernel.runtime()}.permutation({new_state}, {values})")
@@ -97,7 +97,7 @@ _CHOICE_ERRORS = {1: "probabilities are not non-negative", 2: "probabilities do 
 def lower_choice(node, kernel):
     op, rt = node.op, kernel.runtime()
     new_state, dims, params = _start(node, kernel)
-    population = kernel.let(f"np.int64({kernel.code(params[0])})", "n")
+    population = kernel.int64_code(params[0], "n")
     values = _values(kernel, dims, "int64")
     count = kernel.let(f"{values}.size", "k")
     kernel.check(f"{count} > 0 and {population} <= 0", f"{op.name}: cannot take samples from an empty population")

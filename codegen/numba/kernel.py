@@ -290,6 +290,14 @@ class KernelWriter:
     def code(self, var) -> str:
         return self.value(var).code
 
+    def int64_code(self, var, prefix="n") -> str:
+        """Code for the 0-d integer ``var`` as an int64: its own name when it already is one, else a new local
+        (each needless ``np.int64(...)`` line is one more statement for Numba to compile)."""
+        code = self.code(var)
+        if np.dtype(var.dtype) == np.int64 and code.isidentifier():
+            return code
+        return self.let(f"np.int64({code})", prefix)
+
     def dims(self, var) -> list:
         return self.value(var).dims
 

@@ -79,6 +79,13 @@ def _row(op, k, lag, step):
     return f"({lag} + {step}) % {lag + 1}" if op.keep_last[k] else f"{lag} + {step}"
 
 
+def _row_checks(kernel, ndim, message) -> int:
+    """Register the checks of a step's result against its buffer's rows, one per axis (``message(axis)``),
+    numbered consecutively for ``store_row_checked``; returns the first number."""
+    numbers = [kernel.check_number(message(axis)) for axis in range(ndim)]
+    return numbers[0]
+
+
 def _view(kernel, var, code, dims, contiguous):
     """Bind ``var`` to a row read (a scalar for 0-d, else a view the step must not write)."""
     if var.ndim == 0:
@@ -93,7 +100,7 @@ def lower_scan(node, kernel):
     seqs = node.inputs[1:1 + op.n_seqs]
     inits = node.inputs[1 + op.n_seqs:1 + op.n_seqs + op.n_states]
     non_seqs = node.inputs[1 + op.n_seqs + op.n_states:]
-    steps = kernel.let(f"np.int64({kernel.code(node.inputs[0])})", "n")
+    steps = kernel.int64_code(node.inputs[0], "n")
     kernel.check(f"{steps} < 0", f"{op}: n_steps must be >= 0")
     for i, seq in enumerate(seqs):
         kernel.check(f"{kernel.dims(seq)[0]} < {steps}",
@@ -134,10 +141,10 @@ def lower_scan(node, kernel):
         for k, ((buffer, dims), lag) in enumerate(zip(buffers, lags)):
             out, result = op.inner_outputs[k], results[k]
             if out.ndim:
-                for axis, want in enumerate(dims):
-                    kernel.check(f"{result}.shape[{axis}] != {want}",
-                                 f"{op}: a step gave recurrent output {k} another length on axis {axis} than its state")
-                kernel.emit(f"{kernel.runtime()}.store_row({buffer}, {_row(op, k, lag, t)}, {result})")
+                first = _row_checks(kernel, out.ndim, lambda axis: f"{op}: a step gave recurrent output {k} another "
+                                                                     f"length on axis {axis} than its state")
+                kernel.emit(f"{kernel.runtime()}.store_row_checked({buffer}, {_row(op, k, lag, t)}, {result}, "
+                            f"np.int64({first}))")
             else:
                 kernel.emit(f"{buffer}[{_row(op, k, lag, t)}] = {result}")
         for j, (acc, out) in enumerate(zip(frees, free_inner)):
@@ -152,10 +159,9 @@ def lower_scan(node, kernel):
             with kernel.indent():
                 dims = [steps] + [f"{result}.shape[{axis}]" for axis in range(out.ndim)]
                 kernel.emit(f"{acc} = {kernel.new_array(dims, out.dtype)}")
-            for axis in range(out.ndim):
-                kernel.check(f"{acc}.shape[{axis + 1}] != {result}.shape[{axis}]",
-                             f"{op}: output {op.n_states + j} changed its length on axis {axis} between steps")
-            kernel.emit(f"{kernel.runtime()}.store_row({acc}, {t}, {result})")
+            first = _row_checks(kernel, out.ndim, lambda axis: f"{op}: output {op.n_states + j} changed its "
+                                                                 f"length on axis {axis} between steps")
+            kernel.emit(f"{kernel.runtime()}.store_row_checked({acc}, {t}, {result}, np.int64({first}))")
         if op.has_until:
             kernel.emit(f"if {results[-1]}:")
             with kernel.indent():

@@ -146,7 +146,7 @@ def lower_logsumexp(node, kernel):
 def lower_one_hot(node, kernel):
     indices, n = node.inputs
     out = node.outputs[0]
-    length = kernel.let(f"np.int64({kernel.code(n)})", "n")
+    length = kernel.int64_code(n, "n")
     kernel.check(f"{length} < 0", f"{node.op}: n must be non-negative")
     dims = kernel.dims(indices) + [length]
     kernel.checked_size(dims, f"{node.op}: the result is too large (its size overflows int64)",
@@ -154,7 +154,7 @@ def lower_one_hot(node, kernel):
     name = kernel.let(kernel.new_array(dims, out.dtype, zeroed=True), "v")
     one = literal(1, out.dtype)
     if indices.ndim == 0:
-        index = kernel.let(f"np.int64({kernel.code(indices)})", "k")
+        index = kernel.int64_code(indices, "k")
         kernel.check(f"{index} < 0 or {index} >= {length}", f"{node.op}: an index is out of range [0, n)",
                      "IndexError")
         kernel.emit(f"{name}[{index}] = {one}")

@@ -723,6 +723,16 @@ def store_row(buffer, i, value):
 
 
 @_jit
+def store_row_checked(buffer, i, value, first_check):
+    """``store_row`` of a step's result, after checking it has the shape of a row of ``buffer``: a mismatch on
+    axis ``a`` raises the kernel's check ``first_check + a`` (one call, no branch per axis in the kernel)."""
+    for axis in range(value.ndim):
+        if value.shape[axis] != buffer.shape[axis + 1]:
+            raise ValueError("symgraph check", first_check + axis)
+    _copy_elements(buffer[i], value)
+
+
+@_jit
 def store_rows(buffer, values):
     """``buffer[:len(values)] = values`` (a scan's initial rows)."""
     _copy_elements(buffer[:values.shape[0]], values)

@@ -106,7 +106,7 @@ def lower_broadcast_to(node, kernel):
     if out.ndim == 0:
         kernel.alias(out, x)
         return
-    names = [kernel.let(f"np.int64({kernel.code(d)})", "n") for d in lengths]
+    names = [kernel.int64_code(d, "n") for d in lengths]
     kernel.checked_size(names, f"{node.op}: the requested shape is too large (its size overflows int64)",
                         np.dtype(out.dtype).itemsize, negative_message=f"{node.op}: a requested length is negative")
     lead = len(names) - x.ndim
@@ -132,7 +132,7 @@ def lower_reshape(node, kernel):
     out = node.outputs[0]
     value = kernel.value(x)
     size = kernel.let(kernel.size_code(value.dims), "size")
-    requested = [kernel.let(f"np.int64({kernel.code(d)})", "n") for d in lengths]
+    requested = [kernel.int64_code(d, "n") for d in lengths]
     message = f"{node.op}: cannot reshape the input into the requested shape"
     if requested:
         # one helper call resolves the -1 and raises the checks: the inline arithmetic costs compile time

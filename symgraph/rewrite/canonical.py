@@ -553,17 +553,57 @@ def elemwise_absorbs_broadcast(node, graph):
 
 
 @register("canonicalize", "shape", ops="elemwise")
+def elemwise_lifts_broadcast(node, graph):
+    """op(broadcast_to(a, s), c, ...) -> broadcast_to(op(a, c, ...), s) when every other operand is 0-d; the same
+    for a 0-d ``a`` dimshuffled to ones (``a[None, None]``).
+
+    The operation runs once per element of ``a`` (the same values: an elementwise op does not see where its
+    operands came from), and the broadcast moves outwards, where a consumer that already has the shape
+    absorbs it (``elemwise_absorbs_broadcast``, ``elemwise_scalar_constants``): the gradient of
+    ``mean((p - y) ** 2)``, ``broadcast_to((g / n)[None, None, None], shape) * 2 * (p - y)``, becomes
+    ``(g / n * 2) * (p - y)``, one pass with a scalar operand instead of a broadcast view to index.
+    """
+    if not isinstance(node.op, Elemwise):
+        return None
+    found = [i for i, var in enumerate(node.inputs) if var.owner is not None and (
+        isinstance(var.owner.op, BroadcastTo) or _as_scalar(var) is not None)]
+    if len(found) != 1 or any(var.ndim for i, var in enumerate(node.inputs) if i != found[0]):
+        return None
+    owner = node.inputs[found[0]].owner
+    x = owner.inputs[0]
+    inner = node.op(*[x if i == found[0] else var for i, var in enumerate(node.inputs)])
+    result = owner.op(inner, *owner.inputs[1:])
+    out = node.outputs[0]
+    return [result] if result.dtype == out.dtype and out.type.is_compatible(result.type) else None
+
+
+def _as_scalar(var):
+    """The 0-d form of ``var`` when it is one value made into an array of ones (a one-element constant, a
+    dimshuffle that only adds broadcastable axes to a 0-d variable), else None."""
+    if var.ndim == 0:
+        return None
+    if isinstance(var, Constant):
+        return Constant(var.value.reshape(()), dtype=var.dtype) if var.value.size == 1 else None
+    owner = var.owner
+    if owner is not None and isinstance(owner.op, DimShuffle) and owner.inputs[0].ndim == 0:
+        return owner.inputs[0]
+    return None
+
+
+@register("canonicalize", "shape", ops="elemwise")
 def elemwise_scalar_constants(node, graph):
-    """op(x, [[c]]) -> op(x, c): a one-element constant operand becomes 0-d when x gives the shape."""
+    """op(x, [[c]]) -> op(x, c): a one-element constant operand, or a 0-d variable dimshuffled to ones
+    (``s[None, None]``), becomes 0-d when x gives the shape."""
     if not isinstance(node.op, Elemwise):
         return None
     out = node.outputs[0]
     inputs = list(node.inputs)
     changed = False
     for i, var in enumerate(inputs):
-        if not isinstance(var, Constant) or var.ndim == 0 or var.value.size != 1:
+        scalar = _as_scalar(var)
+        if scalar is None:
             continue
-        trial = inputs[:i] + [Constant(var.value.reshape(()), dtype=var.dtype)] + inputs[i + 1:]
+        trial = inputs[:i] + [scalar] + inputs[i + 1:]
         if max(v.ndim for v in trial) == out.ndim and broadcast_dims(
                 [dims(v, graph) for v in trial], out.ndim, graph_facts(graph)) == tuple(dims(out, graph)):
             inputs = trial

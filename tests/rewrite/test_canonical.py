@@ -230,6 +230,7 @@ MORE_CASES = {
     "elemwise_scalar_constants": lambda x: x * sg.constant(np.array([2.0])),
     "broadcast_to_useless": lambda x: sg.broadcast_to(x, x.shape) * 2.0,
     "elemwise_absorbs_broadcast": lambda x: sg.broadcast_to(sg.sum(x), x.shape) * x,
+    "elemwise_lifts_broadcast": lambda x: sg.broadcast_to(sg.sum(x), x.shape) * 2.0 * x,
     "negation_out_of_product": lambda x: (-x) * sg.exp(x),
     "cancel_division": lambda x: (x / sg.exp(x)) * sg.exp(x),
     "cancel_common_factor": lambda x: (sg.exp(x) * x) / sg.exp(x),

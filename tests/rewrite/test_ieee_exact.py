@@ -99,6 +99,9 @@ TEMPLATES = [
     ("broadcast_to_useless", lambda x, y, k, t: sg.broadcast_to(x, x.shape) * c(k, t), None),
     ("elemwise_absorbs_broadcast", lambda x, y, k, t: sg.broadcast_to(sg.sum(x), x.shape) * x, [0]),
     ("elemwise_scalar_constants", lambda x, y, k, t: x * sg.constant(as_dtype([k], t).reshape(1), dtype=t), None),
+    ("elemwise_scalar_constants", lambda x, y, k, t: x * sg.expand_dims(sg.sum(y), 0), [0]),
+    ("elemwise_lifts_broadcast", lambda x, y, k, t: sg.broadcast_to(sg.sum(y), x.shape) * c(k, t) * x, None),
+    ("elemwise_lifts_broadcast", lambda x, y, k, t: sg.expand_dims(sg.sum(y), 0) / c(k, t) - x, None),
     ("inline_op_from_graph", lambda x, y, k, t: (lambda p: sg.OpFromGraph([p], p * c(k, t) + p)(x))(
         sg.vector("p", dtype=t)), None),
     ("constant_fold", lambda x, y, k, t: x * (c(k, t) + c(3, t)), None),
