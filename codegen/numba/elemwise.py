@@ -111,7 +111,11 @@ def lower_elementwise(node, kernel):
     # NumPy does) is first replaced, for this loop only, by ``broadcast_copy``: the operand itself when
     # its shape is the output's (always, in practice), else a broadcast copy. A second, strided loop
     # for that rare case would cost as much compile time as the loop itself.
-    saved = {}
+    out_shape = node.outputs[0].type.shape
+    flat = all(var.ndim == n and (n == 1 or kernel.value(var).contiguous)
+               and not any(s == 1 and o != 1 for s, o in zip(var.type.shape, out_shape))
+               for var in inputs if var.ndim)
+    saved, flattened = {}, set()
     if not proven:
         for var in inputs:
             if var.ndim == 0 or id(var) in saved:
@@ -120,17 +124,19 @@ def lower_elementwise(node, kernel):
             shape = _operand_shape(var, node, dims)
             if all(have == want for have, want in zip(value.dims, shape)):
                 continue
-            copy = f"{kernel.runtime()}.broadcast_copy({value.code}, {kernel.int_tuple(shape)})"
-            code = kernel.let(copy, "exact")
+            if flat and n > 1:
+                # the flat loop's 1-d view of it at once (one helper call, not broadcast_copy then ravel)
+                code = kernel.let(f"{kernel.runtime()}.broadcast_flat({value.code}, {kernel.int_tuple(shape)})",
+                                  "flat")
+                flattened.add(id(var))
+            else:
+                code = kernel.let(f"{kernel.runtime()}.broadcast_copy({value.code}, {kernel.int_tuple(shape)})",
+                                  "exact")
             saved[id(var)] = value
             kernel.values[id(var)] = Value(code, shape, value.contiguous, False)
-    out_shape = node.outputs[0].type.shape
-    flat = all(var.ndim == n and (n == 1 or kernel.value(var).contiguous)
-               and not any(s == 1 and o != 1 for s, o in zip(var.type.shape, out_shape))
-               for var in inputs if var.ndim)
     try:
         if flat:
-            _flat_loop(node, kernel, dims, outputs)
+            _flat_loop(node, kernel, dims, outputs, flattened)
         else:
             _nested_loop(node, kernel, dims, outputs)
     finally:
@@ -196,14 +202,17 @@ def _checked_dims(node, kernel):
     return dims
 
 
-def _flat_loop(node, kernel, dims, outputs):
+def _flat_loop(node, kernel, dims, outputs, flattened=frozenset()):
+    """One loop over the elements in memory order; ``flattened``: ids of the operands whose code already is
+    their 1-d view (``broadcast_flat``)."""
     n = len(dims)
     size = kernel.let(" * ".join(dims), "size") if n > 1 else dims[0]
     flat = {}
     for var in node.inputs:
         if var.ndim:
             code = kernel.code(var)
-            flat[id(var)] = kernel.let(f"{kernel.runtime()}.ravel({code})", "flat") if n > 1 else code
+            flat[id(var)] = (kernel.let(f"{kernel.runtime()}.ravel({code})", "flat")
+                             if n > 1 and id(var) not in flattened else code)
     targets = [kernel.let(f"{kernel.runtime()}.ravel({name})", "flat") if n > 1 else name for name in outputs]
 
     def body():

@@ -149,8 +149,10 @@ def build_entry(executor, function):
             # the general rules (check_value)
             python_type = _python_type(var.dtype)
             names[f"scalar{i}"], names[f"dtype{i}"] = np.dtype(var.dtype).type, np.dtype(var.dtype)
+            # (the argument's type read once into a local: each further test is one identity comparison)
+            lines.append(f"    t{i} = type(a{i})")
             if python_type:
-                lines.append(f"    if type(a{i}) is not {python_type}:")
+                lines.append(f"    if t{i} is not {python_type}:")
                 indent = "        "
             else:
                 indent = "    "
@@ -159,14 +161,14 @@ def build_entry(executor, function):
                 # A Python float in float32's range goes to the kernel as it is: its dispatcher (compiled for
                 # float32 only) rounds it to nearest as NumPy's cast does, faster than a NumPy scalar
                 # would pass. NaN and out-of-range values take the general path.
-                lines.append(f"{indent}if type(a{i}) is float and {_FLOAT32_MAX!r} >= a{i} >= {-_FLOAT32_MAX!r}:")
+                lines.append(f"{indent}if t{i} is float and {_FLOAT32_MAX!r} >= a{i} >= {-_FLOAT32_MAX!r}:")
                 lines.append(f"{indent}    pass")
                 test = "elif"
-            lines.append(f"{indent}{test} type(a{i}) is scalar{i}:")
-            lines.append(f"{indent}    pass")
-            lines.append(f"{indent}elif type(a{i}) is ndarray and a{i}.dtype is dtype{i} and a{i}.ndim == 0:")
+            lines.append(f"{indent}{test} t{i} is ndarray and a{i}.ndim == 0 and a{i}.dtype is dtype{i}:")
             # item() gives the Python number the kernel's dispatcher types fastest, else the NumPy scalar
             lines.append(f"{indent}    a{i} = a{i}.item()" if python_type else f"{indent}    a{i} = a{i}[()]")
+            lines.append(f"{indent}elif t{i} is scalar{i}:")
+            lines.append(f"{indent}    pass")
             lines.append(f"{indent}else:")
             lines.append(f"{indent}    a{i} = to_scalar(a{i}, input{i})")
         else:

@@ -134,7 +134,7 @@ def _advanced_plan(kernel, node, x, spec, index_vars):
         else:
             codes = iter(kernel.code(next(parts)) for p in entry[1:] if p == SYMBOLIC)
             text = _slice_text(kernel, node, entry, codes)
-            axes.append(("slice", kernel.let(f"np.arange({dims[axis]})[{text}]", "selection")))
+            axes.append(("slice", kernel.let(f"{kernel.runtime()}.positions(np.int64({dims[axis]}))[{text}]", "selection")))
     # Broadcast the index arrays together (right-aligned).
     ndim = max(v.ndim for v in arrays)
     broadcast = []

@@ -37,7 +37,7 @@ from .kernel import cast_code, dtype_code, literal, register
 
 def _operand(kernel, var, dtype):
     code = kernel.code(var)
-    return code if var.dtype == dtype else kernel.let(f"{code}.astype({dtype_code(dtype)})", "v")
+    return code if var.dtype == dtype else kernel.let(f"{kernel.runtime()}.astype({code}, {literal(0, dtype)})", "v")
 
 
 @register(Dot)

@@ -19,7 +19,7 @@ import numpy as np
 
 from symgraph.ops.reduce import Reduce, SumToShape, identity
 
-from .kernel import cast_code, dtype_code, literal, register
+from .kernel import cast_code, literal, register
 
 
 def _identity(kind, dtype):
@@ -59,7 +59,7 @@ def lower_reduce(node, kernel):
         if x.ndim == 0:
             kernel.bind(out, kernel.let(cast_code(code, x.dtype, out.dtype), "v"))
         else:
-            kernel.bind(out, kernel.let(f"{code}.astype({dtype_code(out.dtype)})", "v"),
+            kernel.bind(out, kernel.let(f"{kernel.runtime()}.astype({code}, {literal(0, out.dtype)})", "v"),
                         kernel.dims(x), contiguous=True, owned=True)
         return
     dims = kernel.dims(x)
@@ -102,8 +102,8 @@ def lower_reduce(node, kernel):
     else:
         # Other axes: one pass in memory order, combining into an array of accumulators.
         totals = kernel.fresh("acc") if accumulator_dtype != out.dtype else name
-        kernel.emit(f"{totals} = np.full(({', '.join(out_dims)},), {_identity(kind, accumulator_dtype)}, "
-                    f"dtype={dtype_code(accumulator_dtype)})")
+        kernel.emit(f"{totals} = {kernel.runtime()}.full({kernel.int_tuple(out_dims)}, "
+                    f"{_identity(kind, accumulator_dtype)})")
         for a in range(x.ndim):
             kernel.emit(kernel.loop(f"i{a}", dims[a]))
             kernel.depth += 1
@@ -113,7 +113,7 @@ def lower_reduce(node, kernel):
         kernel.emit(f"{totals}[{position}] = {_combine(kind, f'{totals}[{position}]', value)}")
         kernel.depth -= x.ndim
         if totals != name:
-            kernel.emit(f"{name} = {totals}.astype({dtype_code(out.dtype)})")
+            kernel.emit(f"{name} = {kernel.runtime()}.astype({totals}, {literal(0, out.dtype)})")
     if out_dims:
         kernel.bind(out, name, out_dims, contiguous=True, owned=True)
     else:
@@ -200,7 +200,7 @@ def lower_sum_to_shape(node, kernel):
     kernel.emit(f"{totals}[{position}] += {cast_code(f'{source}[{everything}]', g.dtype, accumulator_dtype)}")
     kernel.depth -= g.ndim
     if totals != name:
-        kernel.emit(f"{name} = {totals}.astype({dtype_code(out.dtype)})")
+        kernel.emit(f"{name} = {kernel.runtime()}.astype({totals}, {literal(0, out.dtype)})")
     kernel.bind(out, name, like_dims, contiguous=True, owned=True)
 
 

@@ -508,6 +508,19 @@ def ravel(x):
 
 
 @_jit
+def reshape(x, shape):
+    """The view of the C-contiguous ``x`` with the int64 tuple ``shape`` (same size): a ``.reshape`` written in
+    a kernel makes Numba compile its overload again in every process (~100 ms of a cold compile)."""
+    return x.reshape(shape)
+
+
+@_jit
+def contiguous(x):
+    """``x`` when it is C-contiguous, else a C-contiguous copy (``np.ascontiguousarray``, compiled once)."""
+    return np.ascontiguousarray(x)
+
+
+@_jit
 def broadcast_copy(x, shape):
     """``x`` itself when it has ``shape``, else a C-contiguous copy of it broadcast to ``shape``: elementwise
     loops index every operand directly, and a dynamic broadcast (an axis of length 1 that the graph's types
@@ -515,6 +528,13 @@ def broadcast_copy(x, shape):
     if x.shape == shape:
         return x
     return np.ascontiguousarray(np.broadcast_to(x, shape))
+
+
+@_jit
+def broadcast_flat(x, shape):
+    """``ravel(broadcast_copy(x, shape))`` for a C-contiguous ``x``: the 1-d view a flat elementwise loop reads
+    an operand through, in one call."""
+    return ravel(broadcast_copy(x, shape))
 
 
 @_jit
@@ -548,9 +568,23 @@ def join_copy(out, x, outer, total, length, inner, offset):
 
 
 @_jit
+def astype(x, like):
+    """A new C-contiguous copy of ``x`` converted to the dtype of the scalar ``like`` (``x.astype``: written
+    inline in a kernel, Numba compiles its overload again in every process)."""
+    return x.astype(np.asarray(like).dtype)
+
+
+@_jit
 def copy(x):
     """A new C-contiguous copy of ``x`` (of any layout, read-only views included)."""
     return x.copy()
+
+
+@_jit
+def positions(n):
+    """``np.arange(n)`` as int64 (the positions a slice selects from, for advanced indexing): inline,
+    Numba compiles its overload again in every process."""
+    return np.arange(n)
 
 
 @_jit

@@ -11,7 +11,7 @@ import numpy as np
 from symgraph.ops.grad_ops import StopGradient
 from symgraph.ops.shape import BroadcastTo, DimShuffle, Reshape, Shape, ShapeOf, SpecifyShape
 
-from .kernel import cast_code, dtype_code, register
+from .kernel import cast_code, register
 
 
 def _full(kernel, dims, code, from_dtype, to_dtype) -> str:
@@ -23,7 +23,7 @@ def _full(kernel, dims, code, from_dtype, to_dtype) -> str:
 def lower_shape(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
     dims = kernel.dims(x)
-    name = kernel.let(f"np.empty({x.ndim}, dtype=np.int64)", "v")
+    name = kernel.let(kernel.new_array([str(x.ndim)], "int64"), "v")
     for axis, d in enumerate(dims):
         kernel.emit(f"{name}[{axis}] = {d}")
     kernel.bind(out, name, [str(x.ndim)], contiguous=True, owned=True)
@@ -153,11 +153,12 @@ def lower_reshape(node, kernel):
             name = kernel.let(_full(kernel, resolved, source, x.dtype, out.dtype), "v")
             kernel.bind(out, name, resolved, contiguous=True, owned=True)
         return
-    contiguous = source if value.contiguous else kernel.let(f"np.ascontiguousarray({source})", "v")
-    # ascontiguousarray copies only when needed, so ownership is not known: keep the input's.
+    rt = kernel.runtime()
+    contiguous = source if value.contiguous else kernel.let(f"{rt}.contiguous({source})", "v")
+    # a contiguous copy is made only when needed, so ownership is not known: keep the input's.
     owned = value.owned
     if out.ndim == 0:
-        kernel.bind(out, kernel.let(f"{contiguous}.reshape(1)[0]", "v"))
+        kernel.bind(out, kernel.let(f"{rt}.ravel({contiguous})[0]", "v"))
         return
-    name = kernel.let(f"{contiguous}.reshape(({', '.join(resolved)},))", "v")
+    name = kernel.let(f"{rt}.reshape({contiguous}, {kernel.int_tuple(resolved)})", "v")
     kernel.bind(out, name, resolved, contiguous=True, owned=owned)

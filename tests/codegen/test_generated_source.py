@@ -316,3 +316,20 @@ def test_op_parameters_reach_the_source_only_as_escaped_comments():
     _walk_source(source)
     lines = [line.strip() for line in source.split("\n") if "MARKER" in line]
     assert lines and all(line.startswith("#") for line in lines), lines
+
+
+def test_catalogue_kernels_call_cached_helpers_not_numba_overloads():
+    """Array methods and NumPy allocators written inline make Numba compile their overloads again in every
+    process (~0.1-0.2 s each of a cold compile); kernels call the cached runtime helpers (rt.reshape, rt.astype,
+    rt.copy, rt.full, rt.empty, rt.positions) instead. Scalar math (np.sqrt on a float) is not an overload."""
+    inline = re.compile(r"(?<![\w.])(?!rt\.|vm\.)\w+\.(reshape|astype|copy|ravel|fill)\(|np\.(empty|zeros|ones|full|"
+                        r"arange|ascontiguousarray|concatenate|broadcast_to|copy|empty_like|zeros_like)\(")
+    found = {}
+    for row_id, program in _catalogue_programs():
+        try:
+            source = lower.generate(program).source
+        except NotImplementedError:
+            continue
+        for match in inline.finditer(source):
+            found.setdefault(match.group(0), row_id)
+    assert not found, found

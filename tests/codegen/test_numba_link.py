@@ -112,6 +112,22 @@ def test_dynamic_broadcasting_in_an_elementwise_loop_uses_a_broadcast_copy():
         f(rng.normal(size=(3, 4)), rng.normal(size=3))
 
 
+def test_dynamic_broadcasting_in_a_flat_loop_reads_operands_through_one_helper_call():
+    """Operands of the same rank as the output go through one flat loop; each is read through the 1-d view
+    ``broadcast_flat`` gives (itself, or a broadcast copy when a length is 1 at run time)."""
+    x, y = sg.matrix("x"), sg.matrix("y")
+    f = sg.function([x, y], sg.exp(x) * y + x, cache=False)
+    assert f.source.count("rt.broadcast_flat(") == 2 and "rt.broadcast_copy(" not in f.source
+    assert f.source.count("for ") == 1
+    rng = np.random.default_rng(2)
+    for xs, ys in [((3, 4), (3, 4)), ((3, 4), (1, 4)), ((1, 4), (3, 4)), ((3, 1), (3, 4)), ((1, 1), (2, 2)),
+                   ((0, 4), (1, 4))]:
+        a, c = rng.normal(size=xs), rng.normal(size=ys)
+        np.testing.assert_allclose(f(a, c), np.exp(a) * c + a, rtol=1e-12)
+    with pytest.raises(ValueError, match="cannot be broadcast|broadcast"):
+        f(rng.normal(size=(3, 4)), rng.normal(size=(2, 4)))
+
+
 def test_kernels_compile_without_ssa_unless_they_have_prange_loops():
     """codegen/numba/pipeline.py: SSA reconstruction is ~15% of a kernel's compile; parfors need it."""
     x = sg.vector("x")
