@@ -202,3 +202,33 @@ def test_restoring_in_one_thread_while_another_compiles_does_not_deadlock():
         stop.set()
         thread.join(timeout=120)
     assert not thread.is_alive() and not errors
+
+
+def test_linked_helpers_are_made_on_first_use_and_each_name_has_one_home():
+    """``rt.name`` makes its stand-in on first use, importing the helper modules only as far as its own
+    (linked.py): so no public helper name may appear in two modules, or the order would choose."""
+    import importlib
+    import subprocess
+    import sys
+    from symgraph.codegen.numba import linked
+    homes = {}
+    for module_name in linked.MODULES:
+        module = importlib.import_module(f"symgraph.codegen.numba.{module_name}")
+        for name, (_, helper) in linked.helpers(module).items():
+            homes.setdefault(name, []).append((module_name, helper.py_func.__name__))
+    assert {name: where for name, where in homes.items() if len(where) > 1} == {}
+    assert sorted(linked.names()) == sorted(homes) and len(homes) > 80
+    assert linked.gemm is linked.gemm and "gemm" in linked.__dict__        # made once, then a plain global
+    for name, [(_, function_name)] in homes.items():   # each is found where its module's source says it may be
+        assert getattr(linked, name)._defn.__name__ == f"linked_{function_name}"
+    with pytest.raises(AttributeError, match="no helper 'no_such_helper'"):
+        linked.no_such_helper
+    # a new process that compiles and runs an elementwise kernel never imports the convolution helpers
+    script = ("import sys, numpy as np, symgraph as sg\n"
+              "x = sg.vector('x')\n"
+              "f = sg.function([x], sg.exp(x) * 2.0 + x, cache=False)\n"
+              "assert abs(f(np.ones(3))[0] - (np.e * 2 + 1)) < 1e-12\n"
+              "print('conv_runtime' in ' '.join(sys.modules), 'lapack_spectral' in ' '.join(sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
