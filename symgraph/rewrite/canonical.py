@@ -563,7 +563,7 @@ def elemwise_lifts_broadcast(node, graph):
     ``mean((p - y) ** 2)``, ``broadcast_to((g / n)[None, None, None], shape) * 2 * (p - y)``, becomes
     ``(g / n * 2) * (p - y)``, one pass with a scalar operand instead of a broadcast view to index.
     """
-    if not isinstance(node.op, Elemwise):
+    if not isinstance(node.op, Elemwise) or len(node.outputs) != 1:
         return None
     found = [i for i, var in enumerate(node.inputs) if var.owner is not None and (
         isinstance(var.owner.op, BroadcastTo) or _as_scalar(var) is not None)]
