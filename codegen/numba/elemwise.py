@@ -30,6 +30,10 @@ from .tape import lower_vector_tape, vector_tape_applicable
 
 # Elementwise programs with at least this many scalar operations per element may run in parallel.
 PARALLEL_MIN_INSTRUCTIONS = 4
+# ... and with at most this many outputs: Numba's parfor passes take time that grows steeply with the arrays
+# a prange loop writes (x*i + i for 32 outputs: 7 s to compile, for 64: over 5 minutes; serial: ~1 s per
+# 16 outputs), and one or two operations per output element are bound by memory, not by cores.
+PARALLEL_MAX_OUTPUTS = 16
 
 
 def _emit_body(node, kernel, read):
@@ -226,7 +230,8 @@ def _flat_loop(node, kernel, dims, outputs, flattened=frozenset()):
     # Only compute-heavy loops get a prange version: each one costs a second or more of compile
     # time, and one or two cheap operations per element are bound by memory, not by cores.
     instructions = node.op.scalar_program(node)[1]
-    heavy = len(instructions) >= PARALLEL_MIN_INSTRUCTIONS and not raises_per_element(instructions)
+    heavy = (len(instructions) >= PARALLEL_MIN_INSTRUCTIONS and len(node.outputs) <= PARALLEL_MAX_OUTPUTS
+             and not raises_per_element(instructions))
     parallel = (kernel.allow_parallel and heavy
                 and (static_size is None or static_size >= kernel.parallel_min_size))
     if parallel and static_size is None:

@@ -211,3 +211,24 @@ def test_unknown_opcode_is_an_error_not_another_op():
     index = np.array([0], dtype=np.int64)
     with pytest.raises(ValueError, match="opcode without a branch"):
         tape.run_tape(registers, bad, index, index + 1, index, index + 2)
+
+
+def test_fused_nodes_with_many_outputs_run_on_the_tape_and_never_in_a_parallel_loop():
+    """A fused node's compile time grows with its outputs (~50-75 ms each inline, and steeply in a prange
+    loop: 64 outputs of x*i + i took over 5 minutes): from 32 outputs the node runs on the vector tape,
+    and above 16 its inline loop is serial. Values as the python backend's, every output."""
+    from symgraph.codegen.numba import elemwise, tape
+    x = sg.vector("x")
+    many = [x * i + i for i in range(tape.VECTOR_TAPE_MIN_OUTPUTS)]
+    f = sg.function([x], many, cache=False)
+    assert "rt.run_pooled(" in f.source or "rt.run_vector_tape(" in f.source
+    some = [sg.exp(x * (i + 1.5)) + i for i in range(elemwise.PARALLEL_MAX_OUTPUTS + 1)]   # one fused node
+    g = sg.function([x], some, cache=False)
+    assert "prange(" not in g.source and "rt.run_pooled(" not in g.source
+    few = [sg.exp(sg.sin(x) * 1.5) + 2.0]
+    assert "prange(" in sg.function([x], few, cache=False).source      # (a heavy node: parallel when large)
+    values = np.linspace(-1, 1, 70_000)
+    for function, outputs in [(f, many), (g, some)]:
+        reference = sg.function([x], outputs, backend="python")
+        for got, want in zip(function(values), reference(values)):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
