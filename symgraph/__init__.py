@@ -4,7 +4,43 @@
 names) and the submodules a user extends it through: ``ops`` (the op catalogue and the ``Op`` base class)
 and ``rewrite`` (the optimizer's registry).
 """
-from . import api as _api
+import importlib.util as _importlib_util
+import os as _os
+import sys as _sys
+
+
+class _CheckoutCodegen:
+    """Finds ``symgraph.codegen`` in the source checkout this package was imported from (a meta path finder).
+
+    ``symgraph.codegen`` is the repository's ``codegen/`` directory (pyproject.toml's package-dir), which an
+    install maps. Imported from a checkout that is not the installed one (an editable install of another
+    checkout, or none at all), the checkout's own ``codegen/`` is used, so its tests test its own code.
+    """
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != f"{__name__}.codegen":
+            return None
+        return _importlib_util.spec_from_file_location(
+            fullname, _os.path.join(self.directory, "__init__.py"), submodule_search_locations=[self.directory])
+
+
+def _find_codegen_in_checkout():
+    root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+    directory = _os.path.join(root, "codegen")
+    if not (_os.path.isfile(_os.path.join(root, "pyproject.toml"))
+            and _os.path.isfile(_os.path.join(directory, "__init__.py"))):
+        return                           # an installed package: the install maps symgraph.codegen
+    found = _importlib_util.find_spec(f"{__name__}.codegen")
+    if found is None or not found.origin or _os.path.dirname(_os.path.abspath(found.origin)) != directory:
+        _sys.meta_path.insert(0, _CheckoutCodegen(directory))
+
+
+_find_codegen_in_checkout()
+
+from . import api as _api  # noqa: E402
 from .api import *  # noqa: F401,F403
 from .api import abs, max, min, pow, sum  # noqa: F401  (names that shadow builtins)
 from .function import Function, function  # noqa: F401
