@@ -20,23 +20,41 @@ collected (module, helper name, argument types) next to the kernel and calls
 Only generated kernels may call linked helpers: a helper in Numba's own disk
 cache that did would be loaded, its symbol unresolved, before anything
 registered it.
+
+Loading a helper through Numba's disk cache costs 3-4 ms (its index, its typing
+records, a parse of its shared LLVM module and a scan of its symbols): 25 of them
+were most of a warm start of the MLP step. A helper of this package compiled in
+this process therefore also leaves its object code, its function's name and its
+signature in ``<runtime cache>/linked`` (``_save_object``), and a later process
+loads that object code into an LLVM JIT engine of its own (``_load_object``:
+~0.2 ms), once every external symbol it names resolves; anything missing,
+damaged or made by another machine or version falls back to Numba's way.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import hashlib
 import importlib
+import os
+import pickle
 import re
 import threading
 
 import llvmlite.binding as llvm
 from numba.core import cgutils, types
 from numba.core.compiler_lock import global_compiler_lock
+from numba.core.environment import lookup_environment
 from numba.core.extending import intrinsic
 
+from .locator import GENERATED_MODULE_PREFIX, atomic_write, runtime_cache_path
+
 PREFIX = "symgraph_linked_"
-_resolved: dict = {}             # symbol -> (dispatcher, argument types, signature, compile result)
+_resolved: dict = {}             # symbol -> (dispatcher, argument types, signature)
 _noted = threading.local()       # the records of the kernel this thread is compiling
+_engines: list = []              # the LLVM JIT engine helpers' saved object code is loaded into (made once)
+_environments: list = []         # the Numba environments that code loaded into it reads
 #: a linked symbol as it appears in compiled machine code: the prefix, the helper's name, a 20-digit hash
 SYMBOL_PATTERN = re.compile(rb"symgraph_linked_[A-Za-z0-9_]*?_[0-9a-f]{20}")
 
@@ -48,22 +66,120 @@ def symbol(helper, argtypes) -> str:
 
 
 def resolve(helper, argtypes):
-    """(symbol, signature) of ``helper`` compiled (or loaded from Numba's disk cache) for ``argtypes``,
-    its address registered under the symbol."""
+    """(symbol, signature) of ``helper`` for ``argtypes``, its address registered under the symbol: its
+    object code saved by an earlier process (``_load_object``), else compiled or loaded from Numba's disk
+    cache (and its object code saved when compiled here)."""
     name = symbol(helper, argtypes)
     # Numba's own (reentrant) compiler lock, not one of ours: a kernel being typed already holds it when
     # it resolves a helper, so a second lock taken in the other order by a loading thread could deadlock.
     with global_compiler_lock:
         entry = _resolved.get(name)
         if entry is None:
-            helper.compile(argtypes)
-            result = helper.overloads[argtypes]
-            address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+            path = _object_path(helper, name)
+            loaded = _load_object(path) if path is not None else None
+            if loaded is not None:
+                address, signature = loaded
+            else:
+                helper.compile(argtypes)
+                result = helper.overloads[argtypes]
+                address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+                signature = result.signature
+                if path is not None and address:
+                    _save_object(path, result)
             if not address:
                 raise RuntimeError(f"symgraph: no machine code for {name}")
             llvm.add_symbol(name, address)
-            entry = _resolved[name] = (helper, argtypes, result.signature, result)
+            entry = _resolved[name] = (helper, argtypes, signature)
     return name, entry[2]
+
+
+# ------------------------------------------------------------------ helpers' object code, saved and loaded
+
+_ENVIRONMENT = re.compile(r'@"?(_ZN08NumbaEnv[^"\s]*)"? = ')
+#: an LLVM module's external functions and globals
+_DECLARED = re.compile(r'^(?:declare [^@]*@"?([^"(]+)"?\(|@"?([^"\s]+)"? = external )', re.M)
+
+
+@functools.cache
+def _machine() -> str:
+    """What saved object code must have been made by: this CPU and its features, Numba and llvmlite."""
+    import llvmlite
+    import numba
+    text = "\0".join([llvm.get_process_triple(), llvm.get_host_cpu_name(),
+                      llvm.get_host_cpu_features().flatten(), numba.__version__, llvmlite.__version__])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@functools.cache
+def _source_digest(path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.sha256(stream.read()).hexdigest()[:16]
+
+
+def _object_path(helper, name):
+    """Where ``helper``'s object code for symbol ``name`` is saved, or None: only helpers of this package and
+    of its generated modules (the runtime cache directory is per install and version of those sources)."""
+    python = helper.py_func
+    if not (python.__module__.startswith(__package__ + ".") or python.__module__.startswith(GENERATED_MODULE_PREFIX)):
+        return None
+    try:
+        source = _source_digest(python.__code__.co_filename)
+    except OSError:
+        return None
+    return os.path.join(runtime_cache_path(), "linked", f"{name}_{source}_{_machine()}.pickle")
+
+
+def _save_object(path, result):
+    """Save the object code of a helper compiled in this process (nothing when Numba kept none: one loaded
+    from Numba's cache), with its function's name, signature and the external symbols it declares."""
+    try:
+        _, kind, data = result.library.serialize_using_object_code()
+        text = result.library.get_llvm_str()
+        declared = sorted({function or variable for function, variable in _DECLARED.findall(text)})
+        # the environments its code reads (boxing a raised exception's arguments, for one), as Numba's own
+        # cache keeps them: the helper's and those of the functions linked into its code
+        environments = [result.environment] + [
+            env for env in map(lookup_environment, sorted(set(_ENVIRONMENT.findall(text))))
+            if env is not None and env is not result.environment and env.can_cache()]
+        record = (result.fndesc.llvm_func_name, result.signature, declared, data[0],
+                  hashlib.sha256(data[0]).hexdigest(), environments, list(result.reload_init or ()))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic_write(path, pickle.dumps(record, protocol=4))
+    except Exception:   # noqa: BLE001 - a cache that cannot be written only costs the next process time
+        return
+
+
+def _load_object(path):
+    """(address, signature) of the helper whose object code ``path`` holds, loaded into this module's JIT
+    engine; None when there is none, it is damaged, or an external symbol it declares is not registered
+    (loading code that calls an unresolved symbol would end the process)."""
+    try:
+        with open(path, "rb") as stream:
+            function_name, signature, declared, code, digest, environments, reload_init = \
+                pickle.loads(stream.read())
+        if hashlib.sha256(code).hexdigest() != digest:
+            return None
+        for initialise in reload_init:       # what Numba's cache runs before loading such code
+            initialise()
+    except Exception:   # noqa: BLE001 - missing or damaged: Numba's cache or a compile instead
+        return None
+    if not all(llvm.address_of_symbol(symbol) for symbol in declared if not symbol.startswith("llvm.")):
+        return None
+    if not _engines:
+        target = llvm.Target.from_triple(llvm.get_process_triple())
+        machine = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                               features=llvm.get_host_cpu_features().flatten(), jit=True)
+        _engines.append(llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine))
+    engine = _engines[0]
+    engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+    engine.finalize_object()
+    for env in environments:                 # each environment's global points at it (Numba's set_env)
+        slot = engine.get_global_value_address(env.env_name)
+        if slot:
+            ctypes.c_void_p.from_address(slot).value = id(env)
+            _environments.append(env)        # alive as long as the code that reads it
+    address = engine.get_function_address(function_name)
+    return (address, signature) if address else None
 
 
 @contextlib.contextmanager
