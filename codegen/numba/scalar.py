@@ -28,7 +28,7 @@ _LOGIC = {"and", "or", "not"}
 
 
 #: functions vmath.py implements, with the suffix of each dtype it implements them for
-VECTOR_FUNCTIONS = frozenset({"exp", "expm1", "tanh", "log", "log1p", "sin", "cos", "tan"})
+VECTOR_FUNCTIONS = frozenset({"exp", "expm1", "tanh", "log", "log1p", "sin", "cos", "tan", "erf", "erfc"})
 _VECTOR_SUFFIX = {"float64": "_f64", "float32": "_f32"}
 
 

@@ -1,5 +1,5 @@
-"""Vectorisable ``exp``, ``expm1``, ``tanh``, ``log``, ``log1p``, ``sin``, ``cos`` and ``tan`` for the loops the numba
-backend generates.
+"""Vectorisable ``exp``, ``expm1``, ``tanh``, ``log``, ``log1p``, ``sin``, ``cos``, ``tan``, ``erf`` and ``erfc`` for
+the loops the numba backend generates.
 
 Numba calls libm's scalar functions for ``np.exp``, ``np.tanh``, ``np.log``, ``np.sin``, ... (the pip builds of llvmlite have no SVML),
 and a call inside a loop keeps LLVM from vectorising it. These functions are branch-free (selects instead of
@@ -41,6 +41,10 @@ Accuracy (tests/codegen/test_vmath.py checks each bound on two million points pe
   float64 functions rounded once, within 1 ulp of float32 (0.5 measured: correctly rounded on the test's four
   million points). About 6.5 ns per float64 element on one core here (libm's ``sin``: 16.5 ns; NumPy: 16.2), the
   reduction's integer products and table gathers being most of it.
+- ``erf_f64`` within 1 ulp (0.84 at most against mpmath on tests/codegen/test_verf.py's sample; SciPy's own: 2.3),
+  ``erfc_f64`` within 4 ulp (2.04 at most: its tail is two exps and a division); ±1, 0 and 2 at the limits as
+  SciPy, NaN for NaN. ``erf_f32``, ``erfc_f32``: the float64 functions rounded once (within 1 ulp of float32).
+  About 5 times faster than SciPy's on large arrays here, and they vectorise inside fused loops.
 
 Cody-Waite reduction for ``exp``: ``x = k ln 2 + r`` with ``|r| <= ln 2 / 2`` (``ln 2`` split into a high part
 whose products with ``k`` are exact and a low part), ``exp(r)`` by its Taylor polynomial to degree 13 (the
@@ -610,9 +614,128 @@ def _tan_f32(x):
     return np.float32(_tan_f64(np.float64(x)))
 
 
-exp_f64, tanh_f64, log_f64, log1p_f64, expm1_f64, sin_f64, cos_f64, tan_f64 = (
+
+# ------------------------------------------------------------------ erf, erfc
+#
+# fdlibm's s_erf.c, each range computed and the one that applies selected (no branches): |x| < 0.84375,
+# x + x R(x**2) (R rational); |x| < 1.25, erx + P(s) / Q(s) with s = |x| - 1; |x| < 6 (erf) or 28 (erfc),
+# erfc(|x|) = exp(-z**2 - 0.5625) exp((z - |x|)(z + |x|) + R(1/x**2) / S(1/x**2)) / |x| (z: |x| with its low
+# 32 bits cleared, so z**2 is exact), R and S from one of two coefficient sets (below 1 / 0.35 or above),
+# chosen per element by selects before a single evaluation; beyond, the limits.
+
+_ERX = 8.45062911510467529297e-01          # erf(1) rounded to 24 bits
+_PP = (1.28379167095512558561e-01, -3.25042107247001499370e-01, -2.84817495755985104766e-02,
+       -5.77027029648944159157e-03, -2.37630166566501626084e-05)
+_QQ = (3.97917223959155352819e-01, 6.50222499887672944485e-02, 5.08130628187576562776e-03,
+       1.32494738004321644526e-04, -3.96022827877536812320e-06)
+_PA = (-2.36211856075265944077e-03, 4.14856118683748331666e-01, -3.72207876035701323847e-01,
+       3.18346619901161753674e-01, -1.10894694282396677476e-01, 3.54783043256182359371e-02,
+       -2.16637559486879084300e-03)
+_QA = (1.06420880400844228286e-01, 5.40397917702171048937e-01, 7.18286544141962662868e-02,
+       1.26171219808761642112e-01, 1.36370839120290507362e-02, 1.19844998467991074170e-02)
+_RA = (-9.86494403484714822705e-03, -6.93858572707181764372e-01, -1.05586262253232909814e+01,
+       -6.23753324503260060396e+01, -1.62396669462573470355e+02, -1.84605092906711035994e+02,
+       -8.12874355063065934246e+01, -9.81432934416914548592e+00)
+_SA = (1.96512716674392571292e+01, 1.37657754143519042600e+02, 4.34565877475229228821e+02,
+       6.45387271733267880336e+02, 4.29008140027567833386e+02, 1.08635005541779435134e+02,
+       6.57024977031928170135e+00, -6.04244152148580987438e-02)
+_RB = (-9.86494292470009928597e-03, -7.99283237680523006574e-01, -1.77579549177547519889e+01,
+       -1.60636384855821916062e+02, -6.37566443368389627722e+02, -1.02509513161107724954e+03,
+       -4.83519191608651397019e+02, 0.0)
+_SB = (3.03380607434824582924e+01, 3.25792512996573918826e+02, 1.53672958608443695994e+03,
+       3.19985821950859553908e+03, 2.55305040643316442583e+03, 4.74528541206955367215e+02,
+       -2.24409524465858183362e+01, 0.0)
+_HIGH_WORD = np.int64(-4294967296)          # ~0xffffffff: clears a float64's low 32 bits
+
+
+@_body
+def _erf_small(x):
+    """x R(x**2) for |x| < 0.84375: erf(x) = x + x R(x**2)."""
+    z = x * x
+    r = _PP[0] + z * (_PP[1] + z * (_PP[2] + z * (_PP[3] + z * _PP[4])))
+    s = 1.0 + z * (_QQ[0] + z * (_QQ[1] + z * (_QQ[2] + z * (_QQ[3] + z * _QQ[4]))))
+    return x * (r / s)
+
+
+@_body
+def _erf_middle(a):
+    """P(s) / Q(s), s = a - 1, for 0.84375 <= a < 1.25: erf(a) = erx + P / Q."""
+    s = a - 1.0
+    p = _PA[0] + s * (_PA[1] + s * (_PA[2] + s * (_PA[3] + s * (_PA[4] + s * (_PA[5] + s * _PA[6])))))
+    q = 1.0 + s * (_QA[0] + s * (_QA[1] + s * (_QA[2] + s * (_QA[3] + s * (_QA[4] + s * _QA[5])))))
+    return p / q
+
+
+@_body
+def _erfc_large(a):
+    """erfc(a) for 1.25 <= a < 28 (a finite; other values give a finite or NaN number, selected away)."""
+    s = 1.0 / (a * a)
+    beyond = a >= 2.857142857142857        # 1 / 0.35: the second coefficient set
+    r = (_RB[7] if beyond else _RA[7])
+    r = (_RB[6] if beyond else _RA[6]) + s * r
+    r = (_RB[5] if beyond else _RA[5]) + s * r
+    r = (_RB[4] if beyond else _RA[4]) + s * r
+    r = (_RB[3] if beyond else _RA[3]) + s * r
+    r = (_RB[2] if beyond else _RA[2]) + s * r
+    r = (_RB[1] if beyond else _RA[1]) + s * r
+    r = (_RB[0] if beyond else _RA[0]) + s * r
+    q = (_SB[7] if beyond else _SA[7])
+    q = (_SB[6] if beyond else _SA[6]) + s * q
+    q = (_SB[5] if beyond else _SA[5]) + s * q
+    q = (_SB[4] if beyond else _SA[4]) + s * q
+    q = (_SB[3] if beyond else _SA[3]) + s * q
+    q = (_SB[2] if beyond else _SA[2]) + s * q
+    q = (_SB[1] if beyond else _SA[1]) + s * q
+    q = (_SB[0] if beyond else _SA[0]) + s * q
+    q = 1.0 + s * q
+    z = _bits_to_float64(_float64_bits(a) & _HIGH_WORD)
+    return _exp_f64(-z * z - 0.5625) * _exp_f64((z - a) * (z + a) + r / q) / a
+
+
+@_body
+def _erf_f64(x):
+    """``erf(x)`` for a float64 ``x``, within 1 ulp (see the module's docstring)."""
+    a = abs(x)
+    small = x + _erf_small(x)
+    middle = _ERX + _erf_middle(a)
+    large = 1.0 - _erfc_large(a)
+    result = middle if a < 1.25 else (large if a < 6.0 else 1.0)
+    result = -result if x < 0.0 else result
+    result = small if a < 0.84375 else result
+    return result if x == x else x
+
+
+@_body
+def _erfc_f64(x):
+    """``erfc(x)`` for a float64 ``x``, within 4 ulp (see the module's docstring)."""
+    a = abs(x)
+    y = _erf_small(x)
+    small = 1.0 - (x + y) if x < 0.25 else 0.5 - (y + (x - 0.5))
+    p = _erf_middle(a)
+    middle = (1.0 - _ERX) - p if x >= 0.0 else 1.0 + (_ERX + p)
+    tail = _erfc_large(a)
+    large = tail if x > 0.0 else 2.0 - tail
+    large = large if a < 28.0 else (0.0 if x > 0.0 else 2.0)      # (x < -6 is 2 already)
+    result = middle if a < 1.25 else large
+    result = small if a < 0.84375 else result
+    return result if x == x else x
+
+
+@_body
+def _erf_f32(x):
+    """``erf(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
+    return np.float32(_erf_f64(np.float64(x)))
+
+
+@_body
+def _erfc_f32(x):
+    """``erfc(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
+    return np.float32(_erfc_f64(np.float64(x)))
+
+
+exp_f64, tanh_f64, log_f64, log1p_f64, expm1_f64, sin_f64, cos_f64, tan_f64, erf_f64, erfc_f64 = (
     _inlined(body, types.float64) for body in (_exp_f64, _tanh_f64, _log_f64, _log1p_f64, _expm1_f64,
-                                               _sin_f64, _cos_f64, _tan_f64))
-exp_f32, tanh_f32, log_f32, log1p_f32, expm1_f32, sin_f32, cos_f32, tan_f32 = (
+                                               _sin_f64, _cos_f64, _tan_f64, _erf_f64, _erfc_f64))
+exp_f32, tanh_f32, log_f32, log1p_f32, expm1_f32, sin_f32, cos_f32, tan_f32, erf_f32, erfc_f32 = (
     _inlined(body, types.float32) for body in (_exp_f32, _tanh_f32, _log_f32, _log1p_f32, _expm1_f32,
-                                               _sin_f32, _cos_f32, _tan_f32))
+                                               _sin_f32, _cos_f32, _tan_f32, _erf_f32, _erfc_f32))
