@@ -8,7 +8,7 @@ call runs the kernel. Each call runs entirely on one tier, and the function appl
 after it returned, so a call that raises changes nothing on either tier.
 
 The tiers compute the same graph but not always the same bits: the kernel's vectorised ``exp``/``tanh``/
-``log``/``log1p``/``sin``/``cos``/``tan``/``erf``/``erfc`` are within 1-4 ulp of the exact result (``vector_math=False`` calls libm, as NumPy does) and its
+``log``/``log1p``/``sin``/``cos``/``tan``/``erf``/``erfc``/``**`` are within 1-4 ulp of the exact result (``vector_math=False`` calls libm, as NumPy does) and its
 products may sum in another order. A training run that switches tiers mid-way therefore need not repeat its
 last bits from one run to the next, which is why ``wait=True`` (the kernel compiled before the function is
 returned) stays the default.
