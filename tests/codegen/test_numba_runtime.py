@@ -7,6 +7,7 @@ Many cases share one compiled function per dtype to keep the number of Numba com
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -273,3 +274,31 @@ def test_kernel_cache_key_follows_the_jitted_libraries_sources(tmp_path, monkeyp
     after = cache.versions()
     assert before["runtime"] != after["runtime"]
     assert cache.cache_key("kernel source", before) != cache.cache_key("kernel source", after)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="transparent huge pages are Linux's")
+def test_large_arrays_the_kernels_allocate_are_advised_onto_huge_pages():
+    """A fresh 80 MB output written by a parallel loop took one page fault per 4 KiB page (W1: 41 against
+    19 ms on reused memory); like NumPy, arrays of 4 MiB and more ask for transparent huge pages
+    (``madvise(MADV_HUGEPAGE)``: the region's VmFlags hold ``hg``), small ones are left alone."""
+    from symgraph.codegen.numba import runtime as rt
+
+    def advised(array):
+        address = array.ctypes.data + array.nbytes // 2
+        with open("/proc/self/smaps") as stream:
+            inside = False
+            for line in stream:
+                head = line.split()[0]
+                if "-" in head and not head.endswith(":"):
+                    low, high = (int(part, 16) for part in head.split("-"))
+                    inside = low <= address < high
+                elif inside and head == "VmFlags:":
+                    return "hg" in line.split()[1:]
+        raise AssertionError("the array's region is not in /proc/self/smaps")
+
+    for make in (lambda n: rt.empty((n,), 0.0), lambda n: rt.zeros((n,), 0.0), lambda n: rt.full((n,), 2.0)):
+        large, small = make(1_000_000), make(1000)
+        assert advised(large) and not advised(small)
+    filled = rt.full((3, 2_000_000), np.float32(1.5))
+    assert filled.dtype == np.float32 and (filled == 1.5).all() and advised(filled)
+    assert rt.zeros((), np.float32(0.0)).shape == () and rt.full((), 2.0) == 2.0
