@@ -75,12 +75,14 @@ class NumbaDialect(ScalarDialect):
         return f"np.power({a}, {b})"
 
 
-def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) -> str:
+def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel, vector=True) -> str:
     """Source computing ``scalar_op`` on ``operands`` (expressions of ``operand_dtypes``) as ``out_dtype``.
 
     The formula is the op's own (``ScalarOp.formula``); this function adds NumPy's dtype rules, which
     Numba does not follow by itself. ``kernel`` (a ``KernelWriter``) binds temporaries and emits the checks
     an op needs (a negative integer exponent); the expression's value already has ``out_dtype``'s bits.
+    ``vector``: the expression is computed in a loop over elements (vmath.py's functions when the kernel
+    uses them), not once for a 0-d value (libm's).
     """
     name = scalar_op.name
     if name == "cast":
@@ -97,7 +99,7 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) ->
     if name == "where":
         args = [cast_code(operands[0], operand_dtypes[0], "bool")]
         args += [cast_code(x, d, out_dtype) for x, d in zip(operands[1:], operand_dtypes[1:])]
-        return scalar_op.formula(NumbaDialect(out_dtype, kernel.let, _vector_math(kernel)), *args)
+        return scalar_op.formula(NumbaDialect(out_dtype, kernel.let, _vector_math(kernel, vector)), *args)
     if not scalar_op.has_formula():
         raise NotImplementedError(f"the numba backend has no lowering for scalar op {scalar_op}")
     if np.dtype(out_dtype).kind == "b" and name in ("add", "mul", "maximum", "minimum"):
@@ -106,18 +108,21 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel) ->
         return f"({a} or {b})" if name in ("add", "maximum") else f"({a} and {b})"
     if scalar_op.wide and out_dtype == "float32":     # computed in float64, rounded once
         args = [cast_code(x, d, "float64") for x, d in zip(operands, operand_dtypes)]
-        return f"np.float32({scalar_op.formula(NumbaDialect('float64', kernel.let, _vector_math(kernel)), *args)})"
+        dialect = NumbaDialect("float64", kernel.let, _vector_math(kernel, vector))
+        return f"np.float32({scalar_op.formula(dialect, *args)})"
     args = [cast_code(x, d, out_dtype) for x, d in zip(operands, operand_dtypes)]
     if name == "pow" and np.dtype(out_dtype).kind in "iu":
         return _integer_power(args, out_dtype, kernel)
     if np.dtype(out_dtype) == np.int64 and name in _WRAPPING:
         return _int64_wrapping(scalar_op, args, kernel.let)
-    return narrowed(scalar_op.formula(NumbaDialect(out_dtype, kernel.let, _vector_math(kernel)), *args), out_dtype)
+    dialect = NumbaDialect(out_dtype, kernel.let, _vector_math(kernel, vector))
+    return narrowed(scalar_op.formula(dialect, *args), out_dtype)
 
 
-def _vector_math(kernel):
-    """What names vmath.py in ``kernel``'s module (a callable adding the import), or None: libm's functions."""
-    return getattr(kernel, "vector_math", None)
+def _vector_math(kernel, vector=True):
+    """What names vmath.py in ``kernel``'s module (a callable adding the import), or None: libm's functions
+    (also for a scalar program of one element, ``vector`` False: nothing there vectorises)."""
+    return getattr(kernel, "vector_math", None) if vector else None
 
 
 # Numba marks signed 64-bit arithmetic "no signed wrap" (LLVM's nsw), so an overflow is undefined and

@@ -1,8 +1,8 @@
 """Vectorisable ``exp``, ``expm1``, ``tanh``, ``log``, ``log1p``, ``sin``, ``cos``, ``tan``, ``erf``, ``erfc`` and
 ``pow`` for the loops the numba backend generates.
 
-Numba calls libm's scalar functions for ``np.exp``, ``np.tanh``, ``np.log``, ``np.sin``, ... (the pip builds of llvmlite have no SVML),
-and a call inside a loop keeps LLVM from vectorising it. These functions are branch-free (selects instead of
+Numba calls libm's scalar functions for ``np.exp``, ``np.tanh``, ``np.log``, ``np.sin``, ... (the pip builds of
+llvmlite have no SVML), and a call inside a loop keeps LLVM from vectorising it. These functions are branch-free (selects instead of
 branches), call nothing, and read or make a float's exponent through its bits (``_float64_bits`` and
 ``_bits_to_float64``, intrinsics): inlined into a fused loop, LLVM vectorises the loop with the machine's widest
 vectors, like NumPy's own SIMD loops and XLA's polynomial approximations. The numba backend writes them

@@ -135,3 +135,17 @@ def test_the_numba_backend_uses_them_by_default_and_libm_when_asked():
     got = f32(v32)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, np.sin(v32) - np.cos(v32), rtol=1e-6, atol=1e-6)
+
+
+def test_a_0d_program_calls_libm_where_nothing_vectorises():
+    """A scan's scalar recurrence runs one element at a time: libm's sin is 3x faster there than the exact
+    reduction (W7b), and gives NumPy's bits."""
+    a, x0, c = sg.scalar("a"), sg.scalar("x0"), sg.vector("c")
+    states, _ = sg.scan(lambda ct, x: a * sg.sin(x) + ct, sequences=[c], outputs_info=[x0])
+    f = sg.function([a, x0, c], states[-1], backend="numba")
+    assert "vm." not in f.source and "np.sin(" in f.source
+    values = np.random.default_rng(15).normal(size=50)
+    x = 0.3
+    for ct in values:
+        x = 0.9 * np.sin(x) + ct
+    assert f(0.9, 0.3, values) == x
