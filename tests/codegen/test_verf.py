@@ -2,33 +2,18 @@
 bounds against mpmath on a sample of every range, NumPy's (SciPy's) special values, vectorised loops, and
 the numba backend using them by default."""
 import mpmath
-import numba as nb
 import numpy as np
 import pytest
 import scipy.special
 
 import symgraph as sg
-from symgraph.codegen.numba import vmath
+from tests.codegen.ulp import runner
 
 BOUNDS = {"erf": 1.0, "erfc": 4.0}      # float64, as vmath's docstring states; float32: 1 ulp of float32
 
 
-def _loop(function):
-    @nb.njit(error_model="numpy")
-    def kernel(x, out):
-        for i in range(x.size):
-            out[i] = function(x[i])
-    return kernel
-
-
-_LOOPS = {(name, dtype): _loop(getattr(vmath, f"{name}_{suffix}")) for name in BOUNDS
-          for dtype, suffix in ((np.float64, "f64"), (np.float32, "f32"))}
-
-
-def _run(name, x):
-    out = np.empty_like(x)
-    _LOOPS[name, x.dtype.type](x, out)
-    return out
+_run = runner(BOUNDS)
+_LOOPS = _run.loops
 
 
 def _points(rng, n):

@@ -4,42 +4,26 @@ the 80-bit long double functions (checked themselves against mpmath on a sample)
 gives, that a loop calling them vectorises (float32 in float32 vectors), and that the numba backend uses them
 by default (libm's functions with ``vector_math=False``)."""
 import mpmath
-import numba as nb
 import numpy as np
 import pytest
 
 import symgraph as sg
 from symgraph.codegen.numba import vmath
+from tests.codegen.ulp import elementwise_loop, ulp_distance
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
 
 
-def _loop(function):
-    """A jitted loop applying ``function`` (one of vmath's, inlined) to every element."""
-    @nb.njit(error_model="numpy")
-    def kernel(x, out):
-        for i in range(x.size):
-            out[i] = function(x[i])
-    return kernel
-
-
-_exp64, _tanh64 = _loop(vmath.exp_f64), _loop(vmath.tanh_f64)
-_exp32, _tanh32 = _loop(vmath.exp_f32), _loop(vmath.tanh_f32)
-_log64, _log1p64 = _loop(vmath.log_f64), _loop(vmath.log1p_f64)
-_expm164 = _loop(vmath.expm1_f64)
+_exp64, _tanh64 = elementwise_loop(vmath.exp_f64), elementwise_loop(vmath.tanh_f64)
+_exp32, _tanh32 = elementwise_loop(vmath.exp_f32), elementwise_loop(vmath.tanh_f32)
+_log64, _log1p64 = elementwise_loop(vmath.log_f64), elementwise_loop(vmath.log1p_f64)
+_expm164 = elementwise_loop(vmath.expm1_f64)
 
 
 def _run(kernel, x):
     out = np.empty_like(x)
     kernel(x, out)
     return out
-
-
-def _ulps(got, exact, dtype):
-    """|got - exact| in units of the last place of ``dtype`` at the exact value (subnormal spacing below)."""
-    exact = np.asarray(exact, np.longdouble)
-    spacing = np.spacing(np.abs(exact.astype(dtype))).astype(np.longdouble)
-    return np.abs(got.astype(np.longdouble) - exact) / spacing
 
 
 def _exp_points(rng, n):
@@ -50,7 +34,7 @@ def _exp_points(rng, n):
 
 def test_exp_f64_is_within_1_ulp_over_two_million_points():
     x = _exp_points(np.random.default_rng(0), 2_000_000)
-    ulps = _ulps(_run(_exp64, x), np.exp(x.astype(np.longdouble)), np.float64)
+    ulps = ulp_distance(_run(_exp64, x), np.exp(x.astype(np.longdouble)), np.float64)
     assert ulps.max() <= 1.0, (ulps.max(), x[np.argmax(ulps)])
 
 
@@ -58,7 +42,7 @@ def test_tanh_f64_is_within_2_ulp_over_two_million_points():
     rng = np.random.default_rng(1)
     x = np.concatenate([rng.uniform(-20, 20, 800_000), rng.uniform(-0.7, 0.7, 800_000),
                         rng.uniform(-1e-3, 1e-3, 200_000), rng.uniform(0.6, 0.65, 200_000) * rng.choice([-1, 1])])
-    ulps = _ulps(_run(_tanh64, x), np.tanh(x.astype(np.longdouble)), np.float64)
+    ulps = ulp_distance(_run(_tanh64, x), np.tanh(x.astype(np.longdouble)), np.float64)
     assert ulps.max() <= 2.0, (ulps.max(), x[np.argmax(ulps)])
 
 
@@ -66,7 +50,7 @@ def test_log_f64_is_within_1_ulp_over_two_million_points():
     rng = np.random.default_rng(5)
     x = np.concatenate([np.exp(rng.uniform(-740, 709, 1_000_000)), rng.uniform(0.5, 2, 800_000),
                         rng.uniform(0, 1e-300, 100_000), rng.uniform(0, 5e-310, 100_000)])    # subnormals
-    ulps = _ulps(_run(_log64, x), np.log(x.astype(np.longdouble)), np.float64)
+    ulps = ulp_distance(_run(_log64, x), np.log(x.astype(np.longdouble)), np.float64)
     assert ulps.max() <= 1.0, (ulps.max(), x[np.argmax(ulps)])
 
 
@@ -74,7 +58,7 @@ def test_log1p_f64_is_within_2_ulp_over_two_million_points():
     rng = np.random.default_rng(6)
     x = np.concatenate([rng.uniform(-0.999, 1, 1_000_000), rng.uniform(-1e-8, 1e-8, 400_000),
                         np.exp(rng.uniform(-700, 700, 600_000))])
-    ulps = _ulps(_run(_log1p64, x), np.log1p(x.astype(np.longdouble)), np.float64)
+    ulps = ulp_distance(_run(_log1p64, x), np.log1p(x.astype(np.longdouble)), np.float64)
     assert ulps.max() <= 2.0, (ulps.max(), x[np.argmax(ulps)])
 
 
@@ -86,7 +70,7 @@ def test_expm1_f64_is_within_3_ulp_over_two_million_points():
                         rng.uniform(-1e-8, 1e-8, 200_000), rng.uniform(0.3, 0.45, 200_000) * rng.choice([-1, 1]),
                         rng.uniform(700, 709.78, 100_000), rng.uniform(36, 41, 100_000) * -1,
                         np.exp(rng.uniform(-740, 0, 200_000)) * rng.choice([-1, 1])])
-    ulps = _ulps(_run(_expm164, x), np.expm1(x.astype(np.longdouble)), np.float64)
+    ulps = ulp_distance(_run(_expm164, x), np.expm1(x.astype(np.longdouble)), np.float64)
     assert ulps.max() <= 3.0, (ulps.max(), x[np.argmax(ulps)])
     inner = np.abs(x) < 0.34
     assert ulps[inner].max() <= 1.0, (ulps[inner].max(), x[inner][np.argmax(ulps[inner])])
@@ -112,13 +96,13 @@ def test_float32_versions_are_within_their_bounds(name):
     within 2, on four million points here; run over all 2**32 float32 values once (0.99, 1.33, 0.83 and
     1.44 ulp at most, every non-finite result NumPy's)."""
     x = _float32_points(name, np.random.default_rng(2), 4_000_000)
-    got = _run(_loop(getattr(vmath, f"{name}_f32")), x)
+    got = _run(elementwise_loop(getattr(vmath, f"{name}_f32")), x)
     assert got.dtype == np.float32
     with np.errstate(all="ignore"):
         exact = getattr(np, name)(x.astype(np.longdouble))
         rounded = exact.astype(np.float32)
     finite = np.isfinite(rounded) & np.isfinite(x)
-    ulps = _ulps(got[finite], exact[finite], np.float32)
+    ulps = ulp_distance(got[finite], exact[finite], np.float32)
     assert ulps.max() <= FLOAT32_BOUNDS[name], (ulps.max(), x[finite][np.argmax(ulps)])
     others = ~finite                                   # inf and NaN results and arguments: exactly NumPy's
     np.testing.assert_array_equal(got[others], rounded[others])
@@ -127,7 +111,7 @@ def test_float32_versions_are_within_their_bounds(name):
 def test_float32_versions_compute_in_float32():
     """No float64 arithmetic in the loop (it would halve the vector width)."""
     for name in ("exp", "tanh", "log", "log1p", "expm1"):
-        kernel = _loop(getattr(vmath, f"{name}_f32"))
+        kernel = elementwise_loop(getattr(vmath, f"{name}_f32"))
         x = np.ones(64, np.float32)
         kernel(x, x.copy())
         ir = next(iter(kernel.inspect_llvm().values()))
@@ -155,7 +139,7 @@ def test_float32_special_values_are_numpys():
                   3.4028235e38, -18.0, -17.9, 88.7, 0.34657359], np.float32)
     with np.errstate(all="ignore"):
         for name in ("exp", "tanh", "log", "log1p", "expm1"):
-            got, want = _run(_loop(getattr(vmath, f"{name}_f32")), x), getattr(np, name)(x)
+            got, want = _run(elementwise_loop(getattr(vmath, f"{name}_f32")), x), getattr(np, name)(x)
             np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
             numbers = ~np.isnan(want)
             np.testing.assert_array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))

@@ -8,6 +8,7 @@ import pytest
 
 import symgraph as sg
 from symgraph.codegen.numba import vmath
+from tests.codegen.ulp import ulp_distance
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
 
@@ -28,12 +29,6 @@ def _run(x, y):
     out = np.empty_like(x)
     (_pow64 if x.dtype == np.float64 else _pow32)(x, y, out)
     return out
-
-
-def _ulps(got, exact, dtype):
-    exact = np.asarray(exact, np.longdouble)
-    spacing = np.spacing(np.abs(exact.astype(dtype))).astype(np.longdouble)
-    return np.abs(got.astype(np.longdouble) - exact) / spacing
 
 
 def test_the_logarithm_table_agrees_with_mpmath():
@@ -58,7 +53,7 @@ def test_float64_is_within_1_ulp_over_three_million_points():
     rounded = exact.astype(np.float64)
     inside = np.isfinite(rounded) & (np.abs(rounded) >= np.finfo(np.float64).tiny)
     assert inside.mean() > 0.8
-    ulps = _ulps(got[inside], exact[inside], np.float64)
+    ulps = ulp_distance(got[inside], exact[inside], np.float64)
     assert ulps.max() <= 1.0, (ulps.max(), x[inside][np.argmax(ulps)], y[inside][np.argmax(ulps)])
     # beyond the range (and subnormal results, within a unit of the last place there)
     outside = ~inside & np.isfinite(x) & ~np.isnan(rounded)
@@ -98,7 +93,7 @@ def test_float32_is_within_1_ulp_of_float32():
         exact = np.power(x.astype(np.longdouble), y.astype(np.longdouble))
     rounded = exact.astype(np.float32)
     inside = np.isfinite(rounded) & (np.abs(rounded) >= np.finfo(np.float32).tiny)
-    ulps = _ulps(got[inside], exact[inside], np.float32)
+    ulps = ulp_distance(got[inside], exact[inside], np.float32)
     assert ulps.max() <= 1.0, ulps.max()
     np.testing.assert_array_equal(_run(np.float32([2, 3, 0.5, 9]), np.float32([10, 4, 3, 0.5])),
                                   np.float32([1024, 81, 0.125, 3]))

@@ -3,12 +3,12 @@ range (the 2 / pi digits checked against mpmath), their ulp bounds on millions o
 long double functions (themselves checked against mpmath, large arguments included), NumPy's special values,
 vectorised loops, and the numba backend using them by default (libm with ``vector_math=False``)."""
 import mpmath
-import numba as nb
 import numpy as np
 import pytest
 
 import symgraph as sg
 from symgraph.codegen.numba import vmath
+from tests.codegen.ulp import runner, ulp_distance
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
 
@@ -18,28 +18,8 @@ BOUNDS = {"sin": 1.0, "cos": 1.0, "tan": 3.0}
 HARD = 6381956970095103 * 2.0 ** 797
 
 
-def _loop(function):
-    @nb.njit(error_model="numpy")
-    def kernel(x, out):
-        for i in range(x.size):
-            out[i] = function(x[i])
-    return kernel
-
-
-_LOOPS = {(name, dtype): _loop(getattr(vmath, f"{name}_{suffix}")) for name in BOUNDS
-          for dtype, suffix in ((np.float64, "f64"), (np.float32, "f32"))}
-
-
-def _run(name, x):
-    out = np.empty_like(x)
-    _LOOPS[name, x.dtype.type](x, out)
-    return out
-
-
-def _ulps(got, exact, dtype):
-    exact = np.asarray(exact, np.longdouble)
-    spacing = np.spacing(np.abs(exact.astype(dtype))).astype(np.longdouble)
-    return np.abs(got.astype(np.longdouble) - exact) / spacing
+_run = runner(BOUNDS)
+_LOOPS = _run.loops
 
 
 def _points(rng, n):
@@ -60,7 +40,7 @@ def test_float64_is_within_its_bound_over_two_million_points(name):
     exact = getattr(np, name)(x.astype(np.longdouble))
     finite = np.isfinite(exact.astype(np.float64))      # tan's poles round to finite values too; all are here
     assert finite.all()
-    ulps = _ulps(got, exact, np.float64)
+    ulps = ulp_distance(got, exact, np.float64)
     assert ulps.max() <= BOUNDS[name], (ulps.max(), x[np.argmax(ulps)])
 
 
@@ -73,7 +53,7 @@ def test_float32_is_within_1_ulp_of_float32_over_four_million_points(name):
     got = _run(name, x)
     assert got.dtype == np.float32
     exact = getattr(np, name)(x.astype(np.longdouble))
-    ulps = _ulps(got, exact, np.float32)
+    ulps = ulp_distance(got, exact, np.float32)
     assert ulps.max() <= 1.0, (ulps.max(), x[np.argmax(ulps)])
 
 
