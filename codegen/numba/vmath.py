@@ -1,12 +1,12 @@
-"""Vectorisable ``exp``, ``expm1``, ``tanh``, ``log``, ``log1p``, ``sin``, ``cos``, ``tan``, ``erf``, ``erfc`` and
-``pow`` for the loops the numba backend generates.
+"""Vectorisable ``exp``, ``expm1``, ``tanh``, ``log``, ``log1p``, ``sin``, ``cos``, ``tan``, ``erf``, ``erfc``,
+``log2``, ``log10``, ``exp2`` and ``pow`` for the loops the numba backend generates.
 
 Numba calls libm's scalar functions for ``np.exp``, ``np.tanh``, ``np.log``, ``np.sin``, ... (the pip builds of
-llvmlite have no SVML), and a call inside a loop keeps LLVM from vectorising it. These functions are branch-free (selects instead of
-branches), call nothing, and read or make a float's exponent through its bits (``_float64_bits`` and
-``_bits_to_float64``, intrinsics): inlined into a fused loop, LLVM vectorises the loop with the machine's widest
-vectors, like NumPy's own SIMD loops and XLA's polynomial approximations. The numba backend writes them
-instead of libm's calls by default (``sg.function(..., vector_math=False)`` keeps libm).
+llvmlite have no SVML), and a call inside a loop keeps LLVM from vectorising it. These functions are branch-free
+(selects instead of branches), call nothing, and read or make a float's exponent through its bits
+(``_float64_bits`` and ``_bits_to_float64``, intrinsics): inlined into a fused loop, LLVM vectorises the loop
+with the machine's widest vectors, like NumPy's own SIMD loops and XLA's polynomial approximations. The numba
+backend writes them instead of libm's calls by default (``sg.function(..., vector_math=False)`` keeps libm).
 
 How they are inlined, cheaply: each public name (``exp_f64``, ...) is an intrinsic whose call site is an
 ordinary call of the body (``_exp_f64``, compiled once per install: Numba's disk cache) marked
@@ -52,6 +52,10 @@ Accuracy (tests/codegen/test_vmath.py checks each bound on two million points pe
   integer exponent, NaN with any other, zeros and infinities). ``pow_f32``: the float64 function rounded once.
   About libm's speed alone (its table-driven scalar ``pow`` is fast); what it changes is the loop around it,
   which stays vectorised.
+- ``log2_f64``, ``log10_f64`` and ``exp2_f64`` within 1 ulp (0.50, 0.50 and 0.55 at most against long double on
+  tests/codegen/test_vlog2.py's points; NumPy's: 0.52, 0.59, 0.69), exact at powers of two and ten and at
+  integer exponents: pow's two-double logarithm and exp with the constant as two doubles. The float32
+  versions: the float64 functions rounded once.
 
 Cody-Waite reduction for ``exp``: ``x = k ln 2 + r`` with ``|r| <= ln 2 / 2`` (``ln 2`` split into a high part
 whose products with ``k`` are exact and a low part), ``exp(r)`` by its Taylor polynomial to degree 13 (the
@@ -1014,11 +1018,72 @@ def _pow_f32(x, y):
     return np.float32(_pow_f64(np.float64(x), np.float64(y)))
 
 
+
+# ------------------------------------------------------------------ log2, log10, exp2
+#
+# pow's two-double logarithm and exp, with the constant carried as two doubles as well: nearly always
+# correctly rounded, and exact where the result is a double (log2(8) = 3, log10(1000) = 3, exp2(-3) = 0.125).
+
+_INV_LN2_HI, _INV_LN2_LO = 1.4426950408889634, 2.0355273740931033e-17
+_INV_LN10_HI, _INV_LN10_LO = 0.4342944819032518, 1.098319650216765e-17
+_LN2_PAIR_HI, _LN2_PAIR_LO = 0.6931471805599453, 2.3190468138462996e-17
+
+
+@_body
+def _log_scaled(x, scale_high, scale_low):
+    """log(x) (scale_high + scale_low), rounded once; log's special values (x < 0: NaN, ±0: -inf, inf)."""
+    high, low = _log_pair(x if x > 0.0 else 1.0)
+    p, p_error = _two_product(high, scale_high)
+    result = p + (p_error + (high * scale_low + low * scale_high))
+    result = result if x < np.inf else x                             # log(inf) = inf, NaN stays NaN
+    return result if x > 0.0 else (-np.inf if x == 0.0 else np.nan)
+
+
+@_body
+def _log2_f64(x):
+    """``log2(x)`` for a float64 ``x``, within 1 ulp and exact at powers of two (see the module's docstring)."""
+    return _log_scaled(x, _INV_LN2_HI, _INV_LN2_LO)
+
+
+@_body
+def _log10_f64(x):
+    """``log10(x)`` for a float64 ``x``, within 1 ulp and exact at powers of ten (see the module's docstring)."""
+    return _log_scaled(x, _INV_LN10_HI, _INV_LN10_LO)
+
+
+@_body
+def _exp2_f64(x):
+    """``exp2(x)`` for a float64 ``x``, within 1 ulp and exact at integers (see the module's docstring)."""
+    t, t_error = _two_product(x if abs(x) < 2000.0 else 2000.0 * np.sign(x), _LN2_PAIR_HI)
+    result = _exp_pair(t, t_error + x * _LN2_PAIR_LO if abs(x) < 2000.0 else 0.0)
+    return result if x == x else x
+
+
+@_body
+def _log2_f32(x):
+    """``log2(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
+    return np.float32(_log2_f64(np.float64(x)))
+
+
+@_body
+def _log10_f32(x):
+    """``log10(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
+    return np.float32(_log10_f64(np.float64(x)))
+
+
+@_body
+def _exp2_f32(x):
+    """``exp2(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
+    return np.float32(_exp2_f64(np.float64(x)))
+
+
 exp_f64, tanh_f64, log_f64, log1p_f64, expm1_f64, sin_f64, cos_f64, tan_f64, erf_f64, erfc_f64 = (
     _inlined(body, types.float64) for body in (_exp_f64, _tanh_f64, _log_f64, _log1p_f64, _expm1_f64,
                                                _sin_f64, _cos_f64, _tan_f64, _erf_f64, _erfc_f64))
 exp_f32, tanh_f32, log_f32, log1p_f32, expm1_f32, sin_f32, cos_f32, tan_f32, erf_f32, erfc_f32 = (
     _inlined(body, types.float32) for body in (_exp_f32, _tanh_f32, _log_f32, _log1p_f32, _expm1_f32,
                                                _sin_f32, _cos_f32, _tan_f32, _erf_f32, _erfc_f32))
+log2_f64, log10_f64, exp2_f64 = (_inlined(body, types.float64) for body in (_log2_f64, _log10_f64, _exp2_f64))
+log2_f32, log10_f32, exp2_f32 = (_inlined(body, types.float32) for body in (_log2_f32, _log10_f32, _exp2_f32))
 pow_f64 = _inlined(_pow_f64, types.float64, arity=2)
 pow_f32 = _inlined(_pow_f32, types.float32, arity=2)
