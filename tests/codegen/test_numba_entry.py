@@ -175,6 +175,9 @@ def test_every_scalar_argument_kind_takes_a_fast_path_or_the_general_rules():
     source = compiled._entry.source            # the generated wrapper: the fast paths are there
     assert "t0 is scalar0" in source and "a0 = a0.item()" in source and "t1 is float and" in source
     assert "a3 = a3.item()" in source and "a2 = a2[()]" in source     # bool: a Python type; int32: none
+    # a NumPy scalar of a Python number's dtype goes to the kernel as that Python number (typed faster)
+    assert "a0 = float(a0)" in source and "a3 = bool(a3)" in source
+    assert compiled(np.float64(2.5), 0.0, 0, np.bool_(True))[3] == 2.5
 
 
 def test_keywords_and_positional_values_bind_as_the_signature_says():
