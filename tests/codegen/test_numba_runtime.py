@@ -276,7 +276,9 @@ def test_kernel_cache_key_follows_the_jitted_libraries_sources(tmp_path, monkeyp
     assert cache.cache_key("kernel source", before) != cache.cache_key("kernel source", after)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="transparent huge pages are Linux's")
+@pytest.mark.skipif(not sys.platform.startswith("linux")
+                    or not os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"),
+                    reason="transparent huge pages are Linux's, when its kernel has them")
 def test_large_arrays_the_kernels_allocate_are_advised_onto_huge_pages():
     """A fresh 80 MB output written by a parallel loop took one page fault per 4 KiB page (W1: 41 against
     19 ms on reused memory); like NumPy, arrays of 4 MiB and more ask for transparent huge pages
