@@ -8,10 +8,11 @@ call runs the kernel. Each call runs entirely on one tier, and the function appl
 after it returned, so a call that raises changes nothing on either tier.
 
 The tiers compute the same graph but not always the same bits: the kernel's vectorised ``exp``/``tanh``/
-``log``/``log1p``/``sin``/``cos``/``tan``/``erf``/``erfc``/``log2``/``log10``/``exp2``/``**`` are within 1-4 ulp
-of the exact result (``vector_math=False`` calls libm, as NumPy does) and its products may sum in another order.
-A training run that switches tiers mid-way therefore need not repeat its last bits from one run to the next,
-which is why ``wait=True`` (the kernel compiled before the function is returned) stays the default.
+``log``/``log1p``/``sin``/``cos``/``tan``/``erf``/``erfc``/``log2``/``log10``/``exp2``/``sinh``/``cosh``/``**``
+are within 1-4 ulp of the exact result (``vector_math=False`` calls libm, as NumPy does) and its products may
+sum in another order. A training run that switches tiers mid-way therefore need not repeat its last bits from
+one run to the next, which is why ``wait=True`` (the kernel compiled before the function is returned) stays the
+default.
 
 ``f.cache_info.tier`` says which tier serves the calls now: ``"python"`` (``status`` "compiling",
 "compiled" when the next call will load the kernel, or "failed" when the background process died: the
