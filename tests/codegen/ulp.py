@@ -33,3 +33,11 @@ def runner(names):
         return out
     run.loops = loops
     return run
+
+
+def assert_vectorised(loops):
+    """Each of ``run.loops`` (by (name, dtype)), run once, holds vectors of doubles in its LLVM IR."""
+    for (name, dtype), kernel in loops.items():
+        values = np.ones(16, dtype)
+        kernel(values, values.copy())
+        assert "x double>" in next(iter(kernel.inspect_llvm().values())), (name, dtype)
