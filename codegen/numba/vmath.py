@@ -85,14 +85,17 @@ from numba.extending import intrinsic
 _body = nb.njit(inline="always", cache=True, error_model="numpy")
 
 
-def _inlined(body, nbtype, arity=1):
+def _inlined(body, nbtype, arity=1, through=None):
     """An intrinsic calling ``body`` (of ``nbtype``, float64 or float32, its ``arity`` arguments and result)
-    through a call LLVM always inlines; other argument types are converted to ``nbtype`` first.
+    through a call LLVM always inlines; other argument types are converted to ``nbtype`` first. With
+    ``through`` (float64), ``body`` is the float64 function: the arguments are widened to it and its result
+    rounded once to ``nbtype`` (a float32 function that is its float64 one rounded, with no body of its own).
 
     The body is compiled once (or loaded from Numba's disk cache), its code linked into the calling kernel's
     module, and the call marked ``alwaysinline``: LLVM's inliner, not Numba's, puts the body into the
     kernel's loop. The bodies raise nothing, so the call's status is not read."""
-    argtypes = (nbtype,) * arity
+    computed = through or nbtype
+    argtypes = (computed,) * arity
 
     def typer(typingctx, *given):
         if len(given) != arity or not all(isinstance(x, (types.Float, types.Integer, types.Boolean))
@@ -104,11 +107,11 @@ def _inlined(body, nbtype, arity=1):
             compiled = body.overloads[argtypes]
             context.add_linking_libs([compiled.library])
             function = context.declare_function(builder.module, compiled.fndesc)
-            values = [context.cast(builder, value, given_type, nbtype)
+            values = [context.cast(builder, value, given_type, computed)
                       for value, given_type in zip(args, signature.args)]
-            _, result = context.call_conv.call_function(builder, function, nbtype, argtypes, values,
+            _, result = context.call_conv.call_function(builder, function, computed, argtypes, values,
                                                         attrs=("alwaysinline",))
-            return result
+            return context.cast(builder, result, computed, nbtype)
         return nbtype(*given), codegen
 
     if arity == 1:     # Numba's intrinsic reads the typer's parameters: a fixed list where it can be one
@@ -119,8 +122,13 @@ def _inlined(body, nbtype, arity=1):
         def two(typingctx, x, y):
             return typer(typingctx, x, y)
         chosen = two
-    chosen.__name__ = chosen.__qualname__ = body.py_func.__name__.lstrip("_")
-    chosen.__doc__ = body.py_func.__doc__
+    name = body.py_func.__name__.lstrip("_")
+    if through is not None:
+        name = name.replace("_f64", "_f32")
+        chosen.__doc__ = f"``{name}``: {name.replace('_f32', '_f64')} on the float64 value, rounded once to float32."
+    else:
+        chosen.__doc__ = body.py_func.__doc__
+    chosen.__name__ = chosen.__qualname__ = name
     return intrinsic(prefer_literal=False)(chosen)
 
 
@@ -830,16 +838,6 @@ def _erfc_f64(x):
     return result if x == x else x
 
 
-@_body
-def _erf_f32(x):
-    """``erf(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
-    return np.float32(_erf_f64(np.float64(x)))
-
-
-@_body
-def _erfc_f32(x):
-    """``erfc(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
-    return np.float32(_erfc_f64(np.float64(x)))
 
 
 
@@ -1079,12 +1077,6 @@ def _pow_f64(x, y):
     return 1.0 if (y == 0.0) | (x == 1.0) else result
 
 
-@_body
-def _pow_f32(x, y):
-    """``x ** y`` for float32 ``x`` and ``y``: the float64 function rounded once (within 1 ulp of float32,
-    exact where the power is a float32)."""
-    return np.float32(_pow_f64(np.float64(x), np.float64(y)))
-
 
 
 # ------------------------------------------------------------------ log2, log10, exp2
@@ -1127,22 +1119,7 @@ def _exp2_f64(x):
     return result if x == x else x
 
 
-@_body
-def _log2_f32(x):
-    """``log2(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
-    return np.float32(_log2_f64(np.float64(x)))
 
-
-@_body
-def _log10_f32(x):
-    """``log10(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
-    return np.float32(_log10_f64(np.float64(x)))
-
-
-@_body
-def _exp2_f32(x):
-    """``exp2(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
-    return np.float32(_exp2_f64(np.float64(x)))
 
 
 
@@ -1186,27 +1163,20 @@ def _cosh_f64(x):
     return result if x == x else x
 
 
-@_body
-def _sinh_f32(x):
-    """``sinh(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
-    return np.float32(_sinh_f64(np.float64(x)))
-
-
-@_body
-def _cosh_f32(x):
-    """``cosh(x)`` for a float32 ``x``: the float64 function rounded once (within 1 ulp of float32)."""
-    return np.float32(_cosh_f64(np.float64(x)))
 
 
 exp_f64, tanh_f64, log_f64, log1p_f64, expm1_f64, sin_f64, cos_f64, tan_f64, erf_f64, erfc_f64 = (
     _inlined(body, types.float64) for body in (_exp_f64, _tanh_f64, _log_f64, _log1p_f64, _expm1_f64,
                                                _sin_f64, _cos_f64, _tan_f64, _erf_f64, _erfc_f64))
-exp_f32, tanh_f32, log_f32, log1p_f32, expm1_f32, sin_f32, cos_f32, tan_f32, erf_f32, erfc_f32 = (
-    _inlined(body, types.float32) for body in (_exp_f32, _tanh_f32, _log_f32, _log1p_f32, _expm1_f32,
-                                               _sin_f32, _cos_f32, _tan_f32, _erf_f32, _erfc_f32))
 log2_f64, log10_f64, exp2_f64, sinh_f64, cosh_f64 = (
     _inlined(body, types.float64) for body in (_log2_f64, _log10_f64, _exp2_f64, _sinh_f64, _cosh_f64))
-log2_f32, log10_f32, exp2_f32, sinh_f32, cosh_f32 = (
-    _inlined(body, types.float32) for body in (_log2_f32, _log10_f32, _exp2_f32, _sinh_f32, _cosh_f32))
 pow_f64 = _inlined(_pow_f64, types.float64, arity=2)
-pow_f32 = _inlined(_pow_f32, types.float32, arity=2)
+# float32 in float32 arithmetic (16 lanes a vector), or with a reduction of their own
+exp_f32, tanh_f32, log_f32, log1p_f32, expm1_f32, sin_f32, cos_f32, tan_f32 = (
+    _inlined(body, types.float32) for body in (_exp_f32, _tanh_f32, _log_f32, _log1p_f32, _expm1_f32,
+                                               _sin_f32, _cos_f32, _tan_f32))
+# float32 as the float64 function rounded once (within 1 ulp of float32)
+erf_f32, erfc_f32, log2_f32, log10_f32, exp2_f32, sinh_f32, cosh_f32 = (
+    _inlined(body, types.float32, through=types.float64)
+    for body in (_erf_f64, _erfc_f64, _log2_f64, _log10_f64, _exp2_f64, _sinh_f64, _cosh_f64))
+pow_f32 = _inlined(_pow_f64, types.float32, arity=2, through=types.float64)
