@@ -159,15 +159,11 @@ def _operand_dtype(k, nin, input_dtypes, instructions):
 
 def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, out_dtypes):
     """Source of a grid-stride kernel; ``input_spec[k] = (dtype, ndim, is_host_scalar)``."""
-    input_dtypes = [d for d, _, _ in input_spec]
     params = [f"out{j}" for j in range(len(outputs))] + [f"in{k}" for k in range(nin)] + ["n"]
     params += [f"d{a}" for a in range(out_ndim)]
-    for k, (_, ndim, scalar) in enumerate(input_spec):
-        if not scalar and ndim:
-            params += [f"m{k}_{a}" for a in range(ndim)]
-    power = any(op.name == "pow" and np.dtype(dtype).kind in "iu" for op, _, dtype in instructions)
+    params += mask_parameters(input_spec)
     params += ["error"] if checks_power(instructions) else []
-    lines = ([INT_POWER_SOURCE] if power else []) + [
+    lines = ([INT_POWER_SOURCE] if uses_int_power(instructions) else []) + [
         f"def {name}({', '.join(params)}):",
         "    for flat in range(cuda.grid(1), n, cuda.gridsize(1)):"]
     body = []
@@ -176,8 +172,31 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
         for a in reversed(range(1, out_ndim)):
             body += [f"i{a} = r % d{a}", f"r = r // d{a}"]
         body.append("i0 = r")
+    body += elementwise_body(nin, instructions, outputs, input_spec, out_ndim, out_dtypes)
+    lines += ["        " + line for line in body]
+    return "\n".join(lines) + "\n"
+
+
+def mask_parameters(input_spec, given=()):
+    """The 0/1 broadcast mask parameters of the array inputs (``m<k>_<axis>``), but those in ``given``."""
+    return [f"m{k}_{a}" for k, (_, ndim, scalar) in enumerate(input_spec)
+            if not scalar and k not in given for a in range(ndim)]
+
+
+def uses_int_power(instructions) -> bool:
+    return any(op.name == "pow" and np.dtype(dtype).kind in "iu" for op, _, dtype in instructions)
+
+
+def elementwise_body(nin, instructions, outputs, input_spec, out_ndim, out_dtypes, given=None):
+    """The lines computing one element at the output index ``i0, i1, ...``: read each input ``in<k>`` (or
+    take ``given[k]``, an expression of the caller's), run the scalar program, store ``out<j>``."""
+    given = given or {}
+    input_dtypes = [d for d, _, _ in input_spec]
+    body = []
     for k, (_, ndim, scalar) in enumerate(input_spec):
-        if scalar:
+        if k in given:
+            body.append(f"x{k} = {given[k]}")
+        elif scalar:
             body.append(f"x{k} = in{k}")
         elif ndim == 0:
             body.append(f"x{k} = in{k}[0]")       # 0-d device values are passed as 1-element views
@@ -218,8 +237,7 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
         if _operand_dtype(k, nin, input_dtypes, instructions) != out_dtypes[j]:
             value = cast_expr(value, out_dtypes[j])
         body.append(f"out{j}[{out_index}] = {value}")
-    lines += ["        " + line for line in body]
-    return "\n".join(lines) + "\n"
+    return body
 
 
 # ---------------------------------------------------------------- launching
@@ -275,17 +293,8 @@ class ElementwiseKernel:
         if n == 0:
             return destinations
         args = [reshape_view(d, (1,)) if not self.out_ndim else d for d in destinations]
-        masks = []
-        for value, (dtype, ndim, scalar) in zip(values, self.input_spec):
-            if scalar:
-                args.append(np.asarray(value, dtype=dtype)[()])
-            elif ndim == 0:
-                args.append(reshape_view(value, (1,)))
-            else:
-                args.append(value)
-                lead = self.out_ndim - ndim
-                masks += [0 if value.shape[a] == 1 and shape[lead + a] != 1 else 1 for a in range(ndim)]
-        args += [n] + [int(d) for d in shape] + masks
+        inputs, masks = input_arguments(values, self.input_spec, shape)
+        args += inputs + [n] + [int(d) for d in shape] + masks
         if self.checks_power:
             args.append(_power_error.array())
         blocks, threads = sizes().elementwise_grid(n)
@@ -293,6 +302,24 @@ class ElementwiseKernel:
         if self.checks_power and _power_error.raised():
             raise ValueError(f"{self.label}: Integers to negative integer powers are not allowed (as in NumPy)")
         return destinations
+
+
+def input_arguments(values, input_spec, shape, given=()):
+    """The kernel arguments of an elementwise program's inputs (``values``, but the positions in ``given``)
+    and their broadcast masks for an output of ``shape``, in the order of ``elementwise_source``."""
+    args, masks = [], []
+    for k, (value, (dtype, ndim, scalar)) in enumerate(zip(values, input_spec)):
+        if k in given:
+            continue
+        if scalar:
+            args.append(np.asarray(value, dtype=dtype)[()])
+        elif ndim == 0:
+            args.append(reshape_view(value, (1,)))
+        else:
+            args.append(value)
+            lead = len(shape) - ndim
+            masks += [0 if value.shape[a] == 1 and shape[lead + a] != 1 else 1 for a in range(ndim)]
+    return args, masks
 
 
 _copy_kernels = {}

@@ -16,6 +16,8 @@ from symgraph.graph import Constant, toposort
 from symgraph.ops.ifelse import lazy_branches
 
 from . import runtime
+from . import linalg_ops as products, reduce_ops as reductions
+from .fusion import fused_readers, pending_step
 from .runtime import contiguous_copy, is_device_array, to_device, to_host
 from .table import LOWERINGS, label, plan_node
 
@@ -77,10 +79,25 @@ class CudaExecutor:
         # the nodes only one branch of an ifelse needs run when it is chosen (symgraph/ops/ifelse.py)
         deferred, branches = lazy_branches(nodes, program.outputs)
         planned = {}
+        # products and reductions computed inside the kernel of their one elementwise reader (fusion.py)
+        readers = fused_readers(nodes, program.outputs, lambda n: products.fuses_into_reader(n) or
+                                reductions.fuses_into_reader(n))
+        pending = {}          # id(reader) -> the node it computes
         for node in nodes:
             for var in node.inputs:
                 self._add_constant(var)
             step = self._plan(node)
+            if step is None:
+                pass
+            elif id(node) in readers and not any(id(v) in self.host for v in node.outputs):
+                pending[id(readers[id(node)])] = node
+                step = pending_step(products.PendingProduct, step) if products.fuses_into_reader(node) \
+                    else reductions.pending_reduction_step(node, step)
+            elif id(node) in pending:
+                source = pending[id(node)]
+                fused = products.lower_with_product if products.fuses_into_reader(source) \
+                    else reductions.lower_with_reduction
+                step = fused(node, source, self.host, step)
             if step is None:
                 reason = LOWERINGS.reason_unsupported(type(node.op))
                 missing.append(label(node) + (f": {reason}" if reason else ""))

@@ -17,6 +17,7 @@ import numpy as np
 
 from symgraph.ops.reduce import accumulator_dtype as op_accumulator_dtype, identity
 
+from .elemwise import INT_POWER_SOURCE, uses_int_power
 from .runtime import cast_expr, literal, reshape_view, sizes
 
 # kind -> combine(a, b) source (the initial value is the op's identity)
@@ -77,9 +78,11 @@ def _header(name, ndim, threads, acc_dtype, out_param="out"):
             "    for row in range(cuda.blockIdx.x, rows, cuda.gridDim.x):"]
 
 
-def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads):
+def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads, epilogue=None):
     """A row reduction whose rows may be split into ``parts`` chunks of ``chunk`` columns: block job
-    ``row * parts + part`` writes ``out[job]`` (a partial result when ``parts > 1``)."""
+    ``row * parts + part`` writes ``out[job]`` (a partial result when ``parts > 1``). With ``epilogue``
+    (fusion.py; ``parts`` is 1) a row's result goes to the reader's scalar program at the row's index in
+    the result's shape (``e0, e1, ...``), which stores the reader's outputs."""
     acc = accumulator_dtype(kind, out_dtype)
     kept = [a for a in range(ndim) if a not in reduced]
     index = ", ".join(f"i{a}" for a in range(ndim))
@@ -88,7 +91,11 @@ def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads):
     else:
         value = cast_expr(f"x[{index}]", acc)
     dims = ", ".join(f"d{a}" for a in range(ndim))
-    lines = [f"def {name}(out, x, rows, cols, parts, chunk, {dims}):",
+    outs = "out" if epilogue is None else ", ".join(f"out{j}" for j in range(len(epilogue.out_dtypes)))
+    extra = "" if epilogue is None else "".join(f", e{a}" for a in range(epilogue.ndim)) + \
+        "".join(f", {p}" for p in epilogue.parameters())
+    lines = ([INT_POWER_SOURCE] if epilogue is not None and uses_int_power(epilogue.kernel.instructions) else []) + [
+             f"def {name}({outs}, x, rows, cols, parts, chunk, {dims}{extra}):",
              f"    THREADS = {threads}",
              # Dynamic shared memory (size given at launch): the simulator allocates static shared
              # arrays lazily without a lock, so two threads may get different ones.
@@ -106,9 +113,17 @@ def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads):
               f"            acc = {_COMBINE[kind]('acc', 'v')}"]
     _tree(lines, kind, " " * 8)
     final = "(buf[0] != 0)" if out_dtype == "bool" else cast_expr("buf[0]", out_dtype)
-    lines += ["        if tid == 0:",
-              f"            out[job] = {final}",
-              "        cuda.syncthreads()"]
+    lines.append("        if tid == 0:")
+    if epilogue is None:
+        lines.append(f"            out[job] = {final}")
+    else:
+        lines.append("            r = row")
+        for a in reversed(range(1, epilogue.ndim)):
+            lines += [f"            i{a} = r % e{a}", f"            r = r // e{a}"]
+        if epilogue.ndim:
+            lines.append("            i0 = r")
+        lines += ["            " + line for line in epilogue.body(final)]
+    lines.append("        cuda.syncthreads()")
     return "\n".join(lines) + "\n"
 
 
@@ -174,20 +189,48 @@ def _reduce_launch(call, kind, x, axes, rows, cols, parts, out_dtype):
     return out
 
 
-def reduce_rows(call, kind, x, axes, out_dtype):
-    """``kind`` over ``axes`` of device array ``x``: a flat contiguous array (the kept axes in order) and
-    the kept shape. Few long rows are split over several blocks, then the partials reduced again (the
-    split depends only on the sizes, so results stay deterministic)."""
-    x, axes, rows, cols = _prepared(x, axes)
-    kept_shape = tuple(n for a, n in enumerate(x.shape) if a not in axes)
+def _parts(rows, cols):
+    """How many blocks share a row: few long rows are split (a deterministic choice, by the sizes only)."""
     s = sizes()
-    parts = min(-(-cols // (s.reduce_threads * 4)), max(1, s.reduce_target_blocks // max(rows, 1)))
+    return min(-(-cols // (s.reduce_threads * 4)), max(1, s.reduce_target_blocks // max(rows, 1)))
+
+
+def reduce_rows(call, kind, x, axes, out_dtype, shape):
+    """``kind`` over ``axes`` of device array ``x``, as a contiguous array of ``shape`` (the kept axes'
+    lengths in order, with length-1 axes where the caller keeps them). Few long rows are split over
+    several blocks, then the partials reduced again (the split depends only on the sizes, so results
+    stay deterministic)."""
+    x, axes, rows, cols = _prepared(x, axes)
+    parts = _parts(rows, cols)
     if parts <= 1:
-        return _reduce_launch(call, kind, x, axes, rows, cols, 1, out_dtype), kept_shape
+        return reshape_view(_reduce_launch(call, kind, x, axes, rows, cols, 1, out_dtype), shape)
     partial_dtype = accumulator_dtype(kind, out_dtype)
     partials = _reduce_launch(call, kind, x, axes, rows, cols, parts, partial_dtype)
     out = _reduce_launch(call, kind, reshape_view(partials, (rows, parts)), (1,), rows, parts, 1, out_dtype)
-    return out, kept_shape
+    return reshape_view(out, shape)
+
+
+def reduce_rows_into(call, kind, x, axes, out_dtype, epilogue, shape, inputs, masks):
+    """``reduce_rows`` whose result (of ``shape``) goes through ``epilogue`` (fusion.py: the reader's scalar
+    program, with its other inputs' kernel arguments ``inputs`` and ``masks``) in the same kernel; returns
+    the reader's outputs. The same bits as the two kernels apart."""
+    x, axes, rows, cols = _prepared(x, axes)
+    parts = _parts(rows, cols)
+    if parts > 1:     # the partial results, then the partials reduced with the epilogue
+        partials = _reduce_launch(call, kind, x, axes, rows, cols, parts, accumulator_dtype(kind, out_dtype))
+        x, axes, cols = reshape_view(partials, (rows, parts)), (1,), parts
+    outs = [call.empty(shape, d) for d in epilogue.out_dtypes]
+    if rows:
+        threads = sizes().reduce_threads
+        key = ("reduce_epilogue", kind, x.ndim, axes, x.dtype.name, out_dtype, threads, epilogue.key())
+        kernel = call.kernel(key, "reduce_kernel", reduce_source("reduce_kernel", kind, x.ndim, axes, x.dtype.name,
+                                                                 out_dtype, threads, epilogue))
+        shared_bytes = threads * np.dtype(accumulator_dtype(kind, out_dtype)).itemsize
+        blocks = max(1, min(rows, sizes().reduce_max_blocks))
+        views = [o if shape else reshape_view(o, (1,)) for o in outs]     # 0-d outputs as 1-element views
+        kernel[blocks, threads, 0, shared_bytes](*views, x, rows, cols, 1, cols, *[int(n) for n in x.shape],
+                                                 *[int(n) for n in shape], *inputs, *masks)
+    return outs
 
 
 def softmax_rows(call, kind, x, axes):

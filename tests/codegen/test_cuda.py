@@ -584,3 +584,183 @@ def test_scan_rows_broadcast_an_initial_value_with_a_length_one_axis():
     vector = device_empty((2,), "float64")
     _store(None, vector, 1, to_device(np.array(3.0)))               # a 0-d device value into a 1-d buffer
     assert to_host(vector)[1] == 3.0
+
+
+# ---------------------------------------------------------------- products fused with their elementwise reader
+
+def _count_launches(monkeypatch):
+    from symgraph.codegen.cuda import runtime
+    launches = []
+    real = runtime._SimulatedLaunch.__getitem__
+    monkeypatch.setattr(runtime._SimulatedLaunch, "__getitem__",
+                        lambda self, configuration: launches.append(configuration) or real(self, configuration))
+    return launches
+
+
+def _mlp_twice(monkeypatch, dtype):
+    """The _mlp step (lr a host scalar) with and without products fused into their readers: losses,
+    parameters and kernel launches per call."""
+    results = []
+    for fuse in (True, False):
+        if not fuse:
+            monkeypatch.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, fuses: {})
+        launches = _count_launches(monkeypatch)
+        rng = np.random.default_rng(0)
+        params = [sg.shared(rng.normal(scale=0.5, size=s).astype(dtype), name=f"p{i}")
+                  for i, s in enumerate([(5, 7), (7,), (7, 3), (3,)])]
+        w1, b1, w2, b2 = params
+        x, labels, lr = sg.matrix("x", dtype), sg.vector("labels", dtype="int64"), sg.scalar("lr", dtype)
+        logits = sg.relu(x @ w1 + b1) @ w2 + b2
+        cost = -sg.mean(sg.sum(sg.one_hot(labels, 3).astype(dtype) * sg.log_softmax(logits, axis=-1), axis=1))
+        step = sg.function([x, labels, lr], cost, backend="cuda",
+                           updates=[(p, p - lr * g) for p, g in zip(params, sg.grad(cost, params))])
+        data, targets = rng.normal(size=(9, 5)).astype(dtype), rng.integers(0, 3, 9)
+        costs = [step(data, targets, 0.5) for _ in range(3)]
+        launches.clear()
+        costs.append(step(data, targets, 0.5))
+        results.append((costs, [p.get_value() for p in params], len(launches)))
+        monkeypatch.undo()
+    return results
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_product_and_its_elementwise_reader_run_as_one_kernel_with_the_same_bits(monkeypatch, dtype):
+    (costs, params, launches), (costs_apart, params_apart, launches_apart) = _mlp_twice(monkeypatch, dtype)
+    for value, apart in zip(costs + params, costs_apart + params_apart):
+        assert value.dtype == dtype
+        np.testing.assert_array_equal(value, apart)
+    # products: x @ w1 + b1 -> relu, h @ w2 + b2, the gradient of h (masked by relu) and both weights' updates
+    # w - lr * (x.T @ d); reductions: the mean's division and both biases' updates b - lr * d.sum(0)
+    assert launches == launches_apart - 8
+    ref_costs, ref_params = _mlp_twice_python(dtype)
+    np.testing.assert_allclose(np.array(costs, dtype=float), ref_costs, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def _mlp_twice_python(dtype):
+    rng = np.random.default_rng(0)
+    params = [sg.shared(rng.normal(scale=0.5, size=s).astype(dtype), name=f"p{i}")
+              for i, s in enumerate([(5, 7), (7,), (7, 3), (3,)])]
+    w1, b1, w2, b2 = params
+    x, labels, lr = sg.matrix("x", dtype), sg.vector("labels", dtype="int64"), sg.scalar("lr", dtype)
+    logits = sg.relu(x @ w1 + b1) @ w2 + b2
+    cost = -sg.mean(sg.sum(sg.one_hot(labels, 3).astype(dtype) * sg.log_softmax(logits, axis=-1), axis=1))
+    step = sg.function([x, labels, lr], cost, backend="python",
+                       updates=[(p, p - lr * g) for p, g in zip(params, sg.grad(cost, params))])
+    data, targets = rng.normal(size=(9, 5)).astype(dtype), rng.integers(0, 3, 9)
+    return np.array([float(step(data, targets, 0.5)) for _ in range(4)]), [p.get_value() for p in params]
+
+
+def test_a_fused_product_falls_back_when_its_reader_broadcasts_it_and_keeps_the_products_errors(monkeypatch):
+    a, b, c = sg.matrix("a"), sg.matrix("b"), sg.matrix("c")
+    outputs = sg.tanh(a @ b) * c + 1.0
+    f = sg.function([a, b, c], outputs, backend="cuda")
+    rng = np.random.default_rng(2)
+    av, bv = rng.normal(size=(4, 3)), rng.normal(size=(3, 6))
+    for cv in (rng.normal(size=(4, 6)), rng.normal(size=(1, 6)), rng.normal(size=(4, 1))):   # fused
+        np.testing.assert_allclose(f(av, bv, cv), np.tanh(av @ bv) * cv + 1.0, rtol=1e-12)
+    # the product (4, 1) broadcast to the reader's (4, 6): the product alone, then the reader
+    launches = _count_launches(monkeypatch)
+    cv = rng.normal(size=(4, 6))
+    np.testing.assert_allclose(f(av, bv[:, :1], cv), np.tanh(av @ bv[:, :1]) * cv + 1.0, rtol=1e-12)
+    assert len(launches) == 2
+    launches.clear()
+    f(av, bv, cv)
+    assert len(launches) == 1
+    with pytest.raises(ValueError, match=r"dot.*not aligned \(inner lengths 3 != 2\)"):
+        f(av, bv[:2], cv)
+    with pytest.raises(ValueError, match="cannot be broadcast"):
+        f(av, bv, cv[:3])
+    # empty products, and a product of an empty inner length (zeros)
+    np.testing.assert_array_equal(f(av[:0], bv, cv[:0]), np.empty((0, 6)))
+    np.testing.assert_array_equal(f(av[:, :0], bv[:0], cv), np.tanh(np.zeros((4, 6))) * cv + 1.0)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")   # the simulator's NumPy scalars
+def test_fused_products_with_several_outputs_repeated_reads_integers_and_device_scalars(monkeypatch):
+    a, b = sg.matrix("a", "int64"), sg.matrix("b", "int64")
+    p = a @ b
+    k = sg.shared(np.array(3, dtype="int64"), name="k")       # a 0-d value on the device
+    f = sg.function([a, b], p * p - k, backend="cuda")        # the product read twice
+    rng = np.random.default_rng(5)
+    av, bv = rng.integers(-2**40, 2**40, (5, 4)), rng.integers(-2**20, 2**20, (4, 3))
+    launches = _count_launches(monkeypatch)
+    result = f(av, bv)
+    assert len(launches) == 1 and result.dtype == np.int64
+    with np.errstate(over="ignore"):
+        want = av @ bv
+        np.testing.assert_array_equal(result, want * want - 3)     # wrapping as NumPy's int64
+    # a reader with two outputs (exp(p) and exp(p) * 2 + 1): one kernel, both outputs
+    x = sg.matrix("x")
+    y = sg.exp(x @ x)
+    g = sg.function([x], [y, y * 2.0 + 1.0], backend="cuda")
+    assert [type(node.op).__name__ for node in g.graph.nodes] == ["Dot", "Fused"]
+    xv = rng.normal(size=(4, 4))
+    launches.clear()
+    out = g(xv)
+    assert len(launches) == 1
+    np.testing.assert_allclose(out[0], np.exp(xv @ xv), rtol=1e-12)
+    np.testing.assert_array_equal(out[1], out[0] * 2.0 + 1.0)
+    # a product two nodes read is stored once, as before
+    q = x @ x
+    h = sg.function([x], [sg.exp(q), sg.tanh(q) + 1.0], backend="cuda")
+    launches.clear()
+    out = h(xv)
+    assert len(launches) == 3
+    np.testing.assert_allclose(out[0], np.exp(xv @ xv), rtol=1e-12)
+    np.testing.assert_allclose(out[1], np.tanh(xv @ xv) + 1.0, rtol=1e-12)
+
+
+def test_a_reduction_and_its_elementwise_reader_run_as_one_kernel(monkeypatch):
+    x, b = sg.matrix("x"), sg.vector("b")
+    scale = sg.scalar("scale")
+    outputs = [x.sum(axis=0) * scale + b,                     # a host scalar and a vector beside the sum
+               -(x.sum() / 7.0),                              # a 0-d result
+               sg.tanh(x.max(axis=1, keepdims=True)) - 1.0,   # keepdims
+               sg.logical_or(sg.any(x > 0.5, axis=1), sg.all(x > -3.0, axis=1))]
+    f = sg.function([x, b, scale], outputs, backend="cuda")
+    with monkeypatch.context() as apart:
+        apart.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, fuses: {})
+        f_apart = sg.function([x, b, scale], outputs, backend="cuda")
+    rng = np.random.default_rng(8)
+    launches = _count_launches(monkeypatch)
+    for rows in (5, 1, 100):        # 100 rows: the whole sum split over blocks, the partials then fused
+        xv, bv = rng.normal(size=(rows, 3)), rng.normal(size=3)
+        launches.clear()
+        f_apart(xv, bv, 0.5)
+        n_apart = len(launches)
+        launches.clear()
+        got = f(xv, bv, 0.5)
+        assert len(launches) == n_apart - 4      # one per output (the reader of any and all takes one)
+        expected = [xv.sum(0) * 0.5 + bv, -(xv.sum() / 7.0), np.tanh(xv.max(1, keepdims=True)) - 1.0,
+                    np.any(xv > 0.5, 1) | np.all(xv > -3.0, 1)]
+        for value, want in zip(got, expected):
+            _compare(value, np.asarray(want))
+    assert "reduce_kernel" in f.source
+    # a reduction its reader broadcasts to a larger shape: the sum alone, then the reader
+    y = sg.matrix("y")
+    g = sg.function([x, y], x.sum(axis=1, keepdims=True) * y, backend="cuda")
+    xv, yv = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    launches.clear()
+    np.testing.assert_allclose(g(xv, yv), xv.sum(1, keepdims=True) * yv, rtol=1e-12)
+    assert len(launches) == 2
+    launches.clear()
+    np.testing.assert_allclose(g(xv, yv[:, :1]), xv.sum(1, keepdims=True) * yv[:, :1], rtol=1e-12)
+    assert len(launches) == 1
+    # the reduction's own errors
+    h = sg.function([x], x.max(axis=0) * 2.0, backend="cuda")
+    with pytest.raises(ValueError, match="max: zero-size input of shape"):
+        h(np.empty((0, 3)))
+
+
+def test_fused_reductions_keep_the_bits_of_the_two_kernels_apart(monkeypatch):
+    x, w = sg.matrix("x", "float32"), sg.vector("w", "float32")
+    outputs = [w - 0.1 * x.sum(axis=0), x.prod(axis=1) * 3.0 + 1.0, sg.exp(x.sum()) - w.sum()]
+    rng = np.random.default_rng(9)
+    xv, wv = rng.uniform(0.5, 1.5, (37, 6)).astype("float32"), rng.normal(size=6).astype("float32")
+    fused = sg.function([x, w], outputs, backend="cuda")(xv, wv)
+    monkeypatch.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, fuses: {})
+    apart = sg.function([x, w], outputs, backend="cuda")(xv, wv)
+    for value, other in zip(fused, apart):
+        assert value.dtype == np.float32
+        np.testing.assert_array_equal(value, other)
+    np.testing.assert_allclose(fused[0], wv - np.float32(0.1) * xv.sum(0), rtol=1e-5)
