@@ -177,9 +177,9 @@ def elementwise_source(name, nin, instructions, outputs, input_spec, out_ndim, o
     return "\n".join(lines) + "\n"
 
 
-def mask_parameters(input_spec, given=()):
+def mask_parameters(input_spec, given=(), prefix=""):
     """The 0/1 broadcast mask parameters of the array inputs (``m<k>_<axis>``), but those in ``given``."""
-    return [f"m{k}_{a}" for k, (_, ndim, scalar) in enumerate(input_spec)
+    return [f"{prefix}m{k}_{a}" for k, (_, ndim, scalar) in enumerate(input_spec)
             if not scalar and k not in given for a in range(ndim)]
 
 
@@ -187,33 +187,37 @@ def uses_int_power(instructions) -> bool:
     return any(op.name == "pow" and np.dtype(dtype).kind in "iu" for op, _, dtype in instructions)
 
 
-def elementwise_body(nin, instructions, outputs, input_spec, out_ndim, out_dtypes, given=None):
+def elementwise_body(nin, instructions, outputs, input_spec, out_ndim, out_dtypes, given=None, prefix="",
+                     store=True):
     """The lines computing one element at the output index ``i0, i1, ...``: read each input ``in<k>`` (or
-    take ``given[k]``, an expression of the caller's), run the scalar program, store ``out<j>``."""
+    take ``given[k]``, an expression of the caller's), run the scalar program, store ``out<j>``. Every name
+    the lines make or read (but the index and ``given``) starts with ``prefix``. ``store=False``: returns
+    the lines and the outputs' values (expressions) instead of storing them."""
     given = given or {}
+    x, v, c, src, mask = (prefix + name for name in ("x", "v", "c", "in", "m"))
     input_dtypes = [d for d, _, _ in input_spec]
     body = []
     for k, (_, ndim, scalar) in enumerate(input_spec):
         if k in given:
-            body.append(f"x{k} = {given[k]}")
+            body.append(f"{x}{k} = {given[k]}")
         elif scalar:
-            body.append(f"x{k} = in{k}")
+            body.append(f"{x}{k} = {src}{k}")
         elif ndim == 0:
-            body.append(f"x{k} = in{k}[0]")       # 0-d device values are passed as 1-element views
+            body.append(f"{x}{k} = {src}{k}[0]")       # 0-d device values are passed as 1-element views
         else:
             lead = out_ndim - ndim
-            index = ", ".join(f"i{lead + a} * m{k}_{a}" for a in range(ndim))
-            body.append(f"x{k} = in{k}[{index}]")
+            index = ", ".join(f"i{lead + a} * {mask}{k}_{a}" for a in range(ndim))
+            body.append(f"{x}{k} = {src}{k}[{index}]")
 
     def operand(k):
-        return f"x{k}" if k < nin else f"v{k - nin}"
+        return f"{x}{k}" if k < nin else f"{v}{k - nin}"
 
     for j, (scalar_op, operands, dtype) in enumerate(instructions):
         args = []
         for k in operands:
             if converts_operands(scalar_op) and _operand_dtype(k, nin, input_dtypes, instructions) != dtype:
-                body.append(f"c{j}_{k} = {cast_expr(operand(k), dtype)}")
-                args.append(f"c{j}_{k}")
+                body.append(f"{c}{j}_{k} = {cast_expr(operand(k), dtype)}")
+                args.append(f"{c}{j}_{k}")
             else:
                 args.append(operand(k))
         if scalar_op.name == "pow" and np.dtype(dtype).kind == "i":
@@ -223,21 +227,24 @@ def elementwise_body(nin, instructions, outputs, input_spec, out_ndim, out_dtype
             if scalar_op.predicate else dtype
         if scalar_op.wide and dtype == "float32":     # computed in float64, rounded once (below)
             computes_in, args = "float64", [cast_expr(a, "float64") for a in args]
-        dialect = CudaDialect(computes_in, body, f"t{j}")
+        dialect = CudaDialect(computes_in, body, f"{prefix}t{j}")
         exact = None
         if scalar_op.name in _COMPARE:
             exact = exact_comparison(scalar_op.name, *args, *(_operand_dtype(k, nin, input_dtypes, instructions)
                                                               for k in operands))
         elif dtype == "int64" and scalar_op.name in _WRAPPING:
             exact = int64_wrapping(scalar_op, args, dialect)
-        body.append(f"v{j} = {cast_expr(exact or scalar_op.formula(dialect, *args), dtype)}")
-    out_index = ", ".join(f"i{a}" for a in range(out_ndim)) if out_ndim else "0"
+        body.append(f"{v}{j} = {cast_expr(exact or scalar_op.formula(dialect, *args), dtype)}")
+    values = []
     for j, k in enumerate(outputs):
         value = operand(k)
         if _operand_dtype(k, nin, input_dtypes, instructions) != out_dtypes[j]:
             value = cast_expr(value, out_dtypes[j])
-        body.append(f"out{j}[{out_index}] = {value}")
-    return body
+        values.append(value)
+    if not store:
+        return body, values
+    out_index = ", ".join(f"i{a}" for a in range(out_ndim)) if out_ndim else "0"
+    return body + [f"out{j}[{out_index}] = {value}" for j, value in enumerate(values)]
 
 
 # ---------------------------------------------------------------- launching

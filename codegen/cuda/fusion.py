@@ -8,15 +8,23 @@ epilogue: each element of the result, rounded to its dtype as a store would roun
 and the kernel stores the program's outputs. The bits are those of the two kernels apart. When the shapes at
 the call do not allow it (the reader broadcasts the value to a larger shape), the reader's step computes
 the value with its own step first and runs as before.
+
+The other way round, an elementwise node read only by one reduction (``(y * log_p).sum(axis=1)``) is not
+stored either (a ``PendingElementwise``): the reduction kernel computes each element it reads with the
+node's scalar program (a ``Prologue``).
 """
 from __future__ import annotations
+
+import math
+
+import numpy as np
 
 from symgraph.ops.elemwise import Elemwise
 from symgraph.ops.fused import Fused
 
 from .elemwise import (ElementwiseKernel, broadcast_shape, checks_power, elementwise_body, input_arguments,
                        mask_parameters, missing_scalar_ops)
-from .table import label, lowering_for
+from .table import device, label, lowering_for
 
 
 class Pending:
@@ -39,12 +47,26 @@ def pending_step(kind, compute):
     return step
 
 
-def fused_readers(nodes, outputs, fuses) -> dict:
-    """``id(node) -> reader`` for the nodes where ``fuses(node)`` whose one output only one elementwise node
-    reads (and the function does not return), that reader's outputs having the node's ndim and its scalar
-    program one the backend writes; a reader takes one such node. Ops with a lowering that read an input
-    only for its shape (``Op.shape_only_inputs``, the ``sum_to_shape`` of a gradient) read the
-    ``Pending`` value's ``shape`` and do not count."""
+def writes_program(node) -> bool:
+    """Whether the backend writes ``node``'s scalar program inside another kernel (an ``Elemwise`` or
+    ``Fused`` node without scalar ops lacking a formula, raising no integer power error)."""
+    if not isinstance(node.op, (Elemwise, Fused)):
+        return False
+    _, instructions, _ = node.op.scalar_program(node)
+    return not missing_scalar_ops(op for op, _, _ in instructions) and not checks_power(instructions)
+
+
+def elementwise_reader(reader, value) -> bool:
+    """Whether ``reader`` can be the epilogue of the kernel computing ``value``: an elementwise node whose
+    outputs have ``value``'s ndim."""
+    return all(v.ndim == value.ndim for v in reader.outputs) and writes_program(reader)
+
+
+def fused_readers(nodes, outputs, fuses, accepts=elementwise_reader) -> dict:
+    """``id(node) -> reader`` for the nodes where ``fuses(node)`` whose one output only one node reads (and
+    the function does not return), where ``accepts(reader, output)``; a reader takes one such node. Ops
+    with a lowering that read an input only for its shape (``Op.shape_only_inputs``, the ``sum_to_shape``
+    of a gradient) read the ``Pending`` value's ``shape`` and do not count."""
     readers = {}
     for node in nodes:
         shape_only = getattr(node.op, "shape_only_inputs", ()) if lowering_for(node.op) is not None else ()
@@ -61,10 +83,7 @@ def fused_readers(nodes, outputs, fuses) -> dict:
         if id(value) in returned or len(users) != 1 or id(users[0]) in taken:
             continue
         reader = users[0]
-        if not isinstance(reader.op, (Elemwise, Fused)) or any(v.ndim != value.ndim for v in reader.outputs):
-            continue
-        _, instructions, _ = reader.op.scalar_program(reader)
-        if missing_scalar_ops(op for op, _, _ in instructions) or checks_power(instructions):
+        if not accepts(reader, value):
             continue
         pairs[id(node)] = reader
         taken.add(id(reader))
@@ -121,3 +140,80 @@ class Epilogue:
         k = self.kernel
         return elementwise_body(k.nin, k.instructions, k.outputs, k.input_spec, self.ndim, k.out_dtypes,
                                 given={i: value for i in self.given})
+
+
+class Prologue:
+    """The scalar program of a one-output elementwise ``node``, computed where a reduction reads its
+    elements (the index ``i0, i1, ...`` of the node's output); ``host`` as for ``Epilogue``."""
+
+    def __init__(self, node, host):
+        nin, instructions, outputs = node.op.scalar_program(node)
+        self.spec = tuple((v.dtype, v.ndim, id(v) in host and v.ndim == 0) for v in node.inputs)
+        self.what = label(node)
+        self.ndim = node.outputs[0].ndim
+        self.dtype = node.outputs[0].dtype
+        self.kernel = ElementwiseKernel(nin, instructions, outputs, self.spec, self.ndim, (self.dtype,),
+                                        label=self.what)
+
+    def device_args(self, args):
+        return [a if scalar else device(a) for a, (_, _, scalar) in zip(args, self.spec)]
+
+    def shape(self, args):
+        """The node's output shape for these arguments (its broadcasting errors)."""
+        shapes = [tuple(a.shape) for a, (_, _, scalar) in zip(args, self.spec) if not scalar]
+        shape = broadcast_shape(shapes, self.what) if shapes else ()
+        return (1,) * (self.ndim - len(shape)) + shape
+
+    def key(self):
+        return self.kernel.key
+
+    def parameters(self):
+        return [f"pin{k}" for k in range(self.kernel.nin)] + mask_parameters(self.spec, prefix="p")
+
+    def arguments(self, args, shape):
+        inputs, masks = input_arguments(args, self.spec, shape)
+        return inputs + masks
+
+    def body(self):
+        """The lines computing the element and the expression of its value (names start with ``p``)."""
+        k = self.kernel
+        lines, values = elementwise_body(k.nin, k.instructions, k.outputs, self.spec, self.ndim, k.out_dtypes,
+                                         prefix="p", store=False)
+        return lines, values[0]
+
+
+class PendingElementwise(Pending):
+    """The (device) arguments of an elementwise node whose one reader, a reduction, computes it."""
+
+    __slots__ = ("prologue", "shape")
+
+    def __init__(self, args, compute, call, prologue):
+        super().__init__(prologue.device_args(args), compute, call)
+        self.prologue = prologue
+        self.shape = prologue.shape(self.args)
+
+    @property
+    def ndim(self):
+        return self.prologue.ndim
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+    @property
+    def dtype(self):
+        return np.dtype(self.prologue.dtype)
+
+
+def pending_elementwise_step(node, compute, host):
+    """The step of an elementwise node whose reduction reader computes it."""
+    prologue = Prologue(node, host)
+
+    def step(args, call):
+        return [PendingElementwise(args, compute, call, prologue)]
+    return step
+
+
+def realized(value):
+    """``value``, computed if it is pending."""
+    return value.value() if isinstance(value, Pending) else value

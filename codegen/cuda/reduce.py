@@ -18,6 +18,7 @@ import numpy as np
 from symgraph.ops.reduce import accumulator_dtype as op_accumulator_dtype, identity
 
 from .elemwise import INT_POWER_SOURCE, uses_int_power
+from .fusion import PendingElementwise, realized
 from .runtime import cast_expr, literal, reshape_view, sizes
 
 # kind -> combine(a, b) source (the initial value is the op's identity)
@@ -78,24 +79,32 @@ def _header(name, ndim, threads, acc_dtype, out_param="out"):
             "    for row in range(cuda.blockIdx.x, rows, cuda.gridDim.x):"]
 
 
-def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads, epilogue=None):
+def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads, epilogue=None, prologue=None):
     """A row reduction whose rows may be split into ``parts`` chunks of ``chunk`` columns: block job
     ``row * parts + part`` writes ``out[job]`` (a partial result when ``parts > 1``). With ``epilogue``
     (fusion.py; ``parts`` is 1) a row's result goes to the reader's scalar program at the row's index in
-    the result's shape (``e0, e1, ...``), which stores the reader's outputs."""
+    the result's shape (``e0, e1, ...``), which stores the reader's outputs. With ``prologue`` (fusion.py)
+    there is no ``x``: each element is computed by the producer's scalar program where it is read."""
     acc = accumulator_dtype(kind, out_dtype)
     kept = [a for a in range(ndim) if a not in reduced]
     index = ", ".join(f"i{a}" for a in range(ndim))
+    element, element_lines = f"x[{index}]", []
+    if prologue is not None:
+        element_lines, element = prologue.body()
     if kind in ("any", "all"):
-        value = f"({literal(1, acc)} if x[{index}] != 0 else {literal(0, acc)})"
+        value = f"({literal(1, acc)} if {element} != 0 else {literal(0, acc)})"
     else:
-        value = cast_expr(f"x[{index}]", acc)
-    dims = ", ".join(f"d{a}" for a in range(ndim))
-    outs = "out" if epilogue is None else ", ".join(f"out{j}" for j in range(len(epilogue.out_dtypes)))
-    extra = "" if epilogue is None else "".join(f", e{a}" for a in range(epilogue.ndim)) + \
-        "".join(f", {p}" for p in epilogue.parameters())
-    lines = ([INT_POWER_SOURCE] if epilogue is not None and uses_int_power(epilogue.kernel.instructions) else []) + [
-             f"def {name}({outs}, x, rows, cols, parts, chunk, {dims}{extra}):",
+        value = cast_expr(element, acc)
+    params = ["out"] if epilogue is None else [f"out{j}" for j in range(len(epilogue.out_dtypes))]
+    params += ([] if prologue is not None else ["x"]) + ["rows", "cols", "parts", "chunk"]
+    params += [f"d{a}" for a in range(ndim)]
+    if epilogue is not None:
+        params += [f"e{a}" for a in range(epilogue.ndim)] + epilogue.parameters()
+    if prologue is not None:
+        params += prologue.parameters()
+    programs = [p.kernel.instructions for p in (epilogue, prologue) if p is not None]
+    lines = ([INT_POWER_SOURCE] if any(uses_int_power(i) for i in programs) else []) + [
+             f"def {name}({', '.join(params)}):",
              f"    THREADS = {threads}",
              # Dynamic shared memory (size given at launch): the simulator allocates static shared
              # arrays lazily without a lock, so two threads may get different ones.
@@ -109,6 +118,7 @@ def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads, epilo
     lines += [f"        acc = {_initial(kind, acc)}",
               "        for col in range(first + tid, last, THREADS):"]
     _unravel(lines, list(reduced), "col", 12)
+    lines += ["            " + line for line in element_lines]
     lines += [f"            v = {value}",
               f"            acc = {_COMBINE[kind]('acc', 'v')}"]
     _tree(lines, kind, " " * 8)
@@ -168,25 +178,39 @@ def softmax_source(name, kind, ndim, reduced, dtype, threads):
 def _prepared(x, axes):
     """0-d inputs as 1-element views (a kernel needs an index); returns x, axes, rows, cols."""
     if x.ndim == 0:
-        x = reshape_view(x, (1,))
+        x = reshape_view(realized(x), (1,))
         axes = tuple(axes) and (0,)
     cols = math.prod([x.shape[a] for a in axes])
     rows = math.prod([n for a, n in enumerate(x.shape) if a not in axes])
     return x, tuple(axes), rows, cols
 
 
-def _reduce_launch(call, kind, x, axes, rows, cols, parts, out_dtype):
+def _launch(call, kind, x, axes, rows, cols, parts, out_dtype, epilogue=None, shape=None, epilogue_args=()):
+    """One reduction kernel over ``x`` (a device array, or a ``PendingElementwise`` whose program the kernel
+    runs as its prologue): the flat results (``parts`` per row), or the epilogue's outputs of ``shape``."""
     threads = sizes().reduce_threads
-    key = ("reduce", kind, x.ndim, axes, x.dtype.name, out_dtype, threads)
-    kernel = call.kernel(key, "reduce_kernel",
-                         reduce_source("reduce_kernel", kind, x.ndim, axes, x.dtype.name, out_dtype, threads))
-    out = call.empty((rows * parts,), out_dtype)
+    prologue = x.prologue if isinstance(x, PendingElementwise) else None
+    key = ("reduce", kind, len(x.shape), axes, x.dtype.name, out_dtype, threads,
+           prologue and prologue.key(), epilogue and epilogue.key())
+    kernel = call.kernel(key, "reduce_kernel", reduce_source("reduce_kernel", kind, len(x.shape), axes, x.dtype.name,
+                                                             out_dtype, threads, epilogue, prologue))
+    if epilogue is None:
+        outs = [call.empty((rows * parts,), out_dtype)]
+        views = outs
+    else:
+        outs = [call.empty(shape, d) for d in epilogue.out_dtypes]
+        views = [o if shape else reshape_view(o, (1,)) for o in outs]     # 0-d outputs as 1-element views
     if rows:
         chunk = -(-cols // parts) if cols else 0
         shared_bytes = threads * np.dtype(accumulator_dtype(kind, out_dtype)).itemsize
         blocks = max(1, min(rows * parts, sizes().reduce_max_blocks))
-        kernel[blocks, threads, 0, shared_bytes](out, x, rows, cols, parts, chunk, *[int(n) for n in x.shape])
-    return out
+        args = [*views] + ([] if prologue else [x]) + [rows, cols, parts, chunk, *[int(n) for n in x.shape]]
+        if epilogue is not None:
+            args += [int(n) for n in shape] + list(epilogue_args)
+        if prologue is not None:
+            args += prologue.arguments(x.args, tuple(x.shape))
+        kernel[blocks, threads, 0, shared_bytes](*args)
+    return outs if epilogue is not None else outs[0]
 
 
 def _parts(rows, cols):
@@ -196,17 +220,16 @@ def _parts(rows, cols):
 
 
 def reduce_rows(call, kind, x, axes, out_dtype, shape):
-    """``kind`` over ``axes`` of device array ``x``, as a contiguous array of ``shape`` (the kept axes'
-    lengths in order, with length-1 axes where the caller keeps them). Few long rows are split over
-    several blocks, then the partials reduced again (the split depends only on the sizes, so results
-    stay deterministic)."""
+    """``kind`` over ``axes`` of ``x`` (a device array or a ``PendingElementwise``), as a contiguous array of
+    ``shape`` (the kept axes' lengths in order, with length-1 axes where the caller keeps them). Few long
+    rows are split over several blocks, then the partials reduced again (the split depends only on the
+    sizes, so results stay deterministic)."""
     x, axes, rows, cols = _prepared(x, axes)
     parts = _parts(rows, cols)
     if parts <= 1:
-        return reshape_view(_reduce_launch(call, kind, x, axes, rows, cols, 1, out_dtype), shape)
-    partial_dtype = accumulator_dtype(kind, out_dtype)
-    partials = _reduce_launch(call, kind, x, axes, rows, cols, parts, partial_dtype)
-    out = _reduce_launch(call, kind, reshape_view(partials, (rows, parts)), (1,), rows, parts, 1, out_dtype)
+        return reshape_view(_launch(call, kind, x, axes, rows, cols, 1, out_dtype), shape)
+    partials = _launch(call, kind, x, axes, rows, cols, parts, accumulator_dtype(kind, out_dtype))
+    out = _launch(call, kind, reshape_view(partials, (rows, parts)), (1,), rows, parts, 1, out_dtype)
     return reshape_view(out, shape)
 
 
@@ -217,20 +240,9 @@ def reduce_rows_into(call, kind, x, axes, out_dtype, epilogue, shape, inputs, ma
     x, axes, rows, cols = _prepared(x, axes)
     parts = _parts(rows, cols)
     if parts > 1:     # the partial results, then the partials reduced with the epilogue
-        partials = _reduce_launch(call, kind, x, axes, rows, cols, parts, accumulator_dtype(kind, out_dtype))
+        partials = _launch(call, kind, x, axes, rows, cols, parts, accumulator_dtype(kind, out_dtype))
         x, axes, cols = reshape_view(partials, (rows, parts)), (1,), parts
-    outs = [call.empty(shape, d) for d in epilogue.out_dtypes]
-    if rows:
-        threads = sizes().reduce_threads
-        key = ("reduce_epilogue", kind, x.ndim, axes, x.dtype.name, out_dtype, threads, epilogue.key())
-        kernel = call.kernel(key, "reduce_kernel", reduce_source("reduce_kernel", kind, x.ndim, axes, x.dtype.name,
-                                                                 out_dtype, threads, epilogue))
-        shared_bytes = threads * np.dtype(accumulator_dtype(kind, out_dtype)).itemsize
-        blocks = max(1, min(rows, sizes().reduce_max_blocks))
-        views = [o if shape else reshape_view(o, (1,)) for o in outs]     # 0-d outputs as 1-element views
-        kernel[blocks, threads, 0, shared_bytes](*views, x, rows, cols, 1, cols, *[int(n) for n in x.shape],
-                                                 *[int(n) for n in shape], *inputs, *masks)
-    return outs
+    return _launch(call, kind, x, axes, rows, cols, 1, out_dtype, epilogue, shape, [*inputs, *masks])
 
 
 def softmax_rows(call, kind, x, axes):

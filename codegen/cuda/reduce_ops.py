@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from symgraph.ops.reduce import Reduce, SumToShape
 
-from .fusion import Epilogue, Pending
+from .fusion import Epilogue, Pending, realized, writes_program
 from .reduce import reduce_rows, reduce_rows_into
 from .table import device, label, register
 
@@ -65,7 +65,7 @@ def lower_sum_to_shape(node, host):
         if g.dtype.name == out_dtype:
             # nothing to sum (the gradient of a sum whose operands had the same shape): the value itself, as a
             # sum of one term each would give the same bits (values are never written after their step)
-            return [g]
+            return [realized(g)]
         return [reduce_rows(call, "sum", g, (), out_dtype, shape)]
     return step
 
@@ -94,6 +94,17 @@ class PendingReduction(Pending):
 def fuses_into_reader(node) -> bool:
     """Whether ``node`` is a reduction its elementwise reader may compute."""
     return isinstance(node.op, (Reduce, SumToShape))
+
+
+def fuses_into_reduction(node) -> bool:
+    """Whether ``node`` is an elementwise node (one output, at least 1-d) its reduction reader may compute."""
+    return len(node.outputs) == 1 and node.outputs[0].ndim > 0 and writes_program(node)
+
+
+def reduction_reader(reader, value) -> bool:
+    """Whether ``reader`` is a reduction reading ``value`` as the array it reduces (a ``sum_to_shape`` may
+    also read its shape: the pending value has one)."""
+    return isinstance(reader.op, (Reduce, SumToShape)) and reader.inputs[0] is value
 
 
 def pending_reduction_step(node, compute):

@@ -603,7 +603,7 @@ def _mlp_twice(monkeypatch, dtype):
     results = []
     for fuse in (True, False):
         if not fuse:
-            monkeypatch.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, fuses: {})
+            monkeypatch.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, *fuses: {})
         launches = _count_launches(monkeypatch)
         rng = np.random.default_rng(0)
         params = [sg.shared(rng.normal(scale=0.5, size=s).astype(dtype), name=f"p{i}")
@@ -630,8 +630,9 @@ def test_a_product_and_its_elementwise_reader_run_as_one_kernel_with_the_same_bi
         assert value.dtype == dtype
         np.testing.assert_array_equal(value, apart)
     # products: x @ w1 + b1 -> relu, h @ w2 + b2, the gradient of h (masked by relu) and both weights' updates
-    # w - lr * (x.T @ d); reductions: the mean's division and both biases' updates b - lr * d.sum(0)
-    assert launches == launches_apart - 8
+    # w - lr * (x.T @ d); reductions: the mean's division and both biases' updates b - lr * d.sum(0); and the
+    # loss's one_hot * log_softmax, computed where its row sums read it
+    assert launches == launches_apart - 9
     ref_costs, ref_params = _mlp_twice_python(dtype)
     np.testing.assert_allclose(np.array(costs, dtype=float), ref_costs, rtol=1e-5 if dtype == "float32" else 1e-12)
 
@@ -719,7 +720,7 @@ def test_a_reduction_and_its_elementwise_reader_run_as_one_kernel(monkeypatch):
                sg.logical_or(sg.any(x > 0.5, axis=1), sg.all(x > -3.0, axis=1))]
     f = sg.function([x, b, scale], outputs, backend="cuda")
     with monkeypatch.context() as apart:
-        apart.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, fuses: {})
+        apart.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, *fuses: {})
         f_apart = sg.function([x, b, scale], outputs, backend="cuda")
     rng = np.random.default_rng(8)
     launches = _count_launches(monkeypatch)
@@ -730,7 +731,8 @@ def test_a_reduction_and_its_elementwise_reader_run_as_one_kernel(monkeypatch):
         n_apart = len(launches)
         launches.clear()
         got = f(xv, bv, 0.5)
-        assert len(launches) == n_apart - 4      # one per output (the reader of any and all takes one)
+        # one per output (the reader of any and all takes one), and the comparisons any and all read
+        assert len(launches) == n_apart - 6
         expected = [xv.sum(0) * 0.5 + bv, -(xv.sum() / 7.0), np.tanh(xv.max(1, keepdims=True)) - 1.0,
                     np.any(xv > 0.5, 1) | np.all(xv > -3.0, 1)]
         for value, want in zip(got, expected):
@@ -758,9 +760,55 @@ def test_fused_reductions_keep_the_bits_of_the_two_kernels_apart(monkeypatch):
     rng = np.random.default_rng(9)
     xv, wv = rng.uniform(0.5, 1.5, (37, 6)).astype("float32"), rng.normal(size=6).astype("float32")
     fused = sg.function([x, w], outputs, backend="cuda")(xv, wv)
-    monkeypatch.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, fuses: {})
+    monkeypatch.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, *fuses: {})
     apart = sg.function([x, w], outputs, backend="cuda")(xv, wv)
     for value, other in zip(fused, apart):
         assert value.dtype == np.float32
         np.testing.assert_array_equal(value, other)
     np.testing.assert_allclose(fused[0], wv - np.float32(0.1) * xv.sum(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_an_elementwise_node_read_by_one_reduction_is_computed_where_the_reduction_reads_it(monkeypatch, dtype):
+    x, m, b = sg.matrix("x", dtype), sg.matrix("m", dtype), sg.vector("b", dtype)
+    lr = sg.scalar("lr", dtype)
+    k = sg.shared(np.array(2.5, dtype=dtype), name="k")         # a 0-d value on the device
+    outputs = [(x * m + b).sum(axis=1),                          # a row broadcast inside the producer
+               sg.exp(x - k).max(axis=0),
+               b - lr * (x - m).sum(axis=0),                     # prologue and epilogue in one kernel
+               sg.any(sg.isnan(x / m), axis=1),                  # bool
+               (sg.tanh(x) * m).sum()]                           # the whole array: split, partials fused
+    rng = np.random.default_rng(10)
+    launches = _count_launches(monkeypatch)
+    f = sg.function([x, m, b, lr], outputs, backend="cuda")
+    with monkeypatch.context() as apart:
+        apart.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, *fuses: {})
+        f_apart = sg.function([x, m, b, lr], outputs, backend="cuda")
+    for rows in (6, 1, 90):
+        xv, mv = rng.normal(size=(rows, 4)).astype(dtype), rng.normal(size=(rows, 4)).astype(dtype)
+        mv[0, 1] = 0.0
+        bv = rng.normal(size=4).astype(dtype)
+        launches.clear()
+        apart_values = f_apart(xv, mv, bv, 0.25)
+        n_apart = len(launches)
+        launches.clear()
+        values = f(xv, mv, bv, 0.25)
+        assert len(launches) == n_apart - 6       # five producers and one reader
+        for value, other in zip(values, apart_values):
+            assert value.dtype == other.dtype
+            np.testing.assert_array_equal(value, other)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected = [(xv * mv + bv).sum(1), np.exp(xv - dtype_of(dtype)(2.5)).max(0),
+                        bv - dtype_of(dtype)(0.25) * (xv - mv).sum(0), np.any(np.isnan(xv / mv), 1),
+                        (np.tanh(xv) * mv).sum()]
+        for value, want in zip(values, expected):
+            np.testing.assert_allclose(value, want, rtol=2e-6 if dtype == "float32" else 1e-12)
+    # errors: the producer's own (broadcasting, at its step), the reduction's (max of nothing)
+    with pytest.raises(ValueError, match="cannot be broadcast"):
+        f(xv, mv[:, :3], bv, 0.25)
+    with pytest.raises(ValueError, match="max: zero-size input of shape"):
+        f(xv[:0], mv[:0], bv, 0.25)
+
+
+def dtype_of(name):
+    return np.dtype(name).type
