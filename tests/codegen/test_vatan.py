@@ -1,0 +1,120 @@
+"""The vectorisable arctan and arctan2 of codegen/numba/vmath.py: their bounds (1 and 2 ulp) against the 80-bit
+long double functions on millions of points over every range, C99's special cases of arctan2 bit for bit as
+NumPy's, float32, vectorised loops, and the numba backend using them by default."""
+import numba as nb
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.codegen.numba import vmath
+from tests.codegen.ulp import assert_vectorised, runner, ulp_distance
+
+pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
+
+_run = runner({"arctan": 1.0})
+
+
+@nb.njit(error_model="numpy")
+def _atan2_64(y, x, out):
+    for i in range(x.size):
+        out[i] = vmath.arctan2_f64(y[i], x[i])
+
+
+@nb.njit(error_model="numpy")
+def _atan2_32(y, x, out):
+    for i in range(x.size):
+        out[i] = vmath.arctan2_f32(y[i], x[i])
+
+
+def _atan2(y, x):
+    out = np.empty_like(x)
+    (_atan2_64 if x.dtype == np.float64 else _atan2_32)(y, x, out)
+    return out
+
+
+def _points(rng, n):
+    """Every range of atan's reduction (breakpoints 7/16, 11/16, 19/16, 39/16 included) and magnitudes from
+    subnormal to huge, both signs."""
+    breakpoints = np.array([0.4375, 0.6875, 1.1875, 2.4375])
+    x = np.concatenate([rng.uniform(-3, 3, n // 2), np.exp(rng.uniform(-745, 709, n // 4)),
+                        (breakpoints[:, None] * (1 + rng.uniform(-1e-6, 1e-6, (4, n // 16)))).ravel(),
+                        rng.uniform(-1e-8, 1e-8, n // 8)])
+    x[::3] *= -1
+    return x
+
+
+def test_arctan_float64_is_within_1_ulp_over_two_million_points():
+    x = _points(np.random.default_rng(61), 2_000_000)
+    got = _run("arctan", x)
+    distance = ulp_distance(got, np.arctan(x.astype(np.longdouble)), np.float64)
+    assert distance.max() <= 1.0, (distance.max(), x[np.argmax(distance)])
+
+
+def test_arctan2_float64_is_within_2_ulp_over_two_million_points():
+    rng = np.random.default_rng(62)
+    x = _points(rng, 2_000_000)
+    y = rng.permutation(x)
+    with np.errstate(over="ignore", under="ignore"):
+        y[::5] = rng.uniform(-1, 1, y[::5].size) * x[::5] * 1e-70     # |y / x| tiny: angles near 0 and pi
+        y[1::5] = x[1::5] * rng.uniform(-1, 1, y[1::5].size) * 1e70   # and near pi / 2
+    y = np.where(np.isfinite(y), y, 1.0)
+    got = _atan2(y, x)
+    exact = np.arctan2(y.astype(np.longdouble), x.astype(np.longdouble))
+    distance = ulp_distance(got, exact, np.float64)
+    assert distance.max() <= 2.0, (distance.max(), y[np.argmax(distance)], x[np.argmax(distance)])
+
+
+def test_special_values_are_numpys_bit_for_bit():
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 5e-324, -5e-324, 1e308, -1e308, 1e-300,
+                        2.0 ** 61, -(2.0 ** -61)])
+    y, x = (a.ravel().copy() for a in np.meshgrid(special, special))
+    for dtype in (np.float64, np.float32):
+        with np.errstate(over="ignore", under="ignore"):
+            yv, xv = y.astype(dtype), x.astype(dtype)
+        got, want = _atan2(yv, xv), np.arctan2(yv, xv)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        numbers = ~np.isnan(want)
+        np.testing.assert_array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
+        # zeros and infinities on either side, or the ratio out of range: exactly NumPy's (C99's) values
+        decided = numbers & ((yv == 0) | (xv == 0) | np.isinf(yv) | np.isinf(xv))
+        np.testing.assert_array_equal(got[decided], want[decided])
+        np.testing.assert_allclose(got[numbers], want[numbers], rtol=2 * np.finfo(dtype).eps)
+        with np.errstate(over="ignore"):
+            values = special.astype(dtype)
+        got, want = _run("arctan", values), np.arctan(values)
+        np.testing.assert_array_equal(got, want)             # ±0, ±pi / 2, tiny arguments returned as they are
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_float32_is_within_1_ulp():
+    rng = np.random.default_rng(63)
+    with np.errstate(over="ignore"):
+        x = _points(rng, 1_000_000).astype(np.float32)          # (huge ones become inf)
+    y = rng.permutation(x)
+    exact = np.arctan(x.astype(np.longdouble))
+    assert ulp_distance(_run("arctan", x), exact, np.float32).max() <= 1.0
+    exact = np.arctan2(y.astype(np.longdouble), x.astype(np.longdouble))
+    assert ulp_distance(_atan2(y, x), exact, np.float32).max() <= 1.0
+
+
+def test_loops_vectorise_and_the_backend_uses_them():
+    assert_vectorised({**_run.loops, ("arctan2", np.float64): _binary(_atan2_64, np.float64),
+                       ("arctan2", np.float32): _binary(_atan2_32, np.float32)})
+    x, y = sg.vector("x"), sg.vector("y")
+    fast = sg.function([x, y], sg.arctan(x) + sg.arctan2(y, x), backend="numba")
+    libm = sg.function([x, y], sg.arctan(x) + sg.arctan2(y, x), backend="numba", vector_math=False)
+    assert "vm.arctan_f64(" in fast.source and "vm.arctan2_f64(" in fast.source and "vm." not in libm.source
+    a, b = np.linspace(-3, 3, 101), np.linspace(2, -2, 101)
+    np.testing.assert_allclose(fast(a, b), np.arctan(a) + np.arctan2(b, a), rtol=1e-15, atol=1e-15)
+
+
+def _binary(kernel, dtype):
+    """``kernel(y, x, out)`` as the one-argument loop ``assert_vectorised`` runs."""
+    class Loop:
+        def __call__(self, values, out):
+            kernel(values, values, out)
+
+        def inspect_llvm(self):
+            return kernel.inspect_llvm()
+    return Loop()
