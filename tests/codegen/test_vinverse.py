@@ -1,5 +1,5 @@
-"""The vectorisable arctan and arctan2 of codegen/numba/vmath.py: their bounds (1 and 2 ulp) against the 80-bit
-long double functions on millions of points over every range, C99's special cases of arctan2 bit for bit as
+"""The vectorisable arctan, arctan2, arcsin and arccos of codegen/numba/vmath.py: their bounds (1, 2, 1 and 1
+ulp) against the 80-bit long double functions on millions of points over every range, C99's special cases as
 NumPy's, float32, vectorised loops, and the numba backend using them by default."""
 import numba as nb
 import numpy as np
@@ -11,7 +11,8 @@ from tests.codegen.ulp import assert_vectorised, runner, ulp_distance
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
 
-_run = runner({"arctan": 1.0})
+BOUNDS = {"arctan": 1.0, "arcsin": 1.0, "arccos": 1.0}
+_run = runner(BOUNDS)
 
 
 @nb.njit(error_model="numpy")
@@ -48,6 +49,28 @@ def test_arctan_float64_is_within_1_ulp_over_two_million_points():
     got = _run("arctan", x)
     distance = ulp_distance(got, np.arctan(x.astype(np.longdouble)), np.float64)
     assert distance.max() <= 1.0, (distance.max(), x[np.argmax(distance)])
+
+
+@pytest.mark.parametrize("name", ["arcsin", "arccos"])
+def test_arcsin_and_arccos_float64_are_within_1_ulp_over_two_million_points(name):
+    rng = np.random.default_rng(64)
+    x = np.concatenate([rng.uniform(-1, 1, 1_000_000), 1 - np.exp(rng.uniform(-40, 0, 400_000)),
+                        np.exp(rng.uniform(-745, 0, 400_000)), rng.uniform(0.97, 0.98, 100_000),
+                        rng.uniform(0.499, 0.501, 100_000)])
+    x[::2] *= -1
+    got = _run(name, x)
+    distance = ulp_distance(got, getattr(np, name)(x.astype(np.longdouble)), np.float64)
+    assert distance.max() <= BOUNDS[name], (distance.max(), x[np.argmax(distance)])
+    special = np.array([0.0, -0.0, 1.0, -1.0, 1.0000000000000002, -1.5, np.inf, -np.inf, np.nan, 5e-324, -5e-324])
+    for dtype in (np.float64, np.float32):
+        values = special.astype(dtype)
+        with np.errstate(invalid="ignore"):
+            want = getattr(np, name)(values)
+        got = _run(name, values)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)                 # NaN outside [-1, 1], ±pi / 2, pi, 0, ±0
+        numbers = ~np.isnan(want)
+        np.testing.assert_array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
 
 
 def test_arctan2_float64_is_within_2_ulp_over_two_million_points():
@@ -94,6 +117,10 @@ def test_float32_is_within_1_ulp():
     y = rng.permutation(x)
     exact = np.arctan(x.astype(np.longdouble))
     assert ulp_distance(_run("arctan", x), exact, np.float32).max() <= 1.0
+    unit = rng.uniform(-1, 1, 1_000_000).astype(np.float32)
+    for name in ("arcsin", "arccos"):
+        exact = getattr(np, name)(unit.astype(np.longdouble))
+        assert ulp_distance(_run(name, unit), exact, np.float32).max() <= 1.0, name
     exact = np.arctan2(y.astype(np.longdouble), x.astype(np.longdouble))
     assert ulp_distance(_atan2(y, x), exact, np.float32).max() <= 1.0
 
@@ -102,11 +129,15 @@ def test_loops_vectorise_and_the_backend_uses_them():
     assert_vectorised({**_run.loops, ("arctan2", np.float64): _binary(_atan2_64, np.float64),
                        ("arctan2", np.float32): _binary(_atan2_32, np.float32)})
     x, y = sg.vector("x"), sg.vector("y")
-    fast = sg.function([x, y], sg.arctan(x) + sg.arctan2(y, x), backend="numba")
-    libm = sg.function([x, y], sg.arctan(x) + sg.arctan2(y, x), backend="numba", vector_math=False)
-    assert "vm.arctan_f64(" in fast.source and "vm.arctan2_f64(" in fast.source and "vm." not in libm.source
+    outputs = sg.arctan(x) + sg.arctan2(y, x) + sg.arcsin(y / 2) * sg.arccos(y / 2)
+    fast = sg.function([x, y], outputs, backend="numba")
+    libm = sg.function([x, y], outputs, backend="numba", vector_math=False)
+    for name in ("arctan", "arctan2", "arcsin", "arccos"):
+        assert f"vm.{name}_f64(" in fast.source
+    assert "vm." not in libm.source
     a, b = np.linspace(-3, 3, 101), np.linspace(2, -2, 101)
-    np.testing.assert_allclose(fast(a, b), np.arctan(a) + np.arctan2(b, a), rtol=1e-15, atol=1e-15)
+    expected = np.arctan(a) + np.arctan2(b, a) + np.arcsin(b / 2) * np.arccos(b / 2)
+    np.testing.assert_allclose(fast(a, b), expected, rtol=1e-14, atol=1e-15)
 
 
 def _binary(kernel, dtype):
