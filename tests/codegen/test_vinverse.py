@@ -1,6 +1,7 @@
-"""The vectorisable arctan, arctan2, arcsin and arccos of codegen/numba/vmath.py: their bounds (1, 2, 1 and 1
-ulp) against the 80-bit long double functions on millions of points over every range, C99's special cases as
-NumPy's, float32, vectorised loops, and the numba backend using them by default."""
+"""The vectorisable inverse trigonometric and hyperbolic functions of codegen/numba/vmath.py: their bounds (arctan,
+arcsin, arccos 1 ulp, arctan2 2, arcsinh, arccosh, arctanh 3) against the 80-bit long double functions on
+millions of points over every range, C99's special cases as NumPy's, float32, vectorised loops, and the numba
+backend using them by default."""
 import numba as nb
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from tests.codegen.ulp import assert_vectorised, runner, ulp_distance
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
 
-BOUNDS = {"arctan": 1.0, "arcsin": 1.0, "arccos": 1.0}
+BOUNDS = {"arctan": 1.0, "arcsin": 1.0, "arccos": 1.0, "arcsinh": 3.0, "arccosh": 3.0, "arctanh": 3.0}
 _run = runner(BOUNDS)
 
 
@@ -73,6 +74,44 @@ def test_arcsin_and_arccos_float64_are_within_1_ulp_over_two_million_points(name
         np.testing.assert_array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
 
 
+def _hyperbolic_points(name, rng):
+    if name == "arcsinh":
+        x = np.concatenate([rng.uniform(-3, 3, 800_000), np.exp(rng.uniform(-745, 709, 800_000)),
+                            np.exp(rng.uniform(-21, -19, 200_000)), rng.uniform(1.9, 2.1, 200_000)])
+    elif name == "arccosh":
+        return np.concatenate([1 + rng.uniform(0, 3, 800_000), 1 + np.exp(rng.uniform(-52, 0, 400_000)),
+                               np.exp(rng.uniform(0, 709, 600_000)), rng.uniform(1.9, 2.1, 200_000)])
+    else:
+        x = np.concatenate([rng.uniform(-1, 1, 800_000), 1 - np.exp(rng.uniform(-36, 0, 400_000)),
+                            np.exp(rng.uniform(-745, -1, 600_000)), rng.uniform(0.49, 0.51, 200_000)])
+    x[::2] *= -1
+    return x
+
+
+@pytest.mark.parametrize("name", ["arcsinh", "arccosh", "arctanh"])
+def test_inverse_hyperbolic_float64_are_within_3_ulp_over_two_million_points(name):
+    rng = np.random.default_rng(65)
+    x = _hyperbolic_points(name, rng)
+    got = _run(name, x)
+    distance = ulp_distance(got, getattr(np, name)(x.astype(np.longdouble)), np.float64)
+    assert distance.max() <= BOUNDS[name], (distance.max(), x[np.argmax(distance)])
+    special = np.array([0.0, -0.0, 1.0, -1.0, 1.0000000000000002, -1.5, 0.5, np.inf, -np.inf, np.nan, 5e-324,
+                        -5e-324, 1e-300, 1e300, -1e300, 2.0 ** 28, 2.0 ** -28])
+    for dtype in (np.float64, np.float32):
+        with np.errstate(over="ignore", under="ignore"):
+            values = special.astype(dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want = getattr(np, name)(values)
+        got = _run(name, values)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        numbers = ~np.isnan(want)
+        np.testing.assert_array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
+        decided = numbers & (np.isinf(want) | (want == 0) | (np.abs(values) < 1e-8))
+        np.testing.assert_array_equal(got[decided], want[decided])           # ±0, ±inf, tiny: exact
+        np.testing.assert_allclose(got[numbers], want[numbers], rtol=4 * np.finfo(dtype).eps)
+
+
 def test_arctan2_float64_is_within_2_ulp_over_two_million_points():
     rng = np.random.default_rng(62)
     x = _points(rng, 2_000_000)
@@ -118,9 +157,14 @@ def test_float32_is_within_1_ulp():
     exact = np.arctan(x.astype(np.longdouble))
     assert ulp_distance(_run("arctan", x), exact, np.float32).max() <= 1.0
     unit = rng.uniform(-1, 1, 1_000_000).astype(np.float32)
-    for name in ("arcsin", "arccos"):
+    for name in ("arcsin", "arccos", "arctanh"):
         exact = getattr(np, name)(unit.astype(np.longdouble))
         assert ulp_distance(_run(name, unit), exact, np.float32).max() <= 1.0, name
+    for name in ("arcsinh", "arccosh"):
+        values = (1 + np.abs(x) if name == "arccosh" else x)
+        values = values[np.isfinite(values)]
+        exact = getattr(np, name)(values.astype(np.longdouble))
+        assert ulp_distance(_run(name, values), exact, np.float32).max() <= 1.0, name
     exact = np.arctan2(y.astype(np.longdouble), x.astype(np.longdouble))
     assert ulp_distance(_atan2(y, x), exact, np.float32).max() <= 1.0
 
@@ -129,14 +173,16 @@ def test_loops_vectorise_and_the_backend_uses_them():
     assert_vectorised({**_run.loops, ("arctan2", np.float64): _binary(_atan2_64, np.float64),
                        ("arctan2", np.float32): _binary(_atan2_32, np.float32)})
     x, y = sg.vector("x"), sg.vector("y")
-    outputs = sg.arctan(x) + sg.arctan2(y, x) + sg.arcsin(y / 2) * sg.arccos(y / 2)
+    outputs = sg.arctan(x) + sg.arctan2(y, x) + sg.arcsin(y / 2) * sg.arccos(y / 2) + sg.arcsinh(x) + \
+        sg.arccosh(1 + x * x) * sg.arctanh(y / 3)
     fast = sg.function([x, y], outputs, backend="numba")
     libm = sg.function([x, y], outputs, backend="numba", vector_math=False)
-    for name in ("arctan", "arctan2", "arcsin", "arccos"):
+    for name in ("arctan", "arctan2", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh"):
         assert f"vm.{name}_f64(" in fast.source
     assert "vm." not in libm.source
     a, b = np.linspace(-3, 3, 101), np.linspace(2, -2, 101)
-    expected = np.arctan(a) + np.arctan2(b, a) + np.arcsin(b / 2) * np.arccos(b / 2)
+    expected = np.arctan(a) + np.arctan2(b, a) + np.arcsin(b / 2) * np.arccos(b / 2) + np.arcsinh(a) + \
+        np.arccosh(1 + a * a) * np.arctanh(b / 3)
     np.testing.assert_allclose(fast(a, b), expected, rtol=1e-14, atol=1e-15)
 
 
