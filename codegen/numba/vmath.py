@@ -1,6 +1,6 @@
 """Vectorisable ``exp``, ``expm1``, ``tanh``, ``log``, ``log1p``, ``sin``, ``cos``, ``tan``, ``erf``, ``erfc``,
 ``log2``, ``log10``, ``exp2``, ``sinh``, ``cosh``, ``arctan``, ``arctan2``, ``arcsin``, ``arccos``, ``arcsinh``,
-``arccosh``, ``arctanh`` and ``pow`` for the loops the numba backend generates.
+``arccosh``, ``arctanh``, ``hypot`` and ``pow`` for the loops the numba backend generates.
 
 Numba calls libm's scalar functions for ``np.exp``, ``np.tanh``, ``np.log``, ``np.sin``, ... (the pip builds of
 llvmlite have no SVML), and a call inside a loop keeps LLVM from vectorising it. These functions are branch-free
@@ -76,6 +76,10 @@ Accuracy (tests/codegen/test_vmath.py checks each bound on two million points pe
   argument of each range chosen by selects and one ``log1p`` for all; ``arcsinh(±0) = ±0``, NaN below 1 for
   arccosh and outside [-1, 1] for arctanh, ``arctanh(±1) = ±inf``. The float32 versions: the float64
   functions rounded once.
+- ``hypot_f64`` within 1 ulp (0.75 at most on tests/codegen/test_vinverse.py's points, as NumPy's): both operands
+  scaled by a power of two as fdlibm scales them, the sum of squares as two doubles and its square root
+  corrected once; overflow where NumPy's overflows, ``hypot(inf, nan) = inf`` as C's. 10M float64 on one
+  core: 14 ms against NumPy's 370. ``hypot_f32``: the float64 function rounded once.
 
 Cody-Waite reduction for ``exp``: ``x = k ln 2 + r`` with ``|r| <= ln 2 / 2`` (``ln 2`` split into a high part
 whose products with ``k`` are exact and a low part), ``exp(r)`` by its Taylor polynomial to degree 13 (the
@@ -1358,6 +1362,41 @@ def _arctanh_f64(x):
     return result if x == x else x
 
 
+# ---------------------------------------------------------------- hypot
+#
+# Both operands scaled by a power of two (fdlibm's: 2**-600 above 2**500, 2**600 below 2**-500; exact), the sum
+# of squares as two doubles, its square root corrected once by a Newton step on the pair.
+
+_TWO500 = 3.273390607896142e+150
+_TWO_M500 = 3.054936363499605e-151
+_TWO600 = 4.149515568880993e+180
+_TWO_M600 = 2.409919865102884e-181
+
+
+@_body
+def _hypot_f64(x, y):
+    """``hypot(x, y)`` for float64 values, within 1 ulp (see the module's docstring)."""
+    ax = abs(x)
+    ay = abs(y)
+    a = ax if ax >= ay else ay
+    b = ay if ax >= ay else ax
+    scale = _TWO_M600 if a > _TWO500 else (_TWO600 if a < _TWO_M500 else 1.0)
+    a = a * scale
+    b = b * scale
+    high_a, low_a = _two_product(a, a)
+    high_b, low_b = _two_product(b, b)
+    total, low = _two_sum(high_a, high_b)
+    low = low + (low_a + low_b)
+    root = np.sqrt(total)
+    square, square_low = _two_product(root, root)
+    root = root + (((total - square) - square_low) + low) / (root + root)
+    result = root / scale
+    result = result if b > 0.0 else a / scale                      # hypot(x, 0) = |x| (also for 0, 0)
+    result = ax + ay if a > b * 1.152921504606847e+18 else result  # |a / b| past 2**60: a, as fdlibm
+    result = result if ax == ax and ay == ay else x + y
+    return np.inf if ax == np.inf or ay == np.inf else result      # an infinity wins over NaN, as in C
+
+
 exp_f64, tanh_f64, log_f64, log1p_f64, expm1_f64, sin_f64, cos_f64, tan_f64, erf_f64, erfc_f64 = (
     _inlined(body, types.float64) for body in (_exp_f64, _tanh_f64, _log_f64, _log1p_f64, _expm1_f64,
                                                _sin_f64, _cos_f64, _tan_f64, _erf_f64, _erfc_f64))
@@ -1370,6 +1409,7 @@ arccos_f64 = _inlined(_arccos_f64, types.float64)
 arcsinh_f64, arccosh_f64, arctanh_f64 = (_inlined(body, types.float64) for body in (_arcsinh_f64, _arccosh_f64,
                                                                                  _arctanh_f64))
 arctan2_f64 = _inlined(_arctan2_f64, types.float64, arity=2)
+hypot_f64 = _inlined(_hypot_f64, types.float64, arity=2)
 # float32 in float32 arithmetic (16 lanes a vector), or with a reduction of their own
 exp_f32, tanh_f32, log_f32, log1p_f32, expm1_f32, sin_f32, cos_f32, tan_f32 = (
     _inlined(body, types.float32) for body in (_exp_f32, _tanh_f32, _log_f32, _log1p_f32, _expm1_f32,
@@ -1385,3 +1425,4 @@ arccos_f32 = _inlined(_arccos_f64, types.float32, through=types.float64)
 arcsinh_f32, arccosh_f32, arctanh_f32 = (_inlined(body, types.float32, through=types.float64)
                                          for body in (_arcsinh_f64, _arccosh_f64, _arctanh_f64))
 arctan2_f32 = _inlined(_arctan2_f64, types.float32, arity=2, through=types.float64)
+hypot_f32 = _inlined(_hypot_f64, types.float32, arity=2, through=types.float64)

@@ -1,5 +1,5 @@
-"""The vectorisable inverse trigonometric and hyperbolic functions of codegen/numba/vmath.py: their bounds (arctan,
-arcsin, arccos 1 ulp, arctan2 2, arcsinh, arccosh, arctanh 3) against the 80-bit long double functions on
+"""The vectorisable inverse trigonometric and hyperbolic functions and hypot of codegen/numba/vmath.py: their bounds
+(arctan, arcsin, arccos, hypot 1 ulp, arctan2 2, arcsinh, arccosh, arctanh 3) against the 80-bit long double functions on
 millions of points over every range, C99's special cases as NumPy's, float32, vectorised loops, and the numba
 backend using them by default."""
 import numba as nb
@@ -26,6 +26,24 @@ def _atan2_64(y, x, out):
 def _atan2_32(y, x, out):
     for i in range(x.size):
         out[i] = vmath.arctan2_f32(y[i], x[i])
+
+
+@nb.njit(error_model="numpy")
+def _hypot64(y, x, out):
+    for i in range(x.size):
+        out[i] = vmath.hypot_f64(y[i], x[i])
+
+
+@nb.njit(error_model="numpy")
+def _hypot32(y, x, out):
+    for i in range(x.size):
+        out[i] = vmath.hypot_f32(y[i], x[i])
+
+
+def _hypot(y, x):
+    out = np.empty_like(x)
+    (_hypot64 if x.dtype == np.float64 else _hypot32)(y, x, out)
+    return out
 
 
 def _atan2(y, x):
@@ -149,6 +167,32 @@ def test_special_values_are_numpys_bit_for_bit():
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
+def test_hypot_is_within_1_ulp_overflows_as_numpy_and_keeps_cs_special_cases():
+    rng = np.random.default_rng(66)
+    x = np.concatenate([rng.uniform(-3, 3, 1_000_000), np.exp(rng.uniform(-745, 709, 1_000_000))])
+    y = rng.permutation(x)
+    y[::4] = x[::4] * rng.uniform(0.5, 2, y[::4].size)                  # operands of the same size
+    got = _hypot(y, x)
+    with np.errstate(over="ignore"):
+        exact = np.hypot(y.astype(np.longdouble), x.astype(np.longdouble))
+        rounded = exact.astype(np.float64)
+    finite = np.isfinite(rounded)
+    distance = ulp_distance(got[finite], exact[finite], np.float64)
+    assert distance.max() <= 1.0, (distance.max(), y[finite][np.argmax(distance)], x[finite][np.argmax(distance)])
+    np.testing.assert_array_equal(got[~finite], rounded[~finite])          # overflow where NumPy's does
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -3.0, 5e-324, -5e-324, 1e308, -1.7e308, 1e-300,
+                        2.0 ** 61, 4.0])
+    y, x = (a.ravel().copy() for a in np.meshgrid(special, special))
+    for dtype in (np.float64, np.float32):
+        with np.errstate(over="ignore", under="ignore"):
+            yv, xv = y.astype(dtype), x.astype(dtype)
+            want = np.hypot(yv, xv)
+        np.testing.assert_array_equal(_hypot(yv, xv), want)              # inf beats NaN, |x| for y = 0, ...
+    x32, y32 = rng.uniform(-1e3, 1e3, (2, 1_000_000)).astype(np.float32)
+    exact = np.hypot(y32.astype(np.longdouble), x32.astype(np.longdouble))
+    assert ulp_distance(_hypot(y32, x32), exact, np.float32).max() <= 1.0
+
+
 def test_float32_is_within_1_ulp():
     rng = np.random.default_rng(63)
     with np.errstate(over="ignore"):
@@ -171,18 +215,20 @@ def test_float32_is_within_1_ulp():
 
 def test_loops_vectorise_and_the_backend_uses_them():
     assert_vectorised({**_run.loops, ("arctan2", np.float64): _binary(_atan2_64, np.float64),
-                       ("arctan2", np.float32): _binary(_atan2_32, np.float32)})
+                       ("arctan2", np.float32): _binary(_atan2_32, np.float32),
+                       ("hypot", np.float64): _binary(_hypot64, np.float64),
+                       ("hypot", np.float32): _binary(_hypot32, np.float32)})
     x, y = sg.vector("x"), sg.vector("y")
     outputs = sg.arctan(x) + sg.arctan2(y, x) + sg.arcsin(y / 2) * sg.arccos(y / 2) + sg.arcsinh(x) + \
-        sg.arccosh(1 + x * x) * sg.arctanh(y / 3)
+        sg.arccosh(1 + x * x) * sg.arctanh(y / 3) + sg.hypot(x, y)
     fast = sg.function([x, y], outputs, backend="numba")
     libm = sg.function([x, y], outputs, backend="numba", vector_math=False)
-    for name in ("arctan", "arctan2", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh"):
+    for name in ("arctan", "arctan2", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "hypot"):
         assert f"vm.{name}_f64(" in fast.source
     assert "vm." not in libm.source
     a, b = np.linspace(-3, 3, 101), np.linspace(2, -2, 101)
     expected = np.arctan(a) + np.arctan2(b, a) + np.arcsin(b / 2) * np.arccos(b / 2) + np.arcsinh(a) + \
-        np.arccosh(1 + a * a) * np.arctanh(b / 3)
+        np.arccosh(1 + a * a) * np.arctanh(b / 3) + np.hypot(a, b)
     np.testing.assert_allclose(fast(a, b), expected, rtol=1e-14, atol=1e-15)
 
 
