@@ -646,8 +646,8 @@ def function(inputs, outputs, updates=None, givens=None, backend=None, optimizer
     **options
         Backend options: ``parallel``, ``cache``, ``tape``, ``inplace``, ``vector_math`` (numba: on by
         default, exp, expm1, tanh, log, log1p, sin, cos, tan, erf, erfc, log2, log10, exp2, sinh, cosh,
-        arctan, arctan2, arcsin, arccos, arcsinh, arccosh, arctanh, hypot and float powers in the
-        generated loops are vectorisable code within 1-4 ulp,
+        arctan, arctan2, arcsin, arccos, arcsinh, arccosh, arctanh, hypot, cbrt and float powers in
+        the generated loops are vectorisable code within 1-4 ulp,
         several times faster on large arrays; ``False`` calls libm's functions), ``wait`` (numba: True
         by default, the kernel is compiled before ``sg.function`` returns; ``False``, when the kernel is
         not in the disk cache yet, runs the first calls on the python backend while a background

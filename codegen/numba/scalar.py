@@ -30,7 +30,7 @@ _LOGIC = {"and", "or", "not"}
 #: functions vmath.py implements, with the suffix of each dtype it implements them for (and ``pow``)
 VECTOR_FUNCTIONS = frozenset({"exp", "expm1", "tanh", "log", "log1p", "sin", "cos", "tan", "erf", "erfc", "log2",
                               "log10", "exp2", "sinh", "cosh", "arctan", "arctan2", "arcsin", "arccos",
-                              "arcsinh", "arccosh", "arctanh", "hypot"})
+                              "arcsinh", "arccosh", "arctanh", "hypot", "cbrt"})
 _VECTOR_SUFFIX = {"float64": "_f64", "float32": "_f32"}
 
 

@@ -1,5 +1,5 @@
-"""The vectorisable inverse trigonometric and hyperbolic functions and hypot of codegen/numba/vmath.py: their bounds
-(arctan, arcsin, arccos, hypot 1 ulp, arctan2 2, arcsinh, arccosh, arctanh 3) against the 80-bit long double functions on
+"""The vectorisable inverse trigonometric and hyperbolic functions, hypot and cbrt of codegen/numba/vmath.py: their
+bounds (arctan, arcsin, arccos, hypot, cbrt 1 ulp, arctan2 2, arcsinh, arccosh, arctanh 3) against the 80-bit long double functions on
 millions of points over every range, C99's special cases as NumPy's, float32, vectorised loops, and the numba
 backend using them by default."""
 import numba as nb
@@ -12,7 +12,8 @@ from tests.codegen.ulp import assert_vectorised, runner, ulp_distance
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
 
-BOUNDS = {"arctan": 1.0, "arcsin": 1.0, "arccos": 1.0, "arcsinh": 3.0, "arccosh": 3.0, "arctanh": 3.0}
+BOUNDS = {"arctan": 1.0, "arcsin": 1.0, "arccos": 1.0, "arcsinh": 3.0, "arccosh": 3.0, "arctanh": 3.0,
+          "cbrt": 1.0}
 _run = runner(BOUNDS)
 
 
@@ -193,6 +194,27 @@ def test_hypot_is_within_1_ulp_overflows_as_numpy_and_keeps_cs_special_cases():
     assert ulp_distance(_hypot(y32, x32), exact, np.float32).max() <= 1.0
 
 
+def test_cbrt_is_within_1_ulp_and_exact_on_cubes():
+    rng = np.random.default_rng(67)
+    x = np.concatenate([rng.uniform(-3, 3, 1_000_000), np.exp(rng.uniform(-745, 709, 1_000_000))])
+    x[::2] *= -1
+    distance = ulp_distance(_run("cbrt", x), np.cbrt(x.astype(np.longdouble)), np.float64)
+    assert distance.max() <= 1.0, (distance.max(), x[np.argmax(distance)])
+    cubes = np.arange(-300, 301, dtype=np.float64)
+    np.testing.assert_array_equal(_run("cbrt", cubes ** 3), cubes)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 2.0 ** -1022, 1e308, 0.001])
+    for dtype in (np.float64, np.float32):
+        with np.errstate(over="ignore", under="ignore"):
+            values = special.astype(dtype)
+        got, want = _run("cbrt", values), np.cbrt(values)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        exact = ~np.isfinite(want) | (want == 0)
+        np.testing.assert_array_equal(got[exact], want[exact])
+        np.testing.assert_allclose(got, want, rtol=np.finfo(dtype).eps)
+    x32 = rng.uniform(-1e3, 1e3, 1_000_000).astype(np.float32)
+    assert ulp_distance(_run("cbrt", x32), np.cbrt(x32.astype(np.longdouble)), np.float32).max() <= 1.0
+
+
 def test_float32_is_within_1_ulp():
     rng = np.random.default_rng(63)
     with np.errstate(over="ignore"):
@@ -220,15 +242,15 @@ def test_loops_vectorise_and_the_backend_uses_them():
                        ("hypot", np.float32): _binary(_hypot32, np.float32)})
     x, y = sg.vector("x"), sg.vector("y")
     outputs = sg.arctan(x) + sg.arctan2(y, x) + sg.arcsin(y / 2) * sg.arccos(y / 2) + sg.arcsinh(x) + \
-        sg.arccosh(1 + x * x) * sg.arctanh(y / 3) + sg.hypot(x, y)
+        sg.arccosh(1 + x * x) * sg.arctanh(y / 3) + sg.hypot(x, y) + sg.cbrt(x)
     fast = sg.function([x, y], outputs, backend="numba")
     libm = sg.function([x, y], outputs, backend="numba", vector_math=False)
-    for name in ("arctan", "arctan2", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "hypot"):
+    for name in ("arctan", "arctan2", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "hypot", "cbrt"):
         assert f"vm.{name}_f64(" in fast.source
     assert "vm." not in libm.source
     a, b = np.linspace(-3, 3, 101), np.linspace(2, -2, 101)
     expected = np.arctan(a) + np.arctan2(b, a) + np.arcsin(b / 2) * np.arccos(b / 2) + np.arcsinh(a) + \
-        np.arccosh(1 + a * a) * np.arctanh(b / 3) + np.hypot(a, b)
+        np.arccosh(1 + a * a) * np.arctanh(b / 3) + np.hypot(a, b) + np.cbrt(a)
     np.testing.assert_allclose(fast(a, b), expected, rtol=1e-14, atol=1e-15)
 
 
