@@ -11,7 +11,8 @@ the value with its own step first and runs as before.
 
 The other way round, an elementwise node read only by one reduction (``(y * log_p).sum(axis=1)``) is not
 stored either (a ``PendingElementwise``): the reduction kernel computes each element it reads with the
-node's scalar program (a ``Prologue``).
+node's scalar program (a ``Prologue``). A profile (``sg.function(..., profile=True)``) charges the one
+kernel to the reader.
 """
 from __future__ import annotations
 
