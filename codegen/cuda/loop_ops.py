@@ -17,6 +17,7 @@ from symgraph.ops.scan import Scan
 
 from .elemwise import copy_into
 from .runtime import host_int, is_c_contiguous, to_device, to_host
+from .planning import plan_steps
 from .table import device, label, plan_node, register
 
 
@@ -48,17 +49,22 @@ def lower_scan(node, host):
     inner_nodes = toposort(op.inner_outputs)
     inner_host = {id(v) for v in op.inner_inputs if v.ndim == 0}
     constants = {}
-    steps = []
-    for inner in inner_nodes:
+
+    def plan(inner):
         for var in inner.inputs:
             if isinstance(var, Constant) and id(var) not in constants:
                 constants[id(var)] = var.value if var.ndim == 0 else to_device(var.value)
                 if var.ndim == 0:
                     inner_host.add(id(var))
-        step = plan_node(inner, inner_host)
-        if step is None:
+        return plan_node(inner, inner_host)
+
+    # (products and reductions computed in their reader's kernel, as in a function's graph: planning.py)
+    planned = plan_steps(inner_nodes, op.inner_outputs, inner_host, plan)
+    steps = []
+    for inner in inner_nodes:
+        if planned[id(inner)] is None:
             raise NotImplementedError(f"backend='cuda' has no lowering for {label(inner)} (in the step of {label(node)})")
-        steps.append((inner, step))
+        steps.append((inner, planned[id(inner)]))
     lags = op.lags()
     state_dtypes = [out.dtype for out in node.outputs[:op.n_states]]
     free_dtypes = [out.dtype for out in node.outputs[op.n_states:]]

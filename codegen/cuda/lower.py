@@ -16,8 +16,7 @@ from symgraph.graph import Constant, toposort
 from symgraph.ops.ifelse import lazy_branches
 
 from . import runtime
-from . import linalg_ops as products, reduce_ops as reductions
-from .fusion import fused_readers, pending_elementwise_step, pending_step
+from .planning import plan_steps
 from .runtime import contiguous_copy, is_device_array, to_device, to_host
 from .table import LOWERINGS, label, plan_node
 
@@ -79,32 +78,10 @@ class CudaExecutor:
         # the nodes only one branch of an ifelse needs run when it is chosen (symgraph/ops/ifelse.py)
         deferred, branches = lazy_branches(nodes, program.outputs)
         planned = {}
-        # products and reductions computed inside the kernel of their one elementwise reader (fusion.py)
-        readers = fused_readers(nodes, program.outputs, lambda n: products.fuses_into_reader(n) or
-                                reductions.fuses_into_reader(n))
-        # and elementwise nodes computed where their one reduction reads them (but epilogues)
-        epilogues = {id(reader) for reader in readers.values()}
-        producers = fused_readers(nodes, program.outputs, lambda n: id(n) not in epilogues and
-                                  reductions.fuses_into_reduction(n), reductions.reduction_reader)
-        pending = {}          # id(reader) -> the node whose value its kernel computes as an epilogue
+        # products, reductions and elementwise nodes computed inside the kernel of their one reader (fusion.py)
+        steps = plan_steps(nodes, program.outputs, self.host, self._plan)
         for node in nodes:
-            for var in node.inputs:
-                self._add_constant(var)
-            step = self._plan(node)
-            computed_here = not any(id(v) in self.host for v in node.outputs)
-            if step is None:
-                pass
-            elif id(node) in readers and computed_here:
-                pending[id(readers[id(node)])] = node
-                step = pending_step(products.PendingProduct, step) if products.fuses_into_reader(node) \
-                    else reductions.pending_reduction_step(node, step)
-            elif id(node) in producers and computed_here:
-                step = pending_elementwise_step(node, step, self.host)
-            if step is not None and id(node) in pending:
-                source = pending[id(node)]
-                fused = products.lower_with_product if products.fuses_into_reader(source) \
-                    else reductions.lower_with_reduction
-                step = fused(node, source, self.host, step)
+            step = steps[id(node)]
             if step is None:
                 reason = LOWERINGS.reason_unsupported(type(node.op))
                 missing.append(label(node) + (f": {reason}" if reason else ""))
@@ -129,7 +106,10 @@ class CudaExecutor:
                 self.constants[id(var)] = to_device(var.value)
 
     def _plan(self, node):
-        """The step computing ``node`` (None when the op has no lowering); marks host-valued outputs."""
+        """The step computing ``node`` (None when the op has no lowering); notes its constants and marks
+        host-valued outputs."""
+        for var in node.inputs:
+            self._add_constant(var)
         return plan_node(node, self.host)
 
     def enable_profile(self, profile):

@@ -23,6 +23,7 @@ except ImportError:  # pytest run without the repository root on sys.path
     from tests.ops.catalogue import CATALOGUE, sample_inputs, symbolic_inputs, tolerance
 
 from symgraph.codegen.cuda import lower as cuda_lower  # noqa: E402
+from symgraph.codegen.cuda import planning as cuda_planning  # noqa: E402
 
 
 def _compare(result, expected, row=None, dtype="float64"):
@@ -603,7 +604,7 @@ def _mlp_twice(monkeypatch, dtype):
     results = []
     for fuse in (True, False):
         if not fuse:
-            monkeypatch.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, *fuses: {})
+            monkeypatch.setattr(cuda_planning, "fused_readers", lambda nodes, outputs, *fuses: {})
         launches = _count_launches(monkeypatch)
         rng = np.random.default_rng(0)
         params = [sg.shared(rng.normal(scale=0.5, size=s).astype(dtype), name=f"p{i}")
@@ -720,7 +721,7 @@ def test_a_reduction_and_its_elementwise_reader_run_as_one_kernel(monkeypatch):
                sg.logical_or(sg.any(x > 0.5, axis=1), sg.all(x > -3.0, axis=1))]
     f = sg.function([x, b, scale], outputs, backend="cuda")
     with monkeypatch.context() as apart:
-        apart.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, *fuses: {})
+        apart.setattr(cuda_planning, "fused_readers", lambda nodes, outputs, *fuses: {})
         f_apart = sg.function([x, b, scale], outputs, backend="cuda")
     rng = np.random.default_rng(8)
     launches = _count_launches(monkeypatch)
@@ -760,7 +761,7 @@ def test_fused_reductions_keep_the_bits_of_the_two_kernels_apart(monkeypatch):
     rng = np.random.default_rng(9)
     xv, wv = rng.uniform(0.5, 1.5, (37, 6)).astype("float32"), rng.normal(size=6).astype("float32")
     fused = sg.function([x, w], outputs, backend="cuda")(xv, wv)
-    monkeypatch.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, *fuses: {})
+    monkeypatch.setattr(cuda_planning, "fused_readers", lambda nodes, outputs, *fuses: {})
     apart = sg.function([x, w], outputs, backend="cuda")(xv, wv)
     for value, other in zip(fused, apart):
         assert value.dtype == np.float32
@@ -782,7 +783,7 @@ def test_an_elementwise_node_read_by_one_reduction_is_computed_where_the_reducti
     launches = _count_launches(monkeypatch)
     f = sg.function([x, m, b, lr], outputs, backend="cuda")
     with monkeypatch.context() as apart:
-        apart.setattr(cuda_lower, "fused_readers", lambda nodes, outputs, *fuses: {})
+        apart.setattr(cuda_planning, "fused_readers", lambda nodes, outputs, *fuses: {})
         f_apart = sg.function([x, m, b, lr], outputs, backend="cuda")
     for rows in (6, 1, 90):
         xv, mv = rng.normal(size=(rows, 4)).astype(dtype), rng.normal(size=(rows, 4)).astype(dtype)
@@ -812,3 +813,32 @@ def test_an_elementwise_node_read_by_one_reduction_is_computed_where_the_reducti
 
 def dtype_of(name):
     return np.dtype(name).type
+
+
+def test_a_scans_step_fuses_its_products_and_reductions_as_a_function_does(monkeypatch):
+    x, h0 = sg.tensor("x", shape=(None, None, None)), sg.matrix("h0")
+    w, u, b = sg.matrix("w"), sg.matrix("u"), sg.vector("b")
+
+    def step(x_t, h, w, u, b):
+        return sg.tanh(x_t @ u + h @ w + b), sg.exp(h).sum(axis=1)      # a product and a producer fused
+
+    (states, sums), _ = sg.scan(step, sequences=[x], outputs_info=[h0, None], non_sequences=[w, u, b])
+    outputs = [states, sums, sg.grad(states.sum(), w)]
+    rng = np.random.default_rng(11)
+    values = [rng.normal(size=(5, 3, 4)), rng.normal(size=(3, 6)), rng.normal(size=(6, 6)) * 0.3,
+              rng.normal(size=(4, 6)) * 0.3, rng.normal(size=6)]
+    launches = _count_launches(monkeypatch)
+    f = sg.function([x, h0, w, u, b], outputs, backend="cuda")
+    with monkeypatch.context() as apart:
+        apart.setattr(cuda_planning, "fused_readers", lambda nodes, outputs, *fuses: {})
+        f_apart = sg.function([x, h0, w, u, b], outputs, backend="cuda")
+    launches.clear()
+    apart_values = f_apart(*values)
+    n_apart = len(launches)
+    launches.clear()
+    fused_values = f(*values)
+    assert len(launches) <= n_apart - 2 * 5          # at least two launches fewer in each of the 5 steps
+    for value, other, want in zip(fused_values, apart_values, sg.function([x, h0, w, u, b], outputs,
+                                                                          backend="python")(*values)):
+        np.testing.assert_array_equal(value, other)
+        np.testing.assert_allclose(value, want, rtol=1e-10, atol=1e-12)
