@@ -79,12 +79,16 @@ def _header(name, ndim, threads, acc_dtype, out_param="out"):
             "    for row in range(cuda.blockIdx.x, rows, cuda.gridDim.x):"]
 
 
-def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads, epilogue=None, prologue=None):
+def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads, epilogue=None, prologue=None,
+                  row_epilogue=False):
     """A row reduction whose rows may be split into ``parts`` chunks of ``chunk`` columns: block job
     ``row * parts + part`` writes ``out[job]`` (a partial result when ``parts > 1``). With ``epilogue``
     (fusion.py; ``parts`` is 1) a row's result goes to the reader's scalar program at the row's index in
-    the result's shape (``e0, e1, ...``), which stores the reader's outputs. With ``prologue`` (fusion.py)
-    there is no ``x``: each element is computed by the producer's scalar program where it is read."""
+    the result's shape (``e0, e1, ...``), which stores the reader's outputs; with ``row_epilogue`` too, the
+    reader has the shape of ``x`` (it broadcasts a keepdims result over the row, as a softmax gradient
+    does) and the block's threads run its program for every element of the row. With ``prologue``
+    (fusion.py) there is no ``x``: each element is computed by the producer's scalar program where it is
+    read."""
     acc = accumulator_dtype(kind, out_dtype)
     kept = [a for a in range(ndim) if a not in reduced]
     index = ", ".join(f"i{a}" for a in range(ndim))
@@ -99,7 +103,7 @@ def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads, epilo
     params += ([] if prologue is not None else ["x"]) + ["rows", "cols", "parts", "chunk"]
     params += [f"d{a}" for a in range(ndim)]
     if epilogue is not None:
-        params += [f"e{a}" for a in range(epilogue.ndim)] + epilogue.parameters()
+        params += ([] if row_epilogue else [f"e{a}" for a in range(epilogue.ndim)]) + epilogue.parameters()
     if prologue is not None:
         params += prologue.parameters()
     programs = [p.kernel.instructions for p in (epilogue, prologue) if p is not None]
@@ -123,6 +127,13 @@ def reduce_source(name, kind, ndim, reduced, in_dtype, out_dtype, threads, epilo
               f"            acc = {_COMBINE[kind]('acc', 'v')}"]
     _tree(lines, kind, " " * 8)
     final = "(buf[0] != 0)" if out_dtype == "bool" else cast_expr("buf[0]", out_dtype)
+    if row_epilogue:
+        lines += [f"        total = {final}",
+                  "        for col in range(tid, cols, THREADS):"]
+        _unravel(lines, list(reduced), "col", 12)
+        lines += ["            " + line for line in epilogue.body("total")]
+        lines.append("        cuda.syncthreads()")
+        return "\n".join(lines) + "\n"
     lines.append("        if tid == 0:")
     if epilogue is None:
         lines.append(f"            out[job] = {final}")
@@ -185,15 +196,17 @@ def _prepared(x, axes):
     return x, tuple(axes), rows, cols
 
 
-def _launch(call, kind, x, axes, rows, cols, parts, out_dtype, epilogue=None, shape=None, epilogue_args=()):
+def _launch(call, kind, x, axes, rows, cols, parts, out_dtype, epilogue=None, shape=None, epilogue_args=(),
+            row_epilogue=False):
     """One reduction kernel over ``x`` (a device array, or a ``PendingElementwise`` whose program the kernel
-    runs as its prologue): the flat results (``parts`` per row), or the epilogue's outputs of ``shape``."""
+    runs as its prologue): the flat results (``parts`` per row), or the epilogue's outputs of ``shape`` (with
+    ``row_epilogue``, ``x``'s shape)."""
     threads = sizes().reduce_threads
     prologue = x.prologue if isinstance(x, PendingElementwise) else None
     key = ("reduce", kind, len(x.shape), axes, x.dtype.name, out_dtype, threads,
-           prologue and prologue.key(), epilogue and epilogue.key())
+           prologue and prologue.key(), epilogue and epilogue.key(), row_epilogue)
     kernel = call.kernel(key, "reduce_kernel", reduce_source("reduce_kernel", kind, len(x.shape), axes, x.dtype.name,
-                                                             out_dtype, threads, epilogue, prologue))
+                                                             out_dtype, threads, epilogue, prologue, row_epilogue))
     if epilogue is None:
         outs = [call.empty((rows * parts,), out_dtype)]
         views = outs
@@ -206,7 +219,7 @@ def _launch(call, kind, x, axes, rows, cols, parts, out_dtype, epilogue=None, sh
         blocks = max(1, min(rows * parts, sizes().reduce_max_blocks))
         args = [*views] + ([] if prologue else [x]) + [rows, cols, parts, chunk, *[int(n) for n in x.shape]]
         if epilogue is not None:
-            args += [int(n) for n in shape] + list(epilogue_args)
+            args += ([] if row_epilogue else [int(n) for n in shape]) + list(epilogue_args)
         if prologue is not None:
             args += prologue.arguments(x.args, tuple(x.shape))
         kernel[blocks, threads, 0, shared_bytes](*args)
@@ -231,6 +244,17 @@ def reduce_rows(call, kind, x, axes, out_dtype, shape):
     partials = _launch(call, kind, x, axes, rows, cols, parts, accumulator_dtype(kind, out_dtype))
     out = _launch(call, kind, reshape_view(partials, (rows, parts)), (1,), rows, parts, 1, out_dtype)
     return reshape_view(out, shape)
+
+
+def reduce_rows_over(call, kind, x, axes, out_dtype, epilogue, inputs, masks):
+    """``reduce_rows`` with keepdims, whose result the reader (``epilogue``, as for ``reduce_rows_into``)
+    broadcasts back over ``x``'s shape, in one kernel; None where a row is too long for one block (the
+    caller runs the two kernels apart)."""
+    x, axes, rows, cols = _prepared(x, axes)
+    if _parts(rows, cols) > 1:
+        return None
+    return _launch(call, kind, x, axes, rows, cols, 1, out_dtype, epilogue, tuple(x.shape), [*inputs, *masks],
+                   row_epilogue=True)
 
 
 def reduce_rows_into(call, kind, x, axes, out_dtype, epilogue, shape, inputs, masks):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from symgraph.ops.reduce import Reduce, SumToShape
 
 from .fusion import Epilogue, Pending, realized, writes_program
-from .reduce import reduce_rows, reduce_rows_into
+from .reduce import reduce_rows, reduce_rows_into, reduce_rows_over
 from .table import device, label, register
 
 
@@ -122,11 +122,20 @@ def lower_with_reduction(reader, reduction_node, host, unfused):
     kind = reduction_node.op.kind if isinstance(reduction_node.op, Reduce) else "sum"
     out_dtype = reduction_node.outputs[0].dtype
 
+    keepdims = isinstance(reduction_node.op, Reduce) and reduction_node.op.keepdims
+
     def step(args, call):
         pending = epilogue.pending(args)
         planned = pending.plan(pending.args)
-        if planned is None or not epilogue.fits(args, planned[2]):
-            return epilogue.unfused(unfused, args, call)
-        x, axes, shape = planned
-        return reduce_rows_into(call, kind, x, axes, out_dtype, epilogue, shape, *epilogue.arguments(args, shape))
+        if planned is not None and epilogue.fits(args, planned[2]):
+            x, axes, shape = planned
+            return reduce_rows_into(call, kind, x, axes, out_dtype, epilogue, shape, *epilogue.arguments(args, shape))
+        if planned is not None and keepdims and planned[0].ndim and epilogue.fits(args, planned[0].shape):
+            # the reader broadcasts the result back over the reduced rows (a softmax's gradient): one kernel
+            x, axes, _ = planned
+            outs = reduce_rows_over(call, kind, x, axes, out_dtype, epilogue,
+                                    *epilogue.arguments(args, tuple(x.shape)))
+            if outs is not None:
+                return outs
+        return epilogue.unfused(unfused, args, call)
     return step

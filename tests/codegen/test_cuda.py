@@ -631,9 +631,10 @@ def test_a_product_and_its_elementwise_reader_run_as_one_kernel_with_the_same_bi
         assert value.dtype == dtype
         np.testing.assert_array_equal(value, apart)
     # products: x @ w1 + b1 -> relu, h @ w2 + b2, the gradient of h (masked by relu) and both weights' updates
-    # w - lr * (x.T @ d); reductions: the mean's division and both biases' updates b - lr * d.sum(0); and the
-    # loss's one_hot * log_softmax, computed where its row sums read it
-    assert launches == launches_apart - 9
+    # w - lr * (x.T @ d); reductions: the mean's division, both biases' updates b - lr * d.sum(0) and the
+    # softmax gradient's g - s * (g * s).sum(1, keepdims) over the rows; and the loss's one_hot * log_softmax,
+    # computed where its row sums read it
+    assert launches == launches_apart - 10
     ref_costs, ref_params = _mlp_twice_python(dtype)
     np.testing.assert_allclose(np.array(costs, dtype=float), ref_costs, rtol=1e-5 if dtype == "float32" else 1e-12)
 
@@ -740,15 +741,23 @@ def test_a_reduction_and_its_elementwise_reader_run_as_one_kernel(monkeypatch):
             _compare(value, np.asarray(want))
     assert "reduce_kernel" in f.source
     # a reduction its reader broadcasts to a larger shape: the sum alone, then the reader
+    v = sg.vector("v")
+    g = sg.function([x, v], x.sum(axis=0) * v, backend="cuda")
+    for xv, vv, n_launches in ((rng.normal(size=(4, 3)), rng.normal(size=3), 1),
+                               (rng.normal(size=(4, 1)), rng.normal(size=5), 2)):
+        launches.clear()
+        np.testing.assert_allclose(g(xv, vv), xv.sum(0) * vv, rtol=1e-12)
+        assert len(launches) == n_launches
     y = sg.matrix("y")
-    g = sg.function([x, y], x.sum(axis=1, keepdims=True) * y, backend="cuda")
-    xv, yv = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
-    launches.clear()
-    np.testing.assert_allclose(g(xv, yv), xv.sum(1, keepdims=True) * yv, rtol=1e-12)
-    assert len(launches) == 2
-    launches.clear()
-    np.testing.assert_allclose(g(xv, yv[:, :1]), xv.sum(1, keepdims=True) * yv[:, :1], rtol=1e-12)
-    assert len(launches) == 1
+    # ... but a keepdims reduction broadcast back over its rows (a softmax's gradient) is one kernel, whose
+    # threads run the reader over the row; rows too long for one block take the two kernels
+    g = sg.function([x, y], y - sg.exp(x) * (x * y).sum(axis=1, keepdims=True), backend="cuda")
+    for rows, columns, n_launches in ((4, 3, 1), (4, 200, 1), (1, 200, 3)):   # one row of 200: split
+        xv, yv = rng.normal(size=(rows, columns)), rng.normal(size=(rows, columns))
+        launches.clear()
+        got = g(xv, yv)
+        assert len(launches) == n_launches
+        np.testing.assert_allclose(got, yv - np.exp(xv) * (xv * yv).sum(1, keepdims=True), rtol=1e-12)
     # the reduction's own errors
     h = sg.function([x], x.max(axis=0) * 2.0, backend="cuda")
     with pytest.raises(ValueError, match="max: zero-size input of shape"):
@@ -757,7 +766,8 @@ def test_a_reduction_and_its_elementwise_reader_run_as_one_kernel(monkeypatch):
 
 def test_fused_reductions_keep_the_bits_of_the_two_kernels_apart(monkeypatch):
     x, w = sg.matrix("x", "float32"), sg.vector("w", "float32")
-    outputs = [w - 0.1 * x.sum(axis=0), x.prod(axis=1) * 3.0 + 1.0, sg.exp(x.sum()) - w.sum()]
+    outputs = [w - 0.1 * x.sum(axis=0), x.prod(axis=1) * 3.0 + 1.0, sg.exp(x.sum()) - w.sum(),
+               sg.exp(x - x.max(axis=1, keepdims=True))]                 # a row's maximum over the row
     rng = np.random.default_rng(9)
     xv, wv = rng.uniform(0.5, 1.5, (37, 6)).astype("float32"), rng.normal(size=6).astype("float32")
     fused = sg.function([x, w], outputs, backend="cuda")(xv, wv)
