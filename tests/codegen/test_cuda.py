@@ -598,24 +598,29 @@ def _count_launches(monkeypatch):
     return launches
 
 
+def _small_mlp_step(backend, dtype):
+    """A one-hidden-layer training step (lr a host scalar), its parameters and a batch."""
+    rng = np.random.default_rng(0)
+    params = [sg.shared(rng.normal(scale=0.5, size=s).astype(dtype), name=f"p{i}")
+              for i, s in enumerate([(5, 7), (7,), (7, 3), (3,)])]
+    w1, b1, w2, b2 = params
+    x, labels, lr = sg.matrix("x", dtype), sg.vector("labels", dtype="int64"), sg.scalar("lr", dtype)
+    logits = sg.relu(x @ w1 + b1) @ w2 + b2
+    cost = -sg.mean(sg.sum(sg.one_hot(labels, 3).astype(dtype) * sg.log_softmax(logits, axis=-1), axis=1))
+    step = sg.function([x, labels, lr], cost, backend=backend,
+                       updates=[(p, p - lr * g) for p, g in zip(params, sg.grad(cost, params))])
+    return step, params, (rng.normal(size=(9, 5)).astype(dtype), rng.integers(0, 3, 9))
+
+
 def _mlp_twice(monkeypatch, dtype):
-    """The _mlp step (lr a host scalar) with and without products fused into their readers: losses,
-    parameters and kernel launches per call."""
+    """Four calls of the small step with and without products fused into their readers: losses, parameters
+    and kernel launches of the last call."""
     results = []
     for fuse in (True, False):
         if not fuse:
             monkeypatch.setattr(cuda_planning, "fused_readers", lambda nodes, outputs, *fuses: {})
         launches = _count_launches(monkeypatch)
-        rng = np.random.default_rng(0)
-        params = [sg.shared(rng.normal(scale=0.5, size=s).astype(dtype), name=f"p{i}")
-                  for i, s in enumerate([(5, 7), (7,), (7, 3), (3,)])]
-        w1, b1, w2, b2 = params
-        x, labels, lr = sg.matrix("x", dtype), sg.vector("labels", dtype="int64"), sg.scalar("lr", dtype)
-        logits = sg.relu(x @ w1 + b1) @ w2 + b2
-        cost = -sg.mean(sg.sum(sg.one_hot(labels, 3).astype(dtype) * sg.log_softmax(logits, axis=-1), axis=1))
-        step = sg.function([x, labels, lr], cost, backend="cuda",
-                           updates=[(p, p - lr * g) for p, g in zip(params, sg.grad(cost, params))])
-        data, targets = rng.normal(size=(9, 5)).astype(dtype), rng.integers(0, 3, 9)
+        step, params, (data, targets) = _small_mlp_step("cuda", dtype)
         costs = [step(data, targets, 0.5) for _ in range(3)]
         launches.clear()
         costs.append(step(data, targets, 0.5))
@@ -635,22 +640,9 @@ def test_a_product_and_its_elementwise_reader_run_as_one_kernel_with_the_same_bi
     # softmax gradient's g - s * (g * s).sum(1, keepdims) over the rows; and the loss's one_hot * log_softmax,
     # computed where its row sums read it
     assert launches == launches_apart - 10
-    ref_costs, ref_params = _mlp_twice_python(dtype)
+    reference, _, (data, targets) = _small_mlp_step("python", dtype)
+    ref_costs = [float(reference(data, targets, 0.5)) for _ in range(4)]
     np.testing.assert_allclose(np.array(costs, dtype=float), ref_costs, rtol=1e-5 if dtype == "float32" else 1e-12)
-
-
-def _mlp_twice_python(dtype):
-    rng = np.random.default_rng(0)
-    params = [sg.shared(rng.normal(scale=0.5, size=s).astype(dtype), name=f"p{i}")
-              for i, s in enumerate([(5, 7), (7,), (7, 3), (3,)])]
-    w1, b1, w2, b2 = params
-    x, labels, lr = sg.matrix("x", dtype), sg.vector("labels", dtype="int64"), sg.scalar("lr", dtype)
-    logits = sg.relu(x @ w1 + b1) @ w2 + b2
-    cost = -sg.mean(sg.sum(sg.one_hot(labels, 3).astype(dtype) * sg.log_softmax(logits, axis=-1), axis=1))
-    step = sg.function([x, labels, lr], cost, backend="python",
-                       updates=[(p, p - lr * g) for p, g in zip(params, sg.grad(cost, params))])
-    data, targets = rng.normal(size=(9, 5)).astype(dtype), rng.integers(0, 3, 9)
-    return np.array([float(step(data, targets, 0.5)) for _ in range(4)]), [p.get_value() for p in params]
 
 
 def test_a_fused_product_falls_back_when_its_reader_broadcasts_it_and_keeps_the_products_errors(monkeypatch):

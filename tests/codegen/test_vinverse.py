@@ -1,14 +1,12 @@
-"""The vectorisable inverse trigonometric and hyperbolic functions, hypot and cbrt of codegen/numba/vmath.py: their
-bounds (arctan, arcsin, arccos, hypot, cbrt 1 ulp, arctan2 2, arcsinh, arccosh, arctanh 3) against the 80-bit long double functions on
-millions of points over every range, C99's special cases as NumPy's, float32, vectorised loops, and the numba
-backend using them by default."""
-import numba as nb
+"""The vectorisable inverse trigonometric and hyperbolic functions, hypot and cbrt of codegen/numba/vmath.py:
+their bounds (arctan, arcsin, arccos, hypot, cbrt 1 ulp, arctan2 2, arcsinh, arccosh, arctanh 3) against the
+80-bit long double functions on millions of points over every range, C99's special cases as NumPy's,
+float32, vectorised loops, and the numba backend using them by default."""
 import numpy as np
 import pytest
 
 import symgraph as sg
-from symgraph.codegen.numba import vmath
-from tests.codegen.ulp import assert_vectorised, runner, ulp_distance
+from tests.codegen.ulp import assert_vectorised, binary_runner, runner, ulp_distance
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
 
@@ -17,40 +15,8 @@ BOUNDS = {"arctan": 1.0, "arcsin": 1.0, "arccos": 1.0, "arcsinh": 3.0, "arccosh"
 _run = runner(BOUNDS)
 
 
-@nb.njit(error_model="numpy")
-def _atan2_64(y, x, out):
-    for i in range(x.size):
-        out[i] = vmath.arctan2_f64(y[i], x[i])
-
-
-@nb.njit(error_model="numpy")
-def _atan2_32(y, x, out):
-    for i in range(x.size):
-        out[i] = vmath.arctan2_f32(y[i], x[i])
-
-
-@nb.njit(error_model="numpy")
-def _hypot64(y, x, out):
-    for i in range(x.size):
-        out[i] = vmath.hypot_f64(y[i], x[i])
-
-
-@nb.njit(error_model="numpy")
-def _hypot32(y, x, out):
-    for i in range(x.size):
-        out[i] = vmath.hypot_f32(y[i], x[i])
-
-
-def _hypot(y, x):
-    out = np.empty_like(x)
-    (_hypot64 if x.dtype == np.float64 else _hypot32)(y, x, out)
-    return out
-
-
-def _atan2(y, x):
-    out = np.empty_like(x)
-    (_atan2_64 if x.dtype == np.float64 else _atan2_32)(y, x, out)
-    return out
+_atan2 = binary_runner("arctan2")
+_hypot = binary_runner("hypot")
 
 
 def _points(rng, n):
@@ -236,10 +202,8 @@ def test_float32_is_within_1_ulp():
 
 
 def test_loops_vectorise_and_the_backend_uses_them():
-    assert_vectorised({**_run.loops, ("arctan2", np.float64): _binary(_atan2_64, np.float64),
-                       ("arctan2", np.float32): _binary(_atan2_32, np.float32),
-                       ("hypot", np.float64): _binary(_hypot64, np.float64),
-                       ("hypot", np.float32): _binary(_hypot32, np.float32)})
+    assert_vectorised({**_run.loops, **{(name, dtype): loop for name, binary in (("arctan2", _atan2), ("hypot", _hypot))
+                                        for dtype, loop in binary.loops.items()}})
     x, y = sg.vector("x"), sg.vector("y")
     outputs = sg.arctan(x) + sg.arctan2(y, x) + sg.arcsin(y / 2) * sg.arccos(y / 2) + sg.arcsinh(x) + \
         sg.arccosh(1 + x * x) * sg.arctanh(y / 3) + sg.hypot(x, y) + sg.cbrt(x)
@@ -252,14 +216,3 @@ def test_loops_vectorise_and_the_backend_uses_them():
     expected = np.arctan(a) + np.arctan2(b, a) + np.arcsin(b / 2) * np.arccos(b / 2) + np.arcsinh(a) + \
         np.arccosh(1 + a * a) * np.arctanh(b / 3) + np.hypot(a, b) + np.cbrt(a)
     np.testing.assert_allclose(fast(a, b), expected, rtol=1e-14, atol=1e-15)
-
-
-def _binary(kernel, dtype):
-    """``kernel(y, x, out)`` as the one-argument loop ``assert_vectorised`` runs."""
-    class Loop:
-        def __call__(self, values, out):
-            kernel(values, values, out)
-
-        def inspect_llvm(self):
-            return kernel.inspect_llvm()
-    return Loop()

@@ -2,33 +2,17 @@
 million points against the 80-bit long double pow, exact results where the power is a double, C99's special
 cases as NumPy gives them, float32, a vectorised loop, and the numba backend using it by default."""
 import mpmath
-import numba as nb
 import numpy as np
 import pytest
 
 import symgraph as sg
 from symgraph.codegen.numba import vmath
-from tests.codegen.ulp import ulp_distance
+from tests.codegen.ulp import assert_vectorised, binary_runner, ulp_distance
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs the 80-bit long double")
 
 
-@nb.njit(error_model="numpy")
-def _pow64(x, y, out):
-    for i in range(x.size):
-        out[i] = vmath.pow_f64(x[i], y[i])
-
-
-@nb.njit(error_model="numpy")
-def _pow32(x, y, out):
-    for i in range(x.size):
-        out[i] = vmath.pow_f32(x[i], y[i])
-
-
-def _run(x, y):
-    out = np.empty_like(x)
-    (_pow64 if x.dtype == np.float64 else _pow32)(x, y, out)
-    return out
+_run = binary_runner("pow")      # _run(x, y): x ** y
 
 
 def test_the_logarithm_table_agrees_with_mpmath():
@@ -100,10 +84,7 @@ def test_float32_is_within_1_ulp_of_float32():
 
 
 def test_a_loop_calling_it_vectorises():
-    for kernel, dtype in ((_pow64, np.float64), (_pow32, np.float32)):
-        x = np.ones(16, dtype)
-        kernel(x, x, x.copy())
-        assert "x double>" in next(iter(kernel.inspect_llvm().values()))
+    assert_vectorised({("pow", dtype): loop for dtype, loop in _run.loops.items()})
 
 
 def test_the_numba_backend_uses_it_by_default_and_libm_when_asked():

@@ -13,6 +13,27 @@ def elementwise_loop(function):
     return kernel
 
 
+def binary_runner(name):
+    """``run(a, b)``: vmath's two-argument ``<name>_f64`` or ``<name>_f32`` (by ``a``'s dtype) on every pair of
+    elements, in that order; ``run.loops`` holds the jitted loops by dtype."""
+    from symgraph.codegen.numba import vmath
+
+    def loop(function):
+        @nb.njit(error_model="numpy")
+        def kernel(a, b, out):
+            for i in range(a.size):
+                out[i] = function(a[i], b[i])
+        return kernel
+    loops = {np.float64: loop(getattr(vmath, f"{name}_f64")), np.float32: loop(getattr(vmath, f"{name}_f32"))}
+
+    def run(a, b):
+        out = np.empty_like(a)
+        loops[a.dtype.type](a, b, out)
+        return out
+    run.loops = loops
+    return run
+
+
 def ulp_distance(got, exact, dtype):
     """|got - exact| in units of the last place of ``dtype`` at the exact value (subnormal spacing below)."""
     exact = np.asarray(exact, np.longdouble)
@@ -36,8 +57,10 @@ def runner(names):
 
 
 def assert_vectorised(loops):
-    """Each of ``run.loops`` (by (name, dtype)), run once, holds vectors of doubles in its LLVM IR."""
+    """Each of ``run.loops`` (by (name, dtype); a ``binary_runner``'s loops take two operands), run once, holds
+    vectors of doubles in its LLVM IR."""
     for (name, dtype), kernel in loops.items():
         values = np.ones(16, dtype)
-        kernel(values, values.copy())
+        operands = (values,) * (kernel.py_func.__code__.co_argcount - 1)       # (x, out) or (y, x, out)
+        kernel(*operands, values.copy())
         assert "x double>" in next(iter(kernel.inspect_llvm().values())), (name, dtype)
