@@ -26,6 +26,7 @@ from __future__ import annotations
 from symgraph.ops.conv import (AvgPool2d, AvgPool2dGrad, Conv2d, Conv2dGradInput, Conv2dGradWeight,
                                MaxPool2d, MaxPool2dGather, MaxPool2dGrad, _check_lengths)
 
+from .fusion import Epilogue, Pending, with_epilogue
 from .runtime import cast_expr, host_int, literal, sizes
 from .table import device, register
 
@@ -263,55 +264,129 @@ def _check_grad_shape(node, gy_shape, expected, what):
                          f"{expected}{node.where()}")
 
 
+def _conv_forward(node, args):
+    """(launch, shape) of a ``Conv2d`` node's kernel for these arguments (the op's own checks first):
+    ``launch(call, outs, epilogue=None, extra=())`` writes ``outs`` (with ``epilogue``, fusion.py, the reader's
+    outputs, ``extra`` its kernel arguments)."""
+    op, dtype = node.op, node.outputs[0].dtype
+    x, w = device(args[0]), device(args[1])
+    n, c, h, wd = _shape(x)
+    o, cg, kh, kw = _shape(w)
+    op._check_channel_values(node, c, o, cg)
+    ho, wo = _check_lengths(op, node, (h, wd), (kh, kw))
+    total = n * o * ho * wo
+    source = _source(_CONV_FORWARD, dtype, x_value=cast_expr("x[b, first + ic, yy, xx]", dtype),
+                     w_value=cast_expr("w[oc, ic, i, j]", dtype))
+    launch = _launcher("conv_forward_kernel", ("conv2d", x.dtype.name, w.dtype.name, dtype), source,
+                       ("out[b, oc, r, q] = acc", ("b", "oc", "r", "q")), total,
+                       (x, w, total, o, ho, wo, h, wd, cg, o // op.groups, kh, kw, *_geometry(op)))
+    return launch, (n, o, ho, wo)
+
+
+def _launcher(name, key, source, store, total, args):
+    """``launch(call, outs, epilogue=None, extra=())`` of the kernel ``name`` (``source``, cached by ``key``) on
+    ``args``: with an ``epilogue`` (fusion.py), the kernel's ``store`` (its line and the index it writes) runs
+    the reader's program instead, into the reader's ``outs``, with the reader's other inputs ``extra``."""
+    def launch(call, outs, epilogue=None, extra=()):
+        if not total:
+            return outs
+        if epilogue is None:
+            kernel = call.kernel(key, name, source)
+        else:
+            kernel = call.kernel(key + epilogue.key(), name, with_epilogue(source, name, *store, epilogue, "acc"))
+        _launch(kernel, total, *outs, *args, *extra)
+        return outs
+    return launch
+
+
 @register(Conv2d)
 def lower_conv2d(node, host):
-    op, dtype = node.op, node.outputs[0].dtype
+    dtype = node.outputs[0].dtype
 
     def step(args, call):
-        x, w = device(args[0]), device(args[1])
-        n, c, h, wd = _shape(x)
-        o, cg, kh, kw = _shape(w)
-        op._check_channel_values(node, c, o, cg)
-        ho, wo = _check_lengths(op, node, (h, wd), (kh, kw))
-        out = call.empty((n, o, ho, wo), dtype)
-        total = n * o * ho * wo
-        if total:
-            source = _source(_CONV_FORWARD, dtype, x_value=cast_expr("x[b, first + ic, yy, xx]", dtype),
-                             w_value=cast_expr("w[oc, ic, i, j]", dtype))
-            kernel = call.kernel(("conv2d", x.dtype.name, w.dtype.name, dtype), "conv_forward_kernel", source)
-            sh, sw, top, left, dh, dw = _geometry(op)
-            _launch(kernel, total, out, x, w, total, o, ho, wo, h, wd, cg, o // op.groups, kh, kw,
-                    sh, sw, top, left, dh, dw)
-        return [out]
+        launch, shape = _conv_forward(node, args)
+        return launch(call, [call.empty(shape, dtype)])
     return step
+
+
+def _conv_grad_input(node, args):
+    """(launch, shape) of a ``Conv2dGradInput`` node's kernel, as ``_conv_forward``."""
+    op, dtype = node.op, node.outputs[0].dtype
+    gy, w = device(args[0]), device(args[1])
+    h = host_int(args[2], f"{op} (height)")
+    wd = host_int(args[3], f"{op} (width)")
+    o, cg, kh, kw = _shape(w)
+    gy_shape = _shape(gy)
+    n, g = gy_shape[0], op.groups
+    op._check_channel_values(node, cg * g, o, cg)
+    ho, wo = _check_lengths(op, node, (h, wd), (kh, kw))
+    _check_grad_shape(node, gy_shape, (n, o, ho, wo), "convolution's output")    # n is gy's own batch
+    c = g * cg
+    total = n * c * h * wd
+    source = _source(_CONV_INPUT, dtype, gy_value=cast_expr("gy[b, oc, r, q]", dtype),
+                     w_value=cast_expr("w[oc, ic, i, j]", dtype))
+    launch = _launcher("conv_input_kernel", ("conv2d_grad_input", gy.dtype.name, w.dtype.name, dtype), source,
+                       ("out[b, ch, yy, xx] = acc", ("b", "ch", "yy", "xx")), total,
+                       (gy, w, total, c, h, wd, ho, wo, cg, o // g, kh, kw, *_geometry(op)))
+    return launch, (n, c, h, wd)
 
 
 @register(Conv2dGradInput)
 def lower_conv2d_grad_input(node, host):
-    op, dtype = node.op, node.outputs[0].dtype
+    dtype = node.outputs[0].dtype
 
     def step(args, call):
-        gy, w = device(args[0]), device(args[1])
-        h = host_int(args[2], f"{op} (height)")
-        wd = host_int(args[3], f"{op} (width)")
-        o, cg, kh, kw = _shape(w)
-        gy_shape = _shape(gy)
-        n, g = gy_shape[0], op.groups
-        op._check_channel_values(node, cg * g, o, cg)
-        ho, wo = _check_lengths(op, node, (h, wd), (kh, kw))
-        _check_grad_shape(node, gy_shape, (n, o, ho, wo), "convolution's output")    # n is gy's own batch
-        c = g * cg
-        out = call.empty((n, c, h, wd), dtype)
-        total = n * c * h * wd
-        if total:
-            source = _source(_CONV_INPUT, dtype, gy_value=cast_expr("gy[b, oc, r, q]", dtype),
-                             w_value=cast_expr("w[oc, ic, i, j]", dtype))
-            kernel = call.kernel(("conv2d_grad_input", gy.dtype.name, w.dtype.name, dtype), "conv_input_kernel",
-                                 source)
-            sh, sw, top, left, dh, dw = _geometry(op)
-            _launch(kernel, total, out, gy, w, total, c, h, wd, ho, wo, cg, o // g, kh, kw,
-                    sh, sw, top, left, dh, dw)
-        return [out]
+        launch, shape = _conv_grad_input(node, args)
+        return launch(call, [call.empty(shape, dtype)])
+    return step
+
+
+# ---------------------------------------------------------------- a convolution and its elementwise reader
+
+_PLANS = {Conv2d: _conv_forward, Conv2dGradInput: _conv_grad_input}
+
+
+class PendingConvolution(Pending):
+    """A convolution (or its input gradient) not computed yet (see fusion.py)."""
+
+    __slots__ = ("node",)
+    ndim = 4
+
+    def __init__(self, args, compute, call, node):
+        super().__init__(args, compute, call)
+        self.node = node
+
+    @property
+    def shape(self):
+        return _PLANS[type(self.node.op)](self.node, self.args)[1]
+
+
+def fuses_into_reader(node) -> bool:
+    """Whether ``node`` is a convolution or its input gradient (the transposed convolution), which its
+    elementwise reader may compute."""
+    return type(node.op) in _PLANS
+
+
+def pending_value_step(node, compute):
+    """The step of a convolution its reader computes (fusion.py)."""
+    def step(args, call):
+        return [PendingConvolution(args, compute, call, node)]
+    return step
+
+
+def lower_with_reader(reader, node, host, unfused):
+    """The step of ``reader`` computing the convolution ``node`` in the same kernel (fusion.py); ``unfused`` is
+    the reader's own step."""
+    epilogue = Epilogue(reader, node.outputs[0], host)
+    plan = _PLANS[type(node.op)]
+
+    def step(args, call):
+        launch, shape = plan(node, epilogue.pending(args).args)        # (the convolution's own checks)
+        if not epilogue.fits(args, shape):
+            return epilogue.unfused(unfused, args, call)
+        outs = [call.empty(shape, d) for d in epilogue.out_dtypes]
+        inputs, masks = epilogue.arguments(args, shape)
+        return launch(call, outs, epilogue, (*inputs, *masks))
     return step
 
 

@@ -9,6 +9,9 @@ and the kernel stores the program's outputs. The bits are those of the two kerne
 the call do not allow it (the reader broadcasts the value to a larger shape), the reader's step computes
 the value with its own step first and runs as before.
 
+Convolutions and their input gradients (the transposed convolution) take their reader's program in the same
+way (a layer's bias and activation, the activation's gradient mask).
+
 The other way round, an elementwise node read only by one reduction (``(y * log_p).sum(axis=1)``) is not
 stored either (a ``PendingElementwise``): the reduction kernel computes each element it reads with the
 node's scalar program (a ``Prologue``). A profile (``sg.function(..., profile=True)``) charges the one
@@ -218,3 +221,27 @@ def pending_elementwise_step(node, compute, host):
 def realized(value):
     """``value``, computed if it is pending."""
     return value.value() if isinstance(value, Pending) else value
+
+
+def with_epilogue(source, name, store, indices, epilogue, value):
+    """``source`` of a kernel ``name(out, ...)`` with its line ``store`` replaced by ``epilogue``'s program at
+    the output index ``indices`` (expressions for ``i0, i1, ...``) fed ``value`` (an expression), its ``out``
+    parameter by the reader's outputs and the epilogue's parameters appended."""
+    head = f"def {name}(out, "
+    lines, replaced = [], 0
+    for line in source.split("\n"):
+        if line.startswith(head):
+            outs = ", ".join(f"out{j}" for j in range(len(epilogue.out_dtypes)))
+            rest = line[len(head):line.rindex("):")]
+            lines.append(f"def {name}({outs}, {rest}{''.join(', ' + p for p in epilogue.parameters())}):")
+            replaced += 1
+        elif line.strip() == store:
+            pad = line[:len(line) - len(line.lstrip())]
+            lines += [f"{pad}i{a} = {index}" for a, index in enumerate(indices)]
+            lines += [pad + body_line for body_line in epilogue.body(value)]
+            replaced += 1
+        else:
+            lines.append(line)
+    if replaced != 2:
+        raise AssertionError(f"symgraph internal error: no store {store!r} in the kernel {name} to fuse into")
+    return "\n".join(lines)

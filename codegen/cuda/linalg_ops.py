@@ -15,7 +15,7 @@ import numpy as np
 from symgraph.ops.linalg import BatchedMatmul, Dot
 
 from .elemwise import INT_POWER_SOURCE, broadcast_shape, uses_int_power
-from .fusion import Epilogue, Pending
+from .fusion import Epilogue, Pending, pending_step
 from .runtime import cast_expr, literal, reshape_view, sizes, view_with
 from .table import device, label, register
 
@@ -154,7 +154,12 @@ def fuses_into_reader(node) -> bool:
     return isinstance(node.op, Dot) and all(v.ndim == 2 for v in node.inputs + node.outputs)
 
 
-def lower_with_product(reader, product_node, host, unfused):
+def pending_value_step(node, compute):
+    """The step of a product its reader computes (fusion.py)."""
+    return pending_step(PendingProduct, compute)
+
+
+def lower_with_reader(reader, product_node, host, unfused):
     """The step of ``reader`` computing ``product_node`` in the same kernel (fusion.py); ``unfused`` is the
     reader's own step."""
     epilogue = Epilogue(reader, product_node.outputs[0], host)

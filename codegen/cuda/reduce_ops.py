@@ -107,7 +107,8 @@ def reduction_reader(reader, value) -> bool:
     return isinstance(reader.op, (Reduce, SumToShape)) and reader.inputs[0] is value
 
 
-def pending_reduction_step(node, compute):
+def pending_value_step(node, compute):
+    """The step of a reduction its reader computes (fusion.py)."""
     plan = reduction_plan(node)
 
     def step(args, call):
@@ -115,7 +116,7 @@ def pending_reduction_step(node, compute):
     return step
 
 
-def lower_with_reduction(reader, reduction_node, host, unfused):
+def lower_with_reader(reader, reduction_node, host, unfused):
     """The step of ``reader`` computing ``reduction_node`` in the same kernel (fusion.py); ``unfused`` is the
     reader's own step."""
     epilogue = Epilogue(reader, reduction_node.outputs[0], host)

@@ -844,3 +844,35 @@ def test_a_scans_step_fuses_its_products_and_reductions_as_a_function_does(monke
                                                                           backend="python")(*values)):
         np.testing.assert_array_equal(value, other)
         np.testing.assert_allclose(value, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_convolution_and_its_input_gradient_take_their_readers_program(monkeypatch, dtype):
+    x, y = sg.tensor("x", dtype, shape=(None, None, None, None)), sg.tensor("y", dtype, shape=(None, None, None, None))
+    w = sg.shared(np.random.default_rng(12).normal(size=(4, 2, 3, 3)).astype(dtype), name="w")
+    b = sg.shared(np.random.default_rng(13).normal(size=4).astype(dtype), name="b")
+    h = sg.relu(sg.conv2d(x, w, padding=1, stride=2) + b[:, None, None])
+    cost = sg.sum((h - y) ** 2)
+    gx, gw = sg.grad(cost, [x, w])           # the input gradient goes through conv2d's transposed convolution
+    outputs = [h, gx * (x > 0), gw]
+    rng = np.random.default_rng(14)
+    values = [rng.normal(size=(2, 2, 7, 6)).astype(dtype), rng.normal(size=(2, 4, 4, 3)).astype(dtype)]
+    launches = _count_launches(monkeypatch)
+    f = sg.function([x, y], outputs, backend="cuda")
+    with monkeypatch.context() as apart:
+        apart.setattr(cuda_planning, "fused_readers", lambda nodes, outputs, *fuses: {})
+        f_apart = sg.function([x, y], outputs, backend="cuda")
+    launches.clear()
+    apart_values = f_apart(*values)
+    n_apart = len(launches)
+    launches.clear()
+    fused_values = f(*values)
+    assert len(launches) <= n_apart - 2          # conv + bias + relu, the input gradient and its mask
+    assert "conv_forward_kernel(out0" in f.source and "conv_input_kernel(out0" in f.source
+    expected = sg.function([x, y], outputs, backend="python")(*values)
+    for value, other, want in zip(fused_values, apart_values, expected):
+        assert value.dtype == dtype
+        np.testing.assert_array_equal(value, other)
+        np.testing.assert_allclose(value, want, rtol=1e-4 if dtype == "float32" else 1e-11, atol=1e-5)
+    with pytest.raises(ValueError, match="conv2d"):               # the convolution's own checks, fused too
+        f(values[0][:, :1], values[1])
