@@ -15,6 +15,10 @@
 * ``avg_pool_kernel`` / ``avg_grad_kernel`` (``AvgPool2d`` / ``AvgPool2dGrad``, a gather): one thread per
   output / input element, the divisor counting the padding or not (``count_include_pad``).
 
+A convolution, a pooling or one of their input gradients that only one elementwise node reads runs that node's
+scalar program where it stores its result (fusion.py: conv + bias + relu, a pooling gradient and the relu mask
+before it): the kernel's source with its store line replaced (``_launcher``).
+
 Every kernel uses grid-stride loops, accumulates in the output dtype (integer inputs of a convolution or an
 average compute in float64, as ``perform``) and sums in a fixed order: results are deterministic. Operands
 may be strided views (they are indexed in four dimensions); outputs are fresh C-contiguous arrays. Shapes
@@ -278,35 +282,42 @@ def _conv_forward(node, args):
     source = _source(_CONV_FORWARD, dtype, x_value=cast_expr("x[b, first + ic, yy, xx]", dtype),
                      w_value=cast_expr("w[oc, ic, i, j]", dtype))
     launch = _launcher("conv_forward_kernel", ("conv2d", x.dtype.name, w.dtype.name, dtype), source,
-                       ("out[b, oc, r, q] = acc", ("b", "oc", "r", "q")), total,
+                       ("out[b, oc, r, q] = acc", ("b", "oc", "r", "q"), "acc"), total,
                        (x, w, total, o, ho, wo, h, wd, cg, o // op.groups, kh, kw, *_geometry(op)))
     return launch, (n, o, ho, wo)
 
 
 def _launcher(name, key, source, store, total, args):
     """``launch(call, outs, epilogue=None, extra=())`` of the kernel ``name`` (``source``, cached by ``key``) on
-    ``args``: with an ``epilogue`` (fusion.py), the kernel's ``store`` (its line and the index it writes) runs
-    the reader's program instead, into the reader's ``outs``, with the reader's other inputs ``extra``."""
+    ``args``: with an ``epilogue`` (fusion.py), the kernel's ``store`` (its line, the index it writes and the
+    value, as the output's dtype) runs the reader's program instead, into the reader's ``outs``, with the
+    reader's other inputs ``extra``."""
     def launch(call, outs, epilogue=None, extra=()):
         if not total:
             return outs
         if epilogue is None:
             kernel = call.kernel(key, name, source)
         else:
-            kernel = call.kernel(key + epilogue.key(), name, with_epilogue(source, name, *store, epilogue, "acc"))
+            line, indices, value = store
+            kernel = call.kernel(key + epilogue.key(), name, with_epilogue(source, name, line, indices, epilogue, value))
         _launch(kernel, total, *outs, *args, *extra)
         return outs
     return launch
 
 
-@register(Conv2d)
-def lower_conv2d(node, host):
+def _lowering(node, plan):
+    """The step of a node whose kernel ``plan(node, args)`` gives (``_conv_forward``'s form)."""
     dtype = node.outputs[0].dtype
 
     def step(args, call):
-        launch, shape = _conv_forward(node, args)
+        launch, shape = plan(node, args)
         return launch(call, [call.empty(shape, dtype)])
     return step
+
+
+@register(Conv2d)
+def lower_conv2d(node, host):
+    return _lowering(node, _conv_forward)
 
 
 def _conv_grad_input(node, args):
@@ -326,68 +337,14 @@ def _conv_grad_input(node, args):
     source = _source(_CONV_INPUT, dtype, gy_value=cast_expr("gy[b, oc, r, q]", dtype),
                      w_value=cast_expr("w[oc, ic, i, j]", dtype))
     launch = _launcher("conv_input_kernel", ("conv2d_grad_input", gy.dtype.name, w.dtype.name, dtype), source,
-                       ("out[b, ch, yy, xx] = acc", ("b", "ch", "yy", "xx")), total,
+                       ("out[b, ch, yy, xx] = acc", ("b", "ch", "yy", "xx"), "acc"), total,
                        (gy, w, total, c, h, wd, ho, wo, cg, o // g, kh, kw, *_geometry(op)))
     return launch, (n, c, h, wd)
 
 
 @register(Conv2dGradInput)
 def lower_conv2d_grad_input(node, host):
-    dtype = node.outputs[0].dtype
-
-    def step(args, call):
-        launch, shape = _conv_grad_input(node, args)
-        return launch(call, [call.empty(shape, dtype)])
-    return step
-
-
-# ---------------------------------------------------------------- a convolution and its elementwise reader
-
-_PLANS = {Conv2d: _conv_forward, Conv2dGradInput: _conv_grad_input}
-
-
-class PendingConvolution(Pending):
-    """A convolution (or its input gradient) not computed yet (see fusion.py)."""
-
-    __slots__ = ("node",)
-    ndim = 4
-
-    def __init__(self, args, compute, call, node):
-        super().__init__(args, compute, call)
-        self.node = node
-
-    @property
-    def shape(self):
-        return _PLANS[type(self.node.op)](self.node, self.args)[1]
-
-
-def fuses_into_reader(node) -> bool:
-    """Whether ``node`` is a convolution or its input gradient (the transposed convolution), which its
-    elementwise reader may compute."""
-    return type(node.op) in _PLANS
-
-
-def pending_value_step(node, compute):
-    """The step of a convolution its reader computes (fusion.py)."""
-    def step(args, call):
-        return [PendingConvolution(args, compute, call, node)]
-    return step
-
-
-def lower_with_reader(reader, node, host, unfused):
-    """The step of ``reader`` computing the convolution ``node`` in the same kernel (fusion.py); ``unfused`` is
-    the reader's own step."""
-    epilogue = Epilogue(reader, node.outputs[0], host)
-    plan = _PLANS[type(node.op)]
-
-    def step(args, call):
-        launch, shape = plan(node, epilogue.pending(args).args)        # (the convolution's own checks)
-        if not epilogue.fits(args, shape):
-            return epilogue.unfused(unfused, args, call)
-        outs = [call.empty(shape, d) for d in epilogue.out_dtypes]
-        inputs, masks = epilogue.arguments(args, shape)
-        return launch(call, outs, epilogue, (*inputs, *masks))
-    return step
+    return _lowering(node, _conv_grad_input)
 
 
 @register(Conv2dGradWeight)
@@ -440,21 +397,22 @@ def _pool_arguments(op, shape, lengths):
     return (shape[1], shape[2], shape[3], lengths[0], lengths[1], kh, kw, sh, sw, top, left)
 
 
+def _max_pool(node, args):
+    """(launch, shape) of a ``MaxPool2d`` node's kernel, as ``_conv_forward``."""
+    op, dtype = node.op, node.outputs[0].dtype
+    x = device(args[0])
+    shape = _shape(x)
+    ho, wo = _pool_lengths(node, shape)
+    total = shape[0] * shape[1] * ho * wo
+    launch = _launcher("max_pool_kernel", ("max_pool2d", x.dtype.name, dtype), _source(_MAX_POOL, dtype),
+                       ("out[b, ch, r, q] = best", ("b", "ch", "r", "q"), cast_expr("best", dtype)), total,
+                       (x, total, *_pool_arguments(op, shape, (ho, wo))))
+    return launch, shape[:2] + (ho, wo)
+
+
 @register(MaxPool2d)
 def lower_max_pool2d(node, host):
-    op, dtype = node.op, node.outputs[0].dtype
-
-    def step(args, call):
-        x = device(args[0])
-        shape = _shape(x)
-        ho, wo = _pool_lengths(node, shape)
-        out = call.empty(shape[:2] + (ho, wo), dtype)
-        total = shape[0] * shape[1] * ho * wo
-        if total:
-            kernel = call.kernel(("max_pool2d", x.dtype.name, dtype), "max_pool_kernel", _source(_MAX_POOL, dtype))
-            _launch(kernel, total, out, x, total, *_pool_arguments(op, shape, (ho, wo)))
-        return [out]
-    return step
+    return _lowering(node, _max_pool)
 
 
 @register(MaxPool2dGather)
@@ -479,68 +437,121 @@ def lower_max_pool2d_gather(node, host):
     return step
 
 
+def _max_pool_grad(node, args):
+    """(launch, shape) of a ``MaxPool2dGrad`` node's kernel, as ``_conv_forward``."""
+    op, dtype = node.op, node.outputs[0].dtype
+    x, gy = device(args[0]), device(args[1])
+    shape = _shape(x)
+    ho, wo = _pool_lengths(node, shape)
+    pooled = shape[:2] + (ho, wo)
+    if _shape(gy) != pooled:
+        raise ValueError(f"{op}: the output gradient has shape {_shape(gy)}, the pooled output is "
+                         f"{pooled}{node.where()}")
+    total = shape[0] * shape[1] * shape[2] * shape[3]
+    scan = _FIRST_MAXIMUM.rstrip("\n").replace("{pad}", " " * 16)
+    source = _source(_MAX_GRAD, dtype, scan=scan, gy_value=cast_expr("gy[b, ch, r, q]", dtype))
+    launch = _launcher("max_grad_kernel", ("max_pool2d_grad", x.dtype.name, gy.dtype.name, dtype), source,
+                       ("out[b, ch, y0, x0] = acc", ("b", "ch", "y0", "x0"), "acc"), total,
+                       (x, gy, total, *_pool_arguments(op, shape, (ho, wo))))
+    return launch, shape
+
+
 @register(MaxPool2dGrad)
 def lower_max_pool2d_grad(node, host):
-    op, dtype = node.op, node.outputs[0].dtype
+    return _lowering(node, _max_pool_grad)
 
-    def step(args, call):
-        x, gy = device(args[0]), device(args[1])
-        shape = _shape(x)
-        ho, wo = _pool_lengths(node, shape)
-        pooled = shape[:2] + (ho, wo)
-        if _shape(gy) != pooled:
-            raise ValueError(f"{op}: the output gradient has shape {_shape(gy)}, the pooled output is "
-                             f"{pooled}{node.where()}")
-        out = call.empty(shape, dtype)
-        total = shape[0] * shape[1] * shape[2] * shape[3]
-        if total:
-            scan = _FIRST_MAXIMUM.rstrip("\n").replace("{pad}", " " * 16)
-            source = _source(_MAX_GRAD, dtype, scan=scan, gy_value=cast_expr("gy[b, ch, r, q]", dtype))
-            kernel = call.kernel(("max_pool2d_grad", x.dtype.name, gy.dtype.name, dtype), "max_grad_kernel",
-                                 source)
-            _launch(kernel, total, out, x, gy, total, *_pool_arguments(op, shape, (ho, wo)))
-        return [out]
-    return step
+
+def _avg_pool(node, args):
+    """(launch, shape) of an ``AvgPool2d`` node's kernel, as ``_conv_forward``."""
+    op, dtype = node.op, node.outputs[0].dtype
+    x = device(args[0])
+    shape = _shape(x)
+    ho, wo = _check_lengths(op, node, shape[2:], op.kernel)
+    total = shape[0] * shape[1] * ho * wo
+    source = _source(_AVG_POOL, dtype, x_value=cast_expr("x[b, ch, yy, xx]", dtype))
+    mean = f"acc / T_{dtype}(div)"
+    launch = _launcher("avg_pool_kernel", ("avg_pool2d", x.dtype.name, dtype), source,
+                       (f"out[b, ch, r, q] = {mean}", ("b", "ch", "r", "q"), cast_expr(mean, dtype)), total,
+                       (x, total, *_pool_arguments(op, shape, (ho, wo)), op.count_include_pad))
+    return launch, shape[:2] + (ho, wo)
 
 
 @register(AvgPool2d)
 def lower_avg_pool2d(node, host):
-    op, dtype = node.op, node.outputs[0].dtype
+    return _lowering(node, _avg_pool)
 
-    def step(args, call):
-        x = device(args[0])
-        shape = _shape(x)
-        ho, wo = _check_lengths(op, node, shape[2:], op.kernel)
-        out = call.empty(shape[:2] + (ho, wo), dtype)
-        total = shape[0] * shape[1] * ho * wo
-        if total:
-            source = _source(_AVG_POOL, dtype, x_value=cast_expr("x[b, ch, yy, xx]", dtype))
-            kernel = call.kernel(("avg_pool2d", x.dtype.name, dtype), "avg_pool_kernel", source)
-            _launch(kernel, total, out, x, total, *_pool_arguments(op, shape, (ho, wo)), op.count_include_pad)
-        return [out]
-    return step
+
+def _avg_pool_grad(node, args):
+    """(launch, shape) of an ``AvgPool2dGrad`` node's kernel, as ``_conv_forward``."""
+    op, dtype = node.op, node.outputs[0].dtype
+    gy = device(args[0])
+    h = host_int(args[1], f"{op} (height)")
+    wd = host_int(args[2], f"{op} (width)")
+    ho, wo = _check_lengths(op, node, (h, wd), op.kernel)
+    gy_shape = _shape(gy)
+    n, c = gy_shape[:2]
+    if gy_shape[2:] != (ho, wo):
+        raise ValueError(f"{op}: the output gradient has shape {gy_shape}, the pooled output is "
+                         f"{(n, c, ho, wo)}{node.where()}")
+    shape = (n, c, h, wd)
+    total = n * c * h * wd
+    source = _source(_AVG_GRAD, dtype, gy_value=cast_expr("gy[b, ch, r, q]", dtype))
+    launch = _launcher("avg_grad_kernel", ("avg_pool2d_grad", gy.dtype.name, dtype), source,
+                       ("out[b, ch, y0, x0] = acc", ("b", "ch", "y0", "x0"), "acc"), total,
+                       (gy, total, *_pool_arguments(op, shape, (ho, wo)), op.count_include_pad))
+    return launch, shape
 
 
 @register(AvgPool2dGrad)
 def lower_avg_pool2d_grad(node, host):
-    op, dtype = node.op, node.outputs[0].dtype
+    return _lowering(node, _avg_pool_grad)
+
+
+# ---------------------------------------------------------------- a convolution or pooling and its elementwise reader
+
+_PLANS = {Conv2d: _conv_forward, Conv2dGradInput: _conv_grad_input, MaxPool2d: _max_pool,
+          MaxPool2dGrad: _max_pool_grad, AvgPool2d: _avg_pool, AvgPool2dGrad: _avg_pool_grad}
+
+
+class PendingConvolution(Pending):
+    """A convolution, a pooling or one of their input gradients not computed yet (see fusion.py)."""
+
+    __slots__ = ("node",)
+    ndim = 4
+
+    def __init__(self, args, compute, call, node):
+        super().__init__(args, compute, call)
+        self.node = node
+
+    @property
+    def shape(self):
+        return _PLANS[type(self.node.op)](self.node, self.args)[1]
+
+
+def fuses_into_reader(node) -> bool:
+    """Whether ``node`` is a convolution, a pooling or one of their input gradients, which its elementwise
+    reader may compute."""
+    return type(node.op) in _PLANS
+
+
+def pending_value_step(node, compute):
+    """The step of a convolution or pooling its reader computes (fusion.py)."""
+    def step(args, call):
+        return [PendingConvolution(args, compute, call, node)]
+    return step
+
+
+def lower_with_reader(reader, node, host, unfused):
+    """The step of ``reader`` computing the convolution or pooling ``node`` in the same kernel (fusion.py);
+    ``unfused`` is the reader's own step."""
+    epilogue = Epilogue(reader, node.outputs[0], host)
+    plan = _PLANS[type(node.op)]
 
     def step(args, call):
-        gy = device(args[0])
-        h = host_int(args[1], f"{op} (height)")
-        wd = host_int(args[2], f"{op} (width)")
-        ho, wo = _check_lengths(op, node, (h, wd), op.kernel)
-        gy_shape = _shape(gy)
-        n, c = gy_shape[:2]
-        if gy_shape[2:] != (ho, wo):
-            raise ValueError(f"{op}: the output gradient has shape {gy_shape}, the pooled output is "
-                             f"{(n, c, ho, wo)}{node.where()}")
-        shape = (n, c, h, wd)
-        out = call.empty(shape, dtype)
-        total = n * c * h * wd
-        if total:
-            source = _source(_AVG_GRAD, dtype, gy_value=cast_expr("gy[b, ch, r, q]", dtype))
-            kernel = call.kernel(("avg_pool2d_grad", gy.dtype.name, dtype), "avg_grad_kernel", source)
-            _launch(kernel, total, out, gy, total, *_pool_arguments(op, shape, (ho, wo)), op.count_include_pad)
-        return [out]
+        launch, shape = plan(node, epilogue.pending(args).args)        # (the node's own checks)
+        if not epilogue.fits(args, shape):
+            return epilogue.unfused(unfused, args, call)
+        outs = [call.empty(shape, d) for d in epilogue.out_dtypes]
+        inputs, masks = epilogue.arguments(args, shape)
+        return launch(call, outs, epilogue, (*inputs, *masks))
     return step

@@ -876,3 +876,32 @@ def test_a_convolution_and_its_input_gradient_take_their_readers_program(monkeyp
         np.testing.assert_allclose(value, want, rtol=1e-4 if dtype == "float32" else 1e-11, atol=1e-5)
     with pytest.raises(ValueError, match="conv2d"):               # the convolution's own checks, fused too
         f(values[0][:, :1], values[1])
+
+
+def test_poolings_and_their_gradients_take_their_readers_program(monkeypatch):
+    x = sg.tensor("x", shape=(None, None, None, None))
+    h = sg.relu(x)
+    pooled = sg.max_pool2d(h, 2) * 3.0                 # pooling + its reader
+    averaged = sg.tanh(sg.avg_pool2d(x, 2, padding=1))
+    cost = sg.sum(pooled ** 2) + sg.sum(averaged)
+    outputs = [pooled, averaged, sg.grad(cost, x)]     # the pooling gradients feed the relu mask and a sum
+    rng = np.random.default_rng(15)
+    value = rng.normal(size=(2, 3, 6, 5))
+    launches = _count_launches(monkeypatch)
+    f = sg.function([x], outputs, backend="cuda")
+    with monkeypatch.context() as apart:
+        apart.setattr(cuda_planning, "fused_readers", lambda nodes, outputs, *fuses: {})
+        f_apart = sg.function([x], outputs, backend="cuda")
+    launches.clear()
+    apart_values = f_apart(value)
+    n_apart = len(launches)
+    launches.clear()
+    fused_values = f(value)
+    assert len(launches) <= n_apart - 4
+    for kernel in ("max_pool_kernel", "avg_pool_kernel", "max_grad_kernel", "avg_grad_kernel"):
+        assert f"{kernel}(out0" in f.source, kernel
+    for got, other, want in zip(fused_values, apart_values, sg.function([x], outputs, backend="python")(value)):
+        np.testing.assert_array_equal(got, other)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="pool"):
+        f(value[:, :, :0])
