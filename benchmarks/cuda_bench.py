@@ -75,6 +75,29 @@ def best_time(fn, sync, repeat=5, number=None):
     return best
 
 
+def launches_per_call(fn):
+    """How many kernels one call of ``fn`` launches (counted at the kernels' launch configuration, after a
+    first call has built them all)."""
+    from symgraph.codegen.cuda import runtime
+    fn()
+    count = [0]
+    originals = {cls: cls.__getitem__ for cls in {type(k) for k in runtime._kernel_cache.values()}}
+
+    def counting(real):
+        def configure(self, configuration):
+            count[0] += 1
+            return real(self, configuration)
+        return configure
+    for cls, real in originals.items():
+        cls.__getitem__ = counting(real)
+    try:
+        fn()
+    finally:
+        for cls, real in originals.items():
+            cls.__getitem__ = real
+    return count[0]
+
+
 def record(workload, variant, seconds, extra=""):
     ROWS.append((workload, variant, f"{seconds * 1e3:.3f} ms", extra))
     print("  ".join(ROWS[-1]), flush=True)
@@ -176,7 +199,8 @@ def w3_mlp(sizes, batch, sync):
         np.testing.assert_allclose(p.get_value(), r, rtol=1e-3, atol=1e-5)
     dX, dY = cuda.to_device(X), cuda.to_device(Y)
     label = f"W3 MLP step {'-'.join(map(str, sizes))}, float32, batch {batch}"
-    record(label, "symgraph cuda, batch already on the device", best_time(lambda: step(dX, dY), sync))
+    record(label, "symgraph cuda, batch already on the device", best_time(lambda: step(dX, dY), sync),
+           f"{launches_per_call(lambda: step(dX, dY))} kernel launches per call")
     profile(label, lambda: step(dX, dY), sync, calls=50)
     record(label, "symgraph cuda, batch from host arrays", best_time(lambda: step(X, Y), sync))
     record(label, "hand-written NumPy step on the CPU", best_time(lambda: numpy_mlp_step(reference, X, Y),
