@@ -279,8 +279,9 @@ def _conv_forward(node, args):
     op._check_channel_values(node, c, o, cg)
     ho, wo = _check_lengths(op, node, (h, wd), (kh, kw))
     total = n * o * ho * wo
-    source = _source(_CONV_FORWARD, dtype, x_value=cast_expr("x[b, first + ic, yy, xx]", dtype),
-                     w_value=cast_expr("w[oc, ic, i, j]", dtype))
+    def source():
+        return _source(_CONV_FORWARD, dtype, x_value=cast_expr("x[b, first + ic, yy, xx]", dtype),
+                       w_value=cast_expr("w[oc, ic, i, j]", dtype))
     launch = _launcher("conv_forward_kernel", ("conv2d", x.dtype.name, w.dtype.name, dtype), source,
                        ("out[b, oc, r, q] = acc", ("b", "oc", "r", "q"), "acc"), total,
                        (x, w, total, o, ho, wo, h, wd, cg, o // op.groups, kh, kw, *_geometry(op)))
@@ -288,10 +289,10 @@ def _conv_forward(node, args):
 
 
 def _launcher(name, key, source, store, total, args):
-    """``launch(call, outs, epilogue=None, extra=())`` of the kernel ``name`` (``source``, cached by ``key``) on
-    ``args``: with an ``epilogue`` (fusion.py), the kernel's ``store`` (its line, the index it writes and the
-    value, as the output's dtype) runs the reader's program instead, into the reader's ``outs``, with the
-    reader's other inputs ``extra``."""
+    """``launch(call, outs, epilogue=None, extra=())`` of the kernel ``name`` (``source()`` its text, written
+    only when the kernel is not built yet; cached by ``key``) on ``args``: with an ``epilogue`` (fusion.py),
+    the kernel's ``store`` (its line, the index it writes and the value, as the output's dtype) runs the
+    reader's program instead, into the reader's ``outs``, with the reader's other inputs ``extra``."""
     def launch(call, outs, epilogue=None, extra=()):
         if not total:
             return outs
@@ -299,7 +300,8 @@ def _launcher(name, key, source, store, total, args):
             kernel = call.kernel(key, name, source)
         else:
             line, indices, value = store
-            kernel = call.kernel(key + epilogue.key(), name, with_epilogue(source, name, line, indices, epilogue, value))
+            kernel = call.kernel(key + epilogue.key(), name,
+                                 lambda: with_epilogue(source(), name, line, indices, epilogue, value))
         _launch(kernel, total, *outs, *args, *extra)
         return outs
     return launch
@@ -334,8 +336,9 @@ def _conv_grad_input(node, args):
     _check_grad_shape(node, gy_shape, (n, o, ho, wo), "convolution's output")    # n is gy's own batch
     c = g * cg
     total = n * c * h * wd
-    source = _source(_CONV_INPUT, dtype, gy_value=cast_expr("gy[b, oc, r, q]", dtype),
-                     w_value=cast_expr("w[oc, ic, i, j]", dtype))
+    def source():
+        return _source(_CONV_INPUT, dtype, gy_value=cast_expr("gy[b, oc, r, q]", dtype),
+                       w_value=cast_expr("w[oc, ic, i, j]", dtype))
     launch = _launcher("conv_input_kernel", ("conv2d_grad_input", gy.dtype.name, w.dtype.name, dtype), source,
                        ("out[b, ch, yy, xx] = acc", ("b", "ch", "yy", "xx"), "acc"), total,
                        (gy, w, total, c, h, wd, ho, wo, cg, o // g, kh, kw, *_geometry(op)))
@@ -404,7 +407,7 @@ def _max_pool(node, args):
     shape = _shape(x)
     ho, wo = _pool_lengths(node, shape)
     total = shape[0] * shape[1] * ho * wo
-    launch = _launcher("max_pool_kernel", ("max_pool2d", x.dtype.name, dtype), _source(_MAX_POOL, dtype),
+    launch = _launcher("max_pool_kernel", ("max_pool2d", x.dtype.name, dtype), lambda: _source(_MAX_POOL, dtype),
                        ("out[b, ch, r, q] = best", ("b", "ch", "r", "q"), cast_expr("best", dtype)), total,
                        (x, total, *_pool_arguments(op, shape, (ho, wo))))
     return launch, shape[:2] + (ho, wo)
@@ -448,8 +451,9 @@ def _max_pool_grad(node, args):
         raise ValueError(f"{op}: the output gradient has shape {_shape(gy)}, the pooled output is "
                          f"{pooled}{node.where()}")
     total = shape[0] * shape[1] * shape[2] * shape[3]
-    scan = _FIRST_MAXIMUM.rstrip("\n").replace("{pad}", " " * 16)
-    source = _source(_MAX_GRAD, dtype, scan=scan, gy_value=cast_expr("gy[b, ch, r, q]", dtype))
+    def source():
+        scan = _FIRST_MAXIMUM.rstrip("\n").replace("{pad}", " " * 16)
+        return _source(_MAX_GRAD, dtype, scan=scan, gy_value=cast_expr("gy[b, ch, r, q]", dtype))
     launch = _launcher("max_grad_kernel", ("max_pool2d_grad", x.dtype.name, gy.dtype.name, dtype), source,
                        ("out[b, ch, y0, x0] = acc", ("b", "ch", "y0", "x0"), "acc"), total,
                        (x, gy, total, *_pool_arguments(op, shape, (ho, wo))))
@@ -468,9 +472,9 @@ def _avg_pool(node, args):
     shape = _shape(x)
     ho, wo = _check_lengths(op, node, shape[2:], op.kernel)
     total = shape[0] * shape[1] * ho * wo
-    source = _source(_AVG_POOL, dtype, x_value=cast_expr("x[b, ch, yy, xx]", dtype))
     mean = f"acc / T_{dtype}(div)"
-    launch = _launcher("avg_pool_kernel", ("avg_pool2d", x.dtype.name, dtype), source,
+    launch = _launcher("avg_pool_kernel", ("avg_pool2d", x.dtype.name, dtype),
+                       lambda: _source(_AVG_POOL, dtype, x_value=cast_expr("x[b, ch, yy, xx]", dtype)),
                        (f"out[b, ch, r, q] = {mean}", ("b", "ch", "r", "q"), cast_expr(mean, dtype)), total,
                        (x, total, *_pool_arguments(op, shape, (ho, wo)), op.count_include_pad))
     return launch, shape[:2] + (ho, wo)
@@ -495,8 +499,8 @@ def _avg_pool_grad(node, args):
                          f"{(n, c, ho, wo)}{node.where()}")
     shape = (n, c, h, wd)
     total = n * c * h * wd
-    source = _source(_AVG_GRAD, dtype, gy_value=cast_expr("gy[b, ch, r, q]", dtype))
-    launch = _launcher("avg_grad_kernel", ("avg_pool2d_grad", gy.dtype.name, dtype), source,
+    launch = _launcher("avg_grad_kernel", ("avg_pool2d_grad", gy.dtype.name, dtype),
+                       lambda: _source(_AVG_GRAD, dtype, gy_value=cast_expr("gy[b, ch, r, q]", dtype)),
                        ("out[b, ch, y0, x0] = acc", ("b", "ch", "y0", "x0"), "acc"), total,
                        (gy, total, *_pool_arguments(op, shape, (ho, wo)), op.count_include_pad))
     return launch, shape

@@ -96,8 +96,8 @@ def batched_matmul(call, a, b, out_dtype, what):
         return out
     s = sizes()
     key = ("matmul", nb, a.dtype.name, b.dtype.name, out_dtype, s.tile)
-    kernel = call.kernel(key, "matmul_kernel", matmul_source("matmul_kernel", nb, a.dtype.name, b.dtype.name,
-                                                             out_dtype, s.tile))
+    kernel = call.kernel(key, "matmul_kernel", lambda: matmul_source("matmul_kernel", nb, a.dtype.name,
+                                                                     b.dtype.name, out_dtype, s.tile))
     grid = (-(-n // s.tile), -(-m // s.tile), max(1, min(nbatch, s.batch_max_blocks)))
     masks_a = [0 if a.shape[i] == 1 and batch[i] != 1 else 1 for i in range(nb)]
     masks_b = [0 if b.shape[i] == 1 and batch[i] != 1 else 1 for i in range(nb)]
@@ -177,8 +177,9 @@ def lower_with_reader(reader, product_node, host, unfused):
             return outs
         s = sizes()
         key = ("matmul_epilogue", a.dtype.name, b.dtype.name, product_dtype, s.tile, epilogue.key())
-        kernel = call.kernel(key, "matmul_kernel", matmul_source("matmul_kernel", 0, a.dtype.name, b.dtype.name,
-                                                                 product_dtype, s.tile, epilogue))
+        kernel = call.kernel(key, "matmul_kernel", lambda: matmul_source("matmul_kernel", 0, a.dtype.name,
+                                                                         b.dtype.name, product_dtype, s.tile,
+                                                                         epilogue))
         inputs, masks = epilogue.arguments(args, (m, n))
         shared_bytes = 2 * s.tile * s.tile * np.dtype(acc_dtype).itemsize
         grid = (-(-n // s.tile), -(-m // s.tile), 1)

@@ -63,7 +63,8 @@ def lower_scan(node, host):
     steps = []
     for inner in inner_nodes:
         if planned[id(inner)] is None:
-            raise NotImplementedError(f"backend='cuda' has no lowering for {label(inner)} (in the step of {label(node)})")
+            raise NotImplementedError(f"backend='cuda' has no lowering for {label(inner)} "
+                                      f"(in the step of {label(node)})")
         steps.append((inner, planned[id(inner)]))
     lags = op.lags()
     state_dtypes = [out.dtype for out in node.outputs[:op.n_states]]

@@ -205,8 +205,9 @@ def _launch(call, kind, x, axes, rows, cols, parts, out_dtype, epilogue=None, sh
     prologue = x.prologue if isinstance(x, PendingElementwise) else None
     key = ("reduce", kind, len(x.shape), axes, x.dtype.name, out_dtype, threads,
            prologue and prologue.key(), epilogue and epilogue.key(), row_epilogue)
-    kernel = call.kernel(key, "reduce_kernel", reduce_source("reduce_kernel", kind, len(x.shape), axes, x.dtype.name,
-                                                             out_dtype, threads, epilogue, prologue, row_epilogue))
+    kernel = call.kernel(key, "reduce_kernel", lambda: reduce_source("reduce_kernel", kind, len(x.shape), axes,
+                                                                     x.dtype.name, out_dtype, threads, epilogue,
+                                                                     prologue, row_epilogue))
     if epilogue is None:
         outs = [call.empty((rows * parts,), out_dtype)]
         views = outs
@@ -275,7 +276,8 @@ def softmax_rows(call, kind, x, axes):
     threads = sizes().reduce_threads
     dtype = x.dtype.name
     key = ("softmax", kind, x.ndim, axes, dtype, threads)
-    kernel = call.kernel(key, "softmax_kernel", softmax_source("softmax_kernel", kind, x.ndim, axes, dtype, threads))
+    kernel = call.kernel(key, "softmax_kernel",
+                         lambda: softmax_source("softmax_kernel", kind, x.ndim, axes, dtype, threads))
     out = call.empty((rows,) if kind == "logsumexp" else x.shape, dtype)
     if rows and (cols or kind == "logsumexp"):
         s = sizes()

@@ -271,7 +271,8 @@ class Call:
         return array
 
     def kernel(self, key, name, source):
-        """``build_kernel(key, name, source)``, noted as one this call's function runs."""
+        """``build_kernel(key, name, source)``, noted as one this call's function runs (``source``: the text,
+        or a function writing it, called only when the kernel is not built yet)."""
         if self.used is not None and key not in self.used:
             self.used[key] = None
         return build_kernel(key, name, source)
@@ -441,12 +442,15 @@ class _SimulatedLaunch:
 
 
 def build_kernel(key, name, source):
-    """``cuda.jit`` of the function ``name`` defined by ``source``, cached by ``key`` (op identity, dtypes, ndims)."""
+    """``cuda.jit`` of the function ``name`` defined by ``source``, cached by ``key`` (op identity, dtypes, ndims).
+    ``source`` may be a function returning the text: a call finding the kernel built writes no source."""
     with _cache_lock:
         kernel = _kernel_cache.get(key)
         if kernel is not None:
             return kernel
         from numba import cuda
+        if callable(source):
+            source = source()
         namespace = kernel_namespace()
         check_source(source)     # only code we wrote becomes a kernel (codegen/guard.py)
         exec(compile(source, f"<symgraph cuda kernel {name}>", "exec"), namespace)

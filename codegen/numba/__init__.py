@@ -15,9 +15,8 @@ elementwise nodes run on its vector form, ``wait`` (default True) compiles the k
 ``sg.function`` returns (``wait=False`` runs the first calls on the python backend while a background
 process compiles it, tiered.py), ``inplace`` lets updates
 ``S -/+ c * dot(a, b)`` accumulate into the shared variable's array (``linalg.py``), ``vector_math`` (on by
-default) writes ``exp``, ``expm1``, ``tanh``, ``log``, ``log1p``, ``sin``, ``cos``, ``tan``, ``erf``, ``erfc``,
-``log2``, ``log10``, ``exp2``, ``sinh``, ``cosh`` and float ``**`` in the kernel's loops as vmath.py's
-vectorisable functions (within 1-4 ulp; several times faster on large arrays; ``False``: libm's scalar calls).
+default) writes the functions of ``scalar.VECTOR_FUNCTIONS`` and float ``**`` in the kernel's loops as vmath.py's
+vectorisable ones (within 1-4 ulp; several times faster on large arrays; ``False``: libm's scalar calls).
 
 The kernel holds only what is particular to the graph (its checks and fused loops): reductions,
 softmax, allocation, BLAS calls, copies and the tape interpreters are precompiled, disk-cached

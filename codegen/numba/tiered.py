@@ -7,10 +7,9 @@ loads the kernel from the cache and hands the function the numba executor and it
 call runs the kernel. Each call runs entirely on one tier, and the function applies that call's updates
 after it returned, so a call that raises changes nothing on either tier.
 
-The tiers compute the same graph but not always the same bits: the kernel's vectorised ``exp``/``tanh``/
-``log``/``log1p``/``sin``/``cos``/``tan``/``erf``/``erfc``/``log2``/``log10``/``exp2``/``sinh``/``cosh``/``**``
-are within 1-4 ulp of the exact result (``vector_math=False`` calls libm, as NumPy does) and its products may
-sum in another order. A training run that switches tiers mid-way therefore need not repeat its last bits from
+The tiers compute the same graph but not always the same bits: the kernel's vectorised functions (vmath.py's,
+``scalar.VECTOR_FUNCTIONS`` and ``**``) are within 1-4 ulp of the exact result (``vector_math=False`` calls
+libm, as NumPy does) and its products may sum in another order. A training run that switches tiers mid-way therefore need not repeat its last bits from
 one run to the next, which is why ``wait=True`` (the kernel compiled before the function is returned) stays the
 default.
 
