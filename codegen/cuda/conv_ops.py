@@ -370,11 +370,11 @@ def lower_conv2d_grad_weight(node, host):
         if total:
             s = sizes()
             threads = s.reduce_threads
-            source = _source(_CONV_WEIGHT, dtype, threads=threads,
-                             x_value=cast_expr("x[b, ch, yy, xx]", dtype),
-                             gy_value=cast_expr("gy[b, oc, r, q]", dtype))
             kernel = call.kernel(("conv2d_grad_weight", x.dtype.name, gy.dtype.name, dtype, threads),
-                                 "conv_weight_kernel", source)
+                                 "conv_weight_kernel",
+                                 lambda: _source(_CONV_WEIGHT, dtype, threads=threads,
+                                                 x_value=cast_expr("x[b, ch, yy, xx]", dtype),
+                                                 gy_value=cast_expr("gy[b, oc, r, q]", dtype)))
             sh, sw, top, left, dh, dw = _geometry(op)
             blocks = max(1, min(total, s.reduce_max_blocks))
             shared_bytes = threads * out.dtype.itemsize
@@ -432,9 +432,8 @@ def lower_max_pool2d_gather(node, host):
         out = call.empty(shape[:2] + (ho, wo), dtype)
         total = shape[0] * shape[1] * ho * wo
         if total:
-            source = _source(_MAX_GATHER, dtype, g_value=cast_expr("g[b, ch, by, bx]", dtype))
             kernel = call.kernel(("max_pool2d_gather", x.dtype.name, g.dtype.name, dtype), "max_gather_kernel",
-                                 source)
+                                 lambda: _source(_MAX_GATHER, dtype, g_value=cast_expr("g[b, ch, by, bx]", dtype)))
             _launch(kernel, total, out, x, g, total, *_pool_arguments(op, shape, (ho, wo)))
         return [out]
     return step

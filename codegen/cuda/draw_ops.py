@@ -312,8 +312,8 @@ def _advance_only(call, state, new):
 
 
 def _launch_elementwise(call, name, body, params, values, key, total, out, state, new):
-    source = _ELEMENTWISE.format(name=name, params="".join(f", {p}" for p in params), body=body)
-    kernel = call.kernel(("draw",) + key, name, source)
+    kernel = call.kernel(("draw",) + key, name,
+                         lambda: _ELEMENTWISE.format(name=name, params="".join(f", {p}" for p in params), body=body))
     blocks, threads = sizes().elementwise_grid(max(total, 1))
     kernel[blocks, threads](out, new, state, total, *values)
 

@@ -262,7 +262,7 @@ def _source(template, dtype):
 
 
 def _kernel(call, name, template, a_dtype, dtype):
-    return call.kernel(("factor", name, a_dtype, dtype), name, _source(template, dtype))
+    return call.kernel(("factor", name, a_dtype, dtype), name, lambda: _source(template, dtype))
 
 
 def _launch(batch):

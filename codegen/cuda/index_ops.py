@@ -269,7 +269,7 @@ def _gather(call, node, view, spec, indices):
         if any(view.shape[a] == 0 for a, e in enumerate(spec) if e[0] == "a"):
             raise _out_of_range(node, f"cannot index an empty axis of shape {tuple(view.shape)}")
         key = ("gather", spec, index_ndims, nb, view.dtype.name, tuple(i.dtype.name for i in indices))
-        kernel = call.kernel(key, "gather_kernel", gather_source("gather_kernel", spec, index_ndims, nb))
+        kernel = call.kernel(key, "gather_kernel", lambda: gather_source("gather_kernel", spec, index_ndims, nb))
         blocks, threads = sizes().elementwise_grid(total)
         target = out if out.ndim else reshape_view(out, (1,))
         kernel[blocks, threads](target, view, *_index_args(view, indices, index_ndims, shape), total,
@@ -322,8 +322,8 @@ def lower_advanced_inc_subtensor(node, host):
             key = ("scatter", spec, index_ndims, nb, y.ndim, not op.set_instead_of_inc, dtype, y.dtype.name,
                    tuple(i.dtype.name for i in indices))
             kernel = call.kernel(key, "scatter_kernel",
-                                 scatter_source("scatter_kernel", spec, index_ndims, nb, y.ndim,
-                                                not op.set_instead_of_inc, dtype))
+                                 lambda: scatter_source("scatter_kernel", spec, index_ndims, nb, y.ndim,
+                                                        not op.set_instead_of_inc, dtype))
             lead = len(slot) - y.ndim
             masks = [0 if y.shape[a] == 1 and slot[lead + a] != 1 else 1 for a in range(y.ndim)]
             blocks, threads = sizes().elementwise_grid(nslice)
