@@ -281,19 +281,23 @@ class ElementwiseKernel:
             self._kernel = build(self.key, "elementwise_kernel", source)
         return self._kernel
 
+    def output_shape(self, values):
+        """The NumPy broadcast of ``values``' shapes (host scalars aside), with the output's ndim."""
+        shapes = [tuple(v.shape) for v, (_, _, scalar) in zip(values, self.input_spec) if not scalar]
+        shape = broadcast_shape(shapes, self.label) if shapes else ()
+        return (1,) * (self.out_ndim - len(shape)) + shape
+
     def __call__(self, call, values, destinations=None):
         """Compute into arrays made by ``call`` (or into ``destinations``, views of the output shape);
         returns them."""
-        shapes = [v.shape for v, (_, _, scalar) in zip(values, self.input_spec) if not scalar]
         if destinations is not None:
+            shapes = [v.shape for v, (_, _, scalar) in zip(values, self.input_spec) if not scalar]
             shape = tuple(destinations[0].shape)
             if broadcast_shape(shapes + [shape], self.label) != shape:
                 shown = ", ".join(str(tuple(s)) for s in shapes)
                 raise ValueError(f"{self.label}: shapes {shown} cannot be broadcast to {shape}")
         else:
-            shape = broadcast_shape(shapes, self.label) if shapes else ()
-            if len(shape) < self.out_ndim:
-                shape = (1,) * (self.out_ndim - len(shape)) + shape
+            shape = self.output_shape(values)
             destinations = [call.empty(shape, d) if call is not None else device_empty(shape, d)
                             for d in self.out_dtypes]
         n = math.prod(shape)

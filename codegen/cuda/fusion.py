@@ -164,9 +164,7 @@ class Prologue:
 
     def shape(self, args):
         """The node's output shape for these arguments (its broadcasting errors)."""
-        shapes = [tuple(a.shape) for a, (_, _, scalar) in zip(args, self.spec) if not scalar]
-        shape = broadcast_shape(shapes, self.what) if shapes else ()
-        return (1,) * (self.ndim - len(shape)) + shape
+        return self.kernel.output_shape(args)
 
     def key(self):
         return self.kernel.key
