@@ -41,6 +41,8 @@ import time
 import weakref
 from dataclasses import dataclass
 
+from symgraph.collector import collector_paused
+
 from ..guard import check_source
 from . import interpreter, link
 from .locator import KERNEL_MODULE_PREFIX, cache_directory  # noqa: F401 - cache_directory is part of this API
@@ -238,7 +240,8 @@ def _import(source, directory, key):
     # it is compiled or loaded right here); registered for that only, so a dropped function frees it.
     sys.modules[spec.name] = module
     try:
-        spec.loader.exec_module(module)
+        with collector_paused():     # the kernel is compiled (or loaded) here: symgraph/collector.py
+            spec.loader.exec_module(module)
     finally:
         if sys.modules.get(spec.name) is module:
             del sys.modules[spec.name]

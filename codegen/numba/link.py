@@ -48,6 +48,8 @@ from numba.core.compiler_lock import global_compiler_lock
 from numba.core.environment import lookup_environment
 from numba.core.extending import intrinsic
 
+from symgraph.collector import collector_paused
+
 from .locator import GENERATED_MODULE_PREFIX, atomic_write, runtime_cache_path
 
 PREFIX = "symgraph_linked_"
@@ -80,7 +82,8 @@ def resolve(helper, argtypes):
             if loaded is not None:
                 address, signature = loaded
             else:
-                helper.compile(argtypes)
+                with collector_paused():
+                    helper.compile(argtypes)
                 result = helper.overloads[argtypes]
                 address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
                 signature = result.signature

@@ -9,11 +9,9 @@ switched on: ``optimizer={"mode": "fast_run", "exclude": ["fusion"], "include": 
 """
 from __future__ import annotations
 
-import contextlib
-import gc
-import threading
 import warnings
 
+from ..collector import collector_paused  # noqa: F401 - also this package's name for it (the optimizer's pause)
 from ..graph import toposort
 from . import canonical, constant_fold, distribute, engine, inline, linalg, stability  # noqa: F401  (register the local rewrites)
 from .engine import REGISTRY, FunctionGraph, Stage, register, run_pipeline  # noqa: F401
@@ -49,32 +47,6 @@ PIPELINE = [
     Stage("scan_steps", ("scan",), _scan_stage, modes=("fast_run", "fast_compile")),
     Stage("final_merge", ("merge",), merge, modes=("fast_run", "fast_compile")),
 ]
-
-
-_pause_lock = threading.Lock()
-_pause = {"depth": 0, "was_enabled": False}   # the optimizer runs of all threads that paused the collector
-
-
-@contextlib.contextmanager
-def collector_paused():
-    """The cyclic garbage collector paused while the block runs, then restored as it was found.
-
-    The pipeline allocates many short-lived acyclic objects; the collector's full passes over a large heap
-    would make it superlinear. Pauses nest across threads: the collector comes back (if it was on when the
-    first pause began) when the last optimizer run ends, also when one raises.
-    """
-    with _pause_lock:
-        if _pause["depth"] == 0:
-            _pause["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _pause["depth"] += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pause["depth"] -= 1
-            if _pause["depth"] == 0 and _pause["was_enabled"]:
-                gc.enable()
 
 
 def optimize_graph(outputs, mode="fast_run", inputs=None):

@@ -3,6 +3,8 @@ records a cached kernel needs, and generated kernels that use the linked helpers
 otherwise compile again in every kernel."""
 from __future__ import annotations
 
+import math
+import re
 from types import SimpleNamespace
 
 import llvmlite.binding as llvm
@@ -150,6 +152,84 @@ def test_kernels_compile_without_ssa_unless_they_have_prange_loops():
     for _ in range(12):
         expected = np.sin(expected) * 1.1 + np.cos(expected)
     np.testing.assert_allclose(parallel(values), expected, rtol=1e-12)
+
+
+def _loop_kernel(x, y):
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = math.exp(x[i]) * y[i] + x[i] / (1.0 + y[i] * y[i])
+    return out
+
+
+def _optimized_ir(first_round):
+    """(library class, final LLVM IR) of ``_loop_kernel`` compiled through KernelCompiler, with Numba's
+    first per-function optimization round or without it."""
+    from symgraph.codegen.numba import pipeline
+    saved = pipeline._NEW_PASS_MANAGERS
+    pipeline._NEW_PASS_MANAGERS = saved and not first_round
+    try:
+        dispatcher = numba.njit((types.float64[::1], types.float64[::1]), pipeline_class=pipeline.KernelCompiler,
+                                error_model="numpy")(_loop_kernel)
+    finally:
+        pipeline._NEW_PASS_MANAGERS = saved
+    result = dispatcher.overloads[dispatcher.signatures[0]]
+    values = np.linspace(-1, 1, 37)
+    np.testing.assert_allclose(dispatcher(values, values[::-1].copy()), _loop_kernel(values, values[::-1].copy()),
+                               rtol=1e-15)
+    return type(result.library), result.library.get_llvm_str()
+
+
+def _code_shape(text):
+    """What the optimizer must still have done: functions, vector instructions, reference-count calls."""
+    return {"functions": len(re.findall(r"^define ", text, re.M)),
+            "vector lines": len(re.findall(r"x double>", text)),
+            "increfs": len(re.findall(r"call[^\n]*@NRT_incref", text)),
+            "decrefs": len(re.findall(r"call[^\n]*@NRT_decref", text))}
+
+
+def test_kernels_skip_the_first_llvm_round_and_get_the_same_code():
+    """codegen/numba/pipeline.py: a kernel's library skips Numba's per-function optimization round; the
+    module round after it still vectorizes the loop and prunes the same reference counts."""
+    from symgraph.codegen.numba import pipeline
+    if not pipeline._NEW_PASS_MANAGERS:
+        pytest.skip("this Numba has the legacy pass managers: kernels keep Numba's first round")
+    library, skipped = _optimized_ir(first_round=False)
+    _, full = _optimized_ir(first_round=True)
+    assert library is pipeline.KernelLibrary
+    assert _code_shape(skipped) == _code_shape(full)
+    assert _code_shape(skipped)["vector lines"] > 0
+    x = sg.vector("x")
+    f = sg.function([x], sg.exp(x) * 2.0 + x, cache=False)
+    kernel = f._executor.kernel
+    assert type(kernel.overloads[kernel.signatures[0]].library) is pipeline.KernelLibrary
+
+
+def test_kernels_compile_with_the_collector_paused(monkeypatch):
+    """symgraph/collector.py: Numba's compile of a kernel runs without automatic garbage collections,
+    which cost W7's cold compile ~0.35 s; the collector is back on after it."""
+    import contextlib
+    import gc
+    from symgraph.codegen.numba import cache
+    seen = []
+    real = cache.collector_paused
+
+    @contextlib.contextmanager
+    def spy():
+        with real():
+            seen.append(gc.isenabled())
+            yield
+
+    monkeypatch.setattr(cache, "collector_paused", spy)
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        x = sg.vector("x")
+        f = sg.function([x], sg.exp(x) * 3.0 - x, cache=False)
+        np.testing.assert_allclose(f(np.arange(3.0)), np.exp(np.arange(3.0)) * 3.0 - np.arange(3.0))
+        assert seen == [False]
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_checks_that_cannot_fail_are_dropped_and_leave_valid_blocks():
