@@ -255,7 +255,10 @@ def test_float32_stays_float32(backend):
     assert np.isclose(outputs[1], _rnn_numpy(*[v.astype("float64") for v in values]), rtol=1e-5)
 
 
-def test_nested_scans():
+@pytest.mark.parametrize("inline_lines", [0, 400])
+def test_nested_scans(inline_lines, monkeypatch):
+    from symgraph.codegen.numba import loop
+    monkeypatch.setattr(loop, "INLINE_STEP_LINES", inline_lines)   # steps as functions, or in the loops
     X = sg.matrix("X")
 
     def row_sum(row):
@@ -269,10 +272,32 @@ def test_nested_scans():
         warnings.simplefilter("error", NumbaWarning)
         nested = sg.function([X], totals, backend="numba")
     assert not re.search(r"= step\d+\([^)]*\bstep\d+\b", nested.source)
+    assert nested.source.count("def step") == (2 if inline_lines == 0 else 0)
+    assert nested.source.count("for t") == 2
     for backend in BACKENDS:
         np.testing.assert_array_equal(sg.function([X], totals, backend=backend)(x), [3.0, 12.0])
     g = sg.function([X], sg.grad(sg.sum(totals * np.array([1.0, 2.0])), X), backend="numba")(x)
     np.testing.assert_array_equal(g, [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_short_steps_are_written_in_the_loop_and_long_ones_get_a_function(dtype, monkeypatch):
+    """codegen/numba/loop.py's INLINE_STEP_LINES: the same values and gradients either way (the RNN of
+    test_values_and_gradients_against_numpy, forward and backward scans)."""
+    from symgraph.codegen.numba import loop
+    rng = np.random.default_rng(11)
+    inputs, hs, cost = _rnn_graph(dtype)
+    values = _rnn_values(rng, dtype, T=4)
+    outputs = [hs, cost] + sg.grad(cost, inputs[:3])
+    inline = sg.function(inputs, outputs, backend="numba")
+    assert "def step" not in inline.source and inline.source.count("for t") == 2
+    monkeypatch.setattr(loop, "INLINE_STEP_LINES", 5)
+    called = sg.function(inputs, outputs, backend="numba")
+    assert called.source.count("def step") == 2
+    reference = sg.function(inputs, outputs, backend="python")(*values)
+    for a, b, want in zip(inline(*values), called(*values), reference):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, want, rtol=1e-5 if dtype == "float32" else 1e-12)
 
 
 def test_loop_invariant_expressions_leave_the_step():

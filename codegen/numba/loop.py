@@ -2,10 +2,11 @@
 
 Before the loop, each recurrent output gets its buffer (its ``L`` initial rows, then one row per step)
 and each output that is not fed back a placeholder of its rank. In the loop, the step's inner graph is
-lowered like any other nodes (nested scans included) into its own jitted function ``stepN``, which the
-loop calls, reading the current slice of each sequence
-(a view), its taps (views of buffer rows) and the non-sequences (the outer values, never written); the
-new values are copied into row ``L + t``; an ``until`` condition breaks out after the row is written.
+lowered like any other nodes (nested scans included), serially, reading the current slice of each
+sequence (a view), its taps (views of buffer rows) and the non-sequences (the outer values, never
+written): written in the loop's body when it is short (``INLINE_STEP_LINES``), else into its own jitted
+function ``stepN``, which the loop calls. The new values are copied into row ``L + t``; an ``until``
+condition breaks out after the row is written.
 The outputs are views of the buffers: the rows past the initial ones, up to the steps that ran. Inner loops
 stay serial (no ``prange`` inside a step: one step is too little work to share out).
 """
@@ -36,14 +37,20 @@ def _bind_inner_constants(kernel, nodes, outputs):
                 kernel.bind(var, kernel.array_argument(np.array(var.value, copy=True)), contiguous=True, owned=False)
 
 
-def _call_step(node, kernel):
-    """Lower the step's inner graph into its own jitted function ``stepN`` and emit its call; returns the
-    names holding the step's results (one per inner output).
+#: A step of at most this many lines is written in the loop's body. Numba then compiles the step once, as
+#: part of the kernel: a separate function is compiled on its own (typing, lowering, LLVM's optimization
+#: and machine code) and then again inside the kernel, whose module links it in (W7's cold compile: ~10%
+#: less inline, the same machine code speed). A longer step keeps its own function, which Numba compiles
+#: as straight-line code: its passes grow faster than linearly with the length of one function.
+INLINE_STEP_LINES = 400
 
-    The step is a separate function so Numba compiles it as straight-line code (compiling a long body
-    inside the loop takes several times longer); it receives the names its body reads that the kernel
-    defines (the current slices and taps, the non-sequences and their lengths, constants) and returns
-    the inner outputs.
+
+def _call_step(node, kernel):
+    """Lower the step's inner graph in the loop's body, or into its own jitted function ``stepN`` whose call
+    is emitted (``INLINE_STEP_LINES``); returns the codes of the step's results (one per inner output).
+
+    A step function receives the names its body reads that the kernel defines (the current slices and
+    taps, the non-sequences and their lengths, constants) and returns the inner outputs.
     """
     op = node.op
     inner_nodes = toposort(op.inner_outputs)
@@ -54,6 +61,10 @@ def _call_step(node, kernel):
             kernel.lower_node(inner)
         kernel.node = node
         returned = [kernel.code(out) for out in op.inner_outputs]
+    if len(body) <= INLINE_STEP_LINES:
+        # (lowered at depth 1 as for a function: the same lines, indented to the loop's body)
+        kernel.lines += ["    " * (kernel.depth - 1) + line for line in body]
+        return returned
     reads = _Uses()
     statements = ast.parse("\n".join(line[4:] for line in body) + "\n" + f"({', '.join(returned)},)").body
     for statement in statements:
