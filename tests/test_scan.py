@@ -291,6 +291,7 @@ def test_short_steps_are_written_in_the_loop_and_long_ones_get_a_function(dtype,
     outputs = [hs, cost] + sg.grad(cost, inputs[:3])
     inline = sg.function(inputs, outputs, backend="numba")
     assert "def step" not in inline.source and inline.source.count("for t") == 2
+    assert "join_copy" not in inline.source        # h0 joined with hs: a view of the forward scan's buffer
     monkeypatch.setattr(loop, "INLINE_STEP_LINES", 5)
     called = sg.function(inputs, outputs, backend="numba")
     assert called.source.count("def step") == 2
@@ -298,6 +299,31 @@ def test_short_steps_are_written_in_the_loop_and_long_ones_get_a_function(dtype,
     for a, b, want in zip(inline(*values), called(*values), reference):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, want, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numba", "cuda"] if "cuda" in BACKENDS else ["numba"])
+def test_a_scans_initial_value_joined_with_its_output(backend):
+    """codegen/numba/join.py reads the join of a scan's initial rows and its output from the scan's buffer;
+    with taps [-2, -1] (two initial rows), an until that stops early, and the joined value returned and
+    read again."""
+    x0 = sg.vector("x0")
+    a = sg.scalar("a")
+    xs, _ = sg.scan(lambda x2, x1, a: (x1 * a + x2, sg.until(sg.sum(x1) > 30.0)),
+                    outputs_info={"initial": x0.reshape((2, 1)), "taps": [-2, -1]}, non_sequences=a, n_steps=50)
+    joined = sg.concatenate([x0.reshape((2, 1)), xs], axis=0)
+    other = sg.concatenate([xs, x0.reshape((2, 1))], axis=0)           # not the buffer's order: copied
+    outputs = [joined, joined * 2.0 + 1.0, other, sg.grad(sg.sum(joined ** 2), a)]
+    f = sg.function([x0, a], outputs, backend=backend)
+    if backend == "numba":
+        assert len(re.findall(r"= buf\d+\[:n\d+\]\n", f.source)) == 1      # `joined`: the buffer's first rows
+        assert re.search(r"join_copy\(v\d+, v\d+, 1,", f.source)             # `other`: copied
+    want = sg.function([x0, a], outputs, backend="python")(np.array([1.0, 2.0]), 1.5)
+    got = f(np.array([1.0, 2.0]), 1.5)
+    assert 2 < want[0].shape[0] < 52                                   # the until stopped it early
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+    got[0][...] = -1.0                                                  # the result is the caller's own copy
+    np.testing.assert_allclose(f(np.array([1.0, 2.0]), 1.5)[0], want[0], rtol=1e-12)
 
 
 def test_loop_invariant_expressions_leave_the_step():

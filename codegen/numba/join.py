@@ -2,7 +2,9 @@
 runtime helper ``join_copy``, an input of another layout copied to a contiguous one first: an inline slice
 assignment costs over a second of compile).
 
-The lengths off the join axis are checked to agree before anything is written.
+The lengths off the join axis are checked to agree before anything is written. A scan's initial value
+joined with the scan's output (what the scan's derivative reads) is a view of the scan's buffer, which
+holds the two already (``KernelWriter.scan_buffers``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,16 @@ from .kernel import INT64_MAX, register
 def lower_join(node, kernel):
     out = node.outputs[0]
     axis = node.op.axis
+    if axis == 0 and len(node.inputs) == 2:
+        found = kernel.scan_buffers.get((id(node.inputs[0]), id(node.inputs[1])))
+        if found is not None:
+            # a scan's initial value joined with its output (its derivative reads the values each step
+            # started from): the scan's buffer holds exactly that, read as a view instead of copied
+            buffer, lag, ran, dims = found
+            total = kernel.let(f"{lag} + {ran}", "n")
+            kernel.bind(out, kernel.let(f"{buffer}[:{total}]", "v"), [total] + list(dims), contiguous=True,
+                        owned=False)
+            return
     first = kernel.dims(node.inputs[0])
     for var in node.inputs[1:]:
         for a, d in enumerate(kernel.dims(var)):

@@ -146,6 +146,9 @@ class KernelWriter:
         self.vector_math = None
         self.branches: dict = {}         # id(ifelse node) -> the nodes of each branch (branch.py)
         self.shape_only: set = set()     # ids of variables only read for their shape (note_shape_only)
+        # (id(init), id(output)) of a scan's recurrent output -> (its buffer, rows of initial values, steps
+        # that ran): the buffer holds the join of the two, which join.py then reads instead of copying them
+        self.scan_buffers: dict = {}
 
     def array_argument(self, array, prefix="data") -> str:
         """A kernel parameter bound to ``array`` at call time (keeps data out of the cached source).

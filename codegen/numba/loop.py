@@ -192,6 +192,8 @@ def lower_scan(node, kernel):
         else:
             kernel.bind(out, kernel.let(f"{buffer}[{lag}:{lag} + {ran}]", "v"), [ran] + dims, contiguous=True,
                         owned=True)
+            # rows 0 to lag - 1 hold the initial value, never written again (join.py reads the whole)
+            kernel.scan_buffers[(id(inits[k]), id(out))] = (buffer, lag, ran, dims)
     for j, acc in enumerate(frees):
         out = node.outputs[op.n_states + j]
         dims = [ran] + [f"{acc}.shape[{axis}]" for axis in range(1, out.ndim)]
