@@ -326,6 +326,25 @@ def test_a_scans_initial_value_joined_with_its_output(backend):
     np.testing.assert_allclose(f(np.array([1.0, 2.0]), 1.5)[0], want[0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("read_init", [False, True])
+def test_a_constant_initial_state_is_a_filled_buffer(read_init):
+    """codegen/numba/loop.py: a state that starts as a broadcast constant (the zeros of every backward scan)
+    gets its buffer made filled; the broadcast and its new axis are not made unless something else reads
+    them (``read_init``: the initial value is also an output)."""
+    x = sg.vector("x")
+    a = sg.scalar("a")
+    start = sg.zeros_like(x) + 0.0 if read_init else sg.zeros_like(x)
+    hs, _ = sg.scan(lambda h, x, a: sg.tanh(h * a + x), outputs_info=start, non_sequences=[x, a], n_steps=5)
+    outputs = [hs, sg.grad(sg.sum(hs ** 2), a)] + ([start] if read_init else [])
+    f = sg.function([x, a], outputs, backend="numba")
+    assert f.source.count("rt.full((") == 2           # h's forward and backward states (a's sum: a constant)
+    # made only when read (BPTT's join of the initial state with the trajectory reads the scan's buffer)
+    assert ("rt.broadcast_to(" in f.source) is read_init
+    values = (np.array([0.5, -1.0, 2.0]), 0.7)
+    for got, want in zip(f(*values), sg.function([x, a], outputs, backend="python")(*values)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_loop_invariant_expressions_leave_the_step():
     W = sg.matrix("W")
     x = sg.vector("x")

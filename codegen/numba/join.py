@@ -11,24 +11,43 @@ from __future__ import annotations
 import numpy as np
 
 from symgraph.ops.join import Join
+from symgraph.ops.scan import Scan
 
-from .kernel import INT64_MAX, register
+from .kernel import INT64_MAX, SHAPE_ONLY_READS, register
+
+
+def _joins_a_scan_state(node) -> bool:
+    """Whether ``node`` joins a scan's initial value with that scan's output along axis 0, a state whose
+    buffer keeps every row (loop.py registers it in ``KernelWriter.scan_buffers``)."""
+    if node.op.axis != 0 or len(node.inputs) != 2:
+        return False
+    init, out = node.inputs
+    scan = out.owner
+    if scan is None or not isinstance(scan.op, Scan):
+        return False
+    k = scan.outputs.index(out)
+    return k < scan.op.n_states and not scan.op.keep_last[k] and scan.inputs[1 + scan.op.n_seqs + k] is init
+
+
+def _join_shape_only_reads(node, shape_only):
+    """Such a join reads the scan's buffer, not the initial value (only its lengths)."""
+    return (0,) if _joins_a_scan_state(node) else ()
+
+
+SHAPE_ONLY_READS[Join] = _join_shape_only_reads
 
 
 @register(Join)
 def lower_join(node, kernel):
     out = node.outputs[0]
     axis = node.op.axis
-    if axis == 0 and len(node.inputs) == 2:
-        found = kernel.scan_buffers.get((id(node.inputs[0]), id(node.inputs[1])))
-        if found is not None:
-            # a scan's initial value joined with its output (its derivative reads the values each step
-            # started from): the scan's buffer holds exactly that, read as a view instead of copied
-            buffer, lag, ran, dims = found
-            total = kernel.let(f"{lag} + {ran}", "n")
-            kernel.bind(out, kernel.let(f"{buffer}[:{total}]", "v"), [total] + list(dims), contiguous=True,
-                        owned=False)
-            return
+    if _joins_a_scan_state(node):
+        # a scan's initial value joined with its output (its derivative reads the values each step started
+        # from): the scan's buffer holds exactly that, read as a view instead of copied
+        buffer, lag, ran, dims = kernel.scan_buffers[(id(node.inputs[0]), id(node.inputs[1]))]
+        total = kernel.let(f"{lag} + {ran}", "n")
+        kernel.bind(out, kernel.let(f"{buffer}[:{total}]", "v"), [total] + list(dims), contiguous=True, owned=False)
+        return
     first = kernel.dims(node.inputs[0])
     for var in node.inputs[1:]:
         for a, d in enumerate(kernel.dims(var)):

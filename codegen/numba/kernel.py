@@ -54,6 +54,13 @@ LOWERINGS.unsupported(OpFromGraph, "never lowered: sg.function puts its inner gr
                                    "before any backend sees it (ops/from_graph.py, inline_all)")
 
 
+#: op class -> reads(node, shape_only) -> positions of the node's inputs whose lowering reads only their
+#: lengths (beyond the op's own ``shape_only_inputs``), given the ids found shape-only so far: a lowering
+#: registers it where it can do without a value (loop.py: a scan's constant-filled initial state; shape.py:
+#: a view nobody reads but for its lengths). ``KernelWriter.note_shape_only`` consults it.
+SHAPE_ONLY_READS: dict = {}
+
+
 def lowering_for(op):
     """The lowering of ``op``: its class, else the nearest base class with one (single dispatch)."""
     return LOWERINGS.lookup(op)
@@ -316,11 +323,20 @@ class KernelWriter:
         takes only their lengths (``Op.shape_only_inputs``: ``sum_to_shape``'s ``like``, ``shape_of``) and
         none is among ``outputs``. A lowering may bind such a variable's lengths without computing its value
         (``sg.grad``'s ``broadcast_to(0, shape)`` operands of ``sum_to_shape``)."""
-        read = {id(var) for var in outputs}
-        for node in nodes:
-            shape_only = getattr(node.op, "shape_only_inputs", ())
-            read.update(id(var) for position, var in enumerate(node.inputs) if position not in shape_only)
-        self.shape_only |= {id(var) for node in nodes for var in node.outputs if id(var) not in read}
+        found = set()
+        while True:      # a view read only for its lengths reads its input only for them (SHAPE_ONLY_READS)
+            read = {id(var) for var in outputs}
+            for node in nodes:
+                shape_only = set(getattr(node.op, "shape_only_inputs", ()))
+                reads = SHAPE_ONLY_READS.get(type(node.op))
+                if reads is not None:
+                    shape_only.update(reads(node, found))
+                read.update(id(var) for position, var in enumerate(node.inputs) if position not in shape_only)
+            grown = {id(var) for node in nodes for var in node.outputs if id(var) not in read}
+            if grown == found:
+                break
+            found = grown
+        self.shape_only |= found
 
     def bind_lengths_only(self, var, dims):
         """Bind ``var``, a variable ``note_shape_only`` found, to its lengths alone: its code is not Python,

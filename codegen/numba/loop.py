@@ -19,9 +19,10 @@ import numpy as np
 
 from symgraph.graph import Constant, toposort
 from symgraph.ops.scan import Scan
+from symgraph.ops.shape import BroadcastTo, DimShuffle
 
 from ..guard import GENERATED_NAME
-from .kernel import INNER_FUNCTION_OPTIONS, literal, register
+from .kernel import INNER_FUNCTION_OPTIONS, SHAPE_ONLY_READS, literal, register
 from .split import _Uses
 
 
@@ -84,6 +85,30 @@ def _call_step(node, kernel):
     return results
 
 
+def _constant_fill(init):
+    """The 0-d constant a scan's initial value is a broadcast of, under a new leading axis (the zero states
+    of ``sg.grad``'s backward scans: ``alloc(0, shape)[None]``), else None."""
+    node = init.owner
+    if node is None or not isinstance(node.op, DimShuffle) or \
+            tuple(node.op.new_order) != ("x",) + tuple(range(init.ndim - 1)):
+        return None
+    source = node.inputs[0].owner
+    if source is None or not isinstance(source.op, BroadcastTo):
+        return None
+    value = source.inputs[0]
+    return value if isinstance(value, Constant) and value.ndim == 0 else None
+
+
+def _scan_shape_only_reads(node, shape_only):
+    """A constant-filled initial value is read only for its lengths: its buffer is made filled."""
+    op = node.op
+    return [1 + op.n_seqs + k for k, init in enumerate(node.inputs[1 + op.n_seqs:1 + op.n_seqs + op.n_states])
+            if _constant_fill(init) is not None]
+
+
+SHAPE_ONLY_READS[Scan] = _scan_shape_only_reads
+
+
 def _row(op, k, lag, step):
     """The buffer row of step ``step`` (code) of recurrent output ``k``: ``lag + step``, modulo ``lag + 1`` in
     the ring of a state kept only at its last value."""
@@ -124,8 +149,14 @@ def lower_scan(node, kernel):
                      f"{op}: the initial value of recurrent output {k} needs {lags[k]} rows for taps {list(op.taps[k])}")
         # a state kept only at its last value needs its last lag + 1 rows: a ring of them (row i % (lag + 1))
         rows = f"{lags[k] + 1}" if op.keep_last[k] else f"{lags[k]} + {steps}"
-        buffer = kernel.let(kernel.new_array([rows] + list(dims[1:]), node.outputs[k].dtype), "buf")
-        kernel.emit(f"{kernel.runtime()}.store_rows({buffer}, {kernel.code(init)})")
+        fill = _constant_fill(init)
+        if fill is not None:          # (the initial value itself is not made: _scan_shape_only_reads)
+            value = literal(fill.value.item(), node.outputs[k].dtype)
+            buffer = kernel.let(f"{kernel.runtime()}.full({kernel.int_tuple([rows] + list(dims[1:]))}, {value})",
+                                "buf")
+        else:
+            buffer = kernel.let(kernel.new_array([rows] + list(dims[1:]), node.outputs[k].dtype), "buf")
+            kernel.emit(f"{kernel.runtime()}.store_rows({buffer}, {kernel.code(init)})")
         buffers.append((buffer, list(dims[1:])))
     free_inner = op.inner_outputs[op.n_states:op.n_states + op.n_free]
     frees = []

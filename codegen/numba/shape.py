@@ -11,7 +11,7 @@ import numpy as np
 from symgraph.ops.grad_ops import StopGradient
 from symgraph.ops.shape import BroadcastTo, DimShuffle, Reshape, Shape, ShapeOf, SpecifyShape
 
-from .kernel import cast_code, register
+from .kernel import SHAPE_ONLY_READS, cast_code, register
 
 
 def _full(kernel, dims, code, from_dtype, to_dtype) -> str:
@@ -53,12 +53,23 @@ def lower_identity(node, kernel):
     kernel.alias(node.outputs[0], node.inputs[0])
 
 
+def _dimshuffle_shape_only_reads(node, shape_only):
+    """A dimshuffle whose output is read only for its lengths reads its input only for them."""
+    return (0,) if id(node.outputs[0]) in shape_only else ()
+
+
+SHAPE_ONLY_READS[DimShuffle] = _dimshuffle_shape_only_reads
+
+
 @register(DimShuffle)
 def lower_dimshuffle(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
     order = node.op.new_order
     code, dims = kernel.code(x), kernel.dims(x)
     out_dims = ["1" if a == "x" else dims[a] for a in order]
+    if id(out) in kernel.shape_only:
+        kernel.bind_lengths_only(out, out_dims)       # only its lengths are read: the view is never made
+        return
     if x.ndim == 0:
         if out.ndim == 0:
             kernel.alias(out, x)
