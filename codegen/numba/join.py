@@ -25,7 +25,7 @@ def _joins_a_scan_state(node) -> bool:
     scan = out.owner
     if scan is None or not isinstance(scan.op, Scan):
         return False
-    k = scan.outputs.index(out)
+    k = next(i for i, var in enumerate(scan.outputs) if var is out)
     return k < scan.op.n_states and not scan.op.keep_last[k] and scan.inputs[1 + scan.op.n_seqs + k] is init
 
 
