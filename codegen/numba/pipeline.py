@@ -51,6 +51,17 @@ class KernelLibrary(JITCodeLibrary):
 
 
 class KernelCompiler(CompilerBase):
+    """The ``pipeline_class`` of every generated kernel and step (module docstring): serial kernels without
+    SSA and ``SKIPPED_PASSES``, compiled into a ``KernelLibrary``; ``prange`` kernels with Numba's default
+    pipeline (still into a ``KernelLibrary``).
+
+    Example::
+
+        @nb.njit(pipeline_class=KernelCompiler, error_model="numpy")
+        def kernel(x):
+            ...
+    """
+
     def define_pipelines(self):
         if not self.state.flags.auto_parallel.enabled:
             self.state.flags.enable_ssa = False
