@@ -43,6 +43,9 @@ VOCABULARY = frozenset({
 FUNCTION_NAME = re.compile(r"(kernel|[a-z]+(_[a-z]+)*_kernel|part[0-9]+)\Z")
 # The only names a generated module assigns at module level (numba/lower.py's prange options).
 MODULE_CONSTANTS = frozenset({"PRANGE_ONLY"})
+# Module-level scalar constants (numba/lower.py's hoist_literals): ``lit3 = np.float32(0.01)``, nothing else.
+LITERAL_NAME = re.compile(r"lit[0-9]+\Z")
+_LITERAL_DTYPE = re.compile(r"(u?int(8|16|32|64)|float(32|64))\Z")
 # Names bound by the cuda namespace: one type constructor per dtype (T_float32, ...).
 _TYPE_NAME = re.compile(r"T_(bool|u?int(8|16|32|64)|float(16|32|64)|complex(64|128))\Z")
 # String constants a generated module may hold: its docstring and the option values we pass to Numba.
@@ -101,12 +104,33 @@ def check_source(source: str, vocabulary=frozenset(), strings=frozenset(), const
         if isinstance(statement, ast.FunctionDef):
             _check_function(statement, names, texts)
             continue
+        if _literal_constant(statement):
+            continue
         if not isinstance(statement, (ast.Import, ast.ImportFrom, ast.Assign, ast.Expr)) or (
                 isinstance(statement, ast.Expr) and not isinstance(statement.value, ast.Constant)) or (
                 isinstance(statement, ast.Assign) and any(getattr(target, "id", None) not in assignable
                                                           for target in statement.targets)):
             _fail(statement, f"holds a module-level {type(statement).__name__} statement")
         _check_nodes(ast.walk(statement), names, texts)
+
+
+def _literal_constant(statement) -> bool:
+    """Whether a module-level statement is ``litN = np.<numeric dtype>(<number>)``, the number a literal, maybe
+    negated, or ``np.nan``/``np.inf``."""
+    if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name) and LITERAL_NAME.match(statement.targets[0].id)):
+        return False
+    call = statement.value
+    if not (isinstance(call, ast.Call) and len(call.args) == 1 and not call.keywords
+            and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "np" and _LITERAL_DTYPE.match(call.func.attr)):
+        return False
+    number = call.args[0]
+    if isinstance(number, ast.UnaryOp) and isinstance(number.op, ast.USub):
+        number = number.operand
+    if isinstance(number, ast.Attribute):
+        return isinstance(number.value, ast.Name) and number.value.id == "np" and number.attr in ("nan", "inf")
+    return isinstance(number, ast.Constant) and type(number.value) in (int, float)
 
 
 def _fail(node, problem):

@@ -449,3 +449,30 @@ def test_constants_in_the_step_and_constant_outputs(backend, optimizer):
     np.testing.assert_array_equal(got[1], [[1.0, 2.0]] * 3)
     np.testing.assert_array_equal(got[2], [1.0, 2.0, 3.0])
     np.testing.assert_array_equal(got[3], [[2.0, 5.0], [24.0, 52.0], [384.0, 840.0]])
+
+
+def test_a_steps_rows_are_computed_once_with_their_constants_folded():
+    """codegen/numba/loop.py's ``_row``: BPTT (a reversed scan over sequences, its states kept only at their
+    last value in a ring of two rows) reads its reversed step once per step, each ring row once, and folds
+    ``lag + tap`` (``t % 2``, not ``(1 + t - 1) % 2``); values as the python backend's, and with taps
+    [-2, -1] (lag 2) too."""
+    inputs, hs, cost = _rnn_graph("float64")
+    outputs = [hs, cost] + sg.grad(cost, inputs[:3])
+    f = sg.function(inputs, outputs, backend="numba")
+    backward = f.source[f.source.rindex("for t"):]
+    assert len(re.findall(r"- 1 - t[0-9]+", backward)) == 1
+    assert re.search(r"= t[0-9]+ % 2\n", backward) and re.search(r"= \(t[0-9]+ \+ 1\) % 2\n", backward)
+    assert not re.search(r"\(1 \+ t[0-9]+ - 1\)|\(1 \+ t[0-9]+\) %", f.source)
+    values = _rnn_values(np.random.default_rng(5), "float64", T=6)
+    for got, want in zip(f(*values), sg.function(inputs, outputs, backend="python")(*values)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    a = sg.scalar("a")
+    x0 = sg.vector("x0")
+    xs, _ = sg.scan(lambda x2, x1, a: x1 * a + x2, outputs_info={"initial": x0.reshape((2, 1)), "taps": [-2, -1]},
+                    non_sequences=a, n_steps=7)
+    outputs = [xs[-1]] + sg.grad(sg.sum(xs[-1] ** 2), [a, x0])
+    g = sg.function([x0, a], outputs, backend="numba")
+    assert "- 2]" not in g.source and "+ 0]" not in g.source
+    want = sg.function([x0, a], outputs, backend="python")(np.array([1.0, 2.0]), 0.9)
+    for got, expected in zip(g(np.array([1.0, 2.0]), 0.9), want):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)

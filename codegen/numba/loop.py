@@ -109,10 +109,15 @@ def _scan_shape_only_reads(node, shape_only):
 SHAPE_ONLY_READS[Scan] = _scan_shape_only_reads
 
 
-def _row(op, k, lag, step):
-    """The buffer row of step ``step`` (code) of recurrent output ``k``: ``lag + step``, modulo ``lag + 1`` in
-    the ring of a state kept only at its last value."""
-    return f"({lag} + {step}) % {lag + 1}" if op.keep_last[k] else f"{lag} + {step}"
+def _row(op, k, lag, step, tap=0):
+    """The buffer row of step ``step`` (code) plus ``tap`` of recurrent output ``k``: ``lag + step + tap``,
+    modulo ``lag + 1`` in the ring of a state kept only at its last value; the constant part folded (each
+    operation is one more for Numba to type and lower at every read of the row)."""
+    offset = lag + tap
+    row = step if offset == 0 else f"{step} + {offset}" if offset > 0 else f"{step} - {-offset}"
+    if op.keep_last[k]:
+        return f"{row} % {lag + 1}" if offset == 0 else f"({row}) % {lag + 1}"
+    return row
 
 
 def _row_checks(kernel, ndim, message) -> int:
@@ -120,6 +125,21 @@ def _row_checks(kernel, ndim, message) -> int:
     numbered consecutively for ``store_row_checked``; returns the first number."""
     numbers = [kernel.check_number(message(axis)) for axis in range(ndim)]
     return numbers[0]
+
+
+def _rows(kernel, op):
+    """``_row`` through a memo of locals: each distinct row expression is computed once where it is first
+    needed (one memo per scope: in the loop, after it)."""
+    made = {}
+
+    def row(k, lag, step, tap=0):
+        text = _row(op, k, lag, step, tap)
+        if text.isidentifier():
+            return text
+        if text not in made:
+            made[text] = kernel.let(text, "r")
+        return made[text]
+    return row
 
 
 def _view(kernel, var, code, dims, contiguous):
@@ -169,13 +189,14 @@ def lower_scan(node, kernel):
     kernel.depth += 1
     try:
         seq_inner = op.inner_inputs[:op.n_seqs]
+        row = kernel.let(f"{steps} - 1 - {t}", "r") if op.reverse and seqs else t   # (once per step)
         for placeholder, seq in zip(seq_inner, seqs):
             value = kernel.value(seq)
-            row = f"{steps} - 1 - {t}" if op.reverse else t
             _view(kernel, placeholder, f"{value.code}[{row}]", value.dims[1:], value.contiguous)
+        state_row = _rows(kernel, op)
         for k, ((buffer, dims), lag, ts, placeholders) in enumerate(zip(buffers, lags, op.taps, op.state_inputs())):
             for tap, placeholder in zip(ts, placeholders):
-                _view(kernel, placeholder, f"{buffer}[{_row(op, k, lag, f'{t} - {-tap}')}]", dims, True)
+                _view(kernel, placeholder, f"{buffer}[{state_row(k, lag, t, tap)}]", dims, True)
         for placeholder, outer in zip(op.inner_inputs[len(op.inner_inputs) - op.n_non_seqs:], non_seqs):
             value = kernel.value(outer)
             kernel.bind(placeholder, value.code, list(value.dims), contiguous=value.contiguous, owned=False)
@@ -185,10 +206,10 @@ def lower_scan(node, kernel):
             if out.ndim:
                 first = _row_checks(kernel, out.ndim, lambda axis: f"{op}: a step gave recurrent output {k} another "
                                                                      f"length on axis {axis} than its state")
-                kernel.emit(f"{kernel.runtime()}.store_row_checked({buffer}, {_row(op, k, lag, t)}, {result}, "
+                kernel.emit(f"{kernel.runtime()}.store_row_checked({buffer}, {state_row(k, lag, t)}, {result}, "
                             f"np.int64({first}))")
             else:
-                kernel.emit(f"{buffer}[{_row(op, k, lag, t)}] = {result}")
+                kernel.emit(f"{buffer}[{state_row(k, lag, t)}] = {result}")
         for j, (acc, out) in enumerate(zip(frees, free_inner)):
             result = results[op.n_states + j]
             if not out.ndim:
@@ -212,10 +233,11 @@ def lower_scan(node, kernel):
     finally:
         kernel.depth -= 1
         kernel.node = node
+    last_row = _rows(kernel, op)
     for k, ((buffer, dims), lag) in enumerate(zip(buffers, lags)):
         out = node.outputs[k]
         if op.keep_last[k]:
-            row = f"{buffer}[{_row(op, k, lag, f'{ran} - 1')}]"
+            row = f"{buffer}[{last_row(k, lag, ran, -1)}]"
             if out.ndim == 0:
                 kernel.bind(out, kernel.let(row, "v"))
             else:

@@ -6,12 +6,14 @@ known to be contiguous. Lengths given at run time are checked before use.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from symgraph.ops.grad_ops import StopGradient
 from symgraph.ops.shape import BroadcastTo, DimShuffle, Reshape, Shape, ShapeOf, SpecifyShape
 
-from .kernel import SHAPE_ONLY_READS, cast_code, register
+from .kernel import SHAPE_ONLY_READS, cast_code, literal, register
 
 
 def _full(kernel, dims, code, from_dtype, to_dtype) -> str:
@@ -32,7 +34,13 @@ def lower_shape(node, kernel):
 @register(ShapeOf)
 def lower_shape_of(node, kernel):
     (x,), (out,) = node.inputs, node.outputs
-    kernel.bind(out, kernel.let(f"np.int64({kernel.dims(x)[node.op.axis]})", "v"))
+    length = kernel.dims(x)[node.op.axis]
+    if length.isdigit():                        # a static length: a constant (lower.hoist_literals)
+        kernel.bind(out, literal(int(length), "int64"))
+    elif re.fullmatch(r"[a-z]+[0-9]+\.shape\[[0-9]+\]", length):   # already an intp: no conversion
+        kernel.bind(out, kernel.let(length, "v"))
+    else:
+        kernel.bind(out, kernel.let(f"np.int64({length})", "v"))
 
 
 @register(SpecifyShape)

@@ -272,6 +272,18 @@ def test_cuda_kernels_pass_the_guard():
     "def kernel(in0):\n    return in0  # caf\u00e9\n",
     "def kernel(in0):\n    return in0\x0c\n",
     "def kernel(in0):\n    def part1():\n        return open\n    return part1\n",
+    # module-level constants: only ``litN = np.<numeric dtype>(<number>)``
+    "lit0 = np.save(1)\n",
+    "lit0 = np.float64(in0)\n",
+    "lit0 = np.float64('1')\n",
+    "lit0 = np.float64(1, 2)\n",
+    "lit0 = np.float64(x=1)\n",
+    "lit0 = np.float64(np.save)\n",
+    "lit0 = np.object_(1)\n",
+    "lit0 = os.float64(1)\n",
+    "lit0 = lit1 = np.float64(1.0)\n",
+    "const0 = np.float64(1.0)\n",
+    "lit0 = np.float64(1.0 + 2.0)\n",
 ])
 def test_the_guard_refuses_what_no_lowering_writes(payload):
     with pytest.raises(guard.UnsafeSourceError):
@@ -288,6 +300,55 @@ def test_the_guard_accepts_what_the_lowerings_write():
                        "            raise ValueError(\"symgraph check 3\")\n"
                        "    t1 = rt.empty((np.int64(3),), np.float64(0.0))\n"
                        "    return t1\n")
+    guard.check_source("import numpy as np\nlit0 = np.float32(0.01)\nlit1 = np.int64(-3)\nlit2 = np.float64(-np.inf)\n"
+                       "lit3 = np.float32(np.nan)\nlit4 = np.uint64(18446744073709551615)\nlit5 = np.float64(-0.0)\n"
+                       "def kernel(in0):\n    return in0 * lit0\n")
+
+
+def test_scalar_constants_are_module_level_globals_of_their_exact_dtype():
+    """``hoist_literals``: each distinct constant once at module level, read by name in the kernel; its dtype,
+    sign and special values survive (-0.0, nan, inf, float32 rounding, int64 and uint64 extremes)."""
+    x = sg.vector("x", dtype="float32")
+    n = sg.vector("n", dtype="uint64")
+    k = sg.vector("k", dtype="int64")
+    outputs = [x * np.float32(0.1) + np.float32(0.1), x * -0.0, sg.maximum(x, np.float32(-np.inf)),
+               sg.minimum(x, np.float32(np.inf)), x + np.float32(np.nan),
+               n * np.uint64(2**64 - 1), k * np.int64(-2**63) + np.int64(2**63 - 1)]
+    f = sg.function([x, n, k], outputs)
+    reference = sg.function([x, n, k], outputs, backend="python")
+    args = (np.array([1.5, -2.0, 0.0, -0.0], np.float32), np.array([0, 1, 3, 2**64 - 1], np.uint64),
+            np.array([0, 1, -1, 7], np.int64))
+    for got, want in zip(f(*args), reference(*args)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+    source = f.source
+    body = source[source.index("def kernel"):]
+    definitions = re.findall(r"^(lit[0-9]+) = (np\.[a-z0-9]+\(.*\))$", source, re.M)
+    assert definitions and not re.search(r"np\.(float32|float64|int64|uint64)\(-?[0-9]", body)
+    texts = [text for _, text in definitions]
+    assert len(texts) == len(set(texts))                 # each distinct constant once
+    assert "np.float32(0.10000000149011612)" in texts and "np.float32(-np.inf)" in texts
+    for name, _ in definitions:
+        assert re.search(rf"\b{name}\b", body)
+    guard.check_source(source)
+
+
+def test_a_parameter_length_read_twice_is_read_once():
+    """``hoist_parameter_lengths``: ``in0.shape[0]`` read by several lowerings becomes one local."""
+    lines = ["    t1 = in0.shape[0] + sh1.shape[1]", "    # in0.shape[0] in a comment", "    t2 = in0.shape[0] * 2",
+             "    t3 = in1.shape[0]"]
+    assert lower.hoist_parameter_lengths(lines) == [
+        "    len0 = in0.shape[0]", "    t1 = len0 + sh1.shape[1]", "    # in0.shape[0] in a comment",
+        "    t2 = len0 * 2", "    t3 = in1.shape[0]"]
+    rebound = ["    t1 = in0.shape[0]", "    in0 = t9", "    t2 = in0.shape[0]"]
+    assert lower.hoist_parameter_lengths(rebound) == rebound
+    a = sg.matrix("a")
+    f = sg.function([a], [a.sum(axis=0) + a.shape[0], a * a.shape[0]])
+    body = f.source[f.source.index("def kernel"):]
+    assert len(re.findall(r"\bin0\.shape\[0\]", body)) == 1
+    value = np.arange(6.0).reshape(2, 3)
+    for got, want in zip(f(value), [value.sum(axis=0) + 2, value * 2]):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_the_writer_refuses_a_line_break_and_escapes_comments():
