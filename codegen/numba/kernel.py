@@ -10,7 +10,10 @@ loops one call of a cached helper (``rt.check_value(n3 < 0, np.int64(3))`` raise
 check", 3)``; Numba's compile time grows with every branch of a kernel, a call is one statement), inside
 them an inline ``raise ValueError("symgraph check 3")`` (a call per element would stop vectorisation).
 The Python entry maps the number back to the op, its user line and the call's input shapes. Comments are
-escaped to one line of printable ASCII.
+escaped to one line of printable ASCII. Lowerings write scalar constants with ``literal`` (``np.int64(3)``,
+``np.float32(0.01)``); the finished module reads each as a module-level global (``lower.hoist_literals``),
+and each length of a parameter read more than once from a local (``lower.hoist_parameter_lengths``):
+Numba types and lowers every call and attribute read at each use, a global NumPy scalar is a constant.
 
 Imports run one way: this module <- the lowering modules (elemwise.py, reduce.py, ...) <- lower.py,
 the driver that imports them all and writes the module.

@@ -37,6 +37,7 @@ import ctypes
 import functools
 import hashlib
 import importlib
+import inspect
 import os
 import pickle
 import re
@@ -223,7 +224,14 @@ def linked(helper, any_layout=False):
 
     With ``any_layout`` array arguments are passed as layout ``A`` arrays: for helpers that read strides
     at run time anyway (BLAS calls), one compiled signature then serves C, F and strided operands, so a
-    kernel loads fewer helpers from Numba's cache (each load costs ~4 ms of a warm start)."""
+    kernel loads fewer helpers from Numba's cache (each load costs ~4 ms of a warm start).
+
+    A helper whose parameters are all plain positional ones (no default, no ``*args``) gets a stand-in of
+    the same arity: Numba then passes the arguments as they are, where a ``*args`` stand-in has every call
+    site pack them into a tuple and unpack it again (typed and lowered at each of a kernel's calls)."""
+    parameters = list(inspect.signature(helper.py_func).parameters.values())
+    fixed = all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in parameters)
+
     def typer(typingctx, *args):
         argtypes = tuple(types.unliteral(a) for a in args)
         if any_layout:
@@ -236,14 +244,19 @@ def linked(helper, any_layout=False):
             _note(helper, argtypes)
             function_type = context.call_conv.get_function_type(restype, argtypes)
             callee = cgutils.get_or_insert_function(builder.module, function_type, name)
+            given_values = llargs if fixed else cgutils.unpack_tuple(builder, llargs[0], len(args))
             values = [context.cast(builder, value, given, wanted) for value, given, wanted
-                      in zip(cgutils.unpack_tuple(builder, llargs[0], len(args)), args, argtypes)]
+                      in zip(given_values, args, argtypes)]
             status, result = context.call_conv.call_function(builder, callee, restype, argtypes, values)
             with cgutils.if_unlikely(builder, status.is_error):
                 context.call_conv.return_status_propagate(builder, status)
             return result
 
-        return restype(types.StarArgTuple.from_types(args)), codegen
+        return (restype(*args) if fixed else restype(types.StarArgTuple.from_types(args))), codegen
 
     typer.__name__ = typer.__qualname__ = f"linked_{helper.py_func.__name__}"
+    if fixed:       # what Numba reads as the stand-in's signature: the typing context, then the helper's
+        typer.__signature__ = inspect.Signature(
+            [inspect.Parameter("typingctx", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+            + [p.replace(annotation=inspect.Parameter.empty) for p in parameters])
     return intrinsic(prefer_literal=False)(typer)

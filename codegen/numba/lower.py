@@ -6,7 +6,10 @@ the outputs, and writes the module. Array constants are kernel arguments and sou
 of the source, so equal graphs give equal source and the on-disk cache can key on it. No user text is
 ever written into the source: parameters are ``in0``/``sh0`` whatever the variables are called
 (``KernelModule.legend`` maps them back), and the module passes ``codegen/guard.py`` before it is
-compiled.
+compiled. Scalar constants stand once each at module level (``lit3 = np.float32(0.01)``, written with
+``repr``: ``hoist_literals``), and a parameter's length read several times is read once
+(``hoist_parameter_lengths``): Numba compiles each call and attribute read where it stands, so both
+shorten a kernel's compile (W7: ~0.2 s of ~1.9 s) without changing a bit of what it computes.
 """
 from __future__ import annotations
 
