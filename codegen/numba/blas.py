@@ -318,6 +318,34 @@ def matmul_rows(alpha, a, b, beta, out):
     return 0
 
 
+# The kernels' product statements: the product, and the kernel's check ``number`` raised when BLAS refuses
+# the operands (an internal error), in one call where a status and a check were two (each call site costs
+# Numba compile time).
+
+@njit(cache=True)
+def gemm_checked(alpha, a, b, beta, out, number):
+    """``gemm``; ``ValueError("symgraph check", number)`` if it refuses the operands."""
+    if gemm(alpha, a, b, beta, out) != 0:
+        raise ValueError("symgraph check", number)
+    return 0
+
+
+@njit(cache=True)
+def gemm_copying_checked(alpha, a, b, beta, out, number):
+    """``gemm_copying``; ``ValueError("symgraph check", number)`` if BLAS still refuses the operands."""
+    if gemm_copying(alpha, a, b, beta, out) != 0:
+        raise ValueError("symgraph check", number)
+    return 0
+
+
+@njit(cache=True)
+def matmul_rows_checked(alpha, a, b, beta, out, number):
+    """``matmul_rows``; ``ValueError("symgraph check", number)`` if BLAS refuses the operands."""
+    if matmul_rows(alpha, a, b, beta, out) != 0:
+        raise ValueError("symgraph check", number)
+    return 0
+
+
 @njit(cache=True)
 def accumulated_copy(target, alpha, a, b):
     """(0, ``target + alpha * (a @ b)``) in a fresh array with NumPy broadcasting; (1, target) if the shapes

@@ -80,9 +80,9 @@ def emit_gemm(kernel, alpha, x, y, beta, out, ready=False):
     directly; otherwise ``gemm_copying`` (a disk-cached jitted helper) copies an operand BLAS cannot
     address. A refusal after that is an internal error and raises.
     """
-    helper = "gemm" if ready else "gemm_copying"
-    kernel.check(f"{kernel.runtime()}.{helper}({alpha}, {x}, {y}, {beta}, {out}) != 0",
-                 "internal error: BLAS refused the operands of a product")
+    helper = "gemm_checked" if ready else "gemm_copying_checked"
+    number = literal(kernel.check_number("internal error: BLAS refused the operands of a product"), "int64")
+    kernel.emit(f"{kernel.runtime()}.{helper}({alpha}, {x}, {y}, {beta}, {out}, {number})")
 
 
 def _integer_dot(kernel, a, b, out, a_dims, b_dims):
@@ -168,8 +168,8 @@ def lower_batched_matmul(node, kernel):
     if b.ndim == 2 and np.dtype(dtype).kind == "f":
         # one matrix shared by the whole batch (a sequence of rows times weights): one gemm over all the rows
         one, zero = literal(1, dtype), literal(0, dtype)
-        kernel.check(f"{kernel.runtime()}.matmul_rows({one}, {x}, {y}, {zero}, {name}) != 0",
-                     "internal error: BLAS refused the operands of a product")
+        number = literal(kernel.check_number("internal error: BLAS refused the operands of a product"), "int64")
+        kernel.emit(f"{kernel.runtime()}.matmul_rows_checked({one}, {x}, {y}, {zero}, {name}, {number})")
         kernel.bind(out, name, out_dims, contiguous=True, owned=True)
         return
     for axis in range(batch):

@@ -27,7 +27,8 @@ from .link import linked
 MODULES = ("runtime", "tape", "blas", "pcg64", "lapack_factor", "lapack_spectral", "conv_runtime")
 
 # Helpers that read their operands' strides at run time: one signature for C, F and strided operands.
-_ANY_LAYOUT = {"gemm_copying", "accumulated_copy", "gemm_call", "overlaps_call"}
+_ANY_LAYOUT = {"gemm_copying", "accumulated_copy", "gemm_call", "overlaps_call", "gemm_checked",
+               "gemm_copying_checked"}
 
 def helpers(module) -> dict:
     """{public name: (global name, jitted helper)} of one helper module: its public ``CPUDispatcher``

@@ -214,15 +214,14 @@ def _sum_to_shape_with_runtime(node, kernel, message, accumulator_dtype):
     out = node.outputs[0]
     g_dims, like_dims = kernel.dims(g), kernel.dims(like)
     lead = g.ndim - like.ndim
-    for a in range(like.ndim):
-        d, gd = like_dims[a], g_dims[lead + a]
-        kernel.check(f"{d} != {gd} and {d} != 1", message)
+    number = literal(kernel.check_number(message), "int64")     # the helper checks every axis itself
     rt = kernel.runtime()
     target = kernel.int_tuple(like_dims)
     zero = literal(0, accumulator_dtype)
     if lead:
         lead_size = kernel.size_code(g_dims[:lead])
-        result = f"{rt}.sum_leading_to_shape_{like.ndim}d({kernel.code(g)}, {lead_size}, {target}, {zero})"
+        result = (f"{rt}.sum_leading_to_shape_{like.ndim}d({kernel.code(g)}, {lead_size}, {target}, {zero}, "
+                  f"{number})")
     else:
-        result = f"{rt}.sum_to_shape_{like.ndim}d({kernel.code(g)}, {target}, {zero})"
+        result = f"{rt}.sum_to_shape_{like.ndim}d({kernel.code(g)}, {target}, {zero}, {number})"
     kernel.bind(out, kernel.let(result, "v"), like_dims, contiguous=True, owned=False)

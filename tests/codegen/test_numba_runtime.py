@@ -106,14 +106,33 @@ def test_softmax_helpers_match_numpy_with_infinite_rows():
 
 def test_sum_to_shape_helpers():
     g = np.arange(24.0).reshape(2, 3, 4)
-    assert rt.sum_to_shape_3d(g, (2, 3, 4), 0.0) is g                      # matching shapes: the input itself
-    np.testing.assert_array_equal(rt.sum_to_shape_3d(g, (1, 3, 1), 0.0), g.sum(axis=(0, 2), keepdims=True))
-    np.testing.assert_array_equal(rt.sum_leading_to_shape_1d(g, 6, (4,), 0.0), g.sum(axis=(0, 1)))
-    np.testing.assert_array_equal(rt.sum_leading_to_shape_2d(g, 2, (1, 4), 0.0), g.sum(axis=(0, 1))[None])
+    assert rt.sum_to_shape_3d(g, (2, 3, 4), 0.0, 7) is g                   # matching shapes: the input itself
+    np.testing.assert_array_equal(rt.sum_to_shape_3d(g, (1, 3, 1), 0.0, 7), g.sum(axis=(0, 2), keepdims=True))
+    np.testing.assert_array_equal(rt.sum_leading_to_shape_1d(g, 6, (4,), 0.0, 7), g.sum(axis=(0, 1)))
+    np.testing.assert_array_equal(rt.sum_leading_to_shape_2d(g, 2, (1, 4), 0.0, 7), g.sum(axis=(0, 1))[None])
     m = np.arange(12, dtype="int32").reshape(3, 4)
-    got = rt.sum_to_shape_2d(m, (3, 1), np.int32(0))
+    got = rt.sum_to_shape_2d(m, (3, 1), np.int32(0), 7)
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, m.sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("call", [
+    lambda g: rt.sum_to_shape_3d(g, (2, 2, 4), 0.0, 7),                      # 2 is neither 3 nor 1
+    lambda g: rt.sum_to_shape_3d(g, (1, 3, 5), 0.0, 7),
+    lambda g: rt.sum_to_shape_2d(g[0], (3, 2), 0.0, 7),
+    lambda g: rt.sum_to_shape_1d(g[0, 0], (3,), 0.0, 7),
+    lambda g: rt.sum_to_shape_4d(g[None], (1, 2, 1, 3), 0.0, 7),
+    lambda g: rt.sum_leading_to_shape_1d(g, 6, (3,), 0.0, 7),
+    lambda g: rt.sum_leading_to_shape_2d(g, 2, (2, 4), 0.0, 7),
+    lambda g: rt.sum_leading_to_shape_3d(g[None], 1, (2, 2, 4), 0.0, 7),
+])
+def test_sum_to_shape_helpers_raise_their_check_for_a_length_that_is_neither(call):
+    """The helpers check each target length (g's or 1) and raise the kernel's check number, as the kernel's own
+    per-axis checks did."""
+    g = np.arange(24.0).reshape(2, 3, 4)
+    with pytest.raises(ValueError) as caught:
+        call(g)
+    assert caught.value.args == ("symgraph check", 7)
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 1, 1), (2, 1, 1, 1), (1, 1, 1, 1), (2, 3, 1, 1)])
@@ -122,15 +141,15 @@ def test_sum_to_shape_over_both_trailing_axes(shape):
     partial sums, float32 accumulated in float64 (a float32 sum of 1e8, ones and -1e8 loses the ones)."""
     g = np.ones((2, 3, 9, 41), dtype="float32")
     g[:, :, 0, 0], g[:, :, 8, 40] = 1e8, -1e8
-    got = rt.sum_to_shape_4d(g, shape, 0.0)
+    got = rt.sum_to_shape_4d(g, shape, 0.0, 0)
     assert got.dtype == np.float32 and got.shape == shape
     want = g.astype("float64").sum(axis=tuple(a for a in range(4) if shape[a] == 1), keepdims=True)
     np.testing.assert_array_equal(got, want.astype("float32"))
     x = np.random.default_rng(0).standard_normal((3, 4, 7, 5))
-    np.testing.assert_allclose(rt.sum_to_shape_4d(x, (1, 4, 1, 1), 0.0), x.sum(axis=(0, 2, 3), keepdims=True),
+    np.testing.assert_allclose(rt.sum_to_shape_4d(x, (1, 4, 1, 1), 0.0, 0), x.sum(axis=(0, 2, 3), keepdims=True),
                                rtol=1e-13)
     integers = np.arange(3 * 4 * 7 * 5, dtype="int64").reshape(3, 4, 7, 5) * (2 ** 60)   # wraps, as NumPy's
-    np.testing.assert_array_equal(rt.sum_to_shape_4d(integers, (1, 4, 1, 1), np.int64(0)),
+    np.testing.assert_array_equal(rt.sum_to_shape_4d(integers, (1, 4, 1, 1), np.int64(0), 0),
                                   integers.sum(axis=(0, 2, 3), keepdims=True))
 
 
