@@ -76,6 +76,8 @@ class Value:
     dims: list             # code (an int literal or an expression) for each axis
     contiguous: bool       # known to be C-contiguous (so it can be reshaped to 1-d without a copy)
     owned: bool            # a buffer the kernel allocated (safe to return to the caller)
+    internal: bool = False  # memory the kernel made (an owned buffer, a view of one, or the very array of
+    #                         one that a helper may hand back): never an input's or a shared variable's
 
 
 @dataclass
@@ -314,12 +316,13 @@ class KernelWriter:
     def dims(self, var) -> list:
         return self.value(var).dims
 
-    def bind(self, var, code, dims=None, contiguous=False, owned=False):
-        """Record that ``code`` holds ``var``; unknown lengths are read from ``code.shape``."""
+    def bind(self, var, code, dims=None, contiguous=False, owned=False, internal=None):
+        """Record that ``code`` holds ``var``; unknown lengths are read from ``code.shape``. ``internal``
+        (``Value.internal``) defaults to ``owned``."""
         if dims is None:
             dims = [str(n) if n is not None else f"{code}.shape[{axis}]"
                     for axis, n in enumerate(var.type.shape)]
-        self.values[id(var)] = Value(code, list(dims), contiguous, owned)
+        self.values[id(var)] = Value(code, list(dims), contiguous, owned, owned if internal is None else internal)
 
     def note_shape_only(self, nodes, outputs):
         """Record the variables computed by ``nodes`` whose value nothing reads: every reader among ``nodes``
@@ -349,9 +352,10 @@ class KernelWriter:
         self.values[id(var)] = Value(UNREAD, list(dims), False, False)
 
     def alias(self, var, source_var):
-        """``var`` is the same value as ``source_var`` (identity ops); never owned, it is shared."""
+        """``var`` is the same value as ``source_var`` (identity ops); never owned, it is shared (internal if
+        that is)."""
         value = self.value(source_var)
-        self.values[id(var)] = Value(value.code, list(value.dims), value.contiguous, False)
+        self.values[id(var)] = Value(value.code, list(value.dims), value.contiguous, False, value.internal)
 
     def checked_size(self, dims, message, itemsize=1, negative_message=None) -> str:
         """A local holding the number of elements of ``dims`` (code for lengths), checked as NumPy checks a

@@ -307,11 +307,11 @@ def emit_inplace_decisions(kernel, updates):
     ordinary computation for the updates that cannot. Rebinds each update value to its result local."""
     if not updates:
         return
-    # Only arrays the kernel did not allocate (arguments and views of them) can share a target's memory.
+    # Only arrays the kernel did not make (arguments and views of them) can share a target's memory.
     external = []
     for other in updates:
         for var in other.dot.inputs:
-            if not kernel.value(var).owned and kernel.code(var) not in external:
+            if not kernel.value(var).internal and kernel.code(var) not in external:
                 external.append(kernel.code(var))
     for update in updates:
         a, b = update.dot.inputs

@@ -207,8 +207,10 @@ def lower_sum_to_shape(node, kernel):
 def _sum_to_shape_with_runtime(node, kernel, message, accumulator_dtype):
     """A cached helper sums a contiguous gradient; leading axes are collapsed into one.
 
-    The helper returns its input when the shapes already match, so the result is marked not owned:
-    the kernel copies it before returning it (it may be, or view, a user's input).
+    The helper returns its input when the shapes already match, so the result is marked not owned: the
+    kernel copies it before returning it (it may be, or view, a user's input or another output). It is
+    internal when the input is (``Value.internal``): an in-place update then need not test it for memory
+    shared with a shared variable.
     """
     g, like = node.inputs
     out = node.outputs[0]
@@ -224,4 +226,5 @@ def _sum_to_shape_with_runtime(node, kernel, message, accumulator_dtype):
                   f"{number})")
     else:
         result = f"{rt}.sum_to_shape_{like.ndim}d({kernel.code(g)}, {target}, {zero}, {number})"
-    kernel.bind(out, kernel.let(result, "v"), like_dims, contiguous=True, owned=False)
+    kernel.bind(out, kernel.let(result, "v"), like_dims, contiguous=True, owned=False,
+                internal=kernel.value(g).internal)

@@ -287,6 +287,24 @@ def test_w3_step_source_uses_inplace_gemm():
     step, _ = build_mlp_step()
     assert step.source.count("# in place:") == 3 and "np.dot" not in step.source
     assert step.source.rstrip().splitlines()[-1].strip().startswith("return")
+    # each target is tested against X.T (an input: it may be a shared variable's memory) and the other two
+    # targets, not against the gradients summed back to shape (kernel-made memory: Value.internal)
+    assert step.source.count("rt.overlaps(") == 9
+
+
+def test_gradients_summed_back_to_shape_are_returned_as_separate_arrays():
+    """A sum_to_shape whose input already has the target shape hands that input back: two gradients that are
+    the same buffer inside the kernel still reach the caller as two arrays (copies), as NumPy's would."""
+    x, y, b = sg.matrix("x"), sg.matrix("y"), sg.vector("b")
+    cost = sg.sum((x + y + b) ** 2)
+    f = sg.function([x, y, b], sg.grad(cost, [x, y, b]))
+    xv, yv, bv = np.ones((2, 3)), np.arange(6.0).reshape(2, 3), np.array([0.5, -1.0, 2.0])
+    gx, gy, gb = f(xv, yv, bv)
+    want = 2 * (xv + yv + bv)
+    np.testing.assert_array_equal(gx, want)
+    np.testing.assert_array_equal(gy, want)
+    np.testing.assert_array_equal(gb, want.sum(axis=0))
+    assert not np.shares_memory(gx, gy)
 
 
 CACHE_SCRIPT = r'''
