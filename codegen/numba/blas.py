@@ -35,6 +35,8 @@ from numba.core import cgutils, types
 from numba.core.extending import intrinsic
 from numba.np.arrayobj import make_array
 
+from .runtime import check_value as _check_value    # (private: not one of this module's helpers)
+
 _KINDS = {types.float32: "s", types.float64: "d"}
 _CHAR = ir.IntType(8)
 _VOID_P = ir.IntType(8).as_pointer()
@@ -280,12 +282,6 @@ def overlaps(typingctx, x, y):
 # machine, not once per kernel): inlined into every kernel their loops cost ~0.4 s of compile each.
 
 @njit(cache=True)
-def gemm_call(alpha, a, b, beta, out):
-    """``gemm`` as a function, which kernels call by address (link.py) instead of inlining its layout logic."""
-    return gemm(alpha, a, b, beta, out)
-
-
-@njit(cache=True)
 def overlaps_call(x, y):
     return overlaps(x, y)
 
@@ -318,32 +314,26 @@ def matmul_rows(alpha, a, b, beta, out):
     return 0
 
 
-# The kernels' product statements: the product, and the kernel's check ``number`` raised when BLAS refuses
-# the operands (an internal error), in one call where a status and a check were two (each call site costs
-# Numba compile time).
+# The kernels' product statements, called by address (link.py) instead of inlining gemm's layout logic: the
+# product, and the kernel's check ``number`` raised (``runtime.check_value``) when BLAS refuses the operands
+# (an internal error), in one call where a status and a check were two (each call site costs compile time).
 
 @njit(cache=True)
 def gemm_checked(alpha, a, b, beta, out, number):
     """``gemm``; ``ValueError("symgraph check", number)`` if it refuses the operands."""
-    if gemm(alpha, a, b, beta, out) != 0:
-        raise ValueError("symgraph check", number)
-    return 0
+    return _check_value(gemm(alpha, a, b, beta, out) != 0, number)
 
 
 @njit(cache=True)
 def gemm_copying_checked(alpha, a, b, beta, out, number):
     """``gemm_copying``; ``ValueError("symgraph check", number)`` if BLAS still refuses the operands."""
-    if gemm_copying(alpha, a, b, beta, out) != 0:
-        raise ValueError("symgraph check", number)
-    return 0
+    return _check_value(gemm_copying(alpha, a, b, beta, out) != 0, number)
 
 
 @njit(cache=True)
 def matmul_rows_checked(alpha, a, b, beta, out, number):
     """``matmul_rows``; ``ValueError("symgraph check", number)`` if BLAS refuses the operands."""
-    if matmul_rows(alpha, a, b, beta, out) != 0:
-        raise ValueError("symgraph check", number)
-    return 0
+    return _check_value(matmul_rows(alpha, a, b, beta, out) != 0, number)
 
 
 @njit(cache=True)

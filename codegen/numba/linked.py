@@ -1,7 +1,7 @@
 """The helpers generated kernels call, each as a ``link.linked`` stand-in: ``import symgraph.codegen.numba.linked as rt``.
 
 Every public jitted function of runtime.py, tape.py, blas.py, pcg64.py, the LAPACK modules and
-conv_runtime.py is here under its own name; ``gemm`` and ``overlaps`` are jitted wrappers of blas.py's
+conv_runtime.py is here under its own name; ``gemm_checked`` and ``overlaps`` are jitted wrappers of blas.py's
 intrinsics, so a call site costs a call instead of the inline layout analysis (~40 ms of compile each).
 The BLAS helpers read their operands' strides at run time, so they take any layout (``any_layout``: one
 compiled signature for C, F and strided operands).
@@ -27,12 +27,11 @@ from .link import linked
 MODULES = ("runtime", "tape", "blas", "pcg64", "lapack_factor", "lapack_spectral", "conv_runtime")
 
 # Helpers that read their operands' strides at run time: one signature for C, F and strided operands.
-_ANY_LAYOUT = {"gemm_copying", "accumulated_copy", "gemm_call", "overlaps_call", "gemm_checked",
-               "gemm_copying_checked"}
+_ANY_LAYOUT = {"gemm_copying", "accumulated_copy", "overlaps_call", "gemm_checked", "gemm_copying_checked"}
 
 def helpers(module) -> dict:
     """{public name: (global name, jitted helper)} of one helper module: its public ``CPUDispatcher``
-    globals, a ``_call`` suffix dropped (``gemm_call`` is called as ``rt.gemm``)."""
+    globals, a ``_call`` suffix dropped (``overlaps_call`` is called as ``rt.overlaps``)."""
     return {name.removesuffix("_call"): (name, helper) for name, helper in sorted(vars(module).items())
             if isinstance(helper, CPUDispatcher) and not name.startswith("_")}
 

@@ -197,46 +197,24 @@ def all_middle(x, outer, reduced, inner, identity, like, out_shape):
 
 
 # ------------------------------------------------------------------ sum_to_shape (adjoint of broadcasting)
-# ``g`` has the rank of the target ``shape`` whose lengths must each equal g's or 1: the public helpers raise
-# the kernel's check ``number`` otherwise (one call where a kernel had one check per axis); ``g`` is summed
+# ``g`` has the rank of the target ``shape`` whose lengths must each equal g's or 1: the helpers raise the
+# kernel's check ``number`` otherwise (one call where a kernel had one check per axis; the leading variants
+# check through the summed view, whose first target length is 1); ``g`` is summed
 # in memory order, as the inline lowering does, into accumulators of ``zero``'s dtype (the op's accumulator
 # dtype), and the result has g's dtype. Matching shapes return ``g`` itself: the kernel must treat the
 # result as not owned.
 
 @nb.njit(inline="always")
 def _check_summable(lengths, shape, number):
-    """Raise ``ValueError("symgraph check", number)`` unless each length of ``shape`` is the one of ``lengths``
-    (g's last ones) at the same position, or 1."""
+    """``check_value``'s error (check ``number``) unless each length of ``shape`` is the one of ``lengths`` (g's
+    last ones) at the same position, or 1."""
     for a in range(len(shape)):
-        if shape[a] != lengths[a] and shape[a] != 1:
-            raise ValueError("symgraph check", number)
+        check_value(shape[a] != lengths[a] and shape[a] != 1, number)
 
 
 @_jit
 def sum_to_shape_1d(g, shape, zero, number):
     _check_summable(g.shape, shape, number)
-    return _sum_to_shape_1d(g, shape, zero)
-
-
-@_jit
-def sum_to_shape_2d(g, shape, zero, number):
-    _check_summable(g.shape, shape, number)
-    return _sum_to_shape_2d(g, shape, zero)
-
-
-@_jit
-def sum_to_shape_3d(g, shape, zero, number):
-    _check_summable(g.shape, shape, number)
-    return _sum_to_shape_3d(g, shape, zero)
-
-
-@_jit
-def sum_to_shape_4d(g, shape, zero, number):
-    _check_summable(g.shape, shape, number)
-    return _sum_to_shape_4d(g, shape, zero)
-
-@nb.njit(error_model="numpy")
-def _sum_to_shape_1d(g, shape, zero):
     if g.shape[0] == shape[0]:
         return g
     out = np.full(shape, zero)
@@ -245,8 +223,9 @@ def _sum_to_shape_1d(g, shape, zero):
     return out.astype(g.dtype)
 
 
-@nb.njit(error_model="numpy")
-def _sum_to_shape_2d(g, shape, zero):
+@_jit
+def sum_to_shape_2d(g, shape, zero, number):
+    _check_summable(g.shape, shape, number)
     if g.shape[0] == shape[0] and g.shape[1] == shape[1]:
         return g
     out = np.full(shape, zero)
@@ -258,8 +237,9 @@ def _sum_to_shape_2d(g, shape, zero):
     return out.astype(g.dtype)
 
 
-@nb.njit(error_model="numpy")
-def _sum_to_shape_3d(g, shape, zero):
+@_jit
+def sum_to_shape_3d(g, shape, zero, number):
+    _check_summable(g.shape, shape, number)
     if g.shape[0] == shape[0] and g.shape[1] == shape[1] and g.shape[2] == shape[2]:
         return g
     out = np.full(shape, zero)
@@ -282,8 +262,9 @@ def _block_sum(flat, start, count, zero):
     return total
 
 
-@nb.njit(error_model="numpy")
-def _sum_to_shape_4d(g, shape, zero):
+@_jit
+def sum_to_shape_4d(g, shape, zero, number):
+    _check_summable(g.shape, shape, number)
     if g.shape[0] == shape[0] and g.shape[1] == shape[1] and g.shape[2] == shape[2] and g.shape[3] == shape[3]:
         return g
     out = np.full(shape, zero)
@@ -310,23 +291,20 @@ def _sum_to_shape_4d(g, shape, zero):
 
 @_jit
 def sum_leading_to_shape_1d(g, lead, shape, zero, number):
-    _check_summable(g.shape[-1:], shape, number)
     view = g.reshape((lead, g.shape[-1]))
-    return _sum_to_shape_2d(view, (1, shape[0]), zero).reshape(shape)
+    return sum_to_shape_2d(view, (1, shape[0]), zero, number).reshape(shape)
 
 
 @_jit
 def sum_leading_to_shape_2d(g, lead, shape, zero, number):
-    _check_summable(g.shape[-2:], shape, number)
     view = g.reshape((lead, g.shape[-2], g.shape[-1]))
-    return _sum_to_shape_3d(view, (1, shape[0], shape[1]), zero).reshape(shape)
+    return sum_to_shape_3d(view, (1, shape[0], shape[1]), zero, number).reshape(shape)
 
 
 @_jit
 def sum_leading_to_shape_3d(g, lead, shape, zero, number):
-    _check_summable(g.shape[-3:], shape, number)
     view = g.reshape((lead, g.shape[-3], g.shape[-2], g.shape[-1]))
-    return _sum_to_shape_4d(view, (1, shape[0], shape[1], shape[2]), zero).reshape(shape)
+    return sum_to_shape_4d(view, (1, shape[0], shape[1], shape[2]), zero, number).reshape(shape)
 
 
 # ------------------------------------------------------------------ softmax family along the middle axis

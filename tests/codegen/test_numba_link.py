@@ -302,7 +302,7 @@ def test_linked_helpers_are_made_on_first_use_and_each_name_has_one_home():
             homes.setdefault(name, []).append((module_name, helper.py_func.__name__))
     assert {name: where for name, where in homes.items() if len(where) > 1} == {}
     assert sorted(linked.names()) == sorted(homes) and len(homes) > 80
-    assert linked.gemm is linked.gemm and "gemm" in linked.__dict__        # made once, then a plain global
+    assert linked.gemm_checked is linked.gemm_checked and "gemm_checked" in linked.__dict__   # made once
     for name, [(_, function_name)] in homes.items():   # each is found where its module's source says it may be
         assert getattr(linked, name)._defn.__name__ == f"linked_{function_name}"
     with pytest.raises(AttributeError, match="no helper 'no_such_helper'"):
