@@ -35,6 +35,7 @@ from numba.core import cgutils, types
 from numba.core.extending import intrinsic
 from numba.np.arrayobj import make_array
 
+from .link import compile_adapters
 from .runtime import check_value as _check_value    # (private: not one of this module's helpers)
 
 _KINDS = {types.float32: "s", types.float64: "d"}
@@ -44,7 +45,7 @@ GEMM_SYMBOL = "symgraph_xxgemm"
 # CBLAS names NumPy's BLAS may export, with their integer width: NumPy's own wheels (scipy-openblas64),
 # ILP64 builds with the reference suffix, LP64 builds.
 _NUMPY_CBLAS = (("scipy_cblas_", "64_", 64), ("cblas_", "64_", 64), ("scipy_cblas_", "", 32), ("cblas_", "", 32))
-_bound = {}                      # what GEMM_SYMBOL is bound to, and the adapter's library (kept alive)
+_bound = {}                      # what GEMM_SYMBOL is bound to
 
 
 def numpy_cblas():
@@ -66,8 +67,8 @@ def numpy_cblas():
 
 
 def _cblas_adapter(single, double, bits):
-    """Machine code with numba_xxgemm's signature calling CBLAS (column-major; the kind picks s or d)."""
-    from numba.core.registry import cpu_target
+    """The address of machine code with numba_xxgemm's signature calling CBLAS (column-major; the kind picks
+    s or d)."""
     intp, i32, width = ir.IntType(64), ir.IntType(32), ir.IntType(bits)
     module = ir.Module(name="symgraph_cblas_adapter")
     arguments = [_CHAR, _CHAR, _CHAR, intp, intp, intp, _VOID_P, _VOID_P, intp, _VOID_P, intp, _VOID_P,
@@ -104,12 +105,7 @@ def _cblas_adapter(single, double, bits):
                                       builder.load(builder.bitcast(alpha, scalar)), a, sizes[3], b, sizes[4],
                                       builder.load(builder.bitcast(beta, scalar)), c, sizes[5]])
     builder.ret(ir.Constant(i32, 0))
-    from numba.core.compiler_lock import global_compiler_lock
-    with global_compiler_lock:
-        library = cpu_target.target_context.codegen().create_library("symgraph_cblas_adapter")
-        library.add_ir_module(module)
-        library.finalize()
-        return library, library.get_pointer_to_function("symgraph_cblas_adapter")
+    return compile_adapters(module, ["symgraph_cblas_adapter"])["symgraph_cblas_adapter"]
 
 
 def bind_gemm(use_numpy=True):
@@ -119,14 +115,14 @@ def bind_gemm(use_numpy=True):
     found = numpy_cblas() if use_numpy else None
     if found is not None:
         single, double, bits, name = found
-        library, address = _cblas_adapter(single, double, bits)
-        _bound.update(library=library, name=f"NumPy's {name}")
+        address = _cblas_adapter(single, double, bits)
+        _bound.update(name=f"NumPy's {name}")
     else:
         from numba import _helperlib
         from numba.np.linalg import ensure_blas
         ensure_blas()
         address = _helperlib.c_helpers["xxgemm"]
-        _bound.update(library=None, name="numba_xxgemm (SciPy's BLAS)")
+        _bound.update(name="numba_xxgemm (SciPy's BLAS)")
     llvm.add_symbol(GEMM_SYMBOL, address)
     return _bound["name"]
 

@@ -30,6 +30,8 @@ from numba.core import cgutils, types
 from numba.core.extending import intrinsic, overload
 from numba.np.arrayobj import make_array
 
+from .link import compile_adapters
+
 _jit = nb.njit(cache=True, error_model="numpy")
 
 OK, NOT_FINITE, SINGULAR, NOT_POSITIVE_DEFINITE, ZERO_DIAGONAL = 0, 1, 2, 3, 4
@@ -54,7 +56,7 @@ SYMBOLS = {routine: f"symgraph_x{routine}" for routine in _SIGNATURES}
 # How NumPy's BLAS/LAPACK may name them (Fortran convention), with their integer width: NumPy's wheels
 # (scipy-openblas64), ILP64 builds with the reference suffix, LP64 builds.
 _NUMPY_NAMES = (("scipy_", "_64_", 64), ("", "_64_", 64), ("scipy_", "_", 32), ("", "_", 32))
-_bound = {}                     # what the symbols are bound to, and the adapters' library (kept alive)
+_bound = {}                     # what the symbols are bound to
 
 
 # ------------------------------------------------------------------ binding trsm, potrf, getrf
@@ -92,9 +94,7 @@ def scipy_lapack():
 
 def _adapters(addresses, bits):
     """Machine code for the three adapters, calling the Fortran-convention routines at ``addresses`` (every
-    argument by pointer, ``bits``-wide integers); (library, {routine: address})."""
-    from numba.core.compiler_lock import global_compiler_lock
-    from numba.core.registry import cpu_target
+    argument by pointer, ``bits``-wide integers): {routine: address}."""
     width = ir.IntType(bits)
     module = ir.Module(name="symgraph_lapack_adapters")
     for routine, arguments in _SIGNATURES.items():
@@ -135,12 +135,8 @@ def _adapters(addresses, bits):
                 builder.store(builder.sext(value, _I64), builder.gep(wide, [i]))
         result = builder.load(info)
         builder.ret(result if bits == 64 else builder.sext(result, _I64))
-    with global_compiler_lock:
-        library = cpu_target.target_context.codegen().create_library("symgraph_lapack_adapters")
-        library.add_ir_module(module)
-        library.finalize()
-        return library, {routine: library.get_pointer_to_function(f"symgraph_{routine}_adapter")
-                         for routine in _SIGNATURES}
+    compiled = compile_adapters(module, [f"symgraph_{routine}_adapter" for routine in _SIGNATURES])
+    return {routine: compiled[f"symgraph_{routine}_adapter"] for routine in _SIGNATURES}
 
 
 def bind_lapack(use_numpy=True):
@@ -150,10 +146,10 @@ def bind_lapack(use_numpy=True):
     found = numpy_lapack() if use_numpy else None
     origin = "NumPy's" if found is not None else "SciPy's"
     addresses, bits, name = found if found is not None else scipy_lapack()
-    library, adapters = _adapters(addresses, bits)
+    adapters = _adapters(addresses, bits)
     for routine, address in adapters.items():
         llvm.add_symbol(SYMBOLS[routine], address)
-    _bound.update(library=library, name=f"{origin} {name} ({bits}-bit integers)")
+    _bound.update(name=f"{origin} {name} ({bits}-bit integers)")
     return _bound["name"]
 
 

@@ -121,7 +121,7 @@ def test_lp64_cblas_adapter_matches_numpy_and_refuses_lengths_it_cannot_take():
     except (IndexError, OSError, AttributeError):
         pytest.skip("no LP64 CBLAS (SciPy's bundled OpenBLAS) to test the 32-bit adapter on")
     addresses = [ctypes.cast(f, ctypes.c_void_p).value for f in (single, double)]
-    adapter_library, address = blas._cblas_adapter(*addresses, 32)
+    address = blas._cblas_adapter(*addresses, 32)
     try:
         llvm.add_symbol(blas.GEMM_SYMBOL, address)
         call = nb.njit(call_gemm.py_func)
@@ -138,7 +138,6 @@ def test_lp64_cblas_adapter_matches_numpy_and_refuses_lengths_it_cannot_take():
         assert refuse(b"s", b"n", b"n", 2**31, 1, 1, None, None, 2**31, None, 1, None, None, 2**31) == 1
     finally:
         blas.bind_gemm()
-        del adapter_library
 
 
 def test_overlaps():

@@ -175,3 +175,34 @@ def test_cache_info_in_process(tmp_path, monkeypatch):
     assert f.cache_info.status == "compiled" and f.cache_info.seconds > 0
     assert g.cache_info.status == "memory" and g.cache_info.hit
     assert str(f.cache_info).startswith("compiled")
+
+
+def test_an_entry_keeps_its_bytecode_where_python_writes_none(tmp_path, monkeypatch):
+    """PYTHONDONTWRITEBYTECODE (common in containers) must not make every process compile the kernel's source
+    again: the entry holds hash-checked bytecode, in its manifest, and importing the module reads it."""
+    import importlib.machinery
+    import importlib.util
+    import symgraph as sg
+    monkeypatch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    x = sg.vector("x")
+    f = sg.function([x], sg.cos(x) * 2.625 - 0.5)
+    assert f.cache_info.status == "compiled"
+    np.testing.assert_allclose(f(np.arange(3.0)), np.cos(np.arange(3.0)) * 2.625 - 0.5)
+    source = os.path.join(f.cache_info.path, "kernel.py")
+    bytecode = importlib.util.cache_from_source(source)
+    with open(bytecode, "rb") as stream:
+        header = stream.read(16)
+    assert int.from_bytes(header[4:8], "little") == 0b11          # hash-based, checked against the source
+    with open(os.path.join(f.cache_info.path, "manifest.json")) as stream:
+        assert os.path.relpath(bytecode, f.cache_info.path) in json.loads(stream.read())
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("the kernel's source was compiled again")
+    monkeypatch.setattr(importlib.machinery.SourceFileLoader, "source_to_code", no_compiling)
+    code = importlib.machinery.SourceFileLoader("kernel_probe", source).get_code("kernel_probe")
+    assert "kernel" in code.co_names
+    with open(source, "ab") as stream:          # an edited source no longer matches: compiled from the source
+        stream.write(b"\n# edited\n")
+    with pytest.raises(AssertionError, match="compiled again"):
+        importlib.machinery.SourceFileLoader("kernel_probe", source).get_code("kernel_probe")

@@ -381,3 +381,23 @@ def test_saved_object_code_that_is_damaged_or_calls_an_unknown_symbol_is_not_loa
     path.write_bytes(b"not a record")
     assert link._load_object(str(path)) is None
     assert link._load_object(str(tmp_path / "missing.pickle")) is None
+
+
+def test_adapters_compile_into_engines_of_their_own():
+    """compile_adapters (the BLAS and LAPACK adapters): each module's code is its own, even under one name."""
+    import ctypes
+    from llvmlite import ir
+
+    def module_returning(value):
+        module = ir.Module(name="adapter_probe")
+        function = ir.Function(module, ir.FunctionType(ir.IntType(32), []), name="symgraph_probe_adapter")
+        ir.IRBuilder(function.append_basic_block("entry")).ret(ir.Constant(ir.IntType(32), value))
+        return module
+
+    first = link.compile_adapters(module_returning(7), ["symgraph_probe_adapter"])
+    second = link.compile_adapters(module_returning(11), ["symgraph_probe_adapter"])
+    call = ctypes.CFUNCTYPE(ctypes.c_int32)
+    assert call(first["symgraph_probe_adapter"])() == 7      # the first engine is still there
+    assert call(second["symgraph_probe_adapter"])() == 11
+    with pytest.raises(RuntimeError, match="no machine code"):
+        link.compile_adapters(module_returning(1), ["symgraph_missing_adapter"])
