@@ -65,6 +65,9 @@ class CudaDialect(ScalarDialect):
     def truth(self, x):
         return f"({x} != 0)"
 
+    def convert(self, x, dtype):
+        return f"T_{np.dtype(dtype).name}({x})"
+
     def abs(self, x):
         return f"abs({x})"
 
@@ -216,7 +219,8 @@ def elementwise_body(nin, instructions, outputs, input_spec, out_ndim, out_dtype
         args = []
         for k in operands:
             if converts_operands(scalar_op) and _operand_dtype(k, nin, input_dtypes, instructions) != dtype:
-                body.append(f"{c}{j}_{k} = {cast_expr(operand(k), dtype)}")
+                source = _operand_dtype(k, nin, input_dtypes, instructions)
+                body.append(f"{c}{j}_{k} = {cast_expr(operand(k), dtype, source)}")
                 args.append(f"{c}{j}_{k}")
             else:
                 args.append(operand(k))
@@ -238,8 +242,9 @@ def elementwise_body(nin, instructions, outputs, input_spec, out_ndim, out_dtype
     values = []
     for j, k in enumerate(outputs):
         value = operand(k)
-        if _operand_dtype(k, nin, input_dtypes, instructions) != out_dtypes[j]:
-            value = cast_expr(value, out_dtypes[j])
+        source = _operand_dtype(k, nin, input_dtypes, instructions)
+        if source != out_dtypes[j]:
+            value = cast_expr(value, out_dtypes[j], source)
         values.append(value)
     if not store:
         return body, values

@@ -17,6 +17,8 @@ import threading
 
 import numpy as np
 
+from symgraph.ops.elemwise import Cast, ScalarDialect
+
 from ..guard import check_source
 
 
@@ -472,10 +474,31 @@ def synchronized(step):
     return run
 
 
-def cast_expr(expr, dtype) -> str:
-    """Source text converting ``expr`` to ``dtype`` as NumPy's astype does (bool: nonzero)."""
+class _ConversionDialect(ScalarDialect):
+    """What ``Cast.from_float`` writes a guarded float-to-integer conversion with, in a cuda kernel (the
+    converted value's source is repeated: pure, computed once by the compiler)."""
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def let(self, expression):
+        return expression if expression.isidentifier() else f"({expression})"
+
+    def lit(self, value):
+        return literal(value, self.dtype.name)
+
+    def convert(self, x, dtype):
+        return f"T_{np.dtype(dtype).name}({x})"
+
+
+def cast_expr(expr, dtype, source=None) -> str:
+    """Source text converting ``expr`` (of dtype ``source``, when known) to ``dtype`` as NumPy's astype does
+    (bool: nonzero; a float to an integer as ``Cast.from_float`` defines it for every value: a bare
+    conversion saturates on a GPU, where NumPy wraps a negative float into an unsigned type)."""
     if dtype == "bool":
         return f"(({expr}) != 0)"
+    if source is not None and np.dtype(source).kind == "f" and np.dtype(dtype).kind in "iu":
+        return Cast.from_float(_ConversionDialect(source), str(expr), dtype)
     return f"T_{dtype}({expr})"
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from symgraph.ops.elemwise import Cast, ScalarDialect
 from symgraph.ops.from_graph import OpFromGraph
 
 from ..guard import UnsafeSourceError
@@ -119,13 +120,37 @@ def literal(value, dtype) -> str:
     raise TypeError(f"the numba backend does not support dtype {dt.name}")
 
 
-def cast_code(code, from_dtype, to_dtype) -> str:
-    """``code`` (a scalar of ``from_dtype``) converted to ``to_dtype``."""
+class ConversionDialect(ScalarDialect):
+    """The part of the numba dialect ``Cast.from_float`` writes with: typed constants, guarded conversions.
+    ``let`` (a ``KernelWriter.let``) binds the converted value once; without it the value's source is
+    repeated (pure: LLVM computes it once)."""
+
+    def __init__(self, dtype, let=None):
+        self.dtype = np.dtype(dtype)
+        self._let = let
+
+    def let(self, expression):
+        if expression.isidentifier():
+            return expression
+        return self._let(expression) if self._let is not None else f"({expression})"
+
+    def lit(self, value):
+        return literal(value, self.dtype)
+
+    def convert(self, x, dtype):
+        return f"{dtype_code(dtype)}({x})"
+
+
+def cast_code(code, from_dtype, to_dtype, let=None) -> str:
+    """``code`` (a scalar of ``from_dtype``) converted to ``to_dtype``: a float to an integer as
+    ``Cast.from_float`` defines it for every value (``let``, a ``KernelWriter.let``, binds the float once)."""
     source, target = np.dtype(from_dtype), np.dtype(to_dtype)
     if source == target:
         return code
     if target.kind == "b":
         return f"({code} != 0)"
+    if source.kind == "f" and target.kind in "iu":
+        return Cast.from_float(ConversionDialect(source, let), code, target)
     return f"{dtype_code(target)}({code})"
 
 

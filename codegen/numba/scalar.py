@@ -70,6 +70,9 @@ class NumbaDialect(ScalarDialect):
     def minimum(self, a, b):
         return f"np.minimum({a}, {b})"
 
+    def convert(self, x, dtype):
+        return f"{dtype_code(dtype)}({x})"
+
     def power(self, a, b):
         if self._vector_math is not None and self.dtype.name in _VECTOR_SUFFIX:
             # vmath.py's pow: vectorisable, within 1 ulp and exact where the power is a float (libm: a call)
@@ -88,7 +91,7 @@ def scalar_expression(scalar_op, operands, operand_dtypes, out_dtype, kernel, ve
     """
     name = scalar_op.name
     if name == "cast":
-        return cast_code(operands[0], operand_dtypes[0], out_dtype)
+        return cast_code(operands[0], operand_dtypes[0], out_dtype, kernel.let)
     if name in _COMPARE:
         return _comparison(scalar_op, operands, operand_dtypes, kernel.let)
     if name in _LOGIC:

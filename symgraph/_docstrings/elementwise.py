@@ -163,13 +163,20 @@ add_doc(elemwise.cast, """
     -------
     Variable
         ``x`` itself when it already has ``dtype``, else the converted values. Float to integer
-        truncates toward zero, as NumPy; the gradient flows between float dtypes only.
+        truncates toward zero, as NumPy; the gradient flows between float dtypes only. A float the
+        integer dtype cannot hold (NaN, an infinity, out of range: undefined in NumPy, which warns and
+        whose results there vary with the platform and the array's layout) gives, on every backend, what
+        x86-64's conversion gives: the most negative value of a 32-bit (int8 to int32, uint8, uint16) or
+        64-bit (int64, uint32, uint64) conversion, keeping the low bits; a negative float wraps into an
+        unsigned dtype, as NumPy's casts do on x86-64 (-2.5 to uint32 is 4294967294).
 
     Examples
     --------
     >>> x = sg.vector("x")
     >>> sg.function([x], sg.cast(x, "int32"), backend="python")([1.7, -2.5])
     array([ 1, -2], dtype=int32)
+    >>> sg.function([x], sg.cast(x, "uint32"))([-2.5, np.nan, 300.0])
+    array([4294967294,          0,        300], dtype=uint32)
     """)
 
 

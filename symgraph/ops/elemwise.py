@@ -72,6 +72,11 @@ class ScalarDialect:
         the product into a following addition (a GPU's fused multiply-add) keeps it apart here."""
         return f"({a} * {b})"
 
+    def convert(self, x, dtype) -> str:
+        """``x`` converted to ``dtype`` by the backend's own conversion (for a float, only where the value fits
+        ``dtype``: ``Cast.from_float`` guards the rest)."""
+        raise NotImplementedError
+
 
 class ScalarOp:
     """A pure function of ``nin`` scalars. Identity is class plus ``__props__``, like ``Op``.
@@ -674,13 +679,59 @@ class Cast(ScalarOp):
         self.dtype = np.dtype(dtype).name
 
     def impl(self, x):
-        return np.asarray(x).astype(self.dtype)
+        x = np.asarray(x)
+        if x.dtype.kind == "f" and np.dtype(self.dtype).kind in "iu":
+            return float_to_integer(x, self.dtype)
+        return x.astype(self.dtype)
 
     def formula(self, f, x):
-        return x      # the backend's conversion to the result dtype is the whole op
+        return x      # the backend's conversion to the result dtype is the whole op (from_float for floats)
 
     def output_dtype(self, *dtypes):
         return self.dtype
+
+    @staticmethod
+    def from_float(f, x, target) -> str:
+        """Source (dialect ``f``, whose dtype is ``x``'s float dtype) converting the float ``x`` to the integer
+        dtype ``target`` for every input, the same on every backend.
+
+        Truncation toward zero where the value fits; otherwise what NumPy's C casts give on x86-64, whose
+        conversion instruction (32 or 64 bits wide) returns its most negative value for NaN, infinities
+        and values out of its range, and whose narrower results keep the low bits: int8, int16, uint8 and
+        uint16 through a 32-bit conversion, int64 and uint32 through a 64-bit one, uint64 as x86-64
+        compilers convert it (from 2**63 up, a conversion of ``x - 2**63`` with the top bit set again).
+        So a negative float wraps into an unsigned type (-2.5 to uint32 is 2**32 - 2), and NaN to int64 is
+        -2**63. NumPy calls such casts undefined and warns ("invalid value encountered in cast"); its own
+        results then depend on the platform and even on the array's layout (its vectorised loops convert
+        NaN to uint32 as 2**31, its scalar ones as 0). A bare conversion in a kernel is undefined too (LLVM
+        is free to give anything; its AVX-512 code saturates), hence the guard: every backend gives the
+        bits above, the python backend included (``float_to_integer``).
+
+        >>> float_to_integer(np.array([-2.5, np.nan, 1e30]), "uint32")
+        array([4294967294,          0,          0], dtype=uint32)
+        """
+        target = np.dtype(target).name
+        x = f.let(x)
+
+        def convert(value, bits):      # the conversion instruction with a ``bits``-wide result
+            lowest = -(2 ** (bits - 1))
+            below = float(lowest) - 1.0                # exclusive bound where the float dtype holds it
+            low = (f"({value} > {f.lit(below)})" if float(f.dtype.type(below)) == below
+                   else f"({value} >= {f.lit(float(lowest))})")
+            inside = f"({low} & ({value} < {f.lit(2.0 ** (bits - 1))}))"
+            return f.select(inside, f.convert(value, f"int{bits}"), f.convert(repr(lowest), f"int{bits}"))
+
+        if target == "uint64":
+            top = f.lit(2.0 ** 63)
+            high = f"({f.convert(convert(f'({x} - {top})', 64), 'uint64')} ^ {f.convert(repr(2 ** 63), 'uint64')})"
+            return f.select(f"({x} >= {top})", high, f.convert(convert(x, 64), "uint64"))
+        if target == "int64":
+            return convert(x, 64)
+        if target == "uint32":
+            return f.convert(convert(x, 64), "uint32")
+        if target == "int32":
+            return convert(x, 32)
+        return f.convert(convert(x, 32), target)
 
     def __str__(self):
         return f"cast{{{self.dtype}}}"
@@ -690,6 +741,52 @@ class Cast(ScalarOp):
         if not x.type.is_float or not output.type.is_float:
             return [None]
         return [cast(gy, x.dtype)]
+
+
+def float_to_integer(x, dtype):
+    """The float array ``x`` converted to the integer ``dtype`` as ``Cast.from_float`` defines it, in NumPy: where
+    NumPy's ``astype`` gives the value (it fits), the same; elsewhere (NaN, infinities, out of range) the
+    bits of x86-64's conversion, whatever NumPy's own loop would give there.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Floats (float16, float32 or float64).
+    dtype : str or numpy.dtype
+        An integer dtype.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``x``'s shape, of ``dtype``.
+
+    Examples
+    --------
+    >>> float_to_integer(np.array([2.9, -2.5, np.nan, 300.0]), "int8")
+    array([  2,  -2,   0,  44], dtype=int8)
+    """
+    x = np.asarray(x)
+    target = np.dtype(dtype)
+    if x.dtype.kind != "f" or target.kind not in "iu":
+        raise TypeError(f"float_to_integer: a float array and an integer dtype, not {x.dtype} and {target}")
+
+    def convert(value, bits):
+        lowest = -(2 ** (bits - 1))
+        below = float(lowest) - 1.0
+        low = value > below if float(x.dtype.type(below)) == below else value >= lowest
+        inside = low & (value < 2.0 ** (bits - 1))
+        with np.errstate(invalid="ignore"):
+            fitted = np.where(inside, value, 0).astype(f"int{bits}")
+        return np.where(inside, fitted, np.array(lowest, f"int{bits}"))
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        if target == np.uint64:
+            top = x.dtype.type(2.0 ** 63)
+            high = convert(x - top, 64).view(np.uint64) ^ np.uint64(2 ** 63)
+            return np.asarray(np.where(x >= top, high, convert(x, 64).view(np.uint64)), np.uint64)
+        if target.itemsize == 8 or target == np.uint32:
+            return convert(x, 64).astype(target)
+        return convert(x, 32).astype(target)
 
 
 # ---------------------------------------------------------------- more of NumPy's math

@@ -10,7 +10,7 @@ pytest.importorskip("hypothesis", reason="hypothesis comes with the test extra: 
 from hypothesis import given, settings, strategies as st
 
 import symgraph as sg
-from symgraph.ops.elemwise import add_n
+from symgraph.ops.elemwise import add_n, float_to_integer
 from symgraph.rewrite import REGISTRY, optimize_graph
 from symgraph.rewrite.engine import OPT_IN_TAGS
 
@@ -236,6 +236,14 @@ def extremes(dtype):
         return real.astype(dtype) + (1j * real[::-1]).astype(dtype) if dtype.kind == "c" else real
 
 
+def numpy_cast(values, dtype):
+    """NumPy's ``astype``; a float to an integer as ``Cast.from_float`` defines it, the same where NumPy's is
+    defined (the value fits) and x86-64's bits where NumPy's own loops differ with the array's layout."""
+    if values.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
+        return float_to_integer(values, dtype)
+    return values.astype(dtype)
+
+
 @pytest.mark.parametrize("source", CAST_DTYPES)
 def test_cast_chains_keep_numpy_values(source):
     """cast(cast(x, middle), target) equals NumPy's two conversions for every dtype triple."""
@@ -249,7 +257,7 @@ def test_cast_chains_keep_numpy_values(source):
         f = sg.function([x], out, backend="python", rewrite_log=True)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
-            expected = values.astype(middle).astype(target)
+            expected = numpy_cast(numpy_cast(values, middle), target)
             actual = f(values)
         removed += bool(f.rewrite_log.fired("remove_useless_cast"))
         assert same_bits(actual, expected), (source, middle, target, values, expected, actual)
