@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from symgraph.ops.elemwise import Cast, ScalarDialect
+from symgraph.ops.elemwise import Cast, Lgamma, ScalarDialect
 
 from ..guard import check_source
 
@@ -378,9 +378,12 @@ class ErrorFlag:
 # ---------------------------------------------------------------- kernel building
 
 def _special(name):
-    """SciPy's ufunc for a ``math`` function NumPy lacks (erf, erfc, lgamma)."""
+    """SciPy's ufunc for a ``math`` function NumPy lacks (erf, erfc, lgamma: C's, as the op's reference
+    computes it from SciPy's, finite at float64's subnormals where ``gammaln`` is inf)."""
     from scipy import special
-    return {"erf": special.erf, "erfc": special.erfc, "lgamma": special.gammaln}[name]
+    if name == "lgamma":
+        return lambda x: Lgamma.impl(x)[()]
+    return {"erf": special.erf, "erfc": special.erfc}[name]
 
 
 class _SimulatorMath:

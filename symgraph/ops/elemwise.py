@@ -1329,7 +1329,8 @@ class Erfinv(ScalarOp):
 
 class Lgamma(ScalarOp):
     """``log|Gamma(x)|``, accurate for large ``x`` (no overflow of Gamma itself): ``inf`` at 0, the
-    negative integers and ±inf (as C's and Python's ``lgamma``; SciPy's ``gammaln(-inf)`` is ``-inf``).
+    negative integers and ±inf (as C's and Python's ``lgamma``; SciPy's ``gammaln(-inf)`` is ``-inf``), and
+    ``-log|x|`` at float64's subnormals (as C's ``lgamma``, where SciPy's ``gammaln`` gives ``inf``).
     Derivative ``digamma(x)``."""
     name = "lgamma"
     math_function = "lgamma"
@@ -1342,7 +1343,12 @@ class Lgamma(ScalarOp):
     def impl(x):
         from scipy import special
         x = np.asarray(x)
-        return np.where(x == -np.inf, np.inf, special.gammaln(x))
+        value = np.where(x == -np.inf, np.inf, special.gammaln(x))
+        if x.dtype != np.float64:
+            return value
+        # a subnormal x: lgamma(x) = -log|x| - 0.577... x + O(x**2), so -log|x| to the last bit
+        tiny = (x != 0) & (np.abs(x) < np.finfo(np.float64).tiny)
+        return np.where(tiny, -np.log(np.abs(np.where(tiny, x, 1.0))), value)
 
     def sympy_readable(self, sp, x):
         return sp.loggamma(x)

@@ -10,7 +10,7 @@ from scipy import special
 import symgraph as sg
 
 BACKENDS = ["python", "numba", "cuda"]
-EDGES = np.array([-np.inf, -1e300, -2.5, -1.5, -1.0, -0.7, -0.5, -0.0, 0.0, 1e-300, 0.3, 0.5, 0.999, 1.5, 2.5,
+EDGES = np.array([-np.inf, -1e300, -2.5, -1.5, -1.0, -0.7, -0.5, -1e-310, -0.0, 0.0, 5e-324, 1e-300, 0.3, 0.5, 0.999, 1.5, 2.5,
                   3.7, 1e15, 1e300, np.inf, np.nan])
 
 # name -> the NumPy/SciPy function, and the points where symgraph deliberately differs from it (documented in
@@ -21,7 +21,9 @@ UNARY = {
     "arcsinh": np.arcsinh, "arccosh": np.arccosh, "arctanh": np.arctanh, "log2": np.log2, "log10": np.log10,
     "exp2": np.exp2, "reciprocal": np.reciprocal, "erf": special.erf, "erfc": special.erfc,
     "erfinv": lambda x: np.copysign(special.erfinv(x), x), "digamma": special.digamma,
-    "lgamma": lambda x: np.where(x == -np.inf, np.inf, special.gammaln(x)),
+    "lgamma": lambda x: np.where(x == -np.inf, np.inf, np.where(
+        (x != 0) & (np.abs(x) < np.finfo(np.float64).tiny) & (x.dtype == np.float64),
+        -np.log(np.abs(np.where(x == 0, 1.0, x))), special.gammaln(x))),
     "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
 }
 
