@@ -126,8 +126,9 @@ def explain_conversion(exc, inputs, values):
 
 def direct_entry(kernel):
     """The compiled CPython wrapper of ``kernel``'s one signature (what its dispatcher calls once it has
-    typed the arguments), or the dispatcher itself when it has several or none."""
-    overloads = list(kernel.overloads.values())
+    typed the arguments), or ``kernel`` itself: a dispatcher with several signatures or none, or no
+    dispatcher (a program run on the scalar tape, tape.py)."""
+    overloads = list(getattr(kernel, "overloads", {}).values())
     if len(overloads) != 1:
         return kernel
     return getattr(overloads[0], "entry_point", None) or kernel
