@@ -184,9 +184,9 @@ def _load_object(path):
     return (address, signature) if address else None
 
 
-@functools.cache
 def _target_machine():
-    """The host's target machine for JIT engines (this CPU and its features)."""
+    """A new target machine of the host (this CPU and its features) for one JIT engine, which takes it over
+    (llvmlite's engines own their target machine: one shared by two would be freed twice)."""
     target = llvm.Target.from_triple(llvm.get_process_triple())
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                         features=llvm.get_host_cpu_features().flatten(), jit=True)

@@ -401,3 +401,22 @@ def test_adapters_compile_into_engines_of_their_own():
     assert call(second["symgraph_probe_adapter"])() == 11
     with pytest.raises(RuntimeError, match="no machine code"):
         link.compile_adapters(module_returning(1), ["symgraph_missing_adapter"])
+
+
+def test_every_jit_engine_owns_its_own_target_machine():
+    """llvmlite's engines take over the target machine they are made with: one shared by two engines would
+    be freed twice when they close (at exit at the latest). A process closes every engine it made."""
+    import subprocess
+    import sys
+    script = (
+        "import gc, symgraph as sg, numpy as np\n"
+        "from symgraph.codegen.numba import blas, lapack_factor, link\n"
+        "x = sg.vector('x')\n"
+        "assert sg.function([x], sg.dot(x, x))(np.arange(3.0)) == 5.0\n"
+        "blas.bind_gemm(); lapack_factor.bind_lapack()\n"
+        "for engine in link._adapter_engines + link._engines:\n"
+        "    engine.close()\n"
+        "link._adapter_engines.clear(); link._engines.clear(); gc.collect()\n"
+        "print('closed')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "closed" in done.stdout, done.stderr[-2000:]
